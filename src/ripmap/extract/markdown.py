@@ -1,0 +1,66 @@
+"""Markdown headings as ``section`` definitions.
+
+A tree-sitter Markdown grammar would be overkill for what the map needs: the heading
+outline. ATX (``## Title``) and setext (``Title`` over ``===``/``---``) headings are
+recognised outside fenced code blocks; each section's parent is the nearest shallower
+heading and it ends where the next heading of the same or a shallower level begins.
+"""
+from __future__ import annotations
+
+import re
+
+from .tags import Tag
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*#*[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+
+
+def extract_markdown(data: bytes) -> tuple[list[Tag], list[str]]:
+    text = data.decode("utf-8", "replace")
+    lines = text.splitlines()
+    heads: list[tuple[int, int, str]] = []  # (line, level, title)
+    fence: str | None = None
+    prev_plain: str | None = None
+    for i, line in enumerate(lines, 1):
+        f = _FENCE.match(line)
+        if fence is not None:
+            if f and f.group(1)[0] == fence[0] and len(f.group(1)) >= len(fence):
+                fence = None
+            prev_plain = None
+            continue
+        if f:
+            fence = f.group(1)
+            prev_plain = None
+            continue
+        m = _ATX.match(line)
+        if m:
+            title = (m.group(2) or "").strip()
+            if title:
+                heads.append((i, len(m.group(1)), title))
+            prev_plain = None
+            continue
+        s = _SETEXT.match(line)
+        if s and prev_plain:
+            heads.append((i - 1, 1 if s.group(1)[0] == "=" else 2, prev_plain))
+            prev_plain = None
+            continue
+        stripped = line.strip()
+        prev_plain = stripped if stripped and not stripped.startswith(("-", "*", ">", "|")) else None
+    tags: list[Tag] = []
+    n = len(lines)
+    for idx, (line, level, title) in enumerate(heads):
+        end = n
+        for later_line, later_level, _t in heads[idx + 1:]:
+            if later_level <= level:
+                end = later_line - 1
+                break
+        parent = None
+        for _l, plevel, ptitle in reversed(heads[:idx]):
+            if plevel < level:
+                parent = ptitle
+                break
+        name = title[:200]
+        tags.append(Tag(line, name, True, "section", max(line, end), parent, "#" * level + " " + name))
+    tags.sort()
+    return tags, []

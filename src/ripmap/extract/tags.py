@@ -1,0 +1,55 @@
+"""The ``Tag`` record: one definition or reference found in a source file."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Kinds a definition may have. Grammar queries use a few more spellings; they are
+#: normalised to these by :func:`normalize_kind`.
+DEF_KINDS = (
+    "class", "interface", "struct", "enum", "type", "trait", "impl", "module",
+    "function", "method", "constant", "variable", "field", "property", "macro", "section",
+)
+
+_KIND_ALIASES = {
+    "object": "class",
+    "mixin": "module",
+    "extension": "class",
+    "implementation": "impl",
+    "enum_variant": "constant",
+    "operator": "function",
+    "call": "call",
+    "send": "call",
+    "subsection": "section",
+}
+
+
+def normalize_kind(kind: str) -> str:
+    """Map a capture suffix (``definition.<kind>``) to one of ripmap's kinds."""
+    return _KIND_ALIASES.get(kind, kind)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Tag:
+    """A named definition (``is_def``) or reference in one file.
+
+    ``line``/``end_line`` are 1-based and inclusive. ``parent`` is the name of the
+    innermost enclosing definition (methods nest under their class; references
+    under the function they occur in). ``signature`` is a one-line rendering of a
+    definition's header (``def fetch(url: str) -> Response``), ``None`` for refs.
+    Field order is the sort order, so sorted tags come out by line, then name.
+    """
+
+    line: int
+    name: str
+    is_def: bool
+    kind: str
+    end_line: int
+    parent: str | None = None
+    signature: str | None = None
+
+    def to_tuple(self) -> tuple:
+        return (self.line, self.name, self.is_def, self.kind, self.end_line, self.parent, self.signature)
+
+    @classmethod
+    def from_tuple(cls, t) -> "Tag":
+        return cls(*t)

@@ -1,0 +1,480 @@
+"""Git history signals for ranking: recency, churn and co-change, from one ``git log``.
+
+Why these three: files that changed recently or often are the ones people are working
+on, and files that change *together* with the files a user cares about are usually
+the ones they need to see next. All three come out of a single
+``git log --name-only`` pass, so reading them costs one subprocess no matter how big
+the repository is.
+
+Design notes
+------------
+* **Reproducible.** Ages are measured from the newest commit considered, not from the
+  wall clock, so the same history always gives the same numbers (the trainer relies
+  on this when it replays old snapshots).
+* **No leaks.** ``until`` is resolved to a commit id first and only history reachable
+  from that id is read, so nothing committed after a snapshot can influence it.
+* **Never raises on git trouble.** A missing ``git``, a directory that is not a
+  repository, an empty repository, a bad ``until`` or a timeout all give
+  :meth:`GitSignals.empty` with a one-line note: git signals are a bonus, and the map
+  must still be drawn without them.
+* **Per-pair work is sparse linear algebra.** Co-change is Jaccard similarity of commit
+  sets, computed from a commits x files incidence matrix (``M.T @ M`` restricted to the
+  seed columns), never with Python loops over file pairs.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "DEFAULT_MAX_COMMITS",
+    "DEFAULT_MAX_COMMIT_FILES",
+    "DEFAULT_TIMEOUT",
+    "SHALLOW_NOTE",
+    "GitSignals",
+    "git_head",
+    "git_toplevel",
+    "load_git_signals",
+]
+
+#: How many (non-merge) commits to read by default: enough for a stable churn and
+#: co-change picture, small enough that ``git log`` stays well under a second.
+DEFAULT_MAX_COMMITS = 2000
+#: Commits touching more files than this are sweeping changes (reformatting, renames
+#: of a package, vendoring) whose file sets say nothing about which files belong
+#: together, so they are left out of co-change. They still count for age and churn.
+DEFAULT_MAX_COMMIT_FILES = 30
+#: Seconds any single git subprocess may take before we give up on git signals.
+DEFAULT_TIMEOUT = 30.0
+#: The note added when the repository is a shallow clone.
+SHALLOW_NOTE = "shallow clone: git history is truncated"
+
+_SECONDS_PER_DAY = 86400.0
+# Record separator: starts every commit header in our ``--format``. With ``-z`` file
+# names are NUL-terminated, so splitting the whole output on NUL gives header and
+# name tokens; a name would have to begin with this control byte to be mistaken
+# for a header.
+_MARKER = "\x1e"
+_BLOB_FORMAT = 1
+# Variables that would make git ignore ``-C root`` and look at some other repository
+# (they are set, for example, while a git hook runs).
+_REPO_LOCATING_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_PREFIX")
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """Return ``a`` marked read-only, so a frozen GitSignals really cannot change."""
+    a.flags.writeable = False
+    return a
+
+
+def _norm_path(p: str | os.PathLike[str]) -> str:
+    """Root-relative path spelled as git spells it: '/' separators, no leading './'."""
+    s = os.fspath(p).replace(os.sep, "/") if os.sep != "/" else os.fspath(p)
+    while s.startswith("./"):
+        s = s[2:]
+    return s
+
+
+@dataclass(frozen=True, eq=False)
+class GitSignals:
+    """Per-file history signals of one repository view (a root directory at a commit).
+
+    ``files[i]`` is described by ``age_days[i]``, ``churn[i]`` and column ``i`` of
+    ``commit_files``. Arrays are read-only. Equality is identity (``eq=False``):
+    comparing numpy arrays field by field has no single truth value.
+
+    Attributes:
+        files: root-relative '/'-separated paths that appear in the history read
+            (and in the caller's current file list, when one was given), sorted.
+        age_days: days between the reference time ``now`` and the newest commit
+            touching the file. ``now`` is the newest commit considered, so ages are
+            reproducible and a snapshot's age never depends on when it is replayed.
+        churn: number of commits touching the file (large commits included).
+        commit_files: commits x files incidence (float32 ones), only for commits that
+            touched between 1 and ``max_commit_files`` files; the basis for co-change.
+            Rows are not tied to commit ids: only column statistics are meaningful.
+        head: id of the commit history was read from (``until`` resolved, else HEAD).
+        notes: one-line remarks for the user (why signals are empty, shallow clone).
+        now: the reference time as a Unix timestamp, ``None`` when nothing was read.
+        index: path -> position in ``files`` (derived, not an init argument).
+        commit_counts: per-file number of rows of ``commit_files`` it appears in, i.e.
+            ``|C_f|`` in the Jaccard formula (derived).
+    """
+
+    files: tuple[str, ...]
+    age_days: np.ndarray
+    churn: np.ndarray
+    commit_files: sp.csr_matrix
+    head: str | None = None
+    notes: tuple[str, ...] = ()
+    now: int | None = None
+    index: dict[str, int] = field(init=False, repr=False)
+    commit_counts: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.files)
+        # Copies, so freezing them cannot make a caller's own arrays read-only.
+        age = np.array(self.age_days, dtype=np.float64).reshape(-1)
+        churn = np.array(self.churn, dtype=np.int64).reshape(-1)
+        m = sp.csr_matrix(self.commit_files, dtype=np.float32)
+        if age.shape != (n,) or churn.shape != (n,) or m.shape[1] != n:
+            raise ValueError(
+                f"inconsistent GitSignals: {n} files, age {age.shape}, churn {churn.shape}, "
+                f"commit_files {m.shape}"
+            )
+        counts = np.bincount(m.indices, minlength=n).astype(np.int64) if m.nnz else np.zeros(n, np.int64)
+        object.__setattr__(self, "files", tuple(self.files))
+        object.__setattr__(self, "notes", tuple(self.notes))
+        object.__setattr__(self, "age_days", _frozen(age))
+        object.__setattr__(self, "churn", _frozen(churn))
+        object.__setattr__(self, "commit_files", m)
+        object.__setattr__(self, "index", {f: i for i, f in enumerate(self.files)})
+        object.__setattr__(self, "commit_counts", _frozen(counts))
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def empty(cls, note: str | None = None, *, head: str | None = None,
+              notes: Sequence[str] = ()) -> GitSignals:
+        """Signals with no files; ``note`` tells the user why git could not help."""
+        all_notes = tuple(notes) + ((note,) if note else ())
+        return cls(
+            files=(),
+            age_days=np.zeros(0, np.float64),
+            churn=np.zeros(0, np.int64),
+            commit_files=sp.csr_matrix((0, 0), dtype=np.float32),
+            head=head,
+            notes=all_notes,
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        """True when there is no file to say anything about."""
+        return not self.files
+
+    def restrict(self, paths: Iterable[str]) -> GitSignals:
+        """Keep only ``paths`` (e.g. the files that exist now), dropping the rest.
+
+        Lets a caller cache the unfiltered signals per HEAD and cut them down to each
+        run's file list cheaply. Which commits count as "large" was decided on the
+        full history, so the result equals loading with ``files=paths``.
+        """
+        wanted = {_norm_path(p) for p in paths}
+        keep = np.fromiter((f in wanted for f in self.files), dtype=bool, count=len(self.files))
+        cols = np.flatnonzero(keep)
+        m = self.commit_files[:, cols]
+        nonempty = np.flatnonzero(np.diff(m.indptr) > 0)
+        return GitSignals(
+            files=tuple(self.files[i] for i in cols),
+            age_days=self.age_days[cols].copy(),
+            churn=self.churn[cols].copy(),
+            commit_files=m[nonempty],
+            head=self.head,
+            notes=self.notes,
+            now=self.now,
+        )
+
+    # ------------------------------------------------------------------ co-change
+    def cochange_vector(self, seed_idx: np.ndarray | Sequence[int], *,
+                        reduce: Literal["max", "mean"] = "max") -> np.ndarray:
+        """Co-change score of every file with a set of seed files.
+
+        For file ``f`` and seed ``s``: ``J(f, s) = |C_f & C_s| / |C_f | C_s|`` where
+        ``C_x`` is the set of (small) commits touching ``x``. Intersections come from
+        ``M.T @ M[:, seeds]``; set sizes from the column sums of ``M``.
+
+        ``reduce="max"`` (default) scores a file by its strongest tie to any seed: a
+        file that always changes with one seed matters even if it never changes with
+        the others, and a mean would dilute it as seeds are added. ``"mean"`` averages
+        over the seeds instead. A seed is never compared with itself (that would
+        always be 1), so a seed's score is its tie to the *other* seeds.
+
+        Returns float64 scores in [0, 1], shape ``(len(files),)``. Raises
+        ``IndexError`` for out-of-range seed indices.
+        """
+        n = len(self.files)
+        out = np.zeros(n, dtype=np.float64)
+        seeds = np.unique(np.asarray(seed_idx, dtype=np.intp).reshape(-1))
+        if seeds.size == 0 or n == 0:
+            return out
+        if seeds[0] < 0 or seeds[-1] >= n:
+            raise IndexError(f"seed index out of range for {n} files: {seeds[0]}..{seeds[-1]}")
+        m = self.commit_files
+        if m.nnz == 0:
+            return out
+        co = (m.T @ m[:, seeds]).tocoo()  # files x seeds, intersections |C_f & C_s|
+        f, s, inter = co.row, co.col, co.data.astype(np.float64)
+        seed_of = seeds[s]
+        keep = (f != seed_of) & (inter > 0)
+        f, s, inter, seed_of = f[keep], s[keep], inter[keep], seed_of[keep]
+        cnt = self.commit_counts.astype(np.float64)
+        jac = inter / (cnt[f] + cnt[seed_of] - inter)
+        jm = sp.csr_matrix((jac, (f, s)), shape=(n, seeds.size))
+        if reduce == "max":
+            return np.asarray(jm.max(axis=1).todense(), dtype=np.float64).reshape(-1)
+        if reduce == "mean":
+            total = np.asarray(jm.sum(axis=1), dtype=np.float64).reshape(-1)
+            # Non-seeds average over every seed; a seed over the others only.
+            denom = np.full(n, float(seeds.size))
+            denom[seeds] -= 1.0
+            np.divide(total, denom, out=out, where=denom > 0)
+            return out
+        raise ValueError(f"reduce must be 'max' or 'mean', not {reduce!r}")
+
+    def cochange(self, seed_paths: Iterable[str], *,
+                 reduce: Literal["max", "mean"] = "max") -> dict[str, float]:
+        """Path-keyed :meth:`cochange_vector`: nonzero scores only; unknown seeds ignored."""
+        idx = [self.index[p] for p in map(_norm_path, seed_paths) if p in self.index]
+        vec = self.cochange_vector(np.asarray(idx, dtype=np.intp), reduce=reduce)
+        return {self.files[i]: float(vec[i]) for i in np.flatnonzero(vec)}
+
+    # ------------------------------------------------------------------ caching
+    def to_bytes(self) -> bytes:
+        """Serialise for a cache keyed by (HEAD, until, max_commits, max_commit_files).
+
+        numpy ``.npz`` without pickles, so loading a tampered cache file cannot run
+        code. Strings go through JSON, which round-trips the surrogate-escaped
+        characters of non-UTF-8 file names.
+        """
+        m = self.commit_files
+        meta = {"format": _BLOB_FORMAT, "files": list(self.files), "head": self.head,
+                "notes": list(self.notes), "now": self.now}
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            meta=np.frombuffer(json.dumps(meta, ensure_ascii=True).encode("ascii"), dtype=np.uint8),
+            age_days=self.age_days,
+            churn=self.churn,
+            indptr=m.indptr.astype(np.int64),
+            indices=m.indices.astype(np.int64),
+            shape=np.asarray(m.shape, dtype=np.int64),
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> GitSignals:
+        """Inverse of :meth:`to_bytes`; ``ValueError`` for anything else (stale/corrupt cache)."""
+        try:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+                meta = json.loads(z["meta"].tobytes().decode("ascii"))
+                if meta.get("format") != _BLOB_FORMAT:
+                    raise ValueError(f"unsupported format {meta.get('format')!r}")
+                indptr, indices = z["indptr"], z["indices"]
+                shape = tuple(int(x) for x in z["shape"])
+                m = sp.csr_matrix((np.ones(indices.size, np.float32), indices, indptr), shape=shape)
+                return cls(files=tuple(meta["files"]), age_days=z["age_days"], churn=z["churn"],
+                           commit_files=m, head=meta["head"], notes=tuple(meta["notes"]),
+                           now=meta["now"])
+        except Exception as exc:  # zipfile, json, key and shape errors alike
+            raise ValueError(f"not a ripmap git-signals blob: {exc}") from exc
+
+
+# ---------------------------------------------------------------------- subprocess
+
+
+class _GitFailure(Exception):
+    """Internal: git could not answer; the message is the user-facing one-line note."""
+
+
+def _git_env() -> dict[str, str]:
+    """Environment for git: fixed locale (we read its messages), no prompts, no locks."""
+    env = {k: v for k, v in os.environ.items() if k not in _REPO_LOCATING_ENV}
+    env.update(LC_ALL="C", LANGUAGE="C", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
+    return env
+
+
+def _first_line(stderr: bytes) -> str:
+    for line in stderr.decode("utf-8", "replace").splitlines():
+        line = line.strip()
+        if line:
+            return line.removeprefix("fatal: ").removeprefix("error: ")
+    return "no message"
+
+
+def _run_git(root: Path, args: Sequence[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git -C root <args>``; failures to *start* or finish become _GitFailure."""
+    cmd = ["git", "-c", "core.quotepath=off", "-C", str(root), *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=timeout, env=_git_env(),
+                              stdin=subprocess.DEVNULL, check=False)
+    except FileNotFoundError as exc:
+        raise _GitFailure("git is not installed (no 'git' on PATH): no git signals") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise _GitFailure(f"git {args[0]} timed out after {timeout:g}s: no git signals") from exc
+    except OSError as exc:
+        raise _GitFailure(f"could not run git: {exc}") from exc
+
+
+def git_head(root: Path, *, timeout: float = 10.0) -> str | None:
+    """Commit id of HEAD, or ``None`` (not a repo, no commits, no git). Cheap cache key."""
+    try:
+        r = _run_git(Path(root), ["rev-parse", "--verify", "-q", "HEAD^{commit}"], timeout)
+    except _GitFailure:
+        return None
+    out = r.stdout.decode("ascii", "replace").strip()
+    return out if r.returncode == 0 and out else None
+
+
+def git_toplevel(root: Path, *, timeout: float = 10.0) -> Path | None:
+    """Top directory of the work tree containing ``root``, or ``None``."""
+    try:
+        r = _run_git(Path(root), ["rev-parse", "--show-toplevel"], timeout)
+    except _GitFailure:
+        return None
+    out = os.fsdecode(r.stdout).rstrip("\n")
+    return Path(out) if r.returncode == 0 and out else None
+
+
+def _resolve(root: Path, until: str | None, timeout: float) -> tuple[str, bool, Path]:
+    """Resolve the tip commit and learn whether (and where) the clone is shallow.
+
+    One ``rev-parse`` call: ``--is-shallow-repository`` and ``--git-path`` print even
+    when the revision fails to resolve, which tells "no commits yet" apart from "not a
+    repository".
+    """
+    rev = "HEAD" if until is None else until
+    r = _run_git(root, ["rev-parse", "--is-shallow-repository", "--git-path", "shallow",
+                        f"{rev}^{{commit}}"], timeout)
+    lines = os.fsdecode(r.stdout).splitlines()
+    if r.returncode != 0 or len(lines) != 3:
+        if len(lines) >= 2 and lines[0] in ("true", "false"):
+            if until is None:
+                raise _GitFailure("git repository has no commits yet: no git signals")
+            raise _GitFailure(f"cannot resolve until={until!r} to a commit: no git signals")
+        msg = _first_line(r.stderr)
+        if "not a git repository" in msg:
+            raise _GitFailure(f"not a git repository ({root}): no git signals")
+        raise _GitFailure(f"git rev-parse failed: {msg}")
+    shallow_file = Path(lines[1])
+    if not shallow_file.is_absolute():
+        shallow_file = root / shallow_file
+    return lines[2].strip(), lines[0] == "true", shallow_file
+
+
+def _parse_log(text: str, boundary: frozenset[str]) -> tuple[list[int], list[int], list[str], list[int]]:
+    """Split ``git log -z`` output into commit times, per-commit file counts and paths.
+
+    Output shape per commit: ``<MARKER><sha> <ct>\\0`` then, if it touched anything,
+    ``\\n<path>\\0<path>\\0...``. Returns ``(times, nfiles, paths, commit_of_path)``
+    with commits numbered in log order. Shallow-boundary commits (listed in
+    ``boundary``) are dropped: git shows them as adding the whole tree, which is not
+    a real change.
+    """
+    times: list[int] = []
+    nfiles: list[int] = []
+    paths: list[str] = []
+    owner: list[int] = []
+    c = -1
+    skipping = False
+    for tok in text.split("\0"):
+        if not tok:
+            continue
+        if tok[0] == _MARKER:
+            sha, _, ct = tok[1:].partition(" ")
+            skipping = sha in boundary
+            if not skipping:
+                times.append(int(ct))
+                nfiles.append(0)
+                c += 1
+            continue
+        if skipping or c < 0:
+            continue
+        if tok[0] == "\n":
+            tok = tok[1:]
+            if not tok:
+                continue
+        paths.append(tok)
+        owner.append(c)
+        nfiles[c] += 1
+    return times, nfiles, paths, owner
+
+
+def _build(times: list[int], nfiles: list[int], paths: list[str], owner: list[int],
+           max_commit_files: int, head: str, notes: tuple[str, ...]) -> GitSignals:
+    """Turn parsed log records into arrays: age, churn and the sparse incidence."""
+    ts = np.asarray(times, dtype=np.int64)
+    now = int(ts.max())
+    files, cols = np.unique(np.asarray(paths, dtype=object), return_inverse=True) if paths \
+        else (np.zeros(0, dtype=object), np.zeros(0, dtype=np.intp))
+    rows = np.asarray(owner, dtype=np.intp)
+    n_files = len(files)
+    # Full incidence (every commit) for churn and age; duplicates collapse to one.
+    full = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, cols.astype(np.intp))),
+                         shape=(ts.size, n_files))
+    full.sum_duplicates()
+    full.data[:] = 1.0
+    churn = np.bincount(full.indices, minlength=n_files).astype(np.int64)
+    nnz_rows = np.repeat(np.arange(ts.size), np.diff(full.indptr))
+    last = np.full(n_files, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(last, full.indices, ts[nnz_rows])
+    age_days = (now - last) / _SECONDS_PER_DAY
+    # Co-change incidence: only small commits, judged by everything they touched
+    # under root, and only commits that touched something.
+    n = np.asarray(nfiles, dtype=np.int64)
+    small = np.flatnonzero((n >= 1) & (n <= max_commit_files))
+    return GitSignals(files=tuple(str(f) for f in files), age_days=age_days, churn=churn,
+                      commit_files=full[small], head=head, notes=notes, now=now)
+
+
+def load_git_signals(root: Path, *, until: str | None = None,
+                     max_commits: int = DEFAULT_MAX_COMMITS,
+                     max_commit_files: int = DEFAULT_MAX_COMMIT_FILES,
+                     files: Iterable[str] | None = None,
+                     timeout: float = DEFAULT_TIMEOUT) -> GitSignals:
+    """Read age, churn and co-change for files under ``root`` from one ``git log``.
+
+    Args:
+        root: directory to map; may be a subdirectory of the repository, in which
+            case only history under it is read and paths are relative to it.
+        until: commit-ish cutting the view (a snapshot); only history reachable from
+            it is read. ``None`` means HEAD.
+        max_commits: newest non-merge commits touching ``root`` to read.
+        max_commit_files: commits touching more files (under ``root``) than this are
+            left out of co-change but still count for age and churn.
+        files: the current file list (root-relative); paths not in it are dropped.
+            ``None`` keeps every path seen in history, deleted ones included.
+        timeout: seconds allowed per git subprocess.
+
+    Returns:
+        :class:`GitSignals`; on any git trouble an empty one with a note. Renames are
+        not followed: a file's history starts at the commit that created its path.
+    """
+    if max_commits < 1 or max_commit_files < 1:
+        raise ValueError("max_commits and max_commit_files must be at least 1")
+    root = Path(root)
+    if until is not None and until.startswith("-"):
+        return GitSignals.empty(f"until={until!r} is not a commit: no git signals")
+    try:
+        head, shallow, shallow_file = _resolve(root, until, timeout)
+        notes: tuple[str, ...] = ()
+        boundary: frozenset[str] = frozenset()
+        if shallow:
+            notes = (SHALLOW_NOTE,)
+            try:
+                boundary = frozenset(shallow_file.read_text("ascii").split())
+            except OSError:
+                pass
+        r = _run_git(root, [
+            "-c", "log.showSignature=false", "-c", "log.showRoot=true",
+            "log", "--no-merges", "--no-renames", "--no-color", "--no-notes",
+            "--name-only", "-z", "--relative", f"--format={_MARKER}%H %ct",
+            "-n", str(int(max_commits)), head, "--", ".",
+        ], timeout)
+        if r.returncode != 0:
+            raise _GitFailure(f"git log failed: {_first_line(r.stderr)}")
+    except _GitFailure as exc:
+        return GitSignals.empty(str(exc))
+    times, nfiles, paths, owner = _parse_log(os.fsdecode(r.stdout), boundary)
+    if not times:
+        return GitSignals.empty("no commits touch this directory: no git signals",
+                                head=head, notes=notes)
+    sig = _build(times, nfiles, paths, owner, max_commit_files, head, notes)
+    return sig if files is None else sig.restrict(files)

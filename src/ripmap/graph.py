@@ -1,0 +1,331 @@
+"""Tags → the reference graph, as sparse matrices.
+
+The graph is kept *factored* so a parameter change never re-reads tags:
+
+* ``R[k]``: files × names, how often each file references each name, one matrix per
+  reference class (call / type / other);
+* ``D``: names × files, which files define each name;
+* ``I``: files × files, which files each file imports (where the language shows it).
+
+:func:`file_graph` assembles the weighted file → file matrix for given parameters:
+
+``W = q·W_import + ((1-q)·R_import + R_plain) @ D_shared``
+
+where a reference is first resolved in its own file (then it is no edge at all),
+then to definitions in files the referrer imports (share ``q`` of its weight, from
+``import_resolution_bias``), and otherwise shared equally among all same-named
+definitions. Reference counts enter with a square root (ten calls are not ten times
+one), and names defined in many files or private names weigh less. All of it is
+sparse linear algebra: there is no Python loop over edges.
+"""
+from __future__ import annotations
+
+import io
+import posixpath
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from .extract.tags import Tag
+
+KIND_CLASSES = ("call", "type", "other")
+_TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
+GRAPH_VERSION = "1"
+
+
+def _kind_class(kind: str) -> int:
+    if kind == "call":
+        return 0
+    if kind in _TYPE_KINDS:
+        return 1
+    return 2
+
+
+@dataclass(eq=False)
+class GraphData:
+    """The factored reference graph of one index (see module docstring)."""
+
+    files: tuple[str, ...]
+    names: tuple[str, ...]
+    R: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]  # files × names per kind class
+    D: sp.csr_matrix  # names × files (1 = defines)
+    I: sp.csr_matrix  # files × files (1 = imports)
+    ndefs: np.ndarray  # definers per name
+    private: np.ndarray  # bool per name
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_files(self) -> int:
+        return len(self.files)
+
+    @property
+    def file_index(self) -> dict[str, int]:
+        fi = self._cache.get("file_index")
+        if fi is None:
+            fi = {f: i for i, f in enumerate(self.files)}
+            self._cache["file_index"] = fi
+        return fi
+
+    @property
+    def name_index(self) -> dict[str, int]:
+        ni = self._cache.get("name_index")
+        if ni is None:
+            ni = {n: i for i, n in enumerate(self.names)}
+            self._cache["name_index"] = ni
+        return ni
+
+    # -- serialization (for the graph cache) ------------------------------------------
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        arrays = {"files": np.array(self.files, dtype=object), "names": np.array(self.names, dtype=object)}
+        for i, m in enumerate(self.R):
+            arrays.update(_csr_arrays(f"R{i}", m))
+        arrays.update(_csr_arrays("D", self.D))
+        arrays.update(_csr_arrays("I", self.I))
+        np.savez(buf, version=np.array(GRAPH_VERSION), **{k: v for k, v in arrays.items() if k not in ("files", "names")},
+                 files=np.array("\n".join(self.files)), names=np.array("\n".join(self.names)))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, b: bytes) -> "GraphData":
+        with np.load(io.BytesIO(b), allow_pickle=False) as z:
+            if str(z["version"]) != GRAPH_VERSION:
+                raise ValueError("graph cache version mismatch")
+            files = tuple(str(z["files"]).split("\n")) if str(z["files"]) else ()
+            names = tuple(str(z["names"]).split("\n")) if str(z["names"]) else ()
+            R = tuple(_csr_from(z, f"R{i}") for i in range(3))
+            D = _csr_from(z, "D")
+            I = _csr_from(z, "I")
+        return _finish(files, names, R, D, I)
+
+
+def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    m = m.tocsr()
+    return {f"{prefix}_data": m.data, f"{prefix}_indices": m.indices, f"{prefix}_indptr": m.indptr,
+            f"{prefix}_shape": np.array(m.shape)}
+
+
+def _csr_from(z, prefix: str) -> sp.csr_matrix:
+    shape = tuple(int(x) for x in z[f"{prefix}_shape"])
+    return sp.csr_matrix((z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]), shape=shape)
+
+
+def _finish(files, names, R, D, I) -> GraphData:
+    ndefs = np.asarray(D.sum(axis=1)).ravel().astype(np.float64)
+    private = np.fromiter((n.startswith("_") and not n.startswith("__") or n.startswith("__") and not n.endswith("__")
+                           for n in names), dtype=bool, count=len(names))
+    return GraphData(files=files, names=names, R=R, D=D, I=I, ndefs=ndefs, private=private)
+
+
+# -- building ---------------------------------------------------------------------------
+
+def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> GraphData:
+    """Collect names and references from tags into the factored sparse graph."""
+    files = tuple(files)
+    nf = len(files)
+    name_ids: dict[str, int] = {}
+    def_f: list[int] = []
+    def_n: list[int] = []
+    ref_f: list[int] = []
+    ref_n: list[int] = []
+    ref_k: list[int] = []
+    imports: list[tuple[int, str]] = []
+    get = name_ids.setdefault
+    for fi, rel in enumerate(files):
+        for t in tags.get(rel, ()):
+            if t.is_def:
+                def_f.append(fi)
+                def_n.append(get(t.name, len(name_ids)))
+            elif t.kind == "import":
+                imports.append((fi, t.name))
+            else:
+                ref_f.append(fi)
+                ref_n.append(get(t.name, len(name_ids)))
+                ref_k.append(_kind_class(t.kind))
+    nn = len(name_ids)
+    names = tuple(sorted(name_ids, key=name_ids.__getitem__))
+    rf = np.asarray(ref_f, dtype=np.int32)
+    rn = np.asarray(ref_n, dtype=np.int32)
+    rk = np.asarray(ref_k, dtype=np.int8)
+    R = []
+    for k in range(3):
+        m = rk == k
+        R.append(sp.csr_matrix((np.ones(int(m.sum()), dtype=np.float64), (rf[m], rn[m])), shape=(nf, nn)))
+    D = sp.csr_matrix((np.ones(len(def_f)), (np.asarray(def_n, dtype=np.int32), np.asarray(def_f, dtype=np.int32))),
+                      shape=(nn, nf))
+    D.data[:] = 1.0  # duplicates summed above: keep incidence only
+    D.sum_duplicates()
+    D.data[:] = 1.0
+    I = _import_matrix(files, imports)
+    return _finish(files, names, tuple(R), D, I)
+
+
+def _strip_ext(path: str) -> str:
+    base = path.rsplit("/", 1)[-1]
+    if base.endswith(".d.ts"):
+        return path[:-5]
+    dot = base.rfind(".")
+    return path[: len(path) - len(base) + dot] if dot > 0 else path
+
+
+_INDEX_STEMS = ("__init__", "index", "mod", "lib")
+
+
+def _import_matrix(files: tuple[str, ...], imports: list[tuple[int, str]]) -> sp.csr_matrix:
+    """Resolve import strings to files: exact module paths first, then path suffixes."""
+    nf = len(files)
+    if not imports:
+        return sp.csr_matrix((nf, nf))
+    exact: dict[str, list[int]] = {}  # full module path (no extension) → files
+    suffix: dict[str, list[int]] = {}  # any trailing path of a module → files
+    dirs: dict[str, list[int]] = {}  # directory path suffixes → files in it (Go packages)
+    for i, rel in enumerate(files):
+        stem = _strip_ext(rel)
+        keys = [stem]
+        last = stem.rsplit("/", 1)[-1]
+        if last in _INDEX_STEMS and "/" in stem:
+            keys.append(stem.rsplit("/", 1)[0])
+        for k in keys:
+            exact.setdefault(k, []).append(i)
+            parts = k.split("/")
+            for j in range(len(parts)):
+                suffix.setdefault("/".join(parts[j:]), []).append(i)
+        d = posixpath.dirname(rel)
+        if d:
+            dparts = d.split("/")
+            for j in range(len(dparts)):
+                dirs.setdefault("/".join(dparts[j:]), []).append(i)
+    rows: list[int] = []
+    cols: list[int] = []
+    for fi, spec in imports:
+        targets = _resolve_import(files[fi], spec.strip().strip("\"'<>`"), exact, suffix, dirs)
+        for t in targets:
+            if t != fi:
+                rows.append(fi)
+                cols.append(t)
+    m = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(nf, nf))
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m
+
+
+def _resolve_import(src: str, spec: str, exact, suffix, dirs) -> list[int]:
+    if not spec:
+        return []
+    src_dir = posixpath.dirname(src)
+    if spec.startswith("."):
+        if "/" in spec or spec in (".", ".."):  # JS/TS relative path
+            target = posixpath.normpath(posixpath.join(src_dir, spec))
+            return exact.get(_strip_ext(target), []) or exact.get(target, [])
+        # Python relative module: leading dots climb packages
+        dots = len(spec) - len(spec.lstrip("."))
+        base = src_dir
+        for _ in range(dots - 1):
+            base = posixpath.dirname(base)
+        rest = spec[dots:].replace(".", "/")
+        target = posixpath.join(base, rest) if rest else base
+        return exact.get(target, [])
+    if "/" in spec:  # Go package path, C include, JS bare path with subpath
+        local = posixpath.normpath(posixpath.join(src_dir, spec))
+        hit = exact.get(_strip_ext(local))
+        if hit:
+            return hit
+        parts = spec.split("/")
+        for j in range(len(parts)):  # longest matching directory or module suffix
+            key = "/".join(parts[j:])
+            if key in dirs and j < len(parts) - 0:
+                return dirs[key]
+            k2 = _strip_ext(key)
+            if k2 in suffix:
+                return suffix[k2]
+        return []
+    # dotted module (Python, Java): a.b.c → a/b/c
+    key = spec.replace(".", "/")
+    hit = suffix.get(key)
+    if hit:
+        return hit
+    if "/" in key:  # Java: import a.b.Class → a/b/Class; a.b.* handled by dir
+        return dirs.get(key.rsplit("/", 1)[0], []) if key.endswith("/*") else []
+    return []
+
+
+# -- assembling for given parameters ---------------------------------------------------
+
+def name_weights(g: GraphData, params: Mapping[str, float]) -> np.ndarray:
+    """Weight of each name: common names (many definers) and private names weigh less."""
+    w = 1.0 / (1.0 + params["common_name_penalty"] * np.maximum(g.ndefs - 1.0, 0.0))
+    return np.where(g.private, w * params["private_name_weight"], w)
+
+
+def reference_matrix(g: GraphData, params: Mapping[str, float]) -> sp.csr_matrix:
+    """files × names reference strength: kind-weighted counts, square-rooted, name-weighted."""
+    R = (params["edge_weight_call"] * g.R[0] + params["edge_weight_type"] * g.R[1]
+         + params["edge_weight_other"] * g.R[2]).tocsr()
+    R.data = np.sqrt(R.data)
+    return (R @ sp.diags(name_weights(g, params))).tocsr()
+
+
+def file_graph(g: GraphData, params: Mapping[str, float]) -> sp.csr_matrix:
+    """files × files weighted reference matrix (row = referrer, column = definer)."""
+    key = ("W", params["edge_weight_call"], params["edge_weight_type"], params["edge_weight_other"],
+           params["common_name_penalty"], params["private_name_weight"], params["import_resolution_bias"])
+    hit = g._cache.get(key)
+    if hit is not None:
+        return hit
+    nf = g.n_files
+    if nf == 0 or len(g.names) == 0:
+        W = sp.csr_matrix((nf, nf))
+        g._cache[key] = W
+        return W
+    R = reference_matrix(g, params)
+    Dt = g.D.T.tocsr()  # files × names
+    # same-file resolution: a name the file defines itself is not an edge
+    R = (R - R.multiply(Dt)).tocsr()
+    R.eliminate_zeros()
+    inv_ndefs = np.divide(1.0, g.ndefs, out=np.zeros_like(g.ndefs), where=g.ndefs > 0)
+    D_shared = (sp.diags(inv_ndefs) @ g.D).tocsr()
+    if g.I.nnz:
+        A = (g.I @ Dt).tocsr()  # files × names: imported files defining the name
+        mask = R.multiply(A > 0).tocsr()
+        mask.data[:] = 1.0
+        R_imp = R.multiply(mask).tocsr()
+        R_plain = (R - R_imp).tocsr()
+        A_on = A.multiply(mask).tocsr()
+        A_on.data = 1.0 / A_on.data
+        W_imp = ((R_imp.multiply(A_on)).tocsr() @ g.D).multiply(g.I).tocsr()
+        b = params["import_resolution_bias"]
+        q = b / (1.0 + b)
+        W = q * W_imp + (((1.0 - q) * R_imp + R_plain) @ D_shared)
+    else:
+        W = R @ D_shared
+    W = W.tocsr()
+    W.setdiag(0)
+    W.eliminate_zeros()
+    g._cache[key] = W
+    return W
+
+
+def neighbours_within(W: sp.csr_matrix, seeds: np.ndarray, max_hops: int) -> np.ndarray:
+    """Hop distance from the nearest seed over the undirected graph (inf = unreached)."""
+    n = W.shape[0]
+    dist = np.full(n, np.inf)
+    if n == 0 or seeds.size == 0:
+        return dist
+    A = ((W + W.T) > 0).astype(np.float32).tocsr()
+    frontier = np.zeros(n, dtype=bool)
+    frontier[seeds] = True
+    dist[frontier] = 0
+    for h in range(1, max_hops + 1):
+        reach = (A @ frontier.astype(np.float32)) > 0
+        new = reach & ~np.isfinite(dist)
+        if not new.any():
+            break
+        dist[new] = h
+        frontier = new
+    return dist
+
+
+def graph_for_index(files: Iterable[str], tags: Mapping[str, Sequence[Tag]]) -> GraphData:
+    return build_graph(tuple(files), tags)

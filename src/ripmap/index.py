@@ -1,0 +1,181 @@
+"""The index: every mapped file with its tags, from the cache or a parallel parse.
+
+This is the seam between "which files" (discover), "what is in them" (extract) and
+"remembered from last time" (cache). Cold files are parsed in a process pool so a
+first run uses every core; warm files cost one SQLite read. Files that vanish or turn
+unreadable between discovery and parsing are dropped with a note, never an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import languages
+from .cache import NullCache, TagCache
+from .config import Config, load_config
+from .discover import SourceFile, discover
+from .extract import extract_tags
+from .extract.tags import Tag
+
+# Below this many files to parse, a process pool costs more than it saves.
+_POOL_MIN_FILES = 48
+
+
+@dataclass
+class Index:
+    """All mapped files of one root, with their tags (sorted, de-duplicated)."""
+
+    root: Path
+    files: tuple[SourceFile, ...]
+    tags: dict[str, list[Tag]]
+    notes: list[str] = field(default_factory=list)
+    cache_hits: int = 0
+    parsed: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def fingerprint(self) -> str:
+        """Identity of the indexed content: changes whenever any file is added, removed or edited."""
+        h = hashlib.blake2b(digest_size=16)
+        for f in self.files:
+            h.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\n".encode())
+        return h.hexdigest()
+
+
+def _hash(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _parse_one(job: tuple[str, str, str]) -> tuple[str, bytes | None, list[tuple] | None, list[str]]:
+    """Worker: read and extract one file. Returns (rel, hash, tag tuples, notes)."""
+    rel, path, language = job
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return rel, None, None, ["vanished before it could be parsed; skipped"]
+    except OSError as e:
+        return rel, None, None, [f"unreadable ({e.strerror or type(e).__name__}); skipped"]
+    tags, notes = extract_tags(data, language)
+    return rel, _hash(data), [t.to_tuple() for t in tags], notes
+
+
+def _parse_chunk(jobs: list[tuple[str, str, str]]):
+    return [_parse_one(j) for j in jobs]
+
+
+def _pool_context():
+    # fork is much cheaper than spawn (no re-import of grammars per worker) and safe
+    # here: the parent holds no threads or locks the children touch.
+    if sys.platform.startswith("linux"):
+        return mp.get_context("fork")
+    return mp.get_context()
+
+
+def _progress(total: int, enabled: bool):
+    """A rich progress bar on stderr, or a no-op when stderr is not a terminal."""
+    if not enabled:
+        return None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=True)
+    prog.start()
+    prog.add_task("parse", total=total)
+    return prog
+
+
+def parse_files(jobs: list[tuple[str, str, str]], *, workers: int | None = None,
+                progress: bool = False) -> list[tuple[str, bytes | None, list[tuple] | None, list[str]]]:
+    """Extract many files, in parallel when there are enough of them."""
+    if not jobs:
+        return []
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(jobs) < _POOL_MIN_FILES:
+        return [_parse_one(j) for j in jobs]
+    # big files first so the pool does not end on one straggler
+    jobs = sorted(jobs, key=lambda j: -_size(j[1]))
+    chunk = max(4, min(64, len(jobs) // (workers * 8) or 4))
+    chunks = [jobs[i:i + chunk] for i in range(0, len(jobs), chunk)]
+    bar = _progress(len(jobs), progress and len(jobs) >= 400)
+    out: list = []
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as ex:
+            for res in ex.map(_parse_chunk, chunks):
+                out.extend(res)
+                if bar is not None:
+                    bar.advance(bar.task_ids[0], len(res))
+    finally:
+        if bar is not None:
+            bar.stop()
+    return out
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def build_index(root: Path, *, config: Config | None = None, cache: TagCache | NullCache | None = None,
+                workers: int | None = None, progress: bool | None = None,
+                warn: Callable[[str], None] | None = None) -> Index:
+    """Discover, then take tags from the cache or parse them; update the cache."""
+    t0 = time.perf_counter()
+    root = Path(root).resolve()
+    config = config if config is not None else load_config(root)
+    disc = discover(root, config, language_of=languages.language_for_path)
+    notes = list(disc.notes)
+    cache = cache if cache is not None else NullCache()
+    if progress is None:
+        progress = sys.stderr.isatty()
+
+    files = list(disc.files)
+    got = cache.get_many((f.rel, f.size, f.mtime_ns) for f in files)
+    tags: dict[str, list[Tag]] = {}
+    jobs: list[tuple[str, str, str]] = []
+    hits = 0
+    for f in files:
+        t = got.get(f.rel)
+        if t is not None:
+            tags[f.rel] = t
+            hits += 1
+        else:
+            jobs.append((f.rel, str(f.path), f.language or ""))
+
+    results = parse_files(jobs, workers=workers, progress=progress)
+    by_rel = {f.rel: f for f in files}
+    rows = []
+    dropped: set[str] = set()
+    for rel, digest, tag_tuples, fnotes in results:
+        for n in fnotes:
+            notes.append(f"{rel}: {n}")
+        if tag_tuples is None:
+            dropped.add(rel)
+            continue
+        # Same size, new mtime (a checkout, a touch): the content hash decides whether
+        # the cached tags still hold. Cheap here because the worker hashed the bytes.
+        f = by_rel[rel]
+        tl = [Tag.from_tuple(t) for t in tag_tuples]
+        tags[rel] = tl
+        rows.append((rel, f.size, f.mtime_ns, digest, tl))
+    if rows:
+        cache.put_many(rows)
+    if dropped:
+        files = [f for f in files if f.rel not in dropped]
+    if hasattr(cache, "prune") and jobs:
+        cache.prune({f.rel for f in files})
+    if warn is not None:
+        for n in notes:
+            warn(n)
+    return Index(root=root, files=tuple(files), tags=tags, notes=notes, cache_hits=hits,
+                 parsed=len(rows), elapsed_s=time.perf_counter() - t0)

@@ -1,0 +1,195 @@
+"""The language registry: extension → grammar package → tags query.
+
+Grammars come from the official per-language wheels (``tree-sitter-python`` …), which
+ship compiled parsers and, for most languages, their own ``queries/tags.scm``. We read
+that file from the installed package at run time. Where a wheel ships none (Kotlin,
+Bash, Julia, Zig, Haskell) or its query misses things the ranker needs (Python's never
+references base classes, TypeScript's only covers TS-only syntax), a query of ours from
+``languages/queries/`` is used instead or appended.
+
+A grammar that fails to import, or a query that does not compile against its grammar,
+disables that language with one warning; it never raises into the pipeline.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+QUERY_DIR = Path(__file__).parent / "queries"
+
+
+@dataclass(frozen=True)
+class LanguageSpec:
+    """Static description of one language: where its grammar and queries live."""
+
+    name: str
+    extensions: tuple[str, ...]
+    module: str | None  # grammar package module (None: not tree-sitter based)
+    factory: str = "language"  # function in ``module`` returning the grammar pointer
+    #: query sources, concatenated in order: ("pkg", "<module>") → the package's
+    #: queries/tags.scm, ("own", "<file>") → languages/queries/<file>
+    queries: tuple[tuple[str, str], ...] = ()
+    refs: bool = True  # whether the queries produce references
+
+    @property
+    def parser_kind(self) -> str:
+        return "tree-sitter" if self.module else "builtin"
+
+
+def _pkg(module: str) -> tuple[str, str]:
+    return ("pkg", module)
+
+
+def _own(name: str) -> tuple[str, str]:
+    return ("own", name)
+
+
+SPECS: tuple[LanguageSpec, ...] = (
+    LanguageSpec("python", ("py", "pyi", "pyw"), "tree_sitter_python",
+                 queries=(_pkg("tree_sitter_python"), _own("python-extra.scm"))),
+    LanguageSpec("javascript", ("js", "mjs", "cjs", "jsx"), "tree_sitter_javascript",
+                 queries=(_pkg("tree_sitter_javascript"), _own("js-imports.scm"))),
+    LanguageSpec("typescript", ("ts", "mts", "cts"), "tree_sitter_typescript", "language_typescript",
+                 queries=(_pkg("tree_sitter_javascript"), _pkg("tree_sitter_typescript"), _own("js-imports.scm"))),
+    LanguageSpec("tsx", ("tsx",), "tree_sitter_typescript", "language_tsx",
+                 queries=(_pkg("tree_sitter_javascript"), _pkg("tree_sitter_typescript"), _own("js-imports.scm"))),
+    LanguageSpec("go", ("go",), "tree_sitter_go", queries=(_pkg("tree_sitter_go"), _own("go-imports.scm"))),
+    LanguageSpec("rust", ("rs",), "tree_sitter_rust", queries=(_pkg("tree_sitter_rust"),)),
+    LanguageSpec("java", ("java",), "tree_sitter_java", queries=(_pkg("tree_sitter_java"), _own("java-imports.scm"))),
+    LanguageSpec("c", ("c", "h"), "tree_sitter_c", queries=(_pkg("tree_sitter_c"), _own("c-imports.scm"))),
+    LanguageSpec("cpp", ("cpp", "cc", "cxx", "c++", "hpp", "hxx", "hh", "h++", "ipp", "tpp"),
+                 "tree_sitter_cpp", queries=(_pkg("tree_sitter_cpp"), _own("c-imports.scm"))),
+    LanguageSpec("c_sharp", ("cs",), "tree_sitter_c_sharp", queries=(_pkg("tree_sitter_c_sharp"),)),
+    LanguageSpec("ruby", ("rb", "rake", "gemspec"), "tree_sitter_ruby", queries=(_pkg("tree_sitter_ruby"),)),
+    LanguageSpec("php", ("php", "phtml"), "tree_sitter_php", "language_php", queries=(_pkg("tree_sitter_php"),)),
+    LanguageSpec("kotlin", ("kt", "kts"), "tree_sitter_kotlin", queries=(_own("kotlin-tags.scm"),)),
+    LanguageSpec("swift", ("swift",), "tree_sitter_swift", queries=(_pkg("tree_sitter_swift"),)),
+    LanguageSpec("scala", ("scala", "sc"), "tree_sitter_scala", queries=(_pkg("tree_sitter_scala"),)),
+    LanguageSpec("lua", ("lua",), "tree_sitter_lua", queries=(_pkg("tree_sitter_lua"),)),
+    LanguageSpec("elixir", ("ex", "exs"), "tree_sitter_elixir", queries=(_pkg("tree_sitter_elixir"),)),
+    LanguageSpec("bash", ("sh", "bash"), "tree_sitter_bash", queries=(_own("bash-tags.scm"),)),
+    LanguageSpec("julia", ("jl",), "tree_sitter_julia", queries=(_own("julia-tags.scm"),)),
+    LanguageSpec("zig", ("zig",), "tree_sitter_zig", queries=(_own("zig-tags.scm"),)),
+    LanguageSpec("haskell", ("hs",), "tree_sitter_haskell", queries=(_own("haskell-tags.scm"),)),
+    LanguageSpec("ocaml", ("ml",), "tree_sitter_ocaml", "language_ocaml", queries=(_pkg("tree_sitter_ocaml"),)),
+    LanguageSpec("ocaml_interface", ("mli",), "tree_sitter_ocaml", "language_ocaml_interface",
+                 queries=(_pkg("tree_sitter_ocaml"),)),
+    LanguageSpec("dart", ("dart",), "tree_sitter_dart", queries=(_pkg("tree_sitter_dart"),)),
+    LanguageSpec("markdown", ("md", "markdown"), None, refs=False),
+)
+
+_BY_NAME = {s.name: s for s in SPECS}
+_BY_EXT = {ext: s for s in SPECS for ext in s.extensions}
+
+
+def spec(name: str) -> LanguageSpec | None:
+    return _BY_NAME.get(name)
+
+
+def language_for_path(path: str) -> str | None:
+    """Language name for a file path by its extension (case-insensitive), or None."""
+    base = path.rsplit("/", 1)[-1]
+    dot = base.rfind(".")
+    if dot <= 0:
+        return None
+    s = _BY_EXT.get(base[dot + 1:].lower())
+    return s.name if s else None
+
+
+def _package_tags_file(module: str) -> Path | None:
+    """Locate ``queries/tags.scm`` shipped by a grammar wheel.
+
+    Most wheels put ``queries/`` inside the module; some (tree-sitter-c-sharp) put it
+    beside the module under the distribution's name, so fall back to the dist's files.
+    """
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    here = Path(os.path.dirname(mod.__file__)) / "queries" / "tags.scm"
+    if here.is_file():
+        return here
+    dist_name = module.replace("_", "-")
+    try:
+        files = importlib.metadata.distribution(dist_name).files or ()
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if str(f).replace("\\", "/").endswith("queries/tags.scm"):
+            p = Path(f.locate())
+            if p.is_file():
+                return p
+    return None
+
+
+def query_source(s: LanguageSpec) -> str:
+    """The full tags query text for a language (may raise OSError)."""
+    parts = []
+    for kind, ref in s.queries:
+        if kind == "pkg":
+            p = _package_tags_file(ref)
+            if p is None:
+                raise OSError(f"grammar package {ref} ships no queries/tags.scm")
+        else:
+            p = QUERY_DIR / ref
+        parts.append(p.read_text(encoding="utf-8"))
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A ready-to-use grammar with its compiled tags query."""
+
+    spec: LanguageSpec
+    language: object  # tree_sitter.Language
+    query: object  # tree_sitter.Query
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    name: str
+    reason: str
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> Loaded | LoadFailure:
+    """Import a grammar and compile its query once per process.
+
+    Returns a :class:`LoadFailure` (never raises) when the grammar package is missing
+    or its query does not compile, so the caller can skip that language with a note.
+    """
+    s = _BY_NAME.get(name)
+    if s is None or s.module is None:
+        return LoadFailure(name, "no tree-sitter grammar")
+    try:
+        from tree_sitter import Language, Query
+
+        mod = importlib.import_module(s.module)
+        lang = Language(getattr(mod, s.factory)())
+    except Exception as e:  # ImportError, AttributeError, ABI mismatch (ValueError)
+        return LoadFailure(name, f"grammar {s.module} failed to load: {e}")
+    try:
+        src = query_source(s)
+        query = Query(lang, src)
+    except Exception as e:  # QueryError on grammar/query drift, OSError on missing file
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return LoadFailure(name, f"tags query does not compile against its grammar: {msg}")
+    return Loaded(s, lang, query)
+
+
+def supported() -> list[dict]:
+    """Rows for ``ripmap --languages``: name, extensions, references?, status."""
+    rows = []
+    for s in SPECS:
+        if s.module is None:
+            status = "builtin"
+        else:
+            r = load(s.name)
+            status = "ok" if isinstance(r, Loaded) else f"disabled: {r.reason}"
+        rows.append({"language": s.name, "extensions": list(s.extensions),
+                     "references": s.refs, "status": status})
+    return rows

@@ -1,0 +1,112 @@
+"""Scores and explanations: how every signal combines, and the per-signal breakdown.
+
+    score(f) = base(f) × multiplier(f)
+
+    base(f)       = weight_structure        · structure(f)     PageRank, normalized to [0, 1]
+                  + boost_temporal_coupling · cochange(f)      max Jaccard with the chat files
+                  + boost_lexical           · lexical(f)       BM25 vs focus / chat identifiers, [0, 1]
+                  + boost_focus_expansion   · focus(f)         focus match, decayed per hop, [0, 1]
+
+    multiplier(f) = depth(f) · chat(f) · mentioned_file(f) · mentioned_ident(f) · recency(f) · churn(f)
+
+The base is additive so independent evidence can stand on its own (a file that always
+changes with the chat file ranks high even with no reference to it: "OR" logic that a
+pure product cannot express); the multipliers are the seeds' boosts. The PageRank
+itself is personalized by depth weight × (1 + pagerank_chat_multiplier × [chat,
+mentioned or focus-matched]). :func:`explain` reports each additive term times the
+multiplier (these sum to the score) and each multiplier's factor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+ADDITIVE = ("structure", "cochange", "lexical", "focus")
+ADDITIVE_WEIGHT = {"structure": "weight_structure", "cochange": "boost_temporal_coupling",
+                   "lexical": "boost_lexical", "focus": "boost_focus_expansion"}
+MULTIPLIERS = ("depth", "chat", "mentioned_file", "mentioned_ident", "recency", "churn")
+
+
+@dataclass(frozen=True)
+class SignalTable:
+    """Every signal for every file, aligned with the graph's file order."""
+
+    structure: np.ndarray
+    cochange: np.ndarray
+    lexical: np.ndarray
+    focus: np.ndarray
+    depth: np.ndarray
+    chat: np.ndarray
+    mentioned_file: np.ndarray
+    mentioned_ident: np.ndarray
+    recency: np.ndarray
+    churn: np.ndarray
+    pagerank: np.ndarray  # raw PageRank, for display
+
+    def base(self, params: Mapping[str, float]) -> np.ndarray:
+        return sum(params[ADDITIVE_WEIGHT[k]] * getattr(self, k) for k in ADDITIVE)
+
+    def multiplier(self) -> np.ndarray:
+        m = np.ones_like(self.structure)
+        for k in MULTIPLIERS:
+            m = m * getattr(self, k)
+        return m
+
+    def scores(self, params: Mapping[str, float]) -> np.ndarray:
+        return self.base(params) * self.multiplier()
+
+
+@dataclass(frozen=True)
+class Contribution:
+    signal: str
+    value: float  # the signal's raw value for this file
+    weight: float | None  # the parameter weighting it (additive terms)
+    contribution: float  # additive: share of the score; multiplier: the factor itself
+    kind: str  # "additive" | "multiplier"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a file has its score and rank."""
+
+    path: str
+    rank: int  # 1-based
+    score: float
+    base: float
+    multiplier: float
+    rows: tuple[Contribution, ...]
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "rank": self.rank, "score": self.score, "base": self.base,
+                "multiplier": self.multiplier,
+                "signals": [{"signal": r.signal, "kind": r.kind, "value": r.value, "weight": r.weight,
+                             "contribution": r.contribution} for r in self.rows]}
+
+    def table(self) -> str:
+        """A small plain-text table for terminals and LLM prompts."""
+        lines = [f"{self.path}: rank {self.rank}, score {self.score:.6g} = base {self.base:.4g} × multiplier {self.multiplier:.4g}"]
+        lines.append(f"  {'signal':<16}{'value':>10}{'weight':>10}{'→ score':>12}")
+        for r in self.rows:
+            if r.kind == "additive":
+                lines.append(f"  {r.signal:<16}{r.value:>10.4f}{r.weight:>10.3g}{r.contribution:>12.5g}")
+        for r in self.rows:
+            if r.kind == "multiplier":
+                lines.append(f"  {r.signal:<16}{r.value:>10.4g}{'':>10}{'×' + format(r.contribution, '.4g'):>12}")
+        return "\n".join(lines)
+
+
+def explain_row(sig: SignalTable, params: Mapping[str, float], i: int, path: str, rank: int) -> Explanation:
+    mult = float(sig.multiplier()[i])
+    rows: list[Contribution] = []
+    base = 0.0
+    for k in ADDITIVE:
+        w = params[ADDITIVE_WEIGHT[k]]
+        v = float(getattr(sig, k)[i])
+        base += w * v
+        rows.append(Contribution(k, v, w, w * v * mult, "additive"))
+    for k in MULTIPLIERS:
+        v = float(getattr(sig, k)[i])
+        rows.append(Contribution(k, v, None, v, "multiplier"))
+    return Explanation(path, rank, base * mult, base, mult, tuple(rows))

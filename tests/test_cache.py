@@ -1,0 +1,662 @@
+"""Tests for the SQLite tag cache (ripmap.cache).
+
+Every test passes ``cache_dir`` (or sets ``RIPMAP_CACHE_DIR``) so nothing touches
+the real user cache.
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from ripmap import cache as cache_mod
+from ripmap.cache import (
+    CACHE_DIR_ENV,
+    NullCache,
+    TagCache,
+    cache_path_for,
+    content_hash,
+)
+from ripmap.extract.tags import Tag
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def make_tags(seed: int, n: int = 5) -> list[Tag]:
+    """Distinct tags per seed, covering None and non-ASCII values."""
+    out = [Tag(1, f"Class{seed}", True, "class", 40, None, f"class Class{seed}(Base):")]
+    for i in range(1, n):
+        out.append(Tag(i * 3, f"meth_{seed}_{i}", i % 2 == 0, "method" if i % 2 == 0 else "call",
+                       i * 3 + 2, f"Class{seed}", f"def meth_{seed}_{i}(self) -> 'ß'" if i % 2 == 0 else None))
+    return out
+
+
+def row(rel: str, seed: int, size: int = 100, mtime: int = 1_000) -> tuple:
+    return (rel, size, mtime, content_hash(f"{rel}:{seed}".encode()), make_tags(seed))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "repo"
+    r.mkdir()
+    return r
+
+
+@pytest.fixture
+def cdir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def open_cache(root: Path, cdir: Path, warnings: list[str] | None = None, **kw) -> TagCache:
+    sink = warnings if warnings is not None else []
+    return TagCache.open(root, cdir, warn=sink.append, **kw)
+
+
+# --------------------------------------------------------------- round trip
+
+
+def test_round_trip_returns_equal_tag_objects(root: Path, cdir: Path) -> None:
+    rows = [row("a.py", 1), row("pkg/b.py", 2), row("empty.py", 3)]
+    rows[2] = ("empty.py", 0, 5, content_hash(b""), [])
+    with open_cache(root, cdir) as c:
+        c.put_many(rows)
+    # A fresh connection proves the data was committed to disk.
+    with open_cache(root, cdir) as c:
+        got = c.get_many((r[0], r[1], r[2]) for r in rows)
+    assert got == {"a.py": make_tags(1), "pkg/b.py": make_tags(2), "empty.py": []}
+    t = got["a.py"][1]
+    assert type(t) is Tag
+    assert hash(t) == hash(make_tags(1)[1])
+    assert sorted(got["a.py"]) == sorted(make_tags(1))
+
+
+def test_fast_tag_builder_is_indistinguishable_from_constructor() -> None:
+    for t in make_tags(7, 10):
+        built = cache_mod._build_tag(*t.to_tuple())
+        assert type(built) is Tag
+        assert built == t and hash(built) == hash(t) and repr(built) == repr(t)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            built.line = 99  # type: ignore[misc]
+
+
+def test_undecodable_blob_is_a_miss_not_a_crash(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_many([row("a.py", 1), row("b.py", 2)])
+    db = sqlite3.connect(cache_path_for(root, cdir))
+    db.execute("UPDATE files SET tags = x'00ff13' WHERE rel = 'a.py'")
+    db.commit()
+    db.close()
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings) as c:
+        got = c.get_many([("a.py", 100, 1_000), ("b.py", 100, 1_000)])
+    assert got["a.py"] is None
+    assert got["b.py"] == make_tags(2)
+    assert warnings == []
+
+
+# ----------------------------------------------------------- hit semantics
+
+
+def test_hit_only_when_size_and_mtime_match_exactly(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_many([row("a.py", 1, size=100, mtime=1_000)])
+        got = c.get_many([
+            ("a.py", 100, 1_000),
+        ])
+        assert got["a.py"] == make_tags(1)
+        assert c.get_many([("a.py", 100, 1_001)])["a.py"] is None
+        assert c.get_many([("a.py", 101, 1_000)])["a.py"] is None
+        assert c.get_many([("nope.py", 100, 1_000)]) == {"nope.py": None}
+        assert (c.stats.hits, c.stats.misses) == (1, 3)
+        assert c.stats.hit_rate == pytest.approx(0.25)
+
+
+def test_put_many_replaces_existing_row(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_many([row("a.py", 1, mtime=1)])
+        c.put_many([row("a.py", 2, mtime=2)])
+        assert c.get_many([("a.py", 100, 1)])["a.py"] is None
+        assert c.get_many([("a.py", 100, 2)])["a.py"] == make_tags(2)
+
+
+def test_put_many_is_one_transaction(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir) as c:
+        statements: list[str] = []
+        c._conn.set_trace_callback(statements.append)  # type: ignore[union-attr]
+        c.put_many(row(f"f{i}.py", i) for i in range(250))
+        c._conn.set_trace_callback(None)  # type: ignore[union-attr]
+        assert sum(s.startswith("BEGIN") for s in statements) == 1
+        assert sum(s == "COMMIT" for s in statements) == 1
+        assert all(v is not None for v in c.get_many((f"f{i}.py", 100, 1_000) for i in range(250)).values())
+
+
+def test_many_entries_are_looked_up_in_chunks(root: Path, cdir: Path) -> None:
+    n = 1_234  # more than one IN (...) chunk
+    with open_cache(root, cdir) as c:
+        c.put_many((f"d/f{i}.py", i, i, b"h" * 16, make_tags(i, 2)) for i in range(n))
+        got = c.get_many((f"d/f{i}.py", i, i) for i in range(n))
+    assert len(got) == n
+    assert all(got[f"d/f{i}.py"] == make_tags(i, 2) for i in range(n))
+
+
+def test_hash_lookup_then_touch_makes_plain_hit(root: Path, cdir: Path) -> None:
+    r = row("a.py", 1, size=100, mtime=1_000)
+    digest = r[3]
+    with open_cache(root, cdir) as c:
+        c.put_many([r])
+        # Same size, new mtime (checkout): a plain lookup misses ...
+        assert c.get_many([("a.py", 100, 2_000)])["a.py"] is None
+        # ... the hash decides.
+        assert c.lookup_hash("a.py", 100, digest) == make_tags(1)
+        assert c.lookup_hash("a.py", 100, content_hash(b"other bytes")) is None
+        assert c.lookup_hash("a.py", 99, digest) is None
+        assert c.lookup_hash("b.py", 100, digest) is None
+        assert (c.stats.hash_hits, c.stats.hash_misses) == (1, 3)
+        c.touch("a.py", 100, 2_000)
+    with open_cache(root, cdir) as c:
+        assert c.get_many([("a.py", 100, 2_000)])["a.py"] == make_tags(1)
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] is None
+
+
+def test_touch_ignores_size_mismatch(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_many([row("a.py", 1, size=100, mtime=1)])
+        c.touch("a.py", 555, 2)  # a different file now: must not revive old tags
+        assert c.get_many([("a.py", 555, 2)])["a.py"] is None
+        assert c.get_many([("a.py", 100, 1)])["a.py"] == make_tags(1)
+
+
+def test_content_hash_is_16_byte_blake2b() -> None:
+    import hashlib
+
+    assert content_hash(b"abc") == hashlib.blake2b(b"abc", digest_size=16).digest()
+    assert len(content_hash(b"")) == 16
+    assert content_hash(b"a") != content_hash(b"b")
+
+
+def test_unencodable_rel_is_skipped_not_fatal(root: Path, cdir: Path) -> None:
+    bad = "caf\udce9.py"  # undecodable filename byte, as os.listdir returns it
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings) as c:
+        c.put_many([(bad, 1, 1, b"h" * 16, make_tags(1)), row("ok.py", 2)])
+        got = c.get_many([(bad, 1, 1), ("ok.py", 100, 1_000)])
+        assert got[bad] is None and got["ok.py"] == make_tags(2)
+        assert c.lookup_hash(bad, 1, b"h" * 16) is None
+        assert c.enabled
+    assert warnings == []
+
+
+# -------------------------------------------------------------- versioning
+
+
+def test_extractor_version_change_rebuilds(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir, extractor_version="A") as c:
+        c.put_many([row("a.py", 1)])
+        c.put_blob("graph:x", b"old")
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings, extractor_version="B") as c:
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] is None
+        assert c.get_blob("graph:x") is None
+        c.put_many([row("a.py", 2)])
+    assert warnings == []  # a version change is routine, not worth a warning
+    db = sqlite3.connect(cache_path_for(root, cdir))
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    n = db.execute("SELECT count(*) FROM files").fetchone()[0]
+    db.close()
+    assert meta["extractor"].startswith("B|")
+    assert n == 1
+    # And going back to A sees nothing of B's.
+    with open_cache(root, cdir, extractor_version="A") as c:
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] is None
+
+
+def test_schema_version_mismatch_rebuilds(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_many([row("a.py", 1)])
+    db = sqlite3.connect(cache_path_for(root, cdir))
+    db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    with open_cache(root, cdir) as c:
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] is None
+    db = sqlite3.connect(cache_path_for(root, cdir))
+    assert dict(db.execute("SELECT key, value FROM meta"))["schema"] == str(cache_mod.SCHEMA_VERSION)
+    db.close()
+
+
+def test_foreign_old_layout_is_dropped(root: Path, cdir: Path) -> None:
+    path = cache_path_for(root, cdir)
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE files (rel TEXT, whatever INTEGER)")  # no meta table at all
+    db.execute("INSERT INTO files VALUES ('a.py', 1)")
+    db.execute("CREATE TABLE legacy (x)")
+    db.commit()
+    db.close()
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings) as c:
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] is None
+        c.put_many([row("a.py", 1)])
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] == make_tags(1)
+    assert warnings == []
+    db = sqlite3.connect(path)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    db.close()
+    assert "legacy" not in tables and {"meta", "files", "blobs"} <= tables
+
+
+def test_parser_version_hides_rows_of_other_parsers(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir, parser_version="ts-0.25") as c:
+        c.put_many([row("a.py", 1)])
+    with open_cache(root, cdir, parser_version="ts-0.26") as c:
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] is None
+    with open_cache(root, cdir, parser_version="ts-0.25") as c:
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] == make_tags(1)
+
+
+# --------------------------------------------------------------- corruption
+
+
+def _filled_db(root: Path, cdir: Path, n: int = 200) -> Path:
+    with open_cache(root, cdir) as c:
+        c.put_many(row(f"src/f{i}.py", i) for i in range(n))
+    path = cache_path_for(root, cdir)
+    assert not Path(f"{path}-wal").exists()  # checkpointed on close: the file is complete
+    assert path.stat().st_size > 64 * 1024
+    return path
+
+
+def _truncate_half(path: Path) -> None:
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+
+
+def _garbage_header(path: Path) -> None:
+    with open(path, "r+b") as f:
+        f.write(bytes(range(7, 107)))  # 100 bytes over the SQLite header
+
+
+@pytest.mark.parametrize("damage", [_truncate_half, _garbage_header], ids=["truncated", "header"])
+def test_damaged_db_is_moved_aside_and_rebuilt(root: Path, cdir: Path, damage) -> None:
+    path = _filled_db(root, cdir)
+    damage(path)
+    damaged = path.read_bytes()
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings) as c:
+        assert c.enabled
+        assert c.get_many([("src/f1.py", 100, 1_000)])["src/f1.py"] is None
+        c.put_many([row("new.py", 9)])
+        assert c.get_many([("new.py", 100, 1_000)])["new.py"] == make_tags(9)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("tag cache was corrupt; rebuilt (moved to ")
+    aside = [p for p in path.parent.iterdir() if ".corrupt-" in p.name and not p.name.endswith("-wal")]
+    assert len(aside) == 1
+    assert str(aside[0]) in warnings[0]
+    assert aside[0].read_bytes() == damaged  # kept for a post-mortem, untouched
+    # The rebuilt database is healthy: reopening is silent and keeps the new row.
+    again: list[str] = []
+    with open_cache(root, cdir, again) as c:
+        assert c.get_many([("new.py", 100, 1_000)])["new.py"] == make_tags(9)
+    assert again == []
+
+
+@pytest.mark.parametrize("content", [b"this is not a database\n" * 50, b"xyz", os.urandom(8192)],
+                         ids=["text", "tiny", "random"])
+def test_non_sqlite_file_at_path_is_replaced(root: Path, cdir: Path, content: bytes) -> None:
+    path = cache_path_for(root, cdir)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings) as c:
+        c.put_many([row("a.py", 1)])
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] == make_tags(1)
+    assert len(warnings) == 1 and "corrupt" in warnings[0]
+    assert [p.read_bytes() for p in path.parent.glob("*.corrupt-*")] == [content]
+
+
+def test_empty_file_is_a_fine_new_database(root: Path, cdir: Path) -> None:
+    path = cache_path_for(root, cdir)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings) as c:
+        c.put_many([row("a.py", 1)])
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] == make_tags(1)
+    assert warnings == []
+    assert list(path.parent.glob("*.corrupt-*")) == []
+
+
+def test_damage_found_after_open_degrades_then_heals(root: Path, cdir: Path) -> None:
+    path = _filled_db(root, cdir, n=300)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:  # smash the middle of the tag B-tree
+        f.seek(size // 3)
+        f.write(b"\xff" * (size // 3))
+    warnings: list[str] = []
+    c = open_cache(root, cdir, warnings)
+    # Never raises, whatever the damage; all answers are misses or genuine tags.
+    got = c.get_many((f"src/f{i}.py", 100, 1_000) for i in range(300))
+    assert all(v is None or v == make_tags(int(k[5:-3])) for k, v in got.items())
+    c.put_many([row("x.py", 1)])
+    c.get_blob("graph:x")
+    c.put_blob("graph:x", b"v")
+    c.prune(set())
+    c.touch("x.py", 100, 5)
+    c.lookup_hash("x.py", 100, b"h" * 16)
+    c.close()
+    assert len(warnings) == 1 and "corrupt" in warnings[0]
+    assert not c.enabled
+    # The damaged file was moved out of the way, so the next run starts clean.
+    again: list[str] = []
+    with open_cache(root, cdir, again) as c2:
+        c2.put_many([row("y.py", 2)])
+        assert c2.get_many([("y.py", 100, 1_000)])["y.py"] == make_tags(2)
+    assert again == []
+
+
+def test_sqlite_error_during_use_degrades_to_noop_with_one_warning(root: Path, cdir: Path) -> None:
+    warnings: list[str] = []
+    c = open_cache(root, cdir, warnings)
+    c.put_many([row("a.py", 1)])
+    other = sqlite3.connect(cache_path_for(root, cdir))
+    other.execute("DROP TABLE files")
+    other.commit()
+    other.close()
+    assert c.get_many([("a.py", 100, 1_000)]) == {"a.py": None}
+    assert not c.enabled
+    c.put_many([row("b.py", 2)])  # no-op, no raise
+    assert c.get_many([("b.py", 100, 1_000)]) == {"b.py": None}
+    assert c.prune({"a.py"}) == 0
+    assert c.get_blob("k") is None
+    c.close()
+    c.close()  # idempotent
+    assert len(warnings) == 1 and "disabled" in warnings[0]
+
+
+# -------------------------------------------------------------- concurrency
+
+
+def _worker(root: str, cache_dir: str, wid: int, n: int, barrier, results) -> None:
+    """One ripmap-like process: interleaved small writes and reads of its own rows
+    plus reads of the other worker's rows, all while the other does the same."""
+    warnings: list[str] = []
+    try:
+        barrier.wait(timeout=60)
+        with TagCache.open(Path(root), Path(cache_dir), warn=warnings.append) as c:
+            missing = 0
+            for start in range(0, n, 10):
+                c.put_many(row(f"w{wid}/f{i}.py", i, size=i, mtime=i) for i in range(start, start + 10))
+                mine = c.get_many((f"w{wid}/f{i}.py", i, i) for i in range(start + 10))
+                missing += sum(1 for v in mine.values() if v is None)
+                c.get_many((f"w{1 - wid}/f{i}.py", i, i) for i in range(n))
+                c.put_blob(f"w{wid}:{start}", b"x" * 100)
+                c.get_blob(f"w{1 - wid}:{start}")
+            results.put((wid, None, warnings, missing, c.enabled))
+    except BaseException as e:  # report, never hang the parent
+        results.put((wid, repr(e), warnings, -1, False))
+
+
+def test_two_processes_write_and_read_concurrently(root: Path, cdir: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    results = ctx.Queue()
+    n = 200
+    procs = [ctx.Process(target=_worker, args=(str(root), str(cdir), wid, n, barrier, results))
+             for wid in (0, 1)]
+    for p in procs:
+        p.start()
+    try:
+        outcome = sorted(results.get(timeout=180) for _ in procs)
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
+    for wid, err, warnings, missing, enabled in outcome:
+        assert err is None, f"worker {wid} raised {err}"
+        assert warnings == [], f"worker {wid} warned {warnings}"  # no silent degrade either
+        assert missing == 0 and enabled
+    assert all(p.exitcode == 0 for p in procs)
+    with open_cache(root, cdir) as c:
+        got = c.get_many((f"w{w}/f{i}.py", i, i) for w in (0, 1) for i in range(n))
+    assert len(got) == 2 * n
+    assert all(v == make_tags(int(k.split("/f")[1][:-3])) for k, v in got.items())
+
+
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO meta (key, value) VALUES ('uncommitted', 'x')")
+    return other
+
+
+def test_writer_retries_past_sqlite_busy_timeout(root: Path, cdir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    monkeypatch.setattr(cache_mod, "BUSY_TIMEOUT_S", 0.05)  # SQLite gives up fast ...
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings) as c:
+        c.put_many([row("a.py", 1)])
+        other = _hold_write_lock(cache_path_for(root, cdir))
+        release = threading.Timer(0.6, lambda: other.execute("ROLLBACK"))
+        release.start()
+        try:
+            # WAL: reading while another process holds the write lock does not wait.
+            start = time.perf_counter()
+            assert c.get_many([("a.py", 100, 1_000)])["a.py"] == make_tags(1)
+            assert time.perf_counter() - start < 0.5
+            # ... so the write only succeeds thanks to our own retry loop.
+            c.put_many([row("b.py", 2)])
+            assert time.perf_counter() - start >= 0.5
+        finally:
+            release.join()
+            other.close()
+        assert c.get_many([("b.py", 100, 1_000)])["b.py"] == make_tags(2)
+        assert c.enabled
+    assert warnings == []
+
+
+def test_lock_held_past_deadline_degrades_instead_of_raising(root: Path, cdir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_mod, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(cache_mod, "RETRY_DEADLINE_S", 0.3)
+    warnings: list[str] = []
+    c = open_cache(root, cdir, warnings)
+    other = _hold_write_lock(cache_path_for(root, cdir))
+    try:
+        c.put_many([row("a.py", 1)])  # must not raise "database is locked"
+    finally:
+        other.close()
+    assert not c.enabled
+    assert len(warnings) == 1 and "locked" in warnings[0]
+    c.close()
+
+
+def test_one_cache_object_shared_by_threads(root: Path, cdir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings) as c:
+        def job(k: int) -> bool:
+            c.put_many([row(f"t{k}.py", k)])
+            return c.get_many([(f"t{k}.py", 100, 1_000)])[f"t{k}.py"] == make_tags(k)
+
+        with ThreadPoolExecutor(8) as pool:
+            assert all(pool.map(job, range(64)))
+    assert warnings == []
+
+
+# --------------------------------------------------------------- locations
+
+
+def test_env_var_overrides_default_and_explicit_dir_wins(root: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    env_dir = tmp_path / "from-env"
+    monkeypatch.setenv(CACHE_DIR_ENV, str(env_dir))
+    p = cache_path_for(root)
+    assert p.parent.parent == env_dir
+    assert p.name == f"tags-v{cache_mod.SCHEMA_VERSION}.sqlite"
+    with TagCache.open(root) as c:
+        c.put_many([row("a.py", 1)])
+        assert c.path == p
+    assert p.is_file()
+    explicit = tmp_path / "explicit"
+    assert cache_path_for(root, explicit).parent.parent == explicit
+
+
+def test_default_location_is_user_cache_dir_not_inside_root(root: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import platformdirs
+
+    monkeypatch.delenv(CACHE_DIR_ENV, raising=False)
+    p = cache_path_for(root)
+    assert p.parent.parent == Path(platformdirs.user_cache_dir("ripmap"))
+    assert not p.resolve().is_relative_to(root.resolve())
+
+
+def test_cache_path_is_outside_root_and_keyed_by_real_path(root: Path, cdir: Path, tmp_path: Path) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_many([row("a.py", 1)])
+        assert c.path is not None and c.path.is_file()
+        assert not c.path.resolve().is_relative_to(root.resolve())
+    assert list(root.iterdir()) == []  # nothing written into the user's tree
+    other = tmp_path / "other-repo"
+    other.mkdir()
+    assert cache_path_for(other, cdir) != cache_path_for(root, cdir)
+    link = tmp_path / "link-to-repo"
+    link.symlink_to(root, target_is_directory=True)
+    assert cache_path_for(link, cdir) == cache_path_for(root, cdir)
+    assert len(cache_path_for(root, cdir).parent.name) == 16
+
+
+# ------------------------------------------------------------ prune & blobs
+
+
+def test_prune_deletes_only_vanished_files(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_many([row("a.py", 1), row("b.py", 2), row("c.py", 3)])
+        assert c.prune({"a.py", "c.py", "never-cached.py"}) == 1
+        got = c.get_many([("a.py", 100, 1_000), ("b.py", 100, 1_000), ("c.py", 100, 1_000)])
+        assert got == {"a.py": make_tags(1), "b.py": None, "c.py": make_tags(3)}
+        assert c.prune(set()) == 2
+        assert c.get_many([("a.py", 100, 1_000)])["a.py"] is None
+
+
+def test_blob_round_trip_and_overwrite(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir) as c:
+        assert c.get_blob("graph:abc") is None
+        c.put_blob("graph:abc", b"\x00\x01payload")
+        assert c.get_blob("graph:abc") == b"\x00\x01payload"
+        c.put_blob("graph:abc", b"second")
+        assert c.get_blob("graph:abc") == b"second"
+    with open_cache(root, cdir) as c:
+        assert c.get_blob("graph:abc") == b"second"
+
+
+def test_blobs_keep_only_newest_few_per_prefix(root: Path, cdir: Path) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_blob("git:head1", b"g1")
+        for i in range(5):
+            c.put_blob(f"graph:fp{i}", f"v{i}".encode())
+        c.put_blob("git:head2", b"g2")
+        # Default keeps two per prefix: the newest ones.
+        assert [c.get_blob(f"graph:fp{i}") for i in range(5)] == [None, None, None, b"v3", b"v4"]
+        # Other prefixes are untouched by graph churn.
+        assert c.get_blob("git:head1") == b"g1" and c.get_blob("git:head2") == b"g2"
+        # Re-putting an old key makes it the newest.
+        c.put_blob("graph:fp3", b"again")
+        c.put_blob("graph:fp5", b"v5")
+        assert c.get_blob("graph:fp4") is None
+        assert c.get_blob("graph:fp3") == b"again" and c.get_blob("graph:fp5") == b"v5"
+        c.put_blob("sig:x", b"1", keep=1)
+        c.put_blob("sig:y", b"2", keep=1)
+        assert c.get_blob("sig:x") is None and c.get_blob("sig:y") == b"2"
+
+
+# ---------------------------------------------------------------- no-op paths
+
+
+def test_null_cache_never_hits() -> None:
+    n = NullCache()
+    n.put_many([row("a.py", 1)])
+    assert n.get_many([("a.py", 100, 1_000), ("b.py", 1, 1)]) == {"a.py": None, "b.py": None}
+    assert n.lookup_hash("a.py", 100, content_hash(b"a.py:1")) is None
+    n.touch("a.py", 100, 1_000)
+    n.put_blob("graph:x", b"1")
+    assert n.get_blob("graph:x") is None
+    assert n.prune(set()) == 0
+    assert (n.stats.hits, n.stats.misses) == (0, 2)
+    assert not n.enabled
+    with n as same:
+        assert same is n
+
+
+def _assert_noop(c: TagCache) -> None:
+    assert not c.enabled
+    c.put_many([row("a.py", 1)])
+    assert c.get_many([("a.py", 100, 1_000)]) == {"a.py": None}
+    assert c.lookup_hash("a.py", 100, b"h" * 16) is None
+    c.put_blob("graph:x", b"1")
+    assert c.get_blob("graph:x") is None
+    c.close()
+
+
+def test_uncreatable_cache_dir_gives_noop_cache_and_one_warning(root: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should go")
+    warnings: list[str] = []
+    c = TagCache.open(root, blocker / "cache", warn=warnings.append)
+    _assert_noop(c)
+    assert len(warnings) == 1 and "disabled" in warnings[0]
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root ignores directory permissions")
+def test_read_only_cache_dir_gives_noop_cache_and_one_warning(root: Path, tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        warnings: list[str] = []
+        c = TagCache.open(root, ro, warn=warnings.append)
+        _assert_noop(c)
+        assert len(warnings) == 1 and "disabled" in warnings[0]
+    finally:
+        ro.chmod(0o755)
+
+
+def test_failing_warn_callback_does_not_escape(root: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+
+    def explode(msg: str) -> None:
+        raise RuntimeError(msg)
+
+    c = TagCache.open(root, blocker / "c", warn=explode)
+    assert not c.enabled
+
+
+# --------------------------------------------------------------- performance
+
+
+def test_decoding_a_warm_repository_is_fast(root: Path, cdir: Path) -> None:
+    """2,000 files × 60 tags: typically ~40 ms to decode blobs and ~170 ms including
+    building Tag objects on a slow 2-core VM; the bound only catches pathologies."""
+    rows = [(f"src/m{f}.py", f, f, b"h" * 16,
+             [Tag(i, f"name{i % 97}", i % 3 == 0, "function", i + 2, "Outer" if i % 2 else None,
+                  f"def name{i}(a, b)" if i % 3 == 0 else None) for i in range(60)])
+            for f in range(2_000)]
+    with open_cache(root, cdir) as c:
+        c.put_many(rows)
+        start = time.perf_counter()
+        got = c.get_many((r[0], r[1], r[2]) for r in rows)
+        elapsed = time.perf_counter() - start
+    assert all(v is not None and len(v) == 60 for v in got.values())
+    assert elapsed < 2.0, f"get_many of 120k tags took {elapsed:.2f}s"

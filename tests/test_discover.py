@@ -1,0 +1,553 @@
+"""Discovery and config loading against real files and real git repositories."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ripmap.config import Config, load_config
+from ripmap.discover import VENDOR_DIRS, Discovery, SourceFile, discover, is_vendor_path
+from ripmap.errors import ConfigError, RipmapError
+
+HAS_GIT = shutil.which("git") is not None
+needs_git = pytest.mark.skipif(not HAS_GIT, reason="git is not installed")
+needs_symlinks = pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges on Windows")
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@pytest.fixture(autouse=True)
+def _isolate_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep git from finding a repository above tmp_path or reading user config."""
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main", *args],
+        cwd=cwd, check=True, capture_output=True,
+    )
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q")
+    return path
+
+
+def commit_all(repo: Path) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "c")
+
+
+def write(root: Path, rel: str, text: str | bytes = "x = 1\n") -> Path:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        p.write_bytes(text)
+    else:
+        p.write_text(text, encoding="utf-8")
+    return p
+
+
+def rels(d: Discovery) -> list[str]:
+    return [f.rel for f in d.files]
+
+
+def run_with_deadline(fn, seconds: float = 20.0):
+    """Call fn in a thread; fail (instead of hanging the suite) if it never returns."""
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the test thread
+            box["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "discover() did not return (hang)"
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]
+
+
+@pytest.fixture(params=["git", "walk"])
+def mode_root(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A root that is a git repo or a plain directory, to run a test both ways."""
+    root = tmp_path / "proj"
+    if request.param == "git":
+        if not HAS_GIT:
+            pytest.skip("git is not installed")
+        make_repo(root)
+    else:
+        root.mkdir()
+    return root
+
+
+# -- git mode -----------------------------------------------------------------
+
+
+@needs_git
+def test_git_mode_lists_tracked_and_untracked_but_not_ignored(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    write(repo, ".gitignore", "*.log\nsecret/\n")
+    write(repo, "src/tracked.py")
+    commit_all(repo)
+    write(repo, "src/untracked.py")
+    write(repo, "debug.log", "noise\n")
+    write(repo, "secret/key.py")
+
+    d = discover(repo)
+
+    assert d.in_git is True
+    assert rels(d) == [".gitignore", "src/tracked.py", "src/untracked.py"]
+    f = d.files[1]
+    assert f.path == repo.resolve() / "src" / "tracked.py"
+    assert f.path.is_absolute()
+    assert f.size == len("x = 1\n")
+    assert f.mtime_ns == os.lstat(f.path).st_mtime_ns
+    assert f.language is None
+
+
+@needs_git
+def test_git_mode_honours_info_exclude(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "exclude").write_text("scratch.py\n")
+    write(repo, "scratch.py")
+    write(repo, "main.py")
+    assert rels(discover(repo)) == ["main.py"]
+
+
+@needs_git
+def test_git_mode_unusual_file_names_round_trip(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    names = ["naïve file.py", "tab\there.py", 'quote"d.py', "ünï/cödé.py"]
+    for n in names:
+        write(repo, n)
+    commit_all(repo)
+    d = discover(repo)
+    assert rels(d) == sorted(names)
+    assert all(f.path.exists() for f in d.files)
+
+
+@needs_git
+def test_tracked_file_deleted_from_disk_is_skipped(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    write(repo, "keep.py")
+    write(repo, "gone.py")
+    commit_all(repo)
+    (repo / "gone.py").unlink()  # still in the index, so ls-files --cached lists it
+
+    d = discover(repo)
+
+    assert rels(d) == ["keep.py"]
+    assert d.notes == ()  # a normal work-tree state, not worth a note
+
+
+@needs_git
+def test_subdirectory_root_lists_only_its_subtree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    write(repo, ".gitignore", "*.tmp\n")
+    write(repo, "top.py")
+    write(repo, "pkg/a.py")
+    write(repo, "pkg/inner/b.py")
+    write(repo, "pkg/junk.tmp")  # ignored by the repo-root .gitignore
+    write(repo, "pkgx/c.py")  # shares a prefix, must not leak in
+    commit_all(repo)
+    write(repo, "pkg/new.py")  # untracked, inside the subtree
+
+    d = discover(repo / "pkg")
+
+    assert d.in_git is True
+    assert rels(d) == ["a.py", "inner/b.py", "new.py"]
+    assert d.files[0].path == (repo / "pkg" / "a.py").resolve()
+
+
+@needs_git
+def test_root_inside_ignored_directory_falls_back_to_walk(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    write(repo, ".gitignore", "checkout/\n")
+    write(repo, "checkout/lib.py")
+    d = discover(repo / "checkout")
+    assert rels(d) == ["lib.py"]
+    assert d.in_git is False
+    assert any("walked the tree" in n for n in d.notes)
+
+
+@needs_git
+def test_git_env_from_hooks_does_not_redirect_discovery(tmp_path: Path, monkeypatch) -> None:
+    other = make_repo(tmp_path / "other")
+    write(other, "wrong.py")
+    commit_all(other)
+    repo = make_repo(tmp_path / "r")
+    write(repo, ".gitignore", "wrong.py\n")
+    write(repo, "wrong.py")  # tracked in `other`, ignored here
+    write(repo, "right.py")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    assert rels(discover(repo)) == [".gitignore", "right.py"]
+
+
+@needs_git
+def test_without_git_on_path_a_repo_is_walked(tmp_path: Path, monkeypatch) -> None:
+    repo = make_repo(tmp_path / "r")
+    write(repo, ".gitignore", "out/\n")
+    write(repo, "a.py")
+    write(repo, "out/gen.py")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin-here"))
+    d = discover(repo)
+    assert d.in_git is False
+    assert rels(d) == [".gitignore", "a.py"]  # .git/ itself is never listed
+
+
+# -- walk mode ----------------------------------------------------------------
+
+
+def test_walk_honours_root_and_nested_gitignore(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    write(root, ".gitignore", "*.log\n/local.py\ncache/\n")
+    write(root, "local.py")  # anchored pattern: ignored only at the top
+    write(root, "app.log", "x\n")
+    write(root, "cache/c.py")
+    write(root, "sub/.gitignore", "!keep.log\n/local.py\ngenerated_*.py\n")
+    write(root, "sub/local.py")
+    write(root, "sub/keep.log", "x\n")
+    write(root, "sub/drop.log", "x\n")
+    write(root, "sub/generated_a.py")
+    write(root, "sub/deeper/local.py")  # '/local.py' in sub/ is anchored to sub/
+    write(root, "sub/deeper/generated_b.py")  # unanchored: applies to the subtree
+    write(root, "other/generated_c.py")  # sub/.gitignore does not reach here
+
+    d = discover(root)
+
+    assert d.in_git is False
+    assert rels(d) == [
+        ".gitignore",
+        "other/generated_c.py",
+        "sub/.gitignore",
+        "sub/deeper/local.py",
+        "sub/keep.log",
+    ]
+
+
+def test_walk_cannot_reinclude_inside_ignored_directory(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    write(root, ".gitignore", "data/\n!data/keep.py\n")
+    write(root, "data/keep.py")
+    write(root, "main.py")
+    assert rels(discover(root)) == [".gitignore", "main.py"]  # same as git
+
+
+def test_walk_skips_fifo_without_blocking(tmp_path: Path) -> None:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    root = tmp_path / "plain"
+    write(root, "a.py")
+    os.mkfifo(root / "pipe")
+    d = run_with_deadline(lambda: discover(root))
+    assert rels(d) == ["a.py"]
+    assert d.notes == ("skipped pipe: not a regular file",)
+
+
+# -- default excludes ---------------------------------------------------------
+
+
+def test_default_excludes_are_by_path_component(mode_root: Path) -> None:
+    kept = ["targeting.rs", "src/vendored_utils.py", "src/builder.py", "docs/distance.md",
+            "src/build", "app.js", "src/map.py"]
+    dropped = ["vendor/x.go", "a/vendor/b.go", "node_modules/pkg/index.js",
+               "web/node_modules/x.js", "dist/bundle.js", "third_party/lib.c",
+               "static/app.min.js", "static/site.min.css", "static/app.js.map",
+               "Cargo.lock", "web/package-lock.json", "go.sum", "src/__pycache__/m.py"]
+    for rel in kept + dropped:
+        write(mode_root, rel)
+
+    assert rels(discover(mode_root)) == sorted(kept)
+
+
+def test_is_vendor_path_examples() -> None:
+    assert is_vendor_path("a/vendor/b.go")
+    assert is_vendor_path("vendor/x.go")
+    assert is_vendor_path("node_modules/")
+    assert is_vendor_path("pkg/site-packages/m.py")
+    assert not is_vendor_path("targeting.rs")
+    assert not is_vendor_path("src/vendored_utils.py")
+    assert not is_vendor_path("src/build")  # a file named like a vendor dir
+    assert not is_vendor_path("myvendor/x.go")
+
+
+_component = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_.-", min_size=1, max_size=12).filter(
+    lambda s: s not in VENDOR_DIRS and s not in (".", ".."))
+
+
+@given(st.lists(_component, min_size=1, max_size=6), st.sampled_from(sorted(VENDOR_DIRS)), st.data())
+def test_is_vendor_path_is_component_based(parts: list[str], vendor: str, data) -> None:
+    assert not is_vendor_path("/".join(parts))
+    # a vendor name glued into a component is still not a vendor dir
+    glued = [*parts[:-1], vendor + parts[-1]]
+    assert not is_vendor_path("/".join([*glued, "f.py"]))
+    # as a real directory component anywhere, it is
+    i = data.draw(st.integers(0, len(parts) - 1))
+    assert is_vendor_path("/".join([*parts[:i], vendor, *parts[i:]]))
+
+
+# -- configuration --------------------------------------------------------------
+
+
+def _tree_for_config(root: Path) -> None:
+    for rel in ["src/a.py", "src/b.py", "docs/d.py", "vendor/v.go", "tests/t.py"]:
+        write(root, rel)
+
+
+def test_ripmap_toml_include(mode_root: Path) -> None:
+    _tree_for_config(mode_root)
+    write(mode_root, "ripmap.toml", 'include = ["src/**", "vendor/**"]\n')
+    cfg = load_config(mode_root)
+    assert cfg.include == ("src/**", "vendor/**")
+    assert cfg.source == "ripmap.toml"
+    # include filters, default excludes still apply afterwards
+    assert rels(discover(mode_root, cfg)) == ["src/a.py", "src/b.py"]
+
+
+def test_ripmap_toml_exclude_replaces_defaults(mode_root: Path) -> None:
+    _tree_for_config(mode_root)
+    write(mode_root, "ripmap.toml", 'exclude = ["docs/", "ripmap.toml"]\n')
+    d = discover(mode_root, load_config(mode_root))
+    assert rels(d) == ["src/a.py", "src/b.py", "tests/t.py", "vendor/v.go"]
+
+
+def test_ripmap_toml_empty_exclude_keeps_vendor(mode_root: Path) -> None:
+    _tree_for_config(mode_root)
+    write(mode_root, "ripmap.toml", "exclude = []\n")
+    assert "vendor/v.go" in rels(discover(mode_root, load_config(mode_root)))
+
+
+def test_ripmap_toml_extend_exclude_adds_to_defaults(mode_root: Path) -> None:
+    _tree_for_config(mode_root)
+    write(mode_root, "ripmap.toml", 'extend-exclude = ["tests/", "*.toml"]\nmax-file-size = 5000\n')
+    cfg = load_config(mode_root)
+    assert cfg == Config(extend_exclude=("tests/", "*.toml"), max_file_size=5000, source="ripmap.toml")
+    assert rels(discover(mode_root, cfg)) == ["docs/d.py", "src/a.py", "src/b.py"]
+
+
+def test_pyproject_tool_ripmap_section(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    _tree_for_config(root)
+    write(root, "pyproject.toml", '[project]\nname = "x"\n\n[tool.ripmap]\ninclude = ["src/**"]\n')
+    cfg = load_config(root)
+    assert cfg.include == ("src/**",)
+    assert cfg.source == "pyproject.toml"
+    assert rels(discover(root, cfg)) == ["src/a.py", "src/b.py"]
+
+
+def test_pyproject_without_section_gives_defaults(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[project]\nname = "x"\n')
+    assert load_config(tmp_path) == Config()
+
+
+def test_ripmap_toml_wins_over_pyproject(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", '[tool.ripmap]\ninclude = ["from-pyproject/**"]\n')
+    write(tmp_path, "ripmap.toml", 'include = ["from-ripmap/**"]\n')
+    assert load_config(tmp_path).include == ("from-ripmap/**",)
+
+
+def test_config_above_root_is_not_read(tmp_path: Path) -> None:
+    write(tmp_path, "ripmap.toml", 'include = ["nothing/**"]\n')
+    write(tmp_path, "pyproject.toml", '[tool.ripmap]\ninclude = ["nothing/**"]\n')
+    child = tmp_path / "child"
+    write(child, "a.py")
+    cfg = load_config(child)
+    assert cfg == Config()
+    assert cfg.source is None
+    assert rels(discover(child, cfg)) == ["a.py"]
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ('exclude = "vendor"\n', ["ripmap.toml", "'exclude'", "list of strings"]),
+        ("include = [1, 2]\n", ["ripmap.toml", "'include'"]),
+        ('extend-exclude = {a = 1}\n', ["ripmap.toml", "'extend-exclude'"]),
+        ('max-file-size = "big"\n', ["ripmap.toml", "'max-file-size'"]),
+        ("max-file-size = 0\n", ["ripmap.toml", "'max-file-size'"]),
+        ("max-file-size = true\n", ["ripmap.toml", "'max-file-size'"]),
+        ('extend_exclude = ["x"]\n', ["ripmap.toml", "'extend_exclude'", "'extend-exclude'"]),
+        ('colour = "red"\n', ["ripmap.toml", "unknown key", "'colour'"]),
+        ("include = [\n", ["ripmap.toml", "invalid TOML"]),
+    ],
+)
+def test_bad_ripmap_toml_raises_config_error_naming_key(tmp_path: Path, text: str, needles: list[str]) -> None:
+    write(tmp_path, "ripmap.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    msg = str(info.value)
+    assert "\n" not in msg
+    for needle in needles:
+        assert needle in msg
+
+
+def test_bad_pyproject_section_names_file_and_key(tmp_path: Path) -> None:
+    write(tmp_path, "pyproject.toml", "[tool.ripmap]\nexclude = 3\n")
+    with pytest.raises(ConfigError, match=r"pyproject\.toml \[tool\.ripmap\]: 'exclude'"):
+        load_config(tmp_path)
+    write(tmp_path, "pyproject.toml", "[tool]\nripmap = 3\n")
+    with pytest.raises(ConfigError, match=r"pyproject\.toml: 'tool\.ripmap' must be a table"):
+        load_config(tmp_path)
+
+
+def test_config_error_is_a_usage_error(tmp_path: Path) -> None:
+    write(tmp_path, "ripmap.toml", "nope = 1\n")
+    with pytest.raises(RipmapError) as info:
+        load_config(tmp_path)
+    assert info.value.exit_code == 2
+
+
+def test_config_accepts_lists_and_validates() -> None:
+    cfg = Config(include=["a/**"], exclude=[], extend_exclude=["b"])  # type: ignore[arg-type]
+    assert cfg.include == ("a/**",) and cfg.exclude == () and cfg.extend_exclude == ("b",)
+    hash(cfg)
+    with pytest.raises(ConfigError, match="max_file_size"):
+        Config(max_file_size=-1)
+    with pytest.raises(ConfigError, match="include"):
+        Config(include="src")  # type: ignore[arg-type]
+
+
+# -- per-file checks ------------------------------------------------------------
+
+
+def test_size_limit_skips_with_note(mode_root: Path) -> None:
+    write(mode_root, "small.py", "a" * 100)
+    write(mode_root, "big.py", "a" * 101)
+    d = discover(mode_root, Config(max_file_size=100))
+    assert rels(d) == ["small.py"]
+    assert d.notes == ("skipped big.py: over the 100-byte size limit",)
+
+
+def test_default_size_limit_is_one_megabyte(tmp_path: Path) -> None:
+    write(tmp_path, "big.js", b"a" * 1_000_001)
+    write(tmp_path, "ok.js", b"a" * 1_000_000)
+    d = discover(tmp_path)
+    assert rels(d) == ["ok.js"]
+    assert d.notes == ("skipped big.js: over the 1000000-byte size limit",)
+
+
+def test_binary_with_nul_is_skipped_with_note(mode_root: Path) -> None:
+    write(mode_root, "img.dat", b"\x89PNG\r\n\x00\x00rest")
+    write(mode_root, "late_nul.txt", b"a" * 9000 + b"\x00")  # beyond the sniff window
+    write(mode_root, "empty.py", b"")
+    write(mode_root, "utf8.py", "s = 'héllo ✓'\n")
+    d = discover(mode_root)
+    assert rels(d) == ["empty.py", "late_nul.txt", "utf8.py"]
+    assert d.notes == ("skipped img.dat: binary",)
+
+
+def test_language_of_drops_unknown_silently(mode_root: Path) -> None:
+    write(mode_root, "a.py")
+    write(mode_root, "README.md", "# hi\n")
+    write(mode_root, "blob.bin", b"\x00\x01")
+    langs = {"py": "python"}
+
+    def language_of(rel: str) -> str | None:
+        return langs.get(rel.rpartition(".")[2])
+
+    d = discover(mode_root, language_of=language_of)
+    assert [(f.rel, f.language) for f in d.files] == [("a.py", "python")]
+    assert d.notes == ()  # unknown files are not source: no note, not even for the binary
+
+    kept = discover(mode_root, language_of=language_of, keep_unknown=True)
+    assert [(f.rel, f.language) for f in kept.files] == [("README.md", None), ("a.py", "python")]
+    assert kept.notes == ("skipped blob.bin: binary",)
+
+
+def test_unreadable_file_is_noted_not_raised(mode_root: Path) -> None:
+    write(mode_root, "ok.py")
+    locked = write(mode_root, "locked.py")
+    locked.chmod(0)
+    try:
+        d = discover(mode_root)
+    finally:
+        locked.chmod(0o644)
+    assert "ok.py" in rels(d)
+    if not IS_ROOT:  # root can read anything, so only the no-crash part applies
+        assert "locked.py" not in rels(d)
+        assert d.notes == ("skipped locked.py: unreadable (Permission denied)",)
+
+
+@needs_symlinks
+def test_symlink_loops_do_not_hang(mode_root: Path) -> None:
+    write(mode_root, "a.py")
+    os.symlink("loop", mode_root / "loop")  # points at itself
+    os.symlink("ping", mode_root / "pong")
+    os.symlink("pong", mode_root / "ping")
+    os.symlink(".", mode_root / "here")  # directory cycle
+    os.symlink("..", mode_root / "sub_up")
+
+    d = run_with_deadline(lambda: discover(mode_root))
+
+    assert rels(d) == ["a.py"]
+    assert "skipped loop: symlink loop" in d.notes
+    assert "skipped ping: symlink loop" in d.notes
+    assert "skipped pong: symlink loop" in d.notes
+    assert "skipped sub_up: symlink points outside the root" in d.notes
+    assert any(n.startswith("skipped here:") for n in d.notes)
+
+
+@needs_symlinks
+def test_symlink_outside_root_is_skipped_inside_is_kept(mode_root: Path, tmp_path: Path) -> None:
+    secret = write(tmp_path / "outside", "secret.py", "password = 1\n")
+    write(mode_root, "real.py", "y = 22\n")
+    os.symlink(secret, mode_root / "escape.py")
+    os.symlink("real.py", mode_root / "alias.py")
+    os.symlink(tmp_path / "outside", mode_root / "outdir")
+    os.symlink("missing.py", mode_root / "dangling.py")
+
+    d = discover(mode_root)
+
+    assert rels(d) == ["alias.py", "real.py"]
+    alias = d.files[0]
+    assert alias.size == len("y = 22\n")  # the target's size, not the link's
+    assert alias.path == mode_root.resolve() / "alias.py"
+    assert "skipped escape.py: symlink points outside the root" in d.notes
+    assert "skipped outdir: symlink points outside the root" in d.notes
+    assert "skipped dangling.py: broken symlink" in d.notes
+
+
+# -- root handling and determinism ----------------------------------------------
+
+
+def test_missing_root_raises(tmp_path: Path) -> None:
+    with pytest.raises(RipmapError, match="no such directory"):
+        discover(tmp_path / "nope")
+    f = write(tmp_path, "file.py")
+    with pytest.raises(RipmapError, match="no such directory"):
+        discover(f)
+
+
+def test_output_is_sorted_and_deterministic(mode_root: Path) -> None:
+    for rel in ["b/z.py", "a.py", "B.py", "b/a.py", "a/b.py", "a-b.py", "img1.dat", "img0.dat"]:
+        write(mode_root, rel, b"\x00" if rel.endswith(".dat") else b"x\n")
+    first, second = discover(mode_root), discover(mode_root)
+    assert first == second
+    assert rels(first) == sorted(rels(first))
+    assert first.notes == ("skipped img0.dat: binary", "skipped img1.dat: binary")
+    assert all(isinstance(f, SourceFile) for f in first.files)
+
+
+def test_bad_glob_in_config_is_a_config_error(tmp_path: Path) -> None:
+    write(tmp_path, "a.py")
+    with pytest.raises(ConfigError, match="'exclude'"):
+        discover(tmp_path, Config(exclude=("a/***/b\\",), source="ripmap.toml"))
+    with pytest.raises(ConfigError, match="ripmap.toml: bad pattern in 'extend-exclude'"):
+        discover(tmp_path, Config(extend_exclude=("a/***/b\\",), source="ripmap.toml"))
