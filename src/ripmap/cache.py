@@ -29,7 +29,6 @@ read tags back. The design follows from how ripmap is used:
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import marshal
 import os
@@ -37,11 +36,9 @@ import random
 import sqlite3
 import threading
 import time
-import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import starmap
 from pathlib import Path
 from typing import TypeVar
 
@@ -131,54 +128,9 @@ def content_hash(data: bytes) -> bytes:
 # ------------------------------------------------------------------ tag encoding
 
 
-def _make_tag_builder() -> Callable[..., Tag]:
-    """Return the fastest correct way to turn a stored tuple into a :class:`Tag`.
-
-    ``Tag`` is a frozen, slotted dataclass: its ``__init__`` assigns each field
-    through ``object.__setattr__``, which dominates decoding time (about 1 µs per
-    tag; a warm run decodes ~10^5 tags). Writing the slots directly through their
-    descriptors gives an identical object ~25 % faster. This is only done while the
-    dataclass looks exactly as expected (same fields in the same order, slots, no
-    ``__post_init__``); otherwise the real constructor is used.
-    """
-    try:
-        names = tuple(f.name for f in dataclasses.fields(Tag))
-        descriptors = [Tag.__dict__[n] for n in names]
-    except (TypeError, KeyError):
-        return Tag
-    if (
-        names != _TAG_FIELDS
-        or hasattr(Tag, "__post_init__")
-        or not all(isinstance(d, types.MemberDescriptorType) for d in descriptors)
-    ):
-        return Tag
-    s_line, s_name, s_def, s_kind, s_end, s_parent, s_sig = (d.__set__ for d in descriptors)
-    new = object.__new__
-
-    def build(line: int, name: str, is_def: bool, kind: str, end_line: int,
-              parent: str | None, signature: str | None, /) -> Tag:
-        tag = new(Tag)
-        s_line(tag, line)
-        s_name(tag, name)
-        s_def(tag, is_def)
-        s_kind(tag, kind)
-        s_end(tag, end_line)
-        s_parent(tag, parent)
-        s_sig(tag, signature)
-        return tag
-
-    return build
-
-
-_build_tag = _make_tag_builder()
-
-
 def _tag_layout() -> str:
     """Fingerprint of the ``Tag`` fields: a changed record invalidates the cache."""
-    try:
-        return ",".join(f.name for f in dataclasses.fields(Tag))
-    except TypeError:
-        return "?"
+    return ",".join(Tag._fields)
 
 
 def _encode_tags(tags: Iterable[Tag]) -> bytes:
@@ -188,7 +140,7 @@ def _encode_tags(tags: Iterable[Tag]) -> bytes:
 def _decode_tags(blob: bytes) -> list[Tag] | None:
     """Tags from a stored blob, or ``None`` when the blob is not what we wrote."""
     try:
-        return list(starmap(_build_tag, marshal.loads(blob)))
+        return list(map(Tag._make, marshal.loads(blob)))
     except (ValueError, EOFError, TypeError):
         return None
 
@@ -278,6 +230,21 @@ def _move_aside(path: Path) -> Path | None:
     except OSError:
         pass
     return aside
+
+
+def _remove_other_schema_files(path: Path) -> None:
+    """Delete databases of other schema versions next to ``path`` (best effort).
+
+    The schema version is in the file name, so after an upgrade the old file would
+    otherwise sit in the cache directory forever. An old ripmap still running on it
+    keeps its open file handle; it simply starts from scratch next time.
+    """
+    try:
+        for p in path.parent.glob("tags-v*.sqlite*"):
+            if not p.name.startswith(path.name):
+                p.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 # ------------------------------------------------------------------------ stats
@@ -438,6 +405,7 @@ class TagCache:
                                             f"rebuilt; disabled: {e3}")
                 return self
             self._warn_once("corrupt", f"tag cache was corrupt; rebuilt ({where})")
+        _remove_other_schema_files(path)
         return self
 
     def _connect(self, path: Path) -> sqlite3.Connection:

@@ -62,5 +62,5 @@ def extract_markdown(data: bytes) -> tuple[list[Tag], list[str]]:
                 break
         name = title[:200]
         tags.append(Tag(line, name, True, "section", max(line, end), parent, "#" * level + " " + name))
-    tags.sort()
+    tags.sort(key=Tag.sort_key)
     return tags, []

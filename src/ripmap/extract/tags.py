@@ -1,7 +1,7 @@
 """The ``Tag`` record: one definition or reference found in a source file."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: Kinds a definition may have. Grammar queries use a few more spellings; they are
 #: normalised to these by :func:`normalize_kind`.
@@ -28,15 +28,16 @@ def normalize_kind(kind: str) -> str:
     return _KIND_ALIASES.get(kind, kind)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Tag:
+class Tag(NamedTuple):
     """A named definition (``is_def``) or reference in one file.
 
     ``line``/``end_line`` are 1-based and inclusive. ``parent`` is the name of the
     innermost enclosing definition (methods nest under their class; references
     under the function they occur in). ``signature`` is a one-line rendering of a
     definition's header (``def fetch(url: str) -> Response``), ``None`` for refs.
-    Field order is the sort order, so sorted tags come out by line, then name.
+
+    A NamedTuple rather than a dataclass: a warm run rebuilds ~10^5 tags from the
+    cache, and tuple construction is several times cheaper than a frozen dataclass's.
     """
 
     line: int
@@ -48,8 +49,11 @@ class Tag:
     signature: str | None = None
 
     def to_tuple(self) -> tuple:
-        return (self.line, self.name, self.is_def, self.kind, self.end_line, self.parent, self.signature)
+        return tuple(self)
 
     @classmethod
     def from_tuple(cls, t) -> "Tag":
-        return cls(*t)
+        return cls._make(t)
+
+    def sort_key(self) -> tuple:
+        return (self.line, self.name, self.is_def, self.kind, self.end_line, self.parent or "", self.signature or "")

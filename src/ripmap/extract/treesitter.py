@@ -256,5 +256,5 @@ def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[str
                 stack2.pop()
             parent = stack2[-1][1] if stack2 else None
             tags.append(Tag(line, name, False, kind, line, parent, None))
-    tags.sort()
+    tags.sort(key=Tag.sort_key)
     return tags, notes

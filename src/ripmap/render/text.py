@@ -1,0 +1,280 @@
+"""The text map: files in rank order, their top definitions nested by parent, fitted
+to a hard token budget.
+
+Fitting: symbols are admitted in global rank order. The top ``K`` files show full
+one-line signatures, the others names only; for a few values of ``K`` a binary search
+finds the longest prefix of ranked symbols whose rendering fits, and the candidate
+with the most rank mass wins (signatures count a bit more than bare names). Then an
+"also relevant" tail of paths takes what budget is left. The final text is counted
+once more and trimmed if needed, so the printed map never exceeds the budget.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from ..extract.tags import Tag
+from ..rank import RankedSymbol, Ranking
+from .tokens import TokenCounter
+
+_CONTAINERS = frozenset({"class", "interface", "struct", "trait", "impl", "enum", "module", "type"})
+_CALLABLES = frozenset({"function", "method", "macro"})
+_NAME_LABEL = {"function": "def", "method": "def", "macro": "macro", "constant": "const", "variable": "var",
+               "field": "field", "property": "prop", "section": "§"}
+_SIG_WEIGHT = 1.0
+_NAME_WEIGHT = 0.45
+_K_CHOICES = (10**9, 40, 20, 10, 5, 0)
+
+
+@dataclass(frozen=True)
+class Style:
+    """Terminal colors; the identity style is used for counting and for pipes."""
+
+    path: Callable[[str], str] = lambda s: s
+    container: Callable[[str], str] = lambda s: s
+    callable: Callable[[str], str] = lambda s: s
+    other: Callable[[str], str] = lambda s: s
+    dim: Callable[[str], str] = lambda s: s
+
+
+def ansi_style() -> Style:
+    def wrap(code: str) -> Callable[[str], str]:
+        return lambda s: f"\x1b[{code}m{s}\x1b[0m"
+    return Style(path=wrap("1;34"), container=wrap("35"), callable=wrap("32"), other=wrap("36"), dim=wrap("2"))
+
+
+PLAIN = Style()
+
+
+@dataclass
+class FileBlock:
+    path: str
+    rank: int
+    score: float
+    symbols: list[RankedSymbol] = field(default_factory=list)
+    detail: str = "sig"  # "sig" | "names"
+
+
+@dataclass
+class RenderedMap:
+    text: str
+    tokens: int
+    blocks: list[FileBlock]
+    also: list[str]
+    files_total: int
+    symbols_total: int
+    budget: int
+
+    @property
+    def symbols_shown(self) -> int:
+        return sum(len(b.symbols) for b in self.blocks)
+
+
+def _group(t: Tag) -> int:
+    if t.kind in _CONTAINERS:
+        return 0
+    if t.kind in _CALLABLES:
+        return 1
+    return 2
+
+
+def _sig_line(t: Tag) -> str:
+    sig = t.signature or t.name
+    if t.kind in _CONTAINERS and not sig.endswith(":"):
+        return sig + ":"
+    return sig
+
+
+def _render_block(b: FileBlock, all_defs: Sequence[Tag], style: Style, calls: Callable[[str, Tag], list[str]] | None) -> list[str]:
+    """Lines for one file: the path, then its selected definitions nested by parent."""
+    lines = [style.path(b.path + ":")]
+    chosen = {(s.tag.line, s.tag.name) for s in b.symbols}
+    by_name: dict[str, list[Tag]] = {}
+    for t in all_defs:
+        by_name.setdefault(t.name, []).append(t)
+
+    def parent_of(t: Tag) -> Tag | None:
+        if not t.parent:
+            return None
+        cands = [p for p in by_name.get(t.parent, ()) if p.line <= t.line <= p.end_line and p is not t
+                 and (p.line, p.name) != (t.line, t.name)]
+        if not cands:
+            return None
+        return max(cands, key=lambda p: p.line)  # innermost
+
+    # include ancestors of chosen symbols as containers
+    nodes: dict[tuple[int, str], Tag] = {}
+    for s in b.symbols:
+        t = s.tag
+        guard = 0
+        while t is not None and guard < 16:
+            nodes[(t.line, t.name)] = t
+            t = parent_of(t)
+            guard += 1
+    children: dict[tuple[int, str] | None, list[Tag]] = {}
+    for key, t in nodes.items():
+        p = parent_of(t)
+        pk = (p.line, p.name) if p is not None and (p.line, p.name) in nodes else None
+        children.setdefault(pk, []).append(t)
+    for v in children.values():
+        v.sort(key=lambda t: (_group(t), t.line, t.name))
+
+    def color(t: Tag, s: str) -> str:
+        if t.kind in _CONTAINERS:
+            return style.container(s)
+        if t.kind in _CALLABLES:
+            return style.callable(s)
+        return style.other(s)
+
+    def emit_sig(key, depth: int) -> None:
+        for t in children.get(key, ()):
+            lines.append("  " * depth + color(t, _sig_line(t)))
+            if calls is not None and t.kind in _CALLABLES:
+                for extra in calls(b.path, t):
+                    lines.append("  " * (depth + 1) + style.dim(extra))
+            emit_sig((t.line, t.name), depth + 1)
+
+    def emit_names(key, depth: int) -> None:
+        kids = children.get(key, ())
+        leaves: dict[str, list[str]] = {}
+        for t in kids:
+            sub = children.get((t.line, t.name))
+            if t.kind in _CONTAINERS or sub:
+                members = [c.name for c in sub or ()]
+                head = f"{t.kind} {t.name}" if t.kind != "section" else f"§ {t.name}"
+                lines.append("  " * depth + color(t, head) + (": " + ", ".join(members) if members and not any(
+                    children.get((c.line, c.name)) for c in sub or ()) else ""))
+                if sub and any(children.get((c.line, c.name)) for c in sub):
+                    emit_names((t.line, t.name), depth + 1)
+            else:
+                leaves.setdefault(_NAME_LABEL.get(t.kind, t.kind), []).append(t.name)
+        for label, names in leaves.items():
+            lines.append("  " * depth + style.dim(label + ":") + " " + ", ".join(dict.fromkeys(names)))
+
+    if b.detail == "sig":
+        emit_sig(None, 1)
+    else:
+        emit_names(None, 1)
+    return lines
+
+
+class MapFitter:
+    """Chooses what to show for a ranking within a token budget."""
+
+    def __init__(self, ranking: Ranking, tags: dict[str, Sequence[Tag]], counter: TokenCounter, *,
+                 chat_files: Sequence[str] = (), title: str = "", calls=None) -> None:
+        self.ranking = ranking
+        self.tags = tags
+        self.counter = counter
+        self.chat = set(chat_files)
+        self.title = title
+        self.calls = calls
+        self.file_rank = {f: i + 1 for i, f in enumerate(ranking.files)}
+        self.syms = [s for s in ranking.symbols if s.path not in self.chat]
+        self.defs = {f: [t for t in ts if t.is_def] for f, ts in tags.items()}
+        self.symbols_total = sum(len(v) for v in self.defs.values())
+
+    def _header(self, nfiles: int, nsyms: int, used: int | str, budget: int) -> str:
+        t = f" {self.title}" if self.title else ""
+        head = (f"# ripmap{t}: {nfiles} of {len(self.ranking.files)} files, {nsyms} of {self.symbols_total} "
+                f"symbols, {used} of {budget} tokens")
+        if self.chat:
+            head += "\n# in chat (not repeated): " + ", ".join(sorted(self.chat))
+        return head
+
+    def _blocks(self, m: int, k: int) -> list[FileBlock]:
+        blocks: dict[str, FileBlock] = {}
+        for s in self.syms[:m]:
+            b = blocks.get(s.path)
+            if b is None:
+                r = self.file_rank[s.path]
+                b = blocks[s.path] = FileBlock(s.path, r, self.ranking.scores[s.path])
+            b.symbols.append(s)
+        out = sorted(blocks.values(), key=lambda b: b.rank)
+        for i, b in enumerate(out):
+            b.detail = "sig" if i < k else "names"
+        return out
+
+    def _text(self, blocks: list[FileBlock], also: list[str], budget: int, style: Style, used: int | str) -> str:
+        lines = [self._header(len(blocks), sum(len(b.symbols) for b in blocks), used, budget)]
+        for b in blocks:
+            lines.extend(_render_block(b, self.defs.get(b.path, ()), style, self.calls))
+        if also:
+            lines.append(style.dim("# also relevant:"))
+            lines.extend(style.path(a) for a in also)
+        return "\n".join(lines) + "\n"
+
+    def _cost(self, blocks, also, budget) -> int:
+        # the header shows the final count; a 6-digit placeholder keeps it an upper bound
+        return self.counter.count(self._text(blocks, also, budget, PLAIN, "000000"))
+
+    def fit(self, budget: int) -> RenderedMap:
+        if budget < 1:
+            raise ValueError("budget must be at least 1 token")
+        n = len(self.syms)
+        best: tuple[float, int, int] | None = None  # (utility, m, k)
+        for k in _K_CHOICES:
+            lo, hi = 0, n
+            while lo < hi:  # largest m whose rendering fits
+                mid = (lo + hi + 1) // 2
+                if self._cost(self._blocks(mid, k), [], budget) <= budget:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            blocks = self._blocks(lo, k)
+            util = sum(s.score * (_SIG_WEIGHT if b.detail == "sig" else _NAME_WEIGHT) for b in blocks for s in b.symbols)
+            cand = (util, lo, k)
+            if best is None or cand[0] > best[0] + 1e-15:
+                best = cand
+            if k >= len(blocks) and lo == n:  # everything fits with full detail
+                break
+        _u, m, k = best if best else (0.0, 0, 0)
+        blocks = self._blocks(m, k)
+        shown = {b.path for b in blocks} | self.chat
+        also: list[str] = []
+        rest = [f for f in self.ranking.files if f not in shown]
+        if rest:
+            base = self._cost(blocks, [], budget)
+            lo, hi = 0, min(len(rest), 400)
+            if base + self.counter.count("# also relevant:\n" + rest[0] + "\n") <= budget:
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    if self._cost(blocks, rest[:mid], budget) <= budget:
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                also = rest[:lo]
+        text = self._final(blocks, also, budget)
+        while self.counter.count(text) > budget and (also or blocks):  # safety net; rarely taken
+            if also:
+                also = also[:-1]
+            else:
+                last = blocks[-1]
+                last.symbols.pop()
+                if not last.symbols:
+                    blocks.pop()
+            text = self._final(blocks, also, budget)
+        if self.counter.count(text) > budget:  # not even the header fits
+            text = self._tiny(budget)
+        return RenderedMap(text=text, tokens=self.counter.count(text), blocks=blocks, also=also,
+                           files_total=len(self.ranking.files), symbols_total=self.symbols_total, budget=budget)
+
+    def _final(self, blocks, also, budget) -> str:
+        used = self.counter.count(self._text(blocks, also, budget, PLAIN, "000000"))
+        for _ in range(3):  # the count appears in the header; settle it
+            text = self._text(blocks, also, budget, PLAIN, used)
+            new = self.counter.count(text)
+            if new == used:
+                break
+            used = new
+        return text
+
+    def _tiny(self, budget: int) -> str:
+        for text in ("# ripmap: budget too small for a map\n", "# ripmap\n", ""):
+            if self.counter.count(text) <= budget:
+                return text
+        return ""
+
+    def colorize(self, rm: RenderedMap, style: Style) -> str:
+        """The same map with colors (never counted: colors cost no tokens)."""
+        return self._text(rm.blocks, rm.also, rm.budget, style, rm.tokens)

@@ -1,0 +1,1 @@
+"""Training: tune ripmap's ranking parameters against cases mined from git history."""

@@ -1,0 +1,227 @@
+"""The reference graph, built from real files through ``RepoMap``.
+
+Expected edge weights are worked out by hand from the graph's documented rules:
+a reference's strength is sqrt(Σ kind weight × count), times the name weight
+1/(1 + common_name_penalty·(definers-1)) (× private_name_weight for ``_names``);
+it is shared equally among the definers, except that a share q = b/(1+b)
+(b = import_resolution_bias) goes to definers in files the referrer imports; a
+name the referrer defines itself is no edge at all.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ripmap.api
+from ripmap import RepoMap
+from ripmap.graph import GraphData, build_graph, file_graph, neighbours_within
+from ripmap.rank.params import DEFAULT, SPECS, Params
+
+FILES = {
+    # a: calls helper (defined in b, c and e), a private name, a unique name, uses a type
+    "a.py": "class Alpha:\n"
+            "    def go(self, x: Gamma):\n"
+            "        helper()\n"
+            "        _secret()\n"
+            "        unique_fn()\n",
+    "b.py": "def helper():\n    return 1\n",
+    "c.py": "def helper():\n    return 2\n",
+    # d imports helper from b and calls it
+    "d.py": "from b import helper\n\n\ndef use():\n    return helper()\n",
+    # e defines and uses its own helper
+    "e.py": "def helper():\n    return 3\n\n\ndef run():\n    return helper()\n",
+    "f.py": "def unique_fn():\n    return 4\n",
+    "g.py": "def _secret():\n    return 5\n",
+    "h.py": "class Gamma:\n    pass\n",
+}
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return root
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "repo", FILES)
+
+
+@pytest.fixture()
+def rm(repo: Path, tmp_path: Path):
+    with RepoMap(repo, cache_dir=tmp_path / "cache", use_git=False) as r:
+        yield r
+
+
+def W_of(rm: RepoMap, params: Params = DEFAULT):
+    g = rm.graph
+    fi = g.file_index
+    W = file_graph(g, params).toarray()
+    return (lambda s, t: W[fi[s], fi[t]]), W, fi
+
+
+def test_graph_files_and_names(rm):
+    g = rm.graph
+    assert g.files == tuple(sorted(FILES))
+    for n in ("Alpha", "helper", "_secret", "unique_fn", "Gamma", "use", "run"):
+        assert n in g.names
+    ni = g.name_index
+    assert g.ndefs[ni["helper"]] == 3  # b, c, e
+    assert g.ndefs[ni["unique_fn"]] == 1
+    assert g.private[ni["_secret"]]
+    assert not g.private[ni["helper"]]
+    fi = g.file_index
+    # d imports b (from b import helper) and nothing else
+    assert g.I[fi["d.py"]].nonzero()[1].tolist() == [fi["b.py"]]
+
+
+def test_reference_shared_equally_among_definers(rm):
+    w, _, _ = W_of(rm)
+    # a -> helper: sqrt(1 call) × 1/(1 + 0.5·2) = 0.5, split over b, c, e
+    assert w("a.py", "b.py") == pytest.approx(w("a.py", "c.py"), rel=1e-12)
+    assert w("a.py", "b.py") == pytest.approx(0.5 / 3, rel=1e-12)
+    assert w("a.py", "e.py") == pytest.approx(0.5 / 3, rel=1e-12)
+
+
+def test_import_prefers_imported_definer(rm):
+    w, _, _ = W_of(rm)
+    # d -> helper: one call (1.0) + one imported name (other, 0.5): sqrt(1.5) × 0.5
+    R = math.sqrt(1.5) * 0.5
+    q = 4.0 / 5.0  # import_resolution_bias 4
+    assert w("d.py", "b.py") == pytest.approx(R * (q + (1 - q) / 3), rel=1e-12)
+    assert w("d.py", "c.py") == pytest.approx(R * (1 - q) / 3, rel=1e-12)
+    assert w("d.py", "b.py") > w("d.py", "c.py")
+    ratio_default = w("d.py", "b.py") / w("d.py", "c.py")
+    assert ratio_default == pytest.approx(13.0, rel=1e-9)  # (3q + 1 - q) / (1 - q)
+
+    hi = DEFAULT.replace(import_resolution_bias=SPECS["import_resolution_bias"].high)
+    w_hi, _, _ = W_of(rm, hi)
+    q = 100.0 / 101.0
+    ratio_hi = w_hi("d.py", "b.py") / w_hi("d.py", "c.py")
+    assert ratio_hi == pytest.approx((2 * q + 1) / (1 - q), rel=1e-9)  # 301
+    assert ratio_hi > ratio_default
+    # the total weight of the reference is unchanged: only the split moves
+    assert w_hi("d.py", "b.py") + w_hi("d.py", "c.py") + w_hi("d.py", "e.py") == pytest.approx(R, rel=1e-12)
+
+    lo = DEFAULT.replace(import_resolution_bias=1.0)
+    w_lo, _, _ = W_of(rm, lo)
+    assert w_lo("d.py", "b.py") / w_lo("d.py", "c.py") == pytest.approx(4.0, rel=1e-9)  # q = 1/2
+
+
+def test_own_definition_is_no_edge(rm):
+    w, W, fi = W_of(rm)
+    # e calls helper, which it defines itself: no edge to b or c (or anywhere)
+    assert W[fi["e.py"]].sum() == 0.0
+    assert w("e.py", "b.py") == 0.0 and w("e.py", "c.py") == 0.0
+    assert np.all(np.diag(W) == 0.0)
+
+
+def test_common_name_penalty(rm):
+    prev = None
+    for pen in (0.0, 0.5, 2.0, 5.0):
+        w, _, _ = W_of(rm, DEFAULT.replace(common_name_penalty=pen))
+        helper_edge = w("a.py", "b.py")
+        assert helper_edge == pytest.approx(1.0 / (1.0 + pen * 2) / 3, rel=1e-12)
+        # a uniquely defined name is not penalized
+        assert w("a.py", "f.py") == pytest.approx(1.0, rel=1e-12)
+        if prev is not None:
+            assert helper_edge < prev
+        prev = helper_edge
+
+
+def test_private_name_weight(rm):
+    for pw in (0.01, 0.2, 1.0):
+        w, _, _ = W_of(rm, DEFAULT.replace(private_name_weight=pw))
+        assert w("a.py", "g.py") == pytest.approx(pw, rel=1e-12)
+        assert w("a.py", "f.py") == pytest.approx(1.0, rel=1e-12)
+
+
+def test_edge_kind_weights(rm):
+    p = DEFAULT.replace(edge_weight_call=4.0, edge_weight_type=0.09, edge_weight_other=9.0)
+    w, _, _ = W_of(rm, p)
+    assert w("a.py", "f.py") == pytest.approx(2.0, rel=1e-12)  # sqrt(4 · 1 call)
+    assert w("a.py", "h.py") == pytest.approx(0.3, rel=1e-12)  # sqrt(0.09 · 1 type ref)
+    # d: sqrt(4 call + 9 other) × 0.5, import split q = 0.8
+    R = math.sqrt(13.0) * 0.5
+    assert w("d.py", "b.py") == pytest.approx(R * (0.8 + 0.2 / 3), rel=1e-12)
+
+
+def test_repeated_references_enter_with_square_root(tmp_path):
+    root = write_tree(tmp_path / "r", {
+        "x.py": "def f():\n    " + "\n    ".join(["target()"] * 9) + "\n",
+        "y.py": "def target():\n    pass\n",
+    })
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        w, _, _ = W_of(rm)
+        assert w("x.py", "y.py") == pytest.approx(3.0, rel=1e-12)
+
+
+def test_serialization_round_trip(rm):
+    g = rm.graph
+    h = GraphData.from_bytes(g.to_bytes())
+    assert h.files == g.files
+    assert h.names == g.names
+    for a, b in zip((*g.R, g.D, g.I), (*h.R, h.D, h.I)):
+        assert a.shape == b.shape
+        assert np.array_equal(a.toarray(), b.toarray())
+    assert np.array_equal(h.ndefs, g.ndefs)
+    assert np.array_equal(h.private, g.private)
+    for params in (DEFAULT, DEFAULT.replace(import_resolution_bias=50.0, common_name_penalty=3.0)):
+        assert np.array_equal(file_graph(h, params).toarray(), file_graph(g, params).toarray())
+
+
+def test_serialization_round_trip_empty():
+    g = build_graph((), {})
+    h = GraphData.from_bytes(g.to_bytes())
+    assert h.files == () and h.names == ()
+    assert file_graph(h, DEFAULT).shape == (0, 0)
+
+
+def test_graph_is_cached_on_disk(repo, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    with RepoMap(repo, cache_dir=cache, use_git=False) as first:
+        g1 = first.graph
+        W1 = file_graph(g1, DEFAULT).toarray()
+
+    def boom(*a, **k):
+        raise AssertionError("build_graph called although the tree did not change")
+
+    monkeypatch.setattr(ripmap.api, "build_graph", boom)
+    with RepoMap(repo, cache_dir=cache, use_git=False) as second:
+        g2 = second.graph
+        assert g2.files == g1.files and g2.names == g1.names
+        assert np.array_equal(file_graph(g2, DEFAULT).toarray(), W1)
+        r = second.rank()
+        assert sorted(r.files) == sorted(FILES)
+
+    # an edit changes the fingerprint: the graph must be rebuilt, with the new edge
+    calls = []
+
+    def spy(files, tags):
+        calls.append(1)
+        return build_graph(files, tags)
+
+    monkeypatch.setattr(ripmap.api, "build_graph", spy)
+    (repo / "f.py").write_text("def unique_fn():\n    return helper()\n")
+    with RepoMap(repo, cache_dir=cache, use_git=False) as third:
+        w, _, _ = W_of(third)
+        assert calls == [1]
+        assert w("f.py", "b.py") > 0
+
+
+def test_neighbours_within(rm):
+    _, W, fi = W_of(rm)
+    Ws = file_graph(rm.graph, DEFAULT)
+    dist = neighbours_within(Ws, np.array([fi["b.py"]]), 2)
+    # b <- a, b <- d (1 hop); a -> c, e, f, g, h and d -> c, e (2 hops)
+    assert dist[fi["b.py"]] == 0
+    assert dist[fi["a.py"]] == 1 and dist[fi["d.py"]] == 1
+    for f in ("c.py", "e.py", "f.py", "g.py", "h.py"):
+        assert dist[fi[f]] == 2
+    dist1 = neighbours_within(Ws, np.array([fi["b.py"]]), 1)
+    assert np.isinf(dist1[fi["c.py"]])

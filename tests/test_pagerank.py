@@ -1,0 +1,144 @@
+"""Personalized PageRank against hand-solved systems and an independent dense solve.
+
+The reference solution is the fixed point of
+
+    r = α·Pᵀr + α·(dᵀr)·p + (1-α)·p
+
+(P row-normalized, d the dangling indicator, p the normalized personalization),
+written here as the dense linear system (I - αPᵀ - α·p·dᵀ)·r = (1-α)·p and solved
+with numpy, so nothing in the expected values comes from the code under test.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from ripmap.rank.pagerank import pagerank, transition
+
+
+def dense_reference(W: np.ndarray, p: np.ndarray, alpha: float) -> np.ndarray:
+    """Exact personalized PageRank by a direct solve (independent of ripmap)."""
+    W = np.asarray(W, dtype=float)
+    n = W.shape[0]
+    p = np.asarray(p, dtype=float)
+    p = p / p.sum()
+    out = W.sum(axis=1)
+    d = (out == 0).astype(float)
+    P = np.zeros_like(W)
+    for i in range(n):
+        if out[i] > 0:
+            P[i] = W[i] / out[i]
+    A = np.eye(n) - alpha * P.T - alpha * np.outer(p, d)
+    r = np.linalg.solve(A, (1 - alpha) * p)
+    return r
+
+
+# W[i, j] = weight of the reference i -> j. Node 2 is dangling.
+W3 = np.array([[0.0, 1.0, 3.0],
+               [0.0, 0.0, 1.0],
+               [0.0, 0.0, 0.0]])
+
+
+def test_three_nodes_hand_solved():
+    # alpha = 1/2, uniform p. Solved by hand (see module docstring):
+    #   r0 = r2/6 + 1/6,  r1 = r0/8 + r2/6 + 1/6,  r2 = (3/4 r0 + r1)/2 + r2/6 + 1/6
+    # gives r = (16, 18, 31) / 65.
+    r = pagerank(sp.csr_matrix(W3), alpha=0.5)
+    expected = np.array([Fraction(16, 65), Fraction(18, 65), Fraction(31, 65)], dtype=float)
+    np.testing.assert_allclose(r, expected, rtol=0, atol=1e-8)
+    assert r.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_dangling_mass_goes_to_personalization_only():
+    # All personalization on node 1. Node 0 has no in-edges, so if the dangling
+    # node's mass were spread uniformly node 0 would get some; it must get none.
+    # By hand with alpha: r1 = alpha*r2 + (1-alpha), r2 = alpha*r1 -> r1 = 1/(1+alpha).
+    alpha = 0.5
+    r = pagerank(sp.csr_matrix(W3), np.array([0.0, 1.0, 0.0]), alpha=alpha)
+    np.testing.assert_allclose(r, [0.0, 1 / (1 + alpha), alpha / (1 + alpha)], atol=1e-8)
+    assert r[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_four_nodes_matches_dense_solve():
+    W = np.array([[0.0, 2.0, 1.0, 0.0],
+                  [0.5, 0.0, 0.0, 1.5],
+                  [0.0, 0.0, 0.0, 0.0],  # dangling
+                  [1.0, 1.0, 1.0, 0.0]])
+    p = np.array([0.1, 0.2, 3.0, 0.7])  # unnormalized on purpose
+    for alpha in (0.5, 0.85, 0.98):
+        r = pagerank(sp.csr_matrix(W), p, alpha=alpha)
+        np.testing.assert_allclose(r, dense_reference(W, p, alpha), rtol=0, atol=1e-8)
+        assert r.sum() == pytest.approx(1.0, abs=1e-12)
+        assert (r >= 0).all()
+
+
+def test_precomputed_transition_gives_same_result():
+    W = sp.csr_matrix(np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+    PT, dangling = transition(W)
+    assert dangling.tolist() == [False, False, True]
+    p = np.array([1.0, 2.0, 3.0])
+    a = pagerank(W, p, alpha=0.7)
+    b = pagerank(W, p, alpha=0.7, PT=PT, dangling=dangling)
+    np.testing.assert_allclose(a, b, atol=1e-14)
+    np.testing.assert_allclose(a, dense_reference(W.toarray(), p, 0.7), atol=1e-8)
+
+
+def test_uniform_personalization_is_the_default():
+    W = sp.csr_matrix(W3)
+    np.testing.assert_allclose(pagerank(W), pagerank(W, np.ones(3)), atol=1e-14)
+    # scaling the personalization does not matter: it is normalized
+    np.testing.assert_allclose(pagerank(W, np.array([1.0, 2.0, 3.0])),
+                               pagerank(W, np.array([10.0, 20.0, 30.0])), atol=1e-12)
+
+
+def test_personalization_shifts_mass():
+    W = np.array([[0.0, 1.0, 0.0, 0.0],
+                  [0.0, 0.0, 1.0, 0.0],
+                  [0.0, 0.0, 0.0, 1.0],
+                  [1.0, 0.0, 0.0, 0.0]])  # a 4-cycle: uniform p gives 1/4 each
+    base = pagerank(sp.csr_matrix(W), alpha=0.85)
+    np.testing.assert_allclose(base, np.full(4, 0.25), atol=1e-8)
+    p = np.array([0.0, 0.0, 1.0, 0.0])
+    r = pagerank(sp.csr_matrix(W), p, alpha=0.85)
+    np.testing.assert_allclose(r, dense_reference(W, p, 0.85), atol=1e-8)
+    assert r[2] > base[2] and r[3] > base[3]  # the seed and its successor gain
+    assert r[1] < base[1]  # the node just before the seed is reached last
+    # on a cycle, rank decays by alpha per step away from the seed
+    assert r[3] == pytest.approx(0.85 * r[2], rel=1e-8)
+
+
+def test_result_sums_to_one_without_any_edges():
+    W = sp.csr_matrix((3, 3))
+    r = pagerank(W, np.array([1.0, 1.0, 2.0]), alpha=0.85)
+    np.testing.assert_allclose(r, [0.25, 0.25, 0.5], atol=1e-10)
+
+
+@pytest.mark.parametrize("bad", [
+    np.array([1.0, 1.0]),  # wrong length
+    np.array([1.0, 1.0, 1.0, 1.0]),
+    np.array([1.0, -0.5, 1.0]),  # negative
+    np.array([1.0, np.nan, 1.0]),
+    np.array([1.0, np.inf, 1.0]),
+    np.ones((3, 1)),  # wrong shape
+])
+def test_invalid_personalization_raises(bad):
+    with pytest.raises(ValueError):
+        pagerank(sp.csr_matrix(W3), bad)
+
+
+def test_empty_graph():
+    r = pagerank(sp.csr_matrix((0, 0)))
+    assert isinstance(r, np.ndarray)
+    assert r.shape == (0,)
+
+
+def test_deterministic():
+    W = sp.random(30, 30, density=0.2, random_state=np.random.default_rng(3), format="csr")
+    p = np.random.default_rng(4).random(30)
+    a = pagerank(W, p)
+    b = pagerank(W.copy(), p.copy())
+    assert np.array_equal(a, b)
+    np.testing.assert_allclose(a, dense_reference(W.toarray(), p, 0.85), atol=1e-8)
