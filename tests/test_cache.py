@@ -80,7 +80,7 @@ def test_undecodable_blob_is_a_miss_not_a_crash(root: Path, cdir: Path) -> None:
     with open_cache(root, cdir) as c:
         c.put_many([row("a.py", 1), row("b.py", 2)])
     db = sqlite3.connect(cache_path_for(root, cdir))
-    db.execute("UPDATE files SET tags = x'00ff13' WHERE rel = 'a.py'")
+    db.execute("UPDATE files SET defs = x'00ff13' WHERE rel = 'a.py'")
     db.commit()
     db.close()
     warnings: list[str] = []

@@ -59,7 +59,7 @@ __all__ = [
 
 #: Bump when the table layout or the tag encoding changes. It is part of the file
 #: name too, so versions that disagree never even open each other's database.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Environment variable that relocates every cache (tests, CI, read-only homes).
 CACHE_DIR_ENV = "RIPMAP_CACHE_DIR"
@@ -134,7 +134,24 @@ def _tag_layout() -> str:
 
 
 def _encode_tags(tags: Iterable[Tag]) -> bytes:
-    return marshal.dumps([t.to_tuple() for t in tags], _MARSHAL_VERSION)
+    return marshal.dumps([tuple(t) for t in tags], _MARSHAL_VERSION)
+
+
+def _split(tags: Iterable[Tag]) -> tuple[bytes, bytes]:
+    """Definitions and references go to separate columns: a warm run needs only the
+    definitions (the reference graph comes from its own cache), and decoding the
+    references is most of the cost of reading a file's tags back."""
+    defs = [tuple(t) for t in tags if t[2]]
+    refs = [tuple(t) for t in tags if not t[2]]
+    return marshal.dumps(defs, _MARSHAL_VERSION), marshal.dumps(refs, _MARSHAL_VERSION)
+
+
+def _merge(defs: list[Tag] | None, refs: list[Tag] | None) -> list[Tag] | None:
+    if defs is None or refs is None:
+        return None
+    out = defs + refs
+    out.sort(key=Tag.sort_key)
+    return out
 
 
 def _decode_tags(blob: bytes) -> list[Tag] | None:
@@ -281,10 +298,13 @@ class NullCache:
     def enabled(self) -> bool:
         return False
 
-    def get_many(self, entries: Iterable[tuple[str, int, int]]) -> dict[str, list[Tag] | None]:
+    def get_many(self, entries: Iterable[tuple[str, int, int]], *, refs: bool = True) -> dict[str, list[Tag] | None]:
         out: dict[str, list[Tag] | None] = {rel: None for rel, _size, _mtime in entries}
         self.stats.misses += len(out)
         return out
+
+    def get_refs(self, rels: Iterable[str]) -> dict[str, list[Tag]]:
+        return {}
 
     def lookup_hash(self, rel: str, size: int, content_hash: bytes) -> list[Tag] | None:
         self.stats.hash_misses += 1
@@ -324,7 +344,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS files ("
     " rel TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-    " hash BLOB NOT NULL, parser TEXT NOT NULL, tags BLOB NOT NULL)",
+    " hash BLOB NOT NULL, parser TEXT NOT NULL, defs BLOB NOT NULL, refs BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS blobs ("
     " key TEXT PRIMARY KEY, prefix TEXT NOT NULL, version TEXT NOT NULL,"
     " stamp INTEGER NOT NULL, value BLOB NOT NULL)",
@@ -555,9 +575,10 @@ class TagCache:
         """Whether the cache is actually persisting (False after degrading)."""
         return self._conn is not None
 
-    def get_many(self, entries: Iterable[tuple[str, int, int]]) -> dict[str, list[Tag] | None]:
+    def get_many(self, entries: Iterable[tuple[str, int, int]], *, refs: bool = True) -> dict[str, list[Tag] | None]:
         """Cached tags for each ``(rel, size, mtime_ns)``; ``None`` unless size and
-        mtime match the stored row exactly (and it was written by this version)."""
+        mtime match the stored row exactly (and it was written by this version).
+        With ``refs=False`` only the definitions are decoded (see :meth:`get_refs`)."""
         wanted: dict[str, tuple[int, int]] = {rel: (size, mtime) for rel, size, mtime in entries}
         out: dict[str, list[Tag] | None] = dict.fromkeys(wanted)
         keys = [rel for rel in wanted if _utf8_ok(rel)]
@@ -566,17 +587,37 @@ class TagCache:
                 for chunk in _chunks(keys):
                     marks = ",".join("?" * len(chunk))
                     rows = self._retry(lambda: conn.execute(
-                        f"SELECT rel, size, mtime_ns, tags FROM files "
+                        f"SELECT rel, size, mtime_ns, defs, {'refs' if refs else 'NULL'} FROM files "
                         f"WHERE parser = ? AND rel IN ({marks})",
                         (self._version_key, *chunk)).fetchall())
-                    for rel, size, mtime, blob in rows:
+                    for rel, size, mtime, dblob, rblob in rows:
                         if wanted.get(rel) == (size, mtime):
-                            out[rel] = _decode_tags(blob)
+                            d = _decode_tags(dblob)
+                            out[rel] = _merge(d, _decode_tags(rblob)) if refs else d
         except _Disabled:
             pass
         hits = sum(1 for v in out.values() if v is not None)
         self.stats.hits += hits
         self.stats.misses += len(out) - hits
+        return out
+
+    def get_refs(self, rels: Iterable[str]) -> dict[str, list[Tag]]:
+        """The stored references of files already returned by ``get_many(refs=False)``."""
+        out: dict[str, list[Tag]] = {}
+        keys = [r for r in rels if _utf8_ok(r)]
+        try:
+            with self._using() as conn:
+                for chunk in _chunks(keys):
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._retry(lambda: conn.execute(
+                        f"SELECT rel, refs FROM files WHERE parser = ? AND rel IN ({marks})",
+                        (self._version_key, *chunk)).fetchall())
+                    for rel, blob in rows:
+                        got = _decode_tags(blob)
+                        if got is not None:
+                            out[rel] = got
+        except _Disabled:
+            pass
         return out
 
     def lookup_hash(self, rel: str, size: int, content_hash: bytes) -> list[Tag] | None:
@@ -590,11 +631,11 @@ class TagCache:
             try:
                 with self._using() as conn:
                     row = self._retry(lambda: conn.execute(
-                        "SELECT tags FROM files WHERE rel = ? AND size = ? AND hash = ? "
+                        "SELECT defs, refs FROM files WHERE rel = ? AND size = ? AND hash = ? "
                         "AND parser = ?", (rel, size, bytes(content_hash), self._version_key),
                     ).fetchone())
                     if row is not None:
-                        found = _decode_tags(row[0])
+                        found = _merge(_decode_tags(row[0]), _decode_tags(row[1]))
             except _Disabled:
                 pass
         if found is None:
@@ -627,22 +668,22 @@ class TagCache:
         Encoding happens before the transaction starts so the write lock is held
         only for the inserts themselves.
         """
-        params: list[tuple[str, int, int, bytes, str, bytes]] = []
+        params: list[tuple[str, int, int, bytes, str, bytes, bytes]] = []
         for rel, size, mtime, digest, tags in rows:
             if not _utf8_ok(rel):
                 continue
             try:
-                blob = _encode_tags(tags)
-            except (ValueError, TypeError, AttributeError):  # not a Tag list: skip the row
+                dblob, rblob = _split(tags)
+            except (ValueError, TypeError, AttributeError, IndexError):  # not a Tag list: skip the row
                 continue
-            params.append((rel, int(size), int(mtime), bytes(digest), self._version_key, blob))
+            params.append((rel, int(size), int(mtime), bytes(digest), self._version_key, dblob, rblob))
         if not params:
             return
         try:
             with self._using() as conn:
                 self._write_txn(conn, lambda c: c.executemany(
-                    "INSERT OR REPLACE INTO files (rel, size, mtime_ns, hash, parser, tags) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", params))
+                    "INSERT OR REPLACE INTO files (rel, size, mtime_ns, hash, parser, defs, refs) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", params))
             self.stats.writes += len(params)
         except _Disabled:
             pass

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Mapping, Sequence
 
 from . import languages
 from .cache import NullCache, TagCache
@@ -28,13 +28,65 @@ from .extract.tags import Tag
 _POOL_MIN_FILES = 48
 
 
+class TagTable(Mapping[str, list[Tag]]):
+    """rel → every tag of the file, sorted.
+
+    Definitions are always in memory. References of files that came from the cache are
+    decoded only when something asks for a file's full tags (building the reference
+    graph on a cache miss, ``--calls``, identifier search): a warm map needs only the
+    definitions, and references are most of the decoding cost.
+    """
+
+    def __init__(self, defs: dict[str, list[Tag]], full: dict[str, list[Tag]],
+                 load_refs: Callable[[list[str]], dict[str, list[Tag]]] | None = None) -> None:
+        self._defs = defs
+        self._full = full
+        self._load_refs = load_refs
+
+    def defs(self, rel: str) -> list[Tag]:
+        return self._defs.get(rel, [])
+
+    def __getitem__(self, rel: str) -> list[Tag]:
+        got = self._full.get(rel)
+        if got is not None:
+            return got
+        if rel not in self._defs:
+            raise KeyError(rel)
+        self._load_all()
+        return self._full[rel]
+
+    def _load_all(self) -> None:
+        missing = [r for r in self._defs if r not in self._full]
+        refs = self._load_refs(missing) if self._load_refs and missing else {}
+        for r in missing:
+            merged = self._defs[r] + refs.get(r, [])
+            merged.sort(key=Tag.sort_key)
+            self._full[r] = merged
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._defs)
+
+    def __len__(self) -> int:
+        return len(self._defs)
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._defs
+
+
+def definitions(tags: Mapping[str, Sequence[Tag]], rel: str) -> list[Tag]:
+    """A file's definitions, without loading references when ``tags`` is a TagTable."""
+    if isinstance(tags, TagTable):
+        return tags.defs(rel)
+    return [t for t in tags.get(rel, ()) if t.is_def]
+
+
 @dataclass
 class Index:
     """All mapped files of one root, with their tags (sorted, de-duplicated)."""
 
     root: Path
     files: tuple[SourceFile, ...]
-    tags: dict[str, list[Tag]]
+    tags: TagTable
     notes: list[str] = field(default_factory=list)
     cache_hits: int = 0
     parsed: int = 0
@@ -140,14 +192,15 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         progress = sys.stderr.isatty()
 
     files = list(disc.files)
-    got = cache.get_many((f.rel, f.size, f.mtime_ns) for f in files)
+    got = cache.get_many(((f.rel, f.size, f.mtime_ns) for f in files), refs=False)
+    defs: dict[str, list[Tag]] = {}
     tags: dict[str, list[Tag]] = {}
     jobs: list[tuple[str, str, str]] = []
     hits = 0
     for f in files:
         t = got.get(f.rel)
         if t is not None:
-            tags[f.rel] = t
+            defs[f.rel] = t
             hits += 1
         else:
             jobs.append((f.rel, str(f.path), f.language or ""))
@@ -165,17 +218,19 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         # Same size, new mtime (a checkout, a touch): the content hash decides whether
         # the cached tags still hold. Cheap here because the worker hashed the bytes.
         f = by_rel[rel]
-        tl = [Tag.from_tuple(t) for t in tag_tuples]
+        tl = [Tag._make(t) for t in tag_tuples]
         tags[rel] = tl
+        defs[rel] = [t for t in tl if t.is_def]
         rows.append((rel, f.size, f.mtime_ns, digest, tl))
     if rows:
         cache.put_many(rows)
     if dropped:
         files = [f for f in files if f.rel not in dropped]
-    if hasattr(cache, "prune") and jobs:
+    if jobs:
         cache.prune({f.rel for f in files})
+    table = TagTable({f.rel: defs.get(f.rel, []) for f in files}, tags, cache.get_refs)
     if warn is not None:
         for n in notes:
             warn(n)
-    return Index(root=root, files=tuple(files), tags=tags, notes=notes, cache_hits=hits,
+    return Index(root=root, files=tuple(files), tags=table, notes=notes, cache_hits=hits,
                  parsed=len(rows), elapsed_s=time.perf_counter() - t0)

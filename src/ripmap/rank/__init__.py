@@ -14,6 +14,7 @@ import numpy as np
 
 from ..extract.tags import Tag
 from ..gitinfo import GitSignals
+from ..index import definitions
 from ..graph import GraphData, file_graph, reference_matrix
 from .explain import Explanation, SignalTable, explain_row
 from .pagerank import pagerank, transition
@@ -248,7 +249,7 @@ def _rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
     k = params["symbol_ref_weight"]
     boost_ident = params["boost_mentioned_ident"]
     for fidx, rel in enumerate(g.files):
-        defs = [t for t in tags.get(rel, ()) if t.is_def]
+        defs = definitions(tags, rel)
         if not defs:
             continue
         raw = np.array([incoming[ni[t.name]] if t.name in ni else 0.0 for t in defs])

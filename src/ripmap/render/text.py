@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from ..extract.tags import Tag
+from ..index import definitions
 from ..rank import RankedSymbol, Ranking
 from .tokens import TokenCounter
 
@@ -85,22 +86,32 @@ def _sig_line(t: Tag) -> str:
     return sig
 
 
-def _render_block(b: FileBlock, all_defs: Sequence[Tag], style: Style, calls: Callable[[str, Tag], list[str]] | None) -> list[str]:
-    """Lines for one file: the path, then its selected definitions nested by parent."""
-    lines = [style.path(b.path + ":")]
-    chosen = {(s.tag.line, s.tag.name) for s in b.symbols}
+def parent_map(all_defs: Sequence[Tag]) -> dict[tuple[int, str], Tag]:
+    """Each definition's enclosing definition in the same file (innermost by line span)."""
     by_name: dict[str, list[Tag]] = {}
     for t in all_defs:
         by_name.setdefault(t.name, []).append(t)
+    out: dict[tuple[int, str], Tag] = {}
+    for t in all_defs:
+        if not t.parent:
+            continue
+        best = None
+        for p in by_name.get(t.parent, ()):
+            if p.line <= t.line <= p.end_line and (p.line, p.name) != (t.line, t.name):
+                if best is None or p.line > best.line:
+                    best = p
+        if best is not None:
+            out[(t.line, t.name)] = best
+    return out
+
+
+def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Style,
+                  calls: Callable[[str, Tag], list[str]] | None) -> list[str]:
+    """Lines for one file: the path, then its selected definitions nested by parent."""
+    lines = [style.path(b.path + ":")]
 
     def parent_of(t: Tag) -> Tag | None:
-        if not t.parent:
-            return None
-        cands = [p for p in by_name.get(t.parent, ()) if p.line <= t.line <= p.end_line and p is not t
-                 and (p.line, p.name) != (t.line, t.name)]
-        if not cands:
-            return None
-        return max(cands, key=lambda p: p.line)  # innermost
+        return parents.get((t.line, t.name))
 
     # include ancestors of chosen symbols as containers
     nodes: dict[tuple[int, str], Tag] = {}
@@ -171,8 +182,13 @@ class MapFitter:
         self.calls = calls
         self.file_rank = {f: i + 1 for i, f in enumerate(ranking.files)}
         self.syms = [s for s in ranking.symbols if s.path not in self.chat]
-        self.defs = {f: [t for t in ts if t.is_def] for f, ts in tags.items()}
+        self.defs = {f: definitions(tags, f) for f in tags}
         self.symbols_total = sum(len(v) for v in self.defs.values())
+        self._line_costs: dict[str, int] = {}
+        self._parents: dict[str, dict] = {}
+        # a block is determined by its file, detail and how many of the file's ranked
+        # symbols it holds (symbols are always admitted in rank order)
+        self._block_memo: dict[tuple, list[str]] = {}
 
     def _header(self, nfiles: int, nsyms: int, used: int | str, budget: int) -> str:
         t = f" {self.title}" if self.title else ""
@@ -198,15 +214,43 @@ class MapFitter:
     def _text(self, blocks: list[FileBlock], also: list[str], budget: int, style: Style, used: int | str) -> str:
         lines = [self._header(len(blocks), sum(len(b.symbols) for b in blocks), used, budget)]
         for b in blocks:
-            lines.extend(_render_block(b, self.defs.get(b.path, ()), style, self.calls))
+            lines.extend(self._block_lines(b, style))
         if also:
             lines.append(style.dim("# also relevant:"))
             lines.extend(style.path(a) for a in also)
         return "\n".join(lines) + "\n"
 
+    def _block_lines(self, b: FileBlock, style: Style) -> list[str]:
+        key = (b.path, b.detail, len(b.symbols), b.symbols[-1].tag if b.symbols else None)
+        plain = style is PLAIN
+        if plain:
+            hit = self._block_memo.get(key)
+            if hit is not None:
+                return hit
+        parents = self._parents.get(b.path)
+        if parents is None:
+            parents = self._parents[b.path] = parent_map(self.defs.get(b.path, ()))
+        lines = _render_block(b, parents, style, self.calls)
+        if plain:
+            self._block_memo[key] = lines
+        return lines
+
+    def _line_cost(self, line: str) -> int:
+        c = self._line_costs.get(line)
+        if c is None:
+            c = self._line_costs[line] = self.counter.count(line + "\n")
+        return c
+
     def _cost(self, blocks, also, budget) -> int:
-        # the header shows the final count; a 6-digit placeholder keeps it an upper bound
-        return self.counter.count(self._text(blocks, also, budget, PLAIN, "000000"))
+        """Search-time cost: the sum of memoized per-line counts.
+
+        Counting each distinct line once keeps the binary search cheap even with an
+        exact tokenizer; BPE merges across line breaks make the true count differ by a
+        token or two, which :meth:`fit` settles with exact counts of the final text.
+        The header carries a 6-digit placeholder so it is never underestimated.
+        """
+        text = self._text(blocks, also, budget, PLAIN, "000000")
+        return sum(self._line_cost(line) for line in text.split("\n"))
 
     def fit(self, budget: int) -> RenderedMap:
         if budget < 1:

@@ -1,0 +1,802 @@
+"""Tag extraction: per-language samples, determinism, parents/signatures, bad input.
+
+Each ``tests/samples/<language>/`` holds a realistic ``sample.<ext>`` and an
+``expected.json`` written by hand from the sample: the definitions (name, kind) and
+reference names a correct extractor must find there.
+
+Known extractor bugs are kept visible as ``xfail(strict=True)`` tests: when a bug is
+fixed the test XPASSes, fails the suite, and its xfail mark (or its entry in
+``KNOWN_SAMPLE_BUGS``) must be removed.
+"""
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ripmap import languages
+from ripmap.extract import Tag, extract_tags
+from ripmap.extract import treesitter
+
+SAMPLES = Path(__file__).parent / "samples"
+SAMPLE_LANGS = sorted(p.name for p in SAMPLES.iterdir() if p.is_dir())
+
+
+def _sample_file(lang: str) -> Path:
+    files = [p for p in (SAMPLES / lang).iterdir() if p.name.startswith("sample.")]
+    assert len(files) == 1, f"{lang}: expected exactly one sample.<ext>, found {files}"
+    return files[0]
+
+
+def _expected(lang: str) -> dict:
+    return json.loads((SAMPLES / lang / "expected.json").read_text(encoding="utf-8"))
+
+
+def _extract(lang: str) -> tuple[list[Tag], list[str]]:
+    return extract_tags(_sample_file(lang).read_bytes(), lang)
+
+
+def _defs(tags: list[Tag]) -> list[Tag]:
+    return [t for t in tags if t.is_def]
+
+
+def _refs(tags: list[Tag]) -> list[Tag]:
+    return [t for t in tags if not t.is_def]
+
+
+def _one_def(tags: list[Tag], name: str, kind: str | None = None) -> Tag:
+    found = [t for t in tags if t.is_def and t.name == name and (kind is None or t.kind == kind)]
+    assert len(found) == 1, f"expected one def {name!r} ({kind}), got {found}"
+    return found[0]
+
+
+def _clear_caches() -> None:
+    languages.load.cache_clear()
+    treesitter._parser.cache_clear()
+    treesitter._cursor_query.cache_clear()
+
+
+# ---------------------------------------------------------------------------
+# Samples
+# ---------------------------------------------------------------------------
+
+#: Items of an expected.json that the extractor currently gets wrong. They are left
+#: out of test_sample_expected and asserted by test_sample_known_bug (strict xfail).
+KNOWN_SAMPLE_BUGS: dict[str, list[dict]] = {
+    "c": [dict(
+        defs=[("Value", "struct")], refs=[],
+        reason="C `union Value {...} v;` is captured on its `declaration` node, so "
+               "_NODE_KINDS never sees union_specifier and the kind stays 'class'")],
+    "c_sharp": [dict(
+        defs=[], refs=["IRepository"],
+        reason="C# base_list pattern captures the whole generic_name: the reference is "
+               "named 'IRepository<Product>' instead of 'IRepository'")],
+    "elixir": [dict(
+        defs=[("new", "function"), ("add", "function"), ("remove", "function"),
+              ("available", "function"), ("format_line", "function"), ("report", "function"),
+              ("describe", "function"), ("main", "function")], refs=[],
+        reason="functions inside a `module` def are re-kinded 'method' (module is in "
+               "_CONTAINER_KINDS): Elixir `def` inside defmodule comes out as method")],
+    "julia": [dict(
+        defs=[("area", "function"), ("perimeter", "function"), ("scale!", "function"),
+              ("describe", "function"), ("demo", "function")], refs=[],
+        reason="functions inside a Julia `module` are re-kinded 'method' (module is in "
+               "_CONTAINER_KINDS)")],
+    "ocaml": [dict(
+        defs=[("record", "function")], refs=[],
+        reason="`let record ...` inside `module Ledger = struct ... end` is re-kinded "
+               "'method' (module is in _CONTAINER_KINDS)")],
+    "typescript": [dict(
+        defs=[("origin", "function")], refs=[],
+        reason="`function origin()` inside `module Geometry {}` is re-kinded 'method' "
+               "(module is in _CONTAINER_KINDS)")],
+    "rust": [
+        dict(defs=[("Index", "type")], refs=[],
+             reason="Rust `type Index = ...;` (type_item, captured as definition.class) has "
+                    "no _NODE_KINDS entry, so its kind is 'class'"),
+        dict(defs=[("smoke", "function")], refs=[],
+             reason="`fn smoke()` inside `mod tests {}` comes out as 'method' (the shipped "
+                    "query's declaration_list pattern + module in _CONTAINER_KINDS)"),
+    ],
+    "scala": [dict(
+        defs=[("Shape", "trait")], refs=[],
+        reason="Scala `trait Shape` is captured as definition.interface and "
+               "trait_definition has no _NODE_KINDS entry: kind 'interface'")],
+    "swift": [dict(
+        defs=[("Circle", "struct"), ("Unit", "enum")], refs=[],
+        reason="tree-sitter-swift parses struct/enum/class all as class_declaration: "
+               "Swift structs and enums come out as 'class'")],
+}
+
+
+def test_at_least_twenty_languages_have_samples():
+    assert len(SAMPLE_LANGS) >= 20, SAMPLE_LANGS
+
+
+def test_every_registered_language_has_a_sample():
+    assert set(SAMPLE_LANGS) == {s.name for s in languages.SPECS}
+
+
+@pytest.mark.parametrize("lang", SAMPLE_LANGS)
+def test_sample_file_maps_to_its_language(lang):
+    sample = _sample_file(lang)
+    assert languages.language_for_path(f"src/pkg/{sample.name}") == lang
+    exp = _expected(lang)
+    assert exp["defs"], f"{lang}: expected.json lists no defs"
+    for item in exp["defs"]:
+        assert len(item) == 2 and item[1] in languages_def_kinds(), item
+
+
+def languages_def_kinds() -> tuple[str, ...]:
+    from ripmap.extract.tags import DEF_KINDS
+    return DEF_KINDS
+
+
+@pytest.mark.parametrize("lang", SAMPLE_LANGS)
+def test_sample_expected(lang):
+    tags, notes = _extract(lang)
+    exp = _expected(lang)
+    skip_defs = {d for bug in KNOWN_SAMPLE_BUGS.get(lang, []) for d in bug["defs"]}
+    skip_refs = {r for bug in KNOWN_SAMPLE_BUGS.get(lang, []) for r in bug["refs"]}
+    defs = {(t.name, t.kind) for t in _defs(tags)}
+    refs = {t.name for t in _refs(tags)}
+    missing_defs = [tuple(d) for d in exp["defs"] if tuple(d) not in defs and tuple(d) not in skip_defs]
+    missing_refs = [r for r in exp["refs"] if r not in refs and r not in skip_refs]
+    assert not missing_defs, f"{lang}: defs not found: {missing_defs}\nfound: {sorted(defs)}"
+    assert not missing_refs, f"{lang}: refs not found: {missing_refs}\nfound: {sorted(refs)}"
+    assert not any("syntax" in n for n in notes), f"{lang}: sample should parse cleanly: {notes}"
+
+
+_BUG_PARAMS = [
+    pytest.param(lang, i, id=f"{lang}-{i}", marks=pytest.mark.xfail(strict=True, reason=bug["reason"]))
+    for lang, bugs in sorted(KNOWN_SAMPLE_BUGS.items()) for i, bug in enumerate(bugs)
+]
+
+
+@pytest.mark.parametrize("lang,i", _BUG_PARAMS)
+def test_sample_known_bug(lang, i):
+    bug = KNOWN_SAMPLE_BUGS[lang][i]
+    exp = _expected(lang)
+    # the bug entry must name items that really are in expected.json
+    assert set(bug["defs"]) <= {tuple(d) for d in exp["defs"]}
+    assert set(bug["refs"]) <= set(exp["refs"])
+    tags, _notes = _extract(lang)
+    defs = {(t.name, t.kind) for t in _defs(tags)}
+    refs = {t.name for t in _refs(tags)}
+    assert set(bug["defs"]) <= defs
+    assert set(bug["refs"]) <= refs
+
+
+def _yields_params():
+    out = []
+    for lang in SAMPLE_LANGS:
+        marks = ()
+        if lang == "swift":
+            marks = pytest.mark.xfail(
+                strict=True,
+                reason="SPECS says swift has references (refs=True) but tree-sitter-swift's "
+                       "tags.scm has no reference patterns: swift yields no refs")
+        out.append(pytest.param(lang, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("lang", _yields_params())
+def test_sample_yields_defs_and_refs(lang):
+    tags, _notes = _extract(lang)
+    assert len(_defs(tags)) >= 1
+    if languages.spec(lang).refs:
+        assert len(_refs(tags)) >= 1, f"{lang} claims references but yields none"
+    else:
+        assert _refs(tags) == []
+
+
+# ---------------------------------------------------------------------------
+# Determinism and invariants
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", SAMPLE_LANGS)
+def test_sample_invariants_and_determinism(lang):
+    data = _sample_file(lang).read_bytes()
+    first = extract_tags(data, lang)
+    second = extract_tags(data, lang)
+    assert first == second
+    tags, _notes = first
+    assert tags == sorted(tags)
+    n_lines = data.count(b"\n") + 1
+    for t in tags:
+        assert isinstance(t, Tag)
+        assert 1 <= t.line <= t.end_line <= n_lines, t
+        assert t.name and t.name == t.name.strip(), t
+        if t.is_def:
+            assert t.kind in languages_def_kinds(), t
+            assert t.signature and "\n" not in t.signature, t
+        else:
+            assert t.signature is None and t.end_line == t.line, t
+    dup_defs = [k for k, c in Counter((t.line, t.name, t.is_def, t.kind) for t in _defs(tags)).items() if c > 1]
+    assert not dup_defs, dup_defs
+
+
+@pytest.mark.parametrize("lang", ["python", "go", "rust", "typescript"])
+def test_determinism_survives_fresh_parser_and_query(lang):
+    data = _sample_file(lang).read_bytes()
+    before = extract_tags(data, lang)
+    _clear_caches()
+    try:
+        after = extract_tags(data, lang)
+    finally:
+        _clear_caches()
+    assert before == after
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "two references to one name on the same line are two Tags with the same "
+    "(line, name, is_def, kind) -- refs are keyed by byte offset, and Tag has no column"))
+def test_no_duplicate_reference_keys():
+    src = b"package p\n\nfunc (s *Stack[T]) Push(v T) {\n}\n"
+    tags, _ = extract_tags(src, "go")
+    keys = Counter((t.line, t.name, t.is_def, t.kind) for t in tags)
+    assert all(c == 1 for c in keys.values()), keys
+
+
+# ---------------------------------------------------------------------------
+# Parents, signatures, spans
+# ---------------------------------------------------------------------------
+
+PY_SRC = b'''import requests
+
+
+class Client:
+    """HTTP client."""
+
+    retries = 2
+
+    def fetch(url: str, *, timeout: float = 5) -> Response:
+        resp = requests.get(url, timeout=timeout)
+        return parse(
+            resp,
+        )
+
+    def post(
+        self,
+        data: bytes,
+    ) -> None:
+        pass
+
+
+def parse(resp):
+    return resp.json()
+'''
+
+
+def test_python_parents_and_signatures():
+    tags, notes = extract_tags(PY_SRC, "python")
+    assert notes == []
+    client = _one_def(tags, "Client")
+    assert (client.kind, client.line, client.end_line, client.parent, client.signature) == (
+        "class", 4, 19, None, "class Client")
+    fetch = _one_def(tags, "fetch")
+    assert (fetch.kind, fetch.parent) == ("method", "Client")
+    assert fetch.signature == "def fetch(url: str, *, timeout: float = 5) -> Response"
+    assert (fetch.line, fetch.end_line) == (9, 13)
+    post = _one_def(tags, "post")
+    assert (post.kind, post.parent, post.line, post.end_line) == ("method", "Client", 15, 19)
+    assert post.signature == "def post(self, data: bytes) -> None"
+    retries = _one_def(tags, "retries")
+    assert (retries.kind, retries.parent, retries.signature) == ("field", "Client", "retries = 2")
+    parse = _one_def(tags, "parse")
+    assert (parse.kind, parse.parent, parse.signature, parse.line, parse.end_line) == (
+        "function", None, "def parse(resp)", 22, 23)
+    refs = {(t.name, t.line): t for t in _refs(tags)}
+    assert refs[("get", 10)].parent == "fetch"
+    assert refs[("parse", 11)].parent == "fetch"
+    assert refs[("json", 23)].parent == "parse"
+    assert refs[("Response", 9)].parent == "fetch"
+    assert refs[("requests", 1)].kind == "import" and refs[("requests", 1)].parent is None
+
+
+TS_SRC = b'''export class Greeter {
+  private name: string;
+
+  greet(person: Person, loud = false): string {
+    const text = format(person.name);
+    return loud ? text.toUpperCase() : text;
+  }
+}
+
+function format(name: string): string {
+  return `Hello, ${name}`;
+}
+
+interface Person {
+  name: string;
+  rename(to: string): Person;
+}
+'''
+
+
+def test_typescript_parents_and_signatures():
+    tags, notes = extract_tags(TS_SRC, "typescript")
+    assert notes == []
+    greeter = _one_def(tags, "Greeter")
+    assert (greeter.kind, greeter.line, greeter.end_line, greeter.signature) == ("class", 1, 8, "class Greeter")
+    greet = _one_def(tags, "greet")
+    assert (greet.kind, greet.parent, greet.line, greet.end_line) == ("method", "Greeter", 4, 7)
+    assert greet.signature == "greet(person: Person, loud = false): string"
+    fmt = _one_def(tags, "format")
+    assert (fmt.kind, fmt.parent, fmt.signature, fmt.end_line) == (
+        "function", None, "function format(name: string): string", 12)
+    rename = _one_def(tags, "rename")
+    assert (rename.kind, rename.parent, rename.signature) == ("method", "Person", "rename(to: string): Person")
+    assert _one_def(tags, "Person").kind == "interface"
+    refs = {(t.name, t.line): t for t in _refs(tags)}
+    assert refs[("format", 5)].parent == "greet"
+    assert refs[("toUpperCase", 6)].parent == "greet"
+    assert refs[("Person", 4)].kind == "type" and refs[("Person", 4)].parent == "greet"
+
+
+GO_SRC = b'''package server
+
+import "net"
+
+type Server struct {
+	addr string
+}
+
+func (s *Server) Serve(l net.Listener) error {
+	conn, err := l.Accept()
+	if err != nil {
+		return err
+	}
+	return s.handle(conn)
+}
+
+func (s Server) Addr() string { return s.addr }
+
+func (s *Stack[T]) Push(v T) {
+	s.items = append(s.items, v)
+}
+
+func New(addr string) *Server {
+	return &Server{addr: addr}
+}
+'''
+
+
+def test_go_parents_and_signatures():
+    tags, notes = extract_tags(GO_SRC, "go")
+    assert notes == []
+    server = _one_def(tags, "Server")
+    assert (server.kind, server.line, server.end_line, server.signature) == ("struct", 5, 7, "type Server struct")
+    serve = _one_def(tags, "Serve")
+    assert (serve.kind, serve.parent) == ("method", "Server")
+    assert serve.signature == "func (s *Server) Serve(l net.Listener) error"
+    assert (serve.line, serve.end_line) == (9, 15)
+    addr = _one_def(tags, "Addr")
+    assert (addr.kind, addr.parent, addr.signature, addr.line, addr.end_line) == (
+        "method", "Server", "func (s Server) Addr() string", 17, 17)
+    push = _one_def(tags, "Push")
+    assert (push.kind, push.parent, push.signature) == ("method", "Stack", "func (s *Stack[T]) Push(v T)")
+    new = _one_def(tags, "New")
+    assert (new.kind, new.parent, new.signature) == ("function", None, "func New(addr string) *Server")
+    refs = {(t.name, t.line): t for t in _refs(tags)}
+    assert refs[("Accept", 10)].parent == "Serve"
+    assert refs[("handle", 14)].parent == "Serve"
+    assert refs[("append", 20)].parent == "Push"
+    assert refs[("Server", 24)].kind == "type" and refs[("Server", 24)].parent == "New"
+    assert refs[('"net"', 3)].kind == "import"
+    # a type's own name is not a reference to it
+    assert ("Server", 5) not in refs
+
+
+RUST_SRC = b'''struct Foo {
+    n: u32,
+}
+
+impl Foo {
+    pub fn bar(&self) -> u32 {
+        helper(self.n)
+    }
+}
+
+impl<T> Wrapper<T> {
+    fn get(&self) -> &T {
+        &self.0
+    }
+}
+
+trait Named {
+    fn name(&self) -> String;
+    fn shout(&self) -> String {
+        self.name().to_uppercase()
+    }
+}
+
+fn helper(n: u32) -> u32 {
+    n + 1
+}
+'''
+
+
+def test_rust_parents_and_signatures():
+    tags, notes = extract_tags(RUST_SRC, "rust")
+    assert notes == []
+    foo = _one_def(tags, "Foo")
+    assert (foo.kind, foo.line, foo.end_line, foo.signature) == ("struct", 1, 3, "struct Foo")
+    bar = _one_def(tags, "bar")
+    assert (bar.kind, bar.parent, bar.signature, bar.line, bar.end_line) == (
+        "method", "Foo", "pub fn bar(&self) -> u32", 6, 8)
+    get = _one_def(tags, "get")
+    assert (get.kind, get.parent, get.signature) == ("method", "Wrapper", "fn get(&self) -> &T")
+    named = _one_def(tags, "Named")
+    assert (named.kind, named.end_line) == ("trait", 22)
+    shout = _one_def(tags, "shout")
+    assert (shout.kind, shout.parent, shout.signature, shout.end_line) == (
+        "method", "Named", "fn shout(&self) -> String", 21)
+    helper = _one_def(tags, "helper")
+    assert (helper.kind, helper.parent, helper.signature, helper.line, helper.end_line) == (
+        "function", None, "fn helper(n: u32) -> u32", 24, 26)
+    refs = {(t.name, t.line): t for t in _refs(tags)}
+    assert refs[("helper", 7)].parent == "bar"
+    assert refs[("to_uppercase", 20)].parent == "shout"
+    assert refs[("name", 20)].parent == "shout"
+
+
+JAVA_SRC = b'''package demo;
+
+public class Greeter {
+    private final String name;
+
+    public Greeter(String name) { this.name = name; }
+
+    public String greet(String other,
+                        boolean loud) {
+        String text = format(other);
+        return loud ? text.toUpperCase() : text;
+    }
+
+    static String format(String s) {
+        return "Hello, " + s;
+    }
+
+    interface Listener {
+        void onGreet(String text);
+    }
+}
+'''
+
+
+def test_java_parents_and_signatures():
+    tags, notes = extract_tags(JAVA_SRC, "java")
+    assert notes == []
+    greeter = _one_def(tags, "Greeter")
+    assert (greeter.kind, greeter.line, greeter.end_line, greeter.signature) == (
+        "class", 3, 21, "public class Greeter")
+    greet = _one_def(tags, "greet")
+    assert (greet.kind, greet.parent, greet.line, greet.end_line) == ("method", "Greeter", 8, 12)
+    assert greet.signature == "public String greet(String other, boolean loud)"
+    fmt = _one_def(tags, "format")
+    assert (fmt.kind, fmt.parent, fmt.signature) == ("method", "Greeter", "static String format(String s)")
+    listener = _one_def(tags, "Listener")
+    assert (listener.kind, listener.parent) == ("interface", "Greeter")
+    on_greet = _one_def(tags, "onGreet")
+    assert (on_greet.kind, on_greet.parent) == ("method", "Listener")
+    refs = {(t.name, t.line): t for t in _refs(tags)}
+    assert refs[("format", 10)].parent == "greet"
+    assert refs[("toUpperCase", 11)].parent == "greet"
+
+
+def test_markdown_outline():
+    tags, notes = _extract("markdown")
+    assert notes == []
+    # exactly the headings, in order: the '# ...' line inside the fenced block is not one
+    assert [(t.line, t.name, t.parent, t.end_line) for t in tags] == [
+        (1, "Ripmap", None, 31),
+        (5, "Installation", "Ripmap", 17),
+        (14, "From source", "Installation", 17),
+        (18, "Usage", "Ripmap", 27),
+        (23, "Options", "Usage", 27),
+        (28, "Configuration", "Ripmap", 31),
+        (32, "Troubleshooting", None, 35),
+    ]
+    assert _one_def(tags, "Configuration").signature == "## Configuration"
+    assert _one_def(tags, "Usage").signature == "## Usage"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "signatures of body-less declarations keep the trailing ';' "
+    "(_clean_sig strips '{', ':', '=>' ... but not ';')"))
+@pytest.mark.parametrize("lang,src,name,expected", [
+    ("java", b"interface L {\n    void onGreet(String text);\n}\n", "onGreet", "void onGreet(String text)"),
+    ("typescript", b"declare function log(message: string): void;\n", "log",
+     "function log(message: string): void"),
+    ("c", b"static int grow(int *buf, int need);\n", "grow", "static int grow(int *buf, int need)"),
+    ("rust", b"pub type Index = Vec<u32>;\n", "Index", "pub type Index = Vec<u32>"),
+], ids=["java-interface-method", "ts-declare-function", "c-prototype", "rust-type-alias"])
+def test_bodyless_signature_has_no_semicolon(lang, src, name, expected):
+    tags, _ = extract_tags(src, lang)
+    assert _one_def(tags, name).signature == expected
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "C/C++ function defs are captured on the function_declarator, so end_line is the "
+    "header line, not the closing brace"))
+@pytest.mark.parametrize("lang", ["c", "cpp"])
+def test_c_function_spans_its_body(lang):
+    src = b"int add(int a,\n        int b) {\n    int s = a + b;\n    return s;\n}\n"
+    tags, _ = extract_tags(src, lang)
+    add = _one_def(tags, "add", "function")
+    assert (add.line, add.end_line) == (1, 5)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "C function returning a pointer: the declarator's parent is a pointer_declarator, "
+    "so the signature loses its return type ('dup(const char *s)')"))
+def test_c_pointer_return_signature():
+    tags, _ = extract_tags(b"char *dup(const char *s) {\n    return 0;\n}\n", "c")
+    assert _one_def(tags, "dup").signature == "char *dup(const char *s)"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "C: `enum Status` used as a return type is tagged as an enum definition (the shipped "
+    "enum_specifier pattern does not require a body)"))
+def test_c_enum_return_type_is_not_a_definition():
+    src = b"enum Status { OK, FAIL };\n\nenum Status run(void) {\n    return OK;\n}\n"
+    tags, _ = extract_tags(src, "c")
+    status = [t for t in _defs(tags) if t.name == "Status"]
+    assert [(t.line, t.kind) for t in status] == [(1, "enum")]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "C++ out-of-line method `double Circle::area() const {}` gets parent None; the "
+    "qualifier's class is not used as the owner"))
+def test_cpp_out_of_line_method_parent():
+    src = b"class Circle {\n    double area() const;\n};\n\ndouble Circle::area() const {\n    return 1.0;\n}\n"
+    tags, _ = extract_tags(src, "cpp")
+    out_of_line = [t for t in _defs(tags) if t.name == "area" and t.line == 5]
+    assert len(out_of_line) == 1
+    assert (out_of_line[0].kind, out_of_line[0].parent) == ("method", "Circle")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Lua `function Account:deposit()` is kind method but parent None (the table it is "
+    "defined on is not used as the owner)"))
+def test_lua_method_parent():
+    src = b"local Account = {}\n\nfunction Account:deposit(x)\n  self.balance = self.balance + x\nend\n"
+    tags, _ = extract_tags(src, "lua")
+    deposit = _one_def(tags, "deposit")
+    assert (deposit.kind, deposit.parent) == ("method", "Account")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Lua table-field functions are captured on the whole table_constructor: the def spans "
+    "the table and its signature is '{'"))
+def test_lua_table_field_function():
+    src = b"local M = {\n  size = 3,\n  describe = function(a)\n    return a\n  end,\n}\n"
+    tags, _ = extract_tags(src, "lua")
+    describe = _one_def(tags, "describe")
+    assert (describe.line, describe.end_line) == (3, 5)
+    assert describe.signature == "describe = function(a)"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Swift: the shipped query captures the whole class_declaration as @definition.method/"
+    "property for each member, giving spurious class-spanning defs whose nesting makes the "
+    "real methods kind 'function' with a sibling as parent"))
+def test_swift_class_members():
+    src = (b"class Canvas {\n    var count: Int = 0\n\n    func add(_ n: Int) {\n"
+           b"        count += n\n    }\n}\n")
+    tags, _ = extract_tags(src, "swift")
+    add = _one_def(tags, "add")
+    assert (add.kind, add.parent, add.line, add.end_line) == ("method", "Canvas", 4, 6)
+    count = _one_def(tags, "count")
+    assert (count.kind, count.parent, count.line) == ("property", "Canvas", 2)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Dart function/method defs are captured on the signature node only: end_line is the "
+    "header line and references in the body are not parented to the function"))
+def test_dart_function_spans_its_body():
+    src = b"void main() {\n  print(helper());\n}\n\nint helper() {\n  return 1;\n}\n"
+    tags, _ = extract_tags(src, "dart")
+    main = _one_def(tags, "main")
+    assert (main.line, main.end_line) == (1, 3)
+    assert [t.parent for t in _refs(tags) if t.name == "print"] == ["main"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Dart's shipped reference pattern matches every identifier (all parts optional): "
+    "parameters and locals come out as call references"))
+def test_dart_parameters_are_not_references():
+    src = b"int twice(int value) {\n  return value * 2;\n}\n"
+    tags, _ = extract_tags(src, "dart")
+    assert "value" not in {t.name for t in _refs(tags)}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Ruby: the `(#is-not? local)` predicate is not applied, so parameters and local "
+    "variables come out as call references"))
+def test_ruby_parameters_are_not_references():
+    src = b"def greet(name)\n  puts name\nend\n"
+    tags, _ = extract_tags(src, "ruby")
+    refs = {t.name for t in _refs(tags)}
+    assert "puts" in refs
+    assert "name" not in refs
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Elixir: the shipped query's @ignore patterns are not applied, so def/defmodule/"
+    "defp/alias/case come out as call references"))
+def test_elixir_keywords_are_not_references():
+    src = b"defmodule M do\n  def f(x), do: g(x)\nend\n"
+    tags, _ = extract_tags(src, "elixir")
+    refs = {t.name for t in _refs(tags)}
+    assert "g" in refs
+    assert not refs & {"def", "defmodule"}, refs
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Scala: a def whose body is on the next line ends where the next definition starts "
+    "(the node spans trailing blank lines), so end_line overshoots"))
+def test_scala_end_line():
+    src = b"object G {\n  def total(xs: Seq[Int]): Int =\n    xs.sum\n\n  def other(): Int = 1\n}\n"
+    tags, _ = extract_tags(src, "scala")
+    total = _one_def(tags, "total")
+    assert (total.line, total.end_line) == (2, 3)
+
+
+# ---------------------------------------------------------------------------
+# Malformed input
+# ---------------------------------------------------------------------------
+
+def _garbage(n: int = 20000) -> bytes:
+    rnd = random.Random(1234)
+    return bytes(rnd.randrange(256) for _ in range(n))
+
+
+@pytest.mark.parametrize("lang", ["python", "javascript", "c", "rust", "ruby", "go", "markdown"])
+def test_binary_garbage(lang):
+    data = _garbage()
+    tags, notes = extract_tags(data, lang)
+    assert any("UTF-8" in n for n in notes), notes
+    assert tags == sorted(tags)
+    n_lines = data.count(b"\n") + 1
+    for t in tags:
+        assert isinstance(t.name, str) and 0 < len(t.name) <= 200
+        assert 1 <= t.line <= t.end_line <= n_lines
+
+
+def test_nul_bytes_in_python():
+    src = b"def a():\n    return 1\n\x00\x00\x00\ndef b():\n    return '\x00'\n"
+    tags, notes = extract_tags(src, "python")
+    assert {(t.name, t.line) for t in _defs(tags)} == {("a", 1), ("b", 4)}
+    assert any("syntax" in n for n in notes), notes
+
+
+def test_invalid_utf8_latin1_identifiers():
+    src = "def café():\n    return 1\n\ndef ok():\n    return café()\n".encode("latin-1")
+    tags, notes = extract_tags(src, "python")
+    assert any("UTF-8" in n for n in notes), notes
+    defs = {t.line: t for t in _defs(tags)}
+    assert defs[4].name == "ok" and defs[4].kind == "function"
+    assert 1 in defs and defs[1].name.startswith("caf")  # the bad name survives, decoded somehow
+    assert any(t.line == 5 and t.name.startswith("caf") for t in _refs(tags))
+
+
+BROKEN_PY = b'''def before():
+    return 1
+
+x = foo(1, 2
+
+def after():
+    return 2
+
+class Tail:
+    def method(self):
+        pass
+'''
+
+
+def test_broken_python_keeps_defs_before_error():
+    tags, notes = extract_tags(BROKEN_PY, "python")
+    assert any("syntax" in n for n in notes), notes
+    before = _one_def(tags, "before")
+    assert (before.kind, before.line, before.end_line) == ("function", 1, 2)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an unclosed paren swallows the rest of the file in tree-sitter-python's error "
+    "recovery: the defs after it (after, Tail, Tail.method) are lost"))
+def test_broken_python_keeps_defs_after_error():
+    tags, _ = extract_tags(BROKEN_PY, "python")
+    defs = {(t.name, t.kind) for t in _defs(tags)}
+    assert {("after", "function"), ("Tail", "class"), ("method", "method")} <= defs
+
+
+def test_broken_python_line_in_the_middle():
+    src = b"def before():\n    return 1\n\nx = = 1\n\ndef after():\n    return before()\n"
+    tags, notes = extract_tags(src, "python")
+    assert any("syntax" in n for n in notes), notes
+    defs = {(t.name, t.line) for t in _defs(tags) if t.kind == "function"}
+    assert {("before", 1), ("after", 6)} <= defs
+    assert [t.parent for t in _refs(tags) if t.name == "before"] == ["after"]
+
+
+def test_deeply_nested_brackets():
+    src = b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n\ndef f():\n    return x\n"
+    tags, _notes = extract_tags(src, "python")
+    assert ("x", "constant") in {(t.name, t.kind) for t in _defs(tags)}
+    f = _one_def(tags, "f")
+    assert (f.line, f.end_line) == (3, 4)
+
+
+def test_deeply_nested_brackets_javascript():
+    src = b"const x = " + b"[" * 5000 + b"]" * 5000 + b";\nfunction f() { return x; }\n"
+    tags, _notes = extract_tags(src, "javascript")
+    assert _one_def(tags, "f").line == 2
+
+
+def test_huge_minified_javascript():
+    unit = "function f%d(a){return g(a)+%d};"
+    parts, size, n = [], 0, 0
+    while size < 5 * 1024 * 1024:
+        s = unit % (n, n)
+        parts.append(s)
+        size += len(s)
+        n += 1
+    data = "".join(parts).encode()
+    assert b"\n" not in data and len(data) >= 5 * 1024 * 1024
+    tags, notes = extract_tags(data, "javascript")
+    assert notes == []
+    defs = _defs(tags)
+    assert len(defs) == n
+    assert all(t.line == 1 and t.end_line == 1 and t.kind == "function" for t in defs)
+    assert {t.name for t in defs} >= {"f0", f"f{n - 1}"}
+    assert all(len(t.signature) <= 200 for t in defs)
+    assert sum(1 for t in _refs(tags) if t.name == "g") == n
+
+
+@pytest.mark.parametrize("lang", [s.name for s in languages.SPECS])
+def test_empty_file(lang):
+    assert extract_tags(b"", lang) == ([], [])
+
+
+@pytest.mark.parametrize("lang", ["python", "go", "markdown"])
+def test_whitespace_only_file(lang):
+    tags, _notes = extract_tags(b"\n\n   \n\t\n", lang)
+    assert tags == []
+
+
+@pytest.fixture
+def broken_query():
+    """Make every query source fail to compile; restore the real caches afterwards."""
+    _clear_caches()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(languages, "query_source", lambda spec: "(nonexistent_node) @name")
+        _clear_caches()
+        yield
+    _clear_caches()
+    assert isinstance(languages.load("python"), languages.Loaded)
+
+
+def test_query_that_does_not_compile(broken_query):
+    tags, notes = extract_tags(b"def f():\n    return g()\n", "python")
+    assert tags == []
+    assert len(notes) == 1 and "does not compile" in notes[0], notes
+    assert isinstance(languages.load("python"), languages.LoadFailure)
+
+
+def test_caches_restored_after_broken_query():
+    # runs after test_query_that_does_not_compile in file order; either way the real
+    # query must be back
+    tags, notes = extract_tags(b"def f():\n    return g()\n", "python")
+    assert notes == []
+    assert [(t.name, t.is_def) for t in tags] == [("f", True), ("g", False)]
+
+
+def test_unknown_language_does_not_raise():
+    tags, notes = extract_tags(b"whatever", "klingon")
+    assert tags == []
+    assert len(notes) == 1 and "klingon" in notes[0]
