@@ -225,3 +225,34 @@ def test_neighbours_within(rm):
         assert dist[fi[f]] == 2
     dist1 = neighbours_within(Ws, np.array([fi["b.py"]]), 1)
     assert np.isinf(dist1[fi["c.py"]])
+
+
+def test_private_name_convention():
+    from ripmap.extract.tags import Tag
+
+    names = ["_single", "__mangled", "__dunder__", "public", "_"]
+    tags = {"x.py": [Tag(1, n, True, "function", 1) for n in names]}
+    g = build_graph(("x.py",), tags)
+    ni = g.name_index
+    assert g.private[ni["_single"]]
+    assert g.private[ni["__mangled"]]
+    assert not g.private[ni["__dunder__"]]  # dunders are public protocol names
+    assert not g.private[ni["public"]]
+
+
+def test_relative_imports_pick_the_sibling_definer(tmp_path):
+    root = write_tree(tmp_path / "rel", {
+        "pkg/__init__.py": "",
+        "pkg/b.py": "def helper():\n    return 1\n",
+        "other/b.py": "def helper():\n    return 2\n",
+        "pkg/d.py": "from .b import helper\n\n\ndef f():\n    return helper()\n",
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/e.py": "from ..b import helper\n\n\ndef g():\n    return helper()\n",
+    })
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        w, _, _ = W_of(rm)
+        # helper has 2 definers: name weight 1/(1 + 0.5) = 2/3; call + imported name
+        R = math.sqrt(1.5) * 2 / 3
+        for src in ("pkg/d.py", "pkg/sub/e.py"):
+            assert w(src, "pkg/b.py") == pytest.approx(R * (0.8 + 0.2 / 2), rel=1e-12), src
+            assert w(src, "other/b.py") == pytest.approx(R * 0.2 / 2, rel=1e-12), src

@@ -1,0 +1,167 @@
+"""The evaluator: run ripmap's real ranking on every case and score it.
+
+Each (repository, snapshot) is indexed once (a detached worktree at the snapshot, so
+code *and* git history are as they were before the predicted commits); its graph, BM25
+index and git arrays live in a :class:`~ripmap.rank.RankContext` that every evaluation
+reuses. A parameter change only re-assembles what it touches (the graph matrix is
+memoized per graph-parameter tuple). Same parameters → identical numbers.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..api import RepoMap
+from ..rank import RankContext, rank
+from ..rank.params import DEFAULT, Params
+from .metrics import METRIC_NAMES, CaseMetrics, aggregate, case_metrics
+from .oracle import Case, MinedRepo, materialize
+
+
+@dataclass
+class Snapshot:
+    repo: str
+    snapshot: str
+    root: Path
+    ctx: RankContext
+    file_count: int
+
+
+@dataclass
+class Failure:
+    repo: str
+    file_count: int
+    commit: str
+    message: str
+    intent: str
+    seed_file: str
+    expected_top: list[str]
+    actual_top: list[str]
+    ndcg: float
+    explanations: list[dict]  # per-signal breakdown: expected files vs the files that outranked them
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class EvalResult:
+    params: Params
+    overall: dict[str, float]
+    by_split: dict[str, dict[str, float]]
+    by_repo: dict[str, dict[str, float]]
+    per_case: list[tuple[Case, CaseMetrics]]
+    failures: list[Failure] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def ndcg(self) -> float:
+        return self.overall.get("ndcg@10", 0.0)
+
+    def split_ndcg(self, which: str) -> float:
+        return self.by_split.get(which, {}).get("ndcg@10", 0.0)
+
+    def table(self) -> str:
+        cols = ("ndcg@10", "ndcg@5", "mrr", "map", "r@10", "hit@10")
+        lines = [f"{'':<24}{'n':>6}" + "".join(f"{c:>9}" for c in cols)]
+
+        def row(label: str, m: dict) -> str:
+            return f"{label:<24}{int(m.get('n', 0)):>6}" + "".join(f"{m.get(c, 0.0):>9.4f}" for c in cols)
+
+        lines.append(row("overall", self.overall))
+        for k, m in sorted(self.by_split.items()):
+            lines.append(row(f"  {k}", m))
+        for k, m in sorted(self.by_repo.items()):
+            lines.append(row(f"  repo {k}", m))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"params": self.params.to_dict(), "overall": self.overall, "by_split": self.by_split,
+                "by_repo": self.by_repo, "elapsed_s": self.elapsed_s,
+                "failures": [f.to_dict() for f in self.failures]}
+
+
+class Evaluator:
+    """Holds the indexed snapshots of a set of mined repositories."""
+
+    def __init__(self, mined: Sequence[MinedRepo], *, cache_dir: str | Path, failure_threshold: float = 0.5,
+                 max_failures: int = 50, progress: Callable[[str], None] | None = None) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.failure_threshold = failure_threshold
+        self.max_failures = max_failures
+        self.snapshots: dict[tuple[str, str], Snapshot] = {}
+        self.cases: list[Case] = []
+        for m in mined:
+            key = (m.repo, m.snapshot)
+            if key not in self.snapshots:
+                if progress:
+                    progress(f"indexing {m.repo} at {m.snapshot[:10]}")
+                wt = materialize(m.root, m.snapshot, self.cache_dir)
+                rm = RepoMap(wt, cache_dir=self.cache_dir / "tags", progress=False, warn=lambda _m: None)
+                ctx = rm.context
+                _ = ctx.lexical  # build once, up front (and before any fork)
+                _ = ctx.git_arrays()
+                self.snapshots[key] = Snapshot(m.repo, m.snapshot, wt, ctx, ctx.graph.n_files)
+                rm.close()
+            self.cases.extend(m.cases)
+
+    def ranking_for(self, params: Params, case: Case) -> list[str]:
+        snap = self.snapshots[(case.repo, case.snapshot)]
+        r = rank(snap.ctx, params, chat_files=[case.seed_file])
+        return [f for f in r.files if f != case.seed_file]
+
+    def evaluate(self, params: Params | None = None, cases: Iterable[Case] | None = None, *,
+                 explain_failures: bool = True) -> EvalResult:
+        params = params or DEFAULT
+        cases = list(self.cases if cases is None else cases)
+        t0 = time.perf_counter()
+        per_case: list[tuple[Case, CaseMetrics]] = []
+        failures: list[Failure] = []
+        for c in cases:
+            snap = self.snapshots[(c.repo, c.snapshot)]
+            r = rank(snap.ctx, params, chat_files=[c.seed_file])
+            files = [f for f in r.files if f != c.seed_file]
+            exp = c.expected_map
+            cm = case_metrics(files, exp)
+            per_case.append((c, cm))
+            if cm.ndcg_10 < self.failure_threshold and len(failures) < self.max_failures:
+                failures.append(self._failure(c, snap, r, files, cm.ndcg_10, explain_failures))
+        weights = [c.case_weight for c, _ in per_case]
+        overall = aggregate([m for _, m in per_case], weights) if per_case else aggregate([], None)
+        by_split: dict[str, dict[str, float]] = {}
+        by_repo: dict[str, dict[str, float]] = {}
+        for key, table in (("split", by_split), ("repo", by_repo)):
+            groups: dict[str, list[tuple[Case, CaseMetrics]]] = {}
+            for c, m in per_case:
+                groups.setdefault(getattr(c, key), []).append((c, m))
+            for g, items in groups.items():
+                table[g] = aggregate([m for _, m in items], [c.case_weight for c, _ in items])
+        return EvalResult(params, overall, by_split, by_repo, per_case, failures, time.perf_counter() - t0)
+
+    def _failure(self, c: Case, snap: Snapshot, r, files: list[str], ndcg: float, explain: bool) -> Failure:
+        exp_sorted = [e.path for e in sorted(c.expected, key=lambda e: (-e.relevance, e.path))]
+        rows: list[dict] = []
+        if explain:
+            pos = {f: i + 1 for i, f in enumerate(files)}
+            outranking = [f for f in files[:5] if f not in c.expected_map]
+            for f in exp_sorted[:3] + outranking[:3]:
+                if f in r.file_index:
+                    e = r.explain(f).as_dict()
+                    e["rank"] = pos.get(f, e["rank"])
+                    e["expected"] = f in c.expected_map
+                    rows.append(e)
+        return Failure(repo=c.repo, file_count=snap.file_count, commit=c.commit, message=c.message,
+                       intent=c.intent, seed_file=c.seed_file, expected_top=exp_sorted[:5], actual_top=files[:5],
+                       ndcg=ndcg, explanations=rows)
+
+
+def print_progress(msg: str) -> None:
+    print(f"ripmap-train: {msg}", file=sys.stderr)
+
+
+__all__ = ["Evaluator", "EvalResult", "Failure", "METRIC_NAMES", "np"]

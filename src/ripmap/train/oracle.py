@@ -1,0 +1,279 @@
+"""The git oracle: training cases mined from history, with no leakage.
+
+"Files that changed together belong together": a commit touching files A, B and C says
+that someone working on A needed B and C. Each such commit after a *snapshot* yields one
+case per changed file: the seed is that file (it plays the chat file), the expected
+answer is the other files of the commit.
+
+No leakage, by construction:
+
+* every case is ranked on the code as it was at the snapshot, which precedes all case
+  commits; the ranker's git view is cut there too (the snapshot is a detached worktree
+  whose HEAD is the snapshot commit, so ``git log`` cannot see the future);
+* expected files that did not exist at the snapshot are dropped (nothing could rank them);
+* relevance grades use co-change statistics from history *before the snapshot* only.
+
+``holdout`` keeps the newest fraction of cases (by commit time) for reporting only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import RipmapError
+from ..languages import language_for_path
+
+_MARK = "\x1eC"
+
+
+@dataclass(frozen=True)
+class Expected:
+    path: str
+    relevance: float
+
+
+@dataclass(frozen=True)
+class Case:
+    repo: str
+    snapshot: str
+    commit: str
+    timestamp: int
+    message: str
+    intent: str
+    quality: float
+    seed_file: str
+    expected: tuple[Expected, ...]
+    case_weight: float
+    split: str = "train"  # "train" | "holdout"
+
+    @property
+    def expected_map(self) -> dict[str, float]:
+        return {e.path: e.relevance for e in self.expected}
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["expected"] = [{"path": e.path, "relevance": e.relevance} for e in self.expected]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Case":
+        exp = tuple(Expected(e["path"], float(e["relevance"])) for e in d["expected"])
+        return cls(**{**d, "expected": exp})
+
+
+# -- commit classification ---------------------------------------------------------------
+
+_FIX = re.compile(r"\b(fix(e[sd])?|bug|bugfix|hotfix|crash|error|regression|issue)\b", re.I)
+_FEAT = re.compile(r"\b(feat|feature|add(s|ed)?|implement(s|ed)?|introduce|support|new)\b", re.I)
+_REFACTOR = re.compile(r"\b(refactor\w*|rename[sd]?|move[sd]?|clean ?up|restructur\w*|reorgani[sz]\w*|simplif\w*)\b", re.I)
+_WIP = re.compile(r"\b(wip|work in progress|checkpoint|tmp|temp commit)\b", re.I)
+_FORMAT = re.compile(r"^(style|chore\(fmt\)|fmt)\b|\b(reformat\w*|formatting|run (black|ruff format|prettier|gofmt|rustfmt|clang-format)|lint(ing)? fix(es)?|fix lint\w*|whitespace)\b", re.I)
+_BUMP = re.compile(r"\b(bump(ed)? (the )?version|release v?\d|version \d+\.\d+|prepare (for )?release|changelog)\b|^v?\d+\.\d+(\.\d+)?\s*$", re.I)
+
+
+def classify(message: str) -> tuple[str, float, str | None]:
+    """(intent, quality weight, skip reason) for a commit message (first line)."""
+    m = message.strip()
+    if _FORMAT.search(m):
+        return "explore", 0.0, "formatting-only"
+    if _BUMP.search(m):
+        return "explore", 0.0, "version bump"
+    if _WIP.search(m):
+        if len(m.split()) <= 3:
+            return "explore", 0.0, "wip"
+        return "explore", 0.2, None
+    if _FIX.search(m):
+        return "debug", 1.5, None
+    if _REFACTOR.search(m):
+        return "refactor", 0.7, None
+    if _FEAT.search(m):
+        return "extend", 1.2, None
+    return "explore", 1.0, None
+
+
+# -- git helpers --------------------------------------------------------------------------
+
+def _git(root: Path, *args: str, timeout: float = 120) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    try:
+        out = subprocess.run(["git", "-c", "core.quotepath=off", "-C", str(root), *args], capture_output=True,
+                             text=True, timeout=timeout, env=env, errors="replace")
+    except FileNotFoundError:
+        raise RipmapError("git is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise RipmapError(f"{root}: git {args[0]} timed out") from None
+    if out.returncode != 0:
+        msg = (out.stderr.strip().splitlines() or ["failed"])[-1]
+        raise RipmapError(f"{root}: git {args[0]}: {msg}")
+    return out.stdout
+
+
+def _log(root: Path, rev_range: str, max_commits: int | None = None) -> list[tuple[str, int, str, list[str]]]:
+    """(sha, unix time, subject, files) per non-merge commit, newest first."""
+    args = ["log", "--no-merges", "--name-only", f"--format={_MARK}%H %ct %s"]
+    if max_commits:
+        args.append(f"-n{max_commits}")
+    args.append(rev_range)
+    out = _git(root, *args)
+    commits = []
+    for block in out.split(_MARK)[1:]:
+        head, _, rest = block.partition("\n")
+        parts = head.split(" ", 2)
+        if len(parts) < 2:
+            continue
+        sha, ts = parts[0], int(parts[1])
+        subject = parts[2] if len(parts) > 2 else ""
+        files = [ln for ln in rest.splitlines() if ln.strip()]
+        commits.append((sha, ts, subject, files))
+    return commits
+
+
+def _is_source(path: str) -> bool:
+    lang = language_for_path(path)
+    return lang is not None and lang != "markdown"
+
+
+@dataclass
+class MinedRepo:
+    repo: str
+    root: Path
+    snapshot: str
+    snapshot_time: int
+    cases: list[Case]
+    skipped: dict[str, int] = field(default_factory=dict)
+    files_at_snapshot: int = 0
+
+
+def mine_cases(root: str | Path, *, snapshot_back: int = 300, max_commits: int = 300, min_files: int = 2,
+               max_files: int = 12, history_commits: int = 3000, holdout: float = 0.0,
+               name: str | None = None) -> MinedRepo:
+    """Mine cases from the ``max_commits`` commits following a snapshot ``snapshot_back``
+    non-merge commits before HEAD."""
+    root = Path(root).resolve()
+    name = name or root.name
+    recent = _log(root, "HEAD", snapshot_back + 1)
+    if len(recent) <= 1:
+        raise RipmapError(f"{root}: not enough history to mine cases (need more than one commit)")
+    snap_sha, snap_ts = recent[-1][0], recent[-1][1]
+    after = _log(root, f"{snap_sha}..HEAD")
+    after.reverse()  # oldest first: the closest to the snapshot first
+    after = after[:max_commits]
+    snap_files = set(_git(root, "ls-tree", "-r", "--name-only", "-z", snap_sha).split("\0")) - {""}
+    # co-change before the snapshot (relevance grades only)
+    before = _log(root, snap_sha, history_commits)
+    counts: dict[str, int] = {}
+    pair: dict[tuple[str, str], int] = {}
+    for _sha, _ts, _s, files in before:
+        src = sorted({f for f in files if _is_source(f)})
+        if len(src) > 30:
+            continue
+        for f in src:
+            counts[f] = counts.get(f, 0) + 1
+        for i, a in enumerate(src):
+            for b in src[i + 1:]:
+                pair[(a, b)] = pair.get((a, b), 0) + 1
+
+    def jaccard(a: str, b: str) -> float:
+        key = (a, b) if a < b else (b, a)
+        co = pair.get(key, 0)
+        if co == 0:
+            return 0.0
+        return co / (counts[a] + counts[b] - co)
+
+    cases: list[Case] = []
+    skipped: dict[str, int] = {}
+    for sha, ts, subject, files in after:
+        intent, quality, reason = classify(subject)
+        if reason:
+            skipped[reason] = skipped.get(reason, 0) + 1
+            continue
+        src = sorted({f for f in files if _is_source(f) and f in snap_files})
+        if not (min_files <= len(src) <= max_files):
+            skipped["file count"] = skipped.get("file count", 0) + 1
+            continue
+        size_w = 1.2 if len(src) <= 6 else 1.0
+        for seed in src:
+            exp = tuple(Expected(f, round(0.5 + min(1.0, jaccard(seed, f)), 6)) for f in src if f != seed)
+            mean_rel = float(np.mean([e.relevance for e in exp]))
+            cases.append(Case(repo=name, snapshot=snap_sha, commit=sha, timestamp=ts, message=subject[:300],
+                              intent=intent, quality=quality * size_w, seed_file=seed, expected=exp,
+                              case_weight=round(quality * size_w * mean_rel, 6)))
+    if holdout > 0 and cases:
+        times = sorted({c.timestamp for c in cases})
+        cut = times[int(len(times) * (1.0 - holdout))] if len(times) > 1 else times[-1] + 1
+        cases = [Case(**{**c.__dict__, "split": "holdout" if c.timestamp >= cut else "train"}) for c in cases]
+    return MinedRepo(repo=name, root=root, snapshot=snap_sha, snapshot_time=snap_ts, cases=cases,
+                     skipped=skipped, files_at_snapshot=len(snap_files))
+
+
+# -- snapshots ----------------------------------------------------------------------------
+
+def snapshot_dir(cache_dir: Path, root: Path, sha: str) -> Path:
+    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    return cache_dir / "snapshots" / f"{root.name}-{key}-{sha[:12]}"
+
+
+def materialize(root: str | Path, sha: str, cache_dir: str | Path) -> Path:
+    """A detached worktree of ``root`` at ``sha`` in the cache dir (made once, reused).
+
+    Its HEAD is the snapshot, so git history seen from it ends at the snapshot: the
+    ranker's recency, churn and co-change cannot see the commits being predicted.
+    """
+    root = Path(root).resolve()
+    dest = snapshot_dir(Path(cache_dir), root, sha)
+    if dest.is_dir() and (dest / ".git").exists():
+        try:
+            if _git(dest, "rev-parse", "HEAD").strip() == sha:
+                return dest
+        except RipmapError:
+            pass
+        shutil.rmtree(dest, ignore_errors=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _git(root, "worktree", "prune")
+    _git(root, "worktree", "add", "--detach", "--force", str(dest), sha, timeout=600)
+    return dest
+
+
+def cleanup_snapshots(root: str | Path, cache_dir: str | Path) -> int:
+    """Remove every snapshot worktree of ``root`` from the cache dir; returns how many."""
+    root = Path(root).resolve()
+    base = Path(cache_dir) / "snapshots"
+    n = 0
+    if base.is_dir():
+        key = hashlib.sha1(str(root).encode()).hexdigest()[:12]
+        for d in base.glob(f"{root.name}-{key}-*"):
+            try:
+                _git(root, "worktree", "remove", "--force", str(d))
+            except RipmapError:
+                shutil.rmtree(d, ignore_errors=True)
+            n += 1
+    try:
+        _git(root, "worktree", "prune")
+    except RipmapError:
+        pass
+    return n
+
+
+def save_cases(cases: Sequence[Case], path: str | Path) -> None:
+    Path(path).write_text(json.dumps([c.to_dict() for c in cases], indent=1), encoding="utf-8")
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise RipmapError(f"{path}: cannot read cases ({e})") from None
+    return [Case.from_dict(d) for d in data]
+
+
+def split(cases: Iterable[Case], which: str) -> list[Case]:
+    return [c for c in cases if c.split == which]

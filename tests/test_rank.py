@@ -1,0 +1,577 @@
+"""Ranking end to end: determinism, every parameter's effect, git signals, focus,
+explanations and boosts, on real files (and real git histories with planted dates).
+
+Expected numbers are worked out by hand from the documented formulas (recency
+1 + (max-1)·2^(-age/half-life), churn 1 + (max-1)·c²/(c²+T²), Jaccard co-change,
+focus s·decay^h with a fading last hop, depth anchors interpolated in log space),
+never read back from the code under test.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures_rank import DAY, RICH_FILES, T0, commit, git, git_env, init_repo, make_rich_repo, write_tree
+from ripmap import RepoMap
+from ripmap.errors import UsageError
+from ripmap.rank.params import DEFAULT, REGISTRY, Params
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+
+V = "vendor/lib/vendored.py"
+S = "auth/session.py"
+FOCUS = "token refresh"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def row(expl, signal: str):
+    """The Contribution row of one signal in an Explanation."""
+    for r in expl.rows:
+        if r.signal == signal:
+            return r
+    raise KeyError(signal)
+
+
+def factor(ranking, path: str, signal: str) -> float:
+    return row(ranking.explain(path), signal).value
+
+
+def material_swaps(a: dict, b: dict, rel: float = 1e-6) -> list[tuple]:
+    """Pairs ordered strictly one way by ``a`` and strictly the other way by ``b``.
+
+    Both differences must exceed ``rel`` of the larger score, so exact ties (broken
+    by path) and floating-point noise never count as a change of order.
+    """
+    out = []
+    for x, y in itertools.combinations(sorted(a), 2):
+        da, db = a[x] - a[y], b[x] - b[y]
+        ma, mb = rel * max(abs(a[x]), abs(a[y])), rel * max(abs(b[x]), abs(b[y]))
+        if (da > ma and -db > mb) or (-da > ma and db > mb):
+            out.append((x, y))
+    return out
+
+
+def symbol_scores(ranking) -> dict:
+    return {(s.path, s.tag.name, s.tag.line): s.score for s in ranking.symbols}
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def rich_root(tmp_path_factory) -> Path:
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    return make_rich_repo(tmp_path_factory.mktemp("rich") / "repo")
+
+
+@pytest.fixture(scope="module")
+def rich(rich_root, tmp_path_factory):
+    with RepoMap(rich_root, cache_dir=tmp_path_factory.mktemp("rich_cache"), warn=lambda m: None) as rm:
+        yield rm
+
+
+# ----------------------------------------------------------------------------- fixture sanity
+
+def test_rich_repo_is_indexed_as_designed(rich):
+    files = set(rich.graph.files)
+    expected = {f for f in RICH_FILES if f.endswith(".py")}
+    assert files == expected  # vendor/ kept by ripmap.toml, nothing else dropped
+    depths = {f.count("/") for f in files}
+    assert set(range(0, 8)) <= depths
+    git_sig = rich.context.git
+    assert git_sig is not None and not git_sig.is_empty
+    assert git_sig.churn[git_sig.index["churny.py"]] == 21
+
+
+def test_depth_factors_match_anchors(rich):
+    r = rich.rank()
+    # log-space interpolation between anchors depth<=1: 1.0, 3-4: 0.7, >=6: 0.4
+    expected = {
+        "app.py": 1.0,
+        "d1/mod1.py": 1.0,
+        "d1/d2/mod2.py": math.sqrt(1.0 * 0.7),
+        "d1/d2/d3/mod3.py": 0.7,
+        "d1/d2/d3/d4/mod4.py": 0.7,
+        "d1/d2/d3/d4/d5/mod5.py": math.sqrt(0.7 * 0.4),
+        "d1/d2/d3/d4/d5/d6/mod6.py": 0.4,
+        "d1/d2/d3/d4/d5/d6/d7/mod7.py": 0.4,
+        V: 0.01,
+    }
+    for path, w in expected.items():
+        assert factor(r, path, "depth") == pytest.approx(w, rel=1e-9), path
+    p = DEFAULT.replace(depth_weight_root=2.0, depth_weight_moderate=0.5, depth_weight_deep=0.02,
+                        depth_weight_vendor=0.3)
+    r2 = rich.rank(params=p)
+    assert factor(r2, "d1/d2/mod2.py", "depth") == pytest.approx(1.0, rel=1e-9)  # sqrt(2 * 0.5)
+    assert factor(r2, "d1/d2/d3/d4/d5/mod5.py", "depth") == pytest.approx(0.1, rel=1e-9)  # sqrt(0.5*0.02)
+    assert factor(r2, V, "depth") == pytest.approx(0.3, rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- determinism
+
+@needs_git
+def test_deterministic_across_fresh_repomaps(rich_root, tmp_path):
+    query = dict(chat_files=[S], focus=FOCUS, mentioned_idents=["Record"])
+    results = []
+    for i in range(2):
+        with RepoMap(rich_root, cache_dir=tmp_path / f"cache{i}", warn=lambda m: None) as rm:
+            r = rm.rank(**query)
+            results.append((r.files, r.scores, [(s.path, s.tag.name, s.score) for s in r.symbols]))
+    assert results[0] == results[1]
+    files, scores, _ = results[0]
+    vals = [scores[f] for f in files]
+    assert all(a >= b for a, b in zip(vals, vals[1:]))
+
+
+def test_ties_broken_by_path(tmp_path):
+    root = write_tree(tmp_path / "twins", {
+        "hub.py": "def hub_fn():\n    return 1\n",
+        "zeta.py": "def z_fn():\n    return hub_fn()\n",
+        "alpha.py": "def a_fn():\n    return hub_fn()\n",
+        "mid.py": "def m_fn():\n    return hub_fn()\n",
+    })
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r = rm.rank()
+    assert r.scores["alpha.py"] == r.scores["mid.py"] == r.scores["zeta.py"]
+    assert r.scores["hub.py"] > r.scores["alpha.py"]
+    assert r.files == ["hub.py", "alpha.py", "mid.py", "zeta.py"]
+
+
+# ----------------------------------------------------------------------------- every parameter moves the ranking
+
+# parameter -> (query, the file whose position should change; None = any file).
+# For symbol_ref_weight the subject is a pair of symbols of core/utils.py.
+PARAM_CASES: dict[str, tuple[dict, str | None]] = {
+    "pagerank_alpha": ({}, "app.py"),
+    "pagerank_chat_multiplier": (dict(chat_files=["pair_b.py"]), "core/models.py"),
+    "depth_weight_root": ({}, "app.py"),
+    "depth_weight_moderate": ({}, "d1/d2/d3/mod3.py"),
+    "depth_weight_deep": ({}, "d1/d2/d3/d4/d5/d6/d7/mod7.py"),
+    "depth_weight_vendor": ({}, V),
+    "boost_mentioned_ident": (dict(mentioned_idents=["vendored_util"]), V),
+    "boost_mentioned_file": (dict(mentioned_files=[V]), V),
+    "boost_chat_file": (dict(chat_files=[V]), V),
+    "boost_temporal_coupling": (dict(chat_files=[S]), "pair_a.py"),
+    "boost_focus_expansion": (dict(focus=FOCUS), "api/client.py"),
+    "git_recency_decay_days": ({}, "top.py"),
+    "git_recency_max_boost": ({}, "fresh.py"),
+    "git_churn_threshold": ({}, "churny.py"),
+    "git_churn_max_boost": ({}, "churny.py"),
+    "focus_decay": (dict(focus=FOCUS), "api/client.py"),
+    "focus_max_hops": (dict(focus=FOCUS), "api/handlers.py"),
+    "weight_structure": (dict(chat_files=[S], focus=FOCUS), "core/utils.py"),
+    "boost_lexical": (dict(chat_files=[S]), "auth/token.py"),
+    "edge_weight_call": ({}, "core/utils.py"),
+    "edge_weight_type": ({}, "core/models.py"),
+    "edge_weight_other": ({}, "core/consts.py"),
+    "import_resolution_bias": ({}, "loaders/yaml_loader.py"),
+    "common_name_penalty": ({}, "plugins/p1.py"),
+    "private_name_weight": ({}, "core/private_mod.py"),
+    "hub_damping": ({}, "core/utils.py"),
+    "symbol_ref_weight": ({}, None),
+}
+SYMBOL_PARAMS = {"symbol_ref_weight"}
+# A parameter added to REGISTRY without an entry above is still tested, with these
+# generic queries; if none of them moves the ranking the test fails.
+GENERIC_QUERIES = ({}, dict(chat_files=[S], focus=FOCUS, mentioned_idents=["Record"],
+                            mentioned_files=["d1/d2/d3/mod3.py"]))
+
+
+@needs_git
+@pytest.mark.parametrize("spec", REGISTRY, ids=lambda s: s.name)
+def test_every_parameter_moves_the_ranking(rich, spec):
+    if spec.name in PARAM_CASES:
+        cases = [PARAM_CASES[spec.name]]
+    else:
+        cases = [(q, None) for q in GENERIC_QUERIES]
+    report = []
+    for query, subject in cases:
+        base = rich.rank(**query)
+        for value in (spec.low, spec.high):
+            if value == spec.default:
+                continue
+            moved = rich.rank(params=DEFAULT.replace(**{spec.name: value}), **query)
+            if spec.name in SYMBOL_PARAMS:
+                sw = material_swaps(symbol_scores(base), symbol_scores(moved))
+                key_a = ("core/utils.py", "compute")
+                key_b = ("core/utils.py", "UtilityBox")
+                hit = [p for p in sw if {p[0][:2], p[1][:2]} == {key_a, key_b}]
+            else:
+                sw = material_swaps(base.scores, moved.scores)
+                hit = [p for p in sw if subject is None or subject in p]
+            report.append(f"{query} {spec.name}={value:g}: {len(sw)} swaps, {len(hit)} involving the subject")
+            if hit:
+                return
+    pytest.fail(f"{spec.name} does not move the ranking between its default and either bound:\n"
+                + "\n".join(report))
+
+
+@needs_git
+def test_symbol_ref_weight_orders_symbols_within_a_file(rich):
+    def utils_order(k):
+        r = rich.rank(params=DEFAULT.replace(symbol_ref_weight=k))
+        return [s.tag.name for s in r.symbols if s.path == "core/utils.py"]
+    # no reference weight: the kind prior decides (class 1.3 > function 1.0)
+    assert utils_order(0.0) == ["UtilityBox", "compute"]
+    # compute is referenced all over the repo, UtilityBox nowhere
+    assert utils_order(1.0) == ["compute", "UtilityBox"]
+    assert utils_order(10.0) == ["compute", "UtilityBox"]
+
+
+# ----------------------------------------------------------------------------- git signals
+
+@pytest.fixture()
+def git_isolated(monkeypatch, tmp_path):
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def small_history(root: Path) -> Path:
+    """a, b, c added on day 0; b changed on day 10; c on day 30 (the newest commit).
+
+    Ages (days before the newest commit): a 30, b 20, c 0. Churn: a 1, b 2, c 2.
+    """
+    init_repo(root, {"a.py": "def a_fn():\n    return 1\n", "b.py": "def b_fn():\n    return 2\n",
+                     "c.py": "def c_fn():\n    return a_fn() + b_fn()\n"})
+    commit(root, 10, ["b.py"])
+    commit(root, 30, ["c.py"])
+    return root
+
+
+@needs_git
+def test_recency_and_churn_factors_by_hand(tmp_path, git_isolated):
+    root = small_history(tmp_path / "repo")
+    (root / "u.py").write_text("def u_fn():\n    return c_fn()\n")  # untracked: no history
+    with RepoMap(root, cache_dir=tmp_path / "c", warn=lambda m: None) as rm:
+        r = rm.rank()
+        assert set(r.files) == {"a.py", "b.py", "c.py", "u.py"}
+        # defaults: half-life 30 days, max 2; churn threshold 10, max 1.5
+        assert factor(r, "a.py", "recency") == pytest.approx(1.5, rel=1e-9)
+        assert factor(r, "b.py", "recency") == pytest.approx(1 + 2 ** (-20 / 30), rel=1e-9)
+        assert factor(r, "c.py", "recency") == pytest.approx(2.0, rel=1e-9)
+        assert factor(r, "u.py", "recency") == 1.0
+        assert factor(r, "a.py", "churn") == pytest.approx(1 + 0.5 * 1 / 101, rel=1e-9)
+        assert factor(r, "b.py", "churn") == pytest.approx(1 + 0.5 * 4 / 104, rel=1e-9)
+        assert factor(r, "c.py", "churn") == pytest.approx(1 + 0.5 * 4 / 104, rel=1e-9)
+        assert factor(r, "u.py", "churn") == 1.0
+
+        p = Params(git_recency_decay_days=10, git_recency_max_boost=5, git_churn_threshold=2,
+                   git_churn_max_boost=3)
+        r2 = rm.rank(params=p)
+        assert factor(r2, "a.py", "recency") == pytest.approx(1 + 4 * 2 ** -3, rel=1e-9)
+        assert factor(r2, "b.py", "recency") == pytest.approx(1 + 4 * 2 ** -2, rel=1e-9)
+        assert factor(r2, "c.py", "recency") == pytest.approx(5.0, rel=1e-9)
+        assert factor(r2, "a.py", "churn") == pytest.approx(1 + 2 * 1 / 5, rel=1e-9)
+        assert factor(r2, "b.py", "churn") == pytest.approx(1 + 2 * 4 / 8, rel=1e-9)
+        assert factor(r2, "u.py", "churn") == 1.0 and factor(r2, "u.py", "recency") == 1.0
+        # the factors multiply into the score
+        e = r2.explain("b.py")
+        assert e.multiplier == pytest.approx(
+            np.prod([row(e, k).value for k in ("depth", "chat", "mentioned_file", "mentioned_ident",
+                                                "recency", "churn")]), rel=1e-12)
+
+
+def cochange_history(root: Path) -> Path:
+    """x changes with z_partner in every commit after the first; a_other never does.
+
+    Commits (all small, so all count for co-change):
+      day 0: x, a_other, z_partner;  day 1: x, z_partner;  day 2: a_other;
+      day 3: x, z_partner;           day 3: a_other.
+    Commit sets: x = z_partner = {0, 1, 3}; a_other = {0, 2, 4}.
+    Jaccard with x: z_partner 3/3 = 1, a_other 1/(3+3-1) = 0.2. Ages and churn are equal.
+    """
+    init_repo(root, {
+        "x.py": "def x_fn():\n    return 0\n",
+        "a_other.py": "def other_fn():\n    return 1\n",
+        "z_partner.py": "def partner_fn():\n    return 1\n",
+    })
+    commit(root, 1, ["x.py", "z_partner.py"])
+    commit(root, 2, ["a_other.py"])
+    commit(root, 3, ["x.py", "z_partner.py"])
+    commit(root, 3, ["a_other.py"])
+    return root
+
+
+@needs_git
+def test_cochange_lifts_the_partner_of_the_chat_file(tmp_path, git_isolated):
+    root = cochange_history(tmp_path / "repo")
+    with RepoMap(root, cache_dir=tmp_path / "c", warn=lambda m: None) as rm:
+        r = rm.rank(chat_files=["x.py"])
+        assert factor(r, "z_partner.py", "cochange") == pytest.approx(1.0, rel=1e-9)
+        assert factor(r, "a_other.py", "cochange") == pytest.approx(0.2, rel=1e-9)
+        # same age and churn: the only difference is co-change
+        assert factor(r, "z_partner.py", "recency") == factor(r, "a_other.py", "recency")
+        assert factor(r, "z_partner.py", "churn") == factor(r, "a_other.py", "churn")
+        assert r.rank_of("z_partner.py") < r.rank_of("a_other.py")
+        gap = r.scores["z_partner.py"] - r.scores["a_other.py"]
+        # the gap is exactly the co-change term: boost_temporal_coupling × 0.8 × multiplier
+        mult = r.explain("z_partner.py").multiplier
+        assert gap == pytest.approx(3.0 * (1.0 - 0.2) * mult, rel=1e-9)
+        weak = rm.rank(chat_files=["x.py"], params=DEFAULT.replace(boost_temporal_coupling=0.01))
+        assert weak.scores["z_partner.py"] - weak.scores["a_other.py"] < gap
+        # no chat file, no co-change evidence
+        plain = rm.rank()
+        assert factor(plain, "z_partner.py", "cochange") == 0.0
+    # without git the two are indistinguishable and the tie goes to the path
+    with RepoMap(root, cache_dir=tmp_path / "c2", use_git=False) as rm:
+        r = rm.rank(chat_files=["x.py"])
+        assert r.scores["z_partner.py"] == r.scores["a_other.py"]
+        assert r.rank_of("a_other.py") < r.rank_of("z_partner.py")
+
+
+@needs_git
+def test_use_git_false_makes_git_factors_neutral(rich_root, tmp_path):
+    with RepoMap(rich_root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r = rm.rank(chat_files=[S], focus=FOCUS)
+        for f in r.files:
+            e = r.explain(f)
+            assert row(e, "recency").value == 1.0
+            assert row(e, "churn").value == 1.0
+            assert row(e, "cochange").value == 0.0
+        # and the git parameters are then inert
+        r2 = rm.rank(chat_files=[S], focus=FOCUS,
+                     params=DEFAULT.replace(git_recency_max_boost=50, git_churn_max_boost=20,
+                                            boost_temporal_coupling=100))
+        assert r2.files == r.files
+        for f in r.files:
+            assert r2.scores[f] == pytest.approx(r.scores[f], rel=1e-12)
+
+
+def test_plain_directory_without_git(tmp_path, git_isolated):
+    root = write_tree(tmp_path / "plain", {
+        "main.py": "def main():\n    return refresh_token()\n",
+        "pkg/token.py": "def refresh_token():\n    return 1\n",
+    })
+    with RepoMap(root, cache_dir=tmp_path / "c", warn=lambda m: None) as rm:  # use_git=True
+        r = rm.rank(chat_files=["main.py"], focus=FOCUS)
+        assert sorted(r.files) == ["main.py", "pkg/token.py"]
+        for f in r.files:
+            assert factor(r, f, "recency") == 1.0
+            assert factor(r, f, "churn") == 1.0
+            assert factor(r, f, "cochange") == 0.0
+            assert math.isfinite(r.scores[f]) and r.scores[f] > 0
+
+
+@needs_git
+def test_shallow_clone(tmp_path, git_isolated):
+    src = small_history(tmp_path / "src")
+    dst = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "2", f"file://{src}", str(dst)],
+                   env=git_env(), check=True, capture_output=True)
+    notes: list[str] = []
+    with RepoMap(dst, cache_dir=tmp_path / "c", warn=notes.append) as rm:
+        r = rm.rank(chat_files=["a.py"], focus="c_fn")
+        assert sorted(r.files) == ["a.py", "b.py", "c.py"]
+        assert all(math.isfinite(s) and s > 0 for s in r.scores.values())
+        # c.py changed in the newest commit, which the clone has: full recency boost
+        assert factor(r, "c.py", "recency") == pytest.approx(2.0, rel=1e-9)
+        # a.py was only touched by the initial commit, cut off by --depth 2
+        assert factor(r, "a.py", "recency") == 1.0
+    assert any("shallow" in n for n in notes)
+
+
+# ----------------------------------------------------------------------------- focus
+
+def chain_repo(root: Path) -> Path:
+    """seed <- h1 <- h2 <- h3 <- h4: each file calls a function of the previous one."""
+    return write_tree(root, {
+        "seed.py": "def refresh_token():\n    return 1\n",
+        "h1.py": "def h1_fn():\n    return refresh_token()\n",
+        "h2.py": "def h2_fn():\n    return h1_fn()\n",
+        "h3.py": "def h3_fn():\n    return h2_fn()\n",
+        "h4.py": "def h4_fn():\n    return h3_fn()\n",
+    })
+
+
+@pytest.mark.parametrize("decay,hops,expected", [
+    # expected focus evidence of (seed, h1, h2, h3, h4): 1 · decay^hop, cut at the limit
+    (0.5, 0.0, (1.0, 0.0, 0.0, 0.0, 0.0)),
+    (0.5, 1.0, (1.0, 0.5, 0.0, 0.0, 0.0)),
+    (0.5, 2.0, (1.0, 0.5, 0.25, 0.0, 0.0)),
+    (0.5, 2.5, (1.0, 0.5, 0.25, 0.5 * 0.125, 0.0)),  # hop 3 at half weight
+    (0.5, 0.5, (1.0, 0.25, 0.0, 0.0, 0.0)),  # hop 1 at half weight
+    (0.3, 3.0, (1.0, 0.3, 0.09, 0.027, 0.0)),
+    (0.3, 5.0, (1.0, 0.3, 0.09, 0.027, 0.0081)),
+])
+def test_focus_expansion_hops(tmp_path, decay, hops, expected):
+    root = chain_repo(tmp_path / "chain")
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r = rm.rank(focus="refresh_token", params=DEFAULT.replace(focus_decay=decay, focus_max_hops=hops))
+        got = tuple(factor(r, f, "focus") for f in ("seed.py", "h1.py", "h2.py", "h3.py", "h4.py"))
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_focus_hop_limit_changes_rank(tmp_path):
+    root = chain_repo(tmp_path / "chain")
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r1 = rm.rank(focus="refresh_token", params=DEFAULT.replace(focus_max_hops=1))
+        r2 = rm.rank(focus="refresh_token", params=DEFAULT.replace(focus_max_hops=2))
+        assert r2.scores["h2.py"] > r1.scores["h2.py"]
+        assert r1.files[0] == "seed.py" and r2.files[0] == "seed.py"
+
+
+def focus_repo(root: Path) -> Path:
+    return write_tree(root, {
+        "alpha/one.py": "def refresh_token():\n    return compute_total()\n",
+        "beta/two.py": "class TokenRefresher:\n    def run(self):\n        return parse_config()\n",
+        "gamma/three.py": "def compute_total():\n    return parse_config()\n",
+        "delta/four.py": "def parse_config():\n    return 1\n",
+        "epsilon/five.py": "def main():\n    compute_total()\n    parse_config()\n",
+    })
+
+
+@pytest.mark.parametrize("query,s_one,s_two", [
+    # refresh_token: both tokens exact -> 1; TokenRefresher: token exact (1), "refresh" a
+    # prefix of "refresher" (0.7) -> mean 0.85
+    ("token refresh", 1.0, 0.85),
+    ("tokenRefresh", 1.0, 0.85),  # camel case query splits the same way
+    ("tokn", 0.6, 0.6),  # one edit from "token"
+    ("refr", 0.7, 0.7),  # prefix of "refresh" / "refresher"
+])
+def test_focus_query_matching(tmp_path, query, s_one, s_two):
+    root = focus_repo(tmp_path / "f")
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r = rm.rank(focus=query)
+        assert set(r.files[:2]) == {"alpha/one.py", "beta/two.py"}, r.files
+        assert factor(r, "alpha/one.py", "focus") == pytest.approx(s_one, rel=1e-6)
+        assert factor(r, "beta/two.py", "focus") == pytest.approx(s_two, rel=1e-6)
+        top_symbols = [s.tag.name for s in r.symbols[:3]]
+        assert "refresh_token" in top_symbols and "TokenRefresher" in top_symbols
+        # without a focus the two files are not on top
+        plain = rm.rank()
+        assert factor(plain, "alpha/one.py", "focus") == 0.0
+
+
+def test_focus_expansion_values_in_focus_repo(tmp_path):
+    root = focus_repo(tmp_path / "f")
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r = rm.rank(focus="token refresh")
+        # three: 1 hop from one (1.0) -> 0.5; four: 1 hop from two (0.85) -> 0.425;
+        # five: 2 hops (via three) -> 0.25
+        assert factor(r, "gamma/three.py", "focus") == pytest.approx(0.5, rel=1e-9)
+        assert factor(r, "delta/four.py", "focus") == pytest.approx(0.425, rel=1e-6)
+        assert factor(r, "epsilon/five.py", "focus") == pytest.approx(0.25, rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- explanations
+
+@needs_git
+@pytest.mark.parametrize("query", [
+    {},
+    dict(chat_files=[S], focus=FOCUS, mentioned_idents=["Record"], mentioned_files=["d1/d2/d3/mod3.py"]),
+    dict(chat_files=[V, "pair_b.py"]),
+], ids=["none", "rich", "two-chat"])
+def test_explanation_accounts_for_the_score(rich, query):
+    p = DEFAULT.replace(hub_damping=0.5, focus_max_hops=2.5)
+    r = rich.rank(params=p, **query)
+    assert sorted(r.files) == sorted(r.scores)
+    for pos, f in enumerate(r.files, start=1):
+        e = r.explain(f)
+        assert e.path == f
+        assert e.rank == pos
+        assert e.score == pytest.approx(r.scores[f], rel=1e-12)
+        additive = [c for c in e.rows if c.kind == "additive"]
+        mults = [c for c in e.rows if c.kind == "multiplier"]
+        assert {c.signal for c in additive} == {"structure", "cochange", "lexical", "focus"}
+        assert sum(c.contribution for c in additive) == pytest.approx(e.score, rel=1e-9)
+        assert e.base * e.multiplier == pytest.approx(e.score, rel=1e-9)
+        assert sum(c.value * c.weight for c in additive) == pytest.approx(e.base, rel=1e-9)
+        assert math.prod(c.value for c in mults) == pytest.approx(e.multiplier, rel=1e-9)
+        weights = {c.signal: c.weight for c in additive}
+        assert weights == {"structure": p["weight_structure"], "cochange": p["boost_temporal_coupling"],
+                           "lexical": p["boost_lexical"], "focus": p["boost_focus_expansion"]}
+        for c in additive:
+            assert c.value >= 0
+    scores = [r.scores[f] for f in r.files]
+    assert all(a >= b for a, b in zip(scores, scores[1:]))
+
+
+@needs_git
+def test_explanation_boost_rows(rich):
+    r = rich.rank(chat_files=[S], mentioned_files=["pair_b.py"], mentioned_idents=["Record"])
+    assert factor(r, S, "chat") == pytest.approx(20.0)
+    assert factor(r, "pair_b.py", "chat") == 1.0
+    assert factor(r, "pair_b.py", "mentioned_file") == pytest.approx(5.0)
+    assert factor(r, S, "mentioned_file") == 1.0
+    assert factor(r, "core/models.py", "mentioned_ident") == pytest.approx(10.0)
+    assert factor(r, "pair_b.py", "mentioned_ident") == 1.0  # uses Record, does not define it
+    with pytest.raises(UsageError):
+        r.explain("no/such/file.py")
+
+
+# ----------------------------------------------------------------------------- boosts
+
+@needs_git
+def test_chat_file_is_lifted(rich):
+    before = rich.rank().rank_of("pair_b.py")
+    after = rich.rank(chat_files=["pair_b.py"])
+    assert after.rank_of("pair_b.py") < before
+    neutral = rich.rank(chat_files=["pair_b.py"], params=DEFAULT.replace(boost_chat_file=1.0))
+    assert after.scores["pair_b.py"] == pytest.approx(20.0 * neutral.scores["pair_b.py"], rel=1e-9)
+
+
+@needs_git
+def test_mentioned_file_is_lifted(rich):
+    before = rich.rank().rank_of("d1/d2/d3/d4/mod4.py")
+    after = rich.rank(mentioned_files=["d1/d2/d3/d4/mod4.py"])
+    assert after.rank_of("d1/d2/d3/d4/mod4.py") < before
+    # an absolute path names the same file
+    absolute = rich.rank(mentioned_files=[str(rich.root / "d1/d2/d3/d4/mod4.py")])
+    assert absolute.files == after.files
+
+
+@needs_git
+def test_mentioned_ident_lifts_its_definer(rich):
+    before = rich.rank()
+    after = rich.rank(mentioned_idents=["pair_b_fn"])
+    assert after.rank_of("pair_b.py") < before.rank_of("pair_b.py")
+    assert factor(after, "pair_b.py", "mentioned_ident") == pytest.approx(10.0)
+    # the symbol itself comes first among pair_b.py's symbols and high overall
+    assert [s.tag.name for s in after.symbols if s.path == "pair_b.py"][0] == "pair_b_fn"
+    # an identifier nobody defines changes nothing
+    same = rich.rank(mentioned_idents=["no_such_identifier_anywhere"])
+    assert same.files == before.files
+
+
+@needs_git
+def test_unknown_chat_file_is_ignored(rich):
+    assert rich.rank(chat_files=["does/not/exist.py"]).files == rich.rank().files
+
+
+# ----------------------------------------------------------------------------- edge cases
+
+def test_empty_repository(tmp_path):
+    root = tmp_path / "empty"
+    root.mkdir()
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r = rm.rank(chat_files=["a.py"], focus="anything", mentioned_idents=["x"])
+        assert r.files == [] and r.scores == {} and r.symbols == []
+
+
+def test_focus_on_repo_with_symbols_but_no_match(tmp_path):
+    root = write_tree(tmp_path / "r", {"a.py": "def f():\n    return g()\n", "b.py": "def g():\n    return 1\n"})
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r = rm.rank(focus="zzzqqq")
+        assert r.files == rm.rank().files
+        assert all(factor(r, f, "focus") == 0.0 for f in r.files)
+
+
+@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
+    "BUG: Lexical.scores returns np.zeros(0) when the graph has no names, so a focus "
+    "query or a mentioned identifier crashes rank() with IndexError"))
+@pytest.mark.parametrize("query", [dict(focus="anything"), dict(mentioned_idents=["f"])])
+def test_files_without_any_symbols(tmp_path, query):
+    root = write_tree(tmp_path / "r", {"a.py": "# only a comment\n", "b.py": "# another\n"})
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r = rm.rank(**query)
+        assert sorted(r.files) == ["a.py", "b.py"]
