@@ -110,6 +110,14 @@ class Evaluator:
                 rm.close()
             self.cases.extend(m.cases)
 
+    @property
+    def train_cases(self) -> list[Case]:
+        return [c for c in self.cases if c.split == "train"]
+
+    @property
+    def holdout_cases(self) -> list[Case]:
+        return [c for c in self.cases if c.split == "holdout"]
+
     def ranking_for(self, params: Params, case: Case) -> list[str]:
         snap = self.snapshots[(case.repo, case.snapshot)]
         r = rank(snap.ctx, params, chat_files=[case.seed_file])

@@ -1,0 +1,92 @@
+"""Which repositories to train on: ``--repo PATH``, a ``--corpus`` TOML file, or ``--curated``.
+
+A corpus file lists repositories::
+
+    [[repo]]
+    path = "~/src/httpx"            # a local clone, or
+    url = "https://github.com/encode/httpx"   # cloned into --clone-dir when missing
+    language = "python"
+    notes = "HTTP client; clean module boundaries"
+
+``--curated`` is a built-in list of well-known public repositories with long histories
+in several languages. They are cloned into ``--clone-dir`` when the network allows; when
+it does not, the error says so and how to point ``--repo`` at local clones instead.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import RipmapError, UsageError
+
+
+@dataclass(frozen=True)
+class RepoSpec:
+    name: str
+    path: Path | None = None
+    url: str | None = None
+    language: str = ""
+    notes: str = ""
+
+
+CURATED: tuple[RepoSpec, ...] = (
+    RepoSpec("httpx", url="https://github.com/encode/httpx", language="python", notes="HTTP client, clean modules"),
+    RepoSpec("rich", url="https://github.com/Textualize/rich", language="python", notes="terminal rendering"),
+    RepoSpec("flask", url="https://github.com/pallets/flask", language="python", notes="web framework"),
+    RepoSpec("ripgrep", url="https://github.com/BurntSushi/ripgrep", language="rust", notes="search tool, workspace crates"),
+    RepoSpec("bat", url="https://github.com/sharkdp/bat", language="rust", notes="cat clone"),
+    RepoSpec("fzf", url="https://github.com/junegunn/fzf", language="go", notes="fuzzy finder"),
+    RepoSpec("bubbletea", url="https://github.com/charmbracelet/bubbletea", language="go", notes="TUI framework"),
+    RepoSpec("zod", url="https://github.com/colinhacks/zod", language="typescript", notes="schema validation"),
+    RepoSpec("express", url="https://github.com/expressjs/express", language="javascript", notes="web framework"),
+)
+
+
+def load_corpus(path: str | Path) -> list[RepoSpec]:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UsageError(f"{p}: cannot read corpus ({e})") from None
+    rows = data.get("repo") or data.get("repos")
+    if not isinstance(rows, list) or not rows:
+        raise UsageError(f"{p}: expected one or more [[repo]] tables")
+    out = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or not (r.get("path") or r.get("url")):
+            raise UsageError(f"{p}: repo #{i + 1} needs a 'path' or a 'url'")
+        path = Path(os.path.expanduser(str(r["path"]))) if r.get("path") else None
+        if path is not None and not path.is_absolute():
+            path = (p.parent / path).resolve()
+        url = str(r["url"]) if r.get("url") else None
+        name = str(r.get("name") or (path.name if path else url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")))
+        out.append(RepoSpec(name, path, url, str(r.get("language", "")), str(r.get("notes", ""))))
+    return out
+
+
+def ensure_local(spec: RepoSpec, clone_dir: str | Path, *, depth: int = 2000) -> Path:
+    """A local clone for ``spec``: its path, or a clone of its URL into ``clone_dir``."""
+    if spec.path is not None:
+        if not (spec.path / ".git").exists():
+            raise UsageError(f"{spec.path}: not a git repository")
+        return spec.path
+    assert spec.url is not None
+    dest = Path(clone_dir) / spec.name
+    if (dest / ".git").exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out = subprocess.run(["git", "clone", "--quiet", f"--depth={depth}", spec.url, str(dest)],
+                             capture_output=True, text=True, timeout=600)
+    except FileNotFoundError:
+        raise RipmapError("git is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise RipmapError(f"cloning {spec.url} timed out") from None
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["failed"])[-1]
+        raise RipmapError(f"cannot clone {spec.url} ({last}); without network access, clone the repositories "
+                          f"elsewhere and pass them with --repo PATH or a --corpus file")
+    return dest

@@ -1,0 +1,273 @@
+"""The MCP server end to end: a real ``ripmap-mcp`` subprocess driven by the SDK's own client.
+
+Going through stdio (not calling the tool functions) is the point: it checks the
+schemas clients see, that errors arrive as ``isError`` results with readable text,
+and that nothing but protocol reaches stdout (a stray print would break the session).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import anyio
+import pytest
+
+mcp = pytest.importorskip("mcp")
+from mcp import ClientSession, StdioServerParameters  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+
+from ripmap import __version__  # noqa: E402
+from ripmap.api import RepoMap  # noqa: E402
+
+SESSION_TIMEOUT_S = 60
+
+FILES = {
+    "shop/__init__.py": "",
+    "shop/pricing.py": '''\
+"""Prices and discounts."""
+
+
+class PriceBook:
+    """All prices, by SKU."""
+
+    def __init__(self, prices: dict[str, float]) -> None:
+        self.prices = prices
+
+    def price_of(self, sku: str) -> float:
+        return self.prices[sku]
+
+
+def apply_discount(amount: float, percent: float) -> float:
+    return amount * (1 - percent / 100)
+
+
+def compute_total(book: PriceBook, skus: list[str], percent: float = 0) -> float:
+    return apply_discount(sum(book.price_of(s) for s in skus), percent)
+''',
+    "shop/cart.py": '''\
+from shop.pricing import PriceBook, compute_total
+
+
+class Cart:
+    def __init__(self, book: PriceBook) -> None:
+        self.book = book
+        self.skus: list[str] = []
+
+    def add(self, sku: str) -> None:
+        self.skus.append(sku)
+
+    def total(self) -> float:
+        return compute_total(self.book, self.skus)
+''',
+    "shop/checkout.py": '''\
+from shop.cart import Cart
+from shop.pricing import PriceBook, apply_discount, compute_total
+
+
+def checkout(cart: Cart, coupon: float) -> float:
+    total = compute_total(cart.book, cart.skus)
+    return apply_discount(total, coupon)
+
+
+def receipt(cart: Cart) -> str:
+    return f"{len(cart.skus)} items: {cart.total():.2f}"
+''',
+    "main.py": '''\
+from shop.cart import Cart
+from shop.checkout import checkout
+from shop.pricing import PriceBook
+
+
+def main() -> None:
+    cart = Cart(PriceBook({"a": 1.0}))
+    cart.add("a")
+    print(checkout(cart, 10))
+''',
+}
+
+
+def _git(cwd: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_SYSTEM": os.devnull}
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tmp/ with repo/ (a small git repository) and cache/ (the server's tag cache)."""
+    base = tmp_path_factory.mktemp("mcp")
+    repo = base / "repo"
+    for rel, text in FILES.items():
+        p = repo / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "initial")
+    (base / "cache").mkdir()
+    return base
+
+
+def _server(workspace: Path, cwd: Path | None = None) -> StdioServerParameters:
+    env = {"RIPMAP_CACHE_DIR": str(workspace / "cache"), "RIPMAP_PRESET_DIR": str(workspace / "presets"),
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    return StdioServerParameters(command=sys.executable, args=["-m", "ripmap.mcp_server"], env=env,
+                                 cwd=str(cwd or workspace))
+
+
+def _run(params: StdioServerParameters, body: Callable[[ClientSession], Awaitable[None]]) -> None:
+    async def go() -> None:
+        with anyio.fail_after(SESSION_TIMEOUT_S):
+            with open(os.devnull, "w") as errlog:  # server logs: not the test's business
+                async with stdio_client(params, errlog=errlog) as (read, write):
+                    async with ClientSession(read, write) as session:
+                        await session.initialize()
+                        await body(session)
+
+    anyio.run(go)
+
+
+def _text(result: Any) -> str:
+    return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+
+
+def _is_error(result: Any) -> bool:
+    return bool(getattr(result, "is_error", getattr(result, "isError", False)))
+
+
+def _rows(result: Any) -> list[dict]:
+    """search_identifiers rows, from structured content when present, else the text blocks."""
+    sc = getattr(result, "structured_content", getattr(result, "structuredContent", None))
+    if isinstance(sc, dict) and isinstance(sc.get("result"), list):
+        return sc["result"]
+    if isinstance(sc, list):
+        return sc
+    return [json.loads(c.text) for c in result.content]
+
+
+def test_tools_and_errors(workspace: Path) -> None:
+    repo = workspace / "repo"
+    with RepoMap(repo, cache_dir=workspace / "expected-cache", warn=lambda m: None) as rm:
+        top = rm.rank().files[0]
+
+    async def body(s: ClientSession) -> None:
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        assert set(tools) == {"repo_map", "search_identifiers", "explain_rank"}
+        schema = {n: getattr(t, "input_schema", None) or getattr(t, "inputSchema") for n, t in tools.items()}
+        assert {"project_root", "focus", "chat_files", "mentioned_idents", "tokens", "preset"} <= set(
+            schema["repo_map"]["properties"])
+        assert schema["repo_map"]["required"] == ["project_root"]
+        assert {"project_root", "query", "limit"} <= set(schema["search_identifiers"]["properties"])
+        assert set(schema["search_identifiers"]["required"]) == {"project_root", "query"}
+        assert {"project_root", "path", "chat_files", "focus"} <= set(schema["explain_rank"]["properties"])
+        assert set(schema["explain_rank"]["required"]) == {"project_root", "path"}
+        assert all(t.description and len(t.description) > 80 for t in tools.values())
+
+        # sloppy but valid: tokens as a string, empty focus
+        r = await s.call_tool("repo_map", {"project_root": str(repo), "tokens": "2000", "focus": ""})
+        assert not _is_error(r), _text(r)
+        text = _text(r)
+        assert top in text
+        stats = text.strip().splitlines()[-1]
+        m = re.search(r"shown (\d+) of (\d+) files, (\d+) of (\d+) symbols; (\d+) of 2000 tokens", stats)
+        assert m, stats
+        assert int(m.group(2)) == len(FILES) and 0 < int(m.group(1)) <= int(m.group(2))
+        assert 0 < int(m.group(5)) <= 2000
+
+        # a tiny budget still comes back within it
+        r = await s.call_tool("repo_map", {"project_root": str(repo), "tokens": 60})
+        assert not _is_error(r), _text(r)
+        assert int(re.search(r"(\d+) of 60 tokens", _text(r)).group(1)) <= 60
+
+        # one string where a list is expected; a comma-separated list with an unknown file
+        r = await s.call_tool("repo_map", {"project_root": str(repo), "chat_files": "shop/cart.py",
+                                           "mentioned_idents": "apply_discount", "preset": "debug"})
+        assert not _is_error(r), _text(r)
+        assert "shop/cart.py" in _text(r)
+        r = await s.call_tool("repo_map", {"project_root": str(repo), "chat_files": "shop/cart.py, nope.py"})
+        assert not _is_error(r) and "nope.py" in _text(r)
+
+        r = await s.call_tool("search_identifiers", {"project_root": str(repo), "query": "compute_total"})
+        assert not _is_error(r), _text(r)
+        rows = _rows(r)
+        assert rows[0] == {"file": "shop/pricing.py", "line": 20, "name": "compute_total", "kind": "function",
+                           "role": "definition", "signature": rows[0]["signature"], "parent": None}
+        assert "compute_total(" in rows[0]["signature"]
+        refs = [x for x in rows if x["role"] == "reference"]
+        assert {x["file"] for x in refs} >= {"shop/cart.py", "shop/checkout.py"}
+        assert all(x["role"] == "definition" for x in rows[:1]) and rows.index(refs[0]) == 1
+
+        # case-insensitive, identifier words in any spelling, limit as a string
+        r = await s.call_tool("search_identifiers", {"project_root": str(repo), "query": "price of",
+                                                     "limit": "1"})
+        rows = _rows(r)
+        assert len(rows) == 1 and rows[0]["name"] == "price_of" and rows[0]["parent"] == "PriceBook"
+        r = await s.call_tool("search_identifiers", {"project_root": str(repo), "query": "zzz_nothing"})
+        assert not _is_error(r) and "no identifier" in _text(r)
+
+        r = await s.call_tool("explain_rank", {"project_root": str(repo), "path": "shop/pricing.py",
+                                               "chat_files": ["shop/cart.py"], "focus": "discount"})
+        assert not _is_error(r), _text(r)
+        assert "rank" in _text(r) and "structure" in _text(r)
+        assert re.search(r"rank \d+ of 5 files", _text(r))
+
+        # invalid input: one-line isError results that name the problem
+        missing = workspace / "no-such-dir"
+        for args, needle in [
+            ({"project_root": str(missing)}, str(missing)),
+            ({"project_root": str(repo), "tokens": "lots"}, "tokens"),
+            ({"project_root": str(repo), "tokens": 0}, "tokens"),
+            ({"project_root": str(repo), "preset": "nonsense"}, "nonsense"),
+        ]:
+            r = await s.call_tool("repo_map", args)
+            assert _is_error(r), args
+            msg = _text(r)
+            assert needle in msg and "\n" not in msg.strip() and "Traceback" not in msg, msg
+        r = await s.call_tool("explain_rank", {"project_root": str(repo), "path": "shop/pricng.py"})
+        assert _is_error(r) and "shop/pricng.py" in _text(r) and "shop/pricing.py" in _text(r)
+
+    _run(_server(workspace), body)
+
+
+def test_relative_root_and_changed_tree(workspace: Path, tmp_path: Path) -> None:
+    """Relative roots resolve against the server's cwd; edits between calls are seen."""
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    (repo / "a.py").write_text("def alpha() -> int:\n    return 1\n", encoding="utf-8")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "one")
+
+    async def body(s: ClientSession) -> None:
+        r = await s.call_tool("search_identifiers", {"project_root": "proj", "query": "alpha"})
+        assert not _is_error(r), _text(r)
+        assert _rows(r)[0]["file"] == "a.py"
+
+        r = await s.call_tool("repo_map", {"project_root": "elsewhere"})
+        assert _is_error(r)
+        assert str(tmp_path / "elsewhere") in _text(r) and "working directory" in _text(r)
+
+        # a new file and an edited one, uncommitted: the warm RepoMap must not hide them
+        (repo / "b.py").write_text("from a import alpha\n\n\ndef beta() -> int:\n    return alpha()\n",
+                                   encoding="utf-8")
+        r = await s.call_tool("search_identifiers", {"project_root": "proj", "query": "beta"})
+        assert [x["file"] for x in _rows(r)] == ["b.py"]
+        r = await s.call_tool("repo_map", {"project_root": "./proj", "tokens": "1000"})
+        assert "shown 2 of 2 files" in _text(r) or "of 2 files" in _text(r)
+
+    _run(_server(workspace, cwd=tmp_path), body)
+
+
+def test_version_and_help() -> None:
+    out = subprocess.run([sys.executable, "-m", "ripmap.mcp_server", "--version"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and __version__ in out.stdout
+    out = subprocess.run([sys.executable, "-m", "ripmap.mcp_server", "--help"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and "--cache-dir" in out.stdout
