@@ -574,9 +574,6 @@ def test_focus_on_repo_with_symbols_but_no_match(tmp_path):
         assert all(factor(r, f, "focus") == 0.0 for f in r.files)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-    "BUG: Lexical.scores returns np.zeros(0) when the graph has no names, so a focus "
-    "query or a mentioned identifier crashes rank() with IndexError"))
 @pytest.mark.parametrize("query", [dict(focus="anything"), dict(mentioned_idents=["f"])])
 def test_files_without_any_symbols(tmp_path, query):
     root = write_tree(tmp_path / "r", {"a.py": "# only a comment\n", "b.py": "# another\n"})

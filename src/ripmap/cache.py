@@ -306,6 +306,9 @@ class NullCache:
     def get_refs(self, rels: Iterable[str]) -> dict[str, list[Tag]]:
         return {}
 
+    def has_size(self, rel: str, size: int) -> bool:
+        return False
+
     def lookup_hash(self, rel: str, size: int, content_hash: bytes) -> list[Tag] | None:
         self.stats.hash_misses += 1
         return None
@@ -619,6 +622,19 @@ class TagCache:
         except _Disabled:
             pass
         return out
+
+    def has_size(self, rel: str, size: int) -> bool:
+        """Whether a row for ``rel`` with this size exists (a cheap pre-check before hashing)."""
+        if not _utf8_ok(rel):
+            return False
+        try:
+            with self._using() as conn:
+                row = self._retry(lambda: conn.execute(
+                    "SELECT 1 FROM files WHERE rel = ? AND size = ? AND parser = ?",
+                    (rel, size, self._version_key)).fetchone())
+                return row is not None
+        except _Disabled:
+            return False
 
     def lookup_hash(self, rel: str, size: int, content_hash: bytes) -> list[Tag] | None:
         """Tags stored for ``rel`` if its size and content hash still match.

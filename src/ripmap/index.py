@@ -24,6 +24,10 @@ from .discover import SourceFile, discover
 from .extract import extract_tags
 from .extract.tags import Tag
 
+# A file modified this recently may have changed again within the filesystem's mtime
+# granularity after its tags were cached ("racily clean", as git calls it): verify its hash.
+_RACY_WINDOW_NS = 2_000_000_000
+
 # Below this many files to parse, a process pool costs more than it saves.
 _POOL_MIN_FILES = 48
 
@@ -38,10 +42,12 @@ class TagTable(Mapping[str, list[Tag]]):
     """
 
     def __init__(self, defs: dict[str, list[Tag]], full: dict[str, list[Tag]],
-                 load_refs: Callable[[list[str]], dict[str, list[Tag]]] | None = None) -> None:
+                 load_refs: Callable[[list[str]], dict[str, list[Tag]]] | None = None,
+                 reparse: Callable[[list[str]], dict[str, list[Tag]]] | None = None) -> None:
         self._defs = defs
         self._full = full
         self._load_refs = load_refs
+        self._reparse = reparse
 
     def defs(self, rel: str) -> list[Tag]:
         return self._defs.get(rel, [])
@@ -58,7 +64,14 @@ class TagTable(Mapping[str, list[Tag]]):
     def _load_all(self) -> None:
         missing = [r for r in self._defs if r not in self._full]
         refs = self._load_refs(missing) if self._load_refs and missing else {}
+        lost = [r for r in missing if r not in refs]
+        if lost and self._reparse is not None:
+            # the cache went away (closed, or disabled after an error): parse again
+            # rather than silently returning files without references
+            self._full.update(self._reparse(lost))
         for r in missing:
+            if r in self._full:
+                continue
             merged = self._defs[r] + refs.get(r, [])
             merged.sort(key=Tag.sort_key)
             self._full[r] = merged
@@ -103,6 +116,27 @@ class Index:
 
 def _hash(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _read_hash(f: SourceFile) -> bytes | None:
+    try:
+        with open(f.path, "rb") as fh:
+            return _hash(fh.read())
+    except OSError:
+        return None
+
+
+def _same_content(cache, f: SourceFile) -> bool:
+    digest = _read_hash(f)
+    return digest is not None and cache.lookup_hash(f.rel, f.size, digest) is not None
+
+
+def _hash_hit(cache, f: SourceFile) -> list[Tag] | None:
+    """Tags stored for this path with the same size and content hash, if any."""
+    if not cache.has_size(f.rel, f.size):
+        return None
+    digest = _read_hash(f)
+    return cache.lookup_hash(f.rel, f.size, digest) if digest is not None else None
 
 
 def _parse_one(job: tuple[str, str, str]) -> tuple[str, bytes | None, list[tuple] | None, list[str]]:
@@ -196,14 +230,28 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     defs: dict[str, list[Tag]] = {}
     tags: dict[str, list[Tag]] = {}
     jobs: list[tuple[str, str, str]] = []
+    touched: list[tuple[str, int, int]] = []
     hits = 0
+    racy_ns = time.time_ns() - _RACY_WINDOW_NS
     for f in files:
         t = got.get(f.rel)
+        if t is not None and f.mtime_ns >= racy_ns and not _same_content(cache, f):
+            t = None  # modified again within the mtime granularity: size+mtime cannot be trusted
+        if t is None and cache.enabled:
+            # A new mtime with the old size (checkout, touch, copy): the content hash
+            # decides whether the stored tags still hold, which saves the parse.
+            full = _hash_hit(cache, f)
+            if full is not None:
+                tags[f.rel] = full
+                t = [x for x in full if x.is_def]
+                touched.append((f.rel, f.size, f.mtime_ns))
         if t is not None:
             defs[f.rel] = t
             hits += 1
         else:
             jobs.append((f.rel, str(f.path), f.language or ""))
+    if touched:
+        cache.touch_many(touched)
 
     results = parse_files(jobs, workers=workers, progress=progress)
     by_rel = {f.rel: f for f in files}
@@ -215,8 +263,6 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         if tag_tuples is None:
             dropped.add(rel)
             continue
-        # Same size, new mtime (a checkout, a touch): the content hash decides whether
-        # the cached tags still hold. Cheap here because the worker hashed the bytes.
         f = by_rel[rel]
         tl = [Tag._make(t) for t in tag_tuples]
         tags[rel] = tl
@@ -228,7 +274,18 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         files = [f for f in files if f.rel not in dropped]
     if jobs:
         cache.prune({f.rel for f in files})
-    table = TagTable({f.rel: defs.get(f.rel, []) for f in files}, tags, cache.get_refs)
+    file_of = {f.rel: f for f in files}
+
+    def reparse(rels: list[str]) -> dict[str, list[Tag]]:
+        out: dict[str, list[Tag]] = {}
+        for rel, _digest, tuples, _notes in parse_files(
+                [(r, str(file_of[r].path), file_of[r].language or "") for r in rels if r in file_of],
+                workers=workers, progress=False):
+            if tuples is not None:
+                out[rel] = [Tag._make(t) for t in tuples]
+        return out
+
+    table = TagTable({f.rel: defs.get(f.rel, []) for f in files}, tags, cache.get_refs, reparse)
     if warn is not None:
         for n in notes:
             warn(n)

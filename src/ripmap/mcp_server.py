@@ -40,7 +40,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Iterator, Sequence
+from typing import Annotated, Collection, Iterator, Sequence
 
 try:  # mcp 2.x renamed FastMCP to MCPServer; 1.x (still allowed by the extra) has the old name
     from mcp.server.mcpserver import MCPServer as _Server
@@ -48,6 +48,7 @@ try:  # mcp 2.x renamed FastMCP to MCPServer; 1.x (still allowed by the extra) h
 except ImportError:  # pragma: no cover - exercised only with mcp 1.x installed
     from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef]
     from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
+from mcp.types import CallToolResult
 
 from . import __version__, languages
 from .api import RepoMap
@@ -451,7 +452,8 @@ def _join(text: str, footer: str) -> str:
 
 
 @mcp.tool()
-def search_identifiers(project_root: str, query: str, limit: int | str | None = DEFAULT_LIMIT) -> list[dict] | str:
+def search_identifiers(project_root: str, query: str,
+                       limit: int | str | None = DEFAULT_LIMIT) -> Annotated[CallToolResult, list[dict] | str]:
     """Find where an identifier (function, class, method, variable...) is defined and used.
 
     Use it to locate a symbol before opening files ("where is parse_config defined?",
@@ -463,12 +465,13 @@ def search_identifiers(project_root: str, query: str, limit: int | str | None = 
     Args:
         project_root: absolute path of the repository.
         query: the name or part of a name, e.g. "RepoMap", "render", "user id".
-        limit: maximum rows returned (default 50). If you get exactly `limit` rows there
-            may be more: use a more specific query.
+        limit: maximum rows returned (default 50); the first line says how many matched
+            in all, so refine the query when it is much larger.
 
     Returns rows {file, line, name, kind, role: "definition"|"reference", signature,
     parent}, definitions first, then exact matches before partial ones, then by file and
-    line; or a one-line message when nothing matches.
+    line (as structured content, and as one compact text line per row); or a one-line
+    message when nothing matches.
     """
     with _tool_errors("search_identifiers"):
         q = _opt_text(query)
@@ -477,13 +480,33 @@ def search_identifiers(project_root: str, query: str, limit: int | str | None = 
         cap = min(_positive_int(limit, "limit", DEFAULT_LIMIT, example=50), MAX_LIMIT)
         root = _resolve_root(project_root)
         with _pool.session(root) as entry:
-            tags = entry.repo.index.tags
-            hits = _search(tags, q)
+            hits = _search(entry.repo.index.tags, q)
             nfiles = len(entry.repo.index.files)
         if not hits:
-            return (f"no identifier in the {nfiles} mapped files of {root} matches {q!r} "
-                    f"(names only, not text; try a shorter part of the name)")
-        return [row for _key, row in hits[:cap]]
+            msg = (f"no identifier in the {nfiles} mapped files of {root} matches {q!r} "
+                   f"(names only, not text; try a shorter part of the name)")
+            return _result(msg, msg)
+        rows = [row for _key, row in hits[:cap]]
+        ndefs = sum(1 for _k, r in hits if r["role"] == "definition")
+        head = (f"{len(hits)} matches for {q!r} ({ndefs} definitions, {len(hits) - ndefs} references)"
+                + (f"; showing the first {cap}" if len(hits) > cap else ""))
+        return _result("\n".join([head, *map(_row_line, rows)]) + "\n", rows)
+
+
+def _row_line(r: dict) -> str:
+    """One row as ~20 tokens of text: what the model reads (indented JSON costs 3-4x more)."""
+    line = f"{r['file']}:{r['line']} {r['role']} {r['kind']} {r['name']}"
+    if r["parent"]:
+        line += f" in {r['parent']}"
+    if r["signature"]:
+        line += f": {r['signature']}"
+    return line
+
+
+def _result(text: str, data: list[dict] | str) -> CallToolResult:
+    # by alias, so the same call builds the result under mcp 1.x (camelCase fields) and 2.x
+    return CallToolResult.model_validate({"content": [{"type": "text", "text": text}],
+                                          "structuredContent": {"result": data}})
 
 
 def _search(tags, q: str) -> list[tuple[tuple, dict]]:
@@ -587,9 +610,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # The SDK configured INFO logging (a line per request) when the server object was
-    # created; the chosen level applies from here on, to its loggers and ours.
-    logging.getLogger().setLevel(args.log_level)
+    # The SDK configured INFO logging (a line per request, to stderr) when the server
+    # object was created. The chosen level goes on the handlers too: some libraries
+    # (bm25s) give their loggers a level of their own, which a root level cannot override.
+    root_logger = logging.getLogger()
+    root_logger.setLevel(args.log_level)
+    for h in root_logger.handlers:
+        h.setLevel(args.log_level)
     if args.cache_dir:
         _pool.cache_dir = args.cache_dir
     _pool.use_git = not args.no_git

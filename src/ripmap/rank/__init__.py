@@ -181,9 +181,13 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
     struct = pr.copy()
     if params["hub_damping"] > 0:
         struct = struct / np.power(1.0 + ctx.indegree(params), params["hub_damping"])
-    others = chat == 0
-    top = struct[others].max() if others.any() and n else (struct.max() if n else 0.0)
-    struct = struct / top if top > 0 else struct
+    # normalize against files the user did not point at: a chat, mentioned or focus-
+    # matched file holds personalization mass and would otherwise dwarf everyone else
+    others = (chat == 0) & (ment == 0) & (seed_s == 0)
+    if not others.any():
+        others = np.ones(n, dtype=bool)
+    top = struct[others].max() if n else 0.0
+    struct = np.minimum(struct / top, 1.0) if top > 0 else struct
 
     # lexical relevance: the focus query, else the chat files' identifiers
     lex = np.zeros(n)
@@ -198,7 +202,7 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
             qtoks.extend(split_identifier(m))
         if qtoks:
             lex = ctx.lexical.scores(qtoks)
-            mx = lex[others].max() if others.any() else lex.max()
+            mx = lex[others].max()
             lex = lex / mx if mx > 0 else np.zeros(n)
             lex = np.minimum(lex, 1.0)
 

@@ -221,7 +221,7 @@ class Lexical:
     def scores(self, tokens: Iterable[str]) -> np.ndarray:
         toks = [t for t in dict.fromkeys(tokens) if self.vocab is None or t in self.vocab]
         if not toks:
-            return np.zeros(len(self.name_toks) and self.file_name_ids[0].shape[0])
+            return np.zeros(self.file_name_ids[0].shape[0])
         return np.asarray(self.retriever.get_scores(toks), dtype=np.float64)
 
     def tokens_of_files(self, idx: Iterable[int]) -> list[str]:
