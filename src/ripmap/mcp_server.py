@@ -88,8 +88,8 @@ def _positive_int(value: int | str | None, name: str, default: int, *, example: 
     if _blank(value):
         return default
     n: int | None = None
-    if isinstance(value, bool):
-        n = None
+    if isinstance(value, bool):  # True is an int to Python, not a budget
+        pass
     elif isinstance(value, int):
         n = value
     elif isinstance(value, float):
@@ -131,7 +131,7 @@ def _str_list(value: list[str] | str | None, name: str) -> list[str]:
                 parsed = None
             if isinstance(parsed, list):
                 return _str_list(parsed, name)  # type: ignore[arg-type]
-        items = [p for p in re.split(r"[,\n]", s)]
+        items = list(re.split(r"[,\n]", s))
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
