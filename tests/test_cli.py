@@ -75,7 +75,7 @@ def test_piped_output_has_no_ansi_and_always_does(repo: Path, tmp_path: Path) ->
 
 
 def test_json_contract(repo: Path, tmp_path: Path) -> None:
-    r = ripmap(str(repo), "--format", "json", "-t", "300", cache=tmp_path)
+    r = ripmap(str(repo), "--format", "json", "-t", "120", cache=tmp_path)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert list(data) == ["root", "params", "files", "stats"]
@@ -91,7 +91,7 @@ def test_json_contract(repo: Path, tmp_path: Path) -> None:
     assert any(f["symbols"] for f in files) and not all(f["symbols"] for f in files)
     sym = next(s for f in files for s in f["symbols"])
     assert list(sym) == ["name", "kind", "line", "signature", "score"]
-    assert data["stats"]["tokens"] <= 300
+    assert data["stats"]["tokens"] <= 120
 
 
 def test_json_is_valid_for_an_empty_map(tmp_path: Path) -> None:

@@ -42,13 +42,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Collection, Iterator, Sequence
 
+# The SDK is an optional extra (``ripmap[mcp]``). Without it this module still imports,
+# so ``main`` can say what to install instead of dying in a traceback.
 try:  # mcp 2.x renamed FastMCP to MCPServer; 1.x (still allowed by the extra) has the old name
     from mcp.server.mcpserver import MCPServer as _Server
     from mcp.server.mcpserver.exceptions import ToolError
-except ImportError:  # pragma: no cover - exercised only with mcp 1.x installed
-    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef]
-    from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
-from mcp.types import CallToolResult
+    from mcp.types import CallToolResult
+except ImportError:  # pragma: no cover - exercised only without mcp 2.x
+    try:
+        from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef]
+        from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
+        from mcp.types import CallToolResult
+    except ImportError:
+        _Server = None  # type: ignore[assignment,misc]
+
+        class ToolError(Exception):  # type: ignore[no-redef]
+            """Stand-in so the tool functions stay importable without the SDK."""
 
 from . import __version__, languages
 from .api import RepoMap
@@ -356,10 +365,6 @@ def _chat_targets(repo: RepoMap, given: list[str], notes: list[str]) -> list[str
 
 # ------------------------------------------------------------------------------ the tools
 
-mcp = _Server("ripmap", instructions=INSTRUCTIONS)
-
-
-@mcp.tool()
 def repo_map(project_root: str, focus: str | None = None, chat_files: list[str] | str | None = None,
              mentioned_idents: list[str] | str | None = None, tokens: int | str | None = DEFAULT_TOKENS,
              preset: str | None = None) -> str:
@@ -451,7 +456,6 @@ def _join(text: str, footer: str) -> str:
     return (text if not text or text.endswith("\n") else text + "\n") + footer
 
 
-@mcp.tool()
 def search_identifiers(project_root: str, query: str,
                        limit: int | str | None = DEFAULT_LIMIT) -> Annotated[CallToolResult, list[dict] | str]:
     """Find where an identifier (function, class, method, variable...) is defined and used.
@@ -540,7 +544,6 @@ def _search(tags, q: str) -> list[tuple[tuple, dict]]:
     return hits
 
 
-@mcp.tool()
 def explain_rank(project_root: str, path: str, chat_files: list[str] | str | None = None,
                  focus: str | None = None, preset: str | None = None) -> str:
     """Explain why one file ranks where it does in the repo map: its rank and the
@@ -594,6 +597,19 @@ def explain_rank(project_root: str, path: str, chat_files: list[str] | str | Non
 
 # ------------------------------------------------------------------------------- entry
 
+TOOLS = (repo_map, search_identifiers, explain_rank)
+
+
+def build_server():  # -> MCPServer; unannotated because the SDK is optional
+    """The MCP server with ripmap's tools; their signatures and docstrings are the schemas."""
+    if _Server is None:
+        raise RipmapError("ripmap-mcp needs the MCP SDK: pip install 'ripmap[mcp]'")
+    server = _Server("ripmap", instructions=INSTRUCTIONS)
+    for fn in TOOLS:
+        server.tool()(fn)
+    return server
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ripmap-mcp",
@@ -610,9 +626,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # The SDK configured INFO logging (a line per request, to stderr) when the server
-    # object was created. The chosen level goes on the handlers too: some libraries
-    # (bm25s) give their loggers a level of their own, which a root level cannot override.
+    try:
+        server = build_server()
+    except RipmapError as e:
+        print(f"ripmap-mcp: error: {e}", file=sys.stderr)
+        return 1
+    # Creating the server configured INFO logging (a line per request, to stderr). The
+    # chosen level goes on the handlers too: some libraries (bm25s) give their loggers
+    # a level of their own, which a root level alone cannot override.
     root_logger = logging.getLogger()
     root_logger.setLevel(args.log_level)
     for h in root_logger.handlers:
@@ -621,7 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _pool.cache_dir = args.cache_dir
     _pool.use_git = not args.no_git
     try:
-        mcp.run()  # stdio
+        server.run()  # stdio
     except KeyboardInterrupt:
         pass
     except Exception as e:  # the transport itself failed: one line on stderr, never stdout
