@@ -233,7 +233,6 @@ class _Entry:
     repo: RepoMap
     stamp: tuple
     notes: list[str] = field(default_factory=list)  # warnings not yet shown to the client
-    built_s: float = 0.0
 
 
 class _Pool:
@@ -267,6 +266,8 @@ class _Pool:
                 if entry is None or entry.stamp != stamp:
                     if entry is not None:
                         log.info("%s changed; rebuilding its map", root)
+                        with self._lock:
+                            self._entries.pop(root, None)
                         entry.repo.close()
                     entry = self._build(root, stamp)
                     with self._lock:
@@ -291,13 +292,14 @@ class _Pool:
             log.warning("%s: %s", root, msg)
             notes.append(msg)
 
-        t = time.perf_counter()
         repo = RepoMap(root, use_cache=True, cache_dir=self.cache_dir, use_git=self.use_git,
                        progress=False, warn=warn)
-        entry = _Entry(repo, stamp, notes)
-        repo.index  # noqa: B018 - build now, so the timing and warnings belong to this call
-        entry.built_s = time.perf_counter() - t
-        return entry
+        try:
+            repo.index  # noqa: B018 - index now, so its warnings reach this call's output
+        except BaseException:
+            repo.close()
+            raise
+        return _Entry(repo, stamp, notes)
 
     def close(self) -> None:
         with self._lock:

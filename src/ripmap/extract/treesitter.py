@@ -6,9 +6,23 @@ Python methods match both a "function" and a "method" pattern). Aider's map chan
 between runs partly because of this, so here every tag is keyed, de-duplicated and
 sorted before it leaves the function: the same bytes always give the same tags.
 
-Nothing here raises on bad input: syntax errors yield what tree-sitter recovered,
-undecodable names are decoded with replacement characters, and a language whose
-grammar or query fails to load yields no tags and one note.
+The shipped ``tags.scm`` queries were written for tag *lists*, not for spans and
+parents, so a captured definition node is normalised before use (all of it per
+capture, never by walking the tree):
+
+* C/C++ capture the ``function_declarator``; the definition is the enclosing
+  ``function_definition`` (or prototype ``declaration``), through pointer/reference
+  declarators, so spans cover the body and signatures keep the return type.
+* Some queries capture a whole container for each member (Swift captures the
+  ``class_declaration`` once per method); when the name sits three or more levels
+  below the captured node, the nearest definition-like ancestor of the name is used.
+* Dart's signature nodes are followed by their ``function_body`` sibling; the span
+  is extended over it.
+
+Nothing here raises on bad input: syntax errors yield what tree-sitter recovered
+(plus a bounded re-parse of what an unclosed bracket swallowed), undecodable names
+are decoded with replacement characters, and a language whose grammar or query fails
+to load yields no tags and one note.
 """
 from __future__ import annotations
 
@@ -17,20 +31,52 @@ from functools import lru_cache
 from .. import languages
 from .tags import Tag, normalize_kind
 
-_CONTAINER_KINDS = frozenset({"class", "interface", "struct", "trait", "impl", "enum", "module"})
+#: Kinds whose functions are methods. Modules are parents too, but a function in a
+#: module (Elixir, Julia, OCaml, TS namespaces, Rust ``mod``) stays a function.
+_METHOD_OWNER_KINDS = frozenset({"class", "interface", "struct", "trait", "impl", "enum"})
 _MAX_NAME = 200
 
 # Grammar node types that say more than the query's capture kind (Rust's and C's
 # structs are captured as "class"; Go's type_spec as "type" whatever it declares).
 _NODE_KINDS = {
     "struct_item": "struct", "enum_item": "enum", "trait_item": "trait", "union_item": "struct",
+    "type_item": "type",
     "struct_specifier": "struct", "enum_specifier": "enum", "union_specifier": "struct",
     "interface_declaration": "interface", "enum_declaration": "enum", "struct_declaration": "struct",
     "type_alias_declaration": "type", "trait_declaration": "trait", "protocol_declaration": "interface",
+    "trait_definition": "trait",
 }
 _GO_TYPE_KINDS = {"struct_type": "struct", "interface_type": "interface"}
+# tree-sitter-swift parses class, struct, enum, actor and extension all as
+# class_declaration; its declaration_kind field tells them apart
+_SWIFT_DECL_KINDS = {"struct": "struct", "enum": "enum", "class": "class", "actor": "class",
+                     "extension": "class"}
 _MAX_SIG = 200
 _MAX_CONST_SIG = 100
+
+# Node types that look like a definition of their own (see _def_node)
+_DEF_SUFFIXES = ("_declaration", "_definition", "_item", "_signature", "function", "method")
+# C/C++: what may sit between a function_declarator and its function_definition
+_C_DECLARATOR_WRAPPERS = frozenset({
+    "pointer_declarator", "reference_declarator", "parenthesized_declarator", "function_declarator",
+    "attributed_declarator",
+})
+_C_FUNCTION_HOLDERS = frozenset({"function_definition", "declaration", "field_declaration"})
+# C/C++ type specifiers: only those with a body define the type; `enum Status f()`
+# and `struct Foo *p` merely use it
+_SPECIFIERS = frozenset({"enum_specifier", "struct_specifier", "union_specifier", "class_specifier"})
+# Generic/qualified type names whose reference name is their bare identifier
+_GENERIC_NAME_TYPES = frozenset({"generic_name", "generic_type", "template_type", "qualified_name"})
+# Leading annotations/decorators/attributes left out of signatures
+_ANNOTATION_TYPES = frozenset({
+    "annotation", "marker_annotation", "decorator", "attribute_list", "attribute", "attribute_item",
+})
+_WS = b" \t\r\n\f\v"
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+# a line that starts a fresh top-level statement after an error (see _resume_offset)
+_FRESH_LINE_START = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_@$")
+#: At most this many re-parses per file after errors that swallow the rest of it.
+_MAX_REPARSES = 3
 
 
 @lru_cache(maxsize=None)
@@ -54,17 +100,57 @@ def _good_name(name: str) -> bool:
     return 0 < len(name) <= _MAX_NAME and any(c.isalnum() for c in name)
 
 
+_ROLES: dict[str, tuple[bool, str] | None] = {}
+
+
 def _role(capture: str) -> tuple[bool, str] | None:
     """``definition.class`` → (True, "class"); ``reference.call`` → (False, "call")."""
+    r = _ROLES.get(capture, False)
+    if r is not False:
+        return r
+    r = None
     if capture.startswith("definition."):
-        return True, normalize_kind(capture[11:])
-    if capture.startswith("reference."):
-        return False, normalize_kind(capture[10:])
-    if capture.startswith("name.definition."):
-        return True, normalize_kind(capture[16:])
-    if capture.startswith("name.reference."):
-        return False, normalize_kind(capture[15:])
-    return None
+        r = True, normalize_kind(capture[11:])
+    elif capture.startswith("reference."):
+        r = False, normalize_kind(capture[10:])
+    elif capture.startswith("name.definition."):
+        r = True, normalize_kind(capture[16:])
+    elif capture.startswith("name.reference."):
+        r = False, normalize_kind(capture[15:])
+    _ROLES[capture] = r
+    return r
+
+
+def _name_text(data: bytes, node) -> str:
+    """A name node's text. A name cut short by invalid UTF-8 (a Latin-1 ``café``
+    parses as ``caf`` + ERROR) keeps its undecodable tail as replacement characters."""
+    s, e = node.start_byte, node.end_byte
+    raw = data[s:e]
+    if e < len(data) and data[e] >= 0x80:
+        n = len(data)
+        while e < n and (data[e] >= 0x80 or data[e] in _WORD):
+            e += 1
+        try:
+            data[s:e].decode("utf-8")
+        except UnicodeDecodeError:
+            raw = data[s:e]
+    return raw.decode("utf-8", "replace").strip()
+
+
+def _ref_name_node(node):
+    """``IRepository<Product>`` → ``IRepository``; ``System.IDisposable`` → ``IDisposable``."""
+    for _ in range(4):
+        t = node.type
+        if t == "qualified_name" or t == "qualified_identifier":
+            sub = node.child_by_field_name("name")
+        elif t in _GENERIC_NAME_TYPES:
+            sub = node.child_by_field_name("name") or node.named_child(0)
+        else:
+            break
+        if sub is None:
+            break
+        node = sub
+    return node
 
 
 # Fields that hold a definition's body in the common grammars; the signature is the
@@ -85,6 +171,13 @@ def _body_start(node) -> int | None:
     for c in node.named_children:
         if c.type in _BODY_TYPES and c.start_byte > node.start_byte:
             return c.start_byte
+    # `describe = function(a) ... end`, `go: function(a) {...}`: the body of the
+    # function value
+    v = node.child_by_field_name("value")
+    if v is not None:
+        b = v.child_by_field_name("body")
+        if b is not None and b.start_byte > node.start_byte:
+            return b.start_byte
     return None
 
 
@@ -92,6 +185,8 @@ def _clean_sig(s: str, limit: int) -> str:
     s = " ".join(s.split())
     s = s.replace("( ", "(").replace(" )", ")").replace("[ ", "[").replace(" ]", "]").replace(",)", ")")
     s = s.rstrip()
+    if s.endswith(";") and len(s) > 1:  # body-less declarations: prototypes, abstract methods
+        s = s[:-1].rstrip()
     for tail in ("{", ":", "=>", "=", "where", "do", "->"):
         if s.endswith(tail) and len(s) > len(tail):
             s = s[: -len(tail)].rstrip()
@@ -101,6 +196,27 @@ def _clean_sig(s: str, limit: int) -> str:
     return s
 
 
+def _sig_start(node) -> int:
+    """Where a signature starts: after leading annotations (``@Override``, ``[Obsolete]``)."""
+    first = node.child(0)
+    if first is None:
+        return node.start_byte
+    start = node.start_byte
+    if first.type == "modifiers":  # Java/Kotlin: annotations live in the modifiers
+        for c in first.children:
+            if c.type in _ANNOTATION_TYPES:
+                start = c.end_byte
+            else:
+                break
+    elif first.type in _ANNOTATION_TYPES:
+        for c in node.children:
+            if c.type in _ANNOTATION_TYPES:
+                start = c.end_byte
+            else:
+                break
+    return start
+
+
 def _signature(data: bytes, node, kind: str) -> str:
     # C/C++ capture the declarator; the header with its return type is the parent's
     if node.type == "function_declarator" and node.parent is not None and node.parent.type in (
@@ -108,17 +224,19 @@ def _signature(data: bytes, node, kind: str) -> str:
         node = node.parent
     if node.type == "type_spec":  # Go: `type Server struct {` → "type Server struct"
         return _clean_sig("type " + _text(data, node).split("{", 1)[0], _MAX_SIG)
+    begin = _sig_start(node)
     if kind in ("constant", "variable", "field", "property"):
-        text = _text(data, node)
-        first = text.split("\n", 1)[0]
+        text = data[begin:node.end_byte].decode("utf-8", "replace")
+        first = text.lstrip().split("\n", 1)[0]
         return _clean_sig(first, _MAX_CONST_SIG)
     start = _body_start(node)
-    if start is not None:
-        raw = data[node.start_byte:start].decode("utf-8", "replace")
+    if start is not None and start > begin:
+        raw = data[begin:start].decode("utf-8", "replace")
     else:
-        raw = _text(data, node)
+        raw = data[begin:node.end_byte].decode("utf-8", "replace")
         if len(raw) > 4 * _MAX_SIG:
             raw = raw[: 4 * _MAX_SIG]
+        raw = raw.lstrip()
         # without a body field, keep the header: up to the first line break that is
         # not inside brackets
         depth = 0
@@ -133,8 +251,22 @@ def _signature(data: bytes, node, kind: str) -> str:
     return _clean_sig(raw, _MAX_SIG)
 
 
-def _container_name(data: bytes, node) -> str | None:
-    """Owner type of a method defined outside a class body (Go receivers, Rust impls)."""
+def _container_name(data: bytes, node, name_node) -> str | None:
+    """Owner type of a method defined outside a class body (Go receivers, Rust impls,
+    C++ ``Circle::area``, Lua ``Account:deposit``)."""
+    np = name_node.parent
+    if np is not None:
+        if np.type == "qualified_identifier":  # C++: double Circle::area() const {}
+            scope = np.child_by_field_name("scope")
+            if scope is not None:
+                name = _text(data, scope).split("<", 1)[0].strip()
+                return name.rsplit("::", 1)[-1] or None
+        elif np.type == "method_index_expression":  # Lua: function Account:deposit()
+            table = np.child_by_field_name("table")
+            if table is not None:
+                if table.type == "dot_index_expression":
+                    table = table.child_by_field_name("field") or table
+                return _text(data, table).strip() or None
     recv = node.child_by_field_name("receiver")
     if recv is not None:  # Go: func (s *Server) Serve(...)
         for sub in _walk_named(recv, limit=12):
@@ -163,23 +295,127 @@ def _walk_named(node, limit: int):
         stack.extend(reversed(n.named_children))
 
 
+def _def_node(node, name_node):
+    """The node that really is the definition named by ``name_node`` (see the module
+    docstring), or None when the capture is no definition (a body-less C specifier)."""
+    t = node.type
+    if t == "function_declarator":  # C/C++
+        p = node.parent
+        hops = 0
+        while p is not None and hops < 4 and p.type in _C_DECLARATOR_WRAPPERS:
+            p = p.parent
+            hops += 1
+        if p is not None and p.type in _C_FUNCTION_HOLDERS:
+            return p
+        return node
+    np = name_node.parent
+    if np is None or np == node:
+        pass
+    elif t == "declaration" and np.type in _SPECIFIERS:  # C: union Value {...} v;
+        node = np
+    elif t == "table_constructor" and np.type == "field":  # Lua: { f = function() end }
+        return np
+    else:
+        # the name deep below the captured node: the query captured a container once
+        # per member (Swift); take the member's own declaration
+        cand = None
+        depth = 1
+        p = np
+        while p is not None and depth < 6 and p != node:
+            if cand is None and p.type.endswith(_DEF_SUFFIXES):
+                cand = p
+            p = p.parent
+            depth += 1
+        if depth >= 3 and cand is not None and p == node:
+            node = cand
+    if node.type in _SPECIFIERS and node.child_by_field_name("body") is None:
+        return None
+    return node
+
+
+def _resume_offset(data: bytes, root) -> int | None:
+    """Where to re-parse after a top-level ERROR that swallowed whole lines: the start
+    of the first line after the error's first line that begins at column 0 with
+    something that can start a statement (``def``, ``class``, ``@decorator`` ...)."""
+    if root.is_error:
+        errors = (root,)
+    else:
+        errors = [c for c in root.children if c.is_error]
+    for err in errors:
+        if err.end_point[0] - err.start_point[0] < 2:
+            continue
+        pos = data.find(b"\n", err.start_byte, err.end_byte)
+        while pos != -1:
+            nxt = pos + 1
+            if nxt >= err.end_byte:
+                break
+            if data[nxt] in _FRESH_LINE_START:
+                return nxt
+            pos = data.find(b"\n", nxt, err.end_byte)
+    return None
+
+
 def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[str]]:
-    """Parse ``data`` with ``language``'s grammar and run its tags query."""
+    """Parse ``data`` with ``language``'s grammar and run its tags query.
+
+    When an error swallows the rest of the file (an unclosed bracket in Python eats
+    every definition after it), the remainder is re-parsed from the next line that
+    starts at column 0, at most ``_MAX_REPARSES`` times, and its tags replace what the
+    broken tree gave for those lines.
+    """
     loaded = languages.load(language)
     if isinstance(loaded, languages.LoadFailure):
         return [], [f"{language}: {loaded.reason}"]
+    notes: list[str] = []
+    parser = _parser(language)
+    tree = parser.parse(data)
+    root = tree.root_node
+    if not root.has_error:
+        tags = _extract(data, root, loaded)
+        tags.sort(key=Tag.sort_key)
+        return tags, notes
+    notes.append("syntax errors; tags recovered partially")
+    out: list[Tag] = []
+    chunk = data
+    line_off = 0
+    for attempt in range(_MAX_REPARSES + 1):
+        tags = _extract(chunk, root, loaded)
+        resume = _resume_offset(chunk, root) if root.has_error and attempt < _MAX_REPARSES else None
+        if resume is None:
+            out.extend(_shift(tags, line_off, None))
+            break
+        cut = chunk.count(b"\n", 0, resume)  # lines (0-based) before the resume line
+        out.extend(_shift(tags, line_off, cut))
+        line_off += cut
+        chunk = chunk[resume:]
+        root = parser.parse(chunk).root_node
+    out.sort(key=Tag.sort_key)
+    return out, notes
+
+
+def _shift(tags: list[Tag], line_off: int, cut: int | None) -> list[Tag]:
+    """Tags of a re-parsed chunk moved down by ``line_off`` lines; with ``cut``, only
+    those starting before line ``cut`` + 1 (1-based), their ends clamped to it."""
+    if cut is None:
+        if not line_off:
+            return tags
+        return [Tag(t.line + line_off, t.name, t.is_def, t.kind, t.end_line + line_off, t.parent, t.signature)
+                for t in tags]
+    return [Tag(t.line + line_off, t.name, t.is_def, t.kind, min(t.end_line, cut) + line_off, t.parent,
+                t.signature)
+            for t in tags if t.line <= cut]
+
+
+def _extract(data: bytes, root, loaded) -> list[Tag]:
     from tree_sitter import QueryCursor
 
-    notes: list[str] = []
-    tree = _parser(language).parse(data)
-    root = tree.root_node
-    if root.has_error:
-        notes.append("syntax errors; tags recovered partially")
     cursor = QueryCursor(loaded.query)
-    # def key (start, end, name) → [kind, node, name]; keeps the most specific kind
+    # def key (start, end, name) → [kind, node, name, name_node, line, end_line]
     defs: dict[tuple[int, int, str], list] = {}
     refs: dict[tuple[int, str], tuple[int, str, str]] = {}
     def_name_starts: set[int] = set()
+    ignored: set[int] = set()  # start bytes of nodes captured as @ignore
+    local_binds: list[tuple[int, str]] = []  # (start byte, name) of @local captures
     for _pattern, caps in cursor.matches(root):
         role = None
         node = None
@@ -191,26 +427,66 @@ def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[str
                     caps = {**caps, "name": nodes}
                     node = nodes[0].parent or nodes[0]
                 break
+            if cname == "ignore":
+                for n in nodes:
+                    ignored.add(n.start_byte)
+            elif cname == "local":
+                for n in nodes:
+                    local_binds.append((n.start_byte, _text(data, n)))
         if role is None:
             continue
         names = caps.get("name")
         if not names:
             continue
+        ign = caps.get("ignore")
+        if ign is not None:
+            for n in ign:
+                ignored.add(n.start_byte)
         name_node = names[0]
-        name = _text(data, name_node).strip()
+        is_def, kind = role
+        if not is_def and name_node.type in _GENERIC_NAME_TYPES:
+            name_node = _ref_name_node(name_node)
+        name = _name_text(data, name_node)
         if not _good_name(name):
             continue
-        is_def, kind = role
         if is_def:
-            kind = _NODE_KINDS.get(node.type, kind)
-            if node.type == "type_spec":
+            dnode = _def_node(node, name_node)
+            if dnode is None:  # `enum Status run(void)`: a use of the type
+                rkey = (name_node.start_byte, name)
+                if rkey not in refs:
+                    refs[rkey] = (name_node.start_point[0] + 1, name, "type")
+                continue
+            node = dnode
+            nt = node.type
+            kind = _NODE_KINDS.get(nt, kind)
+            if nt == "type_spec":
                 t = node.child_by_field_name("type")
                 kind = _GO_TYPE_KINDS.get(t.type, "type") if t is not None else "type"
+            elif nt == "class_declaration":
+                dk = node.child_by_field_name("declaration_kind")
+                if dk is not None:
+                    kind = _SWIFT_DECL_KINDS.get(dk.type, kind)
             def_name_starts.add(name_node.start_byte)
-            key = (node.start_byte, node.end_byte, name)
+            start = node.start_byte
+            end_node = node
+            if nt.endswith("_signature"):  # Dart: the body follows the signature
+                nxt = node.next_named_sibling
+                if nxt is not None and nxt.type == "function_body":
+                    end_node = nxt
+            end = end_node.end_byte
+            end_row = end_node.end_point[0]
+            if end > start and data[end - 1] in _WS:
+                # a node ending in whitespace (Scala's indented blocks) ends on its
+                # last non-blank line
+                e = end - 1
+                while e > start and data[e - 1] in _WS:
+                    e -= 1
+                end_row -= data.count(b"\n", e, end)
+                end = e
+            key = (start, end, name)
             prev = defs.get(key)
             if prev is None or (prev[0] == "function" and kind == "method"):
-                defs[key] = [kind, node, name]
+                defs[key] = [kind, node, name, name_node, node.start_point[0] + 1, end_row + 1]
         else:
             rkey = (name_node.start_byte, name)
             if rkey not in refs:
@@ -222,39 +498,65 @@ def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[str
     tags: list[Tag] = []
     stack: list[tuple[int, str, str]] = []  # (end_byte, name, kind)
     def_spans: list[tuple[int, int, str]] = []
-    for (start, end, name), (kind, node, _n) in order:
+    for (start, end, name), (kind, node, _n, name_node, line, end_line) in order:
         while stack and stack[-1][0] <= start:
             stack.pop()
         parent = stack[-1][1] if stack else None
         parent_kind = stack[-1][2] if stack else None
-        if kind == "function" and parent_kind in _CONTAINER_KINDS:
+        if kind == "function" and parent_kind in _METHOD_OWNER_KINDS:
             kind = "method"
-        if parent is None and kind in ("method", "function"):
-            owner = _container_name(data, node)
+        elif (kind == "method" or kind == "function") and (parent is None or parent_kind == "module"):
+            owner = _container_name(data, node, name_node)
             if owner:
                 parent = owner
                 kind = "method"
+            elif kind == "method" and node.type == "function_item":
+                kind = "function"  # Rust: fn in `mod tests {}` (the query's declaration_list)
         sig = _signature(data, node, kind)
-        tags.append(Tag(node.start_point[0] + 1, name, True, kind, node.end_point[0] + 1, parent, sig))
+        tags.append(Tag(line, name, True, kind, max(line, end_line), parent, sig))
         stack.append((end, name, kind))
         def_spans.append((start, end, name))
 
     if refs:
         # a definition's own name is sometimes also matched by a reference pattern
-        # (Go's type_identifier); it is not a use of the name
-        ref_items = sorted(kv for kv in refs.items() if kv[0][0] not in def_name_starts)
-        stack2: list[tuple[int, str]] = []
-        di = 0
-        for (rstart, name), (line, _n, kind) in ref_items:
-            while di < len(def_spans) and def_spans[di][0] <= rstart:
-                s, e, dn = def_spans[di]
-                while stack2 and stack2[-1][0] <= s:
-                    stack2.pop()
-                stack2.append((e, dn))
-                di += 1
-            while stack2 and stack2[-1][0] <= rstart:
-                stack2.pop()
-            parent = stack2[-1][1] if stack2 else None
+        # (Go's type_identifier); it is not a use of the name; nor are @ignore'd nodes
+        # (Elixir's `def`, `alias`)
+        skip = def_name_starts | ignored if ignored else def_name_starts
+        ref_items = sorted(kv for kv in refs.items() if kv[0][0] not in skip)
+        if local_binds:
+            ref_items = _drop_locals(ref_items, local_binds, def_spans)
+        owners = _owners([k[0] for k, _v in ref_items], def_spans)
+        for ((_s, name), (line, _n, kind)), owner in zip(ref_items, owners):
+            parent = def_spans[owner][2] if owner >= 0 else None
             tags.append(Tag(line, name, False, kind, line, parent, None))
-    tags.sort(key=Tag.sort_key)
-    return tags, notes
+    return tags
+
+
+def _owners(positions: list[int], def_spans: list[tuple[int, int, str]]) -> list[int]:
+    """For sorted byte positions, the index in ``def_spans`` (sorted by start, -end) of
+    the innermost definition containing each, or -1."""
+    out: list[int] = []
+    stack: list[tuple[int, int]] = []  # (end, index)
+    di = 0
+    n = len(def_spans)
+    for pos in positions:
+        while di < n and def_spans[di][0] <= pos:
+            s, e, _dn = def_spans[di]
+            while stack and stack[-1][0] <= s:
+                stack.pop()
+            stack.append((e, di))
+            di += 1
+        while stack and stack[-1][0] <= pos:
+            stack.pop()
+        out.append(stack[-1][1] if stack else -1)
+    return out
+
+
+def _drop_locals(ref_items: list, local_binds: list[tuple[int, str]], def_spans) -> list:
+    """Ruby: bare identifiers are captured as calls (the query's ``#is-not? local``
+    needs a locals pass the bindings do not run); drop those whose name is bound as a
+    parameter or assigned variable in the same definition."""
+    local_binds.sort()
+    bound = {(o, name) for (_s, name), o in zip(local_binds, _owners([s for s, _n in local_binds], def_spans))}
+    owners = _owners([k[0] for k, _v in ref_items], def_spans)
+    return [kv for kv, o in zip(ref_items, owners) if (o, kv[0][1]) not in bound]
