@@ -65,51 +65,7 @@ def _clear_caches() -> None:
 
 #: Items of an expected.json that the extractor currently gets wrong. They are left
 #: out of test_sample_expected and asserted by test_sample_known_bug (strict xfail).
-KNOWN_SAMPLE_BUGS: dict[str, list[dict]] = {
-    "c": [dict(
-        defs=[("Value", "struct")], refs=[],
-        reason="C `union Value {...} v;` is captured on its `declaration` node, so "
-               "_NODE_KINDS never sees union_specifier and the kind stays 'class'")],
-    "c_sharp": [dict(
-        defs=[], refs=["IRepository"],
-        reason="C# base_list pattern captures the whole generic_name: the reference is "
-               "named 'IRepository<Product>' instead of 'IRepository'")],
-    "elixir": [dict(
-        defs=[("new", "function"), ("add", "function"), ("remove", "function"),
-              ("available", "function"), ("format_line", "function"), ("report", "function"),
-              ("describe", "function"), ("main", "function")], refs=[],
-        reason="functions inside a `module` def are re-kinded 'method' (module is in "
-               "_CONTAINER_KINDS): Elixir `def` inside defmodule comes out as method")],
-    "julia": [dict(
-        defs=[("area", "function"), ("perimeter", "function"), ("scale!", "function"),
-              ("describe", "function"), ("demo", "function")], refs=[],
-        reason="functions inside a Julia `module` are re-kinded 'method' (module is in "
-               "_CONTAINER_KINDS)")],
-    "ocaml": [dict(
-        defs=[("record", "function")], refs=[],
-        reason="`let record ...` inside `module Ledger = struct ... end` is re-kinded "
-               "'method' (module is in _CONTAINER_KINDS)")],
-    "typescript": [dict(
-        defs=[("origin", "function")], refs=[],
-        reason="`function origin()` inside `module Geometry {}` is re-kinded 'method' "
-               "(module is in _CONTAINER_KINDS)")],
-    "rust": [
-        dict(defs=[("Index", "type")], refs=[],
-             reason="Rust `type Index = ...;` (type_item, captured as definition.class) has "
-                    "no _NODE_KINDS entry, so its kind is 'class'"),
-        dict(defs=[("smoke", "function")], refs=[],
-             reason="`fn smoke()` inside `mod tests {}` comes out as 'method' (the shipped "
-                    "query's declaration_list pattern + module in _CONTAINER_KINDS)"),
-    ],
-    "scala": [dict(
-        defs=[("Shape", "trait")], refs=[],
-        reason="Scala `trait Shape` is captured as definition.interface and "
-               "trait_definition has no _NODE_KINDS entry: kind 'interface'")],
-    "swift": [dict(
-        defs=[("Circle", "struct"), ("Unit", "enum")], refs=[],
-        reason="tree-sitter-swift parses struct/enum/class all as class_declaration: "
-               "Swift structs and enums come out as 'class'")],
-}
+KNOWN_SAMPLE_BUGS: dict[str, list[dict]] = {}
 
 
 def test_at_least_twenty_languages_have_samples():
@@ -170,20 +126,7 @@ def test_sample_known_bug(lang, i):
     assert set(bug["refs"]) <= refs
 
 
-def _yields_params():
-    out = []
-    for lang in SAMPLE_LANGS:
-        marks = ()
-        if lang == "swift":
-            marks = pytest.mark.xfail(
-                strict=True,
-                reason="SPECS says swift has references (refs=True) but tree-sitter-swift's "
-                       "tags.scm has no reference patterns: swift yields no refs")
-        out.append(pytest.param(lang, marks=marks))
-    return out
-
-
-@pytest.mark.parametrize("lang", _yields_params())
+@pytest.mark.parametrize("lang", SAMPLE_LANGS)
 def test_sample_yields_defs_and_refs(lang):
     tags, _notes = _extract(lang)
     assert len(_defs(tags)) >= 1
@@ -505,9 +448,6 @@ def test_markdown_outline():
     assert _one_def(tags, "Usage").signature == "## Usage"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "signatures of body-less declarations keep the trailing ';' "
-    "(_clean_sig strips '{', ':', '=>' ... but not ';')"))
 @pytest.mark.parametrize("lang,src,name,expected", [
     ("java", b"interface L {\n    void onGreet(String text);\n}\n", "onGreet", "void onGreet(String text)"),
     ("typescript", b"declare function log(message: string): void;\n", "log",
@@ -520,9 +460,6 @@ def test_bodyless_signature_has_no_semicolon(lang, src, name, expected):
     assert _one_def(tags, name).signature == expected
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "C/C++ function defs are captured on the function_declarator, so end_line is the "
-    "header line, not the closing brace"))
 @pytest.mark.parametrize("lang", ["c", "cpp"])
 def test_c_function_spans_its_body(lang):
     src = b"int add(int a,\n        int b) {\n    int s = a + b;\n    return s;\n}\n"
@@ -531,17 +468,11 @@ def test_c_function_spans_its_body(lang):
     assert (add.line, add.end_line) == (1, 5)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "C function returning a pointer: the declarator's parent is a pointer_declarator, "
-    "so the signature loses its return type ('dup(const char *s)')"))
 def test_c_pointer_return_signature():
     tags, _ = extract_tags(b"char *dup(const char *s) {\n    return 0;\n}\n", "c")
     assert _one_def(tags, "dup").signature == "char *dup(const char *s)"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "C: `enum Status` used as a return type is tagged as an enum definition (the shipped "
-    "enum_specifier pattern does not require a body)"))
 def test_c_enum_return_type_is_not_a_definition():
     src = b"enum Status { OK, FAIL };\n\nenum Status run(void) {\n    return OK;\n}\n"
     tags, _ = extract_tags(src, "c")
@@ -549,9 +480,6 @@ def test_c_enum_return_type_is_not_a_definition():
     assert [(t.line, t.kind) for t in status] == [(1, "enum")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "C++ out-of-line method `double Circle::area() const {}` gets parent None; the "
-    "qualifier's class is not used as the owner"))
 def test_cpp_out_of_line_method_parent():
     src = b"class Circle {\n    double area() const;\n};\n\ndouble Circle::area() const {\n    return 1.0;\n}\n"
     tags, _ = extract_tags(src, "cpp")
@@ -560,9 +488,6 @@ def test_cpp_out_of_line_method_parent():
     assert (out_of_line[0].kind, out_of_line[0].parent) == ("method", "Circle")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Lua `function Account:deposit()` is kind method but parent None (the table it is "
-    "defined on is not used as the owner)"))
 def test_lua_method_parent():
     src = b"local Account = {}\n\nfunction Account:deposit(x)\n  self.balance = self.balance + x\nend\n"
     tags, _ = extract_tags(src, "lua")
@@ -570,9 +495,6 @@ def test_lua_method_parent():
     assert (deposit.kind, deposit.parent) == ("method", "Account")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Lua table-field functions are captured on the whole table_constructor: the def spans "
-    "the table and its signature is '{'"))
 def test_lua_table_field_function():
     src = b"local M = {\n  size = 3,\n  describe = function(a)\n    return a\n  end,\n}\n"
     tags, _ = extract_tags(src, "lua")
@@ -581,10 +503,6 @@ def test_lua_table_field_function():
     assert describe.signature == "describe = function(a)"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Swift: the shipped query captures the whole class_declaration as @definition.method/"
-    "property for each member, giving spurious class-spanning defs whose nesting makes the "
-    "real methods kind 'function' with a sibling as parent"))
 def test_swift_class_members():
     src = (b"class Canvas {\n    var count: Int = 0\n\n    func add(_ n: Int) {\n"
            b"        count += n\n    }\n}\n")
@@ -595,9 +513,6 @@ def test_swift_class_members():
     assert (count.kind, count.parent, count.line) == ("property", "Canvas", 2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Dart function/method defs are captured on the signature node only: end_line is the "
-    "header line and references in the body are not parented to the function"))
 def test_dart_function_spans_its_body():
     src = b"void main() {\n  print(helper());\n}\n\nint helper() {\n  return 1;\n}\n"
     tags, _ = extract_tags(src, "dart")
@@ -606,18 +521,12 @@ def test_dart_function_spans_its_body():
     assert [t.parent for t in _refs(tags) if t.name == "print"] == ["main"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Dart's shipped reference pattern matches every identifier (all parts optional): "
-    "parameters and locals come out as call references"))
 def test_dart_parameters_are_not_references():
     src = b"int twice(int value) {\n  return value * 2;\n}\n"
     tags, _ = extract_tags(src, "dart")
     assert "value" not in {t.name for t in _refs(tags)}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Ruby: the `(#is-not? local)` predicate is not applied, so parameters and local "
-    "variables come out as call references"))
 def test_ruby_parameters_are_not_references():
     src = b"def greet(name)\n  puts name\nend\n"
     tags, _ = extract_tags(src, "ruby")
@@ -626,9 +535,6 @@ def test_ruby_parameters_are_not_references():
     assert "name" not in refs
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Elixir: the shipped query's @ignore patterns are not applied, so def/defmodule/"
-    "defp/alias/case come out as call references"))
 def test_elixir_keywords_are_not_references():
     src = b"defmodule M do\n  def f(x), do: g(x)\nend\n"
     tags, _ = extract_tags(src, "elixir")
@@ -637,9 +543,6 @@ def test_elixir_keywords_are_not_references():
     assert not refs & {"def", "defmodule"}, refs
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Scala: a def whose body is on the next line ends where the next definition starts "
-    "(the node spans trailing blank lines), so end_line overshoots"))
 def test_scala_end_line():
     src = b"object G {\n  def total(xs: Seq[Int]): Int =\n    xs.sum\n\n  def other(): Int = 1\n}\n"
     tags, _ = extract_tags(src, "scala")
@@ -706,9 +609,6 @@ def test_broken_python_keeps_defs_before_error():
     assert (before.kind, before.line, before.end_line) == ("function", 1, 2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an unclosed paren swallows the rest of the file in tree-sitter-python's error "
-    "recovery: the defs after it (after, Tail, Tail.method) are lost"))
 def test_broken_python_keeps_defs_after_error():
     tags, _ = extract_tags(BROKEN_PY, "python")
     defs = {(t.name, t.kind) for t in _defs(tags)}

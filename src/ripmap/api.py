@@ -25,7 +25,7 @@ from .cache import NullCache, TagCache
 from .config import Config, load_config
 from .errors import RipmapError
 from .gitinfo import GitSignals, git_head, load_git_signals
-from .graph import GraphData, build_graph
+from .graph import GRAPH_PARAMS, GraphData, build_graph, file_graph
 from .index import Index, build_index
 from .rank import RankContext, Ranking, rank
 from .rank.params import DEFAULT, Params
@@ -118,8 +118,10 @@ class RepoMap:
                         g = None
                 except Exception:  # stale or corrupt blob: rebuild, never trust it
                     g = None
-            if g is None:
-                g = build_graph(tuple(f.rel for f in idx.files), idx.tags)
+            if g is None or ("W", *(float(self.params[k]) for k in GRAPH_PARAMS)) not in g._cache:
+                if g is None:
+                    g = build_graph(tuple(f.rel for f in idx.files), idx.tags)
+                file_graph(g, self.params)  # assembled once, stored with the graph
                 self.cache.put_blob(key, g.to_bytes())
             self.timings.graph_s = time.perf_counter() - t
             t = time.perf_counter()

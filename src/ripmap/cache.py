@@ -309,6 +309,9 @@ class NullCache:
     def has_size(self, rel: str, size: int) -> bool:
         return False
 
+    def known_files(self) -> dict[str, tuple[int, int]]:
+        return {}
+
     def lookup_hash(self, rel: str, size: int, content_hash: bytes) -> list[Tag] | None:
         self.stats.hash_misses += 1
         return None
@@ -622,6 +625,16 @@ class TagCache:
         except _Disabled:
             pass
         return out
+
+    def known_files(self) -> dict[str, tuple[int, int]]:
+        """rel → (size, mtime_ns) of every stored file: what discovery need not sniff again."""
+        try:
+            with self._using() as conn:
+                rows = self._retry(lambda: conn.execute(
+                    "SELECT rel, size, mtime_ns FROM files WHERE parser = ?", (self._version_key,)).fetchall())
+        except _Disabled:
+            return {}
+        return {rel: (size, mtime) for rel, size, mtime in rows}
 
     def has_size(self, rel: str, size: int) -> bool:
         """Whether a row for ``rel`` with this size exists (a cheap pre-check before hashing)."""

@@ -16,7 +16,7 @@ import errno
 import os
 import stat
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +98,7 @@ def discover(
     *,
     language_of: Callable[[str], str | None] | None = None,
     keep_unknown: bool = False,
+    known: Mapping[str, tuple[int, int]] | None = None,
 ) -> Discovery:
     """List the mappable files under ``root``, deterministically sorted.
 
@@ -105,6 +106,9 @@ def discover(
     given and ``keep_unknown`` is false, files it does not recognise are
     dropped silently and *before* any I/O: they are not source code, and not
     touching them is what keeps discovery fast on asset-heavy repos.
+
+    ``known`` maps paths to the (size, mtime_ns) at which they were last parsed as
+    text (the tag cache): an unchanged file needs no binary sniff.
     """
     if config is None:
         config = Config()
@@ -139,7 +143,7 @@ def discover(
         language = language_of(rel) if language_of is not None else None
         if language is None and language_of is not None and not keep_unknown:
             continue
-        found = _inspect(root_str, prefix + rel, rel, config.max_file_size, notes)
+        found = _inspect(root_str, prefix + rel, rel, config.max_file_size, notes, known)
         if found is not None:
             size, mtime_ns = found
             files.append(SourceFile(rel, root / rel, size, mtime_ns, language))
@@ -199,7 +203,8 @@ def _compile(patterns: Iterable[str], key: str, label: str) -> pathspec.PathSpec
 # -- per-file checks ---------------------------------------------------------
 
 
-def _inspect(root: str, path: str, rel: str, max_size: int, notes: list[str]) -> tuple[int, int] | None:
+def _inspect(root: str, path: str, rel: str, max_size: int, notes: list[str],
+             known: Mapping[str, tuple[int, int]] | None = None) -> tuple[int, int] | None:
     """(size, mtime_ns) if ``rel`` is a readable, text, in-limit regular file."""
     try:
         st = os.lstat(path)
@@ -223,7 +228,7 @@ def _inspect(root: str, path: str, rel: str, max_size: int, notes: list[str]) ->
     if st.st_size > max_size:
         notes.append(f"skipped {rel}: over the {max_size}-byte size limit")
         return None
-    if st.st_size:
+    if st.st_size and (known is None or known.get(rel) != (st.st_size, st.st_mtime_ns)):
         try:
             fd = os.open(path, _OPEN_FLAGS)
             try:

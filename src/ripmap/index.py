@@ -219,9 +219,9 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     t0 = time.perf_counter()
     root = Path(root).resolve()
     config = config if config is not None else load_config(root)
-    disc = discover(root, config, language_of=languages.language_for_path)
-    notes = list(disc.notes)
     cache = cache if cache is not None else NullCache()
+    disc = discover(root, config, language_of=languages.language_for_path, known=cache.known_files())
+    notes = list(disc.notes)
     if progress is None:
         progress = sys.stderr.isatty()
 

@@ -35,6 +35,7 @@ from .tags import Tag, normalize_kind
 #: module (Elixir, Julia, OCaml, TS namespaces, Rust ``mod``) stays a function.
 _METHOD_OWNER_KINDS = frozenset({"class", "interface", "struct", "trait", "impl", "enum"})
 _MAX_NAME = 200
+_VALUE_KINDS = frozenset({"variable", "constant", "property", "field"})
 
 # Grammar node types that say more than the query's capture kind (Rust's and C's
 # structs are captured as "class"; Go's type_spec as "type" whatever it declares).
@@ -163,31 +164,31 @@ _BODY_TYPES = frozenset({
 })
 
 
-def _body_start(node) -> int | None:
+def _body(node):
     for f in _BODY_FIELDS:
         b = node.child_by_field_name(f)
         if b is not None and b.start_byte > node.start_byte:
-            return b.start_byte
+            return b
     for c in node.named_children:
         if c.type in _BODY_TYPES and c.start_byte > node.start_byte:
-            return c.start_byte
+            return c
     # `describe = function(a) ... end`, `go: function(a) {...}`: the body of the
     # function value
     v = node.child_by_field_name("value")
     if v is not None:
         b = v.child_by_field_name("body")
         if b is not None and b.start_byte > node.start_byte:
-            return b.start_byte
+            return b
     return None
 
 
-def _clean_sig(s: str, limit: int) -> str:
+def _clean_sig(s: str, limit: int, tails: tuple[str, ...] = ("{", ":", "=>", "=", "where", "do", "->")) -> str:
     s = " ".join(s.split())
     s = s.replace("( ", "(").replace(" )", ")").replace("[ ", "[").replace(" ]", "]").replace(",)", ")")
     s = s.rstrip()
     if s.endswith(";") and len(s) > 1:  # body-less declarations: prototypes, abstract methods
         s = s[:-1].rstrip()
-    for tail in ("{", ":", "=>", "=", "where", "do", "->"):
+    for tail in tails:
         if s.endswith(tail) and len(s) > len(tail):
             s = s[: -len(tail)].rstrip()
             break
@@ -229,9 +230,11 @@ def _signature(data: bytes, node, kind: str) -> str:
         text = data[begin:node.end_byte].decode("utf-8", "replace")
         first = text.lstrip().split("\n", 1)[0]
         return _clean_sig(first, _MAX_CONST_SIG)
-    start = _body_start(node)
-    if start is not None and start > begin:
-        raw = data[begin:start].decode("utf-8", "replace")
+    body = _body(node)
+    if body is not None and body.start_byte > begin:
+        raw = data[begin:body.start_byte].decode("utf-8", "replace")
+        if body.parent is not None and body.parent.type == "arrow_function":
+            return _clean_sig(raw, _MAX_SIG, ())  # `logItem = (item) =>`
     else:
         raw = data[begin:node.end_byte].decode("utf-8", "replace")
         if len(raw) > 4 * _MAX_SIG:
@@ -281,6 +284,11 @@ def _container_name(data: bytes, node, name_node) -> str | None:
             if t is not None:
                 name = _text(data, t)
                 return name.split("<", 1)[0].strip()
+        if p.type == "class_declaration":  # Swift: extension Canvas { func f() }
+            t = p.child_by_field_name("name")
+            if t is not None and t.type == "user_type":
+                return _text(data, t).split("<", 1)[0].strip() or None
+            break
         p = p.parent
     return None
 
@@ -503,6 +511,8 @@ def _extract(data: bytes, root, loaded) -> list[Tag]:
             stack.pop()
         parent = stack[-1][1] if stack else None
         parent_kind = stack[-1][2] if stack else None
+        if kind in _VALUE_KINDS and (parent_kind == "function" or parent_kind == "method"):
+            continue  # a local variable (Swift `let`, Scala `val` in a body) is no API
         if kind == "function" and parent_kind in _METHOD_OWNER_KINDS:
             kind = "method"
         elif (kind == "method" or kind == "function") and (parent is None or parent_kind == "module"):

@@ -64,10 +64,12 @@ SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec("cpp", ("cpp", "cc", "cxx", "c++", "hpp", "hxx", "hh", "h++", "ipp", "tpp"),
                  "tree_sitter_cpp", queries=(_pkg("tree_sitter_cpp"), _own("c-imports.scm"))),
     LanguageSpec("c_sharp", ("cs",), "tree_sitter_c_sharp", queries=(_pkg("tree_sitter_c_sharp"),)),
-    LanguageSpec("ruby", ("rb", "rake", "gemspec"), "tree_sitter_ruby", queries=(_pkg("tree_sitter_ruby"),)),
+    LanguageSpec("ruby", ("rb", "rake", "gemspec"), "tree_sitter_ruby",
+                 queries=(_pkg("tree_sitter_ruby"), _own("ruby-extra.scm"))),
     LanguageSpec("php", ("php", "phtml"), "tree_sitter_php", "language_php", queries=(_pkg("tree_sitter_php"),)),
     LanguageSpec("kotlin", ("kt", "kts"), "tree_sitter_kotlin", queries=(_own("kotlin-tags.scm"),)),
-    LanguageSpec("swift", ("swift",), "tree_sitter_swift", queries=(_pkg("tree_sitter_swift"),)),
+    LanguageSpec("swift", ("swift",), "tree_sitter_swift",
+                 queries=(_pkg("tree_sitter_swift"), _own("swift-extra.scm"))),
     LanguageSpec("scala", ("scala", "sc"), "tree_sitter_scala", queries=(_pkg("tree_sitter_scala"),)),
     LanguageSpec("lua", ("lua",), "tree_sitter_lua", queries=(_pkg("tree_sitter_lua"),)),
     LanguageSpec("elixir", ("ex", "exs"), "tree_sitter_elixir", queries=(_pkg("tree_sitter_elixir"),)),
@@ -78,7 +80,9 @@ SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec("ocaml", ("ml",), "tree_sitter_ocaml", "language_ocaml", queries=(_pkg("tree_sitter_ocaml"),)),
     LanguageSpec("ocaml_interface", ("mli",), "tree_sitter_ocaml", "language_ocaml_interface",
                  queries=(_pkg("tree_sitter_ocaml"),)),
-    LanguageSpec("dart", ("dart",), "tree_sitter_dart", queries=(_pkg("tree_sitter_dart"),)),
+    # Dart: the shipped query's reference pattern matches every identifier (see the
+    # header of dart-tags.scm), so ours replaces it
+    LanguageSpec("dart", ("dart",), "tree_sitter_dart", queries=(_own("dart-tags.scm"),)),
     LanguageSpec("markdown", ("md", "markdown"), None, refs=False),
 )
 

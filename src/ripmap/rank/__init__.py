@@ -15,12 +15,14 @@ import numpy as np
 from ..extract.tags import Tag
 from ..gitinfo import GitSignals
 from ..index import definitions
-from ..graph import GraphData, file_graph, reference_matrix
+import scipy.sparse as sp
+
+from ..graph import GraphData, file_graph, reference_matrix, undirected
 from .explain import Explanation, SignalTable, explain_row
 from .pagerank import pagerank, transition
 from .params import DEFAULT, Params
-from .signals import (Lexical, TokenIndex, churn_factor, depth_weights, focus_expansion, match_focus,
-                      recency_factor, split_identifier)
+from .signals import (Lexical, TokenIndex, churn_factor, depth_weights, file_depths, focus_expansion,
+                      match_focus, recency_factor, split_identifier)
 
 __all__ = ["RankContext", "Ranking", "RankedSymbol", "Params", "rank"]
 
@@ -82,6 +84,12 @@ class RankContext:
         W = file_graph(self.graph, params)
         key = ("PT", id(W))
         return W, self._get(key, lambda: transition(W))
+
+    def depths(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._get("depths", lambda: file_depths(self.graph.files))
+
+    def undirected(self, W) -> "sp.csr_matrix":
+        return self._get(("undirected", id(W)), lambda: undirected(W))
 
     def indegree(self, params: Mapping[str, float]) -> np.ndarray:
         W = file_graph(self.graph, params)
@@ -152,7 +160,7 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
     ment[ment_idx] = 1.0
 
     W, (PT, dangling) = ctx.transition(params)
-    depth = depth_weights(g.files, params)
+    depth = depth_weights(ctx.depths(), params)
 
     # focus: fuzzy match, then expansion through the graph
     focus_s = np.zeros(n)
@@ -164,7 +172,8 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
         seed_s = fm.file_strength
         name_strength = fm.name_strength
         idents.update(fm.exact_names)
-        focus_s = focus_expansion(W, seed_s, params["focus_decay"], params["focus_max_hops"])
+        focus_s = focus_expansion(W, seed_s, params["focus_decay"], params["focus_max_hops"],
+                                  A=ctx.undirected(W))
 
     # files defining a mentioned identifier
     ident_hit = np.zeros(n)

@@ -39,18 +39,25 @@ def path_tokens(rel: str) -> list[str]:
 
 # -- depth prior ------------------------------------------------------------------------
 
-def depth_weights(files: Sequence[str], params: Mapping[str, float]) -> np.ndarray:
+def file_depths(files: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(directory depth, is-vendor mask) per file: the query-independent half of the prior."""
+    depth = np.fromiter((f.count("/") for f in files), dtype=np.float64, count=len(files))
+    vend = np.fromiter((is_vendor_path(f) for f in files), dtype=bool, count=len(files))
+    return depth, vend
+
+
+def depth_weights(files: Sequence[str] | tuple[np.ndarray, np.ndarray], params: Mapping[str, float]) -> np.ndarray:
     """Prior weight per file from its directory depth, interpolated smoothly in log space.
 
     Anchors: depth ≤ 1 → ``depth_weight_root``, 3–4 → ``depth_weight_moderate``,
     ≥ 6 → ``depth_weight_deep``; vendored paths get ``depth_weight_vendor``.
+    ``files`` may be the precomputed :func:`file_depths` pair.
     """
-    depth = np.fromiter((f.count("/") for f in files), dtype=np.float64, count=len(files))
+    depth, vend = files if isinstance(files, tuple) and len(files) == 2 and isinstance(files[0], np.ndarray) \
+        else file_depths(files)
     lr, lm, ld = (math.log(params["depth_weight_root"]), math.log(params["depth_weight_moderate"]),
                   math.log(params["depth_weight_deep"]))
-    logw = np.interp(depth, [1.0, 3.0, 4.0, 6.0], [lr, lm, lm, ld])
-    w = np.exp(logw)
-    vend = np.fromiter((is_vendor_path(f) for f in files), dtype=bool, count=len(files))
+    w = np.exp(np.interp(depth, [1.0, 3.0, 4.0, 6.0], [lr, lm, lm, ld]))
     w[vend] = params["depth_weight_vendor"]
     return w
 
@@ -167,7 +174,8 @@ def match_focus(g: GraphData, tix: TokenIndex, query: str) -> FocusMatch:
     return FocusMatch(np.maximum(by_def, path_s), name_s, tuple(sorted(set(exact))), tuple(terms))
 
 
-def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, max_hops: float) -> np.ndarray:
+def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, max_hops: float,
+                    A: sp.csr_matrix | None = None) -> np.ndarray:
     """Spread focus from matched files along references in both directions.
 
     A file ``h`` hops from a seed of strength ``s`` gets ``s · decay^h · fade(h)``
@@ -178,7 +186,8 @@ def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, m
     out = seed_strength.astype(np.float64).copy()
     if n == 0 or not out.any() or max_hops <= 0:
         return out
-    A = ((W + W.T) > 0).astype(np.float64).tocsr()
+    if A is None:
+        A = ((W + W.T) > 0).astype(np.float64).tocsr()
     prev = out.copy()
     h = 1
     while h <= math.ceil(max_hops):

@@ -96,7 +96,7 @@ def run_with_retries(name: str, once: Callable[[], Attempt], *, retries: int, sl
 
     ``sleep`` is injectable so tests exercise the back-off without waiting for it.
     """
-    sleep = sleep or time.sleep
+    sleep = time.sleep if sleep is None else sleep
     t0 = clock()
     attempts = 0
     last = Attempt(error="no attempt was made")

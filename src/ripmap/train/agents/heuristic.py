@@ -1,0 +1,458 @@
+"""The offline agent: reads the failure evidence and the episode trajectory, answers in the L1 protocol.
+
+It is the default agent, so it has to be a real (if modest) analyst, not a stub: it
+turns the signal gaps of :mod:`.evidence` into parameter moves, reverts a change that
+made things worse, and steps sideways when NDCG stops moving. It needs the structured
+``context`` the L1 loop renders its prompt from; it never parses the prompt text.
+Everything is computed from the context alone — same context, byte-identical reply.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from ...rank.params import NAMES, SPECS
+from .base import AgentReply
+from .evidence import ADDITIVE, Evidence, SignalEvidence, analyse
+
+SIGNAL_PARAM: dict[str, str] = {
+    "structure": "weight_structure",
+    "cochange": "boost_temporal_coupling",
+    "lexical": "boost_lexical",
+    "focus": "boost_focus_expansion",
+    "recency": "git_recency_max_boost",
+    "churn": "git_churn_max_boost",
+    "chat": "boost_chat_file",
+    "mentioned_file": "boost_mentioned_file",
+    "mentioned_ident": "boost_mentioned_ident",
+}
+DEPTH_PARAM: dict[str, str] = {"root": "depth_weight_root", "moderate": "depth_weight_moderate",
+                               "deep": "depth_weight_deep"}
+DIRECTIONS = ("increase", "decrease")
+MAGNITUDES = ("small", "medium", "large")
+
+MIN_SUPPORT = 0.5  # a move needs at least half of the usable failures to agree
+HARMFUL_EPS = 1e-4  # an NDCG drop larger than this counts as "the change hurt"
+PLATEAU_EPS = 0.002  # |ΔNDCG| below this for PLATEAU_EPISODES in a row is a plateau
+PLATEAU_EPISODES = 3
+AVOID_WINDOW = 5  # episodes during which a harmful (param, direction) is not re-proposed
+CONF_MIN, CONF_MAX = 0.2, 0.9
+
+# Known couplings between parameters, reported when a proposal touches one of them.
+INTERACTIONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("weight_structure", "boost_temporal_coupling", "boost_lexical", "boost_focus_expansion"),
+     "weight_structure, boost_temporal_coupling, boost_lexical and boost_focus_expansion weight one additive "
+     "base: only their ratios reorder files, so raising one is equivalent to lowering the others"),
+    (("weight_structure", "pagerank_alpha"),
+     "pagerank_alpha decides what structure measures (importance near the seed vs across the whole graph); "
+     "weight_structure decides how much that counts"),
+    (("pagerank_alpha", "pagerank_chat_multiplier"),
+     "pagerank_chat_multiplier sets how strongly PageRank restarts at the seed; with a low pagerank_alpha the "
+     "restart dominates, so the two together set how local structure is"),
+    (("depth_weight_root", "depth_weight_moderate", "depth_weight_deep"),
+     "depth_weight_root/moderate/deep are anchors interpolated in log space and also personalize PageRank: "
+     "moving one shifts the depths between it and its neighbours"),
+    (("git_recency_max_boost", "git_recency_decay_days"),
+     "the recency multiplier is git_recency_max_boost decayed with git_recency_decay_days: a longer half-life "
+     "spreads the same boost over older files"),
+    (("git_churn_max_boost", "git_churn_threshold"),
+     "the churn multiplier saturates at git_churn_max_boost; git_churn_threshold sets how many commits earn half of it"),
+    (("boost_focus_expansion", "focus_decay", "focus_max_hops"),
+     "boost_focus_expansion weights focus evidence whose reach is set by focus_decay and focus_max_hops"),
+)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    param: str
+    direction: str
+    magnitude: str
+    rationale: str
+    support: float  # how much of the evidence agrees, for the confidence
+    source: str  # "evidence" | "revert" | "explore"
+
+
+@dataclass(frozen=True)
+class TrajectoryView:
+    """What the recent episodes say, reduced to the facts the policy uses."""
+
+    last_episode: int | None
+    last_harmful: bool
+    last_applied: dict[str, tuple[str, str]]
+    last_before: float | None
+    last_after: float | None
+    avoid: dict[tuple[str, str], int]  # (param, direction) that hurt → the episode it hurt in
+    plateau: bool
+    touched: tuple[str, ...]  # params applied in the recent window, oldest first
+
+
+def _f(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
+        return None
+    return float(x)
+
+
+def _applied(d: Any) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    if not isinstance(d, Mapping):
+        return out
+    for k in sorted(d):
+        v = d[k]
+        if k in SPECS and isinstance(v, Sequence) and not isinstance(v, str) and len(v) >= 1 and v[0] in DIRECTIONS:
+            mag = v[1] if len(v) >= 2 and v[1] in MAGNITUDES else "small"
+            out[k] = (v[0], mag)
+    return out
+
+
+def read_trajectory(traj: Any) -> TrajectoryView:
+    entries = [t for t in (traj or ()) if isinstance(t, Mapping)]
+    entries = sorted(entries, key=lambda t: (_f(t.get("episode")) or 0.0))
+    done = [t for t in entries if _f(t.get("ndcg_after")) is not None and _f(t.get("ndcg_before")) is not None]
+    if not done:
+        return TrajectoryView(None, False, {}, None, None, {}, False, ())
+    last = done[-1]
+    last_ep = int(_f(last.get("episode")) or 0)
+    before, after = _f(last.get("ndcg_before")), _f(last.get("ndcg_after"))
+    applied = _applied(last.get("applied"))
+    harmful = bool(applied) and after is not None and before is not None and after < before - HARMFUL_EPS
+    avoid: dict[tuple[str, str], int] = {}
+    recent = [t for t in done if last_ep - int(_f(t.get("episode")) or 0) < AVOID_WINDOW]
+    for t in recent:
+        b, a = _f(t.get("ndcg_before")), _f(t.get("ndcg_after"))
+        if a is not None and b is not None and a < b - HARMFUL_EPS:
+            for p, (d, _m) in _applied(t.get("applied")).items():
+                avoid[(p, d)] = int(_f(t.get("episode")) or 0)
+    tail = done[-PLATEAU_EPISODES:]
+    plateau = len(tail) == PLATEAU_EPISODES and all(
+        abs((_f(t.get("ndcg_after")) or 0.0) - (_f(t.get("ndcg_before")) or 0.0)) < PLATEAU_EPS for t in tail)
+    touched: list[str] = []
+    for t in recent:
+        for p in _applied(t.get("applied")):
+            if p not in touched:
+                touched.append(p)
+    return TrajectoryView(last_ep, harmful, applied, before, after, avoid, plateau, tuple(touched))
+
+
+class Space:
+    """Current values and bounds, from the context when given, else the registry."""
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        params = context.get("params") if isinstance(context.get("params"), Mapping) else {}
+        bounds = context.get("bounds") if isinstance(context.get("bounds"), Mapping) else {}
+        self.values: dict[str, float] = {}
+        self.bounds: dict[str, tuple[float, float, str]] = {}
+        for name in NAMES:
+            spec = SPECS[name]
+            b = bounds.get(name)
+            lo, hi, scale = spec.low, spec.high, spec.scale
+            if isinstance(b, Sequence) and len(b) >= 2 and _f(b[0]) is not None and _f(b[1]) is not None:
+                lo, hi = float(b[0]), float(b[1])
+                scale = b[2] if len(b) >= 3 and b[2] in ("log", "linear") else scale
+            v = _f(params.get(name))
+            self.values[name] = min(hi, max(lo, v if v is not None else spec.default))
+            self.bounds[name] = (lo, hi, scale)
+
+    def unit(self, name: str) -> float:
+        lo, hi, scale = self.bounds[name]
+        v = self.values[name]
+        if hi <= lo:
+            return 0.5
+        if scale == "log" and lo > 0:
+            return (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo))
+        return (v - lo) / (hi - lo)
+
+    def has_room(self, name: str, direction: str) -> bool:
+        u = self.unit(name)
+        return u < 0.98 if direction == "increase" else u > 0.02
+
+
+def _magnitude_from_move(log_move: float | None) -> str:
+    if log_move is None or log_move < 0.5:
+        return "small"
+    return "medium" if log_move < 1.5 else "large"
+
+
+def _magnitude_from_log_gap(gap: float) -> str:
+    g = abs(gap)
+    return "small" if g < 0.25 else ("medium" if g < 0.7 else "large")
+
+
+def _pct(x: float) -> str:
+    return f"{100.0 * x:.0f}%"
+
+
+def _opposite(direction: str) -> str:
+    return "decrease" if direction == "increase" else "increase"
+
+
+def _additive_rationale(e: SignalEvidence, param: str, space: Space, ratio: float | None) -> str:
+    if e.gap < 0:
+        text = (f"{e.signal} supplies {_pct(e.side_wrong)} of the outranking files' score vs "
+                f"{_pct(e.side_expected)} of the expected files' (mean value {e.value_wrong:.2f} vs "
+                f"{e.value_expected:.2f}) in {e.agreeing} of {e.n} failures; lowering {param} "
+                f"(now {space.values[param]:.4g}) lifts the expected files relative to them")
+    else:
+        text = (f"{e.signal} supplies {_pct(e.side_expected)} of the expected files' score vs "
+                f"{_pct(e.side_wrong)} of the outranking files' (mean value {e.value_expected:.2f} vs "
+                f"{e.value_wrong:.2f}) in {e.agreeing} of {e.n} failures, so it is underweighted; raising "
+                f"{param} (now {space.values[param]:.4g}) lifts the expected files")
+    if e.needed_log_move is not None and ratio is not None:
+        text += (f"; closing the x{ratio:.2f} score gap along this signal alone needs about "
+                 f"x{math.exp(min(e.needed_log_move, 20.0)):.2f} on the weight")
+    return text
+
+
+def _evidence_proposals(ev: Evidence, space: Space) -> tuple[list[Proposal], list[str]]:
+    """Candidate moves from the failure evidence, strongest first, and notes on moves left out."""
+    out: list[Proposal] = []
+    notes: list[str] = []
+
+    def admit(p: Proposal) -> None:
+        if not space.has_room(p.param, p.direction):
+            lo, hi, _s = space.bounds[p.param]
+            edge = f"upper bound ({hi:g})" if p.direction == "increase" else f"lower bound ({lo:g})"
+            notes.append(f"the evidence says {p.direction} {p.param}, but it is already at its {edge}")
+            return
+        if p.support < MIN_SUPPORT:
+            return
+        out.append(p)
+
+    additive = ev.ranked("additive")
+    for want in ("decrease", "increase"):
+        for e in additive:
+            if e.direction == want and e.support >= MIN_SUPPORT:
+                param = SIGNAL_PARAM[e.signal]
+                admit(Proposal(param, want, _magnitude_from_move(e.needed_log_move),
+                               _additive_rationale(e, param, space, ev.score_ratio), e.support, "evidence"))
+                break
+    st = ev.signals.get("structure")
+    if st is not None and st.direction == "decrease" and st.support >= MIN_SUPPORT and st.side_wrong > 0.5:
+        admit(Proposal("pagerank_alpha", "decrease", "medium" if st.side_wrong >= 0.7 else "small",
+                       f"structure dominates the outranking files' score ({_pct(st.side_wrong)}); a lower "
+                       f"pagerank_alpha (now {space.values['pagerank_alpha']:.4g}) keeps PageRank near the seed "
+                       f"file, so structure stops favouring globally central files", st.support * 0.8, "evidence"))
+    dp = ev.signals.get("depth")
+    if dp is not None and dp.direction is not None and dp.support >= MIN_SUPPORT \
+            and ev.band_wrong and ev.band_expected and ev.band_wrong != ev.band_expected:
+        if dp.gap < 0:
+            param, direction = DEPTH_PARAM[ev.band_wrong], "decrease"
+        else:
+            param, direction = DEPTH_PARAM[ev.band_expected], "increase"
+        admit(Proposal(param, direction, _magnitude_from_log_gap(dp.gap),
+                       f"the depth prior gives the outranking files (mostly {ev.band_wrong}, mean depth "
+                       f"{ev.depth_wrong or 0:.1f}) x{dp.side_wrong:.2f} vs x{dp.side_expected:.2f} for the expected "
+                       f"files (mostly {ev.band_expected}, mean depth {ev.depth_expected or 0:.1f}) in "
+                       f"{dp.agreeing} of {dp.n} failures", dp.support, "evidence"))
+    for e in ev.ranked("multiplier"):
+        if e.signal == "depth" or e.signal in ev.inert or e.signal not in SIGNAL_PARAM or e.support < MIN_SUPPORT:
+            continue
+        param = SIGNAL_PARAM[e.signal]
+        if e.gap < 0:
+            why = (f"{e.signal} multiplies the outranking files by x{e.side_wrong:.2f} vs x{e.side_expected:.2f} "
+                   f"for the expected ones in {e.agreeing} of {e.n} failures; lowering {param} "
+                   f"(now {space.values[param]:.4g}) takes that edge away")
+        else:
+            why = (f"{e.signal} multiplies the expected files by x{e.side_expected:.2f} vs x{e.side_wrong:.2f} "
+                   f"for the outranking ones in {e.agreeing} of {e.n} failures; raising {param} "
+                   f"(now {space.values[param]:.4g}) strengthens that edge")
+        admit(Proposal(param, e.direction or "increase", _magnitude_from_log_gap(e.gap), why, e.support, "evidence"))
+        break
+    return out, notes
+
+
+def _explore(space: Space, episode: int, exclude: set[str], inert_params: set[str]) -> Proposal | None:
+    """A deterministic sideways step: the registry order rotated by the episode number."""
+    candidates = [n for n in NAMES if n not in exclude and n not in inert_params]
+    if not candidates:
+        return None
+    for k in range(len(candidates)):
+        name = candidates[(episode + k) % len(candidates)]
+        direction = "increase" if space.unit(name) < 0.5 else "decrease"
+        if space.has_room(name, direction):
+            return Proposal(name, direction, "medium",
+                            f"NDCG has not moved for {PLATEAU_EPISODES} episodes; {name} (now "
+                            f"{space.values[name]:.4g}) has not been touched recently and has more room to "
+                            f"{direction} ({SPECS[name].meaning})", 0.3, "explore")
+    return None
+
+
+def _interactions(params: Sequence[str]) -> list[str]:
+    ps = set(params)
+    return [text for group, text in INTERACTIONS if ps & set(group)]
+
+
+def propose_from_context(context: Mapping[str, Any]) -> str:
+    """The full protocol answer (``REASONING:`` paragraph, then ``JSON:`` object)."""
+    space = Space(context)
+    failures = [f for f in (context.get("failures") or ()) if isinstance(f, Mapping)]
+    ev = analyse(failures)
+    tv = read_trajectory(context.get("trajectory"))
+    episode = int(_f(context.get("episode")) or 0)
+    ndcg, best = _f(context.get("ndcg")), _f(context.get("best_ndcg"))
+    inert_params = {SIGNAL_PARAM[m] for m in ev.inert if m in SIGNAL_PARAM}
+
+    proposals: list[Proposal] = []
+    insights: list[str] = []
+    sentences: list[str] = []
+
+    head = f"Episode {episode}"
+    if ndcg is not None:
+        head += f": NDCG@10 {ndcg:.4f}" + (f" (best so far {best:.4f})" if best is not None else "")
+    sentences.append(head + ".")
+
+    if tv.last_harmful:
+        for p, (d, m) in tv.last_applied.items():
+            proposals.append(Proposal(p, _opposite(d), m,
+                                      f"revert: {d} {p} ({m}) in episode {tv.last_episode} lowered NDCG@10 from "
+                                      f"{tv.last_before:.4f} to {tv.last_after:.4f}", 1.0, "revert"))
+        changes = ", ".join(f"{d} {p} ({m})" for p, (d, m) in tv.last_applied.items())
+        sentences.append(f"The last change (episode {tv.last_episode}: {changes}) lowered NDCG@10 from "
+                         f"{tv.last_before:.4f} to {tv.last_after:.4f}, so it is reverted and not re-proposed.")
+
+    if not failures:
+        sentences.append("There are no failures to analyse: every case ranks its expected files above the "
+                         "failure threshold, so there is no evidence for any change.")
+    else:
+        sentences.append(f"{ev.n_failures} failures (mean per-case NDCG@10 {ev.mean_case_ndcg:.3f}); "
+                         f"{ev.n_usable} have both scored expected files and outranking files "
+                         f"({ev.n_expected_rows} expected rows, {ev.n_wrong_rows} outranking rows)"
+                         + (f", and the outranking files score x{ev.score_ratio:.2f} the expected ones (median)."
+                            if ev.score_ratio is not None else "."))
+        cands, notes = _evidence_proposals(ev, space)
+        insights.extend(notes)
+        taken = {p.param for p in proposals}
+        limit = 1 if proposals else 3
+        plateau_touched = set(tv.touched) if tv.plateau else set()
+        kept = 0
+        for c in cands:
+            if c.param in taken:
+                continue
+            if (c.param, c.direction) in tv.avoid:
+                insights.append(f"not re-proposing {c.direction} {c.param}: it lowered NDCG in episode "
+                                f"{tv.avoid[(c.param, c.direction)]}")
+                continue
+            if c.param in plateau_touched:
+                insights.append(f"{c.param} was already moved during the plateau without effect; holding it")
+                continue
+            if kept >= limit:
+                continue
+            proposals.append(c)
+            taken.add(c.param)
+            kept += 1
+        for e in ev.ranked("additive")[:2]:
+            if e.gap < 0:
+                sentences.append(f"In {e.agreeing} of {e.n} failures the files that outranked the expected ones got "
+                                 f"{_pct(e.side_wrong)} of their score from {e.signal} vs {_pct(e.side_expected)} "
+                                 f"for the expected files (mean value {e.value_wrong:.2f} vs {e.value_expected:.2f}).")
+            else:
+                sentences.append(f"In {e.agreeing} of {e.n} failures the expected files got {_pct(e.side_expected)} "
+                                 f"of their score from {e.signal} vs {_pct(e.side_wrong)} for the files that "
+                                 f"outranked them (mean value {e.value_expected:.2f} vs {e.value_wrong:.2f}), "
+                                 f"so {e.signal} is underweighted.")
+        for e in ev.ranked("multiplier")[:1]:
+            if e.signal in ev.inert:
+                continue
+            who = "outranking" if e.gap < 0 else "expected"
+            hi, lo = (e.side_wrong, e.side_expected) if e.gap < 0 else (e.side_expected, e.side_wrong)
+            sentences.append(f"The {e.signal} multiplier favours the {who} files (x{hi:.2f} vs x{lo:.2f}, "
+                             f"{e.agreeing} of {e.n} failures).")
+        if not ev.ranked("additive") and ev.n_usable:
+            sentences.append("No additive signal separates the expected files from the outranking ones by more "
+                             "than 5 points of score share.")
+        if ev.unreachable:
+            insights.append(f"{ev.unreachable} expected file(s) have a zero score: no signal reaches them, so no "
+                            f"weight change can rank them")
+            sentences.append(f"{ev.unreachable} expected file(s) score zero and are out of reach of any weight.")
+        if ev.inert:
+            insights.append("multipliers equal to 1 for every file in these failures (no information, their "
+                            f"parameters cannot matter here): {', '.join(ev.inert)}")
+        if ev.depth_expected is not None and ev.depth_wrong is not None \
+                and abs(ev.depth_expected - ev.depth_wrong) >= 1.0:
+            insights.append(f"expected files sit at mean path depth {ev.depth_expected:.1f} vs "
+                            f"{ev.depth_wrong:.1f} for the outranking files")
+        if tv.plateau and not tv.last_harmful:
+            exclude = set(tv.touched) | {p.param for p in proposals}
+            x = _explore(space, episode, exclude, inert_params)
+            sentences.append(f"NDCG@10 moved less than {PLATEAU_EPS} in each of the last {PLATEAU_EPISODES} "
+                             f"episodes: a plateau" + (f", so {x.param} is explored." if x else "."))
+            if x is not None:
+                proposals.append(x)
+
+    if proposals:
+        sentences.append("Proposed: " + "; ".join(f"{p.direction} {p.param} ({p.magnitude})" for p in proposals) + ".")
+    confidence = (min(CONF_MAX, max(CONF_MIN, sum(p.support for p in proposals) / len(proposals)))
+                  if proposals else CONF_MIN)
+
+    evid = [p for p in proposals if p.source == "evidence"]
+    if not failures and not proposals:
+        capsule = "no failures: hold the parameters"
+        diagnosis = "no failures to analyse: every case is above the failure threshold, so nothing to correct"
+    elif not proposals:
+        capsule = "no consistent evidence: hold the parameters"
+        diagnosis = ("the failures do not agree on any signal that separates the expected files from the ones "
+                     "that outrank them")
+    else:
+        parts = []
+        if any(p.source == "revert" for p in proposals):
+            parts.append("revert " + ", ".join(p.param for p in proposals if p.source == "revert"))
+        downs = [p.param for p in evid if p.direction == "decrease"]
+        ups = [p.param for p in evid if p.direction == "increase"]
+        if downs and ups:
+            parts.append(f"shift weight from {', '.join(downs)} to {', '.join(ups)}")
+        elif downs:
+            parts.append(f"lower {', '.join(downs)}")
+        elif ups:
+            parts.append(f"raise {', '.join(ups)}")
+        if any(p.source == "explore" for p in proposals):
+            parts.append("explore " + ", ".join(p.param for p in proposals if p.source == "explore"))
+        capsule = "; ".join(parts)
+        diag = []
+        for e in ev.ranked("additive")[:2]:
+            if e.gap < 0:
+                diag.append(f"outranking files are lifted by {e.signal} ({_pct(e.side_wrong)} of their score vs "
+                            f"{_pct(e.side_expected)})")
+            else:
+                diag.append(f"expected files carry {e.signal} evidence that is underweighted "
+                            f"({_pct(e.side_expected)} of their score vs {_pct(e.side_wrong)})")
+        if tv.last_harmful:
+            diag.append(f"the last change lowered NDCG@10 by {tv.last_before - tv.last_after:.4f}")
+        if tv.plateau and not tv.last_harmful:
+            diag.append(f"NDCG@10 has plateaued for {PLATEAU_EPISODES} episodes")
+        diagnosis = "; ".join(diag) or "see proposed changes"
+
+    answer = {
+        "strategy_capsule": capsule,
+        "diagnosis": diagnosis,
+        "param_interactions": _interactions([p.param for p in proposals]),
+        "proposed_changes": {p.param: [p.direction, p.magnitude, p.rationale] for p in proposals},
+        "structural_insights": insights,
+        "confidence": round(confidence, 2),
+    }
+    reasoning = " ".join(sentences)
+    return f"REASONING: {reasoning}\n\nJSON:\n{json.dumps(answer, indent=2, ensure_ascii=False)}\n"
+
+
+class HeuristicAgent:
+    """Deterministic, offline agent for L1 proposals and distillation."""
+
+    name = "heuristic"
+
+    def propose(self, prompt: str, context: dict | None = None) -> AgentReply:
+        t0 = time.perf_counter()
+        if not isinstance(context, Mapping):
+            return AgentReply(text="", latency_s=time.perf_counter() - t0,
+                              error="heuristic: no structured context was passed (it analyses the context the "
+                                    "prompt is built from, not free text)")
+        if context.get("task") == "distill":
+            from .heuristic_distill import distill_from_context
+
+            text = distill_from_context(context)
+        else:
+            text = propose_from_context(context)
+        return AgentReply(text=text, latency_s=time.perf_counter() - t0)
+
+
+__all__ = ["HeuristicAgent", "propose_from_context", "SIGNAL_PARAM", "DEPTH_PARAM", "ADDITIVE"]
