@@ -26,7 +26,7 @@ import pytest
 from ripmap.errors import RipmapError, UsageError
 from ripmap.rank.explain import SignalTable, explain_row
 from ripmap.rank.params import DEFAULT, NAMES, SPECS
-from ripmap.train.agents import (AgentReply, CliAgent, HeuristicAgent, RecordingAgent, ReplayAgent, ReplyStore,
+from ripmap.train.agents import (AgentReply, HeuristicAgent, RecordingAgent, ReplayAgent, ReplyStore,
                                  make_agent, prompt_key)
 from ripmap.train.agents.cli_agents import CLI_FLAGS, build_argv
 
@@ -362,6 +362,7 @@ def test_unknown_agent_lists_the_choices():
 class _Server:
     def __init__(self) -> None:
         self.requests: list[dict] = []
+        self.closed = False
         self.script: deque = deque()  # (status, body dict|str, delay_s, headers) consumed per request
         srv = self
 
@@ -417,8 +418,10 @@ class _Server:
         return self
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        if not self.closed:
+            self.closed = True
+            self.httpd.shutdown()
+            self.httpd.server_close()
 
 
 @pytest.fixture
@@ -522,7 +525,6 @@ def test_http_connection_error_is_retried_then_reported(server):
     sleeps = Sleeps()
     r = make_agent("openai:m", base_url=url + "/v1", retries=1, sleep=sleeps, timeout=2).propose(PROMPT)
     assert r.error is not None and "cannot reach" in r.error and r.attempts == 2 and sleeps == [1.0]
-    server.httpd = type("Closed", (), {"shutdown": lambda self: None, "server_close": lambda self: None})()
 
 
 # ------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ def _clear_caches() -> None:
 
 #: Items of an expected.json that the extractor currently gets wrong. They are left
 #: out of test_sample_expected and asserted by test_sample_known_bug (strict xfail).
+#: Entry shape: "lang": [dict(defs=[(name, kind)], refs=[name], reason="...")].
 KNOWN_SAMPLE_BUGS: dict[str, list[dict]] = {}
 
 
@@ -550,6 +551,154 @@ def test_scala_end_line():
     assert (total.line, total.end_line) == (2, 3)
 
 
+def test_functions_in_modules_stay_functions():
+    ts_tags, _ = extract_tags(b"module Geo {\n  export function origin() {\n    return 0;\n  }\n}\n", "typescript")
+    origin = _one_def(ts_tags, "origin")
+    assert (origin.kind, origin.parent) == ("function", "Geo")
+    ex_tags, _ = extract_tags(b"defmodule M do\n  def f(x), do: x\nend\n", "elixir")
+    f = _one_def(ex_tags, "f")
+    assert (f.kind, f.parent) == ("function", "M")
+
+
+def test_rust_fn_in_mod_and_impl_in_mod():
+    src = (b"mod tests {\n    fn helper() {}\n    impl Foo {\n        fn get(&self) {}\n    }\n}\n"
+           b"extern \"C\" {\n    fn abs(x: i32) -> i32;\n}\n")
+    tags, _ = extract_tags(src, "rust")
+    assert (_one_def(tags, "helper").kind, _one_def(tags, "helper").parent) == ("function", "tests")
+    assert (_one_def(tags, "get").kind, _one_def(tags, "get").parent) == ("method", "Foo")
+    abs_ = _one_def(tags, "abs")
+    assert (abs_.kind, abs_.parent, abs_.signature) == ("function", None, "fn abs(x: i32) -> i32")
+    tags, _ = extract_tags(b"trait Named {\n    fn name(&self) -> String;\n}\n", "rust")
+    name = _one_def(tags, "name")
+    assert (name.kind, name.parent, name.signature) == ("method", "Named", "fn name(&self) -> String")
+
+
+def test_c_struct_use_is_a_type_reference():
+    src = b"struct Buf;\nstruct Buf *make(void);\nenum Status { OK };\nenum Status run(void) { return OK; }\n"
+    tags, _ = extract_tags(src, "c")
+    assert not [t for t in _defs(tags) if t.name == "Buf"]
+    status_refs = [(t.line, t.kind, t.parent) for t in _refs(tags) if t.name == "Status"]
+    assert status_refs == [(4, "type", "run")]
+    run = _one_def(tags, "run")
+    assert (run.signature, run.end_line) == ("enum Status run(void)", 4)
+
+
+def test_c_prototype_span_and_signature():
+    tags, _ = extract_tags(b"static char **split(const char *s,\n                    int sep);\n", "c")
+    split = _one_def(tags, "split")
+    assert (split.line, split.end_line, split.signature) == (
+        1, 2, "static char **split(const char *s, int sep)")
+
+
+def test_csharp_generic_and_qualified_base_references():
+    src = b"class Repo : Base<Item>, System.IDisposable, IRepo<Item, int> {\n}\n"
+    tags, _ = extract_tags(src, "c_sharp")
+    assert {t.name for t in _refs(tags)} >= {"Base", "IDisposable", "IRepo"}
+    assert not [t for t in _refs(tags) if "<" in t.name or "." in t.name]
+
+
+def test_swift_extension_methods_and_protocol_members():
+    src = (b"protocol Named {\n    var name: String { get }\n    func greet() -> String\n}\n\n"
+           b"extension Canvas: Named {\n    func greet() -> String {\n        return describe(name)\n    }\n}\n")
+    tags, _ = extract_tags(src, "swift")
+    greets = sorted((t.line, t.kind, t.parent) for t in _defs(tags) if t.name == "greet")
+    assert greets == [(3, "method", "Named"), (7, "method", "Canvas")]
+    assert (_one_def(tags, "name").kind, _one_def(tags, "name").parent) == ("property", "Named")
+    describe = [t for t in _refs(tags) if t.name == "describe"]
+    assert [(t.kind, t.parent) for t in describe] == [("call", "greet")]
+    assert ("Named", "class") in {(t.name, t.kind) for t in _refs(tags)}
+
+
+def test_swift_local_variables_are_not_definitions():
+    src = b"func run() {\n    let total = compute()\n    print(total)\n}\n"
+    tags, _ = extract_tags(src, "swift")
+    assert [t.name for t in _defs(tags)] == ["run"]
+    assert {(t.name, t.parent) for t in _refs(tags)} >= {("compute", "run"), ("print", "run")}
+
+
+DART_SRC = b'''import 'src/shapes.dart';
+
+class Canvas<T> extends Base with Paint implements Sink<T> {
+  final List<Shape> shapes = [];
+
+  Canvas.empty();
+
+  void add(Shape shape, {int times = 1}) {
+    final copy = shape.clone();
+    shapes..add(copy)..sort();
+    log(copy?.describe());
+    var w = new Widget(times);
+  }
+
+  int get count => shapes.length;
+}
+
+int twice(int value) => helper(value) * 2;
+'''
+
+
+def test_dart_definitions_and_references():
+    tags, notes = extract_tags(DART_SRC, "dart")
+    assert notes == []
+    canvas = _one_def(tags, "Canvas")
+    assert (canvas.kind, canvas.line, canvas.end_line) == ("class", 3, 16)
+    add = _one_def(tags, "add")
+    assert (add.kind, add.parent, add.line, add.end_line, add.signature) == (
+        "method", "Canvas", 8, 13, "void add(Shape shape, {int times = 1})")
+    assert (_one_def(tags, "empty").kind, _one_def(tags, "empty").parent) == ("method", "Canvas")
+    assert (_one_def(tags, "count").kind, _one_def(tags, "count").end_line) == ("method", 15)
+    twice = _one_def(tags, "twice")
+    assert (twice.kind, twice.parent, twice.signature) == ("function", None, "int twice(int value)")
+    refs = {(t.name, t.kind): t for t in _refs(tags)}
+    for name in ("clone", "add", "sort", "log", "describe", "helper"):
+        assert (name, "call") in refs, name
+    assert refs[("clone", "call")].parent == "add"
+    assert refs[("Widget", "class")].parent == "add"
+    for name in ("Base", "Paint", "Sink", "Shape", "List"):
+        assert (name, "type") in refs, name
+    names = {t.name for t in _refs(tags)}
+    # parameters, locals, fields read and type parameters are no references
+    assert not names & {"shape", "copy", "times", "value", "w", "shapes", "length"}, names
+    # `class Canvas<T>` declares T; `Sink<T>` uses it
+    assert [t.line for t in _refs(tags) if t.name == "T"] == [3]
+    assert ("'src/shapes.dart'", "import") in refs
+
+
+def test_ruby_block_parameters_and_assignments_are_not_references():
+    src = (b"def run(items, limit = 3)\n  total = 0\n  items.each { |x| total += x }\n"
+           b"  rescue_me rescue nil\n  report(total, limit, missing)\nend\n")
+    tags, _ = extract_tags(src, "ruby")
+    refs = {t.name for t in _refs(tags)}
+    assert {"each", "report", "missing", "rescue_me"} <= refs
+    assert not refs & {"items", "limit", "total", "x"}, refs
+
+
+def test_elixir_module_attributes_are_not_references():
+    src = b"defmodule M do\n  @moduledoc false\n  alias Foo.Bar\n  def f(x), do: Bar.g(x) |> h()\nend\n"
+    tags, _ = extract_tags(src, "elixir")
+    refs = {t.name for t in _refs(tags)}
+    assert {"g", "h", "Foo.Bar"} <= refs
+    assert not refs & {"moduledoc", "alias", "def", "defmodule"}, refs
+
+
+def test_signatures_drop_annotations():
+    java = b"class A {\n  @Override\n  @SuppressWarnings(\"x\") public String toString() { return \"\"; }\n}\n"
+    tags, _ = extract_tags(java, "java")
+    to_string = _one_def(tags, "toString")
+    assert (to_string.line, to_string.signature) == (2, "public String toString()")
+    cs = b"class A {\n  [Obsolete] public void Run() { }\n}\n"
+    tags, _ = extract_tags(cs, "c_sharp")
+    assert _one_def(tags, "Run").signature == "public void Run()"
+
+
+def test_javascript_object_function_signatures():
+    src = b"const o = { go: function(a) { return a; }, run(b) { return b; } };\nconst f = (x) => x + 1;\n"
+    tags, _ = extract_tags(src, "javascript")
+    assert _one_def(tags, "go").signature == "go: function(a)"
+    assert _one_def(tags, "run").signature == "run(b)"
+    assert _one_def(tags, "f").signature == "f = (x) =>"
+
+
 # ---------------------------------------------------------------------------
 # Malformed input
 # ---------------------------------------------------------------------------
@@ -584,8 +733,9 @@ def test_invalid_utf8_latin1_identifiers():
     assert any("UTF-8" in n for n in notes), notes
     defs = {t.line: t for t in _defs(tags)}
     assert defs[4].name == "ok" and defs[4].kind == "function"
-    assert 1 in defs and defs[1].name.startswith("caf")  # the bad name survives, decoded somehow
-    assert any(t.line == 5 and t.name.startswith("caf") for t in _refs(tags))
+    # the bad name survives, decoded with a replacement character as the note says
+    assert 1 in defs and defs[1].name == "caf\ufffd"
+    assert [t.name for t in _refs(tags) if t.line == 5] == ["caf\ufffd"]
 
 
 BROKEN_PY = b'''def before():
@@ -610,9 +760,29 @@ def test_broken_python_keeps_defs_before_error():
 
 
 def test_broken_python_keeps_defs_after_error():
-    tags, _ = extract_tags(BROKEN_PY, "python")
+    tags, notes = extract_tags(BROKEN_PY, "python")
+    assert any("syntax" in n for n in notes), notes
     defs = {(t.name, t.kind) for t in _defs(tags)}
     assert {("after", "function"), ("Tail", "class"), ("method", "method")} <= defs
+    after = _one_def(tags, "after")
+    assert (after.line, after.end_line, after.signature) == (6, 7, "def after()")
+    tail = _one_def(tags, "Tail")
+    assert (tail.line, tail.end_line) == (9, 11)
+    method = _one_def(tags, "method")
+    assert (method.parent, method.line, method.end_line) == ("Tail", 10, 11)
+    n_lines = BROKEN_PY.count(b"\n") + 1
+    assert all(1 <= t.line <= t.end_line <= n_lines for t in tags)
+    assert tags == sorted(tags, key=Tag.sort_key)
+
+
+def test_broken_python_two_swallowing_errors():
+    src = (b"import os\n\nx = f(1,\n\ndef a():\n    return os.getcwd()\n\n"
+           b"y = [1, 2\n\nclass B:\n    def m(self):\n        return a()\n")
+    tags, _ = extract_tags(src, "python")
+    got = {(t.name, t.kind, t.line, t.end_line, t.parent) for t in _defs(tags)}
+    assert {("a", "function", 5, 6, None), ("B", "class", 10, 12, None), ("m", "method", 11, 12, "B")} <= got
+    refs = {(t.name, t.line): t.parent for t in _refs(tags)}
+    assert refs[("getcwd", 6)] == "a" and refs[("a", 12)] == "m"
 
 
 def test_broken_python_line_in_the_middle():

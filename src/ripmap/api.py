@@ -127,7 +127,10 @@ class RepoMap:
             t = time.perf_counter()
             git = self._load_git() if self.use_git else None
             self.timings.git_s = time.perf_counter() - t
-            self._ctx = RankContext(graph=g, git=git)
+            fp = idx.fingerprint
+            store = (lambda name: self.cache.get_blob(f"{name}:{fp}"),
+                     lambda name, b: self.cache.put_blob(f"{name}:{fp}", b))
+            self._ctx = RankContext(graph=g, git=git, store=store)
         return self._ctx
 
     def _load_git(self) -> GitSignals:

@@ -26,6 +26,7 @@ to load yields no tags and one note.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from .. import languages
@@ -74,8 +75,12 @@ _ANNOTATION_TYPES = frozenset({
 })
 _WS = b" \t\r\n\f\v"
 _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-# a line that starts a fresh top-level statement after an error (see _resume_offset)
-_FRESH_LINE_START = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_@$")
+# a line that starts a top-level definition, where re-parsing after an error that
+# swallowed it can recover something (see _resume_offset)
+_FRESH_DEF = re.compile(
+    rb"(?:@[A-Za-z_]|(?:async\s+)?(?:def|class|function|fn|func|pub|export|const|let|var|type|struct|enum"
+    rb"|interface|impl|trait|module|mod|static|public|private|protected|internal|abstract|final|object"
+    rb"|val|sealed|data|defmodule|local|namespace|typedef|extern|unsafe)\b)")
 #: At most this many re-parses per file after errors that swallow the rest of it.
 _MAX_REPARSES = 3
 
@@ -98,6 +103,8 @@ def _text(data: bytes, node) -> str:
 
 
 def _good_name(name: str) -> bool:
+    if name.isidentifier():  # the common case, without a per-character loop
+        return len(name) <= _MAX_NAME
     return 0 < len(name) <= _MAX_NAME and any(c.isalnum() for c in name)
 
 
@@ -344,7 +351,7 @@ def _def_node(node, name_node):
 def _resume_offset(data: bytes, root) -> int | None:
     """Where to re-parse after a top-level ERROR that swallowed whole lines: the start
     of the first line after the error's first line that begins at column 0 with
-    something that can start a statement (``def``, ``class``, ``@decorator`` ...)."""
+    something that starts a definition (``def``, ``class``, ``@decorator`` ...)."""
     if root.is_error:
         errors = (root,)
     else:
@@ -357,7 +364,7 @@ def _resume_offset(data: bytes, root) -> int | None:
             nxt = pos + 1
             if nxt >= err.end_byte:
                 break
-            if data[nxt] in _FRESH_LINE_START:
+            if _FRESH_DEF.match(data, nxt):
                 return nxt
             pos = data.find(b"\n", nxt, err.end_byte)
     return None

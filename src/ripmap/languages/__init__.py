@@ -58,7 +58,7 @@ SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec("tsx", ("tsx",), "tree_sitter_typescript", "language_tsx",
                  queries=(_pkg("tree_sitter_javascript"), _pkg("tree_sitter_typescript"), _own("js-imports.scm"))),
     LanguageSpec("go", ("go",), "tree_sitter_go", queries=(_pkg("tree_sitter_go"), _own("go-imports.scm"))),
-    LanguageSpec("rust", ("rs",), "tree_sitter_rust", queries=(_pkg("tree_sitter_rust"),)),
+    LanguageSpec("rust", ("rs",), "tree_sitter_rust", queries=(_pkg("tree_sitter_rust"), _own("rust-extra.scm"))),
     LanguageSpec("java", ("java",), "tree_sitter_java", queries=(_pkg("tree_sitter_java"), _own("java-imports.scm"))),
     LanguageSpec("c", ("c", "h"), "tree_sitter_c", queries=(_pkg("tree_sitter_c"), _own("c-imports.scm"))),
     LanguageSpec("cpp", ("cpp", "cc", "cxx", "c++", "hpp", "hxx", "hh", "h++", "ipp", "tpp"),

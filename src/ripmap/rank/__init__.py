@@ -44,6 +44,8 @@ class RankContext:
 
     graph: GraphData
     git: GitSignals | None = None
+    #: optional persistent store for query-independent indexes: (load(key), save(key, bytes))
+    store: tuple | None = None
     _memo: dict = field(default_factory=dict, repr=False)
 
     def _get(self, key, make):
@@ -55,7 +57,20 @@ class RankContext:
 
     @property
     def lexical(self) -> Lexical:
-        return self._get("lexical", lambda: Lexical(self.graph))
+        def make() -> Lexical:
+            if self.store is not None:
+                load, save = self.store
+                blob = load("lexical")
+                if blob is not None:
+                    try:
+                        return Lexical(self.graph, blob)
+                    except Exception:  # stale or corrupt: rebuild, never trust it
+                        pass
+                lex = Lexical(self.graph)
+                save("lexical", lex.to_bytes())
+                return lex
+            return Lexical(self.graph)
+        return self._get("lexical", make)
 
     @property
     def tokens(self) -> TokenIndex:
@@ -124,12 +139,35 @@ class Ranking:
     file_index: dict[str, int]
     _symbols: list[RankedSymbol] | None = None
     _symbol_maker: object = None
+    _symbol_arrays: tuple | None = None
+
+    def _arrays(self):
+        if self._symbol_arrays is None:
+            self._symbol_arrays = self._symbol_maker() if self._symbol_maker else None
+        return self._symbol_arrays
 
     @property
     def symbols(self) -> list[RankedSymbol]:
+        """Every definition in rank order (materialized on first use)."""
         if self._symbols is None:
-            self._symbols = self._symbol_maker() if self._symbol_maker else []
+            self._symbols = self.top_symbols(None)
         return self._symbols
+
+    def top_symbols(self, k: int | None, exclude: set[str] | frozenset = frozenset()) -> list[RankedSymbol]:
+        """The ``k`` best-ranked definitions (all when ``k`` is None), skipping files in ``exclude``."""
+        arr = self._arrays()
+        if arr is None:
+            return []
+        table, order, scores = arr
+        out: list[RankedSymbol] = []
+        for i in order:
+            path = table.paths[table.file_idx[i]]
+            if path in exclude:
+                continue
+            out.append(RankedSymbol(path, table.tags[i], float(scores[i])))
+            if k is not None and len(out) >= k:
+                break
+        return out
 
     def rank_of(self, path: str) -> int:
         return self.files.index(path) + 1
@@ -236,49 +274,88 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
     files = [g.files[i] for i in order]
     score_map = {g.files[i]: float(scores[i]) for i in order}
 
-    def make_symbols() -> list[RankedSymbol]:
+    def make_symbols():
         if tags is None:
-            return []
+            return None
         return _rank_symbols(ctx, params, scores, tags, idents, name_strength)
 
     return Ranking(files=files, scores=score_map, signals=sig, params=params, order=order,
                    file_index=fi, _symbol_maker=make_symbols)
 
 
+@dataclass
+class SymbolTable:
+    """Every definition of the index as parallel arrays, grouped by file (graph order)."""
+
+    paths: tuple[str, ...]
+    tags: list[Tag]
+    file_idx: np.ndarray
+    name_idx: np.ndarray
+    prior: np.ndarray  # kind prior × locality (closures and local helpers weigh less)
+    line: np.ndarray
+    starts: np.ndarray  # first row of each non-empty file group
+    groups: np.ndarray  # file index of each group
+
+    @classmethod
+    def build(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "SymbolTable":
+        ni = g.name_index
+        all_tags: list[Tag] = []
+        fidx: list[int] = []
+        nidx: list[int] = []
+        prior: list[float] = []
+        for f, rel in enumerate(g.files):
+            defs = definitions(tags, rel)
+            if not defs:
+                continue
+            kind_of = {t.name: t.kind for t in defs}
+            for t in defs:
+                all_tags.append(t)
+                fidx.append(f)
+                nidx.append(ni.get(t.name, -1))
+                local = 0.15 if kind_of.get(t.parent) in ("function", "method") else 1.0
+                prior.append(_KIND_PRIOR.get(t.kind, 0.7) * local)
+        file_idx = np.asarray(fidx, dtype=np.int64)
+        starts = np.flatnonzero(np.r_[True, file_idx[1:] != file_idx[:-1]]) if len(file_idx) else np.zeros(0, np.int64)
+        return cls(g.files, all_tags, file_idx, np.asarray(nidx, dtype=np.int64), np.asarray(prior),
+                   np.asarray([t.line for t in all_tags], dtype=np.int64), starts,
+                   file_idx[starts] if len(file_idx) else np.zeros(0, np.int64))
+
+
 def _rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
                   tags: Mapping[str, Sequence[Tag]], idents: set[str],
-                  name_strength: np.ndarray | None) -> list[RankedSymbol]:
-    """Symbol score = file score × the symbol's share of its file.
+                  name_strength: np.ndarray | None):
+    """Symbol score = file score × the symbol's share of its file (vectorized).
 
     A definition's share grows with the references to its name, each weighted by the
     score of the referring file (so symbols used by the files that matter come first),
-    times a small prior by kind (types before fields).
+    times a small prior by kind (types before fields; local helpers far behind).
+    Returns (table, order, scores) for :meth:`Ranking.top_symbols`.
     """
     g = ctx.graph
+    table: SymbolTable = ctx._get(("symbols", id(tags)), lambda: SymbolTable.build(g, tags))
+    n = len(table.tags)
+    if n == 0:
+        return table, np.zeros(0, dtype=np.int64), np.zeros(0)
     R = reference_matrix(g, params)
     incoming = np.asarray(R.T @ file_scores).ravel()  # per name
-    ni = g.name_index
-    out: list[RankedSymbol] = []
-    k = params["symbol_ref_weight"]
+    has = table.name_idx >= 0
+    raw = np.where(has, incoming[np.where(has, table.name_idx, 0)], 0.0)
+    mx = np.maximum.reduceat(raw, table.starts)
+    counts = np.diff(np.r_[table.starts, n])
+    mx_row = np.repeat(mx, counts)
+    rel_in = np.divide(raw, mx_row, out=np.zeros(n), where=mx_row > 0)
+    share = table.prior * (1.0 + params["symbol_ref_weight"] * rel_in)
     boost_ident = params["boost_mentioned_ident"]
-    for fidx, rel in enumerate(g.files):
-        defs = definitions(tags, rel)
-        if not defs:
-            continue
-        raw = np.array([incoming[ni[t.name]] if t.name in ni else 0.0 for t in defs])
-        mx = raw.max()
-        rel_in = raw / mx if mx > 0 else raw
-        kind_of = {t.name: t.kind for t in defs}
-        # definitions local to a function (closures, test helpers) are rarely what a map reader needs
-        local = np.array([0.15 if kind_of.get(t.parent) in ("function", "method") else 1.0 for t in defs])
-        share = np.array([_KIND_PRIOR.get(t.kind, 0.7) for t in defs]) * local * (1.0 + k * rel_in)
-        for j, t in enumerate(defs):
-            if t.name in idents:
-                share[j] *= boost_ident
-            elif name_strength is not None and t.name in ni and name_strength[ni[t.name]] > 0:
-                share[j] *= 1.0 + (boost_ident - 1.0) * name_strength[ni[t.name]]
-        share = share / share.sum()
-        fs = float(file_scores[fidx])
-        out.extend(RankedSymbol(rel, t, fs * float(s)) for t, s in zip(defs, share))
-    out.sort(key=lambda s: (-s.score, s.path, s.tag.line, s.tag.name))
-    return out
+    if idents:
+        ni = g.name_index
+        ids = np.array([ni[m] for m in idents if m in ni], dtype=np.int64)
+        if ids.size:
+            share = np.where(np.isin(table.name_idx, ids), share * boost_ident, share)
+    if name_strength is not None:
+        st = np.where(has, name_strength[np.where(has, table.name_idx, 0)], 0.0)
+        share = share * np.where(st > 0, 1.0 + (boost_ident - 1.0) * st, 1.0)
+    total = np.repeat(np.add.reduceat(share, table.starts), counts)
+    sym_scores = file_scores[table.file_idx] * (share / total)
+    # order: score descending, then path (graph order is path order), line, name
+    order = np.lexsort((table.line, table.file_idx, -sym_scores))
+    return table, order, sym_scores

@@ -204,31 +204,70 @@ def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, m
 # -- lexical --------------------------------------------------------------------------
 
 class Lexical:
-    """BM25 (via ``bm25s``) over each file's identifier tokens and path tokens."""
+    """BM25 (via ``bm25s``) over each file's identifier tokens and path tokens.
 
-    def __init__(self, g: GraphData) -> None:
+    The index is query-independent, so it is built once per graph and can be stored
+    (:meth:`to_bytes`) beside the graph in the cache; a warm run loads it instead of
+    re-tokenizing every identifier of the repository.
+    """
+
+    def __init__(self, g: GraphData, stored: bytes | None = None) -> None:
         import bm25s
 
-        names = g.names
+        self.graph = g
         Rt = (g.R[0] + g.R[1] + g.R[2]).tocsr()  # files × names (reference counts)
         Dt = g.D.T.tocsr()
-        name_toks = [split_identifier(n) for n in names]
-        corpus: list[list[str]] = []
-        for i, f in enumerate(g.files):
-            toks = path_tokens(f) * 2
-            for j in Dt.indices[Dt.indptr[i]:Dt.indptr[i + 1]]:
-                toks.extend(name_toks[j] * 2)  # what a file defines says more than what it uses
-            for j in Rt.indices[Rt.indptr[i]:Rt.indptr[i + 1]]:
-                toks.extend(name_toks[j])
-            corpus.append(toks or ["∅"])
         self.file_name_ids = (Dt, Rt)
-        self.name_toks = name_toks
+        self._name_toks: dict[int, list[str]] = {}
         self.retriever = bm25s.BM25()
-        self.retriever.index(corpus, show_progress=False)
-        self.vocab = set(self.retriever.vocab_dict) if hasattr(self.retriever, "vocab_dict") else None
+        if stored is not None:
+            self._load(stored)
+        else:
+            names = g.names
+            corpus: list[list[str]] = []
+            for i, f in enumerate(g.files):
+                toks = path_tokens(f) * 2
+                for j in Dt.indices[Dt.indptr[i]:Dt.indptr[i + 1]]:
+                    toks.extend(self.name_tokens(j) * 2)  # what a file defines says more than what it uses
+                for j in Rt.indices[Rt.indptr[i]:Rt.indptr[i + 1]]:
+                    toks.extend(self.name_tokens(j))
+                corpus.append(toks or ["∅"])
+            _ = names
+            self.retriever.index(corpus, show_progress=False)
+        self.vocab = set(self.retriever.vocab_dict)
+
+    def name_tokens(self, j: int) -> list[str]:
+        t = self._name_toks.get(j)
+        if t is None:
+            t = self._name_toks[j] = split_identifier(self.graph.names[j])
+        return t
+
+    def to_bytes(self) -> bytes:
+        import io
+        import json as _json
+
+        sc = self.retriever.scores
+        buf = io.BytesIO()
+        np.savez(buf, data=sc["data"], indices=sc["indices"], indptr=sc["indptr"],
+                 num_docs=np.array(sc["num_docs"]), vocab=np.array(_json.dumps(self.retriever.vocab_dict)))
+        return buf.getvalue()
+
+    def _load(self, b: bytes) -> None:
+        import io
+        import json as _json
+
+        with np.load(io.BytesIO(b), allow_pickle=False) as z:
+            self.retriever.scores = {"data": z["data"], "indices": z["indices"], "indptr": z["indptr"],
+                                     "num_docs": int(z["num_docs"])}
+            self.retriever.vocab_dict = _json.loads(str(z["vocab"]))
+        # what ``index()`` sets besides the score matrix (bm25s 0.2-0.3, method "lucene")
+        self.retriever.nonoccurrence_array = None
+        self.retriever.unique_token_ids_set = set(self.retriever.vocab_dict.values())
+        if self.retriever.scores["num_docs"] != self.graph.n_files:
+            raise ValueError("stored BM25 index does not match the graph")
 
     def scores(self, tokens: Iterable[str]) -> np.ndarray:
-        toks = [t for t in dict.fromkeys(tokens) if self.vocab is None or t in self.vocab]
+        toks = [t for t in dict.fromkeys(tokens) if t in self.vocab]
         if not toks:
             return np.zeros(self.file_name_ids[0].shape[0])
         return np.asarray(self.retriever.get_scores(toks), dtype=np.float64)
@@ -240,7 +279,7 @@ class Lexical:
         for i in idx:
             for m in (Dt, Rt):
                 for j in m.indices[m.indptr[i]:m.indptr[i + 1]]:
-                    out.extend(self.name_toks[j])
+                    out.extend(self.name_tokens(int(j)))
         return out
 
 

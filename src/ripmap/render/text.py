@@ -24,7 +24,7 @@ _NAME_LABEL = {"function": "def", "method": "def", "macro": "macro", "constant":
                "field": "field", "property": "prop", "section": "§"}
 _SIG_WEIGHT = 1.0
 _NAME_WEIGHT = 0.45
-_K_CHOICES = (10**9, 40, 20, 10, 5, 0)
+_K_CHOICES = (10**9, 30, 12, 5, 0)
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ class MapFitter:
         self.title = title
         self.calls = calls
         self.file_rank = {f: i + 1 for i, f in enumerate(ranking.files)}
-        self.syms = [s for s in ranking.symbols if s.path not in self.chat]
+        self.syms: list[RankedSymbol] = []
         self.defs = {f: definitions(tags, f) for f in tags}
         self.symbols_total = sum(len(v) for v in self.defs.values())
         self._line_costs: dict[str, int] = {}
@@ -255,24 +255,16 @@ class MapFitter:
     def fit(self, budget: int) -> RenderedMap:
         if budget < 1:
             raise ValueError("budget must be at least 1 token")
-        n = len(self.syms)
-        best: tuple[float, int, int] | None = None  # (utility, m, k)
-        for k in _K_CHOICES:
-            lo, hi = 0, n
-            while lo < hi:  # largest m whose rendering fits
-                mid = (lo + hi + 1) // 2
-                if self._cost(self._blocks(mid, k), [], budget) <= budget:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            blocks = self._blocks(lo, k)
-            util = sum(s.score * (_SIG_WEIGHT if b.detail == "sig" else _NAME_WEIGHT) for b in blocks for s in b.symbols)
-            cand = (util, lo, k)
-            if best is None or cand[0] > best[0] + 1e-15:
-                best = cand
-            if k >= len(blocks) and lo == n:  # everything fits with full detail
+        # A rendered symbol costs at least a couple of tokens, so at most budget/2 fit.
+        # Search a smaller prefix first and widen only when all of it fits.
+        limit = budget // 8 + 32
+        while True:
+            self.syms = self.ranking.top_symbols(limit, exclude=frozenset(self.chat))
+            best = self._search(budget)
+            if best[1] < len(self.syms) or len(self.syms) < limit or limit > budget // 2:
                 break
-        _u, m, k = best if best else (0.0, 0, 0)
+            limit *= 4
+        _u, m, k = best
         blocks = self._blocks(m, k)
         shown = {b.path for b in blocks} | self.chat
         also: list[str] = []
@@ -302,6 +294,26 @@ class MapFitter:
             text = self._tiny(budget)
         return RenderedMap(text=text, tokens=self.counter.count(text), blocks=blocks, also=also,
                            files_total=len(self.ranking.files), symbols_total=self.symbols_total, budget=budget)
+
+    def _search(self, budget: int) -> tuple[float, int, int]:
+        """(utility, symbols, files with signatures) of the best fitting candidate."""
+        n = len(self.syms)
+        best: tuple[float, int, int] | None = None
+        for k in _K_CHOICES:
+            lo, hi = 0, n
+            while lo < hi:  # largest m whose rendering fits
+                mid = (lo + hi + 1) // 2
+                if self._cost(self._blocks(mid, k), [], budget) <= budget:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            blocks = self._blocks(lo, k)
+            util = sum(s.score * (_SIG_WEIGHT if b.detail == "sig" else _NAME_WEIGHT) for b in blocks for s in b.symbols)
+            if best is None or util > best[0] + 1e-15:
+                best = (util, lo, k)
+            if k >= len(blocks) and lo == n:  # everything fits with full detail
+                break
+        return best if best is not None else (0.0, 0, 0)
 
     def _final(self, blocks, also, budget) -> str:
         used = self.counter.count(self._text(blocks, also, budget, PLAIN, "000000"))

@@ -50,6 +50,9 @@ BEST_POINTS_SHOWN = 5
 INSIGHTS_SHOWN = 8
 SCHEMA_CORRUPTION_CHARS = 200
 """Reasoning longer than this with no usable change is the seeds' "schema corruption"."""
+PLOT_EVERY_S = 15.0
+"""progress.png is redrawn at most this often (and always after the last episode): a
+matplotlib dashboard costs about a second, more than a heuristic episode itself."""
 LOCK_IN_EPISODES = 5
 """Identical parameters after this many consecutive episodes is "basin lock-in"."""
 
@@ -728,6 +731,7 @@ class _Loop:
         self.injected_agent = agent
         self.source: Path | None = None
         self.plan: list[dict] = []  # the source run's episodes when replaying
+        self.last_plot = float("-inf")
         if self.replay:
             self.source = self.out_dir / _check_run_name(str(self.replay))
             if not (self.source / "scratchpad.json").is_file():
@@ -767,6 +771,8 @@ class _Loop:
             print(f"ripmap-train: note: promptgram {self.promptgram.source}: ignored its protocol section(s) "
                   f"{', '.join(self.promptgram.stripped)}; the shipped protocol is always used", file=sys.stderr)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for orphan in self.run_dir.glob(".*.tmp"):  # a kill mid-write leaves the temp file, never a torn real one
+            orphan.unlink(missing_ok=True)
         if not run_pg.is_file() or not self.resume:
             atomic_write_text(run_pg, self.promptgram.render())
         sp = existing if (self.resume and existing is not None) else Scratchpad(run=self.run)
@@ -829,7 +835,7 @@ class _Loop:
             return int(e.get("episodes_total", self.episodes_total)), float(e.get("min_confidence", self.min_conf))
         return self.episodes_total, self.min_conf
 
-    def write_all(self, sp: Scratchpad, best: dict, study: _Study | None) -> None:
+    def write_all(self, sp: Scratchpad, best: dict, study: _Study | None, *, final: bool = False) -> None:
         """Scratchpad first (the source of truth), then what is derived from it."""
         sp.save(self.run_dir)
         rows = [{"episode": e["episode"], "ndcg_before": e["ndcg_before"], "ndcg_after": e["ndcg_after"],
@@ -847,8 +853,11 @@ class _Loop:
         if study is not None:
             for e in sp.episodes:
                 study.add(e)
-        if rows:
+        now = time.monotonic()
+        if rows and (final or now - self.last_plot >= PLOT_EVERY_S):
             from .plots import plot_l1_progress
+
+            self.last_plot = now
 
             try:
                 plot_l1_progress(rows, self.run_dir / "progress.png", title=f"L1 {self.run}")  # writes atomically
@@ -952,8 +961,9 @@ def run_l1(ev: Any, args: Any, out_dir: str | Path, *, start: Params, promptgram
     storage = _opt(args, "storage") or f"sqlite:///{(loop.run_dir / 'study.db').resolve()}"
     study = _Study(loop.run, storage)
     best = _best_of(sp)
-    loop.write_all(sp, best, study)  # reconciles the study with a resumed scratchpad
     first = sp.last_episode + 1
+    # reconciles the study with a resumed scratchpad; redraws the plot of a finished run
+    loop.write_all(sp, best, study, final=first > loop.episodes_total)
     if first > loop.episodes_total:
         print(f"ripmap-train: run {loop.run} already has {sp.last_episode} episode(s) (--episodes "
               f"{loop.episodes_total}); nothing to do", file=sys.stderr)
@@ -961,7 +971,7 @@ def run_l1(ev: Any, args: Any, out_dir: str | Path, *, start: Params, promptgram
         rec, cur = run_episode(n=n, loop=loop, agent=agent_obj, agent_name=agent_name, sp=sp, cur=cur, best=best)
         sp.add_episode(rec)
         best = _best_of(sp)
-        loop.write_all(sp, best, study)
+        loop.write_all(sp, best, study, final=n == loop.episodes_total)
         _live(f"L1 {n}/{loop.episodes_total}  train {_f(rec['ndcg_before'])}→{_f(rec['ndcg_after'])}  holdout "
               f"{_f(rec['holdout_after'])}  best {_f(best['train'])}  failures {rec['failures']}  conf "
               f"{_f(rec['confidence'], 2) if rec['confidence'] is not None else '-'}  "

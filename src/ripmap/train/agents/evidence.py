@@ -96,7 +96,8 @@ class SignalEvidence:
     side_wrong: float
     value_expected: float  # mean raw signal value
     value_wrong: float
-    needed_log_move: float | None  # additive: median log-weight change that would close the score gap
+    needed_factor: float | None  # additive: median factor on the weight that lets the expected files
+    # catch up (inf: turning the weight down cannot close the gap on its own); None: no estimate
 
     @property
     def direction(self) -> str | None:
@@ -159,7 +160,6 @@ def analyse(failures: Sequence[Mapping[str, Any]]) -> Evidence:
     val_e: dict[str, list[float]] = {s: [] for s in per_sig_gap}
     val_w: dict[str, list[float]] = {s: [] for s in per_sig_gap}
     needed: dict[str, list[float]] = {s: [] for s in ADDITIVE}
-    needed_sign: dict[str, list[int]] = {s: [] for s in ADDITIVE}
     ratios: list[float] = []
     n_e = n_w = unreachable = usable = 0
     ndcgs: list[float] = []
@@ -189,6 +189,7 @@ def analyse(failures: Sequence[Mapping[str, Any]]) -> Evidence:
         usable += 1
         log_gap = _mean([math.log(r.score) for r in wrong]) - _mean([math.log(r.score) for r in scored])
         ratios.append(math.exp(log_gap))
+        s_e, s_w = _mean([r.score for r in scored]), _mean([r.score for r in wrong])
         for s in ADDITIVE:
             se, sw = _mean([r.share(s) for r in scored]), _mean([r.share(s) for r in wrong])
             d = se - sw
@@ -197,9 +198,10 @@ def analyse(failures: Sequence[Mapping[str, Any]]) -> Evidence:
             side_w[s].append(sw)
             val_e[s].append(_mean([r.values.get(s, 0.0) for r in scored]))
             val_w[s].append(_mean([r.values.get(s, 0.0) for r in wrong]))
-            if abs(d) >= EPS_SHARE and log_gap > 0:
-                needed[s].append(log_gap / abs(d))
-                needed_sign[s].append(1 if d > 0 else -1)
+            k = catch_up_factor(s_e, s_w, _mean([r.contrib.get(s, 0.0) for r in scored]),
+                                _mean([r.contrib.get(s, 0.0) for r in wrong]))
+            if k is not None:
+                needed[s].append(k)
         for m in MULTIPLIERS:
             le = _mean([math.log(r.factors.get(m, 1.0)) for r in scored])
             lw = _mean([math.log(r.factors.get(m, 1.0)) for r in wrong])
@@ -216,20 +218,39 @@ def analyse(failures: Sequence[Mapping[str, Any]]) -> Evidence:
         gap = _mean(gaps)
         nl: float | None = None
         if kind == "additive":
-            agree = [x for x, sg in zip(needed[s], needed_sign[s]) if (sg > 0) == (gap > 0)]
-            nl = median(agree) if agree else None
+            # factors > 1 say "raise", < 1 "lower"; keep those that agree with the aggregate direction
+            # ordered by the size of the move; the lower median never averages with inf
+            agree = sorted((k for k in needed[s] if (k > 1.0) == (gap > 0)),
+                           key=lambda k: abs(math.log(k)) if math.isfinite(k) else math.inf)
+            nl = agree[(len(agree) - 1) // 2] if agree else None
         signals[s] = SignalEvidence(
             signal=s, kind=kind, n=len(gaps), gap=gap,
             up=sum(1 for g in gaps if g > eps), down=sum(1 for g in gaps if g < -eps),
             side_expected=_mean(side_e[s]) if kind == "additive" else math.exp(_mean(side_e[s])),
             side_wrong=_mean(side_w[s]) if kind == "additive" else math.exp(_mean(side_w[s])),
-            value_expected=_mean(val_e[s]), value_wrong=_mean(val_w[s]), needed_log_move=nl)
+            value_expected=_mean(val_e[s]), value_wrong=_mean(val_w[s]), needed_factor=nl)
     return Evidence(
         n_failures=len(ndcgs), n_usable=usable, mean_case_ndcg=_mean(ndcgs), n_expected_rows=n_e,
         n_wrong_rows=n_w, unreachable=unreachable, score_ratio=median(ratios) if ratios else None,
         signals=signals, inert=tuple(m for m in MULTIPLIERS if not seen_factor[m]) if n_e + n_w else (),
         depth_expected=_mean(depth_e) if depth_e else None, depth_wrong=_mean(depth_w) if depth_w else None,
         band_expected=_dominant(depth_band_of(depth_e)), band_wrong=_dominant(depth_band_of(depth_w)))
+
+
+def catch_up_factor(score_e: float, score_w: float, contrib_e: float, contrib_w: float) -> float | None:
+    """The factor on one additive weight at which the expected files' mean score meets the wrong ones'.
+
+    Scaling the weight by ``k`` changes a score by ``(k - 1) * contribution`` (contributions
+    already include the multiplier), so ``score_e + (k-1)·c_e = score_w + (k-1)·c_w``.
+    ``None`` when the expected files already lead or the signal does not separate them;
+    ``inf`` when even switching the signal off would not be enough.
+    """
+    gap = score_w - score_e
+    diff = contrib_e - contrib_w
+    if gap <= 0 or abs(diff) < 1e-12:
+        return None
+    k = 1.0 + gap / diff
+    return k if k > 0 else math.inf
 
 
 def depth_band_of(depths: Iterable[int]) -> list[str]:

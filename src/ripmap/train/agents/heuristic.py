@@ -169,10 +169,12 @@ class Space:
         return u < 0.98 if direction == "increase" else u > 0.02
 
 
-def _magnitude_from_move(log_move: float | None) -> str:
-    if log_move is None or log_move < 0.5:
+def _magnitude_from_factor(k: float | None) -> str:
+    """small below x1.65 (or /1.65), medium below x4.5, large beyond (log distances 0.5 and 1.5)."""
+    if k is None or k <= 0:
         return "small"
-    return "medium" if log_move < 1.5 else "large"
+    move = abs(math.log(k)) if math.isfinite(k) else math.inf
+    return "small" if move < 0.5 else ("medium" if move < 1.5 else "large")
 
 
 def _magnitude_from_log_gap(gap: float) -> str:
@@ -199,9 +201,13 @@ def _additive_rationale(e: SignalEvidence, param: str, space: Space, ratio: floa
                 f"{_pct(e.side_wrong)} of the outranking files' (mean value {e.value_expected:.2f} vs "
                 f"{e.value_wrong:.2f}) in {e.agreeing} of {e.n} failures, so it is underweighted; raising "
                 f"{param} (now {space.values[param]:.4g}) lifts the expected files")
-    if e.needed_log_move is not None and ratio is not None:
-        text += (f"; closing the x{ratio:.2f} score gap along this signal alone needs about "
-                 f"x{math.exp(min(e.needed_log_move, 20.0)):.2f} on the weight")
+    k = e.needed_factor
+    if k is not None and not math.isfinite(k):
+        text += "; even switching it off would not close the score gap on its own in the median failure"
+    elif k is not None:
+        at = f"x{k:.3g} the weight" if k >= 1 else f"1/{1 / k:.3g} of the weight"
+        text += (f"; the expected files would catch up in the median failure at about {at}"
+                 + (f" (the outranking files score x{ratio:.2f} the expected ones)" if ratio is not None else ""))
     return text
 
 
@@ -225,7 +231,7 @@ def _evidence_proposals(ev: Evidence, space: Space) -> tuple[list[Proposal], lis
         for e in additive:
             if e.direction == want and e.support >= MIN_SUPPORT:
                 param = SIGNAL_PARAM[e.signal]
-                admit(Proposal(param, want, _magnitude_from_move(e.needed_log_move),
+                admit(Proposal(param, want, _magnitude_from_factor(e.needed_factor),
                                _additive_rationale(e, param, space, ev.score_ratio), e.support, "evidence"))
                 break
     st = ev.signals.get("structure")
@@ -292,7 +298,11 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
     tv = read_trajectory(context.get("trajectory"))
     episode = int(_f(context.get("episode")) or 0)
     ndcg, best = _f(context.get("ndcg")), _f(context.get("best_ndcg"))
-    inert_params = {SIGNAL_PARAM[m] for m in ev.inert if m in SIGNAL_PARAM}
+    # A multiplier equal to 1 everywhere carries no information only if its boost is on
+    # (> 1): then no file has the trait (no chat/mentioned file among the ranked ones, no
+    # git data). With the boost at 1 the trait is merely switched off, and raising it matters.
+    inert = tuple(m for m in ev.inert if m in SIGNAL_PARAM and space.values[SIGNAL_PARAM[m]] > 1.0 + 1e-9)
+    inert_params = {SIGNAL_PARAM[m] for m in inert}
 
     proposals: list[Proposal] = []
     insights: list[str] = []
@@ -366,9 +376,10 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
             insights.append(f"{ev.unreachable} expected file(s) have a zero score: no signal reaches them, so no "
                             f"weight change can rank them")
             sentences.append(f"{ev.unreachable} expected file(s) score zero and are out of reach of any weight.")
-        if ev.inert:
-            insights.append("multipliers equal to 1 for every file in these failures (no information, their "
-                            f"parameters cannot matter here): {', '.join(ev.inert)}")
+        if inert:
+            insights.append("multipliers equal to 1 for every ranked file although their boost is on, so no "
+                            f"file has the trait and their parameters cannot matter here: "
+                            + ", ".join(f"{m} ({SIGNAL_PARAM[m]})" for m in inert))
         if ev.depth_expected is not None and ev.depth_wrong is not None \
                 and abs(ev.depth_expected - ev.depth_wrong) >= 1.0:
             insights.append(f"expected files sit at mean path depth {ev.depth_expected:.1f} vs "
@@ -390,6 +401,10 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
     if not failures and not proposals:
         capsule = "no failures: hold the parameters"
         diagnosis = "no failures to analyse: every case is above the failure threshold, so nothing to correct"
+    elif not proposals and ev.n_usable == 0 and ev.unreachable:
+        capsule = "expected files out of reach: hold the weights"
+        diagnosis = (f"{ev.unreachable} expected file(s) score zero (no signal reaches them), so no weight change "
+                     "can lift them; the fix is structural, not a parameter")
     elif not proposals:
         capsule = "no consistent evidence: hold the parameters"
         diagnosis = ("the failures do not agree on any signal that separates the expected files from the ones "

@@ -21,6 +21,7 @@ TOP_K = 5
 CHANGE_EPS = 1e-4  # |ΔNDCG| below this is "no effect"
 REL_EPS = 1e-6  # relative parameter change below this is "not changed"
 OVERFIT_GAP = 0.05
+NEAR_BEST = 0.05  # points further below the best NDCG@10 stay out of the centroid
 
 
 def _f(x: Any) -> float | None:
@@ -106,6 +107,14 @@ def distill_from_context(context: Mapping[str, Any]) -> str:
     intuitions: list[str] = []
     reasoning: list[str] = [f"{len(episodes)} episodes and {len(points)} evaluated points."]
 
+    # only parameters the run actually moved say anything about the optimum
+    seen_vals: dict[str, set[float]] = {}
+    for src in [*(_params(p) for p in points), *(_params(e.get("params_before")) for e in episodes),
+                *(_params(e.get("params_after")) for e in episodes)]:
+        for k, v in src.items():
+            seen_vals.setdefault(k, set()).add(v)
+    varied = {k for k, vs in seen_vals.items() if len(vs) > 1}
+
     ranked = sorted(points, key=_holdout_key, reverse=True)
     if not ranked:
         # no best points recorded: fall back to the best episode outcome
@@ -127,16 +136,19 @@ def distill_from_context(context: Mapping[str, Any]) -> str:
             warnings.append(f"⚠ the best point loses {t - h:.3f} NDCG@10 from train to holdout: it is partly fitted "
                             f"to the training cases; prefer tuned_robust on new repositories")
         for name in NAMES:
-            if name in bp and name in SPECS:
+            if name in bp and name in varied:
                 u = _unit(name, bp[name])
                 if u >= 0.99 or u <= 0.01:
                     edge = "upper" if u >= 0.99 else "lower"
                     warnings.append(f"⚠ {name} sits at its {edge} bound ({bp[name]:.4g}) in the best point: the "
                                     f"optimum may lie outside the searched range")
-        top = [_params(p) for p in ranked[:TOP_K]]
+        # the top points, minus any far below the best: a centroid with a bad point is not robust
+        best_score = _holdout_key(best)[0]
+        near = [p for p in ranked[:TOP_K] if _holdout_key(p)[0] >= best_score - NEAR_BEST]
+        top = [_params(p) for p in near]
         if len(top) >= 2:
             cen = _centroid(top)
-            hs = [_holdout_key(p)[0] for p in ranked[:TOP_K]]
+            hs = [_holdout_key(p)[0] for p in near]
             presets["tuned_robust"] = {
                 "description": f"Centroid of the top {len(top)} points (NDCG@10 {min(hs):.4f}-{max(hs):.4f}); "
                                f"averages out the evaluation noise of any single point.",
@@ -145,6 +157,8 @@ def distill_from_context(context: Mapping[str, Any]) -> str:
             }
             if len(top) >= 3:
                 for name in NAMES:
+                    if name not in varied:
+                        continue
                     vals = [p[name] for p in top if name in p]
                     if len(vals) < 3:
                         continue

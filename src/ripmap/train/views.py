@@ -1,0 +1,233 @@
+"""Read-only views of the runs folder: ``--list``, ``--show RUN``, ``--show-insights [RUN]``.
+
+They read only the files a run leaves behind (``scratchpad.json`` for L1 runs,
+``results.json`` for classical searches) and return plain text, so they work on a run
+that is still going, on a run copied from another machine, and in a pipe. A folder
+they do not understand is skipped, never an error: the runs folder is shared by every
+strategy, including ones written after this module.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .scratchpad import SCRATCHPAD, Scratchpad, insight_occurrences
+
+CAPSULE_CHARS = 60
+INSIGHT_CHARS = 60
+_MAG = {"small": "S", "medium": "M", "large": "L"}
+
+
+def _short(s: str, n: int) -> str:
+    s = " ".join(str(s).split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _n(x: Any, nd: int = 4) -> str:
+    return f"{x:.{nd}f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
+
+
+def _trend(before: Any, after: Any) -> str:
+    if not isinstance(before, (int, float)) or not isinstance(after, (int, float)):
+        return " "
+    d = after - before
+    return "↑" if d > 1e-9 else "↓" if d < -1e-9 else "→"
+
+
+def _date(s: Any) -> str:
+    if isinstance(s, str) and s:
+        try:
+            return datetime.fromisoformat(s).astimezone().strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            return s[:16]
+    return "-"
+
+
+def _mtime(p: Path) -> str:
+    return datetime.fromtimestamp(p.stat().st_mtime, tz=timezone.utc).isoformat()
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class RunRow:
+    name: str
+    kind: str
+    count: int
+    first: float | None
+    best: float | None
+    best_holdout: float | None
+    started: str
+    updated: str
+
+
+def _l1_row(d: Path) -> RunRow | None:
+    try:
+        sp = Scratchpad.load(d)
+    except Exception:
+        return None
+    cfg = _json(d / "config.json") or {}
+    eps = sp.episodes
+    first = sp.start.get("train")
+    best, best_h = first, sp.start.get("holdout")
+    for e in eps:
+        if isinstance(e.get("ndcg_after"), (int, float)) and (best is None or e["ndcg_after"] > best):
+            best, best_h = e["ndcg_after"], e.get("holdout_after")
+    kind = "l1" + (f" ({cfg['agent']})" if cfg.get("agent") else "")
+    started = cfg.get("created") or (eps[0].get("timestamp") if eps else None) or _mtime(d / SCRATCHPAD)
+    updated = (eps[-1].get("timestamp") if eps else None) or _mtime(d / SCRATCHPAD)
+    return RunRow(d.name, kind, len(eps), first, best, best_h, started, updated)
+
+
+def _search_row(d: Path) -> RunRow | None:
+    """A classical search's ``results.json`` ({strategy, trials: [{train_ndcg, holdout_ndcg, start}]})."""
+    data = _json(d / "results.json")
+    if not isinstance(data, dict) or not isinstance(data.get("trials"), list):
+        return None
+    trials = [t for t in data["trials"] if isinstance(t, dict) and isinstance(t.get("train_ndcg"), (int, float))]
+    start = next((t for t in trials if t.get("start")), trials[0] if trials else None)
+    top = max(trials, key=lambda t: t["train_ndcg"], default=None)
+    return RunRow(d.name, str(data.get("strategy") or data.get("kind") or "search"), len(trials),
+                  start["train_ndcg"] if start else None, top["train_ndcg"] if top else None,
+                  top.get("holdout_ndcg") if top else None, str(data.get("created") or ""),
+                  _mtime(d / "results.json"))
+
+
+def _rows(out_dir: Path) -> tuple[list[RunRow], int]:
+    rows: list[RunRow] = []
+    skipped = 0
+    if not out_dir.is_dir():
+        return rows, 0
+    for d in sorted(p for p in out_dir.iterdir() if p.is_dir()):
+        row = _l1_row(d) if (d / SCRATCHPAD).is_file() else _search_row(d) if (d / "results.json").is_file() else None
+        if row is None:
+            skipped += 1 if any((d / f).exists() for f in (SCRATCHPAD, "results.json")) else 0
+            continue
+        rows.append(row)
+    return rows, skipped
+
+
+def list_runs(out_dir: str | Path) -> str:
+    """One line per run: kind, episodes or trials, first → best train NDCG, dates."""
+    out_dir = Path(out_dir)
+    rows, skipped = _rows(out_dir)
+    if not rows:
+        return f"no runs in {out_dir}" + (f" ({skipped} unreadable folder(s) skipped)" if skipped else "")
+    table = _table(["run", "kind", "n", "first → best train", "best holdout", "started", "updated"],
+                   [[r.name, r.kind, str(r.count), f"{_n(r.first)} → {_n(r.best)}", _n(r.best_holdout),
+                     _date(r.started), _date(r.updated)] for r in rows])
+    tail = f"\n({skipped} unreadable folder(s) skipped)" if skipped else ""
+    return f"runs in {out_dir}:\n{table}{tail}"
+
+
+def _run_dir(out_dir: Path, run: str) -> Path:
+    d = out_dir / run
+    if not run or "/" in run or "\\" in run or not d.is_dir():
+        raise UsageError(f"no run '{run}' in {out_dir} (ripmap-train --list shows the runs)")
+    return d
+
+
+def _changes(e: dict) -> str:
+    applied = e.get("applied") or {}
+    return " ".join(f"{p}{'↑' if a.get('direction') == 'increase' else '↓'}{_MAG.get(a.get('magnitude'), '?')}"
+                    for p, a in sorted(applied.items())) or "-"
+
+
+def show_run(out_dir: str | Path, run: str) -> str:
+    """The episode table of an L1 run (or the trial table of a classical search)."""
+    out_dir = Path(out_dir)
+    d = _run_dir(out_dir, run)
+    if not (d / SCRATCHPAD).is_file():
+        row = _search_row(d)
+        if row is None:
+            raise UsageError(f"run '{run}' in {out_dir} has neither a scratchpad.json nor a readable results.json")
+        data = _json(d / "results.json") or {}
+        trials = [t for t in data.get("trials", []) if isinstance(t, dict)]
+        table = _table(["trial", "train", "holdout", "note"],
+                       [[str(t.get("number", i)), _n(t.get("train_ndcg")), _n(t.get("holdout_ndcg")),
+                         "start" if t.get("start") else str(t.get("state", ""))] for i, t in enumerate(trials)])
+        return f"run {run} ({row.kind}): {row.count} trials, train {_n(row.first)} → best {_n(row.best)}\n{table}"
+    sp = Scratchpad.load(d)
+    cfg = _json(d / "config.json") or {}
+    rows = []
+    for e in sp.episodes:
+        prop = e.get("proposal") or {}
+        insights = list(prop.get("param_interactions") or []) + list(prop.get("structural_insights") or [])
+        conf = e.get("confidence")
+        rows.append([str(e.get("episode")),
+                     f"{_n(e.get('ndcg_before'))}→{_n(e.get('ndcg_after'))} {_trend(e.get('ndcg_before'), e.get('ndcg_after'))}",
+                     _n(e.get("holdout_after")), _n(conf, 2) if conf is not None else "-", _changes(e),
+                     _short(prop.get("strategy_capsule") or "-", CAPSULE_CHARS),
+                     _short(insights[0], INSIGHT_CHARS) if insights else "-",
+                     ",".join(e.get("flags") or []) or "-"])
+    best = max((e for e in sp.episodes if isinstance(e.get("ndcg_after"), (int, float))),
+               key=lambda e: e["ndcg_after"], default=None)
+    head = [f"run {sp.run or run}: {len(sp.episodes)} episode(s), agent {cfg.get('agent', '?')}"
+            + (f" ({cfg['model']})" if cfg.get("model") else "")
+            + f", promptgram {cfg.get('promptgram', '?')}",
+            f"start train {_n(sp.start.get('train'))} (holdout {_n(sp.start.get('holdout'))})"
+            + (f"; best train {_n(best['ndcg_after'])} (holdout {_n(best.get('holdout_after'))}) after episode "
+               f"{best['episode']}" if best else "")]
+    if not rows:
+        return "\n".join(head + ["no finished episodes yet"])
+    table = _table(["ep", "train", "holdout", "conf", "changes", "capsule", "first insight", "flags"], rows)
+    return "\n".join(head + [table])
+
+
+def show_insights(out_dir: str | Path, run: str | None = None) -> str:
+    """Each distinct insight or interaction with the runs and episodes where it was stated."""
+    out_dir = Path(out_dir)
+    if run:
+        d = _run_dir(out_dir, run)
+        if not (d / SCRATCHPAD).is_file():
+            raise UsageError(f"run '{run}' is not an L1 run (no scratchpad.json); insights come from L1 runs")
+        dirs = [d]
+    else:
+        dirs = sorted(p for p in out_dir.iterdir() if (p / SCRATCHPAD).is_file()) if out_dir.is_dir() else []
+    kinds = {"param_interactions": "Parameter interactions", "structural_insights": "Structural insights"}
+    merged: dict[str, dict[str, dict[str, list[int]]]] = {k: {} for k in kinds}
+    canon: dict[str, dict[str, str]] = {k: {} for k in kinds}
+    patterns: dict[str, list[tuple[str, str]]] = {"success_patterns": [], "failure_patterns": []}
+    for d in dirs:
+        try:
+            sp = Scratchpad.load(d)
+        except Exception:
+            continue
+        for kind, items in insight_occurrences(sp.episodes).items():
+            for text, eps in items.items():
+                key = " ".join(text.split()).casefold()
+                t = canon[kind].setdefault(key, text)
+                merged[kind].setdefault(t, {})[d.name] = eps
+        for k in patterns:
+            patterns[k] += [(d.name, p) for p in getattr(sp, k)]
+    scope = f"run {run}" if run else f"{len(dirs)} L1 run(s) in {out_dir}"
+    out = [f"insights from {scope}"]
+    for kind, title in kinds.items():
+        items = sorted(merged[kind].items(), key=lambda kv: (-sum(len(v) for v in kv[1].values()), kv[0]))
+        out += ["", f"{title} ({len(items)}):"]
+        if not items:
+            out.append("  none")
+        for text, where in items:
+            out.append(f"  - {text}")
+            for r, eps in sorted(where.items()):
+                out.append(f"      {r}: episode{'s' if len(eps) > 1 else ''} {', '.join(map(str, eps))}")
+    for key, title in (("success_patterns", "Changes that raised train NDCG"),
+                       ("failure_patterns", "Changes that lowered train NDCG")):
+        out += ["", f"{title} ({len(patterns[key])}):"]
+        out += [f"  - [{r}] {p}" for r, p in patterns[key]] or ["  none"]
+    return "\n".join(out)

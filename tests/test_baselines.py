@@ -1,0 +1,282 @@
+"""Classical baselines: every strategy, determinism, resume after a kill, shared workers, sensitivity.
+
+All runs use the planted repository (a few commits, 18 cases), so a trial costs
+milliseconds; the subprocess tests slow the evaluator down on purpose (see ``SLOW``) so a
+kill lands mid-search and two workers really overlap.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+optuna = pytest.importorskip("optuna")
+pytest.importorskip("matplotlib")
+
+from planted import make_planted_repo  # noqa: E402
+from ripmap.rank.params import DEFAULT, REGISTRY, SPECS  # noqa: E402
+from ripmap.train import baselines  # noqa: E402
+from ripmap.train.cli import build_parser  # noqa: E402
+from ripmap.train.evaluate import Evaluator  # noqa: E402
+from ripmap.train.oracle import mine_cases  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+# Runs the real CLI in a subprocess with every evaluation delayed by argv[1] seconds.
+SLOW = """\
+import sys, time
+import ripmap.train.evaluate as e
+_orig = e.Evaluator.evaluate
+def _slow(self, *a, **k):
+    time.sleep(float(sys.argv[1]))
+    return _orig(self, *a, **k)
+e.Evaluator.evaluate = _slow
+from ripmap.train.cli import main
+raise SystemExit(main(sys.argv[2:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("baselines")
+    return make_planted_repo(root / "repo"), root / "cache"
+
+
+@pytest.fixture(scope="module")
+def ev(planted) -> Evaluator:
+    # Building the evaluator here also materializes the snapshot worktree in the cache,
+    # so the subprocess workers below reuse it instead of racing to create it.
+    repo, cache = planted
+    mined = mine_cases(repo, snapshot_back=6, max_commits=300, holdout=0.3)
+    assert mined.cases
+    return Evaluator([mined], cache_dir=cache)
+
+
+def _args(*argv: str):
+    return build_parser().parse_args(list(argv))
+
+
+def _results(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def _complete(trials: list[dict]) -> list[dict]:
+    return [t for t in trials if t["state"] == "COMPLETE"]
+
+
+def _cli(planted, out: Path, *extra: str, delay: float = 0.0) -> list[str]:
+    repo, cache = planted
+    return [sys.executable, "-c", SLOW, str(delay), "--repo", str(repo), "--snapshot-back", "6",
+            "--cache-dir", str(cache), "--out", str(out), *extra]
+
+
+def _study_trials(url: str, name: str) -> list:
+    """The study's trials, or [] while the study (or its database) does not exist yet."""
+    try:
+        return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+    except Exception:  # noqa: BLE001 - not created yet / tables being created by the worker
+        return []
+
+
+@pytest.mark.parametrize("strategy", baselines.STRATEGIES)
+def test_each_strategy_runs_and_writes_outputs(ev, tmp_path, strategy):
+    run = baselines.run_search(ev, _args("--strategy", strategy, "--budget", "4", "--run-name", strategy),
+                               tmp_path, start=DEFAULT)
+    assert run == tmp_path / strategy
+    data = _results(run)
+    done = _complete(data["trials"])
+    assert len(done) == 4 and data["complete"] == 4
+    first = min(done, key=lambda t: t["number"])
+    assert first["number"] == 0 and first["start"] and first["params"] == DEFAULT.to_dict()
+    assert sum(t["start"] for t in done) == 1
+    for t in done:
+        assert 0.0 <= t["train_ndcg"] <= 1.0 and 0.0 <= t["holdout_ndcg"] <= 1.0
+        assert set(t["by_repo"]["repo"]) == {"train", "holdout"}
+        assert set(t["params"]) == set(SPECS)
+    assert len({json.dumps(t["params"], sort_keys=True) for t in done}) == 4  # four distinct points
+    best = json.loads((run / "results.best.json").read_text())
+    assert best["train_ndcg"] == max(t["train_ndcg"] for t in done)
+    assert "holdout_ndcg" in best and set(best["params"]) == set(SPECS)
+    png = (run / "progress.png").read_bytes()
+    assert png.startswith(PNG) and len(png) > 1000
+    assert (run / "study.db").exists()
+
+
+def test_grid_varies_only_the_grid_parameters(ev, tmp_path):
+    run = baselines.run_search(ev, _args("--strategy", "grid", "--budget", "10", "--run-name", "g"), tmp_path,
+                               start=DEFAULT)
+    data = _results(run)
+    grid = data["grid"]
+    assert 1 < len(grid) < len(REGISTRY)
+    n_points = 1
+    for v in grid.values():
+        n_points *= len(v)
+    assert n_points <= 9
+    done = _complete(data["trials"])
+    assert len(done) == 1 + n_points
+    for t in done:
+        moved = {k for k, v in t["params"].items() if v != DEFAULT[k]}
+        assert moved <= set(grid)
+
+
+@pytest.mark.parametrize("budget,points", [(1, 0), (2, 1), (4, 3), (10, 9), (50, 48), (100, 81)])
+def test_grid_axes_fit_the_budget(budget, points):
+    axes = baselines.grid_axes(budget, DEFAULT)
+    n = 1
+    for name, values in axes.items():
+        spec = SPECS[name]
+        assert all(spec.low <= v <= spec.high for v in values)
+        assert len(set(values)) == len(values)
+        n *= len(values)
+    assert (n if axes else 0) == points
+    assert list(axes) == list(baselines.GRID_PRIORITY[:len(axes)])
+
+
+@pytest.mark.parametrize("strategy", baselines.STRATEGIES)
+def test_same_seed_same_trials(ev, tmp_path, strategy):
+    runs = [baselines.run_search(ev, _args("--strategy", strategy, "--budget", "5", "--seed", "7",
+                                           "--run-name", f"{strategy}{i}"), tmp_path, start=DEFAULT)
+            for i in range(2)]
+    a, b = ([(t["number"], t["params"], t["train_ndcg"], t["holdout_ndcg"]) for t in _results(r)["trials"]]
+            for r in runs)
+    assert a == b
+    if strategy == "random":
+        other = baselines.run_search(ev, _args("--strategy", "random", "--budget", "5", "--seed", "8",
+                                               "--run-name", "other"), tmp_path, start=DEFAULT)
+        c = [t["params"] for t in _results(other)["trials"]]
+        assert c[0] == a[0][1]  # the start point is shared ...
+        assert c[1:] != [t[1] for t in a[1:]]  # ... the samples are not
+
+
+def test_resume_after_kill(planted, tmp_path):
+    out = tmp_path / "runs"
+    url = f"sqlite:///{out / 'k' / 'study.db'}"
+    argv = ("--strategy", "random", "--budget", "6", "--run-name", "k")
+    p = subprocess.Popen(_cli(planted, out, *argv, delay=0.25), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    before: list = []
+    try:
+        while time.monotonic() < deadline:
+            before = [t for t in _study_trials(url, "k") if t.state.name == "COMPLETE"]
+            if len(before) >= 2 or p.poll() is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    assert p.returncode == -signal.SIGKILL, p.stderr.read().decode()
+    killed = _study_trials(url, "k")
+    kept = {t.number: t.params for t in killed if t.state.name == "COMPLETE"}
+    assert 2 <= len(kept) < 6
+
+    r = subprocess.run(_cli(planted, out, *argv), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    trials = _study_trials(url, "k")
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(done) == 6
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    assert {n: p for n, p in ((t.number, t.params) for t in done) if n in kept} == kept  # kept, unchanged
+    starts = [t for t in done if t.user_attrs.get("ripmap_start")]
+    assert len(starts) == 1 and starts[0].user_attrs["params"] == DEFAULT.to_dict()
+    data = _results(out / "k")
+    assert data["complete"] == 6 and len(_complete(data["trials"])) == 6
+    assert (out / "k" / "progress.png").read_bytes().startswith(PNG)
+
+
+def test_two_workers_share_one_study(planted, tmp_path):
+    out = tmp_path / "runs"
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    argv = ("--strategy", "tpe", "--budget", "8", "--storage", url, "--run-name", "s1")
+    procs = [subprocess.Popen(_cli(planted, out, *argv, delay=0.15), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    trials = _study_trials(url, "s1")
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    # the design guarantees exactly the budget: a worker re-checks after asking (no overshoot)
+    assert len(done) == 8
+    assert sum(bool(t.user_attrs.get("ripmap_start")) for t in done) == 1
+    owners = {t.user_attrs["owner"]["pid"] for t in done}
+    assert owners == {p.pid for p in procs}  # both workers evaluated trials
+    assert not (tmp_path / "runs" / "s1" / "study.db").exists()  # the shared storage was used
+    assert _results(out / "s1")["complete"] == 8
+
+
+def test_abandoned_trial_detection():
+    from optuna.trial import FrozenTrial, TrialState
+
+    me = baselines.Worker.current()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+
+    def running(owner: dict | None, beat: float | None) -> FrozenTrial:
+        attrs = {}
+        if owner is not None:
+            attrs["owner"] = owner
+        if beat is not None:
+            attrs["heartbeat"] = beat
+        return FrozenTrial(number=0, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(),
+                           datetime_complete=None, params={}, distributions={}, user_attrs=attrs,
+                           system_attrs={}, intermediate_values={}, trial_id=0)
+
+    now = time.time()
+    assert not baselines.is_abandoned(running(me.as_attr(), now - 1e6), me, now)  # my own trial
+    assert baselines.is_abandoned(running({"host": me.host, "pid": dead.pid, "token": "x"}, now), me, now)
+    assert baselines.is_abandoned(running({"host": me.host, "pid": me.pid, "token": "x"}, now), me, now)
+    live = {"host": me.host, "pid": os.getppid(), "token": "x"}
+    assert not baselines.is_abandoned(running(live, now), me, now)
+    remote = {"host": me.host + "-elsewhere", "pid": 1, "token": "x"}
+    assert not baselines.is_abandoned(running(remote, now - 5), me, now)
+    assert baselines.is_abandoned(running(remote, now - baselines.STALE_AFTER_S - 1), me, now)
+    assert not baselines.is_abandoned(running(None, None), me, now)  # just asked, owner not yet written
+
+
+def test_resumed_study_rejects_another_strategy(ev, tmp_path):
+    baselines.run_search(ev, _args("--strategy", "random", "--budget", "2", "--run-name", "x"), tmp_path,
+                         start=DEFAULT)
+    from ripmap.errors import UsageError
+
+    with pytest.raises(UsageError, match="--strategy random"):
+        baselines.run_search(ev, _args("--strategy", "tpe", "--budget", "2", "--run-name", "x"), tmp_path,
+                             start=DEFAULT)
+
+
+def test_neutral_table_is_within_bounds():
+    assert set(baselines.NEUTRAL) <= set(SPECS)
+    for name, n in baselines.NEUTRAL.items():
+        spec = SPECS[name]
+        assert spec.low <= n.value <= spec.high, name
+        assert n.why
+    for spec in REGISTRY:
+        assert spec.low <= baselines.neutral_for(spec).value <= spec.high
+
+
+def test_sensitivity_writes_json_and_png(ev, tmp_path):
+    run = baselines.run_sensitivity(ev, _args("--sensitivity", "--run-name", "sens"), tmp_path, base=DEFAULT)
+    data = json.loads((run / "sensitivity.json").read_text())
+    assert set(data["importance"]) == set(SPECS)
+    assert data["ranking"] == sorted(data["ranking"], key=lambda k: (-abs(data["importance"][k]), k))
+    for name, rec in data["params"].items():
+        assert len(rec["sweep"]) == baselines.SWEEP_POINTS
+        assert rec["sweep"][0]["value"] == pytest.approx(SPECS[name].low)
+        assert rec["sweep"][-1]["value"] == pytest.approx(SPECS[name].high)
+        assert rec["importance"] == pytest.approx(data["base"]["train_ndcg"] - rec["ablated_ndcg"])
+        if not rec["changed"]:
+            assert rec["importance"] == 0.0
+    # co-change is the planted signal: switching it off must cost NDCG
+    assert data["importance"]["boost_temporal_coupling"] > 0
+    assert len(data["interactions"]) <= 15
+    for r in data["interactions"]:
+        assert r["interaction"] == pytest.approx(r["effect_both"] - r["effect_a"] - r["effect_b"])
+    assert (run / "sensitivity.png").read_bytes().startswith(PNG)
+    again = baselines.sensitivity(ev, DEFAULT)
+    assert again["importance"] == data["importance"]  # deterministic
