@@ -7,6 +7,7 @@ thousands of times, so it only does vector arithmetic and one PageRank.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
@@ -110,7 +111,27 @@ class RankContext:
         W = file_graph(self.graph, params)
         return self._get(("indeg", id(W)), lambda: np.asarray((W > 0).sum(axis=0)).ravel().astype(np.float64))
 
+    def per_query(self, key, make):
+        """Memoize a query-dependent but parameter-independent vector (bounded LRU).
+
+        The trainer ranks the same seed files under thousands of parameter points; the
+        seed's BM25 scores and co-change vector never change between them.
+        """
+        memo = self._memo.setdefault("per_query", OrderedDict())
+        v = memo.get(key)
+        if v is None:
+            v = make()
+            memo[key] = v
+            if len(memo) > 4096:
+                memo.popitem(last=False)
+        else:
+            memo.move_to_end(key)
+        return v
+
     def cochange(self, chat_idx: np.ndarray) -> np.ndarray:
+        return self.per_query(("cochange", tuple(int(i) for i in chat_idx)), lambda: self._cochange(chat_idx))
+
+    def _cochange(self, chat_idx: np.ndarray) -> np.ndarray:
         n = self.graph.n_files
         g = self.git
         if g is None or g.is_empty or chat_idx.size == 0:
@@ -243,12 +264,14 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
         if focus and focus.strip():
             for t in focus.split():
                 qtoks.extend(split_identifier(t))
-        if not qtoks and (chat_idx.size or ment_idx.size):
+        from_files = not qtoks and (chat_idx.size or ment_idx.size)
+        if from_files:
             qtoks = ctx.lexical.tokens_of_files(np.concatenate([chat_idx, ment_idx]))
         for m in idents:
             qtoks.extend(split_identifier(m))
         if qtoks:
-            lex = ctx.lexical.scores(qtoks)
+            key = ("lexical", tuple(sorted(set(qtoks))))
+            lex = ctx.per_query(key, lambda: ctx.lexical.scores(qtoks))
             mx = lex[others].max()
             lex = lex / mx if mx > 0 else np.zeros(n)
             lex = np.minimum(lex, 1.0)

@@ -21,7 +21,7 @@ def transition(W: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
 
 
 def pagerank(W: sp.csr_matrix, personalization: np.ndarray | None = None, *, alpha: float = 0.85,
-             tol: float = 1e-10, max_iter: int = 200, PT: sp.csr_matrix | None = None,
+             tol: float = 1e-9, max_iter: int = 150, PT: sp.csr_matrix | None = None,
              dangling: np.ndarray | None = None) -> np.ndarray:
     """Return the PageRank vector (sums to 1). Deterministic for equal inputs.
 

@@ -206,6 +206,15 @@ def case_metrics(
     ranking: Sequence[str], expected: Mapping[str, float], threshold: float = 0.0
 ) -> CaseMetrics:
     """Every metric of :data:`METRIC_NAMES` for one ranked case."""
+    # De-duplicate once and drop the tail after the last expected file: no metric here
+    # looks past the top 10 except at the positions of relevant files. The trainer calls
+    # this for every case of every evaluation, so this is its hot path.
+    ranking = _unique(ranking)
+    last = -1
+    for i, path in enumerate(ranking):
+        if path in expected:
+            last = i
+    ranking = ranking[: max(10, last + 1)]
     return CaseMetrics(
         ndcg_5=ndcg_at_k(ranking, expected, 5),
         ndcg_10=ndcg_at_k(ranking, expected, 10),
