@@ -702,7 +702,10 @@ def test_heuristic_explores_on_a_plateau():
     reasoning, answer = parse_reply(HeuristicAgent().propose("p", lexical_context(traj, episode=4)).text)
     check_protocol(answer)
     assert "plateau" in reasoning
-    assert "boost_lexical" not in answer["proposed_changes"]
+    # the evidence still points the same way in every failure: keep going, but with a
+    # large step, since small ones did not swap any ranks
+    lex = answer["proposed_changes"].get("boost_lexical")
+    assert lex is None or lex[:2] == ["decrease", "large"]
     explored = [k for k, v in answer["proposed_changes"].items() if "has not been touched recently" in v[2]]
     assert len(explored) == 1 and explored[0] != "boost_lexical"
     # deterministic rotation: another episode number explores another parameter

@@ -49,6 +49,9 @@ STRATEGIES = ("random", "tpe", "cmaes", "grid", "lhs")
 # another machine). Generous, so clock skew or a slow evaluation never steals a live trial.
 HEARTBEAT_S = 20.0
 STALE_AFTER_S = 180.0
+# A trial is created and then labelled with its owner (two storage writes): one still
+# unlabelled this long after it started was orphaned by a kill between the two.
+OWNERLESS_AFTER_S = 15.0
 # How often a worker re-reads the study while other workers finish the last trials.
 POLL_S = 0.5
 # How often progress.png is redrawn during a search (it is always drawn at the end).
@@ -274,7 +277,8 @@ def open_storage(url: str) -> "RDBStorage":
         try:
             storage = RDBStorage(url, engine_kwargs=kw)
             break
-        except sqlalchemy.exc.OperationalError as e:
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as e:
+            # locked, or the other worker won the race to create the schema: try again
             last = e
             time.sleep(0.25 * (attempt + 1))
         except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as e:
@@ -338,19 +342,24 @@ def is_abandoned(t: "FrozenTrial", me: Worker, now: float) -> bool:
 
     On the owner's own host this is exact: the owner's pid is gone (or it is our pid
     but not our token: a previous process that was killed and whose pid came back).
-    Elsewhere only the heartbeat tells, after :data:`STALE_AFTER_S` of silence.
+    Elsewhere only the heartbeat tells, after :data:`STALE_AFTER_S` of silence; a trial
+    that never got an owner record is abandoned after :data:`OWNERLESS_AFTER_S`.
     """
     owner = t.user_attrs.get("owner")
-    if isinstance(owner, dict):
-        if owner.get("token") == me.token:
-            return False
-        if owner.get("host") == me.host:
-            pid = int(owner.get("pid", -1))
-            if pid == me.pid or not _pid_alive(pid):
-                return True
+    started = t.datetime_start.timestamp() if t.datetime_start else now
+    if not isinstance(owner, dict):
+        # A worker writes its owner record right after asking; a trial still without one
+        # after a grace period lost its worker in between.
+        return now - started > OWNERLESS_AFTER_S
+    if owner.get("token") == me.token:
+        return False
+    if owner.get("host") == me.host:
+        pid = int(owner.get("pid", -1))
+        if pid == me.pid or not _pid_alive(pid):
+            return True
     beat = t.user_attrs.get("heartbeat")
     if not isinstance(beat, (int, float)):
-        beat = t.datetime_start.timestamp() if t.datetime_start else now
+        beat = started
     return now - float(beat) > STALE_AFTER_S
 
 
@@ -567,14 +576,16 @@ def run_search(ev: "Evaluator", args, out_dir: str | Path, *, start: Params) -> 
                         shown = True
                     time.sleep(POLL_S)
                     continue
-                trial = study.ask(space)
+                trial = study.ask()
+                # the owner first, so that a kill from here on is recognized at once
                 trial.set_user_attr("owner", me.as_attr())
-                trial.set_user_attr("heartbeat", time.time())
                 why = _claim(study, trial, budget)
                 if why:
                     trial.set_user_attr("skipped", why)
                     study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                     continue
+                for k, d in space.items():
+                    trial.suggest_float(k, d.low, d.high, log=d.log)
                 params = params_from_trial({**setup.start, **trial.params})
                 with _Heartbeat(trial):
                     try:
@@ -755,7 +766,7 @@ def sensitivity(ev: "Evaluator", base: Params, *, progress: Callable[[int, int],
     * sweeps: :data:`SWEEP_POINTS` evenly spaced positions of each parameter's own scale
       (log for multiplicative knobs), everything else at ``base``;
     * interactions among the :data:`TOP_INTERACTIONS` parameters with the largest
-      |importance|: effect(both ablated) − (effect(a) + effect(b)), where effect = ablated
+      |importance| (ties: the larger sweep range): effect(both ablated) − (effect(a) + effect(b)), where effect = ablated
       − base. Zero means the two act independently; negative means ablating both costs
       more than the sum (they back each other up), positive that they overlap.
 
@@ -790,7 +801,12 @@ def sensitivity(ev: "Evaluator", base: Params, *, progress: Callable[[int, int],
                           "ablated_ndcg": abl, "importance": b - abl, "changed": n.value != base[spec.name],
                           "scale": spec.scale, "low": spec.low, "high": spec.high, "stage": spec.stage,
                           "sweep": sweep}
-    order = sorted(per, key=lambda k: (-abs(per[k]["importance"]), k))
+    for rec in per.values():
+        ys = [pt["ndcg"] for pt in rec["sweep"]]
+        rec["sweep_range"] = max(ys) - min(ys)
+    # Ties in importance (typically at zero, when another mechanism covers for an ablated
+    # one) go to the parameter whose sweep moves NDCG most: it matters somewhere in range.
+    order = sorted(per, key=lambda k: (-abs(per[k]["importance"]), -per[k]["sweep_range"], k))
     top = [k for k in order if per[k]["changed"]][:TOP_INTERACTIONS]
     interactions = []
     for i, a in enumerate(top):

@@ -19,6 +19,10 @@ Three rules keep a long run trustworthy:
   atomically; ``--resume`` continues from the last finished episode and ``--replay``
   re-runs a loop from the stored replies, reproducing it exactly.
 
+A change that lowers train NDCG is kept: the next episode starts from the new point and
+its prompt shows the measured effect, so the agent can revert (or learn why). The best
+point is tracked separately and is what ``results.trained.json`` holds.
+
 Each episode is also added to the run's Optuna study as a trial, so an L1 run can be
 compared with the classical samplers on the same footing.
 """
@@ -378,7 +382,7 @@ class PromptState:
     history: tuple[dict, ...]  # finished episode records
     start: dict  # {"params", "train", "holdout"}
     insights: dict[str, list[str]] = field(default_factory=dict)
-    unchanged_for: int = 0  # consecutive finished episodes that left the params where they were
+    unchanged_for: int = 0  # trailing finished episodes that all ended on the current parameters
 
 
 def _f(x: float | None, nd: int = 4) -> str:
@@ -492,7 +496,7 @@ def format_state(s: PromptState) -> str:
     where = "the starting point" if not s.best.get("episode") else f"after episode {s.best['episode']}"
     out.append(f"Best so far: train {_f(s.best.get('train'))}, holdout {_f(s.best.get('holdout'))} ({where}).")
     if s.unchanged_for >= 2:
-        out.append(f"The parameters have not changed for {s.unchanged_for} episodes"
+        out.append(f"The last {s.unchanged_for} episodes all ended on these same parameter values"
                    + (" (basin lock-in): make a bold move on a parameter no recent episode touched."
                       if s.unchanged_for >= LOCK_IN_EPISODES else "."))
 
@@ -625,16 +629,6 @@ def _unchanged_streak(episodes: Sequence[dict]) -> int:
     n = 0
     for e in reversed(episodes):
         if e.get("params_after") != last:
-            break
-        n += 1
-    return n
-
-
-def _reply_unchanged_for(episodes: Sequence[dict]) -> int:
-    """Consecutive trailing episodes that left the parameters where they found them."""
-    n = 0
-    for e in reversed(episodes):
-        if e.get("params_after") != e.get("params_before"):
             break
         n += 1
     return n
@@ -776,20 +770,23 @@ class _Loop:
         if not run_pg.is_file() or not self.resume:
             atomic_write_text(run_pg, self.promptgram.render())
         sp = existing if (self.resume and existing is not None) else Scratchpad(run=self.run)
-        self._write_config(sp)
+        self.agent, self.agent_name = self.make_agent()
+        self._write_config()
         return sp
 
-    def _write_config(self, sp: Scratchpad) -> None:
+    def _write_config(self) -> None:
         path = self.run_dir / "config.json"
         old = read_json(path) if (self.resume and path.is_file()) else {}
         a = self.args
         cfg = {
             "run": self.run, "kind": "l1", "created": old.get("created") or _now(),
-            "agent": "replay" if self.replay else str(_opt(a, "agent", "heuristic")),
+            "agent": self.agent_name,
+            "agent_spec": None if (self.replay or self.injected_agent) else str(_opt(a, "agent", "heuristic")),
             "model": _opt(a, "model"), "base_url": _sanitize_url(_opt(a, "base_url")),
             "agentic": bool(_opt(a, "agentic", False)), "timeout": _opt(a, "timeout"),
-            "promptgram": str(_opt(a, "prompt") or "(default) inner_default.md") if not self.resume
-            else old.get("promptgram", "(run copy) promptgram.md"),
+            "promptgram": (old.get("promptgram", "(run copy) promptgram.md") if self.resume
+                           else f"(replay) {self.source / 'promptgram.md'}" if self.replay
+                           else str(_opt(a, "prompt") or "(default) inner_default.md")),
             "promptgram_sha256": self.promptgram.sha256, "protocol_sha256": protocol_sha256(),
             "episodes": self.episodes_total, "min_confidence": self.min_conf,
             "failure_threshold": getattr(self.ev, "failure_threshold", None), "seed": _opt(a, "seed"),
@@ -887,7 +884,7 @@ def run_episode(*, n: int, loop: _Loop, agent: Any, agent_name: str, sp: Scratch
         best=best, n_train=len(cur.train.per_case), n_failing=cur.n_failing,
         failure_threshold=float(getattr(loop.ev, "failure_threshold", 0.5)), failures=tuple(shown),
         history=tuple(sp.episodes), start=sp.start, insights=sp.insights(),
-        unchanged_for=_reply_unchanged_for(sp.episodes))
+        unchanged_for=_unchanged_streak(sp.episodes))
     prompt = build_prompt(loop.promptgram, state)
     flags: list[str] = []
     error: str | None = None
@@ -948,7 +945,7 @@ def run_l1(ev: Any, args: Any, out_dir: str | Path, *, start: Params, promptgram
     """
     loop = _Loop(ev, args, Path(out_dir), start, promptgram, agent)
     sp = loop.prepare()
-    agent_obj, agent_name = loop.make_agent()
+    agent_obj, agent_name = loop.agent, loop.agent_name
     if sp.episodes:
         params = Params.from_dict(sp.episodes[-1]["params_after"])
     elif loop.resume and sp.start.get("params"):

@@ -203,11 +203,13 @@ def show_insights(out_dir: str | Path, run: str | None = None) -> str:
     merged: dict[str, dict[str, dict[str, list[int]]]] = {k: {} for k in kinds}
     canon: dict[str, dict[str, str]] = {k: {} for k in kinds}
     patterns: dict[str, list[tuple[str, str]]] = {"success_patterns": [], "failure_patterns": []}
+    read = 0
     for d in dirs:
         try:
             sp = Scratchpad.load(d)
         except Exception:
-            continue
+            continue  # unreadable: skipped, like --list does
+        read += 1
         for kind, items in insight_occurrences(sp.episodes).items():
             for text, eps in items.items():
                 key = " ".join(text.split()).casefold()
@@ -215,7 +217,9 @@ def show_insights(out_dir: str | Path, run: str | None = None) -> str:
                 merged[kind].setdefault(t, {})[d.name] = eps
         for k in patterns:
             patterns[k] += [(d.name, p) for p in getattr(sp, k)]
-    scope = f"run {run}" if run else f"{len(dirs)} L1 run(s) in {out_dir}"
+    scope = f"run {run}" if run else f"{read} L1 run(s) in {out_dir}"
+    if len(dirs) > read:
+        scope += f" ({len(dirs) - read} unreadable skipped)"
     out = [f"insights from {scope}"]
     for kind, title in kinds.items():
         items = sorted(merged[kind].items(), key=lambda kv: (-sum(len(v) for v in kv[1].values()), kv[0]))

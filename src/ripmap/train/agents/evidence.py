@@ -138,6 +138,12 @@ class Evidence:
         return sorted(out, key=lambda e: (-abs(e.gap), e.signal))
 
 
+#: a signal whose share of the score is below this on both sides is "muted" by its weight
+MUTED_SHARE = 0.05
+#: raw-value gap (signals are in [0, 1]) at which a muted signal still counts as evidence
+MUTED_VALUE_GAP = 0.2
+
+
 def _mean(xs: Sequence[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
@@ -223,9 +229,25 @@ def analyse(failures: Sequence[Mapping[str, Any]]) -> Evidence:
             agree = sorted((k for k in needed[s] if (k > 1.0) == (gap > 0)),
                            key=lambda k: abs(math.log(k)) if math.isfinite(k) else math.inf)
             nl = agree[(len(agree) - 1) // 2] if agree else None
+        up = sum(1 for g in gaps if g > eps)
+        down = sum(1 for g in gaps if g < -eps)
+        if kind == "additive" and gaps and abs(gap) < 2.5 * EPS_SHARE:
+            # Equal shares on both sides say nothing when the weights themselves flatten
+            # them: a nearly silenced signal (weight near its low bound) is ~0% of every
+            # score, a dominating one ~100% of every score, even when its raw values
+            # separate the files cleanly. Then the raw values decide: expected files with
+            # much more of the signal than the files above them ask for its weight to go
+            # up; files above them with much more of it ask for it to go down.
+            vgaps = [e - w for e, w in zip(val_e[s], val_w[s])]
+            vg = _mean(vgaps)
+            if abs(vg) >= MUTED_VALUE_GAP:
+                gap = math.copysign(max(abs(gap), EPS_SHARE + 0.01, min(0.5, abs(vg) / 4)), vg)
+                up = sum(1 for g in vgaps if g > MUTED_VALUE_GAP / 2)
+                down = sum(1 for g in vgaps if g < -MUTED_VALUE_GAP / 2)
+                nl = 10.0 if vg > 0 else 0.1
         signals[s] = SignalEvidence(
             signal=s, kind=kind, n=len(gaps), gap=gap,
-            up=sum(1 for g in gaps if g > eps), down=sum(1 for g in gaps if g < -eps),
+            up=up, down=down,
             side_expected=_mean(side_e[s]) if kind == "additive" else math.exp(_mean(side_e[s])),
             side_wrong=_mean(side_w[s]) if kind == "additive" else math.exp(_mean(side_w[s])),
             value_expected=_mean(val_e[s]), value_wrong=_mean(val_w[s]), needed_factor=nl)

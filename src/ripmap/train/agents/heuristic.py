@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from ...rank.params import NAMES, SPECS
@@ -335,7 +335,11 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
         insights.extend(notes)
         taken = {p.param for p in proposals}
         limit = 1 if proposals else 3
-        plateau_touched = set(tv.touched) if tv.plateau else set()
+        # NDCG is a step function of rank swaps, so a flat stretch can hide steady progress
+        # toward the swap: parameters the evidence still pushes the same way in nearly every
+        # failure keep moving; only the others are held during a plateau.
+        consistent = {SIGNAL_PARAM.get(e.signal) for e in ev.ranked("additive") if e.support >= 0.8}
+        plateau_touched = (set(tv.touched) - consistent) if tv.plateau else set()
         kept = 0
         for c in cands:
             if c.param in taken:
@@ -349,6 +353,10 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
                 continue
             if kept >= limit:
                 continue
+            if tv.plateau and c.param in tv.touched and c.magnitude != "large":
+                c = replace(c, magnitude="large",
+                            rationale=c.rationale + " (escalated: smaller steps through the plateau have not "
+                                                    "swapped any ranks yet)")
             proposals.append(c)
             taken.add(c.param)
             kept += 1
