@@ -1,0 +1,107 @@
+"""L1 reasoning (heuristic agent) vs random search vs TPE, at equal evaluation budgets.
+
+    python bench/optimizers.py REPO [REPO ...] [--budget 40] [--agent heuristic]
+
+All three start from the same point (the default parameters): the first evaluation of
+every method is the defaults, so only what happens after it differs (the fair setup of
+the budget-matched studies in the reference notes). One "evaluation" is one parameter
+point scored on every training case; L1 spends one per episode. For each method and
+budget b (5, 10, 20, 40 evaluations) the table shows the best train NDCG@10 among its
+first b evaluations and the holdout NDCG@10 of that same point (the holdout never
+steers anything).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+BUDGETS = (5, 10, 20, 40)
+
+
+def best_at(trace: list[tuple[float, float]], b: int) -> tuple[float, float]:
+    """(best train, its holdout) among the first ``b`` evaluations."""
+    head = trace[:b]
+    i = max(range(len(head)), key=lambda j: (head[j][0], -j))
+    return head[i]
+
+
+def run_l1(ev, budget: int, agent: str, out: Path, name: str) -> list[tuple[float, float]]:
+    import json
+
+    from ripmap.rank.params import DEFAULT
+    from ripmap.train.cli import build_parser
+    from ripmap.train.inner import run_l1 as l1
+
+    args = build_parser().parse_args(["--reason", "--episodes", str(budget - 1), "--agent", agent,
+                                      "--run-name", name, "--out", str(out)])
+    l1(ev, args, out, start=DEFAULT)
+    sp = json.loads((out / name / "scratchpad.json").read_text())
+    eps = sp["episodes"]
+    trace = [(eps[0]["ndcg_before"], eps[0]["holdout_before"] or 0.0)]
+    trace += [(e["ndcg_after"], e["holdout_after"] or 0.0) for e in eps]
+    return trace
+
+
+def run_optuna(ev, budget: int, sampler: str, seed: int) -> list[tuple[float, float]]:
+    import optuna
+
+    from ripmap.rank.params import DEFAULT
+    from ripmap.train.space import params_from_trial, search_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = optuna.samplers.RandomSampler(seed=seed) if sampler == "random" else optuna.samplers.TPESampler(seed=seed)
+    study = optuna.create_study(direction="maximize", sampler=s)
+    study.enqueue_trial(DEFAULT.to_dict())
+    space = search_space()
+    trace: list[tuple[float, float]] = []
+    train, hold = ev.train_cases, ev.holdout_cases
+    for _ in range(budget):
+        t = study.ask(space)
+        p = params_from_trial(t.params)
+        tr = ev.evaluate(p, train, explain_failures=False).ndcg
+        ho = ev.evaluate(p, hold, explain_failures=False).ndcg if hold else 0.0
+        study.tell(t, tr)
+        trace.append((tr, ho))
+    return trace
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("repos", nargs="+")
+    ap.add_argument("--budget", type=int, default=40)
+    ap.add_argument("--agent", default="heuristic")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--snapshot-back", type=int, default=300)
+    ap.add_argument("--cache-dir", default=None)
+    a = ap.parse_args()
+
+    from ripmap.train.evaluate import Evaluator
+    from ripmap.train.oracle import mine_cases
+
+    cache = Path(a.cache_dir or tempfile.mkdtemp(prefix="ripmap-opt-"))
+    out = Path(tempfile.mkdtemp(prefix="ripmap-opt-runs-"))
+    budgets = [b for b in BUDGETS if b <= a.budget]
+    print("| repository | method | " + " | ".join(f"@{b} train / holdout" for b in budgets) + " |")
+    print("| --- | --- | " + " | ".join("---:" for _ in budgets) + " |")
+    for repo in a.repos:
+        name = Path(repo).name
+        mined = mine_cases(repo, snapshot_back=a.snapshot_back, max_commits=300, holdout=0.3)
+        ev = Evaluator([mined], cache_dir=cache)
+        print(f"{name}: {len(ev.train_cases)} train / {len(ev.holdout_cases)} holdout cases", file=sys.stderr)
+        traces = {
+            f"L1 ({a.agent})": run_l1(ev, a.budget, a.agent, out, name.replace("+", "-") + "-l1"),
+            "random": run_optuna(ev, a.budget, "random", a.seed),
+            "TPE": run_optuna(ev, a.budget, "tpe", a.seed),
+        }
+        for method, trace in traces.items():
+            cells = []
+            for b in budgets:
+                tr, ho = best_at(trace, b)
+                cells.append(f"{tr:.3f} / {ho:.3f}")
+            print(f"| {name} | {method} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
