@@ -18,6 +18,13 @@ capture, never by walking the tree):
   below the captured node, the nearest definition-like ancestor of the name is used.
 * Dart's signature nodes are followed by their ``function_body`` sibling; the span
   is extended over it.
+* A C/C++ ``enum``/``struct`` specifier without a body (``enum Status run(void)``) is
+  a use of the type, not a definition: it becomes a ``type`` reference.
+
+Two capture names besides ``definition.*``/``reference.*``/``name`` are honoured:
+``@ignore`` (Elixir's and Ruby's shipped queries; no reference is taken from a node
+captured so) and ``@local`` (ripmap's Ruby query: names bound in a definition, whose
+bare-identifier "calls" in that definition are dropped).
 
 Nothing here raises on bad input: syntax errors yield what tree-sitter recovered
 (plus a bounded re-parse of what an unclosed bracket swallowed), undecodable names
@@ -104,7 +111,7 @@ def _text(data: bytes, node) -> str:
 
 def _good_name(name: str) -> bool:
     if name.isidentifier():  # the common case, without a per-character loop
-        return len(name) <= _MAX_NAME
+        return len(name) <= _MAX_NAME and name.strip("_") != ""
     return 0 < len(name) <= _MAX_NAME and any(c.isalnum() for c in name)
 
 
@@ -195,17 +202,20 @@ def _clean_sig(s: str, limit: int, tails: tuple[str, ...] = ("{", ":", "=>", "="
     s = s.rstrip()
     if s.endswith(";") and len(s) > 1:  # body-less declarations: prototypes, abstract methods
         s = s[:-1].rstrip()
-    for tail in tails:
-        if s.endswith(tail) and len(s) > len(tail):
-            s = s[: -len(tail)].rstrip()
-            break
+    if tails and s.endswith(tails):
+        for tail in tails:
+            if s.endswith(tail) and len(s) > len(tail):
+                s = s[: -len(tail)].rstrip()
+                break
     if len(s) > limit:
         s = s[: limit - 1].rstrip() + "…"
     return s
 
 
-def _sig_start(node) -> int:
+def _sig_start(data: bytes, node) -> int:
     """Where a signature starts: after leading annotations (``@Override``, ``[Obsolete]``)."""
+    if data[node.start_byte:node.start_byte + 1] not in (b"@", b"[", b"#"):
+        return node.start_byte
     first = node.child(0)
     if first is None:
         return node.start_byte
@@ -232,7 +242,7 @@ def _signature(data: bytes, node, kind: str) -> str:
         node = node.parent
     if node.type == "type_spec":  # Go: `type Server struct {` → "type Server struct"
         return _clean_sig("type " + _text(data, node).split("{", 1)[0], _MAX_SIG)
-    begin = _sig_start(node)
+    begin = _sig_start(data, node)
     if kind in ("constant", "variable", "field", "property"):
         text = data[begin:node.end_byte].decode("utf-8", "replace")
         first = text.lstrip().split("\n", 1)[0]
@@ -264,7 +274,7 @@ def _signature(data: bytes, node, kind: str) -> str:
 def _container_name(data: bytes, node, name_node) -> str | None:
     """Owner type of a method defined outside a class body (Go receivers, Rust impls,
     C++ ``Circle::area``, Lua ``Account:deposit``)."""
-    np = name_node.parent
+    np = name_node.parent if name_node.start_byte and data[name_node.start_byte - 1] == 58 else None  # ':'
     if np is not None:
         if np.type == "qualified_identifier":  # C++: double Circle::area() const {}
             scope = np.child_by_field_name("scope")
@@ -421,6 +431,38 @@ def _shift(tags: list[Tag], line_off: int, cut: int | None) -> list[Tag]:
             for t in tags if t.line <= cut]
 
 
+def _rstrip_pos(data: bytes, start: int, end: int) -> int:
+    """The end of ``data[start:end]`` without its trailing whitespace (in C, by windows)."""
+    while end > start:
+        lo = max(start, end - 4096)
+        kept = len(data[lo:end].rstrip(_WS))
+        if kept:
+            return lo + kept
+        end = lo
+    return start
+
+
+_SIDE_CAPTURES: dict[int, tuple[object, bool]] = {}
+
+
+def _has_side_captures(query) -> bool:
+    """Whether a query has @ignore or @local captures (looked up once per query)."""
+    hit = _SIDE_CAPTURES.get(id(query))
+    if hit is None or hit[0] is not query:
+        names = {query.capture_name(i) for i in range(query.capture_count)}
+        hit = _SIDE_CAPTURES[id(query)] = (query, bool(names & {"ignore", "local"}))
+    return hit[1]
+
+
+def _pattern_info(caps: dict) -> tuple:
+    """(role capture name, (is_def, kind), capture-is-the-name) of one match's captures."""
+    for cname in caps:
+        r = _role(cname)
+        if r is not None:
+            return cname, r, cname.startswith("name.")
+    return None, None, False
+
+
 def _extract(data: bytes, root, loaded) -> list[Tag]:
     from tree_sitter import QueryCursor
 
@@ -431,38 +473,57 @@ def _extract(data: bytes, root, loaded) -> list[Tag]:
     def_name_starts: set[int] = set()
     ignored: set[int] = set()  # start bytes of nodes captured as @ignore
     local_binds: list[tuple[int, str]] = []  # (start byte, name) of @local captures
-    for _pattern, caps in cursor.matches(root):
-        role = None
-        node = None
-        for cname, nodes in caps.items():
-            r = _role(cname)
-            if r is not None:
-                role, node = r, nodes[0]
-                if cname.startswith("name."):
-                    caps = {**caps, "name": nodes}
-                    node = nodes[0].parent or nodes[0]
-                break
-            if cname == "ignore":
-                for n in nodes:
+    side = _has_side_captures(loaded.query)
+    ndata = len(data)
+    # pattern index → (role capture, (is_def, kind), role capture is on the name);
+    # the capture scan runs once per pattern instead of once per match
+    pinfo: dict[int, tuple] = {}
+    for pattern, caps in cursor.matches(root):
+        if side:
+            ign = caps.get("ignore")
+            if ign is not None:
+                for n in ign:
                     ignored.add(n.start_byte)
-            elif cname == "local":
-                for n in nodes:
+            loc = caps.get("local")
+            if loc is not None:
+                for n in loc:
                     local_binds.append((n.start_byte, _text(data, n)))
-        if role is None:
+        info = pinfo.get(pattern)
+        if info is None:
+            info = pinfo[pattern] = _pattern_info(caps)
+        rcap = info[0]
+        if rcap is None:
             continue
-        names = caps.get("name")
-        if not names:
-            continue
-        ign = caps.get("ignore")
-        if ign is not None:
-            for n in ign:
-                ignored.add(n.start_byte)
-        name_node = names[0]
-        is_def, kind = role
-        if not is_def and name_node.type in _GENERIC_NAME_TYPES:
+        nodes = caps.get(rcap)
+        if nodes is None:  # the role capture was optional in this pattern
+            info = _pattern_info(caps)
+            rcap = info[0]
+            if rcap is None:
+                continue
+            nodes = caps[rcap]
+        if info[2]:  # `@name.definition.x`: the capture is the name itself
+            name_node = nodes[0]
+            node = name_node.parent or name_node
+        else:
+            names = caps.get("name")
+            if not names:
+                continue
+            name_node = names[0]
+            node = nodes[0]
+        is_def, kind = info[1]
+        s = name_node.start_byte
+        e = name_node.end_byte
+        if e < ndata and data[e] >= 0x80:
+            name = _name_text(data, name_node)
+        else:
+            name = data[s:e].decode("utf-8", "replace").strip()
+        if not is_def and ("<" in name or "." in name) and name_node.type in _GENERIC_NAME_TYPES:
             name_node = _ref_name_node(name_node)
-        name = _name_text(data, name_node)
-        if not _good_name(name):
+            name = _name_text(data, name_node)
+        if name.isidentifier():  # _good_name's common case, inline
+            if len(name) > _MAX_NAME or (name[0] == "_" and not name.strip("_")):
+                continue
+        elif not _good_name(name):
             continue
         if is_def:
             dnode = _def_node(node, name_node)
@@ -493,9 +554,7 @@ def _extract(data: bytes, root, loaded) -> list[Tag]:
             if end > start and data[end - 1] in _WS:
                 # a node ending in whitespace (Scala's indented blocks) ends on its
                 # last non-blank line
-                e = end - 1
-                while e > start and data[e - 1] in _WS:
-                    e -= 1
+                e = _rstrip_pos(data, start, end)
                 end_row -= data.count(b"\n", e, end)
                 end = e
             key = (start, end, name)

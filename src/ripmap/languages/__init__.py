@@ -4,8 +4,10 @@ Grammars come from the official per-language wheels (``tree-sitter-python`` …)
 ship compiled parsers and, for most languages, their own ``queries/tags.scm``. We read
 that file from the installed package at run time. Where a wheel ships none (Kotlin,
 Bash, Julia, Zig, Haskell) or its query misses things the ranker needs (Python's never
-references base classes, TypeScript's only covers TS-only syntax), a query of ours from
-``languages/queries/`` is used instead or appended.
+references base classes, TypeScript's only covers TS-only syntax, Swift's and C/C++'s
+have no call references, Ruby's needs a locals pass), a query of ours from
+``languages/queries/`` is used instead or appended. Dart's shipped query tags every
+identifier as a call, so ours replaces it (see ``dart-tags.scm``).
 
 A grammar that fails to import, or a query that does not compile against its grammar,
 disables that language with one warning; it never raises into the pipeline.
@@ -54,15 +56,19 @@ SPECS: tuple[LanguageSpec, ...] = (
     LanguageSpec("javascript", ("js", "mjs", "cjs", "jsx"), "tree_sitter_javascript",
                  queries=(_pkg("tree_sitter_javascript"), _own("js-imports.scm"))),
     LanguageSpec("typescript", ("ts", "mts", "cts"), "tree_sitter_typescript", "language_typescript",
-                 queries=(_pkg("tree_sitter_javascript"), _pkg("tree_sitter_typescript"), _own("js-imports.scm"))),
+                 queries=(_pkg("tree_sitter_javascript"), _pkg("tree_sitter_typescript"), _own("js-imports.scm"),
+                         _own("ts-extra.scm"))),
     LanguageSpec("tsx", ("tsx",), "tree_sitter_typescript", "language_tsx",
-                 queries=(_pkg("tree_sitter_javascript"), _pkg("tree_sitter_typescript"), _own("js-imports.scm"))),
+                 queries=(_pkg("tree_sitter_javascript"), _pkg("tree_sitter_typescript"), _own("js-imports.scm"),
+                         _own("ts-extra.scm"))),
     LanguageSpec("go", ("go",), "tree_sitter_go", queries=(_pkg("tree_sitter_go"), _own("go-imports.scm"))),
     LanguageSpec("rust", ("rs",), "tree_sitter_rust", queries=(_pkg("tree_sitter_rust"), _own("rust-extra.scm"))),
     LanguageSpec("java", ("java",), "tree_sitter_java", queries=(_pkg("tree_sitter_java"), _own("java-imports.scm"))),
-    LanguageSpec("c", ("c", "h"), "tree_sitter_c", queries=(_pkg("tree_sitter_c"), _own("c-imports.scm"))),
+    LanguageSpec("c", ("c", "h"), "tree_sitter_c",
+                 queries=(_pkg("tree_sitter_c"), _own("c-imports.scm"), _own("c-extra.scm"))),
     LanguageSpec("cpp", ("cpp", "cc", "cxx", "c++", "hpp", "hxx", "hh", "h++", "ipp", "tpp"),
-                 "tree_sitter_cpp", queries=(_pkg("tree_sitter_cpp"), _own("c-imports.scm"))),
+                 "tree_sitter_cpp",
+                 queries=(_pkg("tree_sitter_cpp"), _own("c-imports.scm"), _own("c-extra.scm"), _own("cpp-extra.scm"))),
     LanguageSpec("c_sharp", ("cs",), "tree_sitter_c_sharp", queries=(_pkg("tree_sitter_c_sharp"),)),
     LanguageSpec("ruby", ("rb", "rake", "gemspec"), "tree_sitter_ruby",
                  queries=(_pkg("tree_sitter_ruby"), _own("ruby-extra.scm"))),
