@@ -137,6 +137,16 @@ def _encode_tags(tags: Iterable[Tag]) -> bytes:
     return marshal.dumps([tuple(t) for t in tags], _MARSHAL_VERSION)
 
 
+def encode_tuples(rows: list[tuple]) -> bytes:
+    """The stored encoding of a list of tag tuples (what workers send back, too)."""
+    return marshal.dumps(rows, _MARSHAL_VERSION)
+
+
+def decode_blob(blob: bytes) -> list[Tag] | None:
+    """Tags from an :func:`encode_tuples` blob, or ``None`` if it is not one."""
+    return _decode_tags(blob)
+
+
 def _split(tags: Iterable[Tag]) -> tuple[bytes, bytes]:
     """Definitions and references go to separate columns: a warm run needs only the
     definitions (the reference graph comes from its own cache), and decoding the
@@ -323,6 +333,9 @@ class NullCache:
         return None
 
     def put_many(self, rows: Iterable[CacheRow]) -> None:
+        return None
+
+    def put_encoded(self, rows: Iterable[tuple[str, int, int, bytes, bytes, bytes]]) -> None:
         return None
 
     def prune(self, keep_rels: set[str]) -> int:
@@ -688,6 +701,25 @@ class TagCache:
                 self._write_txn(conn, lambda c: c.executemany(
                     "UPDATE files SET mtime_ns = ? WHERE rel = ? AND size = ? AND parser = ?",
                     params))
+        except _Disabled:
+            pass
+
+    def put_encoded(self, rows: Iterable[tuple[str, int, int, bytes, bytes, bytes]]) -> None:
+        """Store rows whose tags are already encoded: ``(rel, size, mtime_ns, hash, defs, refs)``.
+
+        Parse workers encode their results once; the main process stores the bytes as
+        they are instead of rebuilding and re-encoding every reference.
+        """
+        params = [(rel, int(size), int(mtime), bytes(digest), self._version_key, dblob, rblob)
+                  for rel, size, mtime, digest, dblob, rblob in rows if _utf8_ok(rel)]
+        if not params:
+            return
+        try:
+            with self._using() as conn:
+                self._write_txn(conn, lambda c: c.executemany(
+                    "INSERT OR REPLACE INTO files (rel, size, mtime_ns, hash, parser, defs, refs) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", params))
+            self.stats.writes += len(params)
         except _Disabled:
             pass
 

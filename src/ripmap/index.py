@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from . import languages
-from .cache import NullCache, TagCache
+from .cache import NullCache, TagCache, decode_blob, encode_tuples
 from .config import Config, load_config
 from .discover import SourceFile, discover
 from .extract import extract_tags
@@ -139,18 +139,25 @@ def _hash_hit(cache, f: SourceFile) -> list[Tag] | None:
     return cache.lookup_hash(f.rel, f.size, digest) if digest is not None else None
 
 
-def _parse_one(job: tuple[str, str, str]) -> tuple[str, bytes | None, list[tuple] | None, list[str]]:
-    """Worker: read and extract one file. Returns (rel, hash, tag tuples, notes)."""
+def _parse_one(job: tuple[str, str, str]) -> tuple[str, bytes | None, list[tuple] | None, bytes, list[str]]:
+    """Worker: read and extract one file.
+
+    Returns (rel, content hash, definition tuples, encoded references, notes). The
+    references, most of the volume, travel back already in the cache's encoding: the
+    main process stores them as they are and decodes them only if something asks.
+    """
     rel, path, language = job
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
-        return rel, None, None, ["vanished before it could be parsed; skipped"]
+        return rel, None, None, b"", ["vanished before it could be parsed; skipped"]
     except OSError as e:
-        return rel, None, None, [f"unreadable ({e.strerror or type(e).__name__}); skipped"]
+        return rel, None, None, b"", [f"unreadable ({e.strerror or type(e).__name__}); skipped"]
     tags, notes = extract_tags(data, language)
-    return rel, _hash(data), [t.to_tuple() for t in tags], notes
+    defs = [tuple(t) for t in tags if t.is_def]
+    refs = [tuple(t) for t in tags if not t.is_def]
+    return rel, _hash(data), defs, encode_tuples(refs), notes
 
 
 def _parse_chunk(jobs: list[tuple[str, str, str]]):
@@ -256,20 +263,20 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     results = parse_files(jobs, workers=workers, progress=progress)
     by_rel = {f.rel: f for f in files}
     rows = []
+    raw_refs: dict[str, bytes] = {}
     dropped: set[str] = set()
-    for rel, digest, tag_tuples, fnotes in results:
+    for rel, digest, def_tuples, refs_blob, fnotes in results:
         for n in fnotes:
             notes.append(f"{rel}: {n}")
-        if tag_tuples is None:
+        if def_tuples is None:
             dropped.add(rel)
             continue
         f = by_rel[rel]
-        tl = [Tag._make(t) for t in tag_tuples]
-        tags[rel] = tl
-        defs[rel] = [t for t in tl if t.is_def]
-        rows.append((rel, f.size, f.mtime_ns, digest, tl))
+        defs[rel] = [Tag._make(t) for t in def_tuples]
+        raw_refs[rel] = refs_blob
+        rows.append((rel, f.size, f.mtime_ns, digest, encode_tuples(def_tuples), refs_blob))
     if rows:
-        cache.put_many(rows)
+        cache.put_encoded(rows)
     if dropped:
         files = [f for f in files if f.rel not in dropped]
     if jobs:
@@ -278,14 +285,23 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
 
     def reparse(rels: list[str]) -> dict[str, list[Tag]]:
         out: dict[str, list[Tag]] = {}
-        for rel, _digest, tuples, _notes in parse_files(
+        for rel, _digest, def_tuples, refs_blob, _notes in parse_files(
                 [(r, str(file_of[r].path), file_of[r].language or "") for r in rels if r in file_of],
                 workers=workers, progress=False):
-            if tuples is not None:
-                out[rel] = [Tag._make(t) for t in tuples]
+            if def_tuples is not None:
+                full = [Tag._make(t) for t in def_tuples] + (decode_blob(refs_blob) or [])
+                full.sort(key=Tag.sort_key)
+                out[rel] = full
         return out
 
-    table = TagTable({f.rel: defs.get(f.rel, []) for f in files}, tags, cache.get_refs, reparse)
+    def load_refs(rels: list[str]) -> dict[str, list[Tag]]:
+        out = {r: decode_blob(raw_refs[r]) or [] for r in rels if r in raw_refs}
+        rest = [r for r in rels if r not in raw_refs]
+        if rest:
+            out.update(cache.get_refs(rest))
+        return out
+
+    table = TagTable({f.rel: defs.get(f.rel, []) for f in files}, tags, load_refs, reparse)
     if warn is not None:
         for n in notes:
             warn(n)
