@@ -98,9 +98,8 @@ def objective(ev: "Evaluator", params: Params) -> float:
 
 
 def score(ev: "Evaluator", params: Params) -> Score:
-    train_cases = ev.train_cases
-    holdout_cases = ev.holdout_cases if train_cases else []
-    tr = ev.evaluate(params, train_cases or ev.cases, explain_failures=False)
+    holdout_cases = ev.holdout_cases if ev.train_cases else []
+    tr = ev.evaluate(params, objective_cases(ev), explain_failures=False)
     by_repo: dict[str, dict[str, float]] = {r: {"train": m.get("ndcg@10", 0.0)} for r, m in tr.by_repo.items()}
     holdout = None
     if holdout_cases:
@@ -159,7 +158,8 @@ def _per_trial_seeded(factory: Callable[[int], "BaseSampler"], seed: int) -> "Ba
     return PerTrialSeeded()
 
 
-def grid_axes(budget: int, start: Mapping[str, float], priority: Sequence[str] = GRID_PRIORITY) -> dict[str, list[float]]:
+def grid_axes(budget: int, start: Mapping[str, float],
+              priority: Sequence[str] = GRID_PRIORITY) -> dict[str, list[float]]:
     """The grid for ``budget`` evaluations: a few important parameters, the rest at ``start``.
 
     One evaluation goes to the start point, so the grid gets ``budget - 1`` points. It
@@ -167,8 +167,9 @@ def grid_axes(budget: int, start: Mapping[str, float], priority: Sequence[str] =
     each allow (3^k ≤ budget - 1), then adds levels to the leading parameters while the
     product still fits. Levels sit at the midpoints of equal cells of each parameter's own
     scale (log for multiplicative knobs), shifted if one would fall on the start value:
-    the bounds are extreme by design and the start point is already evaluated. Examples: budget 4 → 3 levels of the first
-    parameter; budget 10 → 3 × 3; budget 50 → 4 × 4 × 3; budget 100 → 3^4 = 81 points.
+    the bounds are extreme by design and the start point is already evaluated.
+    Examples: budget 4 → 3 levels of the first parameter; budget 10 → 3 × 3;
+    budget 50 → 4 × 4 × 3 = 48 points; budget 100 → 3^4 = 81 points.
     """
     n = budget - 1
     names = [p for p in priority if p in SPECS]
@@ -200,7 +201,8 @@ def grid_axes(budget: int, start: Mapping[str, float], priority: Sequence[str] =
     return axes
 
 
-def make_sampler(strategy: str, seed: int, start: Params, grid: Mapping[str, list[float]] | None = None) -> "BaseSampler":
+def make_sampler(strategy: str, seed: int, start: Params,
+                 grid: Mapping[str, list[float]] | None = None) -> "BaseSampler":
     """The Optuna sampler behind each strategy name.
 
     * ``random`` — uniform on each parameter's own scale, reseeded per trial;
@@ -213,7 +215,6 @@ def make_sampler(strategy: str, seed: int, start: Params, grid: Mapping[str, lis
       Latin hypercubes are used for, but extensible one point at a time, so it needs no
       budget fixed in advance and resumes from the sequence position stored in the study.
     """
-    import optuna
     from optuna.samplers import CmaEsSampler, GridSampler, QMCSampler, RandomSampler, TPESampler
 
     if strategy == "random":
@@ -245,7 +246,6 @@ def make_sampler(strategy: str, seed: int, start: Params, grid: Mapping[str, lis
     if strategy == "lhs":
         return QMCSampler(qmc_type="halton", scramble=True, seed=seed, warn_independent_sampling=False,
                           warn_asynchronous_seeding=False)
-    _ = optuna
     raise UsageError(f"unknown strategy '{strategy}' (choose from {', '.join(STRATEGIES)})")
 
 
@@ -400,6 +400,7 @@ class _Setup:
     seed: int
     start: dict[str, float]
     grid: dict[str, list[float]] | None
+    created: str
 
 
 def _setup_study(study: "optuna.Study", strategy: str, seed: int, start: Params, budget: int) -> _Setup:
@@ -410,33 +411,45 @@ def _setup_study(study: "optuna.Study", strategy: str, seed: int, start: Params,
         study.set_user_attr("seed", seed)
         study.set_user_attr("start", start.to_dict())
         study.set_user_attr("grid", grid)
+        study.set_user_attr("created", time.strftime("%Y-%m-%d %H:%M"))
         attrs = study.user_attrs
     if attrs["strategy"] != strategy:
         raise UsageError(f"study '{study.study_name}' was started with --strategy {attrs['strategy']}; "
                          f"resume it with the same strategy or pick another --run-name")
     if int(attrs["seed"]) != seed:
         _say(f"study '{study.study_name}' was started with --seed {attrs['seed']}; continuing with that seed")
-    return _Setup(attrs["strategy"], int(attrs["seed"]), dict(attrs["start"]), attrs.get("grid"))
+    if dict(attrs["start"]) != start.to_dict():
+        _say(f"study '{study.study_name}' keeps the start parameters it was created with")
+    return _Setup(attrs["strategy"], int(attrs["seed"]), dict(attrs["start"]), attrs.get("grid"),
+                  str(attrs.get("created", "")))
 
 
 def _trials(study: "optuna.Study") -> list["FrozenTrial"]:
     return study.get_trials(deepcopy=False)
 
 
-def _fail_abandoned(study: "optuna.Study", me: Worker, grid: bool) -> None:
-    """Mark RUNNING trials of dead workers FAIL, so they neither count nor block the budget.
+def _fail_abandoned(study: "optuna.Study", trials: Sequence["FrozenTrial"], me: Worker, grid: bool) -> bool:
+    """Mark RUNNING trials of dead workers FAIL, so they neither count nor block the budget;
+    True if any was.
 
     For the grid, the abandoned point is enqueued again: GridSampler treats a failed grid
     point as visited and would never come back to it.
     """
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     now = time.time()
-    for t in _trials(study):
+    changed = False
+    for t in trials:
         if t.state == TrialState.RUNNING and is_abandoned(t, me, now):
-            done = study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-            if done.state == TrialState.FAIL and grid and t.params and not t.user_attrs.get(START_ATTR):
+            try:
+                study.tell(t.number, state=TrialState.FAIL)
+            except (ValueError, UpdateFinishedTrialError):
+                continue  # another worker finished or failed it first: that one re-queues
+            changed = True
+            if grid and t.params and not t.user_attrs.get(START_ATTR):
                 study.enqueue_trial(dict(t.params))
+    return changed
 
 
 def _ensure_start(study: "optuna.Study", start: dict[str, float], grid: Mapping[str, list[float]] | None) -> None:
@@ -477,19 +490,19 @@ def _claim(study: "optuna.Study", trial: "optuna.Trial", budget: int) -> str | N
     return None
 
 
-def _grid_remaining(study: "optuna.Study", grid: Mapping[str, list[float]]) -> int:
+def _grid_remaining(trials: Sequence["FrozenTrial"], grid: Mapping[str, list[float]]) -> int:
     """Grid points no trial has taken yet (running, complete, or failed: GridSampler never
     returns to a failed point by itself, see :func:`_fail_abandoned`). Asking while this is
     zero would make GridSampler re-evaluate a point another worker is running."""
-    taken = {t.system_attrs.get("grid_id") for t in _trials(study)} - {None}
+    taken = {t.system_attrs.get("grid_id") for t in trials} - {None}
     return math.prod(len(v) for v in grid.values()) - len(taken)
 
 
-def _counts(study: "optuna.Study") -> tuple[int, int, int]:
+def _counts(trials: Sequence["FrozenTrial"]) -> tuple[int, int, int]:
     from optuna.trial import TrialState
 
     c = r = w = 0
-    for t in _trials(study):
+    for t in trials:
         if t.state == TrialState.COMPLETE:
             c += 1
         elif t.state == TrialState.RUNNING:
@@ -526,6 +539,7 @@ def run_search(ev: "Evaluator", args, out_dir: str | Path, *, start: Params) -> 
     failed by the others (at once on the same host, after :data:`STALE_AFTER_S` elsewhere).
     """
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     strategy = args.strategy
@@ -556,18 +570,21 @@ def run_search(ev: "Evaluator", args, out_dir: str | Path, *, start: Params) -> 
             space = search_space()
             if grid is not None:
                 space = {k: v for k, v in space.items() if k in grid}
-            _fail_abandoned(study, me, grid is not None)
+            _fail_abandoned(study, _trials(study), me, grid is not None)
             _ensure_start(study, setup.start, grid)
-            meta = {"run": name, "strategy": strategy, "budget": budget, "seed": setup.seed,
+            meta = {"run": name, "kind": "search", "strategy": strategy, "created": setup.created,
+                    "budget": budget, "seed": setup.seed,
                     "storage": _redact(url), "objective": "train ndcg@10", "grid": grid,
                     "cases": {"train": len(ev.train_cases), "holdout": len(ev.holdout_cases)}}
             last_plot = time.monotonic()
             while True:
-                _fail_abandoned(study, me, grid is not None)
-                complete, running, waiting = _counts(study)
+                trials = _trials(study)
+                if _fail_abandoned(study, trials, me, grid is not None):
+                    trials = _trials(study)
+                complete, running, waiting = _counts(trials)
                 if complete >= budget:
                     break
-                grid_taken = grid is not None and not waiting and _grid_remaining(study, grid) == 0
+                grid_taken = grid is not None and not waiting and _grid_remaining(trials, grid) == 0
                 if grid_taken and not running:
                     break  # every grid point is evaluated: the grid is smaller than the budget
                 if complete + running >= budget or grid_taken:
@@ -593,13 +610,16 @@ def run_search(ev: "Evaluator", args, out_dir: str | Path, *, start: Params) -> 
                     except BaseException:
                         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                         raise
-                trial.set_user_attr("params", params.to_dict())
-                trial.set_user_attr("train_ndcg", s.train)
-                trial.set_user_attr("holdout_ndcg", s.holdout)
-                trial.set_user_attr("by_repo", s.by_repo)
-                done = study.tell(trial, s.train, skip_if_finished=True)
-                if done.state != TrialState.COMPLETE:
-                    _say(f"trial {trial.number} was taken over as abandoned; its result is not counted")
+                try:
+                    trial.set_user_attr("params", params.to_dict())
+                    trial.set_user_attr("train_ndcg", s.train)
+                    trial.set_user_attr("holdout_ndcg", s.holdout)
+                    trial.set_user_attr("by_repo", s.by_repo)
+                    counted = study.tell(trial, s.train, skip_if_finished=True).state == TrialState.COMPLETE
+                except UpdateFinishedTrialError:
+                    counted = False
+                if not counted:  # e.g. this worker was suspended past STALE_AFTER_S
+                    _say(f"trial {trial.number} was failed as abandoned by another worker; its result is not counted")
                 trials = _trials(study)
                 write_results(trials, run_dir, meta)
                 if tty:
@@ -640,7 +660,8 @@ def trial_record(t: "FrozenTrial") -> dict:
 
 
 def write_results(trials: Sequence["FrozenTrial"], run_dir: Path, meta: Mapping[str, Any]) -> None:
-    """``results.json`` (every trial) and ``results.best.json`` (best by train NDCG).
+    """``results.json`` (every trial) and ``results.best.json`` = ``results.trained.json``
+    (the best trial by train NDCG, with its holdout NDCG and the start point's).
 
     Written atomically: workers sharing a run folder overwrite each other's copy, never
     interleave into a torn file.
@@ -659,7 +680,11 @@ def write_results(trials: Sequence["FrozenTrial"], run_dir: Path, meta: Mapping[
                "start_train_ndcg": start["train_ndcg"] if start else None,
                "start_holdout_ndcg": start["holdout_ndcg"] if start else None,
                "params": b["params"]}
-        _atomic_write(run_dir / "results.best.json", json.dumps(out, indent=1))
+        text = json.dumps(out, indent=1)
+        _atomic_write(run_dir / "results.best.json", text)
+        # the name every run folder uses for its best point (L1 writes it too), so
+        # ``--params RUN/results.trained.json`` works whatever produced the run
+        _atomic_write(run_dir / "results.trained.json", text)
 
 
 def _plot_progress(trials: Sequence["FrozenTrial"], run_dir: Path, name: str) -> None:
@@ -766,9 +791,11 @@ def sensitivity(ev: "Evaluator", base: Params, *, progress: Callable[[int, int],
     * sweeps: :data:`SWEEP_POINTS` evenly spaced positions of each parameter's own scale
       (log for multiplicative knobs), everything else at ``base``;
     * interactions among the :data:`TOP_INTERACTIONS` parameters with the largest
-      |importance| (ties: the larger sweep range): effect(both ablated) − (effect(a) + effect(b)), where effect = ablated
-      − base. Zero means the two act independently; negative means ablating both costs
-      more than the sum (they back each other up), positive that they overlap.
+      |importance| (ties: the larger sweep range): effect(both ablated) − (effect(a) +
+      effect(b)), where effect = ablated − base. Zero: the two act independently;
+      negative: ablating both costs more than the two costs added (each covers for the
+      other, so ablating one alone hides its worth); positive: ablating both costs less
+      (each helps mainly together with the other).
 
     Deterministic: the evaluator is, and nothing here samples.
     """

@@ -230,6 +230,19 @@ def materialize(root: str | Path, sha: str, cache_dir: str | Path) -> Path:
     """
     root = Path(root).resolve()
     dest = snapshot_dir(Path(cache_dir), root, sha)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # several workers sharing a cache dir must not race on `git worktree add`
+    with open(dest.parent / ".lock", "a+") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except (ImportError, OSError):  # no advisory locks here: best effort
+            pass
+        return _materialize_locked(root, sha, dest)
+
+
+def _materialize_locked(root: Path, sha: str, dest: Path) -> Path:
     if dest.is_dir() and (dest / ".git").exists():
         try:
             if _git(dest, "rev-parse", "HEAD").strip() == sha:

@@ -25,11 +25,11 @@ _BAD = "#d62728"
 _MUTED = "#9a9a9a"
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, layout: str | None = "constrained"):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -100,6 +100,9 @@ def plot_search_progress(trials: list[dict], path: Path, title: str = "") -> Non
         ax.axhline(ys[0], color=_MUTED, lw=1, ls=":", label=f"first trial {ys[0]:.4f}")
         if len(xs) == 1:
             ax.set_xlim(xs[0] - 1, xs[0] + 1)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("trial")
         ax.set_ylabel("NDCG@10")
         ax.grid(alpha=0.3)
@@ -266,10 +269,14 @@ def plot_sensitivity(data: dict, path: Path) -> None:
     ncols = 6
     nrows = max(1, math.ceil(len(swept) / ncols))
     top_h = max(3.0, 0.24 * len(names) + 1.0)
-    fig = _figure(16, top_h + 1.9 * nrows)
-    gs = fig.add_gridspec(1 + nrows, ncols, height_ratios=[top_h] + [1.9] * nrows)
-
-    ax_imp = fig.add_subplot(gs[0, :4])
+    # Laid out by hand in inches: constrained layout over ~30 axes costs seconds, and two
+    # separate grids keep the heatmap's colorbar from shifting the columns of the sweeps.
+    bottom_h = 1.9 * nrows
+    height = top_h + 1.3 + bottom_h
+    fig = _figure(16, height, layout=None)
+    head = fig.add_gridspec(1, 2, width_ratios=[2.2, 1], left=0.14, right=0.95, top=1 - 0.35 / height,
+                            bottom=1 - (top_h + 0.9) / height, wspace=0.35)
+    ax_imp, ax_int = fig.add_subplot(head[0, 0]), fig.add_subplot(head[0, 1])
     if names:
         vals = [_num(imp[n]) or 0.0 for n in names]
         ys = list(range(len(names)))[::-1]
@@ -283,7 +290,6 @@ def plot_sensitivity(data: dict, path: Path) -> None:
     ax_imp.set_title("ablation" + (f" (base train NDCG@10 {base_ndcg:.4f})" if base_ndcg is not None else ""),
                      fontsize=10)
 
-    ax_int = fig.add_subplot(gs[0, 4:])
     top = []
     for r in inter:
         for k in (r.get("a"), r.get("b")):
@@ -303,33 +309,53 @@ def plot_sensitivity(data: dict, path: Path) -> None:
         im = ax_int.imshow(m, cmap="RdBu", vmin=-lim, vmax=lim)
         ax_int.set_xticks(range(len(top)), top, rotation=60, ha="right", fontsize=7)
         ax_int.set_yticks(range(len(top)), top, fontsize=7)
-        fig.colorbar(im, ax=ax_int, shrink=0.8)
+        fig.colorbar(im, ax=ax_int, fraction=0.046, pad=0.04)
     else:
         _empty(ax_int, "no interactions")
-    ax_int.set_title("interaction: effect(both) − effect(a) − effect(b)", fontsize=9)
+    ax_int.set_title("interaction: effect(both) − effect(a) − effect(b)\n"
+                     "red: each covers for the other · blue: complementary", fontsize=8)
 
-    for idx, name in enumerate(swept):
-        ax = fig.add_subplot(gs[1 + idx // ncols, idx % ncols])
-        rec = per[name]
-        pts = [(_num(p.get("value")), _num(p.get("ndcg"))) for p in rec.get("sweep", [])]
-        pts = [(v, y) for v, y in pts if v is not None and y is not None]
-        log = rec.get("scale") == "log" and all(v > 0 for v, _ in pts)
-        if pts:
-            flat = max(y for _, y in pts) - min(y for _, y in pts) < 1e-12
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3,
-                    color=_MUTED if flat else _TRAIN)
-        if log:
-            ax.set_xscale("log")
-        bv = _num(rec.get("base"))
-        if bv is not None and (bv > 0 or not log):
-            ax.axvline(bv, color=_BAD, lw=0.8, ls=":")
-        if base_ndcg is not None:
-            ax.axhline(base_ndcg, color=_MUTED, lw=0.8, ls="--")
-        ax.set_title(name, fontsize=7)
-        ax.tick_params(labelsize=6)
-        ax.grid(alpha=0.3)
-    if not swept:
-        _empty(fig.add_subplot(gs[1, :]), "no sweeps")
+    from matplotlib.ticker import MaxNLocator, NullLocator
+
+    grid = fig.add_gridspec(nrows, ncols, left=0.04, right=0.99, top=(bottom_h - 0.25) / height,
+                            bottom=0.35 / height, wspace=0.3, hspace=0.6)
+    # one y range for every sweep, so a flat-looking panel really is flat next to the others
+    all_y = [y for n in swept for y in (_num(pt.get("ndcg")) for pt in per[n].get("sweep", [])) if y is not None]
+    if base_ndcg is not None:
+        all_y.append(base_ndcg)
+    ylim = None
+    if all_y:
+        lo, hi = min(all_y), max(all_y)
+        pad = max(0.01, 0.05 * (hi - lo))
+        ylim = (lo - pad, hi + pad)
+    if swept:
+        for idx, name in enumerate(swept):
+            ax = fig.add_subplot(grid[idx // ncols, idx % ncols])
+            rec = per[name]
+            pts = [(_num(p.get("value")), _num(p.get("ndcg"))) for p in rec.get("sweep", [])]
+            pts = [(v, y) for v, y in pts if v is not None and y is not None]
+            log = rec.get("scale") == "log" and all(v > 0 for v, _ in pts)
+            if pts:
+                flat = max(y for _, y in pts) - min(y for _, y in pts) < 1e-12
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3,
+                        color=_MUTED if flat else _TRAIN)
+            if log:
+                ax.set_xscale("log")
+            bv = _num(rec.get("base"))
+            if bv is not None and (bv > 0 or not log):
+                ax.axvline(bv, color=_BAD, lw=0.8, ls=":")
+            if base_ndcg is not None:
+                ax.axhline(base_ndcg, color=_MUTED, lw=0.8, ls="--")
+            if ylim:
+                ax.set_ylim(*ylim)
+            ax.set_title(name, fontsize=7)
+            ax.tick_params(labelsize=6)
+            # few ticks: tick labels and minor log ticks are most of the drawing time here
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.yaxis.set_major_locator(MaxNLocator(4))
+            ax.grid(alpha=0.3)
+    else:
+        _empty(fig.add_subplot(grid[:, :]), "no sweeps")
     _save(fig, path)
 
 
