@@ -175,3 +175,29 @@ def test_file_deleted_between_discovery_and_parse(tmp_path: Path, monkeypatch: p
     assert "pkg/b.py" not in {f.rel for f in idx.files}
     assert "pkg/a.py" in {f.rel for f in idx.files}
     assert any("pkg/b.py" in n and "vanished" in n for n in idx.notes)
+
+
+def test_broken_query_is_one_warning_not_one_per_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ripmap.languages as langs
+    from ripmap import RepoMap
+    from ripmap.extract import treesitter
+
+    root = tmp_path / "r"
+    root.mkdir()
+    for i in range(4):
+        (root / f"m{i}.py").write_text(f"def f{i}():\n    pass\n")
+    (root / "notes.md").write_text("# Heading\n")
+    monkeypatch.setattr(langs, "query_source", lambda spec: "(no_such_node) @name")
+    langs.load.cache_clear()
+    treesitter._parser.cache_clear()
+    warnings: list[str] = []
+    try:
+        with RepoMap(root, cache_dir=tmp_path / "c", use_git=False, warn=warnings.append) as rm:
+            ranking = rm.rank()
+    finally:
+        monkeypatch.undo()
+        langs.load.cache_clear()
+        treesitter._parser.cache_clear()
+    broken = [w for w in warnings if "does not compile" in w]
+    assert len(broken) == 1 and broken[0].startswith("4 files")
+    assert set(ranking.files) == {"m0.py", "m1.py", "m2.py", "m3.py", "notes.md"}  # the map still comes out

@@ -91,13 +91,25 @@ class RepoMap:
         return self._index
 
     def _summarize_notes(self, notes: list[str]) -> None:
-        """Without -v, only problems worth a line: files skipped or failing, not routine skips."""
+        """Without -v, only problems worth a line: files skipped or failing, not routine skips.
+
+        The same problem on many files (a grammar whose query does not compile, say) is
+        reported once with a count, not once per file.
+        """
         serious = [n for n in notes if any(w in n for w in ("unreadable", "vanished", "failed", "disabled",
                                                                "does not compile", "corrupt"))]
-        for n in serious[:5]:
-            self.warn(n)
-        if len(serious) > 5:
-            self.warn(f"... and {len(serious) - 5} more file problems (use -v to see all)")
+        by_reason: dict[str, list[str]] = {}
+        for n in serious:
+            where, sep, why = n.partition(": ")
+            key = why if sep and "/" not in why[:1] else n
+            by_reason.setdefault(key, []).append(where if sep else "")
+        lines = []
+        for why, wheres in by_reason.items():
+            lines.append(f"{wheres[0]}: {why}" if len(wheres) == 1 else f"{len(wheres)} files ({wheres[0]}, ...): {why}")
+        for line in lines[:5]:
+            self.warn(line)
+        if len(lines) > 5:
+            self.warn(f"... and {len(lines) - 5} more kinds of file problems (use -v to see all)")
 
     @property
     def graph(self) -> GraphData:
