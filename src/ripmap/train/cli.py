@@ -259,13 +259,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ripmap-train: interrupted (finished episodes are saved; use --resume)", file=sys.stderr)
         return 130
-    except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] in ("optuna", "matplotlib", "httpx", "cmaes"):
+    except Exception as e:
+        if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in (
+                "optuna", "matplotlib", "httpx", "cmaes"):
             print(f"ripmap-train: error: this needs the training extras ({e.name} is missing): "
                   "pip install 'ripmap[train]'", file=sys.stderr)
             return 1
-        raise
-    except Exception as e:
         print(f"ripmap-train: internal error: {type(e).__name__}: {e} (please report)", file=sys.stderr)
         if os.environ.get("RIPMAP_DEBUG"):
             raise
