@@ -70,7 +70,7 @@ def main() -> None:
         rows.append((Path(repo).name, len(w), snap.file_count, agg))
         print(f"{Path(repo).name}: {len(w)} cases, {snap.file_count} files: "
               + "  ".join(f"{k} {v:.3f}" for k, v in agg.items()), file=sys.stderr)
-    print(f"| repository | cases | files | ripmap | bm25 | co-change | pagerank only |")
+    print("| repository | cases | files | ripmap | bm25 | co-change | pagerank only |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, n, nf, agg in rows:
         print(f"| {name} | {n} | {nf} | {agg['ripmap']:.3f} | {agg['bm25']:.3f} | {agg['cochange']:.3f} | {agg['pagerank']:.3f} |")

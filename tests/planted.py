@@ -29,7 +29,6 @@ def git(root: Path, *args: str, when: int | None = None) -> None:
 
 
 def _module_file(mod: str, name: str, rev: int) -> str:
-    mates = [m for m in MODULES[mod] if m != name]
     lines = ["from core.util import helper, normalize", "from core.log import log", ""]
     lines.append(f"class {name.title()}{mod.title()}:")
     lines.append(f"    def {name}_{mod}_step(self, x):")

@@ -5,7 +5,6 @@ the real user cache.
 """
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import sqlite3

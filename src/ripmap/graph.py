@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import posixpath
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -344,7 +344,3 @@ def neighbours_within(W: sp.csr_matrix, seeds: np.ndarray, max_hops: int) -> np.
         dist[new] = h
         frontier = new
     return dist
-
-
-def graph_for_index(files: Iterable[str], tags: Mapping[str, Sequence[Tag]]) -> GraphData:
-    return build_graph(tuple(files), tags)

@@ -223,7 +223,6 @@ class Lexical:
         if stored is not None:
             self._load(stored)
         else:
-            names = g.names
             corpus: list[list[str]] = []
             for i, f in enumerate(g.files):
                 toks = path_tokens(f) * 2
@@ -232,7 +231,6 @@ class Lexical:
                 for j in Rt.indices[Rt.indptr[i]:Rt.indptr[i + 1]]:
                     toks.extend(self.name_tokens(j))
                 corpus.append(toks or ["∅"])
-            _ = names
             self.retriever.index(corpus, show_progress=False)
         self.vocab = set(self.retriever.vocab_dict)
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from ..extract.tags import Tag
 from ..rank import Ranking
-from .text import PLAIN, MapFitter, RenderedMap, Style, ansi_style
+from .text import PLAIN, MapFitter, RenderedMap, ansi_style
 from .tokens import TokenCounter, default_counter
 
 __all__ = ["render_map", "map_json", "join_files", "RenderedMap", "ansi_style", "PLAIN", "default_counter"]

@@ -119,7 +119,7 @@ def repo_specs(args) -> list:
 def mine_all(args) -> list:
     """Mine (or load) cases for every repository; returns MinedRepo objects."""
     from .corpus import ensure_local
-    from .oracle import MinedRepo, load_cases, mine_cases
+    from .oracle import MinedRepo, mine_cases
 
     if args.cases:
         data = json.loads(Path(args.cases).read_text(encoding="utf-8")) if Path(args.cases).exists() else None
@@ -146,7 +146,6 @@ def mine_all(args) -> list:
     if not any(m.cases for m in out):
         raise RipmapError("no training cases: the repositories have no qualifying commits after their snapshots "
                           "(try a larger --snapshot-back / --max-commits or --max-files)")
-    _ = load_cases  # re-exported for callers
     return out
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-import numpy as np
 
 from ..api import RepoMap
 from ..rank import RankContext, rank
@@ -172,4 +171,4 @@ def print_progress(msg: str) -> None:
     print(f"ripmap-train: {msg}", file=sys.stderr)
 
 
-__all__ = ["Evaluator", "EvalResult", "Failure", "METRIC_NAMES", "np"]
+__all__ = ["Evaluator", "EvalResult", "Failure", "METRIC_NAMES"]

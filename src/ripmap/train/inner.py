@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter, Valid
 from ..errors import RipmapError, UsageError
 from ..rank.params import NAMES, REGISTRY, SPECS, ParamSpec, Params
 from .promptgram import Promptgram, load_promptgram, parse_promptgram
-from .protocol import JSON_MARKER, LINEAR_FRACTIONS, LOG_FACTORS, REASONING_MARKER, assemble, protocol_sha256
+from .protocol import JSON_MARKER, LINEAR_FRACTIONS, LOG_FACTORS, assemble, protocol_sha256
 from .scratchpad import Scratchpad, atomic_write_json, atomic_write_text, read_json
 
 MAX_FAILURES_SHOWN = 5

@@ -386,7 +386,7 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
             sentences.append(f"{ev.unreachable} expected file(s) score zero and are out of reach of any weight.")
         if inert:
             insights.append("multipliers equal to 1 for every ranked file although their boost is on, so no "
-                            f"file has the trait and their parameters cannot matter here: "
+                            "file has the trait and their parameters cannot matter here: "
                             + ", ".join(f"{m} ({SIGNAL_PARAM[m]})" for m in inert))
         if ev.depth_expected is not None and ev.depth_wrong is not None \
                 and abs(ev.depth_expected - ev.depth_wrong) >= 1.0:
