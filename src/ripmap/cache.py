@@ -142,6 +142,15 @@ def encode_tuples(rows: list[tuple]) -> bytes:
     return marshal.dumps(rows, _MARSHAL_VERSION)
 
 
+def decode_raw(blob: bytes) -> list[tuple] | None:
+    """Plain tuples from an :func:`encode_tuples` blob (no Tag objects), or ``None``."""
+    try:
+        out = marshal.loads(blob)
+    except (ValueError, EOFError, TypeError):
+        return None
+    return out if isinstance(out, list) else None
+
+
 def decode_blob(blob: bytes) -> list[Tag] | None:
     """Tags from an :func:`encode_tuples` blob, or ``None`` if it is not one."""
     return _decode_tags(blob)
@@ -313,7 +322,7 @@ class NullCache:
         self.stats.misses += len(out)
         return out
 
-    def get_refs(self, rels: Iterable[str]) -> dict[str, list[Tag]]:
+    def get_refs(self, rels: Iterable[str], *, raw: bool = False) -> dict[str, list[Tag]]:
         return {}
 
     def has_size(self, rel: str, size: int) -> bool:
@@ -620,8 +629,9 @@ class TagCache:
         self.stats.misses += len(out) - hits
         return out
 
-    def get_refs(self, rels: Iterable[str]) -> dict[str, list[Tag]]:
-        """The stored references of files already returned by ``get_many(refs=False)``."""
+    def get_refs(self, rels: Iterable[str], *, raw: bool = False) -> dict[str, list[Tag]]:
+        """The stored references of files already returned by ``get_many(refs=False)``
+        (as plain tuples with ``raw=True``, which is all the graph builder needs)."""
         out: dict[str, list[Tag]] = {}
         keys = [r for r in rels if _utf8_ok(r)]
         try:
@@ -632,7 +642,7 @@ class TagCache:
                         f"SELECT rel, refs FROM files WHERE parser = ? AND rel IN ({marks})",
                         (self._version_key, *chunk)).fetchall())
                     for rel, blob in rows:
-                        got = _decode_tags(blob)
+                        got = decode_raw(blob) if raw else _decode_tags(blob)
                         if got is not None:
                             out[rel] = got
         except _Disabled:

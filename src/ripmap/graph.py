@@ -148,17 +148,29 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
     ref_k: list[int] = []
     imports: list[tuple[int, str]] = []
     get = name_ids.setdefault
+    kind_class: dict[str, int] = {}
+    # a TagTable hands out definitions and still-encoded references without building a
+    # Tag per reference (the bulk of a cold run's tags); plain mappings work too
+    source = tags.graph_rows() if hasattr(tags, "graph_rows") else ((rel, tags.get(rel, ()), ()) for rel in files)
+    rows = {rel: (d, r) for rel, d, r in source}
     for fi, rel in enumerate(files):
-        for t in tags.get(rel, ()):
-            if t.is_def:
+        defs, refs = rows.get(rel, ((), ()))
+        for t in (*defs, *refs):  # tuples: (line, name, is_def, kind, ...)
+            name = t[1]
+            if t[2]:
                 def_f.append(fi)
-                def_n.append(get(t.name, len(name_ids)))
-            elif t.kind == "import":
-                imports.append((fi, t.name))
-            else:
-                ref_f.append(fi)
-                ref_n.append(get(t.name, len(name_ids)))
-                ref_k.append(_kind_class(t.kind))
+                def_n.append(get(name, len(name_ids)))
+                continue
+            kind = t[3]
+            if kind == "import":
+                imports.append((fi, name))
+                continue
+            k = kind_class.get(kind)
+            if k is None:
+                k = kind_class[kind] = _kind_class(kind)
+            ref_f.append(fi)
+            ref_n.append(get(name, len(name_ids)))
+            ref_k.append(k)
     nn = len(name_ids)
     names = tuple(sorted(name_ids, key=name_ids.__getitem__))
     rf = np.asarray(ref_f, dtype=np.int32)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from . import languages
-from .cache import NullCache, TagCache, decode_blob, encode_tuples
+from .cache import NullCache, TagCache, decode_blob, decode_raw, encode_tuples
 from .config import Config, load_config
 from .discover import SourceFile, discover
 from .extract import extract_tags
@@ -43,11 +43,13 @@ class TagTable(Mapping[str, list[Tag]]):
 
     def __init__(self, defs: dict[str, list[Tag]], full: dict[str, list[Tag]],
                  load_refs: Callable[[list[str]], dict[str, list[Tag]]] | None = None,
-                 reparse: Callable[[list[str]], dict[str, list[Tag]]] | None = None) -> None:
+                 reparse: Callable[[list[str]], dict[str, list[Tag]]] | None = None,
+                 load_raw: Callable[[list[str]], dict[str, list[tuple]]] | None = None) -> None:
         self._defs = defs
         self._full = full
         self._load_refs = load_refs
         self._reparse = reparse
+        self._load_raw = load_raw
 
     def defs(self, rel: str) -> list[Tag]:
         return self._defs.get(rel, [])
@@ -75,6 +77,32 @@ class TagTable(Mapping[str, list[Tag]]):
             merged = self._defs[r] + refs.get(r, [])
             merged.sort(key=Tag.sort_key)
             self._full[r] = merged
+
+    def graph_rows(self) -> Iterator[tuple[str, list, list]]:
+        """(rel, definitions, references) per file, references as plain tuples.
+
+        For the graph builder: it needs only names and kinds, so references that are
+        still encoded are decoded without building a Tag (and without merging and
+        sorting) for each of them.
+        """
+        missing = [r for r in self._defs if r not in self._full]
+        raw = self._raw_refs(missing) if missing else {}
+        for rel, defs in self._defs.items():
+            full = self._full.get(rel)
+            if full is not None:
+                yield rel, full, []
+            elif rel in raw:
+                yield rel, defs, raw[rel]
+            else:
+                yield rel, self[rel], []
+
+    def _raw_refs(self, rels: list[str]) -> dict[str, list[tuple]]:
+        if self._load_raw is None:
+            return {}
+        try:
+            return self._load_raw(rels)
+        except Exception:  # fall back to the full (Tag-building) path
+            return {}
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._defs)
@@ -301,7 +329,21 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
             out.update(cache.get_refs(rest))
         return out
 
-    table = TagTable({f.rel: defs.get(f.rel, []) for f in files}, tags, load_refs, reparse)
+    def load_raw(rels: list[str]) -> dict[str, list[tuple]]:
+        """Plain reference tuples: from this run's parse results, else from the cache."""
+        out: dict[str, list[tuple]] = {}
+        for r in rels:
+            blob = raw_refs.get(r)
+            if blob is not None:
+                got = decode_raw(blob)
+                if got is not None:
+                    out[r] = got
+        rest = [r for r in rels if r not in raw_refs]
+        if rest:
+            out.update(cache.get_refs(rest, raw=True))
+        return out
+
+    table = TagTable({f.rel: defs.get(f.rel, []) for f in files}, tags, load_refs, reparse, load_raw)
     if warn is not None:
         for n in notes:
             warn(n)
