@@ -262,3 +262,23 @@ def test_relative_imports_pick_the_sibling_definer(tmp_path):
         for src in ("pkg/d.py", "pkg/sub/e.py"):
             assert w(src, "pkg/b.py") == pytest.approx(R * (0.8 + 0.2 / 2), rel=1e-12), src
             assert w(src, "other/b.py") == pytest.approx(R * 0.2 / 2, rel=1e-12), src
+
+
+def test_python_from_imports_resolve_submodules(tmp_path):
+    """`from . import b` and `from pkg import sub` import the submodule files themselves."""
+    from ripmap.graph import build_graph
+    from ripmap.index import build_index
+
+    root = tmp_path / "r"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "a.py").write_text("from . import b\n\ndef run():\n    return b.helper()\n")
+    (root / "pkg" / "b.py").write_text("def helper():\n    return 1\n")
+    (root / "pkg" / "sub.py").write_text("def other():\n    return 2\n")
+    (root / "main.py").write_text("from pkg import sub\n\nsub.other()\n")
+    idx = build_index(root, progress=False)
+    g = build_graph(tuple(f.rel for f in idx.files), idx.tags)
+    fi = g.file_index
+    assert g.I[fi["pkg/a.py"], fi["pkg/b.py"]] == 1
+    assert g.I[fi["main.py"], fi["pkg/sub.py"]] == 1
+    assert g.I[fi["main.py"], fi["pkg/__init__.py"]] == 1

@@ -310,6 +310,20 @@ def _container_name(data: bytes, node, name_node) -> str | None:
     return None
 
 
+def _python_from_imports(data: bytes, node, module: str) -> list[str]:
+    """``from M import a, b as c`` → ["M.a", "M.b"] (relative M keeps its dots)."""
+    out: list[str] = []
+    sep = "" if module.endswith(".") else "."
+    for child in node.children_by_field_name("name"):
+        target = child.child_by_field_name("name") if child.type == "aliased_import" else child
+        if target is None:
+            continue
+        text = _text(data, target).strip()
+        if text and text.replace(".", "").replace("_", "").isalnum():
+            out.append(f"{module}{sep}{text}")
+    return out
+
+
 def _walk_named(node, limit: int):
     stack = [node]
     seen = 0
@@ -520,6 +534,14 @@ def _extract(data: bytes, root, loaded) -> list[Tag]:
         if not is_def and ("<" in name or "." in name) and name_node.type in _GENERIC_NAME_TYPES:
             name_node = _ref_name_node(name_node)
             name = _name_text(data, name_node)
+        if kind == "import" and node.type == "import_from_statement":
+            # Python `from M import a, b`: also record "M.a", "M.b", which resolve to
+            # submodules when they are modules (`from . import views`, `from pkg import
+            # sub`); `from . import x` has no usable module name of its own.
+            for full in _python_from_imports(data, node, name):
+                rkey = (node.start_byte + len(full), full)
+                if rkey not in refs:
+                    refs[rkey] = (node.start_point[0] + 1, full, "import")
         if name.isidentifier():  # _good_name's common case, inline
             if len(name) > _MAX_NAME or (name[0] == "_" and not name.strip("_")):
                 continue
