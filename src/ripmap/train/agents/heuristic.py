@@ -38,7 +38,7 @@ MIN_SUPPORT = 0.5  # a move needs at least half of the usable failures to agree
 HARMFUL_EPS = 1e-4  # an NDCG drop larger than this counts as "the change hurt"
 PLATEAU_EPS = 0.002  # |ΔNDCG| below this for PLATEAU_EPISODES in a row is a plateau
 PLATEAU_EPISODES = 3
-AVOID_WINDOW = 5  # episodes during which a harmful (param, direction) is not re-proposed
+AVOID_WINDOW = 20  # episodes during which a harmful (param, direction) is not re-proposed
 CONF_MIN, CONF_MAX = 0.2, 0.9
 
 # Known couplings between parameters, reported when a proposal touches one of them.
@@ -269,7 +269,8 @@ def _evidence_proposals(ev: Evidence, space: Space) -> tuple[list[Proposal], lis
     return out, notes
 
 
-def _explore(space: Space, episode: int, exclude: set[str], inert_params: set[str]) -> Proposal | None:
+def _explore(space: Space, episode: int, exclude: set[str], inert_params: set[str],
+             why: str | None = None, support: float = 0.3) -> Proposal | None:
     """A deterministic sideways step: the registry order rotated by the episode number."""
     candidates = [n for n in NAMES if n not in exclude and n not in inert_params]
     if not candidates:
@@ -278,10 +279,10 @@ def _explore(space: Space, episode: int, exclude: set[str], inert_params: set[st
         name = candidates[(episode + k) % len(candidates)]
         direction = "increase" if space.unit(name) < 0.5 else "decrease"
         if space.has_room(name, direction):
+            reason = why or f"NDCG has not moved for {PLATEAU_EPISODES} episodes"
             return Proposal(name, direction, "medium",
-                            f"NDCG has not moved for {PLATEAU_EPISODES} episodes; {name} (now "
-                            f"{space.values[name]:.4g}) has not been touched recently and has more room to "
-                            f"{direction} ({SPECS[name].meaning})", 0.3, "explore")
+                            f"{reason}; {name} (now {space.values[name]:.4g}) has not been touched recently and "
+                            f"has more room to {direction} ({SPECS[name].meaning})", support, "explore")
     return None
 
 
@@ -399,6 +400,17 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
                              f"episodes: a plateau" + (f", so {x.param} is explored." if x else "."))
             if x is not None:
                 proposals.append(x)
+
+    if not proposals and failures and not tv.last_harmful:
+        # Holding forever is a stall: with failures left but no consistent evidence, take
+        # one sideways step on a parameter not tried recently (and not known to hurt);
+        # if it hurts, the next episode reverts it and remembers.
+        avoided = {p for p, _d in tv.avoid}
+        x = _explore(space, episode, set(tv.touched) | avoided, inert_params,
+                     why="the failures agree on no signal", support=0.4)
+        if x is not None:
+            sentences.append(f"No signal separates the failures consistently, so {x.param} is explored.")
+            proposals.append(x)
 
     if proposals:
         sentences.append("Proposed: " + "; ".join(f"{p.direction} {p.param} ({p.magnitude})" for p in proposals) + ".")
