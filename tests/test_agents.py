@@ -782,3 +782,25 @@ def test_heuristic_distill():
     assert all(w.startswith("⚠") for w in data["warnings"])
     assert "co-change matters" in data["intuitions"]
     assert HeuristicAgent().propose("distill", distill_context()).text == r.text
+
+
+def test_heuristic_explores_instead_of_stalling_when_evidence_disagrees():
+    """Failures that pull in opposite directions give no consistent signal: rather than
+    hold forever, the agent takes exactly one sideways step on an untouched parameter."""
+    params = DEFAULT.to_dict()
+    failures = []
+    for i in range(4):  # half the failures want more lexical, half want less: no agreement
+        exp_lex, wrong_lex = (0.9, 0.1) if i % 2 else (0.1, 0.9)
+        failures.append(_failure(params, [
+            (f"src/e{i}.py", True, {"structure": 0.3, "cochange": 0.2, "lexical": exp_lex}),
+            (f"src/w{i}.py", False, {"structure": 0.3, "cochange": 0.2, "lexical": wrong_lex}),
+        ], i))
+    bounds = {p.name: [p.low, p.high, p.scale] for p in SPECS.values()}
+    ctx = {"params": params, "bounds": bounds, "ndcg": 0.4, "best_ndcg": 0.4, "episode": 7,
+           "trajectory": [], "failures": failures}
+    reasoning, answer = parse_reply(HeuristicAgent().propose("p", ctx).text)
+    check_protocol(answer)
+    explored = [k for k, v in answer["proposed_changes"].items() if "agree on no signal" in v[2]]
+    assert len(explored) == 1
+    assert answer["confidence"] >= 0.3  # above the default --min-confidence, so it is applied
+    assert "explored" in reasoning
