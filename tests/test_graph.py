@@ -20,6 +20,8 @@ from ripmap import RepoMap
 from ripmap.graph import GraphData, build_graph, file_graph, neighbours_within
 from ripmap.rank.params import DEFAULT, SPECS, Params
 
+from fixtures_rank import write_tree
+
 FILES = {
     # a: calls helper (defined in b, c and e), a private name, a unique name, uses a type
     "a.py": "class Alpha:\n"
@@ -37,14 +39,6 @@ FILES = {
     "g.py": "def _secret():\n    return 5\n",
     "h.py": "class Gamma:\n    pass\n",
 }
-
-
-def write_tree(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-    return root
 
 
 @pytest.fixture()

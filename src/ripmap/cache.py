@@ -739,25 +739,14 @@ class TagCache:
         Encoding happens before the transaction starts so the write lock is held
         only for the inserts themselves.
         """
-        params: list[tuple[str, int, int, bytes, str, bytes, bytes]] = []
+        encoded: list[tuple[str, int, int, bytes, bytes, bytes]] = []
         for rel, size, mtime, digest, tags in rows:
-            if not _utf8_ok(rel):
-                continue
             try:
                 dblob, rblob = _split(tags)
             except (ValueError, TypeError, AttributeError, IndexError):  # not a Tag list: skip the row
                 continue
-            params.append((rel, int(size), int(mtime), bytes(digest), self._version_key, dblob, rblob))
-        if not params:
-            return
-        try:
-            with self._using() as conn:
-                self._write_txn(conn, lambda c: c.executemany(
-                    "INSERT OR REPLACE INTO files (rel, size, mtime_ns, hash, parser, defs, refs) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)", params))
-            self.stats.writes += len(params)
-        except _Disabled:
-            pass
+            encoded.append((rel, size, mtime, digest, dblob, rblob))
+        self.put_encoded(encoded)
 
     def prune(self, keep_rels: set[str]) -> int:
         """Delete rows of files not in ``keep_rels``; returns how many went."""

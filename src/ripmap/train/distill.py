@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter, Valid
 from ..errors import RipmapError, UsageError
 from ..rank.params import DEFAULT, NAMES, REGISTRY, SPECS, Params
 from .inner import split_reply
-from .scratchpad import Scratchpad, atomic_write_json, atomic_write_text, change_effects
+from .scratchpad import Scratchpad, atomic_write_json, atomic_write_text, change_effects, evaluated_points
 
 TOLERANCE = 0.01
 """How much holdout NDCG a preset may lose against the defaults and still be installed."""
@@ -118,18 +118,8 @@ def validate_wisdom(data: Mapping[str, Any]) -> Validated:
 
 def _points(sp: Scratchpad) -> list[dict]:
     """Distinct evaluated points, best train NDCG first."""
-    raw = [(sp.start.get("params"), sp.start.get("train"), sp.start.get("holdout"), 0)]
-    raw += [(e.get("params_after"), e.get("ndcg_after"), e.get("holdout_after"), e["episode"]) for e in sp.episodes]
-    seen: set[tuple] = set()
-    out = []
-    for ps, tr, ho, ep in raw:
-        if not ps or tr is None:
-            continue
-        key = tuple(ps.get(n) for n in NAMES)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append({"params": dict(ps), "train_ndcg": tr, "holdout_ndcg": ho, "episode": ep})
+    out = [{"params": dict(ps), "train_ndcg": tr, "holdout_ndcg": ho, "episode": ep}
+           for tr, ho, ps, ep in evaluated_points(sp.start, sp.episodes)]
     out.sort(key=lambda p: (-p["train_ndcg"], p["episode"]))
     return out
 

@@ -46,7 +46,7 @@ from ..errors import RipmapError, UsageError
 from ..rank.params import NAMES, REGISTRY, SPECS, ParamSpec, Params
 from .promptgram import Promptgram, load_promptgram, parse_promptgram
 from .protocol import JSON_MARKER, LINEAR_FRACTIONS, LOG_FACTORS, assemble, protocol_sha256
-from .scratchpad import Scratchpad, atomic_write_json, atomic_write_text, read_json
+from .scratchpad import Scratchpad, atomic_write_json, atomic_write_text, evaluated_points, read_json
 
 MAX_FAILURES_SHOWN = 5
 RECENT_EPISODES_SHOWN = 6
@@ -399,20 +399,8 @@ def _arrow(d: str) -> str:
 
 def _points(start: dict, history: Sequence[dict]) -> list[tuple[float, float | None, dict, str]]:
     """Distinct evaluated points (train, holdout, params, label), first label wins."""
-    pts: list[tuple[float, float | None, dict, str]] = []
-    seen: set[tuple] = set()
-    cands = [(start.get("train"), start.get("holdout"), start.get("params"), "start")]
-    cands += [(e.get("ndcg_after"), e.get("holdout_after"), e.get("params_after"), f"after episode {e['episode']}")
-              for e in history]
-    for tr, ho, ps, label in cands:
-        if tr is None or not ps:
-            continue
-        key = tuple(ps.get(n) for n in NAMES)
-        if key in seen:
-            continue
-        seen.add(key)
-        pts.append((float(tr), None if ho is None else float(ho), ps, label))
-    return pts
+    return [(tr, ho, ps, "start" if ep == 0 else f"after episode {ep}")
+            for tr, ho, ps, ep in evaluated_points(start, history)]
 
 
 def _diff(ps: Mapping[str, float], ref: Mapping[str, float]) -> str:

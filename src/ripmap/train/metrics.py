@@ -81,6 +81,10 @@ def _relevant(expected: Mapping[str, float], threshold: float) -> set[str]:
     return {path for path, rel in expected.items() if rel >= threshold}
 
 
+def _hits_at_k(ranking: Sequence[str], relevant: set[str], k: int) -> int:
+    return sum(1 for path in _unique(ranking)[:k] if path in relevant)
+
+
 # ----------------------------------------------------------------- per-case metrics
 
 
@@ -119,8 +123,7 @@ def precision_at_k(
     relevant = _relevant(expected, threshold)
     if not relevant:
         return 0.0
-    hits = sum(1 for path in _unique(ranking)[:k] if path in relevant)
-    return hits / k
+    return _hits_at_k(ranking, relevant, k) / k
 
 
 def recall_at_k(
@@ -131,8 +134,7 @@ def recall_at_k(
     relevant = _relevant(expected, threshold)
     if not relevant:
         return 0.0
-    hits = sum(1 for path in _unique(ranking)[:k] if path in relevant)
-    return hits / len(relevant)
+    return _hits_at_k(ranking, relevant, k) / len(relevant)
 
 
 def hit_at_k(

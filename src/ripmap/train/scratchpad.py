@@ -206,3 +206,26 @@ def insight_occurrences(episodes: Iterable[dict]) -> dict[str, dict[str, list[in
                 if int(ep["episode"]) not in eps:
                     eps.append(int(ep["episode"]))
     return out
+
+
+def evaluated_points(start: dict, episodes: Iterable[dict]) -> list[tuple[float, float | None, dict, int]]:
+    """Distinct evaluated parameter points of a run: (train, holdout, params, episode).
+
+    The start point is episode 0, then each episode's ``params_after``; a point seen
+    again (a revert) keeps its first appearance. In run order.
+    """
+    from ..rank.params import NAMES
+
+    out: list[tuple[float, float | None, dict, int]] = []
+    seen: set[tuple] = set()
+    cands = [(start.get("train"), start.get("holdout"), start.get("params"), 0)]
+    cands += [(e.get("ndcg_after"), e.get("holdout_after"), e.get("params_after"), e["episode"]) for e in episodes]
+    for tr, ho, ps, ep in cands:
+        if tr is None or not ps:
+            continue
+        key = tuple(ps.get(n) for n in NAMES)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((float(tr), None if ho is None else float(ho), ps, ep))
+    return out
