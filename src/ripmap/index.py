@@ -21,7 +21,7 @@ from . import languages
 from .cache import NullCache, TagCache, decode_blob, decode_raw, encode_tuples
 from .config import Config, load_config
 from .discover import SourceFile, discover
-from .extract import extract_tags
+from .extract import extract_split
 from .extract.tags import Tag
 
 # A file modified this recently may have changed again within the filesystem's mtime
@@ -182,10 +182,8 @@ def _parse_one(job: tuple[str, str, str]) -> tuple[str, bytes | None, list[tuple
         return rel, None, None, b"", ["vanished before it could be parsed; skipped"]
     except OSError as e:
         return rel, None, None, b"", [f"unreadable ({e.strerror or type(e).__name__}); skipped"]
-    tags, notes = extract_tags(data, language)
-    defs = [tuple(t) for t in tags if t.is_def]
-    refs = [tuple(t) for t in tags if not t.is_def]
-    return rel, _hash(data), defs, encode_tuples(refs), notes
+    defs, refs, notes = extract_split(data, language)
+    return rel, _hash(data), [tuple(t) for t in defs], encode_tuples(refs), notes
 
 
 def _parse_chunk(jobs: list[tuple[str, str, str]]):

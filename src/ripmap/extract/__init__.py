@@ -9,28 +9,40 @@ from .treesitter import extract_tree_sitter
 #: Bump when extraction output changes, so caches built by an older extractor are dropped.
 EXTRACTOR_VERSION = "3"
 
-__all__ = ["Tag", "extract_tags", "EXTRACTOR_VERSION"]
+__all__ = ["Tag", "extract_tags", "extract_split", "EXTRACTOR_VERSION"]
 
 
-def extract_tags(data: bytes, language: str) -> tuple[list[Tag], list[str]]:
-    """Tags of one file's bytes in ``language``, plus notes (syntax errors, encoding).
+def extract_split(data: bytes, language: str) -> tuple[list[Tag], list[tuple], list[str]]:
+    """One file's definitions (sorted Tags), references (plain tag tuples, position
+    order) and notes (syntax errors, encoding).
 
     Any unexpected failure inside a grammar is turned into a note: one bad file must
     never take the map down.
     """
     notes: list[str] = []
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        notes.append("not valid UTF-8; names decoded with replacement characters")
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            notes.append("not valid UTF-8; names decoded with replacement characters")
     try:
         if language == "markdown":
             tags, more = extract_markdown(data)
+            defs = [t for t in tags if t.is_def]
+            refs = [tuple(t) for t in tags if not t.is_def]
         else:
-            tags, more = extract_tree_sitter(data, language)
+            defs, refs, more = extract_tree_sitter(data, language)
     except Exception as e:  # a grammar bug must not crash the map
-        return [], notes + [f"extraction failed: {type(e).__name__}: {e}"]
-    return tags, notes + more
+        return [], [], notes + [f"extraction failed: {type(e).__name__}: {e}"]
+    return defs, refs, notes + more
+
+
+def extract_tags(data: bytes, language: str) -> tuple[list[Tag], list[str]]:
+    """Every tag of one file's bytes in ``language``, sorted, plus notes."""
+    defs, refs, notes = extract_split(data, language)
+    tags = defs + [Tag._make(r) for r in refs]
+    tags.sort(key=Tag.sort_key)
+    return tags, notes
 
 
 def language_for_path(path: str) -> str | None:

@@ -139,7 +139,10 @@ def _role(capture: str) -> tuple[bool, str] | None:
 def _name_text(data: bytes, node) -> str:
     """A name node's text. A name cut short by invalid UTF-8 (a Latin-1 ``café``
     parses as ``caf`` + ERROR) keeps its undecodable tail as replacement characters."""
-    s, e = node.start_byte, node.end_byte
+    return _name_text_span(data, node.start_byte, node.end_byte)
+
+
+def _name_text_span(data: bytes, s: int, e: int) -> str:
     raw = data[s:e]
     if e < len(data) and data[e] >= 0x80:
         n = len(data)
@@ -394,8 +397,12 @@ def _resume_offset(data: bytes, root) -> int | None:
     return None
 
 
-def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[str]]:
+def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[tuple], list[str]]:
     """Parse ``data`` with ``language``'s grammar and run its tags query.
+
+    Returns the definitions (sorted Tags), the references as plain tag tuples in
+    position order (most of a file's tags: building a Tag for each is left to whoever
+    needs one) and notes.
 
     When an error swallows the rest of the file (an unclosed bracket in Python eats
     every definition after it), the remainder is re-parsed from the next line that
@@ -404,45 +411,46 @@ def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[str
     """
     loaded = languages.load(language)
     if isinstance(loaded, languages.LoadFailure):
-        return [], [f"{language}: {loaded.reason}"]
+        return [], [], [f"{language}: {loaded.reason}"]
     notes: list[str] = []
     parser = _parser(language)
     tree = parser.parse(data)
     root = tree.root_node
     if not root.has_error:
-        tags = _extract(data, root, loaded)
-        tags.sort(key=Tag.sort_key)
-        return tags, notes
+        defs, refs = _extract(data, root, loaded)
+        return defs, refs, notes
     notes.append("syntax errors; tags recovered partially")
-    out: list[Tag] = []
+    out_defs: list[Tag] = []
+    out_refs: list[tuple] = []
     chunk = data
     line_off = 0
     for attempt in range(_MAX_REPARSES + 1):
-        tags = _extract(chunk, root, loaded)
+        defs, refs = _extract(chunk, root, loaded)
         resume = _resume_offset(chunk, root) if root.has_error and attempt < _MAX_REPARSES else None
         if resume is None:
-            out.extend(_shift(tags, line_off, None))
+            out_defs.extend(_shift(defs, line_off, None))
+            out_refs.extend(_shift(refs, line_off, None))
             break
         cut = chunk.count(b"\n", 0, resume)  # lines (0-based) before the resume line
-        out.extend(_shift(tags, line_off, cut))
+        out_defs.extend(_shift(defs, line_off, cut))
+        out_refs.extend(_shift(refs, line_off, cut))
         line_off += cut
         chunk = chunk[resume:]
         root = parser.parse(chunk).root_node
-    out.sort(key=Tag.sort_key)
-    return out, notes
+    out_defs.sort(key=Tag.sort_key)
+    return out_defs, out_refs, notes
 
 
-def _shift(tags: list[Tag], line_off: int, cut: int | None) -> list[Tag]:
-    """Tags of a re-parsed chunk moved down by ``line_off`` lines; with ``cut``, only
-    those starting before line ``cut`` + 1 (1-based), their ends clamped to it."""
-    if cut is None:
-        if not line_off:
-            return tags
-        return [Tag(t.line + line_off, t.name, t.is_def, t.kind, t.end_line + line_off, t.parent, t.signature)
-                for t in tags]
-    return [Tag(t.line + line_off, t.name, t.is_def, t.kind, min(t.end_line, cut) + line_off, t.parent,
-                t.signature)
-            for t in tags if t.line <= cut]
+def _shift(tags: list[tuple], line_off: int, cut: int | None) -> list[tuple]:
+    """Tags (or tag tuples) of a re-parsed chunk moved down by ``line_off`` lines;
+    with ``cut``, only those starting before line ``cut`` + 1 (1-based), their ends
+    clamped to it. The result keeps the input's type."""
+    if cut is None and not line_off:
+        return tags
+    make = Tag if tags and isinstance(tags[0], Tag) else (lambda *a: a)
+    return [make(t[0] + line_off, t[1], t[2], t[3], (t[4] if cut is None else min(t[4], cut)) + line_off,
+                 t[5], t[6])
+            for t in tags if cut is None or t[0] <= cut]
 
 
 def _rstrip_pos(data: bytes, start: int, end: int) -> int:
@@ -477,22 +485,107 @@ def _pattern_info(caps: dict) -> tuple:
     return None, None, False
 
 
-def _extract(data: bytes, root, loaded) -> list[Tag]:
+def _fast_ref_patterns(query) -> dict[int, tuple[str, str]]:
+    """Pattern index → (name capture, kind) for the reference patterns whose matches
+    need nothing but the name node's span. Most matches of every query (calls, type
+    uses) take this path, around the general per-match logic.
+
+    A pattern qualifies when its only role capture is a reference other than an
+    import, and the name capture is required in it (read from the query's capture
+    quantifiers, so an optional capture never sends a match down the wrong path).
+    """
+    hit = _FAST_REFS.get(id(query))
+    if hit is not None and hit[0] is query:
+        return hit[1]
+    out: dict[int, tuple[str, str]] = {}
+    if not _has_side_captures(query):
+        names = [query.capture_name(i) for i in range(query.capture_count)]
+        for pi in range(query.pattern_count):
+            present = {}
+            for ci, cname in enumerate(names):
+                q = _quantifier(query, pi, ci)
+                if q is not None:
+                    present[cname] = q
+            roles = [(c, _role(c)) for c in present if _role(c) is not None]
+            if len(roles) != 1:
+                continue
+            cname, (is_def, kind) = roles[0]
+            if is_def or kind == "import":
+                continue
+            name_cap = cname if cname.startswith("name.") else "name"
+            if present.get(name_cap) in ("", "+") and present.get(cname) in ("", "+"):
+                out[pi] = (name_cap, kind)
+    _FAST_REFS[id(query)] = (query, out)
+    return out
+
+
+_FAST_REFS: dict[int, tuple[object, dict]] = {}
+
+
+def _quantifier(query, pattern: int, capture: int) -> str | None:
+    """A capture's quantifier in a pattern ("" one, "?", "*", "+"), or None when the
+    pattern does not use it (the bindings raise for that case)."""
+    try:
+        q = query.capture_quantifier(pattern, capture)
+    except Exception:
+        return None
+    return q if q in ("", "?", "*", "+") else None
+
+
+def _generic_ids(language) -> frozenset[int]:
+    """Node kind ids whose reference name is an inner identifier (see _ref_name_node)."""
+    got = _GENERIC_IDS.get(id(language))
+    if got is None:
+        ids = set()
+        for t in _GENERIC_NAME_TYPES | {"qualified_identifier"}:
+            for named in (True, False):
+                i = language.id_for_node_kind(t, named)
+                if i:
+                    ids.add(i)
+        got = _GENERIC_IDS[id(language)] = frozenset(ids)
+    return got
+
+
+_GENERIC_IDS: dict[int, frozenset[int]] = {}
+
+
+def _extract(data: bytes, root, loaded) -> tuple[list[Tag], list[tuple]]:
+    """(definitions as sorted Tags, references as plain tuples in position order)."""
     from tree_sitter import QueryCursor
 
-    cursor = QueryCursor(loaded.query)
+    query = loaded.query
+    cursor = QueryCursor(query)
     # def key (start, end, name) → [kind, node, name, name_node, line, end_line]
     defs: dict[tuple[int, int, str], list] = {}
-    refs: dict[tuple[int, str], tuple[int, str, str]] = {}
+    # references whose name the general path worked out: (key start, name, kind, line start)
+    named_refs: list[tuple[int, str, str, int]] = []
+    # references on the fast path: the name node's start, end and the kind, as
+    # parallel lists (the cheapest thing to append half a million times)
+    span_s: list[int] = []
+    span_e: list[int] = []
+    span_k: list[str] = []
+    add_s, add_e, add_k = span_s.append, span_e.append, span_k.append
     def_name_starts: set[int] = set()
     ignored: set[int] = set()  # start bytes of nodes captured as @ignore
     local_binds: list[tuple[int, str]] = []  # (start byte, name) of @local captures
-    side = _has_side_captures(loaded.query)
+    side = _has_side_captures(query)
+    fast = _fast_ref_patterns(query)
+    generic = _generic_ids(loaded.language)
     ndata = len(data)
     # pattern index → (role capture, (is_def, kind), role capture is on the name);
     # the capture scan runs once per pattern instead of once per match
     pinfo: dict[int, tuple] = {}
     for pattern, caps in cursor.matches(root):
+        f = fast.get(pattern)
+        if f is not None:
+            nodes = caps.get(f[0])
+            if nodes:
+                n = nodes[0]
+                if n.kind_id not in generic:
+                    add_s(n.start_byte)
+                    add_e(n.end_byte)
+                    add_k(f[1])
+                    continue
         if side:
             ign = caps.get("ignore")
             if ign is not None:
@@ -539,20 +632,13 @@ def _extract(data: bytes, root, loaded) -> list[Tag]:
             # submodules when they are modules (`from . import views`, `from pkg import
             # sub`); `from . import x` has no usable module name of its own.
             for full in _python_from_imports(data, node, name):
-                rkey = (node.start_byte + len(full), full)
-                if rkey not in refs:
-                    refs[rkey] = (node.start_point[0] + 1, full, "import")
-        if name.isidentifier():  # _good_name's common case, inline
-            if len(name) > _MAX_NAME or (name[0] == "_" and not name.strip("_")):
-                continue
-        elif not _good_name(name):
+                named_refs.append((node.start_byte + len(full), full, "import", node.start_byte))
+        if not _good_name(name):
             continue
         if is_def:
             dnode = _def_node(node, name_node)
             if dnode is None:  # `enum Status run(void)`: a use of the type
-                rkey = (name_node.start_byte, name)
-                if rkey not in refs:
-                    refs[rkey] = (name_node.start_point[0] + 1, name, "type")
+                named_refs.append((name_node.start_byte, name, "type", name_node.start_byte))
                 continue
             node = dnode
             nt = node.type
@@ -584,9 +670,7 @@ def _extract(data: bytes, root, loaded) -> list[Tag]:
             if prev is None or (prev[0] == "function" and kind == "method"):
                 defs[key] = [kind, node, name, name_node, node.start_point[0] + 1, end_row + 1]
         else:
-            rkey = (name_node.start_byte, name)
-            if rkey not in refs:
-                refs[rkey] = (name_node.start_point[0] + 1, name, kind)
+            named_refs.append((s, name, kind, name_node.start_byte))
 
     # Parents by a sweep over byte offsets: defs sorted by (start, -end) form a
     # nesting; each def/ref's parent is the innermost open def that contains it.
@@ -614,20 +698,78 @@ def _extract(data: bytes, root, loaded) -> list[Tag]:
         tags.append(Tag(line, name, True, kind, max(line, end_line), parent, sig))
         stack.append((end, name, kind))
         def_spans.append((start, end, name))
+    tags.sort(key=Tag.sort_key)
 
-    if refs:
-        # a definition's own name is sometimes also matched by a reference pattern
-        # (Go's type_identifier); it is not a use of the name; nor are @ignore'd nodes
-        # (Elixir's `def`, `alias`)
-        skip = def_name_starts | ignored if ignored else def_name_starts
-        ref_items = sorted(kv for kv in refs.items() if kv[0][0] not in skip)
-        if local_binds:
-            ref_items = _drop_locals(ref_items, local_binds, def_spans)
-        owners = _owners([k[0] for k, _v in ref_items], def_spans)
-        for ((_s, name), (line, _n, kind)), owner in zip(ref_items, owners):
-            parent = def_spans[owner][2] if owner >= 0 else None
-            tags.append(Tag(line, name, False, kind, line, parent, None))
-    return tags
+    if not (named_refs or span_s):
+        return tags, []
+    # a definition's own name is sometimes also matched by a reference pattern (Go's
+    # type_identifier); it is not a use of the name; nor are @ignore'd nodes (Elixir's
+    # `def`, `alias`)
+    skip = def_name_starts | ignored if ignored else def_name_starts
+    refs = _collect_refs(data, named_refs, span_s, span_e, span_k, skip)
+    if local_binds:
+        refs = _drop_locals(sorted(refs), local_binds, def_spans)
+    return tags, _ref_tuples(data, refs, def_spans)
+
+
+def _collect_refs(data: bytes, named: list[tuple[int, str, str, int]], span_s: list[int], span_e: list[int],
+                  span_k: list[str], skip: set[int]) -> list[tuple[int, str, str, int]]:
+    """Unique references as (key start, name, kind, line start), in a deterministic
+    order (the general path's first, then the fast path's by position).
+
+    The first match of a (start, name) key decides its kind, as tree-sitter reports
+    matches. Fast-path spans are de-duplicated before decoding (several patterns often
+    capture the same node); every step is a comprehension or a C-level call, since a
+    big file has 10^4 references.
+    """
+    out: list[tuple[int, str, str, int]] = []
+    seen: set[tuple[int, str]] = set()
+    for s, name, kind, pos in named:
+        if s not in skip and (s, name) not in seen:
+            seen.add((s, name))
+            out.append((s, name, kind, pos))
+    if not span_s:
+        return out
+    # first occurrence wins: build the dict from the reversed lists
+    first = dict(zip(zip(reversed(span_s), reversed(span_e)), reversed(span_k)))
+    keys = sorted(first)
+    if skip:
+        keys = [k for k in keys if k[0] not in skip]
+    if data.isascii():
+        names = [data[s:e].decode("ascii").strip() for s, e in keys]
+    else:
+        names = [_name_text_span(data, s, e) for s, e in keys]
+    good, most = _good_name, _MAX_NAME
+    # _good_name, with its common case (an identifier) inline
+    kept = [(k[0], n, first[k], k[0]) for k, n in zip(keys, names)
+            if (len(n) <= most and n.strip("_") if n.isidentifier() else good(n))]
+    out.extend(kept if not seen else [r for r in kept if (r[0], r[1]) not in seen])
+    return out
+
+
+def _ref_tuples(data: bytes, refs: list[tuple[int, str, str, int]],
+                def_spans: list[tuple[int, int, str]]) -> list[tuple]:
+    """Reference tag tuples ``(line, name, False, kind, line, parent, None)``: lines by a
+    binary search over the file's line starts and parents by painting each definition's
+    byte span, outer ones first (both vectorised: a file may hold 10^4 references)."""
+    import numpy as np
+
+    n = len(data)
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    pos = np.array([r[3] for r in refs], dtype=np.int64)
+    lines = (np.searchsorted(newlines, pos, side="left") + 1).tolist()
+    if def_spans:
+        owner = np.full(n + 1, -1, dtype=np.int32)
+        for i, (s, e, _n) in enumerate(def_spans):  # sorted by (start, -end): parents first
+            owner[s:e] = i
+        starts = np.array([r[0] for r in refs], dtype=np.int64)
+        np.clip(starts, 0, n, out=starts)
+        dnames = [d[2] for d in def_spans]
+        dnames.append(None)  # owner -1 → None
+        parents = [dnames[o] for o in owner[starts].tolist()]
+    else:
+        parents = [None] * len(refs)
+    return [(ln, r[1], False, r[2], ln, p, None) for ln, r, p in zip(lines, refs, parents)]
 
 
 def _owners(positions: list[int], def_spans: list[tuple[int, int, str]]) -> list[int]:
@@ -650,11 +792,12 @@ def _owners(positions: list[int], def_spans: list[tuple[int, int, str]]) -> list
     return out
 
 
-def _drop_locals(ref_items: list, local_binds: list[tuple[int, str]], def_spans) -> list:
+def _drop_locals(refs: list[tuple[int, str, str, int]], local_binds: list[tuple[int, str]],
+                 def_spans) -> list[tuple[int, str, str, int]]:
     """Ruby: bare identifiers are captured as calls (the query's ``#is-not? local``
     needs a locals pass the bindings do not run); drop those whose name is bound as a
     parameter or assigned variable in the same definition."""
     local_binds.sort()
     bound = {(o, name) for (_s, name), o in zip(local_binds, _owners([s for s, _n in local_binds], def_spans))}
-    owners = _owners([k[0] for k, _v in ref_items], def_spans)
-    return [kv for kv, o in zip(ref_items, owners) if (o, kv[0][1]) not in bound]
+    owners = _owners([r[0] for r in refs], def_spans)
+    return [r for r, o in zip(refs, owners) if (o, r[1]) not in bound]
