@@ -15,8 +15,8 @@ disables that language with one warning; it never raises into the pipeline.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -123,10 +123,12 @@ def _package_tags_file(module: str) -> Path | None:
     here = Path(os.path.dirname(mod.__file__)) / "queries" / "tags.scm"
     if here.is_file():
         return here
+    from importlib import metadata  # only for the odd wheel; slow to import
+
     dist_name = module.replace("_", "-")
     try:
-        files = importlib.metadata.distribution(dist_name).files or ()
-    except importlib.metadata.PackageNotFoundError:
+        files = metadata.distribution(dist_name).files or ()
+    except metadata.PackageNotFoundError:
         return None
     for f in files:
         if str(f).replace("\\", "/").endswith("queries/tags.scm"):
@@ -188,7 +190,46 @@ def load(name: str) -> Loaded | LoadFailure:
     except Exception as e:  # QueryError on grammar/query drift, OSError on missing file
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         return LoadFailure(name, f"tags query does not compile against its grammar: {msg}")
-    return Loaded(s, lang, query)
+    return Loaded(s, lang, _single_capture_refs(lang, query, src))
+
+
+_REF_ROLE = re.compile(r"@reference\.([A-Za-z_][\w-]*)")
+_NAME_CAPTURE = re.compile(r"@name(?![\w.-])")
+
+
+def _single_capture_refs(lang, query, src: str):
+    """The same query with each reference pattern's two captures (``@name`` on the
+    name, ``@reference.call`` on the call around it) folded into one,
+    ``@name.reference.call`` on the name, a form the tags convention also allows.
+
+    Extraction never looks at the outer node of a reference, and every capture costs
+    a node object per match; on a large Python repository this is about a tenth of
+    the query's time. Patterns are rewritten one by one from their own source span;
+    if the result does not compile to the same number of patterns, the original
+    query is kept.
+    """
+    pieces = []
+    changed = False
+    for pi in range(query.pattern_count):
+        text = src[query.start_byte_for_pattern(pi):query.end_byte_for_pattern(pi)]
+        roles = set(_REF_ROLE.findall(text))
+        if (len(roles) == 1 and "@definition." not in text and "@name." not in text
+                and _NAME_CAPTURE.search(text) and "import" not in roles and "@ignore" not in text
+                and "@local" not in text):
+            kind = roles.pop()
+            text = _REF_ROLE.sub("", text)
+            text = _NAME_CAPTURE.sub(f"@name.reference.{kind}", text)
+            changed = True
+        pieces.append(text)
+    if not changed:
+        return query
+    try:
+        from tree_sitter import Query
+
+        folded = Query(lang, "\n".join(pieces))
+    except Exception:
+        return query
+    return folded if folded.pattern_count == query.pattern_count else query
 
 
 def supported() -> list[dict]:
