@@ -99,6 +99,7 @@ def discover(
     language_of: Callable[[str], str | None] | None = None,
     keep_unknown: bool = False,
     known: Mapping[str, tuple[int, int]] | None = None,
+    sniff: bool = True,
 ) -> Discovery:
     """List the mappable files under ``root``, deterministically sorted.
 
@@ -108,7 +109,9 @@ def discover(
     touching them is what keeps discovery fast on asset-heavy repos.
 
     ``known`` maps paths to the (size, mtime_ns) at which they were last parsed as
-    text (the tag cache): an unchanged file needs no binary sniff.
+    text (the tag cache): an unchanged file needs no binary sniff. ``sniff=False``
+    leaves the binary check to the caller altogether (the index does it in its parse
+    workers, which read every file anyway; see :func:`is_binary`).
     """
     if config is None:
         config = Config()
@@ -143,7 +146,7 @@ def discover(
         language = language_of(rel) if language_of is not None else None
         if language is None and language_of is not None and not keep_unknown:
             continue
-        found = _inspect(root_str, prefix + rel, rel, config.max_file_size, notes, known)
+        found = _inspect(root_str, prefix + rel, rel, config.max_file_size, notes, known, sniff)
         if found is not None:
             size, mtime_ns = found
             files.append(SourceFile(rel, root / rel, size, mtime_ns, language))
@@ -203,8 +206,13 @@ def _compile(patterns: Iterable[str], key: str, label: str) -> pathspec.PathSpec
 # -- per-file checks ---------------------------------------------------------
 
 
+def is_binary(head: bytes) -> bool:
+    """Whether a file whose first bytes are ``head`` is binary (a NUL within them)."""
+    return b"\0" in head[:BINARY_SNIFF_BYTES]
+
+
 def _inspect(root: str, path: str, rel: str, max_size: int, notes: list[str],
-             known: Mapping[str, tuple[int, int]] | None = None) -> tuple[int, int] | None:
+             known: Mapping[str, tuple[int, int]] | None = None, sniff: bool = True) -> tuple[int, int] | None:
     """(size, mtime_ns) if ``rel`` is a readable, text, in-limit regular file."""
     try:
         st = os.lstat(path)
@@ -228,7 +236,7 @@ def _inspect(root: str, path: str, rel: str, max_size: int, notes: list[str],
     if st.st_size > max_size:
         notes.append(f"skipped {rel}: over the {max_size}-byte size limit")
         return None
-    if st.st_size and (known is None or known.get(rel) != (st.st_size, st.st_mtime_ns)):
+    if sniff and st.st_size and (known is None or known.get(rel) != (st.st_size, st.st_mtime_ns)):
         try:
             fd = os.open(path, _OPEN_FLAGS)
             try:
@@ -238,7 +246,7 @@ def _inspect(root: str, path: str, rel: str, max_size: int, notes: list[str],
         except OSError as exc:
             notes.append(f"skipped {rel}: unreadable ({_why(exc)})")
             return None
-        if b"\0" in head:
+        if is_binary(head):
             notes.append(f"skipped {rel}: binary")
             return None
     return st.st_size, st.st_mtime_ns

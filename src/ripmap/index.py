@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 from . import languages
 from .cache import NullCache, TagCache, decode_blob, decode_raw, encode_tuples
 from .config import Config, load_config
-from .discover import SourceFile, discover
+from .discover import SourceFile, discover, is_binary
 from .extract import extract_split
 from .extract.tags import Tag
 
@@ -182,6 +182,8 @@ def _parse_one(job: tuple[str, str, str]) -> tuple[str, bytes | None, list[tuple
         return rel, None, None, b"", ["vanished before it could be parsed; skipped"]
     except OSError as e:
         return rel, None, None, b"", [f"unreadable ({e.strerror or type(e).__name__}); skipped"]
+    if is_binary(data):
+        return rel, None, None, b"", ["binary; skipped"]
     defs, refs, notes = extract_split(data, language)
     return rel, _hash(data), [tuple(t) for t in defs], encode_tuples(refs), notes
 
@@ -253,7 +255,8 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     root = Path(root).resolve()
     config = config if config is not None else load_config(root)
     cache = cache if cache is not None else NullCache()
-    disc = discover(root, config, language_of=languages.language_for_path, known=cache.known_files())
+    # the binary sniff happens in the parse workers, which read each file anyway
+    disc = discover(root, config, language_of=languages.language_for_path, known=cache.known_files(), sniff=False)
     notes = list(disc.notes)
     if progress is None:
         progress = sys.stderr.isatty()

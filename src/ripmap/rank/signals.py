@@ -18,16 +18,16 @@ from ..discover import is_vendor_path
 from ..graph import GraphData
 
 _SPLIT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-_NONWORD = re.compile(r"[^0-9A-Za-z]+")
 
 
 def split_identifier(name: str) -> list[str]:
-    """``parseHTTPResponse_v2`` → ``["parse", "http", "response", "v", "2"]`` (lowercase)."""
-    out: list[str] = []
-    for chunk in _NONWORD.split(name):
-        if chunk:
-            out.extend(m.lower() for m in _SPLIT.findall(chunk))
-    return out
+    """``parseHTTPResponse_v2`` → ``["parse", "http", "response", "v", "2"]`` (lowercase).
+
+    One ``findall`` over the whole name: the pattern only matches ASCII letters and
+    digits, so separators (``_``, ``.``, ``-``, non-ASCII) split words by themselves.
+    """
+    parts = _SPLIT.findall(name)
+    return " ".join(parts).lower().split(" ") if parts else []
 
 
 def path_tokens(rel: str) -> list[str]:
