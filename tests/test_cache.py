@@ -75,6 +75,19 @@ def test_round_trip_returns_equal_tag_objects(root: Path, cdir: Path) -> None:
     assert sorted(got["a.py"]) == sorted(make_tags(1))
 
 
+def test_reference_counts_are_stored_beside_the_tags(root: Path, cdir: Path) -> None:
+    refs = [Tag(3, "run", False, "call", 3, "f", None), Tag(5, "run", False, "call", 5, "g", None),
+            Tag(6, "Cfg", False, "type", 6, None, None), Tag(9, "run", False, "type", 9, None, None)]
+    tags = [Tag(1, "f", True, "function", 4, None, "def f()")] + refs
+    with open_cache(root, cdir) as c:
+        c.put_many([("a.py", 10, 1, content_hash(b"a"), tags), ("b.py", 0, 1, content_hash(b""), [])])
+    with open_cache(root, cdir) as c:
+        got = c.get_ref_counts(["a.py", "b.py", "absent.py"])
+    assert sorted(got["a.py"]) == [("Cfg", "type", 1), ("run", "call", 2), ("run", "type", 1)]
+    assert got["b.py"] == [] and "absent.py" not in got
+    assert NullCache().get_ref_counts(["a.py"]) == {}
+
+
 def test_undecodable_blob_is_a_miss_not_a_crash(root: Path, cdir: Path) -> None:
     with open_cache(root, cdir) as c:
         c.put_many([row("a.py", 1), row("b.py", 2)])

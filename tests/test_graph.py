@@ -276,3 +276,29 @@ def test_python_from_imports_resolve_submodules(tmp_path):
     assert g.I[fi["pkg/a.py"], fi["pkg/b.py"]] == 1
     assert g.I[fi["main.py"], fi["pkg/sub.py"]] == 1
     assert g.I[fi["main.py"], fi["pkg/__init__.py"]] == 1
+
+
+def _matrices(g: GraphData) -> dict:
+    """Graph content independent of name numbering: (file, name) → value per matrix."""
+    out = {}
+    for label, m in (("R0", g.R[0]), ("R1", g.R[1]), ("R2", g.R[2]), ("Dt", g.D.T)):
+        c = m.tocoo()
+        out[label] = {(g.files[i], g.names[j]): v for i, j, v in zip(c.row, c.col, c.data) if v}
+    out["I"] = {(g.files[i], g.files[j]) for i, j in zip(*g.I.nonzero())}
+    return out
+
+
+def test_graph_is_the_same_from_a_parse_from_cached_counts_and_from_plain_tags(repo, tmp_path):
+    """Cold (this run's parse results), warm with the graph blob gone (reference counts
+    read back from the tag cache) and a plain tag mapping give the same graph."""
+    (repo / "a.py").write_text(FILES["a.py"] + "        helper()\n        helper()\n")
+    with RepoMap(repo, cache_dir=tmp_path / "c", use_git=False) as cold:
+        files = tuple(f.rel for f in cold.index.files)
+        from_parse = build_graph(files, cold.index.tags)
+        plain = build_graph(files, {r: list(cold.index.tags[r]) for r in files})
+    with RepoMap(repo, cache_dir=tmp_path / "c", use_git=False) as warm:
+        assert warm.index.cache_hits == len(files) and warm.index.parsed == 0
+        from_cache = build_graph(files, warm.index.tags)
+    assert _matrices(from_parse) == _matrices(from_cache) == _matrices(plain)
+    # helper is called three times in a.py: the count survives the summary
+    assert _matrices(from_cache)["R0"][("a.py", "helper")] == 3.0

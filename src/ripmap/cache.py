@@ -45,7 +45,7 @@ from typing import TypeVar
 import platformdirs
 
 from .extract import EXTRACTOR_VERSION
-from .extract.tags import Tag
+from .extract.tags import Tag, ref_counts
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -59,7 +59,7 @@ __all__ = [
 
 #: Bump when the table layout or the tag encoding changes. It is part of the file
 #: name too, so versions that disagree never even open each other's database.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Environment variable that relocates every cache (tests, CI, read-only homes).
 CACHE_DIR_ENV = "RIPMAP_CACHE_DIR"
@@ -161,13 +161,15 @@ def decode_blob(blob: bytes) -> list[Tag] | None:
     return _decode_tags(blob)
 
 
-def _split(tags: Iterable[Tag]) -> tuple[bytes, bytes]:
-    """Definitions and references go to separate columns: a warm run needs only the
-    definitions (the reference graph comes from its own cache), and decoding the
-    references is most of the cost of reading a file's tags back."""
+def _split(tags: Iterable[Tag]) -> tuple[bytes, bytes, bytes]:
+    """Definitions, references and reference counts go to separate columns: a warm
+    run needs only the definitions (the reference graph comes from its own cache),
+    rebuilding the graph needs only the counts, and decoding the references is most
+    of the cost of reading a file's tags back."""
     defs = [tuple(t) for t in tags if t[2]]
     refs = [tuple(t) for t in tags if not t[2]]
-    return marshal.dumps(defs, _MARSHAL_VERSION), marshal.dumps(refs, _MARSHAL_VERSION)
+    return (marshal.dumps(defs, _MARSHAL_VERSION), marshal.dumps(refs, _MARSHAL_VERSION),
+            marshal.dumps(ref_counts(refs), _MARSHAL_VERSION))
 
 
 def _merge(defs: list[Tag] | None, refs: list[Tag] | None) -> list[Tag] | None:
@@ -327,7 +329,7 @@ class NullCache:
         self.stats.misses += len(out)
         return out
 
-    def get_refs(self, rels: Iterable[str], *, raw: bool = False) -> dict[str, list[Tag]]:
+    def get_refs(self, rels: Iterable[str]) -> dict[str, list[Tag]]:
         return {}
 
     def has_size(self, rel: str, size: int) -> bool:
@@ -349,8 +351,11 @@ class NullCache:
     def put_many(self, rows: Iterable[CacheRow]) -> None:
         return None
 
-    def put_encoded(self, rows: Iterable[tuple[str, int, int, bytes, bytes, bytes]]) -> None:
+    def put_encoded(self, rows: Iterable[tuple[str, int, int, bytes, bytes, bytes, bytes]]) -> None:
         return None
+
+    def get_ref_counts(self, rels: Iterable[str]) -> dict[str, list[tuple[str, str, int]]]:
+        return {}
 
     def prune(self, keep_rels: set[str]) -> int:
         return 0
@@ -377,7 +382,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS files ("
     " rel TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-    " hash BLOB NOT NULL, parser TEXT NOT NULL, defs BLOB NOT NULL, refs BLOB NOT NULL)",
+    " hash BLOB NOT NULL, parser TEXT NOT NULL, defs BLOB NOT NULL, refs BLOB NOT NULL,"
+    " refcounts BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS blobs ("
     " key TEXT PRIMARY KEY, prefix TEXT NOT NULL, version TEXT NOT NULL,"
     " stamp INTEGER NOT NULL, value BLOB NOT NULL)",
@@ -634,9 +640,8 @@ class TagCache:
         self.stats.misses += len(out) - hits
         return out
 
-    def get_refs(self, rels: Iterable[str], *, raw: bool = False) -> dict[str, list[Tag]]:
-        """The stored references of files already returned by ``get_many(refs=False)``
-        (as plain tuples with ``raw=True``, which is all the graph builder needs)."""
+    def get_refs(self, rels: Iterable[str]) -> dict[str, list[Tag]]:
+        """The stored references of files already returned by ``get_many(refs=False)``."""
         out: dict[str, list[Tag]] = {}
         keys = [r for r in rels if _utf8_ok(r)]
         try:
@@ -647,7 +652,27 @@ class TagCache:
                         f"SELECT rel, refs FROM files WHERE parser = ? AND rel IN ({marks})",
                         (self._version_key, *chunk)).fetchall())
                     for rel, blob in rows:
-                        got = decode_raw(blob) if raw else _decode_tags(blob)
+                        got = _decode_tags(blob)
+                        if got is not None:
+                            out[rel] = got
+        except _Disabled:
+            pass
+        return out
+
+    def get_ref_counts(self, rels: Iterable[str]) -> dict[str, list[tuple[str, str, int]]]:
+        """The stored ``(name, kind, count)`` reference summary of each file (see
+        :func:`ripmap.extract.tags.ref_counts`): what rebuilding the graph reads."""
+        out: dict[str, list[tuple[str, str, int]]] = {}
+        keys = [r for r in rels if _utf8_ok(r)]
+        try:
+            with self._using() as conn:
+                for chunk in _chunks(keys):
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._retry(lambda: conn.execute(
+                        f"SELECT rel, refcounts FROM files WHERE parser = ? AND rel IN ({marks})",
+                        (self._version_key, *chunk)).fetchall())
+                    for rel, blob in rows:
+                        got = decode_raw(blob)
                         if got is not None:
                             out[rel] = got
         except _Disabled:
@@ -719,21 +744,22 @@ class TagCache:
         except _Disabled:
             pass
 
-    def put_encoded(self, rows: Iterable[tuple[str, int, int, bytes, bytes, bytes]]) -> None:
-        """Store rows whose tags are already encoded: ``(rel, size, mtime_ns, hash, defs, refs)``.
+    def put_encoded(self, rows: Iterable[tuple[str, int, int, bytes, bytes, bytes, bytes]]) -> None:
+        """Store rows whose tags are already encoded:
+        ``(rel, size, mtime_ns, hash, defs, refs, refcounts)``.
 
         Parse workers encode their results once; the main process stores the bytes as
         they are instead of rebuilding and re-encoding every reference.
         """
-        params = [(rel, int(size), int(mtime), bytes(digest), self._version_key, dblob, rblob)
-                  for rel, size, mtime, digest, dblob, rblob in rows if _utf8_ok(rel)]
+        params = [(rel, int(size), int(mtime), bytes(digest), self._version_key, dblob, rblob, cblob)
+                  for rel, size, mtime, digest, dblob, rblob, cblob in rows if _utf8_ok(rel)]
         if not params:
             return
         try:
             with self._using() as conn:
                 self._write_txn(conn, lambda c: c.executemany(
-                    "INSERT OR REPLACE INTO files (rel, size, mtime_ns, hash, parser, defs, refs) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)", params))
+                    "INSERT OR REPLACE INTO files (rel, size, mtime_ns, hash, parser, defs, refs, refcounts) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", params))
             self.stats.writes += len(params)
         except _Disabled:
             pass
@@ -744,13 +770,13 @@ class TagCache:
         Encoding happens before the transaction starts so the write lock is held
         only for the inserts themselves.
         """
-        encoded: list[tuple[str, int, int, bytes, bytes, bytes]] = []
+        encoded: list[tuple[str, int, int, bytes, bytes, bytes, bytes]] = []
         for rel, size, mtime, digest, tags in rows:
             try:
-                dblob, rblob = _split(tags)
+                dblob, rblob, cblob = _split(tags)
             except (ValueError, TypeError, AttributeError, IndexError):  # not a Tag list: skip the row
                 continue
-            encoded.append((rel, size, mtime, digest, dblob, rblob))
+            encoded.append((rel, size, mtime, digest, dblob, rblob, cblob))
         self.put_encoded(encoded)
 
     def prune(self, keep_rels: set[str]) -> int:

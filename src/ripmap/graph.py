@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from .extract.tags import Tag
+from .extract.tags import Tag, ref_counts
 
 KIND_CLASSES = ("call", "type", "other")
 _TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
@@ -146,22 +146,20 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
     ref_f: list[int] = []
     ref_n: list[int] = []
     ref_k: list[int] = []
+    ref_c: list[int] = []
     imports: list[tuple[int, str]] = []
     get = name_ids.setdefault
     kind_class: dict[str, int] = {}
-    # a TagTable hands out definitions and still-encoded references without building a
-    # Tag per reference (the bulk of a cold run's tags); plain mappings work too
-    source = tags.graph_rows() if hasattr(tags, "graph_rows") else ((rel, tags.get(rel, ()), ()) for rel in files)
-    rows = {rel: (d, r) for rel, d, r in source}
+    # per file: definitions and (name, kind, count) reference summaries; a TagTable
+    # hands these out without decoding the references themselves
+    source = tags.graph_rows() if hasattr(tags, "graph_rows") else _rows_of(files, tags)
+    rows = {rel: (d, c) for rel, d, c in source}
     for fi, rel in enumerate(files):
-        defs, refs = rows.get(rel, ((), ()))
-        for t in (*defs, *refs):  # tuples: (line, name, is_def, kind, ...)
-            name = t[1]
-            if t[2]:
-                def_f.append(fi)
-                def_n.append(get(name, len(name_ids)))
-                continue
-            kind = t[3]
+        defs, counts = rows.get(rel, ((), ()))
+        for t in defs:  # tuples: (line, name, is_def, kind, ...)
+            def_f.append(fi)
+            def_n.append(get(t[1], len(name_ids)))
+        for name, kind, n in counts:
             if kind == "import":
                 imports.append((fi, name))
                 continue
@@ -171,15 +169,17 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
             ref_f.append(fi)
             ref_n.append(get(name, len(name_ids)))
             ref_k.append(k)
+            ref_c.append(n)
     nn = len(name_ids)
     names = tuple(sorted(name_ids, key=name_ids.__getitem__))
     rf = np.asarray(ref_f, dtype=np.int32)
     rn = np.asarray(ref_n, dtype=np.int32)
     rk = np.asarray(ref_k, dtype=np.int8)
+    rc = np.asarray(ref_c, dtype=np.float64)
     R = []
     for k in range(3):
         m = rk == k
-        R.append(sp.csr_matrix((np.ones(int(m.sum()), dtype=np.float64), (rf[m], rn[m])), shape=(nf, nn)))
+        R.append(sp.csr_matrix((rc[m], (rf[m], rn[m])), shape=(nf, nn)))
     D = sp.csr_matrix((np.ones(len(def_f)), (np.asarray(def_n, dtype=np.int32), np.asarray(def_f, dtype=np.int32))),
                       shape=(nn, nf))
     D.data[:] = 1.0  # duplicates summed above: keep incidence only
@@ -187,6 +187,13 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
     D.data[:] = 1.0
     I = _import_matrix(files, imports)
     return _finish(files, names, tuple(R), D, I)
+
+
+def _rows_of(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]):
+    """graph_rows for a plain mapping of full tag lists."""
+    for rel in files:
+        full = tags.get(rel, ())
+        yield rel, [t for t in full if t[2]], ref_counts(t for t in full if not t[2])
 
 
 def _strip_ext(path: str) -> str:

@@ -22,7 +22,7 @@ from .cache import NullCache, TagCache, decode_blob, decode_raw, encode_tuples
 from .config import Config, load_config
 from .discover import SourceFile, discover, is_binary
 from .extract import extract_split
-from .extract.tags import Tag
+from .extract.tags import Tag, ref_counts
 
 # A file modified this recently may have changed again within the filesystem's mtime
 # granularity after its tags were cached ("racily clean", as git calls it): verify its hash.
@@ -44,12 +44,12 @@ class TagTable(Mapping[str, list[Tag]]):
     def __init__(self, defs: dict[str, list[Tag]], full: dict[str, list[Tag]],
                  load_refs: Callable[[list[str]], dict[str, list[Tag]]] | None = None,
                  reparse: Callable[[list[str]], dict[str, list[Tag]]] | None = None,
-                 load_raw: Callable[[list[str]], dict[str, list[tuple]]] | None = None) -> None:
+                 load_counts: Callable[[list[str]], dict[str, list[tuple]]] | None = None) -> None:
         self._defs = defs
         self._full = full
         self._load_refs = load_refs
         self._reparse = reparse
-        self._load_raw = load_raw
+        self._load_counts = load_counts
 
     def defs(self, rel: str) -> list[Tag]:
         return self._defs.get(rel, [])
@@ -79,28 +79,28 @@ class TagTable(Mapping[str, list[Tag]]):
             self._full[r] = merged
 
     def graph_rows(self) -> Iterator[tuple[str, list, list]]:
-        """(rel, definitions, references) per file, references as plain tuples.
+        """(rel, definitions, reference counts) per file, the counts as
+        ``(name, kind, count)`` (see :func:`ripmap.extract.tags.ref_counts`).
 
-        For the graph builder: it needs only names and kinds, so references that are
-        still encoded are decoded without building a Tag (and without merging and
-        sorting) for each of them.
+        For the graph builder: it needs only how often each name is used, so neither
+        a Tag per reference nor the references themselves are decoded.
         """
         missing = [r for r in self._defs if r not in self._full]
-        raw = self._raw_refs(missing) if missing else {}
+        counts = self._counts(missing) if missing else {}
         for rel, defs in self._defs.items():
             full = self._full.get(rel)
+            if full is None and rel not in counts:
+                full = self[rel]
             if full is not None:
-                yield rel, full, []
-            elif rel in raw:
-                yield rel, defs, raw[rel]
+                yield rel, [t for t in full if t[2]], ref_counts(t for t in full if not t[2])
             else:
-                yield rel, self[rel], []
+                yield rel, defs, counts[rel]
 
-    def _raw_refs(self, rels: list[str]) -> dict[str, list[tuple]]:
-        if self._load_raw is None:
+    def _counts(self, rels: list[str]) -> dict[str, list[tuple]]:
+        if self._load_counts is None:
             return {}
         try:
-            return self._load_raw(rels)
+            return self._load_counts(rels)
         except Exception:  # fall back to the full (Tag-building) path
             return {}
 
@@ -167,25 +167,26 @@ def _hash_hit(cache, f: SourceFile) -> list[Tag] | None:
     return cache.lookup_hash(f.rel, f.size, digest) if digest is not None else None
 
 
-def _parse_one(job: tuple[str, str, str]) -> tuple[str, bytes | None, list[tuple] | None, bytes, list[str]]:
+def _parse_one(job: tuple[str, str, str]) -> tuple[str, bytes | None, list[tuple] | None, bytes, bytes, list[str]]:
     """Worker: read and extract one file.
 
-    Returns (rel, content hash, definition tuples, encoded references, notes). The
-    references, most of the volume, travel back already in the cache's encoding: the
-    main process stores them as they are and decodes them only if something asks.
+    Returns (rel, content hash, definition tuples, encoded references, encoded
+    reference counts, notes). The references, most of the volume, travel back already
+    in the cache's encoding: the main process stores them as they are and decodes
+    them only if something asks; the graph reads the counts.
     """
     rel, path, language = job
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
-        return rel, None, None, b"", ["vanished before it could be parsed; skipped"]
+        return rel, None, None, b"", b"", ["vanished before it could be parsed; skipped"]
     except OSError as e:
-        return rel, None, None, b"", [f"unreadable ({e.strerror or type(e).__name__}); skipped"]
+        return rel, None, None, b"", b"", [f"unreadable ({e.strerror or type(e).__name__}); skipped"]
     if is_binary(data):
-        return rel, None, None, b"", ["binary; skipped"]
+        return rel, None, None, b"", b"", ["binary; skipped"]
     defs, refs, notes = extract_split(data, language)
-    return rel, _hash(data), [tuple(t) for t in defs], encode_tuples(refs), notes
+    return rel, _hash(data), [tuple(t) for t in defs], encode_tuples(refs), encode_tuples(ref_counts(refs)), notes
 
 
 def _parse_chunk(jobs: list[tuple[str, str, str]]):
@@ -215,7 +216,7 @@ def _progress(total: int, enabled: bool):
 
 
 def parse_files(jobs: list[tuple[str, str, str]], *, workers: int | None = None,
-                progress: bool = False) -> list[tuple[str, bytes | None, list[tuple] | None, list[str]]]:
+                progress: bool = False) -> list[tuple[str, bytes | None, list[tuple] | None, bytes, bytes, list[str]]]:
     """Extract many files, in parallel when there are enough of them."""
     if not jobs:
         return []
@@ -293,8 +294,9 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     by_rel = {f.rel: f for f in files}
     rows = []
     raw_refs: dict[str, bytes] = {}
+    raw_counts: dict[str, bytes] = {}
     dropped: set[str] = set()
-    for rel, digest, def_tuples, refs_blob, fnotes in results:
+    for rel, digest, def_tuples, refs_blob, counts_blob, fnotes in results:
         for n in fnotes:
             notes.append(f"{rel}: {n}")
         if def_tuples is None:
@@ -303,7 +305,8 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         f = by_rel[rel]
         defs[rel] = [Tag._make(t) for t in def_tuples]
         raw_refs[rel] = refs_blob
-        rows.append((rel, f.size, f.mtime_ns, digest, encode_tuples(def_tuples), refs_blob))
+        raw_counts[rel] = counts_blob
+        rows.append((rel, f.size, f.mtime_ns, digest, encode_tuples(def_tuples), refs_blob, counts_blob))
     if rows:
         cache.put_encoded(rows)
     if dropped:
@@ -314,7 +317,7 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
 
     def reparse(rels: list[str]) -> dict[str, list[Tag]]:
         out: dict[str, list[Tag]] = {}
-        for rel, _digest, def_tuples, refs_blob, _notes in parse_files(
+        for rel, _digest, def_tuples, refs_blob, _counts, _notes in parse_files(
                 [(r, str(file_of[r].path), file_of[r].language or "") for r in rels if r in file_of],
                 workers=workers, progress=False):
             if def_tuples is not None:
@@ -330,21 +333,21 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
             out.update(cache.get_refs(rest))
         return out
 
-    def load_raw(rels: list[str]) -> dict[str, list[tuple]]:
-        """Plain reference tuples: from this run's parse results, else from the cache."""
+    def load_counts(rels: list[str]) -> dict[str, list[tuple]]:
+        """Reference counts: from this run's parse results, else from the cache."""
         out: dict[str, list[tuple]] = {}
         for r in rels:
-            blob = raw_refs.get(r)
+            blob = raw_counts.get(r)
             if blob is not None:
                 got = decode_raw(blob)
                 if got is not None:
                     out[r] = got
-        rest = [r for r in rels if r not in raw_refs]
+        rest = [r for r in rels if r not in raw_counts]
         if rest:
-            out.update(cache.get_refs(rest, raw=True))
+            out.update(cache.get_ref_counts(rest))
         return out
 
-    table = TagTable({f.rel: defs.get(f.rel, []) for f in files}, tags, load_refs, reparse, load_raw)
+    table = TagTable({f.rel: defs.get(f.rel, []) for f in files}, tags, load_refs, reparse, load_counts)
     if warn is not None:
         for n in notes:
             warn(n)

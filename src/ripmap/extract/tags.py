@@ -1,7 +1,8 @@
 """The ``Tag`` record: one definition or reference found in a source file."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import Counter
+from typing import Iterable, NamedTuple
 
 #: Kinds a definition may have. Grammar queries use a few more spellings; they are
 #: normalised to these by :func:`normalize_kind`.
@@ -57,3 +58,10 @@ class Tag(NamedTuple):
 
     def sort_key(self) -> tuple:
         return (self.line, self.name, self.is_def, self.kind, self.end_line, self.parent or "", self.signature or "")
+
+
+def ref_counts(refs: Iterable[tuple]) -> list[tuple[str, str, int]]:
+    """A file's references as ``(name, kind, count)``, first-seen order: all the
+    reference graph needs, about a third the size of the references themselves."""
+    c = Counter((r[1], r[3]) for r in refs)
+    return [(name, kind, n) for (name, kind), n in c.items()]
