@@ -210,8 +210,9 @@ def _single_capture_refs(lang, query, src: str):
     """
     pieces = []
     changed = False
+    raw = src.encode("utf-8")  # pattern spans are byte offsets
     for pi in range(query.pattern_count):
-        text = src[query.start_byte_for_pattern(pi):query.end_byte_for_pattern(pi)]
+        text = raw[query.start_byte_for_pattern(pi):query.end_byte_for_pattern(pi)].decode("utf-8", "replace")
         roles = set(_REF_ROLE.findall(text))
         if (len(roles) == 1 and "@definition." not in text and "@name." not in text
                 and _NAME_CAPTURE.search(text) and "import" not in roles and "@ignore" not in text
