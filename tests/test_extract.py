@@ -870,3 +870,29 @@ def test_unknown_language_does_not_raise():
     tags, notes = extract_tags(b"whatever", "klingon")
     assert tags == []
     assert len(notes) == 1 and "klingon" in notes[0]
+
+
+def test_reference_patterns_are_folded_into_one_capture():
+    from ripmap import languages
+
+    for lang in ("python", "go", "dart"):  # dart's query has non-ASCII comments
+        q = languages.load(lang).query
+        names = {q.capture_name(i) for i in range(q.capture_count)}
+        assert "name.reference.call" in names, lang
+        assert "reference.call" not in names, lang
+
+
+def test_folding_keeps_the_original_query_when_the_fold_does_not_compile():
+    import tree_sitter_python
+    from tree_sitter import Language, Query
+
+    from ripmap.languages import _single_capture_refs
+
+    lang = Language(tree_sitter_python.language())
+    src = "; café → calls\n(call function: (identifier) @name) @reference.call\n"
+    folded = _single_capture_refs(lang, Query(lang, src), src)
+    assert {folded.capture_name(i) for i in range(folded.capture_count)} == {"name.reference.call"}
+    # the predicate needs the outer capture: folding would not compile, so nothing changes
+    src2 = '((call function: (identifier) @name) @reference.call (#match? @reference.call "^x"))\n'
+    original = Query(lang, src2)
+    assert _single_capture_refs(lang, original, src2) is original
