@@ -298,3 +298,26 @@ def test_sensitivity_writes_json_and_png(small_ev, tmp_path):
     for r in data["interactions"]:
         assert r["interaction"] == pytest.approx(r["effect_both"] - r["effect_a"] - r["effect_b"])
     assert (run / "sensitivity.png").read_bytes().startswith(PNG)
+
+
+def test_study_setup_is_never_seen_half_written(tmp_path):
+    """A second worker that finds "strategy" set reads the rest at once, so every other
+    setup attribute must already be stored by then (each set_user_attr is a commit)."""
+    import optuna
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="x", direction="maximize")
+    seen: list[dict] = []
+    real = study.set_user_attr
+
+    def recording(key, value):
+        real(key, value)
+        seen.append(dict(study.user_attrs))
+
+    study.set_user_attr = recording
+    setup = baselines._setup_study(study, "tpe", 3, DEFAULT, 8)
+    assert setup.strategy == "tpe" and setup.seed == 3
+    assert seen and all({"seed", "start", "grid", "created"} <= set(s) for s in seen if "strategy" in s)
+    # a worker arriving later reads the same setup without writing
+    again = baselines._setup_study(optuna.load_study(study_name="x", storage=f"sqlite:///{tmp_path / 's.db'}"),
+                                   "tpe", 3, DEFAULT, 8)
+    assert again == setup

@@ -406,12 +406,15 @@ class _Setup:
 def _setup_study(study: "optuna.Study", strategy: str, seed: int, start: Params, budget: int) -> _Setup:
     attrs = study.user_attrs
     if "strategy" not in attrs:
+        # Each attribute is its own commit and another worker may be reading: "strategy"
+        # goes last and marks the setup complete (two workers starting together both
+        # write the same values).
         grid = grid_axes(budget, start) if strategy == "grid" else None
-        study.set_user_attr("strategy", strategy)
         study.set_user_attr("seed", seed)
         study.set_user_attr("start", start.to_dict())
         study.set_user_attr("grid", grid)
         study.set_user_attr("created", time.strftime("%Y-%m-%d %H:%M"))
+        study.set_user_attr("strategy", strategy)
         attrs = study.user_attrs
     if attrs["strategy"] != strategy:
         raise UsageError(f"study '{study.study_name}' was started with --strategy {attrs['strategy']}; "
