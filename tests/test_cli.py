@@ -270,3 +270,26 @@ def test_map_json_function_matches_cli(repo: Path, tmp_path: Path) -> None:
         data = json.loads(map_json(rm.root, ranking, rendered, elapsed_s=0.1, cache_hits=rm.index.cache_hits))
     assert [f["path"] for f in data["files"]] == ranking.files
     assert data["stats"]["tokens"] == rendered.tokens
+
+
+def test_command_flushes_everything_before_its_fast_exit(tmp_path: Path) -> None:
+    """`ripmap` ends with os._exit: output bigger than a pipe buffer must still arrive
+    whole, and a reader that stops early must not turn into a traceback."""
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(40):
+        body = "".join(f"def f{i}_{j}(x):\n    return g{i}_{j}(x) + {j}\n\n" for j in range(60))
+        (big / f"m{i}.py").write_text(body)
+    env = {**os.environ, "RIPMAP_CACHE_DIR": str(tmp_path / "c"), "RIPMAP_TOKENIZER": "estimate"}
+    cmd = [sys.executable, "-m", "ripmap.cli", str(big), "--join", "-t", "200000", "--no-git"]
+    full = subprocess.run(cmd, capture_output=True, env=env)
+    assert full.returncode == 0, full.stderr
+    assert len(full.stdout) > 65536  # more than one pipe buffer
+    joined = subprocess.run([sys.executable, "-c", "import ripmap.cli as c, sys; sys.exit(c.main(sys.argv[1:]))",
+                             *cmd[3:]], capture_output=True, env=env)
+    assert joined.stdout == full.stdout  # the same bytes as the ordinary exit path
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p.stdout.read(100)
+    p.stdout.close()  # the reader goes away early
+    err = p.stderr.read().decode()
+    assert p.wait() == 0 and "Traceback" not in err

@@ -245,5 +245,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def entry() -> None:
+    """The ``ripmap`` command: :func:`main`, then an immediate exit.
+
+    By the time ``main`` returns, everything ripmap opened is closed (the parse pool
+    is shut down, the cache connection closed), so the interpreter's teardown of a
+    large heap (tags, matrices, a tokenizer) only costs time: about 0.1 s, 15% of a
+    warm map on a big repository. Output is flushed first; ``main`` itself stays an
+    ordinary function for callers and tests.
+    """
+    try:
+        code = main()
+    except SystemExit as e:  # argparse's --help and usage errors
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            code = 1
+        else:
+            code = int(e.code or 0)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    entry()
