@@ -306,6 +306,9 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
                    file_index=fi, _symbol_maker=make_symbols)
 
 
+_CALLABLE = frozenset({"function", "method"})
+
+
 @dataclass
 class SymbolTable:
     """Every definition of the index as parallel arrays, grouped by file (graph order)."""
@@ -321,7 +324,8 @@ class SymbolTable:
 
     @classmethod
     def build(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "SymbolTable":
-        ni = g.name_index
+        name_of = g.name_index.get
+        kind_prior = _KIND_PRIOR.get
         all_tags: list[Tag] = []
         fidx: list[int] = []
         nidx: list[int] = []
@@ -330,13 +334,13 @@ class SymbolTable:
             defs = definitions(tags, rel)
             if not defs:
                 continue
-            kind_of = {t.name: t.kind for t in defs}
-            for t in defs:
-                all_tags.append(t)
-                fidx.append(f)
-                nidx.append(ni.get(t.name, -1))
-                local = 0.15 if kind_of.get(t.parent) in ("function", "method") else 1.0
-                prior.append(_KIND_PRIOR.get(t.kind, 0.7) * local)
+            # closures and local helpers (defined inside a function) weigh less
+            kind_of = {t.name: t.kind for t in defs}.get
+            all_tags.extend(defs)
+            fidx.extend([f] * len(defs))
+            nidx.extend([name_of(t.name, -1) for t in defs])
+            prior.extend([kind_prior(t.kind, 0.7) * (0.15 if kind_of(t.parent) in _CALLABLE else 1.0)
+                          for t in defs])
         file_idx = np.asarray(fidx, dtype=np.int64)
         starts = np.flatnonzero(np.r_[True, file_idx[1:] != file_idx[:-1]]) if len(file_idx) else np.zeros(0, np.int64)
         return cls(g.files, all_tags, file_idx, np.asarray(nidx, dtype=np.int64), np.asarray(prior),
