@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from .extract.tags import Tag, ref_counts
+from .extract.tags import Tag, graph_row
 
 KIND_CLASSES = ("call", "type", "other")
 _TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
@@ -192,8 +192,7 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
 def _rows_of(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]):
     """graph_rows for a plain mapping of full tag lists."""
     for rel in files:
-        full = tags.get(rel, ())
-        yield rel, [t for t in full if t[2]], ref_counts(t for t in full if not t[2])
+        yield rel, *graph_row(tags.get(rel, ()))
 
 
 def _strip_ext(path: str) -> str:

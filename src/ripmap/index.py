@@ -22,7 +22,7 @@ from .cache import NullCache, TagCache, decode_blob, decode_raw, encode_tuples
 from .config import Config, load_config
 from .discover import SourceFile, discover, is_binary
 from .extract import extract_split
-from .extract.tags import Tag, ref_counts
+from .extract.tags import Tag, graph_row, ref_counts
 
 # A file modified this recently may have changed again within the filesystem's mtime
 # granularity after its tags were cached ("racily clean", as git calls it): verify its hash.
@@ -92,7 +92,7 @@ class TagTable(Mapping[str, list[Tag]]):
             if full is None and rel not in counts:
                 full = self[rel]
             if full is not None:
-                yield rel, [t for t in full if t[2]], ref_counts(t for t in full if not t[2])
+                yield rel, *graph_row(full)
             else:
                 yield rel, defs, counts[rel]
 
@@ -241,6 +241,23 @@ def parse_files(jobs: list[tuple[str, str, str]], *, workers: int | None = None,
     return out
 
 
+def _parsed_or_cached(blobs: Mapping[str, bytes], rels: list[str], decode: Callable[[bytes], list | None],
+                      from_cache: Callable[[list[str]], dict[str, list]]) -> dict[str, list]:
+    """rel → decoded blob: this run's parse results where there are some (blobs that do
+    not decode are left out), the cache for the rest."""
+    out: dict[str, list] = {}
+    for r in rels:
+        blob = blobs.get(r)
+        if blob is not None:
+            got = decode(blob)
+            if got is not None:
+                out[r] = got
+    rest = [r for r in rels if r not in blobs]
+    if rest:
+        out.update(from_cache(rest))
+    return out
+
+
 def _size(path: str) -> int:
     try:
         return os.path.getsize(path)
@@ -327,25 +344,10 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         return out
 
     def load_refs(rels: list[str]) -> dict[str, list[Tag]]:
-        out = {r: decode_blob(raw_refs[r]) or [] for r in rels if r in raw_refs}
-        rest = [r for r in rels if r not in raw_refs]
-        if rest:
-            out.update(cache.get_refs(rest))
-        return out
+        return _parsed_or_cached(raw_refs, rels, lambda b: decode_blob(b) or [], cache.get_refs)
 
     def load_counts(rels: list[str]) -> dict[str, list[tuple]]:
-        """Reference counts: from this run's parse results, else from the cache."""
-        out: dict[str, list[tuple]] = {}
-        for r in rels:
-            blob = raw_counts.get(r)
-            if blob is not None:
-                got = decode_raw(blob)
-                if got is not None:
-                    out[r] = got
-        rest = [r for r in rels if r not in raw_counts]
-        if rest:
-            out.update(cache.get_ref_counts(rest))
-        return out
+        return _parsed_or_cached(raw_counts, rels, decode_raw, cache.get_ref_counts)
 
     table = TagTable({f.rel: defs.get(f.rel, []) for f in files}, tags, load_refs, reparse, load_counts)
     if warn is not None:

@@ -13,7 +13,7 @@ __all__ = ["Tag", "extract_tags", "extract_split", "EXTRACTOR_VERSION"]
 
 
 def extract_split(data: bytes, language: str) -> tuple[list[Tag], list[tuple], list[str]]:
-    """One file's definitions (sorted Tags), references (plain tag tuples, position
+    """One file's definitions (sorted Tags), references (plain tag tuples, a deterministic
     order) and notes (syntax errors, encoding).
 
     Any unexpected failure inside a grammar is turned into a note: one bad file must

@@ -65,3 +65,9 @@ def ref_counts(refs: Iterable[tuple]) -> list[tuple[str, str, int]]:
     reference graph needs, about a third the size of the references themselves."""
     c = Counter((r[1], r[3]) for r in refs)
     return [(name, kind, n) for (name, kind), n in c.items()]
+
+
+def graph_row(tags: Iterable[tuple]) -> tuple[list[tuple], list[tuple[str, str, int]]]:
+    """A full tag list as the graph reads it: (definitions, :func:`ref_counts` of the rest)."""
+    tags = list(tags)
+    return [t for t in tags if t[2]], ref_counts(t for t in tags if not t[2])

@@ -401,7 +401,7 @@ def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[tup
     """Parse ``data`` with ``language``'s grammar and run its tags query.
 
     Returns the definitions (sorted Tags), the references as plain tag tuples in
-    position order (most of a file's tags: building a Tag for each is left to whoever
+    a deterministic order (most of a file's tags: building a Tag for each is left to whoever
     needs one) and notes.
 
     When an error swallows the rest of the file (an unclosed bracket in Python eats
@@ -550,7 +550,7 @@ _GENERIC_IDS: dict[int, frozenset[int]] = {}
 
 
 def _extract(data: bytes, root, loaded) -> tuple[list[Tag], list[tuple]]:
-    """(definitions as sorted Tags, references as plain tuples in position order)."""
+    """(definitions as sorted Tags, references as plain tuples in a deterministic order (see _collect_refs))."""
     from tree_sitter import QueryCursor
 
     query = loaded.query
