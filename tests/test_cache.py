@@ -613,8 +613,15 @@ def test_null_cache_never_hits() -> None:
     assert n.prune(set()) == 0
     assert (n.stats.hits, n.stats.misses) == (0, 2)
     assert not n.enabled
+    assert n.get_refs(["a.py"]) == {} and n.get_ref_counts(["a.py"]) == {}
+    assert not n.has_size("a.py", 100) and n.known_files() == {}
+    n.put_encoded([("a.py", 1, 1, b"h" * 16, b"", b"", b"")])
+    n.touch_many([("a.py", 1, 2)])
     with n as same:
         assert same is n
+    # every public method of TagCache exists on NullCache (the index calls either)
+    public = {m for m in dir(TagCache) if not m.startswith("_")} - {"open"}
+    assert public <= {m for m in dir(NullCache) if not m.startswith("_")}
 
 
 def _assert_noop(c: TagCache) -> None:

@@ -330,33 +330,13 @@ class NullCache:
         return out
 
     def get_refs(self, rels: Iterable[str]) -> dict[str, list[Tag]]:
-        """The stored references of files already returned by ``get_many(refs=False)``."""
-        return self._column(rels, "refs", _decode_tags)
+        return {}
 
     def get_ref_counts(self, rels: Iterable[str]) -> dict[str, list[tuple[str, str, int]]]:
-        """The stored ``(name, kind, count)`` reference summary of each file (see
-        :func:`ripmap.extract.tags.ref_counts`): what rebuilding the graph reads."""
-        return self._column(rels, "refcounts", decode_raw)
+        return {}
 
-    def _column(self, rels: Iterable[str], column: str, decode: Callable[[bytes], list | None]) -> dict[str, list]:
-        """rel → ``decode(blob)`` of one blob column for the given files; rows whose blob
-        does not decode are left out."""
-        out: dict[str, list] = {}
-        keys = [r for r in rels if _utf8_ok(r)]
-        try:
-            with self._using() as conn:
-                for chunk in _chunks(keys):
-                    marks = ",".join("?" * len(chunk))
-                    rows = self._retry(lambda: conn.execute(
-                        f"SELECT rel, {column} FROM files WHERE parser = ? AND rel IN ({marks})",
-                        (self._version_key, *chunk)).fetchall())
-                    for rel, blob in rows:
-                        got = decode(blob)
-                        if got is not None:
-                            out[rel] = got
-        except _Disabled:
-            pass
-        return out
+    def has_size(self, rel: str, size: int) -> bool:
+        return False
 
     def known_files(self) -> dict[str, tuple[int, int]]:
         return {}
@@ -376,9 +356,6 @@ class NullCache:
 
     def put_encoded(self, rows: Iterable[tuple[str, int, int, bytes, bytes, bytes, bytes]]) -> None:
         return None
-
-    def get_ref_counts(self, rels: Iterable[str]) -> dict[str, list[tuple[str, str, int]]]:
-        return {}
 
     def prune(self, keep_rels: set[str]) -> int:
         return 0
@@ -665,37 +642,27 @@ class TagCache:
 
     def get_refs(self, rels: Iterable[str]) -> dict[str, list[Tag]]:
         """The stored references of files already returned by ``get_many(refs=False)``."""
-        out: dict[str, list[Tag]] = {}
-        keys = [r for r in rels if _utf8_ok(r)]
-        try:
-            with self._using() as conn:
-                for chunk in _chunks(keys):
-                    marks = ",".join("?" * len(chunk))
-                    rows = self._retry(lambda: conn.execute(
-                        f"SELECT rel, refs FROM files WHERE parser = ? AND rel IN ({marks})",
-                        (self._version_key, *chunk)).fetchall())
-                    for rel, blob in rows:
-                        got = _decode_tags(blob)
-                        if got is not None:
-                            out[rel] = got
-        except _Disabled:
-            pass
-        return out
+        return self._column(rels, "refs", _decode_tags)
 
     def get_ref_counts(self, rels: Iterable[str]) -> dict[str, list[tuple[str, str, int]]]:
         """The stored ``(name, kind, count)`` reference summary of each file (see
         :func:`ripmap.extract.tags.ref_counts`): what rebuilding the graph reads."""
-        out: dict[str, list[tuple[str, str, int]]] = {}
+        return self._column(rels, "refcounts", decode_raw)
+
+    def _column(self, rels: Iterable[str], column: str, decode: Callable[[bytes], list | None]) -> dict[str, list]:
+        """rel → ``decode(blob)`` of one blob column for the given files; rows whose blob
+        does not decode are left out."""
+        out: dict[str, list] = {}
         keys = [r for r in rels if _utf8_ok(r)]
         try:
             with self._using() as conn:
                 for chunk in _chunks(keys):
                     marks = ",".join("?" * len(chunk))
                     rows = self._retry(lambda: conn.execute(
-                        f"SELECT rel, refcounts FROM files WHERE parser = ? AND rel IN ({marks})",
+                        f"SELECT rel, {column} FROM files WHERE parser = ? AND rel IN ({marks})",
                         (self._version_key, *chunk)).fetchall())
                     for rel, blob in rows:
-                        got = decode_raw(blob)
+                        got = decode(blob)
                         if got is not None:
                             out[rel] = got
         except _Disabled:
