@@ -1,82 +1,194 @@
-"""Does the default ranking predict co-edited files? A sanity check against baselines.
+"""Ranking quality on the three tasks agents pose, against plain baselines, with intervals.
 
-    python bench/quality.py REPO [REPO ...] [--snapshot-back 300] [--max-commits 300]
+    python bench/quality.py REPO [REPO ...] [--corpus FILE] [--tasks A A+msg B]
+                            [--preset NAME | --params FILE] [--json OUT]
 
 For each repository, cases are mined from the commits after a snapshot (the git oracle
-of ``ripmap.train.oracle``: seed = one changed file, expected = the other files of the
-commit). Every ranker sees only the code and history at the snapshot. Reported: case-
-weighted NDCG@10 of
+of ``ripmap.train.oracle``); every ranker sees only the code and history at the
+snapshot. Each commit poses three tasks:
 
-* ripmap   — the default parameters;
-* bm25     — BM25 over identifiers and path tokens, queried with the seed file's identifiers;
-* cochange — Jaccard of commit sets with the seed, from history before the snapshot;
-* pagerank — structure only (PageRank personalized on the seed: roughly aider's ranking).
+* ``A``      one changed file is in the chat; the other changed files are expected;
+* ``A+msg``  the same file plus the commit message as the focus text;
+* ``B``      only the message as the focus; every changed file is expected.
+
+Rankers, on the same cases: ``ripmap`` (the default parameters, or --preset/--params),
+``bm25`` (plain BM25 over whole-file identifier and path tokens), ``cochange`` (Jaccard
+with the seed; in task B seeded by BM25's top file) and ``structure`` (PageRank only);
+see ``ripmap.train.baseline_rankers``. Reported per task: case-weighted NDCG@10, Hit@1
+and Hit@5 pooled over all repositories, with 95% bootstrap intervals over commits
+(resampled within each repository), the paired difference of ripmap against the best
+baseline, and a per-repository NDCG@10 table. Also: ripmap's re-rank time per case.
+
+Repositories given here must not be the ones the defaults were fitted on (see
+``bench/corpus/``); never use public issue→patch benchmarks (SWE-bench and variants).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
-from ripmap.rank.params import DEFAULT
-from ripmap.train.metrics import aggregate, case_metrics
-from ripmap.train.evaluate import Evaluator
-from ripmap.train.oracle import mine_cases
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-STRUCTURE_ONLY = DEFAULT.replace(boost_temporal_coupling=0.01, boost_lexical=0.01, git_recency_max_boost=1.0,
-                                 git_churn_max_boost=1.0)
+from ripmap.presets import load_preset  # noqa: E402
+from ripmap.rank.params import DEFAULT, Params  # noqa: E402
+from ripmap.train.baseline_rankers import STRUCTURE_ONLY, PlainRankers  # noqa: E402
+from ripmap.train.evaluate import Evaluator  # noqa: E402
+from ripmap.train.metrics import cluster_bootstrap_ci, hit_at_k, ndcg_at_k  # noqa: E402
+from ripmap.train.oracle import TASKS, mine_cases  # noqa: E402
+
+RANKERS = ("ripmap", "bm25", "cochange", "structure")
+BASELINES = ("bm25", "cochange", "structure")
+METRICS = ("ndcg@10", "hit@1", "hit@5")
 
 
-def ordered(files: tuple[str, ...], scores: np.ndarray, drop: str) -> list[str]:
-    order = np.lexsort((np.arange(len(files)), -scores))
-    return [files[i] for i in order if files[i] != drop]
+def corpus_paths(path: str) -> list[Path]:
+    from ripmap.train.corpus import load_corpus
+
+    out = []
+    for spec in load_corpus(path):
+        if spec.path is None:
+            raise SystemExit(f"{path}: {spec.name} has no local path (fetch it first; see bench/corpus/README.md)")
+        out.append(spec.path)
+    return out
+
+
+def measure_repo(repo: Path, params: Params, tasks: tuple[str, ...], args, cache: Path) -> list[dict]:
+    mined = mine_cases(repo, snapshot_back=args.snapshot_back, max_commits=args.max_commits, tasks=tasks)
+    if not mined.cases:
+        print(f"{repo.name}: no cases", file=sys.stderr)
+        return []
+    ev = Evaluator([mined], cache_dir=cache)
+    snap = next(iter(ev.snapshots.values()))
+    plain = PlainRankers(snap.ctx)
+    fi = snap.ctx.graph.file_index
+    rows = []
+    for c in mined.cases:
+        if any(f not in fi for f in c.chat_files):
+            continue
+        exp = c.expected_map
+        t = time.perf_counter()
+        mine = ev.ranking_for(params, c)
+        dt = time.perf_counter() - t
+        ranked = {"ripmap": mine, "bm25": plain.bm25(c), "cochange": plain.cochange(c),
+                  "structure": ev.ranking_for(STRUCTURE_ONLY, c)}
+        row = {"repo": mined.repo, "commit": c.commit, "task": c.task, "weight": c.case_weight,
+               "files": snap.file_count, "rank_s": dt}
+        for name, r in ranked.items():
+            row[f"{name}:ndcg@10"] = ndcg_at_k(r, exp, 10)
+            row[f"{name}:hit@1"] = hit_at_k(r, exp, 1)
+            row[f"{name}:hit@5"] = hit_at_k(r, exp, 5)
+        rows.append(row)
+    print(f"{mined.repo}: {len(rows)} cases, {snap.file_count} files", file=sys.stderr)
+    return rows
+
+
+def pooled(rows: list[dict], key: str) -> float:
+    w = np.array([r["weight"] for r in rows])
+    v = np.array([r[key] for r in rows])
+    return float((w * v).sum() / w.sum()) if w.sum() > 0 else 0.0
+
+
+def ci(rows: list[dict], keys: list[str] | str, n_boot: int) -> list[tuple[float, float]]:
+    ks = [keys] if isinstance(keys, str) else keys
+    vals = np.array([[r[k] for k in ks] for r in rows])
+    return cluster_bootstrap_ci(vals, [r["weight"] for r in rows], [r["commit"] for r in rows],
+                                [r["repo"] for r in rows], n_boot=n_boot)
+
+
+def diff_ci(rows: list[dict], a: str, b: str, n_boot: int) -> tuple[float, float]:
+    vals = np.array([r[a] - r[b] for r in rows])
+    return cluster_bootstrap_ci(vals, [r["weight"] for r in rows], [r["commit"] for r in rows],
+                                [r["repo"] for r in rows], n_boot=n_boot)
+
+
+def report(rows: list[dict], tasks: tuple[str, ...], n_boot: int) -> str:
+    out = []
+    repos = sorted({r["repo"] for r in rows})
+    out.append(f"Pooled over {len(repos)} repositories ({', '.join(repos)}); case-weighted; "
+               f"95% bootstrap intervals over commits, resampled within each repository.\n")
+    out.append("| task | cases | metric | ripmap | BM25 | co-change | structure | ripmap / best baseline | ripmap − best [95% CI] |")
+    out.append("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for task in tasks:
+        tr = [r for r in rows if r["task"] == task]
+        if not tr:
+            continue
+        for m in METRICS:
+            keys = [f"{n}:{m}" for n in RANKERS]
+            vals = {n: pooled(tr, f"{n}:{m}") for n in RANKERS}
+            cis = ci(tr, keys, n_boot)
+            best = max(BASELINES, key=lambda n: vals[n])
+            d = diff_ci(tr, f"ripmap:{m}", f"{best}:{m}", n_boot)
+            cells = [f"{vals[n]:.3f} [{lo:.3f}, {hi:.3f}]" for n, (lo, hi) in zip(RANKERS, cis)]
+            ratio = vals["ripmap"] / vals[best] if vals[best] > 0 else float("inf")
+            out.append(f"| {task} | {len(tr)} | {m} | " + " | ".join(cells)
+                       + f" | {ratio:.2f}× ({best}) | {vals['ripmap'] - vals[best]:+.3f} [{d[0]:+.3f}, {d[1]:+.3f}] |")
+    out.append("")
+    out.append("Per repository, NDCG@10 (ripmap / best baseline, and the paired difference's 95% CI):\n")
+    out.append("| repository | files | " + " | ".join(f"{t}: ripmap | {t}: best base | {t}: Δ [95% CI]" for t in tasks) + " |")
+    out.append("| --- | ---: | " + " | ".join("---: | ---: | ---:" for _ in tasks) + " |")
+    for repo in repos:
+        rr = [r for r in rows if r["repo"] == repo]
+        cells = [repo, str(rr[0]["files"])]
+        for task in tasks:
+            tr = [r for r in rr if r["task"] == task]
+            if not tr:
+                cells += ["–", "–", "–"]
+                continue
+            vals = {n: pooled(tr, f"{n}:ndcg@10") for n in RANKERS}
+            best = max(BASELINES, key=lambda n: vals[n])
+            d = diff_ci(tr, "ripmap:ndcg@10", f"{best}:ndcg@10", n_boot)
+            flag = " ⚠" if d[1] < 0 else ""
+            cells += [f"{vals['ripmap']:.3f}", f"{vals[best]:.3f} ({best})",
+                      f"{vals['ripmap'] - vals[best]:+.3f} [{d[0]:+.3f}, {d[1]:+.3f}]{flag}"]
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    for task in tasks:
+        tr = [r for r in rows if r["task"] == task]
+        if tr:
+            ms = np.array([r["rank_s"] for r in tr]) * 1000
+            out.append(f"ripmap re-rank, task {task}: median {np.median(ms):.1f} ms, p90 {np.percentile(ms, 90):.1f} ms "
+                       f"over {len(tr)} cases")
+    return "\n".join(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("repos", nargs="+")
+    ap.add_argument("repos", nargs="*", type=Path)
+    ap.add_argument("--corpus", help="TOML list of repositories (see bench/corpus/)")
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     ap.add_argument("--snapshot-back", type=int, default=300)
     ap.add_argument("--max-commits", type=int, default=300)
+    ap.add_argument("--preset", help="evaluate this preset instead of the defaults")
+    ap.add_argument("--params", help="evaluate this parameters file instead of the defaults")
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--json", help="also write every per-case row to this file")
+    ap.add_argument("--rows", help="skip mining: report from rows written earlier by --json")
     ap.add_argument("--cache-dir", default=None)
     a = ap.parse_args()
-    cache = Path(a.cache_dir or tempfile.mkdtemp(prefix="ripmap-quality-"))
-    rows = []
-    for repo in a.repos:
-        mined = mine_cases(repo, snapshot_back=a.snapshot_back, max_commits=a.max_commits)
-        if not mined.cases:
-            print(f"{repo}: no cases", file=sys.stderr)
-            continue
-        ev = Evaluator([mined], cache_dir=cache)
-        snap = next(iter(ev.snapshots.values()))
-        ctx, g = snap.ctx, snap.ctx.graph
-        res = {name: [] for name in ("ripmap", "bm25", "cochange", "pagerank")}
-        w = []
-        for c in mined.cases:
-            if c.seed_file not in g.file_index:
-                continue
-            i = g.file_index[c.seed_file]
-            exp = c.expected_map
-            w.append(c.case_weight)
-            res["ripmap"].append(case_metrics(ev.ranking_for(DEFAULT, c), exp))
-            res["pagerank"].append(case_metrics(ev.ranking_for(STRUCTURE_ONLY, c), exp))
-            lex = ctx.lexical.scores(ctx.lexical.tokens_of_files([i]))
-            res["bm25"].append(case_metrics(ordered(g.files, lex, c.seed_file), exp))
-            cc = ctx.cochange(np.array([i]))
-            res["cochange"].append(case_metrics(ordered(g.files, cc, c.seed_file), exp))
-        agg = {k: aggregate(v, w)["ndcg@10"] for k, v in res.items()}
-        rows.append((Path(repo).name, len(w), snap.file_count, agg))
-        print(f"{Path(repo).name}: {len(w)} cases, {snap.file_count} files: "
-              + "  ".join(f"{k} {v:.3f}" for k, v in agg.items()), file=sys.stderr)
-    print("| repository | cases | files | ripmap | bm25 | co-change | pagerank only |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, n, nf, agg in rows:
-        print(f"| {name} | {n} | {nf} | {agg['ripmap']:.3f} | {agg['bm25']:.3f} | {agg['cochange']:.3f} | {agg['pagerank']:.3f} |")
+    tasks = tuple(a.tasks)
+    if a.rows:
+        rows = json.loads(Path(a.rows).read_text())
+        print(report(rows, tasks, a.n_boot))
+        return
+    params = Params.load(a.params) if a.params else load_preset(a.preset).params if a.preset else DEFAULT
+    repos = list(a.repos) + (corpus_paths(a.corpus) if a.corpus else [])
+    if not repos:
+        ap.error("give repositories or --corpus")
+    cache = Path(a.cache_dir or os.environ.get("RIPMAP_BENCH_CACHE") or tempfile.mkdtemp(prefix="ripmap-quality-"))
+    rows: list[dict] = []
+    for repo in repos:
+        rows.extend(measure_repo(repo.resolve(), params, tasks, a, cache))
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows))
     if rows:
-        mean = {k: float(np.mean([r[3][k] for r in rows])) for k in rows[0][3]}
-        print(f"| mean | | | {mean['ripmap']:.3f} | {mean['bm25']:.3f} | {mean['cochange']:.3f} | {mean['pagerank']:.3f} |")
+        print(report(rows, tasks, a.n_boot))
 
 
 if __name__ == "__main__":

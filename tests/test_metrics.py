@@ -356,3 +356,25 @@ def test_bootstrap_rejects_bad_arguments() -> None:
         bootstrap_ci([0.1, 0.2], alpha=1.0)
     with pytest.raises(ValueError):
         bootstrap_ci([0.1, 0.2], [1.0])
+
+
+def test_cluster_bootstrap_resamples_whole_commits_within_repos() -> None:
+    from ripmap.train.metrics import cluster_bootstrap_ci
+
+    # two repos; in each, commits hold several identical cases: resampling commits,
+    # not cases, is what keeps the interval honest (3 commits, not 30 cases)
+    vals, clusters, strata = [], [], []
+    for repo, per_commit in (("r1", [0.0, 1.0, 0.5]), ("r2", [0.2, 0.4, 0.9])):
+        for k, v in enumerate(per_commit):
+            vals += [v] * 10
+            clusters += [f"{repo}-{k}"] * 10
+            strata += [repo] * 10
+    lo, hi = cluster_bootstrap_ci(vals, None, clusters, strata, n_boot=2000, seed=1)
+    naive = bootstrap_ci(vals, None, n_boot=2000, seed=1)
+    assert lo < np.mean(vals) < hi
+    assert (hi - lo) > (naive[1] - naive[0])  # clustered is wider than treating cases as independent
+    # 2-D values: one interval per column on the same resamples (a paired difference works)
+    both = cluster_bootstrap_ci(np.c_[vals, np.asarray(vals) + 1.0], None, clusters, strata, n_boot=500)
+    assert abs(both[1][0] - both[0][0] - 1.0) < 1e-9 and abs(both[1][1] - both[0][1] - 1.0) < 1e-9
+    # same inputs, same seed → same interval
+    assert cluster_bootstrap_ci(vals, None, clusters, strata, seed=3) == cluster_bootstrap_ci(vals, None, clusters, strata, seed=3)

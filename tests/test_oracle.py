@@ -178,3 +178,43 @@ def test_train_cli_eval_and_extract(planted: Path, tmp_path: Path) -> None:
     assert "overall" in ev.stdout and "ndcg@10" in ev.stdout and "repo repo" in ev.stdout
     bad = subprocess.run([sys.executable, "-m", "ripmap.train.cli", "--eval"], capture_output=True, text=True)
     assert bad.returncode == 2 and "no repositories" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_three_tasks_per_commit(planted: Path, tmp_path: Path) -> None:
+    """A: seed in the chat; A+msg: seed plus the message as focus; B: the message alone,
+    every changed file expected. The evaluator ranks each as the task says."""
+    from ripmap.train.oracle import TASKS
+
+    mined = mine_cases(planted, snapshot_back=9, max_commits=50, tasks=TASKS)
+    by_task: dict[str, list] = {t: [c for c in mined.cases if c.task == t] for t in TASKS}
+    assert len(by_task["A"]) == len(by_task["A+msg"]) == 27 and len(by_task["B"]) == 9
+    for c in by_task["A"]:
+        assert c.chat_files == (c.seed_file,) and c.focus is None
+    for c in by_task["A+msg"]:
+        assert c.chat_files == (c.seed_file,) and c.focus and "handling round" in c.focus
+    for c in by_task["B"]:
+        mod = c.subject.split()[1]
+        assert c.chat_files == () and c.focus == c.message
+        assert {e.path for e in c.expected} == {f"{mod}/{n}.py" for n in MODULES[mod]}
+    ev = Evaluator([mined], cache_dir=tmp_path)
+    res = ev.evaluate(DEFAULT)
+    assert set(res.by_task) == set(TASKS)
+    table = res.table().splitlines()
+    assert [ln.split()[0] for ln in table[1:4]] == list(TASKS)
+    # a B case ranks every file of the commit (nothing is in the chat to drop)
+    b = by_task["B"][0]
+    assert len(ev.ranking_for(DEFAULT, b)) == len(ev.ranking_for(DEFAULT, by_task["A"][0])) + 1
+
+
+def test_commit_messages_lose_trailers() -> None:
+    from ripmap.train.oracle import clean_message
+
+    text = "Fix pool leak\n\nThe adapter kept sockets.\n\n\n\nSigned-off-by: A <a@b>\nCo-authored-by: B <b@c>\n"
+    assert clean_message(text) == "Fix pool leak\n\nThe adapter kept sockets."
+
+
+def test_unknown_task_is_refused(planted: Path) -> None:
+    from ripmap.errors import RipmapError
+
+    with pytest.raises(RipmapError, match="unknown task"):
+        mine_cases(planted, snapshot_back=9, tasks=("C",))

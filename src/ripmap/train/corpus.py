@@ -30,6 +30,7 @@ class RepoSpec:
     url: str | None = None
     language: str = ""
     notes: str = ""
+    commit: str = ""  # the HEAD figures were measured at ("" = whatever is checked out)
 
 
 CURATED: tuple[RepoSpec, ...] = (
@@ -58,12 +59,19 @@ def load_corpus(path: str | Path) -> list[RepoSpec]:
     for i, r in enumerate(rows):
         if not isinstance(r, dict) or not (r.get("path") or r.get("url")):
             raise UsageError(f"{p}: repo #{i + 1} needs a 'path' or a 'url'")
-        path = Path(os.path.expanduser(str(r["path"]))) if r.get("path") else None
+        raw = str(r["path"]) if r.get("path") else None
+        if raw is not None and "$" in raw:
+            missing = [v for v in ("RIPMAP_CORPUS",) if f"${v}" in raw and v not in os.environ]
+            if missing:
+                raise UsageError(f"{p}: repo #{i + 1} path {raw!r} needs ${missing[0]} set "
+                                 f"(the folder holding the corpus checkouts)")
+        path = Path(os.path.expanduser(os.path.expandvars(raw))) if raw is not None else None
         if path is not None and not path.is_absolute():
             path = (p.parent / path).resolve()
         url = str(r["url"]) if r.get("url") else None
         name = str(r.get("name") or (path.name if path else url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")))
-        out.append(RepoSpec(name, path, url, str(r.get("language", "")), str(r.get("notes", ""))))
+        out.append(RepoSpec(name, path, url, str(r.get("language", "")), str(r.get("notes", "")),
+                            str(r.get("commit", ""))))
     return out
 
 

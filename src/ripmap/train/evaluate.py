@@ -19,7 +19,7 @@ from ..api import RepoMap
 from ..rank import RankContext, rank
 from ..rank.params import DEFAULT, Params
 from .metrics import METRIC_NAMES, CaseMetrics, aggregate, case_metrics
-from .oracle import Case, MinedRepo, materialize
+from .oracle import TASKS, Case, MinedRepo, materialize
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Failure:
     actual_top: list[str]
     ndcg: float
     explanations: list[dict]  # per-signal breakdown: expected files vs the files that outranked them
+    task: str = "A"  # which of the three tasks (A, A+msg, B) the case poses
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -57,6 +58,7 @@ class EvalResult:
     per_case: list[tuple[Case, CaseMetrics]]
     failures: list[Failure] = field(default_factory=list)
     elapsed_s: float = 0.0
+    by_task: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def ndcg(self) -> float:
@@ -72,6 +74,9 @@ class EvalResult:
         def row(label: str, m: dict) -> str:
             return f"{label:<24}{int(m.get('n', 0)):>6}" + "".join(f"{m.get(c, 0.0):>9.4f}" for c in cols)
 
+        for k in TASKS:  # one row per task, first column named by the task
+            if k in self.by_task:
+                lines.append(row(k, self.by_task[k]))
         lines.append(row("overall", self.overall))
         for k, m in sorted(self.by_split.items()):
             lines.append(row(f"  {k}", m))
@@ -81,7 +86,7 @@ class EvalResult:
 
     def to_dict(self) -> dict:
         return {"params": self.params.to_dict(), "overall": self.overall, "by_split": self.by_split,
-                "by_repo": self.by_repo, "elapsed_s": self.elapsed_s,
+                "by_repo": self.by_repo, "by_task": self.by_task, "elapsed_s": self.elapsed_s,
                 "failures": [f.to_dict() for f in self.failures]}
 
 
@@ -118,9 +123,15 @@ class Evaluator:
         return [c for c in self.cases if c.split == "holdout"]
 
     def ranking_for(self, params: Params, case: Case) -> list[str]:
+        return self._rank(params, case)[1]
+
+    def _rank(self, params: Params, case: Case):
+        """The real ranking for one case's task: chat file and/or focus text as the
+        task says; files already in the chat are not part of the answer."""
         snap = self.snapshots[(case.repo, case.snapshot)]
-        r = rank(snap.ctx, params, chat_files=[case.seed_file])
-        return [f for f in r.files if f != case.seed_file]
+        chat = case.chat_files
+        r = rank(snap.ctx, params, chat_files=chat, focus=case.focus)
+        return r, [f for f in r.files if f not in chat]
 
     def evaluate(self, params: Params | None = None, cases: Iterable[Case] | None = None, *,
                  explain_failures: bool = True) -> EvalResult:
@@ -131,8 +142,7 @@ class Evaluator:
         failures: list[Failure] = []
         for c in cases:
             snap = self.snapshots[(c.repo, c.snapshot)]
-            r = rank(snap.ctx, params, chat_files=[c.seed_file])
-            files = [f for f in r.files if f != c.seed_file]
+            r, files = self._rank(params, c)
             exp = c.expected_map
             cm = case_metrics(files, exp)
             per_case.append((c, cm))
@@ -142,13 +152,15 @@ class Evaluator:
         overall = aggregate([m for _, m in per_case], weights) if per_case else aggregate([], None)
         by_split: dict[str, dict[str, float]] = {}
         by_repo: dict[str, dict[str, float]] = {}
-        for key, table in (("split", by_split), ("repo", by_repo)):
+        by_task: dict[str, dict[str, float]] = {}
+        for key, table in (("split", by_split), ("repo", by_repo), ("task", by_task)):
             groups: dict[str, list[tuple[Case, CaseMetrics]]] = {}
             for c, m in per_case:
                 groups.setdefault(getattr(c, key), []).append((c, m))
             for g, items in groups.items():
                 table[g] = aggregate([m for _, m in items], [c.case_weight for c, _ in items])
-        return EvalResult(params, overall, by_split, by_repo, per_case, failures, time.perf_counter() - t0)
+        return EvalResult(params, overall, by_split, by_repo, per_case, failures, time.perf_counter() - t0,
+                          by_task=by_task)
 
     def _failure(self, c: Case, snap: Snapshot, r, files: list[str], ndcg: float, explain: bool) -> Failure:
         exp_sorted = [e.path for e in sorted(c.expected, key=lambda e: (-e.relevance, e.path))]
@@ -164,7 +176,7 @@ class Evaluator:
                     rows.append(e)
         return Failure(repo=c.repo, file_count=snap.file_count, commit=c.commit, message=c.message,
                        intent=c.intent, seed_file=c.seed_file, expected_top=exp_sorted[:5], actual_top=files[:5],
-                       ndcg=ndcg, explanations=rows)
+                       ndcg=ndcg, explanations=rows, task=c.task)
 
 
 def print_progress(msg: str) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "aggregate",
     "average_precision",
     "bootstrap_ci",
+    "cluster_bootstrap_ci",
     "case_metrics",
     "dcg",
     "hit_at_k",
@@ -312,3 +313,63 @@ def bootstrap_ci(
     means = (wi * v[idx]).sum(axis=1) / wi.sum(axis=1)
     lo, hi = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
     return (float(lo), float(hi))
+
+
+def cluster_bootstrap_ci(
+    values: Sequence[float] | np.ndarray,
+    weights: Sequence[float] | None,
+    clusters: Sequence[object],
+    strata: Sequence[object] | None = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of a weighted mean when cases come in clusters.
+
+    Cases of one commit (one per seed file) are not independent, so whole *clusters*
+    (commits) are resampled, each keeping all its cases; with ``strata`` (the
+    repository of each case) clusters are resampled within each stratum, so every
+    resample keeps each repository's share of commits. ``values`` may be 2-D
+    (cases × k): the interval is then computed for each column on the same resamples,
+    which is what a paired comparison needs (pass the per-case differences as one
+    column). Same inputs and ``seed`` → same interval.
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    v = np.asarray(values, dtype=float)
+    one = v.ndim == 1
+    if one:
+        v = v[:, None]
+    n = v.shape[0]
+    w = _weights_array(weights, n)
+    if len(clusters) != n or (strata is not None and len(strata) != n):
+        raise ValueError("values, clusters and strata must have the same length")
+    if n == 0 or w.sum() <= 0:
+        out = [(0.0, 0.0)] * v.shape[1]
+        return out[0] if one else out  # type: ignore[return-value]
+    # per-cluster sums of w·v and w
+    keys = list(zip(strata if strata is not None else [None] * n, clusters))
+    uniq: dict[tuple, int] = {}
+    cid = np.fromiter((uniq.setdefault(k, len(uniq)) for k in keys), dtype=np.int64, count=n)
+    nc = len(uniq)
+    cw = np.bincount(cid, weights=w, minlength=nc)
+    cwv = np.stack([np.bincount(cid, weights=w * v[:, j], minlength=nc) for j in range(v.shape[1])], axis=1)
+    stratum_of = [k[0] for k in uniq]
+    groups: dict[object, list[int]] = {}
+    for c, s in enumerate(stratum_of):
+        groups.setdefault(s, []).append(c)
+    rng = np.random.default_rng(seed)
+    tot_w = np.zeros(n_boot)
+    tot_wv = np.zeros((n_boot, v.shape[1]))
+    for members in groups.values():
+        m = np.asarray(members)
+        idx = m[rng.integers(0, m.size, size=(n_boot, m.size))]
+        tot_w += cw[idx].sum(axis=1)
+        tot_wv += cwv[idx].sum(axis=1)
+    means = tot_wv / np.where(tot_w > 0, tot_w, 1.0)[:, None]
+    lo, hi = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0], axis=0)
+    res = [(float(a), float(b)) for a, b in zip(lo, hi)]
+    return res[0] if one else res  # type: ignore[return-value]

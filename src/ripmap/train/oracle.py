@@ -1,9 +1,15 @@
 """The git oracle: training cases mined from history, with no leakage.
 
 "Files that changed together belong together": a commit touching files A, B and C says
-that someone working on A needed B and C. Each such commit after a *snapshot* yields one
-case per changed file: the seed is that file (it plays the chat file), the expected
-answer is the other files of the commit.
+that someone working on A needed B and C. Each such commit after a *snapshot* yields
+cases for the three tasks agents actually pose (:data:`TASKS`):
+
+* ``A``: one changed file is in the chat (the seed); expected: the other files;
+* ``A+msg``: the same seed plus the commit message as the focus text;
+* ``B``: only the commit message as the focus; expected: every changed file.
+
+The message stands in for the task text an agent passes as its focus (subject and
+body, with trailers such as ``Signed-off-by`` removed).
 
 No leakage, by construction:
 
@@ -33,6 +39,13 @@ from ..errors import RipmapError
 from ..languages import language_for_path
 
 _MARK = "\x1eC"
+_BODY_END = "\x1f"
+
+#: The three tasks every quality figure covers: a file in the chat; that file plus the
+#: commit message as focus; the message alone.
+TASKS: tuple[str, ...] = ("A", "A+msg", "B")
+_TRAILER = re.compile(r"^[A-Za-z][A-Za-z-]*(-by|-authored-by|-Id)?:\s", re.I)
+MAX_MESSAGE_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,21 @@ class Case:
     expected: tuple[Expected, ...]
     case_weight: float
     split: str = "train"  # "train" | "holdout"
+    task: str = "A"  # one of TASKS
+
+    @property
+    def chat_files(self) -> tuple[str, ...]:
+        """What the ranker gets as chat files for this case's task."""
+        return (self.seed_file,) if self.task in ("A", "A+msg") and self.seed_file else ()
+
+    @property
+    def focus(self) -> str | None:
+        """What the ranker gets as the focus text for this case's task."""
+        return self.message if self.task in ("A+msg", "B") and self.message.strip() else None
+
+    @property
+    def subject(self) -> str:
+        return self.message.split("\n", 1)[0]
 
     @property
     def expected_map(self) -> dict[str, float]:
@@ -117,9 +145,15 @@ def _git(root: Path, *args: str, timeout: float = 120) -> str:
     return out.stdout
 
 
-def _log(root: Path, rev_range: str, max_commits: int | None = None) -> list[tuple[str, int, str, list[str]]]:
-    """(sha, unix time, subject, files) per non-merge commit, newest first."""
-    args = ["log", "--no-merges", "--name-only", f"--format={_MARK}%H %ct %s"]
+def _log(root: Path, rev_range: str, max_commits: int | None = None,
+         body: bool = False) -> list[tuple[str, int, str, list[str]]]:
+    """(sha, unix time, message, files) per non-merge commit, newest first.
+
+    The message is the subject line, or with ``body`` the whole message cleaned by
+    :func:`clean_message`.
+    """
+    fmt = f"{_MARK}%H %ct %s" + (f"%n%b{_BODY_END}" if body else "")
+    args = ["log", "--no-merges", "--name-only", f"--format={fmt}"]
     if max_commits:
         args.append(f"-n{max_commits}")
     args.append(rev_range)
@@ -132,9 +166,26 @@ def _log(root: Path, rev_range: str, max_commits: int | None = None) -> list[tup
             continue
         sha, ts = parts[0], int(parts[1])
         subject = parts[2] if len(parts) > 2 else ""
+        if body:
+            text, _, rest = rest.partition(_BODY_END)
+            subject = clean_message(subject + "\n" + text)
         files = [ln for ln in rest.splitlines() if ln.strip()]
         commits.append((sha, ts, subject, files))
     return commits
+
+
+def clean_message(text: str) -> str:
+    """A commit message as task text: trailers (``Signed-off-by:``, ``Co-authored-by:``,
+    ``Change-Id:``), quoted patch noise and blank runs removed, capped in length."""
+    lines = []
+    for ln in text.replace("\r", "").split("\n"):
+        s = ln.rstrip()
+        if _TRAILER.match(s.strip()) and len(s) < 200 and lines:
+            continue
+        lines.append(s)
+    out = "\n".join(lines).strip()
+    out = re.sub(r"\n{3,}", "\n\n", out)
+    return out[:MAX_MESSAGE_CHARS]
 
 
 def _is_source(path: str) -> bool:
@@ -155,16 +206,19 @@ class MinedRepo:
 
 def mine_cases(root: str | Path, *, snapshot_back: int = 300, max_commits: int = 300, min_files: int = 2,
                max_files: int = 12, history_commits: int = 3000, holdout: float = 0.0,
-               name: str | None = None) -> MinedRepo:
+               name: str | None = None, tasks: Sequence[str] = ("A",)) -> MinedRepo:
     """Mine cases from the ``max_commits`` commits following a snapshot ``snapshot_back``
-    non-merge commits before HEAD."""
+    non-merge commits before HEAD, for each of ``tasks`` (see :data:`TASKS`)."""
     root = Path(root).resolve()
     name = name or root.name
+    bad = [t for t in tasks if t not in TASKS]
+    if bad or not tasks:
+        raise RipmapError(f"unknown task(s) {', '.join(bad) or '(none given)'}: expected some of {', '.join(TASKS)}")
     recent = _log(root, "HEAD", snapshot_back + 1)
     if len(recent) <= 1:
         raise RipmapError(f"{root}: not enough history to mine cases (need more than one commit)")
     snap_sha, snap_ts = recent[-1][0], recent[-1][1]
-    after = _log(root, f"{snap_sha}..HEAD")
+    after = _log(root, f"{snap_sha}..HEAD", body=True)
     after.reverse()  # oldest first: the closest to the snapshot first
     after = after[:max_commits]
     snap_files = set(_git(root, "ls-tree", "-r", "--name-only", "-z", snap_sha).split("\0")) - {""}
@@ -191,7 +245,8 @@ def mine_cases(root: str | Path, *, snapshot_back: int = 300, max_commits: int =
 
     cases: list[Case] = []
     skipped: dict[str, int] = {}
-    for sha, ts, subject, files in after:
+    for sha, ts, message, files in after:
+        subject = message.split("\n", 1)[0]
         intent, quality, reason = classify(subject)
         if reason:
             skipped[reason] = skipped.get(reason, 0) + 1
@@ -201,12 +256,20 @@ def mine_cases(root: str | Path, *, snapshot_back: int = 300, max_commits: int =
             skipped["file count"] = skipped.get("file count", 0) + 1
             continue
         size_w = 1.2 if len(src) <= 6 else 1.0
-        for seed in src:
-            exp = tuple(Expected(f, round(0.5 + min(1.0, jaccard(seed, f)), 6)) for f in src if f != seed)
-            mean_rel = float(np.mean([e.relevance for e in exp]))
-            cases.append(Case(repo=name, snapshot=snap_sha, commit=sha, timestamp=ts, message=subject[:300],
-                              intent=intent, quality=quality * size_w, seed_file=seed, expected=exp,
-                              case_weight=round(quality * size_w * mean_rel, 6)))
+        for task in tasks:
+            if task == "B":
+                # every changed file is expected; one case per commit
+                exp = tuple(Expected(f, 1.0) for f in src)
+                cases.append(Case(repo=name, snapshot=snap_sha, commit=sha, timestamp=ts, message=message,
+                                  intent=intent, quality=quality * size_w, seed_file="", expected=exp,
+                                  case_weight=round(quality * size_w, 6), task=task))
+                continue
+            for seed in src:
+                exp = tuple(Expected(f, round(0.5 + min(1.0, jaccard(seed, f)), 6)) for f in src if f != seed)
+                mean_rel = float(np.mean([e.relevance for e in exp]))
+                cases.append(Case(repo=name, snapshot=snap_sha, commit=sha, timestamp=ts, message=message,
+                                  intent=intent, quality=quality * size_w, seed_file=seed, expected=exp,
+                                  case_weight=round(quality * size_w * mean_rel, 6), task=task))
     if holdout > 0 and cases:
         times = sorted({c.timestamp for c in cases})
         cut = times[int(len(times) * (1.0 - holdout))] if len(times) > 1 else times[-1] + 1
