@@ -64,7 +64,7 @@ _SECONDS_PER_DAY = 86400.0
 # name tokens; a name would have to begin with this control byte to be mistaken
 # for a header.
 _MARKER = "\x1e"
-_BLOB_FORMAT = 1
+_BLOB_FORMAT = 2
 # Variables that would make git ignore ``-C root`` and look at some other repository
 # (they are set, for example, while a git hook runs).
 _REPO_LOCATING_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_PREFIX")
@@ -102,6 +102,10 @@ class GitSignals:
         commit_files: commits x files incidence (float32 ones), only for commits that
             touched between 1 and ``max_commit_files`` files; the basis for co-change.
             Rows are not tied to commit ids: only column statistics are meaningful.
+        commit_age: per row of ``commit_files``, days between ``now`` and that commit
+            (for recency-weighted co-change; zeros when unknown).
+        commit_size: per row of ``commit_files``, how many files the commit touched
+            under root (before any restriction), for size-normalized co-change.
         head: id of the commit history was read from (``until`` resolved, else HEAD).
         notes: one-line remarks for the user (why signals are empty, shallow clone).
         now: the reference time as a Unix timestamp, ``None`` when nothing was read.
@@ -117,6 +121,8 @@ class GitSignals:
     head: str | None = None
     notes: tuple[str, ...] = ()
     now: int | None = None
+    commit_age: np.ndarray | None = None
+    commit_size: np.ndarray | None = None
     index: dict[str, int] = field(init=False, repr=False)
     commit_counts: np.ndarray = field(init=False, repr=False)
 
@@ -132,6 +138,15 @@ class GitSignals:
                 f"commit_files {m.shape}"
             )
         counts = np.bincount(m.indices, minlength=n).astype(np.int64) if m.nnz else np.zeros(n, np.int64)
+        rows = m.shape[0]
+        cage = np.zeros(rows) if self.commit_age is None else np.array(self.commit_age, dtype=np.float64).reshape(-1)
+        csize = np.diff(m.indptr).astype(np.float64) if self.commit_size is None \
+            else np.array(self.commit_size, dtype=np.float64).reshape(-1)
+        if cage.shape != (rows,) or csize.shape != (rows,):
+            raise ValueError(f"inconsistent GitSignals: {rows} co-change commits, ages {cage.shape}, "
+                             f"sizes {csize.shape}")
+        object.__setattr__(self, "commit_age", _frozen(cage))
+        object.__setattr__(self, "commit_size", _frozen(csize))
         object.__setattr__(self, "files", tuple(self.files))
         object.__setattr__(self, "notes", tuple(self.notes))
         object.__setattr__(self, "age_days", _frozen(age))
@@ -180,6 +195,8 @@ class GitSignals:
             head=self.head,
             notes=self.notes,
             now=self.now,
+            commit_age=self.commit_age[nonempty],
+            commit_size=self.commit_size[nonempty],
         )
 
     # ------------------------------------------------------------------ co-change
@@ -236,6 +253,49 @@ class GitSignals:
         vec = self.cochange_vector(np.asarray(idx, dtype=np.intp), reduce=reduce)
         return {self.files[i]: float(vec[i]) for i in np.flatnonzero(vec)}
 
+    def association_vector(self, seed_weights: np.ndarray, *, half_life_days: float = 365.0,
+                           size_exponent: float = 0.5) -> np.ndarray:
+        """Targeted association rules from weighted seed files to every file (TARMAQ/ROSE style).
+
+        Every (small) commit ``T`` that touched a seed is a piece of evidence that the
+        *other* files of ``T`` go with the seeds. Each counts with
+
+            weight(T) = 2^(-age(T)/half_life) · (|T| - 1)^(-size_exponent) · Σ_{s ∈ T} q_s / Σ q
+
+        (recent commits count more, large commits less, and commits holding more of the
+        seed mass more), and all applicable rules are *combined* (summed) rather than
+        the strongest one taken. The result is the aggregated confidence: the weighted
+        share of the seeds' commits that also touched the file, in [0, 1]. A seed's own
+        commits never count as evidence for that seed. ``seed_weights`` is aligned with
+        :attr:`files`; only its positive entries matter.
+        """
+        n = len(self.files)
+        out = np.zeros(n)
+        q = np.asarray(seed_weights, dtype=np.float64).reshape(-1)
+        if q.shape != (n,):
+            raise ValueError(f"seed_weights must have {n} entries, got {q.shape}")
+        q = np.where(q > 0, q, 0.0)
+        total = q.sum()
+        m = self.commit_files
+        if total <= 0 or m.nnz == 0:
+            return out
+        overlap = np.asarray(m @ q).ravel()  # seed mass in each commit
+        live = overlap > 0
+        if not live.any():
+            return out
+        size = np.maximum(self.commit_size, 1.0)
+        with np.errstate(over="ignore"):
+            tw = np.exp2(-self.commit_age / max(half_life_days, 1e-9)) * np.power(np.maximum(size - 1.0, 1.0),
+                                                                               -size_exponent)
+        tw = np.where(live, tw, 0.0)
+        support = float((tw * overlap).sum()) / total
+        if support <= 0:
+            return out
+        mt = m.T.tocsr()
+        score = (np.asarray(mt @ (tw * overlap)).ravel() - q * np.asarray(mt @ tw).ravel()) / total
+        out = np.clip(score / support, 0.0, 1.0)
+        return out
+
     # ------------------------------------------------------------------ caching
     def to_bytes(self) -> bytes:
         """Serialise for a cache keyed by (HEAD, until, max_commits, max_commit_files).
@@ -256,6 +316,8 @@ class GitSignals:
             indptr=m.indptr.astype(np.int64),
             indices=m.indices.astype(np.int64),
             shape=np.asarray(m.shape, dtype=np.int64),
+            commit_age=self.commit_age,
+            commit_size=self.commit_size,
         )
         return buf.getvalue()
 
@@ -272,7 +334,7 @@ class GitSignals:
                 m = sp.csr_matrix((np.ones(indices.size, np.float32), indices, indptr), shape=shape)
                 return cls(files=tuple(meta["files"]), age_days=z["age_days"], churn=z["churn"],
                            commit_files=m, head=meta["head"], notes=tuple(meta["notes"]),
-                           now=meta["now"])
+                           now=meta["now"], commit_age=z["commit_age"], commit_size=z["commit_size"])
         except Exception as exc:  # zipfile, json, key and shape errors alike
             raise ValueError(f"not a ripmap git-signals blob: {exc}") from exc
 
@@ -421,7 +483,8 @@ def _build(times: list[int], nfiles: list[int], paths: list[str], owner: list[in
     n = np.asarray(nfiles, dtype=np.int64)
     small = np.flatnonzero((n >= 1) & (n <= max_commit_files))
     return GitSignals(files=tuple(str(f) for f in files), age_days=age_days, churn=churn,
-                      commit_files=full[small], head=head, notes=notes, now=now)
+                      commit_files=full[small], head=head, notes=notes, now=now,
+                      commit_age=(now - ts[small]) / _SECONDS_PER_DAY, commit_size=n[small].astype(np.float64))
 
 
 def load_git_signals(root: Path, *, until: str | None = None,

@@ -1,0 +1,114 @@
+"""Query understanding: the focus text read into files, identifiers and words."""
+from __future__ import annotations
+
+from ripmap.rank.query import STOP_WORDS, PathIndex, looks_like_identifier, parse_query
+
+FILES = [
+    "src/requests/adapters.py",
+    "src/requests/sessions.py",
+    "src/requests/__init__.py",
+    "tests/test_requests.py",
+    "gson/src/main/java/com/google/gson/Gson.java",
+    "gson/src/main/java/com/google/gson/GsonBuilder.java",
+    "lib/server/app.go",
+    "src/main.rs",
+    "web/src/router.ts",
+    "Api/Controllers/UserController.cs",
+    "docs/index.md",
+]
+NAMES = ["Session", "send", "HTTPAdapter", "fromJson", "get_connection", "Gson", "GsonBuilder", "route", "mount"]
+
+
+def parse(text: str):
+    px = PathIndex.build(FILES)
+    names = {n: i for i, n in enumerate(NAMES)}
+    lower: dict[str, list[str]] = {}
+    for n in NAMES:
+        lower.setdefault(n.lower(), []).append(n)
+    return parse_query(text, px, names, lower)
+
+
+def paths(q) -> list[str]:
+    return [FILES[i] for i, _s, _w in q.file_hits]
+
+
+def test_python_traceback_names_its_files_innermost_first():
+    q = parse('Traceback (most recent call last):\n'
+              '  File "/home/u/venv/lib/python3.12/site-packages/requests/sessions.py", line 589, in send\n'
+              '  File "/home/u/venv/lib/python3.12/site-packages/requests/adapters.py", line 44, in get_connection\n'
+              'ValueError: pool is closed')
+    assert q.kind == "trace"
+    assert paths(q)[:2] == ["src/requests/adapters.py", "src/requests/sessions.py"]
+    assert dict(q.ident_hits)["get_connection"] > 0
+    # the boilerplate of the trace header is not read as words
+    assert not {"recent", "call", "last", "traceback"} & set(q.words)
+
+
+def test_java_frame_resolves_class_path_and_method():
+    q = parse("Exception in thread \"main\" java.lang.IllegalStateException\n"
+              "\tat com.google.gson.GsonBuilder.create(GsonBuilder.java:612)\n"
+              "\tat com.google.gson.Gson.fromJson(Gson.java:1200)")
+    top = paths(q)
+    assert top[0].endswith("GsonBuilder.java") and "gson/src/main/java/com/google/gson/Gson.java" in top
+    assert "fromJson" in dict(q.ident_hits)
+
+
+def test_go_rust_js_and_csharp_locations():
+    q = parse("panic: nil map\n\t/build/lib/server/app.go:41 +0x1f\n"
+              "thread 'main' panicked at src/main.rs:4:5\n"
+              "    at Router.handle (/srv/web/src/router.ts:10:7)\n"
+              "   in C:\\work\\Api\\Controllers\\UserController.cs:line 12")
+    assert {"lib/server/app.go", "src/main.rs", "web/src/router.ts", "Api/Controllers/UserController.cs"} <= set(paths(q))
+    assert "x1f" not in q.unresolved  # a hex offset is not an identifier
+
+
+def test_dotted_module_resolves_to_file():
+    q = parse("requests.adapters keeps the pool open")
+    assert paths(q) == ["src/requests/adapters.py"]
+    q2 = parse("see com.google.gson.Gson for the entry point")
+    assert "gson/src/main/java/com/google/gson/Gson.java" in paths(q2)
+
+
+def test_identifiers_by_typography_backticks_and_calls():
+    q = parse("Make `Session.send` retry; HTTPAdapter and get_connection() leak, route() too")
+    idents = dict(q.ident_hits)
+    assert {"Session", "send", "HTTPAdapter", "get_connection", "route"} <= set(idents)
+    # a case-insensitive spelling still resolves, a little weaker
+    q2 = parse("the httpadapter is slow")
+    assert "HTTPAdapter" not in dict(q2.ident_hits)  # plain lowercase word: not typographically an identifier
+    q3 = parse("`httpadapter` is slow")
+    assert 0 < dict(q3.ident_hits)["HTTPAdapter"] < 1.0
+
+
+def test_plain_words_drop_stop_words_and_commit_verbs():
+    q = parse("Fix the bug where we add a retry to the cookie parser and update docs")
+    assert q.kind == "prose"
+    assert q.ident_hits == () and q.file_hits == ()
+    assert "cookie" in q.words and "parser" in q.words and "retry" in q.words and "docs" in q.words
+    assert not {"fix", "the", "bug", "where", "we", "add", "update", "and", "to"} & set(q.words)
+    assert all(w not in STOP_WORDS for w in q.words)
+
+
+def test_unresolved_identifiers_feed_lexical_terms_only():
+    q = parse("crash in parseHeaderValue when the header is empty")
+    assert "parseHeaderValue" in q.unresolved and q.ident_hits == ()
+    terms = dict(q.lexical_terms)
+    assert terms["parse"] > terms["empty"] > 0 and "header" in terms
+
+
+def test_class_name_mentions_its_file():
+    q = parse("GsonBuilder ignores the date format")
+    assert "gson/src/main/java/com/google/gson/GsonBuilder.java" in paths(q)
+
+
+def test_looks_like_identifier():
+    for tok in ("snake_case", "camelCase", "CamelCase", "__init__", "MAX_SIZE", "utf8Decode", "HTTPServer"):
+        assert looks_like_identifier(tok), tok
+    for tok in ("Fix", "parser", "HTTP", "a", "the", "0x1f", "2024"):
+        assert not looks_like_identifier(tok), tok
+
+
+def test_empty_and_huge_queries():
+    assert parse("").kind == "empty" and parse("   \n").file_hits == ()
+    big = parse(("the parser crashes on `GsonBuilder` " * 200)[:5000])
+    assert "GsonBuilder" in dict(big.ident_hits)
