@@ -70,7 +70,7 @@ def test_graph_files_and_names(rm):
     assert g.files == tuple(sorted(FILES))
     for n in ("Alpha", "helper", "_secret", "unique_fn", "Gamma", "use", "run"):
         assert n in g.names
-    ni = g.name_index
+    ni = g.family_name_index("python")
     assert g.ndefs[ni["helper"]] == 3  # b, c, e
     assert g.ndefs[ni["unique_fn"]] == 1
     assert g.private[ni["_secret"]]
@@ -233,7 +233,7 @@ def test_private_name_convention():
     names = ["_single", "__mangled", "__dunder__", "public", "_"]
     tags = {"x.py": [Tag(1, n, True, "function", 1) for n in names]}
     g = build_graph(("x.py",), tags)
-    ni = g.name_index
+    ni = g.family_name_index("python")
     assert g.private[ni["_single"]]
     assert g.private[ni["__mangled"]]
     assert not g.private[ni["__dunder__"]]  # dunders are public protocol names

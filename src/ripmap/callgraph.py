@@ -15,6 +15,9 @@ ambiguous         0.50  ``k`` definitions: each gets 0.5/k — shared, never a g
 ================  ====  ========================================================
 
 When several definitions satisfy a strategy, its confidence is split among them.
+Candidates are only definitions in the caller's language family (as in the file
+graph): a Python call never resolves to a Dart or Rust function of the same name, and
+"unique" means unique within the family.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Mapping, Sequence
 
 from .extract.tags import Tag
 from .graph import GraphData
+from .languages.families import family_for_path
 
 _CALLABLE = frozenset({"function", "method", "macro"})
 STRATEGIES = {"same_file": 0.95, "import": 0.90, "receiver": 0.85, "unique_name": 0.70, "ambiguous": 0.50}
@@ -38,11 +42,13 @@ class CallGraph:
 
     @classmethod
     def build(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "CallGraph":
-        defs_by_name: dict[str, list[tuple[str, Tag]]] = defaultdict(list)
+        family = {f: family_for_path(f) for f in tags}
+        defs_by_name: dict[tuple[str, str], list[tuple[str, Tag]]] = defaultdict(list)  # (family, name)
         for f, ts in tags.items():
+            fam = family[f]
             for t in ts:
                 if t.is_def and t.kind in _CALLABLE:
-                    defs_by_name[t.name].append((f, t))
+                    defs_by_name[fam, t.name].append((f, t))
         imported: dict[str, set[str]] = {}
         I = g.I.tocsr()
         for i, f in enumerate(g.files):
@@ -51,6 +57,7 @@ class CallGraph:
                 imported[f] = {g.files[j] for j in cols}
         cg = cls()
         for f, ts in tags.items():
+            fam = family[f]
             fdefs = [t for t in ts if t.is_def]
             for r in ts:
                 if r.is_def or r.kind != "call" or r.parent is None:
@@ -58,7 +65,7 @@ class CallGraph:
                 caller = _enclosing(fdefs, r)
                 if caller is None or caller.kind not in _CALLABLE:
                     continue
-                cands = defs_by_name.get(r.name)
+                cands = defs_by_name.get((fam, r.name))
                 if not cands:
                     continue
                 targets, strategy = _resolve(f, caller, cands, imported.get(f, set()))

@@ -7,6 +7,14 @@ The graph is kept *factored* so a parameter change never re-reads tags:
 * ``D``: names × files, which files define each name;
 * ``I``: files × files, which files each file imports (where the language shows it).
 
+A name is keyed by the *language family* of the file that defines or references it
+(:mod:`ripmap.languages.families`): the same string in a Python file and a Dart file
+is two names, so a reference only ever reaches definitions a file of its language
+can call, and ``ndefs`` counts the definers a referrer could mean. Imports resolve
+within the family too. ``names`` stays the plain strings (one per family that uses
+it); :meth:`GraphData.ids_of` finds every id of a string, and
+:meth:`GraphData.family_name_index` one family's ids.
+
 :func:`file_graph` assembles the weighted file → file matrix for given parameters:
 
 ``W = q·W_import + ((1-q)·R_import + R_plain) @ D_shared``
@@ -29,10 +37,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from .extract.tags import Tag, graph_row
+from .languages.families import family_for_path
 
 KIND_CLASSES = ("call", "type", "other")
 _TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
-GRAPH_VERSION = "2"
+GRAPH_VERSION = "3"  # 3: names keyed by language family
 #: the parameters that shape the assembled file graph (everything else is per query)
 GRAPH_PARAMS = ("edge_weight_call", "edge_weight_type", "edge_weight_other", "common_name_penalty",
                 "private_name_weight", "import_resolution_bias")
@@ -51,12 +60,15 @@ class GraphData:
     """The factored reference graph of one index (see module docstring)."""
 
     files: tuple[str, ...]
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # plain strings; the same string recurs once per family using it
     R: tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]  # files × names per kind class
     D: sp.csr_matrix  # names × files (1 = defines)
     I: sp.csr_matrix  # files × files (1 = imports)
-    ndefs: np.ndarray  # definers per name
+    ndefs: np.ndarray  # definers per name (within its family)
     private: np.ndarray  # bool per name
+    families: tuple[str, ...]  # family labels; file_family and name_family index into it
+    file_family: np.ndarray  # int32 per file
+    name_family: np.ndarray  # int32 per name
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -71,13 +83,36 @@ class GraphData:
             self._cache["file_index"] = fi
         return fi
 
-    @property
-    def name_index(self) -> dict[str, int]:
-        ni = self._cache.get("name_index")
-        if ni is None:
-            ni = {n: i for i, n in enumerate(self.names)}
-            self._cache["name_index"] = ni
-        return ni
+    def family_name_indexes(self) -> list[dict[str, int]]:
+        """Per family (index into ``families``): name string → name id.
+
+        What a file of family ``f`` means by a string is ``family_name_indexes()[f]``;
+        used wherever a file's own tags are matched to graph names (symbol ranking).
+        """
+        maps = self._cache.get("family_names")
+        if maps is None:
+            names = self.names
+            maps = []
+            for f in range(len(self.families)):
+                ids = np.flatnonzero(self.name_family == f).tolist()
+                maps.append(dict(zip([names[i] for i in ids], ids)))
+            self._cache["family_names"] = maps
+        return maps
+
+    def family_name_index(self, family: str) -> dict[str, int]:
+        """Name string → id within one family, by label (``"python"``, ``"js"``, ``"c"``…)."""
+        try:
+            return self.family_name_indexes()[self.families.index(family)]
+        except ValueError:
+            return {}
+
+    def ids_of(self, name: str) -> list[int]:
+        """Every id of a name string, across families.
+
+        For lookups that start from text rather than from a file (identifiers the user
+        mentions, focus terms): the user's ``area`` means the name in any language.
+        """
+        return [m[name] for m in self.family_name_indexes() if name in m]
 
     # -- serialization (for the graph cache) ------------------------------------------
     def to_bytes(self) -> bytes:
@@ -87,6 +122,9 @@ class GraphData:
             arrays.update(_csr_arrays(f"R{i}", m))
         arrays.update(_csr_arrays("D", self.D))
         arrays.update(_csr_arrays("I", self.I))
+        arrays["families"] = np.array(self.families, dtype=str)
+        arrays["file_family"] = self.file_family
+        arrays["name_family"] = self.name_family
         # the assembled file graph for the parameters used last, so a warm run with the
         # same graph parameters skips the sparse assembly too
         w_keys = [k for k in self._cache if isinstance(k, tuple) and k and k[0] == "W"]
@@ -108,9 +146,12 @@ class GraphData:
             R = tuple(_csr_from(z, f"R{i}") for i in range(3))
             D = _csr_from(z, "D")
             I = _csr_from(z, "I")
+            families = tuple(str(x) for x in z["families"])
+            file_family = z["file_family"].astype(np.int32)
+            name_family = z["name_family"].astype(np.int32)
             W = _csr_from(z, "W") if "W_key" in z.files else None
             w_key = ("W", *(float(x) for x in z["W_key"])) if W is not None else None
-        g = _finish(files, names, R, D, I)
+        g = _finish(files, names, R, D, I, families, file_family, name_family)
         if W is not None:
             g._cache[w_key] = W
         return g
@@ -127,20 +168,29 @@ def _csr_from(z, prefix: str) -> sp.csr_matrix:
     return sp.csr_matrix((z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]), shape=shape)
 
 
-def _finish(files, names, R, D, I) -> GraphData:
+def _finish(files, names, R, D, I, families, file_family, name_family) -> GraphData:
     ndefs = np.asarray(D.sum(axis=1)).ravel().astype(np.float64)
     private = np.fromiter((n.startswith("_") and not n.startswith("__") or n.startswith("__") and not n.endswith("__")
                            for n in names), dtype=bool, count=len(names))
-    return GraphData(files=files, names=names, R=R, D=D, I=I, ndefs=ndefs, private=private)
+    return GraphData(files=files, names=names, R=R, D=D, I=I, ndefs=ndefs, private=private,
+                     families=tuple(families), file_family=file_family, name_family=name_family)
 
 
 # -- building ---------------------------------------------------------------------------
 
 def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> GraphData:
-    """Collect names and references from tags into the factored sparse graph."""
+    """Collect names and references from tags into the factored sparse graph.
+
+    Each family numbers its names on its own while the tags are read (a file looks
+    its names up in its family's dict: no per-tag cost over one shared dict); the
+    per-family numbers are shifted into one id space with array arithmetic after.
+    """
     files = tuple(files)
     nf = len(files)
-    name_ids: dict[str, int] = {}
+    fam_ids: dict[str, int] = {}
+    file_fam = np.fromiter((fam_ids.setdefault(family_for_path(rel), len(fam_ids)) for rel in files),
+                           dtype=np.int32, count=nf)
+    fam_names: list[dict[str, int]] = [{} for _ in fam_ids]  # per family: name → local id
     def_f: list[int] = []
     def_n: list[int] = []
     ref_f: list[int] = []
@@ -148,14 +198,18 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
     ref_k: list[int] = []
     ref_c: list[int] = []
     imports: list[tuple[int, str]] = []
-    get = name_ids.setdefault
     kind_class: dict[str, int] = {}
     # per file: definitions and (name, kind, count) reference summaries; a TagTable
     # hands these out without decoding the references themselves
     source = tags.graph_rows() if hasattr(tags, "graph_rows") else _rows_of(files, tags)
     rows = {rel: (d, c) for rel, d, c in source}
+    fams = file_fam.tolist()
     for fi, rel in enumerate(files):
         defs, counts = rows.get(rel, ((), ()))
+        if not defs and not counts:
+            continue
+        name_ids = fam_names[fams[fi]]
+        get = name_ids.setdefault
         for t in defs:  # tuples: (line, name, is_def, kind, ...)
             def_f.append(fi)
             def_n.append(get(t[1], len(name_ids)))
@@ -170,23 +224,28 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
             ref_n.append(get(name, len(name_ids)))
             ref_k.append(k)
             ref_c.append(n)
-    nn = len(name_ids)
-    names = tuple(sorted(name_ids, key=name_ids.__getitem__))
+    sizes = np.fromiter((len(m) for m in fam_names), dtype=np.int64, count=len(fam_names))
+    offset = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64) if len(sizes) else sizes
+    nn = int(sizes.sum())
+    # local ids follow dict insertion order, so each family's names in id order are its keys
+    names = tuple(n for m in fam_names for n in m)
+    name_fam = np.repeat(np.arange(len(fam_names), dtype=np.int32), sizes)
     rf = np.asarray(ref_f, dtype=np.int32)
-    rn = np.asarray(ref_n, dtype=np.int32)
+    rn = (np.asarray(ref_n, dtype=np.int64) + offset[file_fam[rf]]).astype(np.int32)
     rk = np.asarray(ref_k, dtype=np.int8)
     rc = np.asarray(ref_c, dtype=np.float64)
     R = []
     for k in range(3):
         m = rk == k
         R.append(sp.csr_matrix((rc[m], (rf[m], rn[m])), shape=(nf, nn)))
-    D = sp.csr_matrix((np.ones(len(def_f)), (np.asarray(def_n, dtype=np.int32), np.asarray(def_f, dtype=np.int32))),
-                      shape=(nn, nf))
+    df = np.asarray(def_f, dtype=np.int32)
+    dn = (np.asarray(def_n, dtype=np.int64) + offset[file_fam[df]]).astype(np.int32)
+    D = sp.csr_matrix((np.ones(len(df)), (dn, df)), shape=(nn, nf))
     D.data[:] = 1.0  # duplicates summed above: keep incidence only
     D.sum_duplicates()
     D.data[:] = 1.0
-    I = _import_matrix(files, imports)
-    return _finish(files, names, tuple(R), D, I)
+    I = _import_matrix(files, imports, file_fam)
+    return _finish(files, names, tuple(R), D, I, tuple(fam_ids), file_fam, name_fam)
 
 
 def _rows_of(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]):
@@ -206,15 +265,25 @@ def _strip_ext(path: str) -> str:
 _INDEX_STEMS = ("__init__", "index", "mod", "lib")
 
 
-def _import_matrix(files: tuple[str, ...], imports: list[tuple[int, str]]) -> sp.csr_matrix:
-    """Resolve import strings to files: exact module paths first, then path suffixes."""
+def _import_matrix(files: tuple[str, ...], imports: list[tuple[int, str]], file_fam: np.ndarray) -> sp.csr_matrix:
+    """Resolve import strings to files: exact module paths first, then path suffixes.
+
+    Only files of the importer's family are candidates: a Python ``import area`` never
+    means ``area.dart``, and a hit in another family must not shadow a later rule
+    that finds one in the importer's own.
+    """
     nf = len(files)
     if not imports:
         return sp.csr_matrix((nf, nf))
-    exact: dict[str, list[int]] = {}  # full module path (no extension) → files
-    suffix: dict[str, list[int]] = {}  # any trailing path of a module → files
-    dirs: dict[str, list[int]] = {}  # directory path suffixes → files in it (Go packages)
+    fams = file_fam.tolist()
+    tables: dict[int, tuple[dict, dict, dict]] = {}
     for i, rel in enumerate(files):
+        t = tables.get(fams[i])
+        if t is None:
+            t = tables[fams[i]] = ({}, {}, {})
+        # full module path (no extension) → files; any trailing path of a module → files;
+        # directory path suffixes → files in it (Go packages)
+        exact, suffix, dirs = t
         stem = _strip_ext(rel)
         keys = [stem]
         last = stem.rsplit("/", 1)[-1]
@@ -233,7 +302,7 @@ def _import_matrix(files: tuple[str, ...], imports: list[tuple[int, str]]) -> sp
     rows: list[int] = []
     cols: list[int] = []
     for fi, spec in imports:
-        targets = _resolve_import(files[fi], spec.strip().strip("\"'<>`"), exact, suffix, dirs)
+        targets = _resolve_import(files[fi], spec.strip().strip("\"'<>`"), *tables[fams[fi]])
         for t in targets:
             if t != fi:
                 rows.append(fi)

@@ -237,8 +237,7 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
     # files defining a mentioned identifier
     ident_hit = np.zeros(n)
     if idents:
-        ni = g.name_index
-        ids = [ni[m] for m in idents if m in ni]
+        ids = [i for m in idents for i in g.ids_of(m)]  # the user's name, in any language
         if ids:
             ident_hit = np.asarray(g.D[ids].sum(axis=0)).ravel() > 0
             ident_hit = ident_hit.astype(np.float64)
@@ -324,7 +323,9 @@ class SymbolTable:
 
     @classmethod
     def build(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "SymbolTable":
-        name_of = g.name_index.get
+        # a file's definitions are the names of its own language family
+        by_family = [m.get for m in g.family_name_indexes()]
+        fam_of = g.file_family.tolist()
         kind_prior = _KIND_PRIOR.get
         all_tags: list[Tag] = []
         fidx: list[int] = []
@@ -336,6 +337,7 @@ class SymbolTable:
                 continue
             # closures and local helpers (defined inside a function) weigh less
             kind_of = {t.name: t.kind for t in defs}.get
+            name_of = by_family[fam_of[f]]
             all_tags.extend(defs)
             fidx.extend([f] * len(defs))
             nidx.extend([name_of(t.name, -1) for t in defs])
@@ -374,8 +376,7 @@ def _rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
     share = table.prior * (1.0 + params["symbol_ref_weight"] * rel_in)
     boost_ident = params["boost_mentioned_ident"]
     if idents:
-        ni = g.name_index
-        ids = np.array([ni[m] for m in idents if m in ni], dtype=np.int64)
+        ids = np.array([i for m in idents for i in g.ids_of(m)], dtype=np.int64)
         if ids.size:
             share = np.where(np.isin(table.name_idx, ids), share * boost_ident, share)
     if name_strength is not None:
