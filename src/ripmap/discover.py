@@ -208,7 +208,7 @@ TEST_COMPONENTS: frozenset[str] = frozenset({"test", "tests", "__tests__", "spec
 #: Documentation: by extension anywhere, a top-level ``docs``/``doc`` directory, or a
 #: ``documentation`` directory at any depth. A ``doc/`` deeper down is often code (a
 #: module that writes man pages, say), so only the top-level one counts.
-DOCS_EXTENSIONS: frozenset[str] = frozenset({"md", "markdown", "mdx", "rst", "adoc", "asciidoc", "txt", "org"})
+DOCS_EXTENSIONS: frozenset[str] = frozenset({"md", "markdown", "mdx", "rst", "adoc", "asciidoc", "org"})
 DOCS_TOP_DIRS: frozenset[str] = frozenset({"docs", "doc"})
 
 #: Type stubs → the extensions of the implementations they would stand beside. A stub
