@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -551,3 +552,217 @@ def test_bad_glob_in_config_is_a_config_error(tmp_path: Path) -> None:
         discover(tmp_path, Config(exclude=("a/***/b\\",), source="ripmap.toml"))
     with pytest.raises(ConfigError, match="ripmap.toml: bad pattern in 'extend-exclude'"):
         discover(tmp_path, Config(extend_exclude=("a/***/b\\",), source="ripmap.toml"))
+
+
+# -- file classes ---------------------------------------------------------------
+
+from ripmap.cache import TagCache  # noqa: E402
+from ripmap.discover import classify_path, content_flags  # noqa: E402
+from ripmap.fileclass import FileClass, class_labels  # noqa: E402
+from ripmap.index import build_index  # noqa: E402
+
+# path -> the classes it is in; ("",) marks ordinary code. Files are written together,
+# so the stub rule sees its neighbours: pkg/mod.pyi has pkg/mod.py beside it.
+LAYOUTS: dict[str, tuple[str, ...]] = {
+    "src/core.py": (),
+    "src/samples.py": (),  # a file named like a fixture dir
+    "src/vendored_utils.py": (),
+    "crates/core/flags/doc/man.rs": (),  # a doc/ module deep in the code is code
+    "pkg/mod.py": (),
+    "pkg/mod.pyi": (),  # the typed face of pkg/mod.py, not a stub tree
+    "mypy/typeshed/stdlib/os/__init__.pyi": ("vendor", "stub"),
+    "stubs/requests/api.pyi": ("stub",),
+    "lib/only/types.pyi": ("stub",),  # .pyi with no .py beside it
+    "requests-stubs/__init__.pyi": ("stub",),
+    "types/index.d.ts": ("stub",),
+    "web/src/app.ts": (),
+    "web/src/app.d.ts": (),
+    "test-data/unit/lib-stub/typing.pyi": ("fixture", "stub"),
+    "test-data/unit/check.py": ("fixture",),
+    "pkg/testdata/input.go": ("fixture",),
+    "tests/fixtures/data.py": ("fixture", "test"),
+    "tests/samples/dart/sample.dart": ("fixture", "test"),
+    "src/test/resources/Sample.java": ("fixture", "test"),
+    "external/geom/shapes.c": ("vendor",),
+    "vendored/lib.py": ("vendor",),
+    "api/v1/service.pb.go": ("generated",),
+    "proto/msg_pb2.py": ("generated",),
+    "proto/msg_pb2_grpc.py": ("generated",),
+    "web/gen/msg_pb.js": ("generated",),
+    "lib/model.g.dart": ("generated",),
+    "docs/conf.py": ("docs",),
+    "README.md": ("docs",),
+    "guide/intro.rst": ("docs",),
+    "tests/test_core.py": ("test",),
+    "src/core_test.go": ("test",),
+    "src/main/java/FooTest.java": ("test",),
+    "web/src/app.spec.ts": ("test",),
+    "conftest.py": ("test",),
+}
+
+
+def flags_of(d: Discovery) -> dict[str, tuple[str, ...]]:
+    return {f.rel: class_labels(f.flags) for f in d.files}
+
+
+def test_each_layout_is_classified(mode_root: Path) -> None:
+    for rel in LAYOUTS:
+        write(mode_root, rel)
+    got = flags_of(discover(mode_root))
+    assert got == LAYOUTS
+
+
+def test_a_stub_tree_is_told_by_its_neighbours(mode_root: Path) -> None:
+    """The path alone cannot tell a stub tree from a package's typed face."""
+    assert classify_path("lib/types.pyi") == classify_path("pkg/mod.pyi") == 0
+    for rel in ("lib/types.pyi", "pkg/mod.pyi", "pkg/mod.py"):
+        write(mode_root, rel)
+    assert flags_of(discover(mode_root)) == {"lib/types.pyi": ("stub",), "pkg/mod.pyi": (), "pkg/mod.py": ()}
+
+
+def test_default_excluded_trees_stay_excluded(mode_root: Path) -> None:
+    for rel in ("node_modules/x/index.js", ".venv/lib/m.py", "build/out.py", "static/app.min.js", "src/a.py"):
+        write(mode_root, rel)
+    assert rels(discover(mode_root)) == ["src/a.py"]
+
+
+ATTRIBUTES = (
+    "gen/** linguist-generated\n"
+    "*.proto.py linguist-generated=true\n"
+    "third/** linguist-vendored\n"
+    "manual/*.py linguist-documentation\n"
+    "legacy/ linguist-generated\n"  # a directory pattern names no file in an attributes file
+    "docs/conf.py -linguist-documentation\n"  # unset: the path's own class goes too
+    "tests/fixtures/real.py linguist-vendored=false\n"
+    "# gen2/** linguist-generated\n"
+)
+ATTRIBUTE_FILES = {
+    "gen/models.py": ("generated",),
+    "gen/sub/deep.py": ("generated",),
+    "src/wire.proto.py": ("generated",),
+    "third/lib/x.py": ("vendor",),
+    "manual/howto.py": ("docs",),
+    "legacy/old.py": (),
+    "docs/conf.py": (),
+    "tests/fixtures/real.py": ("fixture", "test"),
+    "gen2/x.py": (),
+    "sub/gen/nested.py": (),  # "gen/**" is anchored at the file's directory
+    "sub/local.py": ("vendor",),  # from sub/.gitattributes
+}
+
+
+@needs_git
+def test_gitattributes_agree_with_git_check_attr(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "r")
+    write(root, ".gitattributes", ATTRIBUTES)
+    write(root, "sub/.gitattributes", "local.py linguist-vendored\n")
+    for rel in ATTRIBUTE_FILES:
+        write(root, rel)
+    got = flags_of(discover(root))
+    # git itself is the oracle for which linguist attributes each file has
+    out = subprocess.run(["git", "check-attr", "--stdin", "-z", "linguist-generated", "linguist-vendored",
+                          "linguist-documentation"], cwd=root, input="\0".join(ATTRIBUTE_FILES) + "\0",
+                         capture_output=True, text=True, check=True).stdout.split("\0")
+    says = {(out[i], out[i + 1]): out[i + 2] for i in range(0, len(out) - 2, 3)}
+    names = {"generated": "linguist-generated", "vendor": "linguist-vendored", "docs": "linguist-documentation"}
+    for rel, labels in ATTRIBUTE_FILES.items():
+        assert got[rel] == labels, rel
+        for label, attr in names.items():
+            if says[(rel, attr)] in ("set", "true"):
+                assert label in got[rel], (rel, attr)
+            elif says[(rel, attr)] in ("unset", "false"):
+                assert label not in got[rel], (rel, attr)
+
+
+def test_gitattributes_are_read_without_git(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    write(root, ".gitattributes", ATTRIBUTES)
+    write(root, "sub/.gitattributes", "local.py linguist-vendored\n")
+    for rel in ATTRIBUTE_FILES:
+        write(root, rel)
+    got = flags_of(discover(root))
+    assert {rel: got[rel] for rel in ATTRIBUTE_FILES} == ATTRIBUTE_FILES
+
+
+def test_submodules_declared_in_gitmodules_are_vendored(tmp_path: Path) -> None:
+    """A walked tree with its submodules filled in (git would list them as one entry)."""
+    root = tmp_path / "plain"
+    write(root, ".gitmodules", '[submodule "libfoo"]\n\tpath = deps/libfoo\n\turl = https://example.invalid/x\n')
+    write(root, "deps/libfoo/src/foo.c")
+    write(root, "deps/libfoo.c")  # beside the submodule, not in it
+    write(root, "src/main.c")
+    got = flags_of(discover(root))
+    del got[".gitmodules"]
+    assert got == {"deps/libfoo/src/foo.c": ("vendor",), "deps/libfoo.c": (), "src/main.c": ()}
+
+
+GENERATED_HEADERS = [
+    b"// Code generated by protoc-gen-go. DO NOT EDIT.\npackage pb\n",
+    b"// Copyright 2024 Someone\n// License: MIT\n\n// Code generated by stringer -type=Kind; DO NOT EDIT.\n\npackage x\n",
+    b"# -*- coding: utf-8 -*-\n# Generated by the protocol buffer compiler.  DO NOT EDIT!\n# source: a.proto\n",
+    b"/**\n * @generated SignedSource<<abc>>\n */\nexport const x = 1;\n",
+    b"# This file is automatically generated by tool.py; edits will be lost\nX = 1\n",
+    b"// <auto-generated>\n//   This code was generated by a tool.\n// </auto-generated>\nclass A {}\n",
+    b"# Generated by Django 4.2 on 2024-01-01 00:00\nfrom django.db import migrations\n",
+    b'"""Autogenerated module: edit the template instead."""\nX = 1\n',
+    b"-- Code generated by sqlc. DO NOT EDIT.\n",
+]
+NOT_GENERATED = [
+    b"def f():\n    return 1\n",
+    # prose about generated code, not a header
+    b'"""Find the source files; vendored and generated code is classified here."""\nimport os\n',
+    b'def test_header():\n    write("x.go", "// Code generated by x. DO NOT EDIT.\\n")\n',
+    b"x = 1\n" * 50 + b"# Code generated by late.py. DO NOT EDIT.\n",  # past the first lines
+    b"# The generator script lives in tools/gen.py\nX = 1\n",
+    b"def a():\n    return 'a very long line' \n" * 300,  # long, but lines of ordinary length
+]
+
+
+@pytest.mark.parametrize("data", GENERATED_HEADERS, ids=lambda b: b[:24].decode(errors="replace"))
+def test_generated_headers_are_found(data: bytes) -> None:
+    assert content_flags(data) == FileClass.GENERATED
+
+
+@pytest.mark.parametrize("data", NOT_GENERATED, ids=range(len(NOT_GENERATED)))
+def test_ordinary_heads_are_not_generated(data: bytes) -> None:
+    assert content_flags(data) == 0
+
+
+def test_minified_text_is_generated() -> None:
+    one_line = b"var a=1;" + b"function f(n){return n+1};" * 400 + b"\n"
+    assert content_flags(one_line) == FileClass.GENERATED
+    assert content_flags(b"var a=1;\n" * 600) == 0
+
+
+def _backdate(root: Path) -> None:
+    t = time.time() - 3600
+    for p in root.rglob("*"):
+        if p.is_file():
+            os.utime(p, (t, t))
+
+
+def test_generated_header_is_flagged_and_stays_flagged_on_a_warm_run(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    write(root, "api/client.go", "// Code generated by oapi-codegen. DO NOT EDIT.\npackage api\n\nfunc Get() {}\n")
+    write(root, "api/hand.go", "package api\n\nfunc Hand() { Get() }\n")
+    write(root, "gen/keep.go", "// Code generated by tool. DO NOT EDIT.\npackage gen\n\nfunc Keep() {}\n")
+    write(root, ".gitattributes", "gen/keep.go linguist-generated=false\n")  # the user's word wins
+    _backdate(root)
+
+    def classes() -> tuple[dict[str, tuple[str, ...]], int]:
+        with TagCache.open(root, tmp_path / "c") as cache:
+            idx = build_index(root, cache=cache, progress=False)
+        return {f.rel: class_labels(f.flags) for f in idx.files}, idx.parsed
+
+    cold, parsed = classes()
+    assert parsed == 3
+    expected = {"api/client.go": ("generated",), "api/hand.go": (), "gen/keep.go": ()}
+    assert cold == expected
+    warm, parsed = classes()
+    assert parsed == 0  # every file from the cache, none read again
+    assert warm == expected
+    # the header goes: the flag goes with it
+    write(root, "api/client.go", "package api\n\nfunc Get() {}\n")
+    _backdate(root)
+    edited, parsed = classes()
+    assert parsed == 1 and edited["api/client.go"] == ()

@@ -90,7 +90,7 @@ def rich(rich_root, tmp_path_factory):
 
 def test_rich_repo_is_indexed_as_designed(rich):
     files = set(rich.graph.files)
-    expected = {f for f in RICH_FILES if f.endswith(".py")}
+    expected = set(RICH_FILES) - {"ripmap.toml"}
     assert files == expected  # vendor/ kept by ripmap.toml, nothing else dropped
     depths = {f.count("/") for f in files}
     assert set(range(0, 8)) <= depths
@@ -111,16 +111,18 @@ def test_depth_factors_match_anchors(rich):
         "d1/d2/d3/d4/d5/mod5.py": math.sqrt(0.7 * 0.4),
         "d1/d2/d3/d4/d5/d6/mod6.py": 0.4,
         "d1/d2/d3/d4/d5/d6/d7/mod7.py": 0.4,
-        V: 0.01,
+        V: math.sqrt(1.0 * 0.7),  # depth 2, like mod2; being vendored is its class, not its depth
     }
     for path, w in expected.items():
         assert factor(r, path, "depth") == pytest.approx(w, rel=1e-9), path
+    assert factor(r, V, "file_class") == pytest.approx(0.01, rel=1e-9)
     p = PINNED.replace(depth_weight_root=2.0, depth_weight_moderate=0.5, depth_weight_deep=0.02,
                         depth_weight_vendor=0.3)
     r2 = rich.rank(params=p)
     assert factor(r2, "d1/d2/mod2.py", "depth") == pytest.approx(1.0, rel=1e-9)  # sqrt(2 * 0.5)
     assert factor(r2, "d1/d2/d3/d4/d5/mod5.py", "depth") == pytest.approx(0.1, rel=1e-9)  # sqrt(0.5*0.02)
-    assert factor(r2, V, "depth") == pytest.approx(0.3, rel=1e-9)
+    assert factor(r2, V, "depth") == pytest.approx(1.0, rel=1e-9)
+    assert factor(r2, V, "file_class") == pytest.approx(0.3, rel=1e-9)
 
 
 # ----------------------------------------------------------------------------- determinism
@@ -186,6 +188,11 @@ PARAM_QUERIES: dict[str, dict] = {
     "private_name_weight": {},  # core/private_mod.py
     "hub_damping": {},  # core/utils.py
     "symbol_ref_weight": {},  # compute vs UtilityBox in core/utils.py
+    "weight_generated": {},  # gen/schema_gen.py (generated header)
+    "weight_fixture": {},  # testdata/inputs.py
+    "weight_stub": {},  # typings/extlib.pyi
+    "weight_docs": {},  # docs/guide.md
+    "weight_test": {},  # tests/test_app.py
 }
 SYMBOL_PARAMS = {"symbol_ref_weight"}
 # Tried after the parameter's own query, and alone for a parameter added to REGISTRY
@@ -580,3 +587,173 @@ def test_files_without_any_symbols(tmp_path, query):
     with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
         r = rm.rank(**query)
         assert sorted(r.files) == ["a.py", "b.py"]
+
+
+# ----------------------------------------------------------------------------- file classes
+
+# the rich repository's one file per class, and the parameter weighing it
+CLASS_FILES = {
+    V: ("vendor", "depth_weight_vendor"),
+    "gen/schema_gen.py": ("generated", "weight_generated"),  # by its header, not its name
+    "testdata/inputs.py": ("fixture", "weight_fixture"),
+    "typings/extlib.pyi": ("stub", "weight_stub"),
+    "docs/guide.md": ("docs", "weight_docs"),
+    "tests/test_app.py": ("test", "weight_test"),
+}
+# every class weight at 1: the ranking as it was before files had classes
+UNWEIGHTED = dict(depth_weight_vendor=1.0, weight_generated=1.0, weight_fixture=1.0, weight_stub=1.0,
+                  weight_docs=1.0, weight_test=1.0)
+
+
+@needs_git
+def test_class_factor_is_the_class_weight(rich):
+    p = PINNED.replace(depth_weight_vendor=0.02, weight_generated=0.2, weight_fixture=0.03, weight_stub=0.4,
+                       weight_docs=0.5, weight_test=2.0)
+    r = rich.rank(params=p)
+    for path, (label, name) in CLASS_FILES.items():
+        assert factor(r, path, "file_class") == pytest.approx(p[name], rel=1e-12), path
+        assert r.explain(path).classes == (label,)
+    for path in ("app.py", "core/utils.py", "d1/d2/d3/mod3.py"):
+        assert factor(r, path, "file_class") == 1.0
+        assert r.explain(path).classes == ()
+
+
+@needs_git
+def test_ranking_follows_the_flags_it_is_handed(rich):
+    """Ranking reads the classes from RankContext.flags, never from the paths."""
+    from ripmap.fileclass import FileClass
+    from ripmap.rank import RankContext, rank
+
+    g = rich.graph
+    flags = np.zeros(g.n_files, dtype=np.int64)
+    flags[g.file_index["core/utils.py"]] = FileClass.FIXTURE  # an ordinary path, flagged
+    ctx = RankContext(graph=g, git=rich.context.git, flags=flags)  # vendor/ left unflagged
+    r = rank(ctx, PINNED)
+    assert factor(r, "core/utils.py", "file_class") == pytest.approx(DEFAULT["weight_fixture"])
+    assert factor(r, V, "file_class") == 1.0
+    assert r.explain("core/utils.py").classes == ("fixture",)
+    with pytest.raises(ValueError):
+        RankContext(graph=g, flags=np.zeros(g.n_files + 1, dtype=np.int64))
+
+
+@needs_git
+def test_a_file_the_query_points_at_sheds_its_class_weight(rich):
+    f = "testdata/inputs.py"
+    w = PINNED["weight_fixture"]
+    assert factor(rich.rank(params=PINNED), f, "file_class") == pytest.approx(w)
+    for query in (dict(chat_files=[f]), dict(mentioned_files=[f]), dict(focus="inputs")):
+        assert factor(rich.rank(params=PINNED, **query), f, "file_class") == 1.0, query
+    # a focus that only matches a name inside it: found by the focus, still weighed as a fixture
+    r = rich.rank(params=PINNED, focus="sample_input")
+    assert factor(r, f, "focus") == 1.0
+    assert factor(r, f, "file_class") == pytest.approx(w)
+
+
+SHAPES_PY = "def area(s):\n    return s * s\n\n\ndef perimeter(s):\n    return 4 * s\n"
+SHAPES_PYI = "def area(s: int) -> int: ...\ndef perimeter(s: int) -> int: ...\n"
+# layout name -> (noise file, its text, extra files)
+NOISE_LAYOUTS = {
+    "fixture": ("tests/samples/shapes.py", SHAPES_PY, {}),
+    "testdata": ("pkg/testdata/shapes.py", SHAPES_PY, {}),
+    "stub tree": ("test-data/lib-stub/shapes.pyi", SHAPES_PYI, {}),
+    "typeshed": ("pkg/typeshed/stdlib/shapes.pyi", SHAPES_PYI, {}),
+    "vendored": ("external/geom/shapes.py", SHAPES_PY, {}),
+    "generated name": ("gen/shapes_pb2.py", SHAPES_PY, {}),
+    "generated header": ("gen/shapes.py", "# Code generated by shapegen. DO NOT EDIT.\n" + SHAPES_PY, {}),
+    "linguist-generated": ("gen/shapes.py", SHAPES_PY, {".gitattributes": "gen/** linguist-generated\n"}),
+}
+
+
+def noisy_repo(root: Path, noise: str, text: str, extra: dict[str, str]) -> Path:
+    """Real code in src/app/, plus one noise file whose names the code uses the most.
+
+    engine.py is used by two files; the noise file's area/perimeter by four, twice
+    each: by references alone the noise file is the centre of the repository.
+    """
+    files = {
+        "src/app/engine.py": "class Engine:\n    pass\n\n\ndef run_engine(e: Engine):\n    return e\n",
+        "src/app/main.py": "def main():\n    return run_engine(Engine())\n",
+        "src/app/jobs.py": "def job(e: Engine):\n    return run_engine(e)\n",
+        noise: text,
+        **extra,
+    }
+    for i in range(4):
+        files[f"src/app/calc{i}.py"] = f"def calc{i}(x):\n    return area(x) + perimeter(x)\n"
+    return init_repo(root, files)
+
+
+@needs_git
+@pytest.mark.parametrize("layout", sorted(NOISE_LAYOUTS))
+def test_noise_no_longer_outranks_the_code(tmp_path, layout, git_isolated):
+    noise, text, extra = NOISE_LAYOUTS[layout]
+    root = noisy_repo(tmp_path / "repo", noise, text, extra)
+    with RepoMap(root, cache_dir=tmp_path / "c", warn=lambda m: None) as rm:
+        # the premise: weighed like code, the noise file is the top of the map
+        assert rm.rank(params=DEFAULT.replace(**UNWEIGHTED)).files[0] == noise
+        r = rm.rank()
+        assert r.files[0] == "src/app/engine.py"
+        assert noise in r.files  # mapped, only weighed down
+        assert r.rank_of(noise) > r.rank_of("src/app/main.py")
+        assert r.explain(noise).classes  # and explain says why
+        # a user who asks for it still finds it first
+        assert rm.rank(focus="shapes").files[0] == noise
+        assert rm.rank(chat_files=[noise]).files[0] == noise
+
+
+def docs_repo(root: Path) -> Path:
+    return init_repo(root, {
+        "README.md": "# Shapes\n\n## Installation\n\nRun pip.\n\n## Usage\n\nCall the area helper.\n",
+        "CONTRIBUTING.md": "# Contributing\n\n## Running the tests\n\nRun pytest.\n",
+        "docs/design.md": "# Design\n\n## Layers\n\nThe CLI calls the library.\n",
+        "src/shapes/area.py": "def area(s):\n    return s * s\n",
+        "src/shapes/cli.py": "def main():\n    return area(2)\n",
+        "src/shapes/util.py": "def clamp(x):\n    return x\n",
+    })
+
+
+@needs_git
+def test_docs_rank_below_code_unless_the_focus_asks_for_them(tmp_path, git_isolated):
+    root = docs_repo(tmp_path / "repo")
+    docs = {"README.md", "CONTRIBUTING.md", "docs/design.md"}
+    with RepoMap(root, cache_dir=tmp_path / "c", warn=lambda m: None) as rm:
+        # the premise: weighed like code, a root README outranks a leaf module
+        old = rm.rank(params=DEFAULT.replace(**UNWEIGHTED))
+        assert old.rank_of("README.md") < old.rank_of("src/shapes/util.py")
+        r = rm.rank()
+        code_ranks = [r.rank_of(f) for f in r.files if f not in docs]
+        assert max(code_ranks) < min(r.rank_of(f) for f in docs)
+        assert factor(r, "README.md", "file_class") == pytest.approx(DEFAULT["weight_docs"])
+        # the focus asks for docs in words (all docs lifted), or names a file (that one)
+        for focus, top in (("installation guide", "README.md"), ("where are the docs", "docs/design.md"),
+                           ("README", "README.md"), ("contributing", "CONTRIBUTING.md")):
+            asked = rm.rank(focus=focus)
+            assert asked.files[0] == top, focus
+            assert factor(asked, top, "file_class") == 1.0, focus
+        assert factor(rm.rank(focus="where are the docs"), "CONTRIBUTING.md", "file_class") == 1.0
+        assert factor(rm.rank(focus="contributing"), "README.md", "file_class") == DEFAULT["weight_docs"]
+        e = rm.rank(focus="installation guide").explain("README.md")
+        assert e.classes == ("docs",) and "lifted" in e.table()
+
+
+@needs_git
+def test_explain_shows_the_class_and_its_weight(tmp_path, git_isolated):
+    import json
+    import os
+    import sys
+
+    noise, text, extra = NOISE_LAYOUTS["fixture"]
+    root = noisy_repo(tmp_path / "repo", noise, text, extra)
+    env = {**os.environ, "RIPMAP_CACHE_DIR": str(tmp_path / "c")}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "ripmap.cli", str(root), "--explain", *a],  # noqa: E731
+                                    capture_output=True, text=True, env=env, timeout=120)
+    out = run(noise)
+    assert out.returncode == 0, out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if ln.split()[:1] == ["file_class"])
+    w = DEFAULT["weight_fixture"]
+    assert float(line.split()[1]) == pytest.approx(w, rel=1e-3)
+    assert "fixture" in line and "test" in line
+    js = json.loads(run(noise, "--format", "json").stdout)
+    assert js["classes"] == ["fixture", "test"]
+    assert js["class_weight"] == pytest.approx(w * DEFAULT["weight_test"])
+    code = run("src/app/engine.py")
+    assert "(code)" in next(ln for ln in code.stdout.splitlines() if ln.split()[:1] == ["file_class"])

@@ -21,8 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
+
 from .cache import NullCache, TagCache
 from .config import Config, load_config
+from .discover import CLASSIFY_VERSION
 from .errors import RipmapError
 from .gitinfo import GitSignals, git_head, load_git_signals
 from .graph import GRAPH_PARAMS, GraphData, build_graph, file_graph
@@ -74,7 +77,10 @@ class RepoMap:
     @property
     def cache(self) -> TagCache | NullCache:
         if self._cache is None:
-            self._cache = TagCache.open(self.root, self.cache_dir, warn=self.warn) if self.use_cache else NullCache()
+            # rows remember the classes found in file contents: new detection rules, new rows
+            self._cache = (TagCache.open(self.root, self.cache_dir, warn=self.warn,
+                                         parser_version=f"classify:{CLASSIFY_VERSION}")
+                           if self.use_cache else NullCache())
         return self._cache
 
     @property
@@ -142,7 +148,9 @@ class RepoMap:
             fp = idx.fingerprint
             store = (lambda name: self.cache.get_blob(f"{name}:{fp}"),
                      lambda name, b: self.cache.put_blob(f"{name}:{fp}", b))
-            self._ctx = RankContext(graph=g, git=git, store=store)
+            # discovery's file classes reach ranking as one array (ranking never re-classifies)
+            flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
+            self._ctx = RankContext(graph=g, git=git, store=store, flags=flags)
         return self._ctx
 
     def _load_git(self) -> GitSignals:

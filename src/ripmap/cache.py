@@ -59,7 +59,7 @@ __all__ = [
 
 #: Bump when the table layout or the tag encoding changes. It is part of the file
 #: name too, so versions that disagree never even open each other's database.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Environment variable that relocates every cache (tests, CI, read-only homes).
 CACHE_DIR_ENV = "RIPMAP_CACHE_DIR"
@@ -91,6 +91,11 @@ _T = TypeVar("_T")
 #: A cached row as given to :meth:`TagCache.put_many`:
 #: ``(rel, size, mtime_ns, content_hash, tags)``.
 CacheRow = tuple[str, int, int, bytes, Sequence[Tag]]
+#: A row as given to :meth:`TagCache.put_encoded`, tags already encoded:
+#: ``(rel, size, mtime_ns, content_hash, defs, refs, refcounts, flags)``; ``flags`` are
+#: the file classes its content revealed (:func:`ripmap.discover.content_flags`), kept
+#: so a warm run knows them without reading the file.
+EncodedRow = tuple[str, int, int, bytes, bytes, bytes, bytes, int]
 
 
 # --------------------------------------------------------------------------- paths
@@ -335,6 +340,9 @@ class NullCache:
     def get_ref_counts(self, rels: Iterable[str]) -> dict[str, list[tuple[str, str, int]]]:
         return {}
 
+    def get_flags(self, rels: Iterable[str]) -> dict[str, int]:
+        return {}
+
     def has_size(self, rel: str, size: int) -> bool:
         return False
 
@@ -354,7 +362,7 @@ class NullCache:
     def put_many(self, rows: Iterable[CacheRow]) -> None:
         return None
 
-    def put_encoded(self, rows: Iterable[tuple[str, int, int, bytes, bytes, bytes, bytes]]) -> None:
+    def put_encoded(self, rows: Iterable[EncodedRow]) -> None:
         return None
 
     def prune(self, keep_rels: set[str]) -> int:
@@ -382,8 +390,10 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS files ("
     " rel TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-    " hash BLOB NOT NULL, parser TEXT NOT NULL, defs BLOB NOT NULL, refs BLOB NOT NULL,"
-    " refcounts BLOB NOT NULL)",
+    " hash BLOB NOT NULL, parser TEXT NOT NULL, flags INTEGER NOT NULL DEFAULT 0,"
+    " defs BLOB NOT NULL, refs BLOB NOT NULL, refcounts BLOB NOT NULL)",
+    # few files have content flags: a warm run reads just those rows
+    "CREATE INDEX IF NOT EXISTS files_flagged ON files (flags) WHERE flags != 0",
     "CREATE TABLE IF NOT EXISTS blobs ("
     " key TEXT PRIMARY KEY, prefix TEXT NOT NULL, version TEXT NOT NULL,"
     " stamp INTEGER NOT NULL, value BLOB NOT NULL)",
@@ -669,6 +679,19 @@ class TagCache:
             pass
         return out
 
+    def get_flags(self, rels: Iterable[str]) -> dict[str, int]:
+        """rel → the content flags stored with the file's tags (see :data:`EncodedRow`),
+        for those of ``rels`` that have a row. Only non-zero flags are read back."""
+        wanted = set(rels)
+        try:
+            with self._using() as conn:
+                rows = self._retry(lambda: conn.execute(
+                    "SELECT rel, flags FROM files WHERE parser = ? AND flags != 0",
+                    (self._version_key,)).fetchall())
+        except _Disabled:
+            return {}
+        return {rel: int(fl) for rel, fl in rows if rel in wanted}
+
     def known_files(self) -> dict[str, tuple[int, int]]:
         """rel → (size, mtime_ns) of every stored file: what discovery need not sniff again."""
         try:
@@ -734,39 +757,39 @@ class TagCache:
         except _Disabled:
             pass
 
-    def put_encoded(self, rows: Iterable[tuple[str, int, int, bytes, bytes, bytes, bytes]]) -> None:
-        """Store rows whose tags are already encoded:
-        ``(rel, size, mtime_ns, hash, defs, refs, refcounts)``.
+    def put_encoded(self, rows: Iterable[EncodedRow]) -> None:
+        """Store rows whose tags are already encoded (see :data:`EncodedRow`).
 
         Parse workers encode their results once; the main process stores the bytes as
         they are instead of rebuilding and re-encoding every reference.
         """
-        params = [(rel, int(size), int(mtime), bytes(digest), self._version_key, dblob, rblob, cblob)
-                  for rel, size, mtime, digest, dblob, rblob, cblob in rows if _utf8_ok(rel)]
+        params = [(rel, int(size), int(mtime), bytes(digest), self._version_key, dblob, rblob, cblob, int(flags))
+                  for rel, size, mtime, digest, dblob, rblob, cblob, flags in rows if _utf8_ok(rel)]
         if not params:
             return
         try:
             with self._using() as conn:
                 self._write_txn(conn, lambda c: c.executemany(
-                    "INSERT OR REPLACE INTO files (rel, size, mtime_ns, hash, parser, defs, refs, refcounts) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", params))
+                    "INSERT OR REPLACE INTO files (rel, size, mtime_ns, hash, parser, defs, refs, refcounts, flags) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", params))
             self.stats.writes += len(params)
         except _Disabled:
             pass
 
     def put_many(self, rows: Iterable[CacheRow]) -> None:
-        """Store ``(rel, size, mtime_ns, content_hash, tags)`` rows in ONE transaction.
+        """Store ``(rel, size, mtime_ns, content_hash, tags)`` rows in ONE transaction
+        (with no content flags).
 
         Encoding happens before the transaction starts so the write lock is held
         only for the inserts themselves.
         """
-        encoded: list[tuple[str, int, int, bytes, bytes, bytes, bytes]] = []
+        encoded: list[EncodedRow] = []
         for rel, size, mtime, digest, tags in rows:
             try:
                 dblob, rblob, cblob = _split(tags)
             except (ValueError, TypeError, AttributeError, IndexError):  # not a Tag list: skip the row
                 continue
-            encoded.append((rel, size, mtime, digest, dblob, rblob, cblob))
+            encoded.append((rel, size, mtime, digest, dblob, rblob, cblob, 0))
         self.put_encoded(encoded)
 
     def prune(self, keep_rels: set[str]) -> int:

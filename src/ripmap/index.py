@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 from . import languages
 from .cache import NullCache, TagCache, decode_blob, decode_raw, encode_tuples
 from .config import Config, load_config
-from .discover import SourceFile, discover, is_binary
+from .discover import SourceFile, content_flags, discover, is_binary
 from .extract import extract_split
 from .extract.tags import Tag, graph_row, ref_counts
 
@@ -167,26 +167,32 @@ def _hash_hit(cache, f: SourceFile) -> list[Tag] | None:
     return cache.lookup_hash(f.rel, f.size, digest) if digest is not None else None
 
 
-def _parse_one(job: tuple[str, str, str]) -> tuple[str, bytes | None, list[tuple] | None, bytes, bytes, list[str]]:
+#: What a parse worker returns: (rel, content hash, definition tuples, encoded
+#: references, encoded reference counts, notes, content class flags).
+Parsed = tuple[str, bytes | None, list[tuple] | None, bytes, bytes, list[str], int]
+
+
+def _parse_one(job: tuple[str, str, str]) -> Parsed:
     """Worker: read and extract one file.
 
-    Returns (rel, content hash, definition tuples, encoded references, encoded
-    reference counts, notes). The references, most of the volume, travel back already
-    in the cache's encoding: the main process stores them as they are and decodes
-    them only if something asks; the graph reads the counts.
+    The references, most of the volume, travel back already in the cache's encoding:
+    the main process stores them as they are and decodes them only if something asks;
+    the graph reads the counts. The worker also reports the classes the file's first
+    bytes reveal (a generator's header, minified text), since it holds them anyway.
     """
     rel, path, language = job
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
-        return rel, None, None, b"", b"", ["vanished before it could be parsed; skipped"]
+        return rel, None, None, b"", b"", ["vanished before it could be parsed; skipped"], 0
     except OSError as e:
-        return rel, None, None, b"", b"", [f"unreadable ({e.strerror or type(e).__name__}); skipped"]
+        return rel, None, None, b"", b"", [f"unreadable ({e.strerror or type(e).__name__}); skipped"], 0
     if is_binary(data):
-        return rel, None, None, b"", b"", ["binary; skipped"]
+        return rel, None, None, b"", b"", ["binary; skipped"], 0
     defs, refs, notes = extract_split(data, language)
-    return rel, _hash(data), [tuple(t) for t in defs], encode_tuples(refs), encode_tuples(ref_counts(refs)), notes
+    return (rel, _hash(data), [tuple(t) for t in defs], encode_tuples(refs), encode_tuples(ref_counts(refs)), notes,
+            content_flags(data))
 
 
 def _parse_chunk(jobs: list[tuple[str, str, str]]):
@@ -216,7 +222,7 @@ def _progress(total: int, enabled: bool):
 
 
 def parse_files(jobs: list[tuple[str, str, str]], *, workers: int | None = None,
-                progress: bool = False) -> list[tuple[str, bytes | None, list[tuple] | None, bytes, bytes, list[str]]]:
+                progress: bool = False) -> list[Parsed]:
     """Extract many files, in parallel when there are enough of them."""
     if not jobs:
         return []
@@ -313,7 +319,9 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     raw_refs: dict[str, bytes] = {}
     raw_counts: dict[str, bytes] = {}
     dropped: set[str] = set()
-    for rel, digest, def_tuples, refs_blob, counts_blob, fnotes in results:
+    # classes read from file contents: this run's parse, else what the cache kept
+    found = cache.get_flags(list(defs)) if defs else {}
+    for rel, digest, def_tuples, refs_blob, counts_blob, fnotes, cflags in results:
         for n in fnotes:
             notes.append(f"{rel}: {n}")
         if def_tuples is None:
@@ -323,18 +331,19 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         defs[rel] = [Tag._make(t) for t in def_tuples]
         raw_refs[rel] = refs_blob
         raw_counts[rel] = counts_blob
-        rows.append((rel, f.size, f.mtime_ns, digest, encode_tuples(def_tuples), refs_blob, counts_blob))
+        found[rel] = cflags
+        rows.append((rel, f.size, f.mtime_ns, digest, encode_tuples(def_tuples), refs_blob, counts_blob, cflags))
     if rows:
         cache.put_encoded(rows)
-    if dropped:
-        files = [f for f in files if f.rel not in dropped]
+    if dropped or found:
+        files = [f.with_content_flags(found.get(f.rel, 0)) for f in files if f.rel not in dropped]
     if jobs:
         cache.prune({f.rel for f in files})
     file_of = {f.rel: f for f in files}
 
     def reparse(rels: list[str]) -> dict[str, list[Tag]]:
         out: dict[str, list[Tag]] = {}
-        for rel, _digest, def_tuples, refs_blob, _counts, _notes in parse_files(
+        for rel, _digest, def_tuples, refs_blob, _counts, _notes, _flags in parse_files(
                 [(r, str(file_of[r].path), file_of[r].language or "") for r in rels if r in file_of],
                 workers=workers, progress=False):
             if def_tuples is not None:

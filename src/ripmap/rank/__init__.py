@@ -14,6 +14,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..extract.tags import Tag
+from ..fileclass import FileClass, class_labels
 from ..gitinfo import GitSignals
 from ..index import definitions
 import scipy.sparse as sp
@@ -22,8 +23,9 @@ from ..graph import GraphData, file_graph, reference_matrix, undirected
 from .explain import Explanation, SignalTable, explain_row
 from .pagerank import pagerank, transition
 from .params import DEFAULT, Params
-from .signals import (Lexical, TokenIndex, churn_factor, depth_weights, file_depths, focus_expansion,
-                      match_focus, recency_factor, split_identifier)
+from .signals import (Lexical, TokenIndex, asks_for_docs, churn_factor, class_weights,
+                      depth_weights, file_depths, focus_expansion, match_focus, recency_factor,
+                      split_identifier)
 
 __all__ = ["RankContext", "Ranking", "RankedSymbol", "Params", "rank"]
 
@@ -47,7 +49,19 @@ class RankContext:
     git: GitSignals | None = None
     #: optional persistent store for query-independent indexes: (load(key), save(key, bytes))
     store: tuple | None = None
+    #: :class:`~ripmap.fileclass.FileClass` bits per file, aligned with ``graph.files``
+    #: (discovery's verdict, handed in by the caller); None: every file is ordinary code
+    flags: np.ndarray | None = None
     _memo: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        n = self.graph.n_files
+        if self.flags is None:
+            self.flags = np.zeros(n, dtype=np.int64)
+        else:
+            self.flags = np.asarray(self.flags, dtype=np.int64)
+            if self.flags.shape != (n,):
+                raise ValueError(f"flags has shape {self.flags.shape}, expected ({n},) like the graph's files")
 
     def _get(self, key, make):
         v = self._memo.get(key)
@@ -101,7 +115,7 @@ class RankContext:
         key = ("PT", id(W))
         return W, self._get(key, lambda: transition(W))
 
-    def depths(self) -> tuple[np.ndarray, np.ndarray]:
+    def depths(self) -> np.ndarray:
         return self._get("depths", lambda: file_depths(self.graph.files))
 
     def undirected(self, W) -> "sp.csr_matrix":
@@ -158,6 +172,7 @@ class Ranking:
     params: Params
     order: np.ndarray  # graph file indices in rank order
     file_index: dict[str, int]
+    flags: np.ndarray | None = None  # FileClass bits per graph file
     _symbols: list[RankedSymbol] | None = None
     _symbol_maker: object = None
     _symbol_arrays: tuple | None = None
@@ -200,7 +215,9 @@ class Ranking:
 
             raise UsageError(f"{path}: not among the mapped files")
         pos = int(np.nonzero(self.order == i)[0][0]) + 1
-        return explain_row(self.signals, self.params, i, path, pos)
+        fl = int(self.flags[i]) if self.flags is not None else 0
+        prior = float(class_weights(np.array([fl]), self.params)[0])
+        return explain_row(self.signals, self.params, i, path, pos, class_labels(fl), prior)
 
 
 def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable[str] = (),
@@ -224,15 +241,25 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
     # focus: fuzzy match, then expansion through the graph
     focus_s = np.zeros(n)
     seed_s = np.zeros(n)
+    path_s = np.zeros(n)
     idents = {m for m in mentioned_idents if m}
     name_strength = None
     if focus and focus.strip():
         fm = match_focus(g, ctx.tokens, focus)
         seed_s = fm.file_strength
+        path_s = fm.path_strength
         name_strength = fm.name_strength
         idents.update(fm.exact_names)
         focus_s = focus_expansion(W, seed_s, params["focus_decay"], params["focus_max_hops"],
                                   A=ctx.undirected(W))
+
+    # file classes weigh vendored, generated, fixture, stub and docs files down, except
+    # where the query asks for them: docs when the focus says so, and any file the user
+    # points at (chat, mentioned, or named by path in the focus) sheds its class weight
+    cls = class_weights(ctx.flags, params, int(FileClass.DOCS) if asks_for_docs(focus) else 0)
+    pointed = np.minimum(1.0, chat + ment + path_s)
+    if pointed.any():
+        cls = cls + (1.0 - cls) * pointed
 
     # files defining a mentioned identifier
     ident_hit = np.zeros(n)
@@ -243,7 +270,7 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
             ident_hit = ident_hit.astype(np.float64)
 
     # PageRank personalized by the prior and the user's context
-    pers = depth * (1.0 + params["pagerank_chat_multiplier"] * np.minimum(1.0, chat + ment + seed_s))
+    pers = depth * cls * (1.0 + params["pagerank_chat_multiplier"] * np.minimum(1.0, chat + ment + seed_s))
     pr = pagerank(W, pers, alpha=params["pagerank_alpha"], PT=PT, dangling=dangling)
     struct = pr.copy()
     if params["hub_damping"] > 0:
@@ -288,6 +315,7 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
         recency=recency_factor(age, params),
         churn=churn_factor(churn_n, params),
         pagerank=pr,
+        file_class=cls,
     )
     scores = sig.scores(params)
     # deterministic order: score descending, ties by path
@@ -302,7 +330,7 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
         return _rank_symbols(ctx, params, scores, tags, idents, name_strength)
 
     return Ranking(files=files, scores=score_map, signals=sig, params=params, order=order,
-                   file_index=fi, _symbol_maker=make_symbols)
+                   file_index=fi, flags=ctx.flags, _symbol_maker=make_symbols)
 
 
 _CALLABLE = frozenset({"function", "method"})

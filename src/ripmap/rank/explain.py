@@ -7,14 +7,17 @@
                   + boost_lexical           · lexical(f)       BM25 vs focus / chat identifiers, [0, 1]
                   + boost_focus_expansion   · focus(f)         focus match, decayed per hop, [0, 1]
 
-    multiplier(f) = depth(f) · chat(f) · mentioned_file(f) · mentioned_ident(f) · recency(f) · churn(f)
+    multiplier(f) = depth(f) · file_class(f) · chat(f) · mentioned_file(f) · mentioned_ident(f)
+                  · recency(f) · churn(f)
 
 The base is additive so independent evidence can stand on its own (a file that always
 changes with the chat file ranks high even with no reference to it: "OR" logic that a
-pure product cannot express); the multipliers are the seeds' boosts. The PageRank
-itself is personalized by depth weight × (1 + pagerank_chat_multiplier × [chat,
-mentioned or focus-matched]). :func:`explain` reports each additive term times the
-multiplier (these sum to the score) and each multiplier's factor.
+pure product cannot express); the multipliers are the seeds' boosts. ``file_class`` is
+the product of the weights of the file's classes (vendor, generated, fixture, stub,
+docs, test; 1 for ordinary code, and 1 for a file the query points at). The PageRank
+itself is personalized by depth weight × class weight × (1 + pagerank_chat_multiplier
+× [chat, mentioned or focus-matched]). :func:`explain` reports each additive term times
+the multiplier (these sum to the score), each multiplier's factor, and the file's classes.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import numpy as np
 ADDITIVE = ("structure", "cochange", "lexical", "focus")
 ADDITIVE_WEIGHT = {"structure": "weight_structure", "cochange": "boost_temporal_coupling",
                    "lexical": "boost_lexical", "focus": "boost_focus_expansion"}
-MULTIPLIERS = ("depth", "chat", "mentioned_file", "mentioned_ident", "recency", "churn")
+MULTIPLIERS = ("depth", "file_class", "chat", "mentioned_file", "mentioned_ident", "recency", "churn")
 
 
 @dataclass(frozen=True)
@@ -44,14 +47,22 @@ class SignalTable:
     recency: np.ndarray
     churn: np.ndarray
     pagerank: np.ndarray  # raw PageRank, for display
+    file_class: np.ndarray | None = None  # class weight per file; None: all ordinary code (1)
 
     def base(self, params: Mapping[str, float]) -> np.ndarray:
         return sum(params[ADDITIVE_WEIGHT[k]] * getattr(self, k) for k in ADDITIVE)
 
+    def factor(self, k: str, i: int) -> float:
+        """One multiplier's factor for file ``i``."""
+        v = getattr(self, k)
+        return 1.0 if v is None else float(v[i])
+
     def multiplier(self) -> np.ndarray:
         m = np.ones_like(self.structure)
         for k in MULTIPLIERS:
-            m = m * getattr(self, k)
+            v = getattr(self, k)
+            if v is not None:
+                m = m * v
         return m
 
     def scores(self, params: Mapping[str, float]) -> np.ndarray:
@@ -77,10 +88,12 @@ class Explanation:
     base: float
     multiplier: float
     rows: tuple[Contribution, ...]
+    classes: tuple[str, ...] = ()  # the file's classes (vendor, generated, ...); () for ordinary code
+    class_weight: float = 1.0  # what its classes weigh before the query lifts them
 
     def as_dict(self) -> dict:
         return {"path": self.path, "rank": self.rank, "score": self.score, "base": self.base,
-                "multiplier": self.multiplier,
+                "multiplier": self.multiplier, "classes": list(self.classes), "class_weight": self.class_weight,
                 "signals": [{"signal": r.signal, "kind": r.kind, "value": r.value, "weight": r.weight,
                              "contribution": r.contribution} for r in self.rows]}
 
@@ -93,11 +106,24 @@ class Explanation:
                 lines.append(f"  {r.signal:<16}{r.value:>10.4f}{r.weight:>10.3g}{r.contribution:>12.5g}")
         for r in self.rows:
             if r.kind == "multiplier":
-                lines.append(f"  {r.signal:<16}{r.value:>10.4g}{'':>10}{'×' + format(r.contribution, '.4g'):>12}")
+                note = f"  {self.class_note(r.value)}" if r.signal == "file_class" else ""
+                lines.append(f"  {r.signal:<16}{r.value:>10.4g}{'':>10}{'×' + format(r.contribution, '.4g'):>12}{note}")
         return "\n".join(lines)
 
+    def class_note(self, factor: float) -> str:
+        """What the file_class row stands for: the classes, and whether the query lifted
+        their weight (the file is in the chat, mentioned, named by the focus, or the focus
+        asks for docs)."""
+        if not self.classes:
+            return "(code)"
+        label = "+".join(self.classes)
+        if factor > self.class_weight:
+            return f"({label}: weight {self.class_weight:.4g}, lifted because the query asks for it)"
+        return f"({label})"
 
-def explain_row(sig: SignalTable, params: Mapping[str, float], i: int, path: str, rank: int) -> Explanation:
+
+def explain_row(sig: SignalTable, params: Mapping[str, float], i: int, path: str, rank: int,
+                classes: tuple[str, ...] = (), class_weight: float = 1.0) -> Explanation:
     mult = float(sig.multiplier()[i])
     rows: list[Contribution] = []
     base = 0.0
@@ -107,6 +133,6 @@ def explain_row(sig: SignalTable, params: Mapping[str, float], i: int, path: str
         base += w * v
         rows.append(Contribution(k, v, w, w * v * mult, "additive"))
     for k in MULTIPLIERS:
-        v = float(getattr(sig, k)[i])
+        v = sig.factor(k, i)
         rows.append(Contribution(k, v, None, v, "multiplier"))
-    return Explanation(path, rank, base * mult, base, mult, tuple(rows))
+    return Explanation(path, rank, base * mult, base, mult, tuple(rows), tuple(classes), class_weight)

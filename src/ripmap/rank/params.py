@@ -60,7 +60,8 @@ REGISTRY: tuple[ParamSpec, ...] = (
     _P("depth_weight_deep", 0.7, 0.01, 5.0, "log", "pagerank",
        "prior weight of files at depth 6 and deeper"),
     _P("depth_weight_vendor", 0.01, 0.0001, 1.0, "log", "pagerank",
-       "prior weight of vendored / third-party files (vendor/, node_modules/, ...)"),
+       "prior and score factor of vendored / third-party files (vendor/, external/, typeshed/, "
+       "linguist-vendored, submodules), on top of their depth weight"),
     _P("boost_mentioned_ident", 10.0, 1.0, 100.0, "log", "boosts",
        "score multiplier for files defining an identifier the user mentioned"),
     _P("boost_mentioned_file", 5.0, 1.0, 100.0, "log", "boosts",
@@ -104,6 +105,19 @@ REGISTRY: tuple[ParamSpec, ...] = (
        "divides structural evidence by (in-degree)^hub_damping so utility hubs stop dominating"),
     _P("symbol_ref_weight", 1.0, 0.0, 10.0, "linear", "symbols",
        "how much a symbol's incoming references (weighted by referrer score) lift it within its file"),
+    # --- file classes (discover's flags); a file in several classes gets the product, and
+    # chat files, mentioned files and files the focus names by path shed the weight ------
+    _P("weight_generated", 0.1, 0.001, 1.0, "log", "pagerank",
+       "prior and score factor of generated files (*.pb.*, *_pb2.py, 'DO NOT EDIT' headers, minified, "
+       "linguist-generated)"),
+    _P("weight_fixture", 0.05, 0.001, 1.0, "log", "pagerank",
+       "prior and score factor of test data and samples (fixtures/, testdata/, test-data/, samples/)"),
+    _P("weight_stub", 0.1, 0.001, 1.0, "log", "pagerank",
+       "prior and score factor of stub trees (.pyi / .d.ts with no implementation beside them, stubs/)"),
+    _P("weight_docs", 0.2, 0.001, 1.0, "log", "pagerank",
+       "prior and score factor of documentation (markdown, docs/); 1 when the focus asks for docs"),
+    _P("weight_test", 1.0, 0.05, 5.0, "log", "pagerank",
+       "prior and score factor of test files (tests/, test_*.py, *Test.java, *.spec.ts, ...)"),
 )
 
 SPECS: dict[str, ParamSpec] = {p.name: p for p in REGISTRY}

@@ -1,5 +1,5 @@
-"""The ranking signals besides PageRank: depth prior, focus matching and expansion,
-lexical relevance (BM25 over identifiers), and git recency / churn / co-change.
+"""The ranking signals besides PageRank: depth and file-class priors, focus matching and
+expansion, lexical relevance (BM25 over identifiers), and git recency / churn / co-change.
 
 Each function returns one number per file (numpy arrays aligned with the graph's file
 order) so the scorer combines them with vector arithmetic.
@@ -14,7 +14,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..discover import is_vendor_path
+from ..fileclass import FileClass
 from ..graph import GraphData
 
 _SPLIT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -39,27 +39,66 @@ def path_tokens(rel: str) -> list[str]:
 
 # -- depth prior ------------------------------------------------------------------------
 
-def file_depths(files: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(directory depth, is-vendor mask) per file: the query-independent half of the prior."""
-    depth = np.fromiter((f.count("/") for f in files), dtype=np.float64, count=len(files))
-    vend = np.fromiter((is_vendor_path(f) for f in files), dtype=bool, count=len(files))
-    return depth, vend
+def file_depths(files: Sequence[str]) -> np.ndarray:
+    """Directory depth per file: the query-independent half of the depth prior."""
+    return np.fromiter((f.count("/") for f in files), dtype=np.float64, count=len(files))
 
 
-def depth_weights(files: Sequence[str] | tuple[np.ndarray, np.ndarray], params: Mapping[str, float]) -> np.ndarray:
+def depth_weights(files: Sequence[str] | np.ndarray, params: Mapping[str, float]) -> np.ndarray:
     """Prior weight per file from its directory depth, interpolated smoothly in log space.
 
     Anchors: depth ≤ 1 → ``depth_weight_root``, 3–4 → ``depth_weight_moderate``,
-    ≥ 6 → ``depth_weight_deep``; vendored paths get ``depth_weight_vendor``.
-    ``files`` may be the precomputed :func:`file_depths` pair.
+    ≥ 6 → ``depth_weight_deep``. ``files`` may be the precomputed :func:`file_depths`.
     """
-    depth, vend = files if isinstance(files, tuple) and len(files) == 2 and isinstance(files[0], np.ndarray) \
-        else file_depths(files)
+    depth = files if isinstance(files, np.ndarray) else file_depths(files)
     lr, lm, ld = (math.log(params["depth_weight_root"]), math.log(params["depth_weight_moderate"]),
                   math.log(params["depth_weight_deep"]))
-    w = np.exp(np.interp(depth, [1.0, 3.0, 4.0, 6.0], [lr, lm, lm, ld]))
-    w[vend] = params["depth_weight_vendor"]
+    return np.exp(np.interp(depth, [1.0, 3.0, 4.0, 6.0], [lr, lm, lm, ld]))
+
+
+# -- file classes -----------------------------------------------------------------------
+
+#: The parameter weighing each file class. Vendored code keeps its historical name.
+CLASS_WEIGHT: dict[FileClass, str] = {
+    FileClass.VENDOR: "depth_weight_vendor",
+    FileClass.GENERATED: "weight_generated",
+    FileClass.FIXTURE: "weight_fixture",
+    FileClass.STUB: "weight_stub",
+    FileClass.DOCS: "weight_docs",
+    FileClass.TEST: "weight_test",
+}
+
+#: Focus words that ask for documentation rather than code.
+DOCS_WORDS: frozenset[str] = frozenset({
+    "doc", "docs", "documentation", "readme", "guide", "guides", "tutorial", "manual", "faq", "changelog",
+    "howto", "handbook",
+})
+
+
+def class_weights(flags: np.ndarray, params: Mapping[str, float], lifted: int = 0) -> np.ndarray:
+    """Prior weight per file from its classes: the product of its classes' weights.
+
+    ``flags`` holds each file's :class:`~ripmap.fileclass.FileClass` bits. A file in no
+    class weighs 1; a fixture stub under ``test-data/`` weighs ``weight_fixture ·
+    weight_stub``. Classes in ``lifted`` (the query asked for them) weigh 1. A
+    repository made of one class only is therefore ranked as if unweighted.
+    """
+    flags = np.asarray(flags)
+    w = np.ones(len(flags))
+    if not flags.any():
+        return w
+    for cls, name in CLASS_WEIGHT.items():
+        if not lifted & cls:
+            hit = (flags & int(cls)) != 0
+            w[hit] *= params[name]
     return w
+
+
+def asks_for_docs(query: str | None) -> bool:
+    """Whether a focus query asks for documentation ("where is the install guide?")."""
+    if not query:
+        return False
+    return any(w in DOCS_WORDS for t in focus_terms(query) for w in split_identifier(t))
 
 
 # -- focus ----------------------------------------------------------------------------
@@ -70,6 +109,7 @@ class FocusMatch:
 
     file_strength: np.ndarray  # per file, in [0, 1]
     name_strength: np.ndarray  # per name, in [0, 1]
+    path_strength: np.ndarray  # per file, in [0, 1]: from its path alone
     exact_names: tuple[str, ...]  # names equal (case-insensitively) to a query term
     terms: tuple[str, ...]
 
@@ -148,7 +188,7 @@ def match_focus(g: GraphData, tix: TokenIndex, query: str) -> FocusMatch:
         qtoks.extend(split_identifier(t) or [t.lower()])
     qtoks = list(dict.fromkeys(qtoks))
     if not qtoks or nn + nf == 0:
-        return FocusMatch(np.zeros(nf), np.zeros(nn), (), tuple(terms))
+        return FocusMatch(np.zeros(nf), np.zeros(nn), np.zeros(nf), (), tuple(terms))
     name_s = np.zeros(nn)
     path_s = np.zeros(nf)
     for qt in qtoks:
@@ -171,7 +211,7 @@ def match_focus(g: GraphData, tix: TokenIndex, query: str) -> FocusMatch:
         by_def = np.asarray(g.D.multiply(name_s[:, None]).max(axis=0).todense()).ravel()
     else:
         by_def = np.zeros(nf)
-    return FocusMatch(np.maximum(by_def, path_s), name_s, tuple(sorted(set(exact))), tuple(terms))
+    return FocusMatch(np.maximum(by_def, path_s), name_s, path_s, tuple(sorted(set(exact))), tuple(terms))
 
 
 def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, max_hops: float,

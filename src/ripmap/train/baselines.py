@@ -769,6 +769,11 @@ NEUTRAL: Mapping[str, Neutral] = MappingProxyType({
     "private_name_weight": Neutral(1.0, "private names count like public ones"),
     "hub_damping": Neutral(0.0, "no damping of high in-degree hubs"),
     "symbol_ref_weight": Neutral(0.0, "symbols are not lifted by incoming references (file ranking ignores it)"),
+    "weight_generated": Neutral(1.0, "generated files weigh like any other"),
+    "weight_fixture": Neutral(1.0, "fixtures and samples weigh like any other file"),
+    "weight_stub": Neutral(1.0, "stub trees weigh like any other file"),
+    "weight_docs": Neutral(1.0, "documentation weighs like code"),
+    "weight_test": Neutral(1.0, "tests weigh like any other file"),
 })
 
 SWEEP_POINTS = 7
