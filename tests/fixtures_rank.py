@@ -65,7 +65,7 @@ def init_repo(root: Path, files: dict[str, str], day: float = 0) -> Path:
 #
 #   app.py, top.py, fresh.py, churny.py, pair_a.py, pair_b.py     depth 0
 #   core/{utils,models,consts,private_mod}.py, plugins/p1..p5.py   depth 1
-#   auth/{token,session}.py, api/{client,handlers,routes}.py       depth 1
+#   auth/{token,session,login}.py, api/{client,handlers,routes}.py depth 1
 #   loaders/{json,yaml}_loader.py, io/{reader,importer,parser}.py  depth 1
 #   vendor/lib/vendored.py (kept by ripmap.toml exclude = [])      vendor
 #   d1/mod1.py ... d1/d2/d3/d4/d5/d6/d7/mod7.py                    depth 1..7
@@ -77,8 +77,10 @@ def init_repo(root: Path, files: dict[str, str], day: float = 0) -> Path:
 # five files (setup; app.py imports it from plugins.p1), a name defined twice and
 # imported from one definer by three files (load), a hub (core/utils.py), and a focus
 # chain token -> session -> client -> handlers -> routes. History: churny.py changes
-# 21 times, core/utils.py 9, auth/session.py co-changes with pair_a.py (6 commits) and
-# pair_b.py (2), and the last commits touch top.py, mod1, app.py, mod3, fresh.py.
+# 21 times, core/utils.py 9, auth/session.py co-changes with pair_a.py (6 commits),
+# pair_b.py (2), the io/ files and mod2 (one 5-file commit, day 29) and auth/login.py
+# (one recent commit, day 90), and the last commits touch top.py, mod1, app.py, mod3,
+# fresh.py. tests/test_app.py is app.py's test (test pairing).
 # ----------------------------------------------------------------------------------
 
 RICH_FILES: dict[str, str] = {
@@ -136,6 +138,7 @@ RICH_FILES: dict[str, str] = {
         "    pass\n"
     ),
     "auth/session.py": "def start_session():\n    return refresh_token()\n",
+    "auth/login.py": "def login_form():\n    return 0\n",
     "api/client.py": "class ApiClient:\n    def connect(self):\n        return start_session()\n",
     "api/handlers.py": "def handle_request():\n    return ApiClient()\n",
     "api/routes.py": "def route():\n    return handle_request()\n",
@@ -177,7 +180,7 @@ RICH_FILES["gen/schema_gen.py"] = (
 RICH_FILES["testdata/inputs.py"] = "def sample_input():\n    return 1\n"
 RICH_FILES["typings/extlib.pyi"] = "def ext_call() -> int: ...\n"
 RICH_FILES["docs/guide.md"] = "# Guide\n\n## Getting started\n\nRun the app.\n"
-RICH_FILES["tests/test_app.py"] = "def test_main():\n    assert True\n"
+RICH_FILES["tests/test_app.py"] = "def test_entry_point():\n    assert True\n"
 
 # (day, files) after the initial commit at day 0 (which touches > 30 files, so it is
 # left out of co-change). The newest commit is on day 100.
@@ -186,6 +189,9 @@ RICH_HISTORY: list[tuple[float, list[str]]] = (
     + [(d, ["core/utils.py"]) for d in range(2, 18, 2)]
     + [(d, ["auth/session.py", "pair_a.py"]) for d in range(21, 27)]
     + [(27, ["auth/session.py", "pair_b.py"]), (28, ["auth/session.py", "pair_b.py"])]
+    # a large commit (5 files) and a recent one: commit size and age as co-change evidence
+    + [(29, ["auth/session.py", "io/reader.py", "io/importer.py", "io/parser.py", "d1/d2/mod2.py"]),
+       (90, ["auth/session.py", "auth/login.py"])]
     + [(50, ["top.py"]), (70, ["d1/mod1.py"]), (85, ["app.py"]), (95, ["d1/d2/d3/mod3.py"]),
        (100, ["fresh.py"])]
 )

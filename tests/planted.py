@@ -1,9 +1,13 @@
 """A generated git repository with planted structure, for ranking and training tests.
 
-Three modules whose files always change together (``auth/``, ``billing/``, ``search/``),
+Three modules whose files always change together (``auth``, ``billing``, ``search``),
 plus decoys that every module imports and calls (``core/util.py``, ``core/log.py``) but
 that never change together with anything. Ranking a module file should surface its
 module mates; a structure-only ranker is pulled toward the decoys.
+
+Only history reveals the modules: their files are spread over the directories ``x/``,
+``y/`` and ``z/`` (each holding one file of every module) and share no words in their
+names, so lexical evidence (path words, identifiers) points at the wrong mates.
 """
 from __future__ import annotations
 
@@ -16,6 +20,16 @@ MODULES = {
     "billing": ["invoice", "payment", "ledger"],
     "search": ["index", "query", "rank"],
 }
+DIRS = ("x", "y", "z")
+
+
+def module_files(mod: str) -> list[str]:
+    """The paths of one module's files (its k-th file lives in DIRS[k])."""
+    return [f"{d}/{n}.py" for d, n in zip(DIRS, MODULES[mod])]
+
+
+def module_of(path: str) -> str:
+    return next(m for m in MODULES if path in module_files(m))
 DECOYS = ["core/util.py", "core/log.py"]
 T0 = 1_700_000_000
 
@@ -30,13 +44,13 @@ def git(root: Path, *args: str, when: int | None = None) -> None:
 
 def _module_file(mod: str, name: str, rev: int) -> str:
     lines = ["from core.util import helper, normalize", "from core.log import log", ""]
-    lines.append(f"class {name.title()}{mod.title()}:")
-    lines.append(f"    def {name}_{mod}_step(self, x):")
+    lines.append(f"class {name.title()}Part:")
+    lines.append(f"    def {name}_step(self, x):")
     lines.append(f"        log('{name}')")
     lines.append("        return helper(normalize(x))")
     lines.append("")
-    lines.append(f"def {mod}_{name}_entry(v):")
-    lines.append(f"    return {name.title()}{mod.title()}().{name}_{mod}_step(v) + {rev}")
+    lines.append(f"def {name}_entry(v):")
+    lines.append(f"    return {name.title()}Part().{name}_step(v) + {rev}")
     return "\n".join(lines) + "\n"
 
 
@@ -54,19 +68,20 @@ def make_planted_repo(root: Path, *, rounds: int = 6) -> Path:
     for d in DECOYS:
         (root / d).parent.mkdir(parents=True, exist_ok=True)
         (root / d).write_text(_decoy(d))
+    for d in DIRS:
+        (root / d).mkdir(exist_ok=True)
+        (root / d / "__init__.py").write_text("")
     for mod, names in MODULES.items():
-        (root / mod).mkdir(exist_ok=True)
-        (root / mod / "__init__.py").write_text("")
-        for n in names:
-            (root / mod / f"{n}.py").write_text(_module_file(mod, n, 0))
+        for path, n in zip(module_files(mod), names):
+            (root / path).write_text(_module_file(mod, n, 0))
     git(root, "add", "-A")
     git(root, "commit", "-qm", "initial import", when=T0)
     t = T0
     for r in range(1, rounds + 1):
         for mod, names in MODULES.items():
             t += 3600
-            for n in names:
-                (root / mod / f"{n}.py").write_text(_module_file(mod, n, r))
+            for path, n in zip(module_files(mod), names):
+                (root / path).write_text(_module_file(mod, n, r))
             git(root, "add", "-A")
             verb = "fix" if r % 2 else "add"
             git(root, "commit", "-qm", f"{verb} {mod} handling round {r}", when=t)

@@ -117,13 +117,17 @@ def test_association_combines_rules_and_weights_recency():
     # seed 0 changed with 1 three times long ago, with 2 once recently
     g = _git([[0, 1], [0, 1], [0, 1], [0, 2]], ages=[900, 900, 900, 1], nfiles=4)
     q = np.array([1.0, 0, 0, 0])
-    slow = g.association_vector(q, half_life_days=10_000)
-    fast = g.association_vector(q, half_life_days=30)
+    slow = g.association_vector(q, half_life_days=10_000, prior=0.0)
+    fast = g.association_vector(q, half_life_days=30, prior=0.0)
     assert slow[1] > slow[2] > 0 and fast[2] > fast[1]
     assert slow[0] == 0 and slow[3] == 0  # never evidence for itself; unrelated stays 0
     # aggregated confidence: the recency-weighted share of the seed's commits that touched f1
     w_old, w_new = 2 ** (-900 / 10_000), 2 ** (-1 / 10_000)
     assert abs(slow[1] - 3 * w_old / (3 * w_old + w_new)) < 1e-9
+    # the prior shrinks thin evidence more than plentiful evidence
+    thin = _git([[0, 1]], ages=[0], nfiles=2).association_vector(np.array([1.0, 0]), prior=1.0)
+    thick = _git([[0, 1]] * 5, ages=[0] * 5, nfiles=2).association_vector(np.array([1.0, 0]), prior=1.0)
+    assert abs(thin[1] - 1 / 2) < 1e-9 and abs(thick[1] - 5 / 6) < 1e-9
 
 
 def test_association_discounts_large_commits():

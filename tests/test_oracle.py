@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planted import MODULES, T0, git, make_planted_repo  # noqa: E402
+from planted import MODULES, T0, git, make_planted_repo, module_files, module_of  # noqa: E402
 
 from ripmap.rank.params import DEFAULT  # noqa: E402
 from ripmap.train.evaluate import Evaluator  # noqa: E402
@@ -40,8 +40,8 @@ def test_oracle_finds_the_planted_cases(planted: Path) -> None:
     assert len(mined.cases) == 27
     by_commit: dict[str, set[str]] = {}
     for c in mined.cases:
-        mod = c.seed_file.split("/")[0]
-        assert {e.path for e in c.expected} == {f"{mod}/{n}.py" for n in MODULES[mod]} - {c.seed_file}
+        mod = module_of(c.seed_file)
+        assert {e.path for e in c.expected} == set(module_files(mod)) - {c.seed_file}
         by_commit.setdefault(c.commit, set()).add(c.seed_file)
         assert c.intent in ("debug", "extend")
         assert c.case_weight > 0
@@ -195,7 +195,7 @@ def test_three_tasks_per_commit(planted: Path, tmp_path: Path) -> None:
     for c in by_task["B"]:
         mod = c.subject.split()[1]
         assert c.chat_files == () and c.focus == c.message
-        assert {e.path for e in c.expected} == {f"{mod}/{n}.py" for n in MODULES[mod]}
+        assert {e.path for e in c.expected} == set(module_files(mod))
     ev = Evaluator([mined], cache_dir=tmp_path)
     res = ev.evaluate(DEFAULT)
     assert set(res.by_task) == set(TASKS)

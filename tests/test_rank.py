@@ -179,7 +179,12 @@ PARAM_QUERIES: dict[str, dict] = {
     "focus_decay": dict(focus=FOCUS),  # api/client.py (2 hops)
     "focus_max_hops": dict(focus=FOCUS),  # api/handlers.py (3 hops)
     "weight_structure": dict(chat_files=[S], focus=FOCUS),  # core/utils.py
-    "boost_lexical": dict(chat_files=[S]),  # auth/token.py
+    "boost_lexical": dict(focus="refresher"),  # auth/token.py (TokenRefresher), by words alone
+    "boost_lexical_chat": dict(chat_files=[S]),  # auth/token.py (shares refresh/token with session.py)
+    "boost_test_pairing": dict(chat_files=["app.py"]),  # tests/test_app.py
+    "cochange_half_life_days": dict(chat_files=[S]),  # auth/login.py (one recent commit) vs pair_a.py
+    "cochange_size_exponent": dict(chat_files=[S]),  # io/*.py (one large commit with session.py)
+    "cochange_from_lexical": dict(focus="session start"),  # pair_a.py, via auth/session.py
     "edge_weight_call": {},  # core/utils.py
     "edge_weight_type": {},  # core/models.py
     "edge_weight_other": {},  # core/consts.py (only imported by name)
@@ -301,8 +306,10 @@ def cochange_history(root: Path) -> Path:
     Commits (all small, so all count for co-change):
       day 0: x, a_other, z_partner;  day 1: x, z_partner;  day 2: a_other;
       day 3: x, z_partner;           day 3: a_other.
-    Commit sets: x = z_partner = {0, 1, 3}; a_other = {0, 2, 4}.
-    Jaccard with x: z_partner 3/3 = 1, a_other 1/(3+3-1) = 0.2. Ages and churn are equal.
+    Commits with x: day 0 (3 files), day 1 and day 3 (2 files each). Co-change evidence
+    for f is the weighted share of x's commits that also touched f (see
+    GitSignals.association_vector): z_partner is in all of them (1.0), a_other only in
+    day 0's. Ages and churn of z_partner and a_other are equal.
     """
     init_repo(root, {
         "x.py": "def x_fn():\n    return 0\n",
@@ -321,8 +328,13 @@ def test_cochange_lifts_the_partner_of_the_chat_file(tmp_path, git_isolated):
     root = cochange_history(tmp_path / "repo")
     with RepoMap(root, cache_dir=tmp_path / "c", warn=lambda m: None) as rm:
         r = rm.rank(chat_files=["x.py"], params=PINNED)
-        assert factor(r, "z_partner.py", "cochange") == pytest.approx(1.0, rel=1e-9)
-        assert factor(r, "a_other.py", "cochange") == pytest.approx(0.2, rel=1e-9)
+        half, expo = PINNED["cochange_half_life_days"], PINNED["cochange_size_exponent"]
+        w0 = 2 ** (-3 / half) * (3 - 1) ** -expo  # day 0 (3 days before the newest commit)
+        w1, w3 = 2 ** (-2 / half), 1.0  # day 1, day 3 (2 files: (2-1)^-expo = 1)
+        support = w0 + w1 + w3
+        expected = w0 / (support + 1.0)  # one pseudo-commit of prior (see association_vector)
+        assert factor(r, "z_partner.py", "cochange") == pytest.approx(support / (support + 1.0), rel=1e-9)
+        assert factor(r, "a_other.py", "cochange") == pytest.approx(expected, rel=1e-9)
         # same age and churn: the only difference is co-change
         assert factor(r, "z_partner.py", "recency") == factor(r, "a_other.py", "recency")
         assert factor(r, "z_partner.py", "churn") == factor(r, "a_other.py", "churn")
@@ -330,7 +342,8 @@ def test_cochange_lifts_the_partner_of_the_chat_file(tmp_path, git_isolated):
         gap = r.scores["z_partner.py"] - r.scores["a_other.py"]
         # the gap is exactly the co-change term: boost_temporal_coupling × 0.8 × multiplier
         mult = r.explain("z_partner.py").multiplier
-        assert gap == pytest.approx(PINNED["boost_temporal_coupling"] * (1.0 - 0.2) * mult, rel=1e-9)
+        assert gap == pytest.approx(PINNED["boost_temporal_coupling"] * (support - w0) / (support + 1.0) * mult,
+                                    rel=1e-9)
         weak = rm.rank(chat_files=["x.py"], params=PINNED.replace(boost_temporal_coupling=0.01))
         assert weak.scores["z_partner.py"] - weak.scores["a_other.py"] < gap
         # no chat file, no co-change evidence
@@ -444,37 +457,39 @@ def focus_repo(root: Path) -> Path:
     })
 
 
-@pytest.mark.parametrize("query,s_one,s_two", [
-    # refresh_token: both tokens exact -> 1; TokenRefresher: token exact (1), "refresh" a
-    # prefix of "refresher" (0.7) -> mean 0.85
-    ("token refresh", 1.0, 0.85),
-    ("tokenRefresh", 1.0, 0.85),  # camel case query splits the same way
-    ("tokn", 0.6, 0.6),  # one edit from "token"
-    ("refr", 0.7, 0.7),  # prefix of "refresh" / "refresher"
-])
-def test_focus_query_matching(tmp_path, query, s_one, s_two):
+@pytest.mark.parametrize("query", ["token refresh", "tokenRefresh", "refreshing tokens"])
+def test_plain_words_find_files_lexically_without_graph_expansion(tmp_path, query):
+    """Words (and identifiers the repository does not define) are lexical evidence: the
+    files whose names match them come first, with the matching definitions on top, but
+    they seed no expansion through the graph."""
     root = focus_repo(tmp_path / "f")
     with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
         r = rm.rank(focus=query, params=PINNED)
         assert set(r.files[:2]) == {"alpha/one.py", "beta/two.py"}, r.files
-        assert factor(r, "alpha/one.py", "focus") == pytest.approx(s_one, rel=1e-6)
-        assert factor(r, "beta/two.py", "focus") == pytest.approx(s_two, rel=1e-6)
+        assert factor(r, "alpha/one.py", "lexical") > 0 and factor(r, "beta/two.py", "lexical") > 0
+        assert all(factor(r, f, "focus") == 0.0 for f in r.files)
         top_symbols = [s.tag.name for s in r.symbols[:3]]
         assert "refresh_token" in top_symbols and "TokenRefresher" in top_symbols
         # without a focus the two files are not on top
         plain = rm.rank()
-        assert factor(plain, "alpha/one.py", "focus") == 0.0
+        assert set(plain.files[:2]) != {"alpha/one.py", "beta/two.py"}
 
 
-def test_focus_expansion_values_in_focus_repo(tmp_path):
+def test_identifiers_seed_focus_expansion(tmp_path):
     root = focus_repo(tmp_path / "f")
     with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
-        r = rm.rank(focus="token refresh", params=PINNED)
-        # three: 1 hop from one (1.0) -> 0.5; four: 1 hop from two (0.85) -> 0.425;
-        # five: 2 hops (via three) -> 0.25
+        r = rm.rank(focus="why does refresh_token call TokenRefresher", params=PINNED)
+        # both definers are seeds (exact identifiers: 1.0); three is 1 hop from one,
+        # four 1 hop from two, five 2 hops from either (decay 0.5 per hop)
+        assert factor(r, "alpha/one.py", "focus") == pytest.approx(1.0)
+        assert factor(r, "beta/two.py", "focus") == pytest.approx(1.0)
         assert factor(r, "gamma/three.py", "focus") == pytest.approx(0.5, rel=1e-9)
-        assert factor(r, "delta/four.py", "focus") == pytest.approx(0.425, rel=1e-6)
+        assert factor(r, "delta/four.py", "focus") == pytest.approx(0.5, rel=1e-9)
         assert factor(r, "epsilon/five.py", "focus") == pytest.approx(0.25, rel=1e-9)
+        assert factor(r, "alpha/one.py", "mentioned_ident") == pytest.approx(PINNED["boost_mentioned_ident"])
+        # a case-insensitive spelling in backticks still counts, a little weaker
+        weak = rm.rank(focus="`tokenrefresher`", params=PINNED)
+        assert 0 < factor(weak, "beta/two.py", "focus") < 1.0
 
 
 # ----------------------------------------------------------------------------- explanations
@@ -496,14 +511,16 @@ def test_explanation_accounts_for_the_score(rich, query):
         assert e.score == pytest.approx(r.scores[f], rel=1e-12)
         additive = [c for c in e.rows if c.kind == "additive"]
         mults = [c for c in e.rows if c.kind == "multiplier"]
-        assert {c.signal for c in additive} == {"structure", "cochange", "lexical", "focus"}
+        assert {c.signal for c in additive} == {"structure", "cochange", "lexical", "lexical_chat", "focus",
+                                                "pairing"}
         assert sum(c.contribution for c in additive) == pytest.approx(e.score, rel=1e-9)
         assert e.base * e.multiplier == pytest.approx(e.score, rel=1e-9)
         assert sum(c.value * c.weight for c in additive) == pytest.approx(e.base, rel=1e-9)
         assert math.prod(c.value for c in mults) == pytest.approx(e.multiplier, rel=1e-9)
         weights = {c.signal: c.weight for c in additive}
         assert weights == {"structure": p["weight_structure"], "cochange": p["boost_temporal_coupling"],
-                           "lexical": p["boost_lexical"], "focus": p["boost_focus_expansion"]}
+                           "lexical": p["boost_lexical"], "lexical_chat": p["boost_lexical_chat"],
+                           "focus": p["boost_focus_expansion"], "pairing": p["boost_test_pairing"]}
         for c in additive:
             assert c.value >= 0
     scores = [r.scores[f] for f in r.files]

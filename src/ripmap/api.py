@@ -150,7 +150,7 @@ class RepoMap:
                      lambda name, b: self.cache.put_blob(f"{name}:{fp}", b))
             # discovery's file classes reach ranking as one array (ranking never re-classifies)
             flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
-            self._ctx = RankContext(graph=g, git=git, store=store, flags=flags)
+            self._ctx = RankContext(graph=g, git=git, store=store, flags=flags, defs=idx.tags)
         return self._ctx
 
     def _load_git(self) -> GitSignals:

@@ -254,7 +254,7 @@ class GitSignals:
         return {self.files[i]: float(vec[i]) for i in np.flatnonzero(vec)}
 
     def association_vector(self, seed_weights: np.ndarray, *, half_life_days: float = 365.0,
-                           size_exponent: float = 0.5) -> np.ndarray:
+                           size_exponent: float = 0.5, prior: float = 1.0) -> np.ndarray:
         """Targeted association rules from weighted seed files to every file (TARMAQ/ROSE style).
 
         Every (small) commit ``T`` that touched a seed is a piece of evidence that the
@@ -265,7 +265,9 @@ class GitSignals:
         (recent commits count more, large commits less, and commits holding more of the
         seed mass more), and all applicable rules are *combined* (summed) rather than
         the strongest one taken. The result is the aggregated confidence: the weighted
-        share of the seeds' commits that also touched the file, in [0, 1]. A seed's own
+        share of the seeds' commits that also touched the file, shrunk toward 0 by
+        ``prior`` pseudo-commits (``evidence / (support + prior)``), so one lone commit
+        is weak evidence and many agreeing commits strong; in [0, 1). A seed's own
         commits never count as evidence for that seed. ``seed_weights`` is aligned with
         :attr:`files`; only its positive entries matter.
         """
@@ -293,7 +295,7 @@ class GitSignals:
             return out
         mt = m.T.tocsr()
         score = (np.asarray(mt @ (tw * overlap)).ravel() - q * np.asarray(mt @ tw).ravel()) / total
-        out = np.clip(score / support, 0.0, 1.0)
+        out = np.clip(score / (support + max(prior, 0.0)), 0.0, 1.0)
         return out
 
     # ------------------------------------------------------------------ caching

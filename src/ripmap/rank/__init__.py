@@ -23,9 +23,11 @@ from ..graph import GraphData, file_graph, reference_matrix, undirected
 from .explain import Explanation, SignalTable, explain_row
 from .pagerank import pagerank, transition
 from .params import DEFAULT, Params
-from .signals import (Lexical, TokenIndex, asks_for_docs, churn_factor, class_weights,
-                      depth_weights, file_depths, focus_expansion, match_focus, recency_factor,
-                      split_identifier)
+from .lexical import LexicalIndex
+from .pairing import paired_with, pairing_matrix
+from .query import ParsedQuery, PathIndex, parse_query
+from .signals import (asks_for_docs, churn_factor, class_weights, depth_weights, file_depths, focus_expansion,
+                      recency_factor)
 
 __all__ = ["RankContext", "Ranking", "RankedSymbol", "Params", "rank"]
 
@@ -52,6 +54,9 @@ class RankContext:
     #: :class:`~ripmap.fileclass.FileClass` bits per file, aligned with ``graph.files``
     #: (discovery's verdict, handed in by the caller); None: every file is ordinary code
     flags: np.ndarray | None = None
+    #: each file's definitions (signatures, parents) for chunk-level lexical retrieval;
+    #: None: files are searched by their names and paths only
+    defs: Mapping[str, Sequence[Tag]] | None = None
     _memo: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -71,25 +76,84 @@ class RankContext:
         return v
 
     @property
-    def lexical(self) -> Lexical:
-        def make() -> Lexical:
+    def lexical(self) -> LexicalIndex:
+        """The field-aware lexical index (built once; kept in the store when there is one)."""
+        def build() -> LexicalIndex:
+            g = self.graph
+            R = (g.R[0] + g.R[1] + g.R[2]).tocsr()
+            defs = None
+            if self.defs is not None:
+                defs = {rel: definitions(self.defs, rel) for rel in g.files}
+            return LexicalIndex.build(g.files, g.names, g.D, R, defs)
+
+        def make() -> LexicalIndex:
             if self.store is not None:
                 load, save = self.store
-                blob = load("lexical")
+                blob = load("lexical2")
                 if blob is not None:
                     try:
-                        return Lexical(self.graph, blob)
+                        lx = LexicalIndex.from_bytes(blob)
+                        if lx.n_files == self.graph.n_files:
+                            return lx
                     except Exception:  # stale or corrupt: rebuild, never trust it
                         pass
-                lex = Lexical(self.graph)
-                save("lexical", lex.to_bytes())
-                return lex
-            return Lexical(self.graph)
+                lx = build()
+                save("lexical2", lx.to_bytes())
+                return lx
+            return build()
         return self._get("lexical", make)
 
     @property
-    def tokens(self) -> TokenIndex:
-        return self._get("tokens", lambda: TokenIndex(self.graph))
+    def paths(self) -> PathIndex:
+        return self._get("paths", lambda: PathIndex.build(self.graph.files))
+
+    @property
+    def lower_names(self) -> dict[str, list[str]]:
+        def make() -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for n in dict.fromkeys(self.graph.names):
+                out.setdefault(n.lower(), []).append(n)
+            return out
+        return self._get("lower_names", make)
+
+    @property
+    def defined_names(self) -> dict[str, int]:
+        """Names some file defines (what a query's identifier must name to count)."""
+        def make() -> dict[str, int]:
+            g = self.graph
+            has_def = np.flatnonzero(g.ndefs > 0)
+            return {g.names[int(i)]: 1 for i in has_def}
+        return self._get("defined_names", make)
+
+    def parse(self, focus: str) -> ParsedQuery:
+        """The focus text read into typed evidence (once per distinct text)."""
+        return self.per_query(("parse", focus), lambda: parse_query(focus, self.paths, self.defined_names,
+                                                                   self.lower_names))
+
+    @property
+    def pairing(self) -> "sp.csr_matrix":
+        return self._get("pairing", lambda: pairing_matrix(self.graph.files))
+
+    def association(self, seeds: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
+        """Co-change evidence for every file from weighted seed files (graph order)."""
+        n = self.graph.n_files
+        g = self.git
+        nz = np.flatnonzero(seeds > 0)
+        if g is None or g.is_empty or nz.size == 0:
+            return np.zeros(n)
+        half, expo = float(params["cochange_half_life_days"]), float(params["cochange_size_exponent"])
+        key = ("assoc", tuple(nz.tolist()), tuple(np.round(seeds[nz], 6).tolist()), half, expo)
+
+        def make() -> np.ndarray:
+            _age, _churn, col = self.git_arrays()
+            has = col >= 0
+            q = np.zeros(len(g.files))
+            np.maximum.at(q, col[has], seeds[has])
+            cc = g.association_vector(q, half_life_days=half, size_exponent=expo)
+            out = np.zeros(n)
+            out[has] = cc[col[has]]
+            return out
+        return self.per_query(key, make)
 
     def git_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(age_days, churn, git column index or -1) aligned with the graph's files."""
@@ -142,25 +206,6 @@ class RankContext:
             memo.move_to_end(key)
         return v
 
-    def cochange(self, chat_idx: np.ndarray) -> np.ndarray:
-        return self.per_query(("cochange", tuple(int(i) for i in chat_idx)), lambda: self._cochange(chat_idx))
-
-    def _cochange(self, chat_idx: np.ndarray) -> np.ndarray:
-        n = self.graph.n_files
-        g = self.git
-        if g is None or g.is_empty or chat_idx.size == 0:
-            return np.zeros(n)
-        _age, _churn, col = self.git_arrays()
-        seeds = col[chat_idx]
-        seeds = seeds[seeds >= 0]
-        if seeds.size == 0:
-            return np.zeros(n)
-        cc = g.cochange_vector(np.unique(seeds))
-        out = np.zeros(n)
-        has = col >= 0
-        out[has] = cc[col[has]]
-        return out
-
 
 @dataclass
 class Ranking:
@@ -173,6 +218,7 @@ class Ranking:
     order: np.ndarray  # graph file indices in rank order
     file_index: dict[str, int]
     flags: np.ndarray | None = None  # FileClass bits per graph file
+    query: ParsedQuery | None = None  # what the focus text was understood as
     _symbols: list[RankedSymbol] | None = None
     _symbol_maker: object = None
     _symbol_arrays: tuple | None = None
@@ -223,7 +269,12 @@ class Ranking:
 def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable[str] = (),
          focus: str | None = None, mentioned_idents: Iterable[str] = (), mentioned_files: Iterable[str] = (),
          tags: Mapping[str, Sequence[Tag]] | None = None) -> Ranking:
-    """Rank every file of ``ctx`` for one query. ``tags`` enables symbol ranking."""
+    """Rank every file of ``ctx`` for one query. ``tags`` enables symbol ranking.
+
+    The focus text is parsed once (:mod:`ripmap.rank.query`) into files it names,
+    identifiers it uses and plain words; each kind feeds its own evidence (see
+    :mod:`ripmap.rank.explain` for how the signals combine).
+    """
     params = params or DEFAULT
     g = ctx.graph
     n = g.n_files
@@ -232,90 +283,101 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
     ment_idx = np.array(sorted({fi[f] for f in mentioned_files if f in fi}), dtype=np.int64)
     chat = np.zeros(n)
     chat[chat_idx] = 1.0
+    q = ctx.parse(focus) if focus and focus.strip() else None
+
+    # files the user named: explicitly, or by path / trace frame / module in the focus
     ment = np.zeros(n)
     ment[ment_idx] = 1.0
+    if q is not None:
+        for i, st, _why in q.file_hits:
+            ment[i] = max(ment[i], st)
+    # identifiers the user used (--ident, or code-like pieces of the focus) and their definers
+    idents: dict[str, float] = {m: 1.0 for m in mentioned_idents if m}
+    if q is not None:
+        for name, st in q.ident_hits:
+            idents[name] = max(idents.get(name, 0.0), st)
+    name_strength = np.zeros(len(g.names))
+    for name, st in idents.items():
+        ids = g.ids_of(name)
+        if ids:
+            name_strength[ids] = np.maximum(name_strength[ids], st)
+    ident_def = np.zeros(n)
+    if idents and name_strength.any():
+        hot = np.flatnonzero(name_strength)
+        sub = g.D[hot].tocoo()  # names × files
+        np.maximum.at(ident_def, sub.col, name_strength[hot][sub.row])
 
     W, (PT, dangling) = ctx.transition(params)
     depth = depth_weights(ctx.depths(), params)
 
-    # focus: fuzzy match, then expansion through the graph
+    # graph expansion is seeded only by what the user pointed at: files and identifiers,
+    # never by plain words of the focus text
+    pointed = np.maximum(ment, ident_def)
     focus_s = np.zeros(n)
-    seed_s = np.zeros(n)
-    path_s = np.zeros(n)
-    idents = {m for m in mentioned_idents if m}
-    name_strength = None
-    if focus and focus.strip():
-        fm = match_focus(g, ctx.tokens, focus)
-        seed_s = fm.file_strength
-        path_s = fm.path_strength
-        name_strength = fm.name_strength
-        idents.update(fm.exact_names)
-        focus_s = focus_expansion(W, seed_s, params["focus_decay"], params["focus_max_hops"],
-                                  A=ctx.undirected(W))
+    if pointed.any():
+        focus_s = focus_expansion(W, pointed, params["focus_decay"], params["focus_max_hops"], A=ctx.undirected(W))
 
     # file classes weigh vendored, generated, fixture, stub and docs files down, except
     # where the query asks for them: docs when the focus says so, and any file the user
-    # points at (chat, mentioned, or named by path in the focus) sheds its class weight
+    # points at (chat, mentioned, or named in the focus) sheds its class weight
     cls = class_weights(ctx.flags, params, int(FileClass.DOCS) if asks_for_docs(focus) else 0)
-    pointed = np.minimum(1.0, chat + ment + path_s)
-    if pointed.any():
-        cls = cls + (1.0 - cls) * pointed
-
-    # files defining a mentioned identifier
-    ident_hit = np.zeros(n)
-    if idents:
-        ids = [i for m in idents for i in g.ids_of(m)]  # the user's name, in any language
-        if ids:
-            ident_hit = np.asarray(g.D[ids].sum(axis=0)).ravel() > 0
-            ident_hit = ident_hit.astype(np.float64)
+    named = (chat + ment) > 0
+    if named.any():
+        cls = np.where(named, 1.0, cls)
 
     # PageRank personalized by the prior and the user's context
-    pers = depth * cls * (1.0 + params["pagerank_chat_multiplier"] * np.minimum(1.0, chat + ment + seed_s))
+    pers = depth * cls * (1.0 + params["pagerank_chat_multiplier"] * np.minimum(1.0, chat + pointed))
     pr = pagerank(W, pers, alpha=params["pagerank_alpha"], PT=PT, dangling=dangling)
     struct = pr.copy()
     if params["hub_damping"] > 0:
         struct = struct / np.power(1.0 + ctx.indegree(params), params["hub_damping"])
     # normalize against files the user did not point at: a chat, mentioned or focus-
     # matched file holds personalization mass and would otherwise dwarf everyone else
-    others = (chat == 0) & (ment == 0) & (seed_s == 0)
+    others = (chat == 0) & (pointed == 0)
     if not others.any():
         others = np.ones(n, dtype=bool)
-    top = struct[others].max() if n else 0.0
-    struct = np.minimum(struct / top, 1.0) if top > 0 else struct
+    struct = _normalized(struct, others)
 
-    # lexical relevance: the focus query, else the chat files' identifiers
+    # lexical relevance, kept apart by source: the focus text, and the chat files' own terms
+    lx = ctx.lexical if n else None
     lex = np.zeros(n)
-    if n:
-        qtoks: list[str] = []
-        if focus and focus.strip():
-            for t in focus.split():
-                qtoks.extend(split_identifier(t))
-        from_files = not qtoks and (chat_idx.size or ment_idx.size)
-        if from_files:
-            qtoks = ctx.lexical.tokens_of_files(np.concatenate([chat_idx, ment_idx]))
-        for m in idents:
-            qtoks.extend(split_identifier(m))
-        if qtoks:
-            key = ("lexical", tuple(sorted(set(qtoks))))
-            lex = ctx.per_query(key, lambda: ctx.lexical.scores(qtoks))
-            mx = lex[others].max()
-            lex = lex / mx if mx > 0 else np.zeros(n)
-            lex = np.minimum(lex, 1.0)
+    chunk_lex = None  # per definition: how well it matches the focus text (for the symbol order)
+    if q is not None and lx is not None:
+        terms = q.lexical_terms
+        if terms:
+            lex, chunk_lex = ctx.per_query(("lexq", focus), lambda: lx.scores_and_chunks(*lx.query_vector(terms)))
+            lex = _normalized(lex, others)
+    lex_chat = np.zeros(n)
+    strong = sorted(set(chat_idx.tolist()) | set(np.flatnonzero(ment >= 0.9).tolist()))
+    if strong and lx is not None:
+        lex_chat = ctx.per_query(("lexc", tuple(strong)), lambda: lx.scores(*lx.file_terms(strong)))
+        lex_chat = _normalized(lex_chat, others)
+
+    # what co-change and test pairing start from: the user's files and identifiers, plus
+    # (weighed by cochange_from_lexical) the best lexical matches of the focus text
+    seeds = np.maximum(chat, pointed)
+    if lex.any() and params["cochange_from_lexical"] > 0:
+        top = _top_k(lex * others, 5)
+        seeds = np.maximum(seeds, params["cochange_from_lexical"] * top)
+    cochange = ctx.association(seeds, params)
+    pairing = paired_with(ctx.pairing, seeds)
 
     age, churn_n, _col = ctx.git_arrays()
     sig = SignalTable(
         structure=struct,
-        cochange=ctx.cochange(chat_idx),
+        cochange=cochange,
         lexical=lex,
         focus=focus_s,
         depth=depth,
         chat=1.0 + (params["boost_chat_file"] - 1.0) * chat,
         mentioned_file=1.0 + (params["boost_mentioned_file"] - 1.0) * ment,
-        mentioned_ident=1.0 + (params["boost_mentioned_ident"] - 1.0) * ident_hit,
+        mentioned_ident=1.0 + (params["boost_mentioned_ident"] - 1.0) * ident_def,
         recency=recency_factor(age, params),
         churn=churn_factor(churn_n, params),
         pagerank=pr,
         file_class=cls,
+        lexical_chat=lex_chat,
+        pairing=pairing,
     )
     scores = sig.scores(params)
     # deterministic order: score descending, ties by path
@@ -327,10 +389,29 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
     def make_symbols():
         if tags is None:
             return None
-        return _rank_symbols(ctx, params, scores, tags, idents, name_strength)
+        return _rank_symbols(ctx, params, scores, tags, name_strength if name_strength.any() else None, chunk_lex)
 
     return Ranking(files=files, scores=score_map, signals=sig, params=params, order=order,
-                   file_index=fi, flags=ctx.flags, _symbol_maker=make_symbols)
+                   file_index=fi, flags=ctx.flags, query=q, _symbol_maker=make_symbols)
+
+
+def _normalized(v: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """``v`` scaled so its maximum over ``among`` is 1, capped at 1 (zeros stay zeros)."""
+    if not v.size:
+        return v
+    top = v[among].max() if among.any() else v.max()
+    return np.minimum(v / top, 1.0) if top > 0 else np.zeros_like(v)
+
+
+def _top_k(v: np.ndarray, k: int) -> np.ndarray:
+    """``v`` with all but its ``k`` largest positive entries zeroed."""
+    out = np.zeros_like(v)
+    if not v.any():
+        return out
+    idx = np.argpartition(-v, min(k, v.size - 1))[:k] if v.size > k else np.arange(v.size)
+    out[idx] = v[idx]
+    out[out < 0] = 0.0
+    return out
 
 
 _CALLABLE = frozenset({"function", "method"})
@@ -378,9 +459,12 @@ class SymbolTable:
                    file_idx[starts] if len(file_idx) else np.zeros(0, np.int64))
 
 
+SYMBOL_LEXICAL_WEIGHT = 2.0  # a file's best lexical match to the focus gets up to 3× its share
+
+
 def _rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
-                  tags: Mapping[str, Sequence[Tag]], idents: set[str],
-                  name_strength: np.ndarray | None):
+                  tags: Mapping[str, Sequence[Tag]], name_strength: np.ndarray | None,
+                  chunk_lex: np.ndarray | None = None):
     """Symbol score = file score × the symbol's share of its file (vectorized).
 
     A definition's share grows with the references to its name, each weighted by the
@@ -403,13 +487,13 @@ def _rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
     rel_in = np.divide(raw, mx_row, out=np.zeros(n), where=mx_row > 0)
     share = table.prior * (1.0 + params["symbol_ref_weight"] * rel_in)
     boost_ident = params["boost_mentioned_ident"]
-    if idents:
-        ids = np.array([i for m in idents for i in g.ids_of(m)], dtype=np.int64)
-        if ids.size:
-            share = np.where(np.isin(table.name_idx, ids), share * boost_ident, share)
-    if name_strength is not None:
+    if name_strength is not None:  # the user's identifiers (exact 1.0, case-insensitive less)
         st = np.where(has, name_strength[np.where(has, table.name_idx, 0)], 0.0)
         share = share * np.where(st > 0, 1.0 + (boost_ident - 1.0) * st, 1.0)
+    if chunk_lex is not None and chunk_lex.shape == (n,) and chunk_lex.any():
+        # the lexical index's chunks are the same definitions in the same order
+        cmx = np.repeat(np.maximum.reduceat(chunk_lex, table.starts), counts)
+        share = share * (1.0 + SYMBOL_LEXICAL_WEIGHT * np.divide(chunk_lex, cmx, out=np.zeros(n), where=cmx > 0))
     total = np.repeat(np.add.reduceat(share, table.starts), counts)
     sym_scores = file_scores[table.file_idx] * (share / total)
     # order: score descending, then path (graph order is path order), line, name

@@ -3,9 +3,17 @@
     score(f) = base(f) × multiplier(f)
 
     base(f)       = weight_structure        · structure(f)     PageRank, normalized to [0, 1]
-                  + boost_temporal_coupling · cochange(f)      max Jaccard with the chat files
-                  + boost_lexical           · lexical(f)       BM25 vs focus / chat identifiers, [0, 1]
-                  + boost_focus_expansion   · focus(f)         focus match, decayed per hop, [0, 1]
+                  + boost_temporal_coupling · cochange(f)      co-change rules from the seeds, [0, 1]
+                  + boost_lexical           · lexical(f)       field-aware BM25 vs the focus text, [0, 1]
+                  + boost_lexical_chat      · lexical_chat(f)  the same vs the chat files' own terms, [0, 1]
+                  + boost_focus_expansion   · focus(f)         named files / identifiers' definers and
+                                                               their graph neighbours, decayed per hop
+                  + boost_test_pairing      · pairing(f)       the test of a seed, or what a seed tests
+
+The *seeds* of co-change and pairing are the chat files, the files the focus names and
+the definers of its identifiers, plus its best lexical matches weighed by
+``cochange_from_lexical``; co-change is the recency- and size-weighted confidence of
+every commit rule from the seeds (:meth:`ripmap.gitinfo.GitSignals.association_vector`).
 
     multiplier(f) = depth(f) · file_class(f) · chat(f) · mentioned_file(f) · mentioned_ident(f)
                   · recency(f) · churn(f)
@@ -26,9 +34,10 @@ from typing import Mapping
 
 import numpy as np
 
-ADDITIVE = ("structure", "cochange", "lexical", "focus")
+ADDITIVE = ("structure", "cochange", "lexical", "lexical_chat", "focus", "pairing")
 ADDITIVE_WEIGHT = {"structure": "weight_structure", "cochange": "boost_temporal_coupling",
-                   "lexical": "boost_lexical", "focus": "boost_focus_expansion"}
+                   "lexical": "boost_lexical", "lexical_chat": "boost_lexical_chat",
+                   "focus": "boost_focus_expansion", "pairing": "boost_test_pairing"}
 MULTIPLIERS = ("depth", "file_class", "chat", "mentioned_file", "mentioned_ident", "recency", "churn")
 
 
@@ -48,9 +57,15 @@ class SignalTable:
     churn: np.ndarray
     pagerank: np.ndarray  # raw PageRank, for display
     file_class: np.ndarray | None = None  # class weight per file; None: all ordinary code (1)
+    lexical_chat: np.ndarray | None = None  # None: no chat-file lexical evidence (0)
+    pairing: np.ndarray | None = None  # None: no test pairing evidence (0)
+
+    def value(self, k: str) -> np.ndarray:
+        v = getattr(self, k)
+        return np.zeros_like(self.structure) if v is None else v
 
     def base(self, params: Mapping[str, float]) -> np.ndarray:
-        return sum(params[ADDITIVE_WEIGHT[k]] * getattr(self, k) for k in ADDITIVE)
+        return sum(params[ADDITIVE_WEIGHT[k]] * self.value(k) for k in ADDITIVE)
 
     def factor(self, k: str, i: int) -> float:
         """One multiplier's factor for file ``i``."""
@@ -129,7 +144,7 @@ def explain_row(sig: SignalTable, params: Mapping[str, float], i: int, path: str
     base = 0.0
     for k in ADDITIVE:
         w = params[ADDITIVE_WEIGHT[k]]
-        v = float(getattr(sig, k)[i])
+        v = float(sig.value(k)[i])
         base += w * v
         rows.append(Contribution(k, v, w, w * v * mult, "additive"))
     for k in MULTIPLIERS:

@@ -205,13 +205,19 @@ class LexicalIndex:
 
     def scores(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Lexical relevance per file in [0, 1] (0 where nothing matches)."""
+        return self.scores_and_chunks(ids, weights)[0]
+
+    def scores_and_chunks(self, ids: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(:meth:`scores`, each chunk's own BM25 score or None): the chunk scores let the
+        symbol ranking put a file's best-matching definitions first."""
         out = np.zeros(self.n_files)
         if ids.size == 0:
-            return out
+            return out, None
         fs = np.asarray(self.files[:, ids] @ weights).ravel()
         mx = fs.max() if fs.size else 0.0
         if mx > 0:
             out += (1.0 - CHUNK_SHARE) * fs / mx
+        cs = None
         if self.chunks.shape[0]:
             cs = np.asarray(self.chunks[:, ids] @ weights).ravel()
             if cs.any():
@@ -219,7 +225,7 @@ class LexicalIndex:
                 m2 = agg.max()
                 if m2 > 0:
                     out += CHUNK_SHARE * agg / m2
-        return out
+        return out, cs
 
     # -- storage ----------------------------------------------------------------------
     def to_bytes(self) -> bytes:

@@ -57,6 +57,7 @@ _DOTTED = re.compile(r"(?<![\w./\\])([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+)(?![\w/
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_GEN_SUFFIX = re.compile(r"(_pb2_grpc|_pb2|_pb|\.pb|_grpc|\.g|\.generated|_generated|\.gen|_gen)$")
 _CAMEL = re.compile(r"^(?:[a-z]+[A-Z]|[A-Z][a-z0-9]+[A-Z]|[A-Z]{2,}[a-z])")
 
 
@@ -118,6 +119,7 @@ class PathIndex:
     suffix: dict[str, list[int]] = field(default_factory=dict)  # "b/c.py", "c.py" → files
     module: dict[str, list[int]] = field(default_factory=dict)  # "a/b/c" (no extension, __init__ folded)
     stem: dict[str, list[int]] = field(default_factory=dict)  # "c" (basename without extension)
+    stem_lower: dict[str, list[int]] = field(default_factory=dict)  # the same, lowercased
 
     @classmethod
     def build(cls, files: Sequence[str]) -> "PathIndex":
@@ -132,6 +134,11 @@ class PathIndex:
             if stem.endswith(".d"):  # x.d.ts
                 stem = stem[:-2]
             px.stem.setdefault(stem, []).append(i)
+            low = stem.lower()
+            px.stem_lower.setdefault(low, []).append(i)
+            bare = _GEN_SUFFIX.sub("", low)  # shapes_pb2 → shapes: a generated twin answers to its name
+            if bare and bare != low:
+                px.stem_lower.setdefault(bare, []).append(i)
             mparts = parts[:-1] + [stem]
             if stem in ("__init__", "index", "mod", "lib") and len(mparts) > 1:
                 mparts = mparts[:-1]
@@ -254,10 +261,10 @@ def parse_query(text: str, paths: PathIndex, names: Mapping[str, object],
     for m in _CALL.finditer(rest):
         tok = m.group(1)
         if len(tok) >= 2 and tok.lower() not in STOP_WORDS:
-            cands[tok] = max(cands.get(tok, 0.0), 0.9)
+            cands[tok] = max(cands.get(tok, 0.0), 1.0)
     for tok in _IDENT.findall(rest):
         if looks_like_identifier(tok):
-            cands[tok] = max(cands.get(tok, 0.0), 0.9)
+            cands[tok] = max(cands.get(tok, 0.0), 1.0)
 
     idents: dict[str, float] = {}
     unresolved: list[str] = []
@@ -290,6 +297,13 @@ def parse_query(text: str, paths: PathIndex, names: Mapping[str, object],
                 continue
             seen.add(lw)
             words.append(lw)
+
+    # a plain word that is exactly the name of a file or two ("the session module",
+    # "README") points at them, weakly
+    for w in words:
+        hit = paths.stem_lower.get(w) if len(w) >= 4 else None
+        if hit and len(hit) <= 3:
+            add_files(hit, 0.5, w)
 
     if frames and files:
         kind = "trace"

@@ -109,6 +109,7 @@ class Evaluator:
                 rm = RepoMap(wt, cache_dir=self.cache_dir / "tags", progress=False, warn=lambda _m: None)
                 ctx = rm.context
                 _ = ctx.lexical  # build once, up front (and before any fork)
+                _ = ctx.pairing
                 _ = ctx.git_arrays()
                 self.snapshots[key] = Snapshot(m.repo, m.snapshot, wt, ctx, ctx.graph.n_files)
                 rm.close()
