@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from . import __version__
-from .errors import RipmapError, UsageError
+from .errors import Interrupted, RipmapError, UsageError
 
 EPILOG = """\
 examples:
@@ -221,14 +224,64 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    """While ripmap works, SIGTERM, SIGHUP and SIGINT raise :class:`Interrupted`.
+
+    Python's default for SIGTERM and SIGHUP is to die on the spot, with no ``finally``
+    run: the parse pool was left behind and the cache connection dropped mid-write.
+    As an exception the stop unwinds through the pool's teardown and the cache's
+    close, and the front end prints one line. A second signal while that teardown
+    runs exits at once (the workers die with their parent anyway, see
+    ``index._die_with_parent``). Signals the caller chose to ignore (``nohup``,
+    ``&`` in a script) stay ignored; other threads cannot set handlers, so there
+    this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = False
+
+    def handler(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if stopping:
+            os._exit(128 + signum)
+        stopping = True
+        raise Interrupted(signum)
+
+    previous: dict[int, object] = {}
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        sig = getattr(signal, name, None)
+        if sig is None or signal.getsignal(sig) in (signal.SIG_IGN, None):
+            continue
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)  # type: ignore[arg-type]
+
+
+def _say(msg: str) -> None:
+    """One line on stderr, which may be gone (a closed terminal is what SIGHUP means)."""
+    try:
+        print(msg, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        code = run(argv)
+        with _stop_signals():
+            code = run(argv)
     except RipmapError as e:
         print(f"ripmap: error: {e}", file=sys.stderr)
         code = e.exit_code
+    except Interrupted as e:
+        _say(f"ripmap: stopped by {e.name}")
+        code = e.exit_code
     except KeyboardInterrupt:
-        print("ripmap: interrupted", file=sys.stderr)
+        _say("ripmap: interrupted")
         code = 130
     except BrokenPipeError:
         try:

@@ -20,3 +20,28 @@ class UsageError(RipmapError):
 
 class ConfigError(UsageError):
     """A ``ripmap.toml`` / ``[tool.ripmap]`` section that cannot be read or has bad values."""
+
+
+class Interrupted(BaseException):
+    """The process was asked to stop (SIGTERM, SIGHUP, SIGINT) while it worked.
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so the many ``except Exception``
+    fallbacks (a bad cache blob, a parser error) cannot swallow it on its way to the
+    front end, and the ``finally`` blocks on the way (the parse pool, the cache
+    connection) still run. The front end exits with ``128 + signum``, as a shell does.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        super().__init__(name)
+        self.signum = signum
+        self.name = name
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
