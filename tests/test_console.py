@@ -43,10 +43,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A runs folder with enough L1 runs that ``--list`` prints many lines."""
+    """A runs folder whose ``--list`` is bigger than a pipe's buffer (64 KiB on Linux), so
+    the writer is still writing when ``head -1`` has gone."""
     out = tmp_path_factory.mktemp("runs")
-    for i in range(40):
-        d = out / f"run{i:02d}"
+    for i in range(2000):
+        d = out / f"run{i:04d}"
         d.mkdir()
         (d / "scratchpad.json").write_text(json.dumps({"episodes": []}), encoding="utf-8")
     return out
@@ -64,7 +65,7 @@ def _env(tmp: Path, *, unbuffered: bool) -> dict[str, str]:
 
 CLOSED_PIPE_COMMANDS = {
     "train-list": ["ripmap.train.cli", "--list", "--out", "{runs}"],
-    "train-show": ["ripmap.train.cli", "--show", "run00", "--out", "{runs}"],
+    "train-show": ["ripmap.train.cli", "--show", "run0000", "--out", "{runs}"],
     "train-help": ["ripmap.train.cli", "--help"],
     "mcp-help": ["ripmap.mcp_server", "--help"],
     "mcp-version": ["ripmap.mcp_server", "--version"],
@@ -98,6 +99,9 @@ def test_train_list_into_head(runs: Path, tmp_path: Path) -> None:
                        timeout=120)
     assert p.stdout.startswith("runs in ") and p.stdout.count("\n") == 1
     assert p.stderr == ""
+    listing = subprocess.run([sys.executable, "-m", "ripmap.train.cli", "--list", "--out", str(runs)],
+                             capture_output=True, text=True, env=_env(tmp_path, unbuffered=True), timeout=120)
+    assert len(listing.stdout) > 64 * 1024  # head really left while the list was being written
 
 
 # ------------------------------------------------------------------------- internal errors

@@ -70,7 +70,7 @@ from . import __version__, languages
 from .api import RepoMap
 from .config import Config, load_config
 from .discover import discover
-from .errors import RipmapError
+from .errors import RipmapError, finish_stdout
 from .gitinfo import git_head
 from .rank import Ranking
 from .rank.params import Params
@@ -735,7 +735,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:  # --help / --version printed: flush now, so `ripmap-mcp --help | head` ends quietly
+        finish_stdout()
+        raise
     try:
         server = build_server()
     except RipmapError as e:
