@@ -69,16 +69,20 @@ def _workers(parent: int) -> list[int]:
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="ripmap parses in one process on a single core")
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
-                         ids=lambda s: s.name)
-def test_no_worker_outlives_a_stopped_ripmap(big_repo: Path, tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize("sig,group", [(signal.SIGKILL, False), (signal.SIGTERM, False), (signal.SIGHUP, False),
+                                       (signal.SIGINT, False), (signal.SIGINT, True)],
+                         ids=["SIGKILL", "SIGTERM", "SIGHUP", "SIGINT", "Ctrl-C"])
+def test_no_worker_outlives_a_stopped_ripmap(big_repo: Path, tmp_path: Path, sig: signal.Signals,
+                                             group: bool) -> None:
+    """``group``: the signal goes to the whole process group, workers included, as a
+    terminal's Ctrl-C does; it must still end in one line, not a traceback per worker."""
     env = {**os.environ, "RIPMAP_CACHE_DIR": str(tmp_path / "cache"), "RIPMAP_TOKENIZER": "estimate"}
     err = tmp_path / "stderr.txt"
     workers: list[int] = []
     with open(err, "w") as err_fh:
         # stderr to a file, not a pipe: an orphaned worker would hold a pipe open forever
         proc = subprocess.Popen([sys.executable, "-m", "ripmap.cli", str(big_repo), "--no-git", "-t", "100"],
-                                stdout=subprocess.DEVNULL, stderr=err_fh, env=env)
+                                stdout=subprocess.DEVNULL, stderr=err_fh, env=env, start_new_session=group)
     try:
         deadline = time.monotonic() + 120
         while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
@@ -87,7 +91,10 @@ def test_no_worker_outlives_a_stopped_ripmap(big_repo: Path, tmp_path: Path, sig
         assert workers, f"no parse workers appeared (exit {proc.poll()}): {err.read_text()}"
         time.sleep(0.3)  # let them get into the work
         assert proc.poll() is None, "ripmap finished before it could be stopped; make the repository bigger"
-        proc.send_signal(sig)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         code = proc.wait(timeout=30)
         gone_by = time.monotonic() + GRACE_S
         while any(_alive(w) for w in workers) and time.monotonic() < gone_by:
