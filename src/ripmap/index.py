@@ -199,6 +199,87 @@ def _parse_chunk(jobs: list[tuple[str, str, str]]):
     return [_parse_one(j) for j in jobs]
 
 
+# prctl(2) option: the signal a process gets when its parent dies (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+# How often a worker without PR_SET_PDEATHSIG checks that its parent is still there.
+_PARENT_POLL_S = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: make this worker exit when the process that started it dies.
+
+    A killed ``ripmap`` (SIGKILL, or any signal it does not survive) must not leave its
+    workers parsing a whole repository for nobody. On Linux the kernel does it:
+    PR_SET_PDEATHSIG sends SIGKILL the moment the parent goes. The parent may already
+    have died between the fork and the prctl call, in which case no signal will come;
+    the ``getppid`` check after it closes that window. Elsewhere a daemon thread
+    notices the re-parenting instead.
+
+    The worker also drops the parent's signal handlers inherited through fork (the CLI
+    turns SIGTERM/SIGHUP into an exception, which a worker would report back as a
+    task result and carry on) and ignores SIGINT: Ctrl-C reaches the whole process
+    group, and it is the parent's job to stop the pool, without a traceback per worker.
+    """
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux") and _set_pdeathsig(signal.SIGKILL):
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="ripmap-parent-watch", daemon=True).start()
+
+
+def _set_pdeathsig(sig: int) -> bool:
+    """prctl(PR_SET_PDEATHSIG, sig) through libc; False when that is not possible."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _stop_workers(ex: ProcessPoolExecutor) -> None:
+    """Stop a pool now: drop the queued chunks and end the running workers.
+
+    ``shutdown(wait=True)``, what leaving the ``with`` block does, would first finish
+    every queued chunk, which after Ctrl-C or SIGTERM means parsing the rest of the
+    repository before exiting.
+    """
+    ex.shutdown(wait=False, cancel_futures=True)
+    kill = getattr(ex, "kill_workers", None)  # Python 3.14+
+    if kill is not None:
+        kill()
+        return
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    for proc in procs:
+        try:
+            proc.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    for proc in procs:
+        try:
+            proc.join(timeout=2)
+        except (OSError, ValueError, AttributeError, AssertionError):
+            pass
+
+
 def _pool_context():
     # fork is much cheaper than spawn (no re-import of grammars per worker) and safe
     # here: the parent holds no threads or locks the children touch.
@@ -235,12 +316,18 @@ def parse_files(jobs: list[tuple[str, str, str]], *, workers: int | None = None,
     chunks = [jobs[i:i + chunk] for i in range(0, len(jobs), chunk)]
     bar = _progress(len(jobs), progress and len(jobs) >= 400)
     out: list = []
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
+                             initializer=_die_with_parent, initargs=(os.getpid(),))
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as ex:
-            for res in ex.map(_parse_chunk, chunks):
-                out.extend(res)
-                if bar is not None:
-                    bar.advance(bar.task_ids[0], len(res))
+        for res in ex.map(_parse_chunk, chunks):
+            out.extend(res)
+            if bar is not None:
+                bar.advance(bar.task_ids[0], len(res))
+    except BaseException:  # Ctrl-C, SIGTERM turned into an exception, a broken pool
+        _stop_workers(ex)
+        raise
+    else:
+        ex.shutdown(wait=True)
     finally:
         if bar is not None:
             bar.stop()

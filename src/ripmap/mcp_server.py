@@ -58,12 +58,19 @@ except ImportError:  # pragma: no cover - exercised only without mcp 2.x
 
         class ToolError(Exception):  # type: ignore[no-redef]
             """Stand-in so the tool functions stay importable without the SDK."""
+try:  # the SDK's own dependency: it validates tool arguments against the signatures below
+    from pydantic import BeforeValidator, ValidationError
+except ImportError:  # pragma: no cover - only without the SDK
+    BeforeValidator = None  # type: ignore[assignment,misc]
+
+    class ValidationError(Exception):  # type: ignore[no-redef]
+        """Stand-in: without pydantic nothing raises it."""
 
 from . import __version__, languages
 from .api import RepoMap
 from .config import Config, load_config
 from .discover import discover
-from .errors import RipmapError
+from .errors import RipmapError, finish_stdout
 from .gitinfo import git_head
 from .rank import Ranking
 from .rank.params import Params
@@ -87,6 +94,78 @@ want to know why a file is (or is not) near the top. project_root should be an a
 
 
 # ----------------------------------------------------------------------- argument hygiene
+
+def _not_bool(value: object) -> object:
+    """JSON ``true``/``false`` is no count: without this the SDK's validation reads
+    ``tokens: true`` as a budget of 1 token (pydantic's lax mode takes bools as ints)."""
+    if isinstance(value, bool):
+        raise ValueError("booleans are not numbers")
+    return value
+
+
+#: A count argument (tokens, limit) as models send it: 4096, "4096", "4,096 tokens"; not true.
+_Count = (Annotated[int | str | None, BeforeValidator(_not_bool)] if BeforeValidator is not None
+          else int | str | None)
+
+#: What each argument must be, for one-line errors when a call does not match the schema.
+_ARG_HINTS = {
+    "project_root": "the absolute path of the repository, as a string",
+    "focus": "a string: a few words or identifiers describing the task",
+    "chat_files": "a list of file paths (strings) relative to project_root",
+    "mentioned_idents": "a list of identifiers (strings)",
+    "tokens": "a positive integer such as 4096",
+    "preset": 'a preset name (string) such as "debug"',
+    "query": "a string: a name or part of one",
+    "limit": "a positive integer such as 50",
+    "path": "a file path (string) relative to project_root",
+}
+
+
+def _shown(value: object) -> str:
+    """A rejected value as the caller sent it (JSON spelling), cut short."""
+    try:
+        s = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        s = repr(value)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def _argument_errors(e: ValidationError) -> str:
+    """The SDK's schema check of a call, as one line naming each bad argument.
+
+    Its own message is pydantic's: one block of lines per union member tried, each
+    with a documentation URL, which costs a model tokens and says little it can act
+    on. What it needs is which argument, what was wrong, and what to send instead.
+    """
+    parts: dict[str, str] = {}
+    for err in e.errors():
+        loc = err.get("loc") or ("arguments",)
+        name = str(loc[0])
+        if name in parts:
+            continue  # one complaint per argument (a union reports once per member)
+        hint = _ARG_HINTS.get(name)
+        if err.get("type") == "missing":
+            parts[name] = f"{name} is required" + (f": {hint}" if hint else "")
+        elif hint is not None:
+            parts[name] = f"{name} must be {hint} (got {_shown(err.get('input'))})"
+        else:
+            parts[name] = f"{name}: {_one_line(err.get('msg', 'invalid'))}"
+    return "; ".join(parts.values()) or _one_line(e)
+
+
+if _Server is not None:
+    class _RipmapServer(_Server):  # type: ignore[misc,valid-type]
+        """The SDK's server with one-line messages for calls that do not match a schema."""
+
+        async def call_tool(self, name, arguments, *args, **kwargs):  # type: ignore[no-untyped-def]
+            try:
+                return await super().call_tool(name, arguments, *args, **kwargs)
+            except ToolError as e:
+                if isinstance(e.__cause__, ValidationError):
+                    raise ToolError(f"Error executing tool {name}: {_argument_errors(e.__cause__)}") \
+                        from e.__cause__
+                raise
+
 
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
@@ -343,8 +422,10 @@ def _suggest(rel: str, mapped: Sequence[str]) -> str:
 def _chat_targets(repo: RepoMap, given: list[str], notes: list[str]) -> list[str]:
     """Chat files as mapped root-relative paths; directories expand to their mapped files.
 
-    Unknown paths are reported in the output rather than failing the call: the map is
-    still useful without them, and the note tells the model what to correct.
+    A path that does not exist, or lies outside the root, is an error, as it is for
+    ``ripmap --chat``: a map ranked without the file the model meant looks like an
+    answer but is not, and the message says what to correct. A file or directory
+    that exists but holds no mapped source (a README, an image) only earns a note.
     """
     mapped = [f.rel for f in repo.index.files]
     mapped_set = set(mapped)
@@ -354,21 +435,27 @@ def _chat_targets(repo: RepoMap, given: list[str], notes: list[str]) -> list[str
         if rel in mapped_set:
             out.append(rel)
             continue
-        prefix = rel.rstrip("/") + "/"
-        inside = [m for m in mapped if m.startswith(prefix)] if rel not in (".", "") else []
-        if inside:
-            out.extend(inside)
-        elif (repo.root / rel).is_file():
+        if Path(rel).is_absolute() or rel == ".." or rel.startswith("../"):
+            raise ToolError(f"chat_files: {raw} is outside project_root {repo.root}")
+        target = repo.root / rel
+        if target.is_dir():
+            prefix = "" if rel in (".", "") else rel.rstrip("/") + "/"
+            inside = [m for m in mapped if m.startswith(prefix)]
+            if inside:
+                out.extend(inside)
+            else:
+                notes.append(f"chat file {raw}: a directory without mapped source files; ignored")
+        elif target.exists():
             notes.append(f"chat file {raw} is not a mapped source file; ignored")
         else:
-            notes.append(f"chat file {raw}: not found under {repo.root}; ignored{_suggest(rel, mapped)}")
+            raise ToolError(f"chat_files: {raw}: no such file under {repo.root}{_suggest(rel, mapped)}")
     return list(dict.fromkeys(out))
 
 
 # ------------------------------------------------------------------------------ the tools
 
 def repo_map(project_root: str, focus: str | None = None, chat_files: list[str] | str | None = None,
-             mentioned_idents: list[str] | str | None = None, tokens: int | str | None = DEFAULT_TOKENS,
+             mentioned_idents: list[str] | str | None = None, tokens: _Count = DEFAULT_TOKENS,
              preset: str | None = None) -> str:
     """Ranked map of a repository: its most important files with their key classes, functions
     and signatures, in rank order, cut to fit a token budget.
@@ -386,9 +473,10 @@ def repo_map(project_root: str, focus: str | None = None, chat_files: list[str] 
         chat_files: files you already have in context or are editing (paths relative to
             project_root, or absolute; a directory means all files in it). They are not
             repeated in the map; files that use them or change with them rank higher.
+            A path that does not exist or lies outside project_root is an error.
         mentioned_idents: identifiers the user mentioned; their definitions rank higher.
-        tokens: token budget of the returned text (default 8192). Use 1024-2048 for a quick
-            look, 8192+ for a thorough overview.
+        tokens: token budget of the whole returned text, stats line included (default 8192).
+            Use 1024-2048 for a quick look, 8192+ for a thorough overview.
         preset: ranking preset: "default", "debug" (favour recently changed, co-changing
             files), "explore" (broad structural overview), "refactor" (follow references),
             or a trained preset name.
@@ -416,8 +504,11 @@ def _fit(repo: RepoMap, ranking: Ranking, chat: list[str], budget: int, preset_n
          notes: list[str], t0: float) -> tuple[str, str]:
     """Render so that map + notes + stats line together stay within the budget.
 
-    The map alone is fitted by the renderer; what we append is counted with the same
-    counter and taken off the map's share, so the client gets at most ``budget`` tokens.
+    The map gets what the footer leaves: the footer is counted with the same counter
+    (on the joined text, since BPE merges across the seam) and taken off the map's
+    share until the whole answer fits. When even an empty map is too much, the notes
+    go; when the stats line alone does not fit, the call fails with the smallest
+    budget that works, rather than answering over budget.
     """
     from .render import render_map
     from .render.tokens import default_counter
@@ -425,33 +516,50 @@ def _fit(repo: RepoMap, ranking: Ranking, chat: list[str], budget: int, preset_n
     counter = default_counter()
     rendered, fitter = render_map(ranking, repo.index.tags, tokens=budget, counter=counter,
                                   chat_files=chat, title=repo.root.name)
+    files_total, symbols_total = rendered.files_total, rendered.symbols_total
 
-    def tail(r) -> str:
-        lines = [f"note: {n}" for n in notes[:5]]
-        used = r.tokens + 40
+    def tail(text: str, files: int, symbols: int, note_lines: Sequence[str], of: int = budget) -> str:
+        lines = [f"note: {n}" for n in note_lines[:5]]
+        used = counter.count(text) + 40
         elapsed_s = time.perf_counter() - t0
         for _ in range(3):  # the stats line reports its own tokens too; settle the count
-            stats = (f"[ripmap] shown {len(r.blocks)} of {r.files_total} files, {r.symbols_shown} of "
-                     f"{r.symbols_total} symbols; {used} of {budget} tokens ({counter.name}); "
+            stats = (f"[ripmap] shown {files} of {files_total} files, {symbols} of "
+                     f"{symbols_total} symbols; {used} of {of} tokens ({counter.name}); "
                      f"preset {preset_name}; {elapsed_s:.2f}s")
             out = "\n".join([*lines, stats]) + "\n"
-            new = counter.count(_join(r.text, out))
+            new = counter.count(_join(text, out))
             if new == used:
                 break
             used = new
         return out
 
-    footer = tail(rendered)
-    for _ in range(3):
+    def fits(text: str, footer: str) -> bool:
+        return counter.count(_join(text, footer)) <= budget
+
+    footer = tail(rendered.text, len(rendered.blocks), rendered.symbols_shown, notes)
+    for _ in range(6):
         over = counter.count(_join(rendered.text, footer)) - budget
         if over <= 0:
-            break
-        share = rendered.tokens - over - 2
+            return _join(rendered.text, ""), footer
+        share = min(rendered.tokens, budget) - over - 2
         if share < 1:
-            break  # the budget cannot hold the stats line; the map itself still fits
+            break
         rendered = fitter.fit(share)
-        footer = tail(rendered)
-    return _join(rendered.text, ""), footer
+        footer = tail(rendered.text, len(rendered.blocks), rendered.symbols_shown, notes)
+    if fits(rendered.text, footer):
+        return _join(rendered.text, ""), footer
+    for note_lines in (notes, ()):  # no room for a map: the footer alone, with its notes if they fit
+        footer = tail("", 0, 0, note_lines)
+        if fits("", footer):
+            return "", footer
+    need = counter.count(footer)
+    for _ in range(3):  # the budget is printed in the stats line: count it with that number
+        again = counter.count(tail("", 0, 0, (), of=need))
+        if again <= need:
+            break
+        need = again
+    raise ToolError(f"tokens must be at least {need} (the stats line alone takes {need} tokens); "
+                    f"got {budget}")
 
 
 def _join(text: str, footer: str) -> str:
@@ -459,7 +567,7 @@ def _join(text: str, footer: str) -> str:
 
 
 def search_identifiers(project_root: str, query: str,
-                       limit: int | str | None = DEFAULT_LIMIT) -> Annotated[CallToolResult, list[dict] | str]:
+                       limit: _Count = DEFAULT_LIMIT) -> Annotated[CallToolResult, list[dict] | str]:
     """Find where an identifier (function, class, method, variable...) is defined and used.
 
     Use it to locate a symbol before opening files ("where is parse_config defined?",
@@ -606,7 +714,7 @@ def build_server():  # -> MCPServer; unannotated because the SDK is optional
     """The MCP server with ripmap's tools; their signatures and docstrings are the schemas."""
     if _Server is None:
         raise RipmapError("ripmap-mcp needs the MCP SDK: pip install 'ripmap[mcp]'")
-    server = _Server("ripmap", instructions=INSTRUCTIONS)
+    server = _RipmapServer("ripmap", instructions=INSTRUCTIONS)
     for fn in TOOLS:
         server.tool()(fn)
     return server
@@ -627,7 +735,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:  # --help / --version printed: flush now, so `ripmap-mcp --help | head` ends quietly
+        finish_stdout()
+        raise
     try:
         server = build_server()
     except RipmapError as e:

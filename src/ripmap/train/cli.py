@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import RipmapError, UsageError
+from ..errors import RipmapError, UsageError, drop_stdout, finish_stdout
 
 EPILOG = """\
 examples:
@@ -88,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--out", default="training/runs", metavar="DIR", help="runs folder (default: training/runs)")
     act.add_argument("--cache-dir", metavar="DIR", help="snapshot worktrees and tag caches (default: user cache dir)")
     act.add_argument("--cleanup-snapshots", action="store_true", help="remove snapshot worktrees of the given repos and exit")
-    act.add_argument("-v", "--verbose", action="store_true")
+    act.add_argument("-v", "--verbose", action="store_true", help="print the traceback of an internal error")
+    from .. import __version__
+
+    p.add_argument("--version", action="version", version=f"ripmap-train {__version__}")
     return p
 
 
@@ -122,16 +125,7 @@ def mine_all(args) -> list:
     from .oracle import MinedRepo, mine_cases
 
     if args.cases:
-        data = json.loads(Path(args.cases).read_text(encoding="utf-8")) if Path(args.cases).exists() else None
-        if not isinstance(data, dict) or "repos" not in data:
-            raise UsageError(f"{args.cases}: not a cases file written by --extract-only")
-        cases = load_cases_from(data)
-        out = []
-        for r in data["repos"]:
-            mine = [c for c in cases if c.repo == r["name"]]
-            out.append(MinedRepo(r["name"], Path(r["root"]), r["snapshot"], int(r.get("snapshot_time", 0)), mine,
-                                 files_at_snapshot=int(r.get("files", 0))))
-        return out
+        return _load_cases_file(args.cases)
     specs = repo_specs(args)
     if not specs:
         raise UsageError("no repositories: give --repo PATH, --corpus FILE, --curated or --cases FILE")
@@ -146,6 +140,35 @@ def mine_all(args) -> list:
     if not any(m.cases for m in out):
         raise RipmapError("no training cases: the repositories have no qualifying commits after their snapshots "
                           "(try a larger --snapshot-back / --max-commits or --max-files)")
+    return out
+
+
+def _load_cases_file(path: str) -> list:
+    """MinedRepo objects from a file written by ``--extract-only``; any other file is
+    bad usage with one line saying so, never a traceback from deep in the parsing."""
+    from .oracle import MinedRepo
+
+    what = "not a cases file written by --extract-only"
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read ({e.strerror or type(e).__name__})") from None
+    except ValueError as e:
+        raise UsageError(f"{path}: {what} (not JSON: {e})") from None
+    if not isinstance(data, dict) or "repos" not in data:
+        raise UsageError(f"{path}: {what}")
+    try:
+        cases = load_cases_from(data)
+        out = []
+        for r in data["repos"]:
+            mine = [c for c in cases if c.repo == r["name"]]
+            out.append(MinedRepo(r["name"], Path(r["root"]), r["snapshot"], int(r.get("snapshot_time", 0)), mine,
+                                 files_at_snapshot=int(r.get("files", 0))))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        detail = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+        raise UsageError(f"{path}: {what} ({detail})") from None
     return out
 
 
@@ -209,10 +232,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"{name} must be in [0, 1)")
     if args.budget < 1 or args.episodes < 1:
         raise UsageError("--budget and --episodes must be at least 1")
+    if args.extract_only and not args.output:  # before mining, which takes a while
+        raise UsageError("--extract-only needs --output FILE")
+    params = start_params(args)  # a bad --preset / --params is usage: say so before the slow part
     mined = mine_all(args)
     if args.extract_only:
-        if not args.output:
-            raise UsageError("--extract-only needs --output FILE")
         write_cases(mined, args.output)
         say(f"wrote {sum(len(m.cases) for m in mined)} cases to {args.output}")
         return 0
@@ -220,7 +244,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     from .evaluate import Evaluator
 
     ev = Evaluator(mined, cache_dir=cache_dir, failure_threshold=args.failure_threshold, progress=say)
-    params = start_params(args)
     if args.distill:
         from .distill import distill_run
 
@@ -251,7 +274,15 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return run(argv)
+        code = run(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # ripmap-train --list | head -1: the reader has all it wants
+        drop_stdout()
+        return 0
+    except SystemExit:  # argparse: --help, bad usage
+        finish_stdout()
+        raise
     except RipmapError as e:
         print(f"ripmap-train: error: {e}", file=sys.stderr)
         return e.exit_code
@@ -264,10 +295,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"ripmap-train: error: this needs the training extras ({e.name} is missing): "
                   "pip install 'ripmap[train]'", file=sys.stderr)
             return 1
-        print(f"ripmap-train: internal error: {type(e).__name__}: {e} (please report)", file=sys.stderr)
         if os.environ.get("RIPMAP_DEBUG"):
             raise
+        verbose = _verbose(argv)
+        if verbose:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(f"ripmap-train: internal error: {type(e).__name__}: {first} (please report"
+              + ("; the traceback is above)" if verbose else "; run with -v for the traceback)"), file=sys.stderr)
         return 1
+
+
+def _verbose(argv: Sequence[str] | None) -> bool:
+    """Whether the failed run asked for -v; its arguments parsed once already, so they parse again."""
+    try:
+        return bool(build_parser().parse_args(argv).verbose)
+    except (SystemExit, Exception):
+        return False
 
 
 if __name__ == "__main__":  # pragma: no cover
