@@ -201,7 +201,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             from .callgraph import CallGraph
 
             cg = CallGraph.build(rm.graph, rm.index.tags)
-            calls = cg.lines_for
+            calls = cg
         rendered, fitter = render_map(ranking, rm.index.tags, tokens=args.tokens, counter=counter,
                                       chat_files=chat, title=root.name, calls=calls)
         elapsed = time.perf_counter() - t0

@@ -8,14 +8,14 @@ from typing import Sequence
 
 from ..extract.tags import Tag
 from ..rank import Ranking
-from .text import PLAIN, MapFitter, RenderedMap, ansi_style
+from .text import PLAIN, CallSource, MapFitter, RenderedMap, ansi_style
 from .tokens import TokenCounter, default_counter
 
 __all__ = ["render_map", "map_json", "join_files", "RenderedMap", "ansi_style", "PLAIN", "default_counter"]
 
 
 def render_map(ranking: Ranking, tags: dict[str, Sequence[Tag]], *, tokens: int, counter: TokenCounter | None = None,
-               chat_files: Sequence[str] = (), title: str = "", calls=None) -> tuple[RenderedMap, MapFitter]:
+               chat_files: Sequence[str] = (), title: str = "", calls: CallSource | None = None) -> tuple[RenderedMap, MapFitter]:
     fitter = MapFitter(ranking, tags, counter or default_counter(), chat_files=chat_files, title=title, calls=calls)
     return fitter.fit(tokens), fitter
 

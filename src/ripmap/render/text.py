@@ -1,18 +1,41 @@
 """The text map: files in rank order, their top definitions nested by parent, fitted
 to a hard token budget.
 
-Fitting: symbols are admitted in global rank order. The top ``K`` files show full
-one-line signatures, the others names only; for a few values of ``K`` a binary search
-finds the longest prefix of ranked symbols whose rendering fits, and the candidate
-with the most rank mass wins (signatures count a bit more than bare names). Then an
-"also relevant" tail of paths takes what budget is left. The final text is counted
-once more and trimmed if needed, so the printed map never exceeds the budget.
+Rank-faithful fitting
+---------------------
+The blocks of a map are a prefix of one ordered list of *items*, each adding one thing:
+
+- ``top``    file *i* becomes a block: its path and its best symbol;
+- ``symbol`` one more of file *i*'s symbols, in the file's own order (symbol score,
+  overloads of a name after the other names);
+- ``call``   one call edge under a shown function (``--calls``).
+
+Every item has a value. A file's ``top`` is worth the file's score ``F``; its ``j``-th
+further symbol ``F / (j + 1)^_DEPTH_EXP``, so detail grows with the file's score and a
+lower file never shows more symbols than a higher one that has more to show; a call
+edge is worth its confidence times the value of its weaker end, so it comes after its
+function. Items are ordered by *key*, the larger of the item's value and the keys of
+every item that must come after it (``top`` i before ``top`` i+1 and before any
+further symbol of files ranked i or lower), ties going to the higher file. So every
+prefix shows a prefix of the ranking, and no lower file gets detail while a higher one
+is missing. After the blocks, the "also relevant" tail names the next files by path
+(it may use ``_TAIL_SHARE`` of the budget; the blocks get the rest).
+
+The top ``K`` blocks show one-line signatures (with their calls), the others names
+only; for a few ``K`` a binary search finds the longest prefix that fits (costs are
+sums of memoized per-line counts), and the candidate with the most value wins
+(signatures count more than names). The final text is counted exactly once more and
+trimmed from the end if needed, so the printed map never exceeds the budget under the
+counter in use; an estimating counter also gets its measured margin.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
+import numpy as np
+
+from ..callgraph import CallEdge, call_line
 from ..extract.tags import Tag
 from ..index import definitions
 from ..rank import RankedSymbol, Ranking
@@ -22,9 +45,34 @@ _CONTAINERS = frozenset({"class", "interface", "struct", "trait", "impl", "enum"
 _CALLABLES = frozenset({"function", "method", "macro"})
 _NAME_LABEL = {"function": "def", "method": "def", "macro": "macro", "constant": "const", "variable": "var",
                "field": "field", "property": "prop", "section": "§"}
+#: value of an item rendered as a signature, as a bare name
 _SIG_WEIGHT = 1.0
 _NAME_WEIGHT = 0.45
-_K_CHOICES = (10**9, 30, 12, 5, 0)
+#: the j-th further symbol of a file is worth its file's score / (j + 1)^_DEPTH_EXP:
+#: smaller favours depth (more of the top files), larger breadth (more files);
+#: 0.5 gave mypy's top file 287 of 531 symbols at 8192 tokens, 1.0 gson's top file
+#: (with a chat file) 2 symbols at 1024
+_DEPTH_EXP = 0.7
+#: share of the budget the "also relevant" tail of paths may take from the blocks
+_TAIL_SHARE = 0.05
+#: at most this many paths in the tail
+_TAIL_MAX = 400
+#: call edges shown per function and direction, at most
+_CALLS_PER_LINE = 5
+#: a call edge is worth this share of its confidence × its weaker end's value; with
+#: confidences below 1 a function's calls always come after its signature (0.5 left
+#: flask with 2 call lines at 2048 tokens, 1.0 gives 20 and keeps 90% of the signatures)
+_CALL_SHARE = 1.0
+#: how many leading blocks show signatures: the fitter tries each and keeps the best
+_K_CHOICES = (10**9, 30, 12, 5, 2, 1)
+
+_TOP, _SYM, _CALL = 1, 2, 3
+
+
+class CallSource(Protocol):
+    """What ``--calls`` needs from a call graph: every edge at one function."""
+
+    def edges_for(self, path: str, t: Tag) -> Sequence[CallEdge]: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +95,22 @@ def ansi_style() -> Style:
 PLAIN = Style()
 
 
+@dataclass(frozen=True)
+class Item:
+    """One step of the map (see the module docstring). ``pos`` is the file's position
+    among the ranked files that are not in the chat; ``value`` its own value."""
+
+    kind: int
+    pos: int
+    path: str
+    key: float
+    value: float
+    symbol: RankedSymbol | None = None
+    edge: CallEdge | None = None
+    #: for a call: the function it hangs under, (line, name)
+    under: tuple[int, str] | None = None
+
+
 @dataclass
 class FileBlock:
     path: str
@@ -54,6 +118,10 @@ class FileBlock:
     score: float
     symbols: list[RankedSymbol] = field(default_factory=list)
     detail: str = "sig"  # "sig" | "names"
+    #: call edges shown under a function (line, name), per direction, in order of importance
+    calls: dict[tuple[int, str], dict[str, list[CallEdge]]] = field(default_factory=dict)
+    #: how many items of this file the map holds (with the detail, the block's identity)
+    items: int = 0
 
 
 @dataclass
@@ -65,6 +133,7 @@ class RenderedMap:
     files_total: int
     symbols_total: int
     budget: int
+    call_lines: int = 0
 
     @property
     def symbols_shown(self) -> int:
@@ -106,8 +175,12 @@ def parent_map(all_defs: Sequence[Tag]) -> dict[tuple[int, str], Tag]:
 
 
 def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Style,
-                  calls: Callable[[str, Tag], list[str]] | None) -> list[str]:
-    """Lines for one file: the path, then its selected definitions nested by parent."""
+                  total_calls: dict[tuple[int, str], dict[str, int]]) -> list[str]:
+    """Lines for one file: the path, then its selected definitions nested by parent.
+
+    A block without symbols (a file with no definitions) is its bare path."""
+    if not b.symbols:
+        return [style.path(b.path)]
     lines = [style.path(b.path + ":")]
 
     def parent_of(t: Tag) -> Tag | None:
@@ -140,9 +213,14 @@ def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Styl
     def emit_sig(key, depth: int) -> None:
         for t in children.get(key, ()):
             lines.append("  " * depth + color(t, _sig_line(t)))
-            if calls is not None and t.kind in _CALLABLES:
-                for extra in calls(b.path, t):
-                    lines.append("  " * (depth + 1) + style.dim(extra))
+            shown = b.calls.get((t.line, t.name))
+            if shown:
+                totals = total_calls.get((t.line, t.name), {})
+                for direction in ("calls", "called_by"):
+                    edges = shown.get(direction)
+                    if edges:
+                        text = call_line(direction, edges, b.path, totals.get(direction, len(edges)))
+                        lines.append("  " * (depth + 1) + style.dim(text))
             emit_sig((t.line, t.name), depth + 1)
 
     def emit_names(key, depth: int) -> None:
@@ -151,11 +229,12 @@ def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Styl
         for t in kids:
             sub = children.get((t.line, t.name))
             if t.kind in _CONTAINERS or sub:
-                members = [c.name for c in sub or ()]
+                nested = any(children.get((c.line, c.name)) for c in sub or ())
+                members = list(dict.fromkeys(c.name for c in sub or ()))  # a getter and its setter: one name
                 head = f"{t.kind} {t.name}" if t.kind != "section" else f"§ {t.name}"
-                lines.append("  " * depth + color(t, head) + (": " + ", ".join(members) if members and not any(
-                    children.get((c.line, c.name)) for c in sub or ()) else ""))
-                if sub and any(children.get((c.line, c.name)) for c in sub):
+                lines.append("  " * depth + color(t, head) + (": " + ", ".join(members) if members and not nested
+                                                             else ""))
+                if nested:
                     emit_names((t.line, t.name), depth + 1)
             else:
                 leaves.setdefault(_NAME_LABEL.get(t.kind, t.kind), []).append(t.name)
@@ -169,11 +248,32 @@ def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Styl
     return lines
 
 
+def _overload_index(file_pos: np.ndarray, name_idx: np.ndarray) -> np.ndarray:
+    """For rows in score order: how many rows of the same file and name came before.
+
+    Overloads share their name's references and so their score; the second
+    ``fromJson`` tells a reader much less than the first, so the fitter divides a
+    symbol's value by one plus this index."""
+    n = len(file_pos)
+    width = int(name_idx.max()) + 1 if n else 1
+    key = np.where(name_idx >= 0, file_pos * width + name_idx, -1 - np.arange(n))  # unknown names: unique
+    g = np.argsort(key, kind="stable")
+    k = key[g]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    occ = np.empty(n, dtype=np.int64)
+    occ[g] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    return occ
+
+
+def _suffix_max(a: np.ndarray) -> np.ndarray:
+    return np.maximum.accumulate(a[::-1])[::-1] if a.size else a
+
+
 class MapFitter:
     """Chooses what to show for a ranking within a token budget."""
 
     def __init__(self, ranking: Ranking, tags: dict[str, Sequence[Tag]], counter: TokenCounter, *,
-                 chat_files: Sequence[str] = (), title: str = "", calls=None) -> None:
+                 chat_files: Sequence[str] = (), title: str = "", calls: CallSource | None = None) -> None:
         self.ranking = ranking
         self.tags = tags
         self.counter = counter
@@ -181,15 +281,125 @@ class MapFitter:
         self.title = title
         self.calls = calls
         self.file_rank = {f: i + 1 for i, f in enumerate(ranking.files)}
-        self.syms: list[RankedSymbol] = []
-        self.defs = {f: definitions(tags, f) for f in tags}
-        self.symbols_total = sum(len(v) for v in self.defs.values())
+        self.files = [f for f in ranking.files if f not in self.chat]  # what the map may show, in rank order
+        arrays = ranking.symbol_arrays()
+        self.symbols_total = len(arrays[0].tags) if arrays is not None else 0
+        self._keys, self._kinds, self._pos, self._rows, self._values = self._plan(arrays)
+        self._arrays = arrays
+        self.items: list[Item] = []
         self._line_costs: dict[str, int] = {}
         self._parents: dict[str, dict] = {}
-        # a block is determined by its file, detail and how many of the file's ranked
-        # symbols it holds (symbols are always admitted in rank order)
+        self._defs: dict[str, list[Tag]] = {}
+        self._total_calls: dict[str, dict[tuple[int, str], dict[str, int]]] = {}
+        self._value_of: dict[tuple[str, str, int], float] | None = None
+        # a block is determined by its file, detail and how many of the file's items
+        # it holds (a file's items always enter in the same order)
         self._block_memo: dict[tuple, list[str]] = {}
 
+    # -- the plan: every non-call item's key, in order -----------------------------------
+    def _plan(self, arrays) -> tuple[np.ndarray, ...]:
+        """Keys of all top/symbol items, sorted (vectorized: no object per symbol).
+
+        Also sets ``_row_value``: every definition's value (chat files' too, for the
+        far ends of call edges), indexed like the symbol table."""
+        nf = len(self.files)
+        F = np.array([self.ranking.scores[f] for f in self.files], dtype=np.float64)
+        top_row = np.full(nf, -1, dtype=np.int64)
+        sym_rows = sym_pos = sym_stage = np.zeros(0, dtype=np.int64)
+        sym_values = np.zeros(0)
+        self._row_value = np.zeros(0)
+        if arrays is not None and len(arrays[0].tags):
+            table, order, scores = arrays
+            rank_of = {f: i for i, f in enumerate(self.ranking.files)}
+            Fall = np.array([self.ranking.scores[f] for f in self.ranking.files], dtype=np.float64)
+            frank = np.array([rank_of.get(p, -1) for p in table.paths], dtype=np.int64)[table.file_idx]
+            so = order[frank[order] >= 0]  # rows by descending score
+            fr0 = frank[so]
+            order_value = scores[so] / (1.0 + _overload_index(fr0, table.name_idx[so]))
+            g = np.lexsort((-order_value, fr0))  # grouped by file, best first (ties: score order)
+            rows, fr = so[g], fr0[g]
+            starts = np.flatnonzero(np.r_[True, fr[1:] != fr[:-1]])
+            within = np.arange(len(fr)) - np.repeat(starts, np.diff(np.r_[starts, len(fr)]))
+            self._row_value = np.zeros(len(table.tags))
+            self._row_value[rows] = Fall[fr] / np.power(within + 1.0, _DEPTH_EXP)
+            pos_of_rank = np.full(len(self.ranking.files), -1, dtype=np.int64)  # chat files: -1
+            keep_rank = np.array([f not in self.chat for f in self.ranking.files], dtype=bool)
+            pos_of_rank[keep_rank] = np.arange(nf)
+            fp = pos_of_rank[fr]
+            shown = fp >= 0
+            top = shown & (within == 0)
+            top_row[fp[top]] = rows[top]
+            more = shown & (within > 0)
+            sym_rows, sym_pos, sym_stage = rows[more], fp[more], within[more] + 1
+            sym_values = self._row_value[sym_rows]
+        # a file's further symbols are worth less than its score, and scores fall with
+        # rank: the suffix maximum only guards the order against float ties
+        top_key = _suffix_max(F)
+        keys = np.concatenate([top_key, sym_values])
+        values = np.concatenate([F, sym_values])
+        kinds = np.concatenate([np.full(nf, _TOP), np.full(sym_rows.size, _SYM)])
+        poss = np.concatenate([np.arange(nf, dtype=np.int64), sym_pos])
+        stages = np.concatenate([np.ones(nf, np.int64), sym_stage])
+        rowss = np.concatenate([top_row, sym_rows])
+        o = np.lexsort((stages, poss, -keys))
+        return keys[o], kinds[o], poss[o], rowss[o], values[o]
+
+    def _materialize(self, limit: int) -> list[Item]:
+        """The first ``limit`` top/symbol items as objects, with the call items that
+        fall among them merged in by key."""
+        n = min(limit, len(self._keys))
+        table = self._arrays[0] if self._arrays is not None else None
+        scores = self._arrays[2] if self._arrays is not None else None
+        out: list[Item] = []
+        for k in range(n):
+            kind, p, row = int(self._kinds[k]), int(self._pos[k]), int(self._rows[k])
+            path = self.files[p]
+            sym = RankedSymbol(path, table.tags[row], float(scores[row])) if row >= 0 else None
+            out.append(Item(kind, p, path, float(self._keys[k]), float(self._values[k]), sym))
+        if self.calls is None or not out:
+            return out
+        floor = float(self._keys[n - 1]) if n < len(self._keys) else -np.inf
+        calls = [c for c in self._call_items(out) if c.key >= floor]
+        if not calls:
+            return out
+        # a call's key is below its function's own value, so sorting by key alone puts
+        # it after its function; ties go to the higher file, then to symbols before calls
+        merged = out + calls
+        merged.sort(key=lambda it: (-it.key, it.pos, it.kind == _CALL))
+        return merged
+
+    def _call_items(self, items: list[Item]) -> list[Item]:
+        """Call edges of the shown callables: importance = confidence × the value of the
+        weaker end (an edge matters when both its ends do), the strongest few per
+        function and direction. Below its function's own value, so never before it."""
+        if self._value_of is None:
+            table = self._arrays[0]
+            paths, fidx, value = table.paths, table.file_idx, self._row_value
+            self._value_of = {(paths[fidx[i]], t.name, t.line): float(value[i]) for i, t in enumerate(table.tags)}
+        value_of = self._value_of
+        out: list[Item] = []
+        for it in items:
+            s = it.symbol
+            if s is None or s.tag.kind not in _CALLABLES:
+                continue
+            edges = self.calls.edges_for(s.path, s.tag)
+            if not edges:
+                continue
+            under = (s.tag.line, s.tag.name)
+            totals: dict[str, int] = {}
+            ranked: dict[str, list[tuple[float, CallEdge]]] = {}
+            for e in edges:
+                totals[e.direction] = totals.get(e.direction, 0) + 1
+                imp = _CALL_SHARE * e.confidence * min(it.value, value_of.get((e.file, e.name, e.line), 0.0))
+                ranked.setdefault(e.direction, []).append((imp, e))
+            self._total_calls.setdefault(s.path, {})[under] = totals
+            for direction, lst in ranked.items():
+                lst.sort(key=lambda x: (-x[0], x[1].file, x[1].line))
+                for imp, e in lst[:_CALLS_PER_LINE]:
+                    out.append(Item(_CALL, it.pos, s.path, imp, imp, None, e, under))
+        return out
+
+    # -- text ---------------------------------------------------------------------------
     def _header(self, nfiles: int, nsyms: int, used: int | str, budget: int) -> str:
         t = f" {self.title}" if self.title else ""
         head = (f"# ripmap{t}: {nfiles} of {len(self.ranking.files)} files, {nsyms} of {self.symbols_total} "
@@ -198,30 +408,40 @@ class MapFitter:
             head += "\n# in chat (not repeated): " + ", ".join(sorted(self.chat))
         return head
 
-    def _blocks(self, m: int, k: int) -> list[FileBlock]:
+    def _layout(self, m: int, k: int) -> list[FileBlock]:
+        """Blocks of the first ``m`` items, the first ``k`` of them with signatures."""
         blocks: dict[str, FileBlock] = {}
-        for s in self.syms[:m]:
-            b = blocks.get(s.path)
+        for it in self.items[:m]:
+            b = blocks.get(it.path)
             if b is None:
-                r = self.file_rank[s.path]
-                b = blocks[s.path] = FileBlock(s.path, r, self.ranking.scores[s.path])
-            b.symbols.append(s)
-        out = sorted(blocks.values(), key=lambda b: b.rank)
+                b = blocks[it.path] = FileBlock(it.path, self.file_rank[it.path], self.ranking.scores[it.path])
+            b.items += 1
+            if it.kind == _CALL:
+                b.calls.setdefault(it.under, {}).setdefault(it.edge.direction, []).append(it.edge)
+            elif it.symbol is not None:
+                b.symbols.append(it.symbol)
+        out = list(blocks.values())  # `top` items enter in rank order
         for i, b in enumerate(out):
             b.detail = "sig" if i < k else "names"
+            if b.detail == "names":
+                b.calls = {}
         return out
 
-    def _text(self, blocks: list[FileBlock], also: list[str], budget: int, style: Style, used: int | str) -> str:
-        lines = [self._header(len(blocks), sum(len(b.symbols) for b in blocks), used, budget)]
+    def _lines(self, blocks: list[FileBlock], also: list[str], budget: int, style: Style,
+               used: int | str) -> list[str]:
+        lines = self._header(len(blocks), sum(len(b.symbols) for b in blocks), used, budget).split("\n")
         for b in blocks:
             lines.extend(self._block_lines(b, style))
         if also:
             lines.append(style.dim("# also relevant:"))
             lines.extend(style.path(a) for a in also)
-        return "\n".join(lines) + "\n"
+        return lines
+
+    def _text(self, blocks: list[FileBlock], also: list[str], budget: int, style: Style, used: int | str) -> str:
+        return "\n".join(self._lines(blocks, also, budget, style, used)) + "\n"
 
     def _block_lines(self, b: FileBlock, style: Style) -> list[str]:
-        key = (b.path, b.detail, len(b.symbols), b.symbols[-1].tag if b.symbols else None)
+        key = (b.path, b.detail, b.items)
         plain = style is PLAIN
         if plain:
             hit = self._block_memo.get(key)
@@ -229,8 +449,8 @@ class MapFitter:
                 return hit
         parents = self._parents.get(b.path)
         if parents is None:
-            parents = self._parents[b.path] = parent_map(self.defs.get(b.path, ()))
-        lines = _render_block(b, parents, style, self.calls)
+            parents = self._parents[b.path] = parent_map(definitions(self.tags, b.path))
+        lines = _render_block(b, parents, style, self._total_calls.get(b.path, {}))
         if plain:
             self._block_memo[key] = lines
         return lines
@@ -249,66 +469,91 @@ class MapFitter:
         token or two, which :meth:`fit` settles with exact counts of the final text.
         The header carries a 6-digit placeholder so it is never underestimated.
         """
-        text = self._text(blocks, also, budget, PLAIN, "000000")
-        return sum(self._line_cost(line) for line in text.split("\n"))
+        cost = self._line_cost
+        return sum(cost(line) for line in self._lines(blocks, also, budget, PLAIN, "000000"))
 
+    def _utility(self, blocks: list[FileBlock], m: int) -> float:
+        sig = {b.path for b in blocks if b.detail == "sig"}
+        u = 0.0
+        for it in self.items[:m]:
+            if it.kind == _CALL:
+                u += it.value if it.path in sig else 0.0
+            else:
+                u += it.value * (_SIG_WEIGHT if it.path in sig else _NAME_WEIGHT)
+        return u
+
+    # -- fitting ------------------------------------------------------------------------
     def fit(self, budget: int) -> RenderedMap:
         if budget < 1:
             raise ValueError("budget must be at least 1 token")
-        # A rendered symbol costs at least a couple of tokens, so at most budget/2 fit.
-        # Search a smaller prefix first and widen only when all of it fits.
-        limit = budget // 8 + 32
-        while True:
-            self.syms = self.ranking.top_symbols(limit, exclude=frozenset(self.chat))
-            best = self._search(budget)
-            if best[1] < len(self.syms) or len(self.syms) < limit or limit > budget // 2:
-                break
-            limit *= 4
-        _u, m, k = best
-        blocks = self._blocks(m, k)
-        shown = {b.path for b in blocks} | self.chat
-        also: list[str] = []
-        rest = [f for f in self.ranking.files if f not in shown]
+        margin = float(getattr(self.counter, "margin", 0.0) or 0.0)
+        target = max(1, int(budget / (1.0 + margin))) if margin > 0 else budget
+        reserve = int(target * _TAIL_SHARE)
+        m, k = self._best(target - reserve, budget)
+        blocks = self._layout(m, k)
+        rest = self.files[len(blocks):len(blocks) + _TAIL_MAX]
         if rest:
-            base = self._cost(blocks, [], budget)
-            lo, hi = 0, min(len(rest), 400)
-            if base + self.counter.count("# also relevant:\n" + rest[0] + "\n") <= budget:
-                while lo < hi:
-                    mid = (lo + hi + 1) // 2
-                    if self._cost(blocks, rest[:mid], budget) <= budget:
-                        lo = mid
-                    else:
-                        hi = mid - 1
-                also = rest[:lo]
+            whole_tail = sum(self._line_cost(p) for p in rest) + self._line_cost("# also relevant:")
+            if whole_tail < reserve:  # few files left: give the blocks what the tail cannot use
+                m, k = self._best(target - whole_tail, budget)
+                blocks = self._layout(m, k)
+                rest = self.files[len(blocks):len(blocks) + _TAIL_MAX]
+        also = self._tail(blocks, rest, target, budget)
         text = self._final(blocks, also, budget)
-        while self.counter.count(text) > budget and (also or blocks):  # safety net; rarely taken
+        while self.counter.count(text) > target and (also or m > 0):  # settle BPE merges: drop from the end
             if also:
                 also = also[:-1]
             else:
-                last = blocks[-1]
-                last.symbols.pop()
-                if not last.symbols:
-                    blocks.pop()
+                m -= 1
+                blocks = self._layout(m, k)
             text = self._final(blocks, also, budget)
-        if self.counter.count(text) > budget:  # not even the header fits
-            text = self._tiny(budget)
+        if not blocks and not also and self.counter.count(text) > target:  # not even the header fits
+            text = self._tiny(target)
+        calls = sum(len(dirs) for b in blocks if b.detail == "sig" for dirs in b.calls.values())
         return RenderedMap(text=text, tokens=self.counter.count(text), blocks=blocks, also=also,
-                           files_total=len(self.ranking.files), symbols_total=self.symbols_total, budget=budget)
+                           files_total=len(self.ranking.files), symbols_total=self.symbols_total, budget=budget,
+                           call_lines=calls)
 
-    def _search(self, budget: int) -> tuple[float, int, int]:
-        """(utility, symbols, files with signatures) of the best fitting candidate."""
-        n = len(self.syms)
+    def _best(self, target: int, budget: int) -> tuple[int, int]:
+        """(items, blocks with signatures) of the best map of blocks within ``target``.
+
+        An item costs at least a token, so at most ``target`` fit: a shorter prefix is
+        searched first and widened only when all of it fits."""
+        limit = target // 6 + 64
+        while True:
+            self.items = self._materialize(limit)
+            _u, m, k = self._search(target, budget)
+            if m < len(self.items) or limit >= len(self._keys) or limit > target:
+                return m, k
+            limit *= 4
+
+    def _tail(self, blocks: list[FileBlock], rest: list[str], target: int, budget: int) -> list[str]:
+        """The longest run of the next files' paths that fits after the blocks."""
+        if not rest or self._cost(blocks, rest[:1], budget) > target:
+            return []
+        lo, hi = 1, len(rest)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._cost(blocks, rest[:mid], budget) <= target:
+                lo = mid
+            else:
+                hi = mid - 1
+        return rest[:lo]
+
+    def _search(self, target: int, budget: int) -> tuple[float, int, int]:
+        """(utility, items, blocks with signatures) of the best fitting candidate."""
+        n = len(self.items)
         best: tuple[float, int, int] | None = None
         for k in _K_CHOICES:
             lo, hi = 0, n
             while lo < hi:  # largest m whose rendering fits
                 mid = (lo + hi + 1) // 2
-                if self._cost(self._blocks(mid, k), [], budget) <= budget:
+                if self._cost(self._layout(mid, k), [], budget) <= target:
                     lo = mid
                 else:
                     hi = mid - 1
-            blocks = self._blocks(lo, k)
-            util = sum(s.score * (_SIG_WEIGHT if b.detail == "sig" else _NAME_WEIGHT) for b in blocks for s in b.symbols)
+            blocks = self._layout(lo, k)
+            util = self._utility(blocks, lo)
             if best is None or util > best[0] + 1e-15:
                 best = (util, lo, k)
             if k >= len(blocks) and lo == n:  # everything fits with full detail
