@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", metavar="FILE", help="JSON file of ranking parameters (overrides --preset values)")
     p.add_argument("--calls", action="store_true", help="show calls / called-by under each function")
     p.add_argument("--explain", metavar="FILE", help="print the per-signal breakdown of FILE's score and rank, then exit")
-    p.add_argument("--join", action="store_true", help="print the top files' full contents within the budget instead of a map")
+    p.add_argument("--join", action="store_true",
+                   help="print the top files' full contents within the budget instead of a map (files that do not fit "
+                        "are named at the end, never cut; with --format json: their contents as JSON)")
     p.add_argument("--stats", action="store_true", help="print timings and counts to stderr after the map")
     p.add_argument("--no-git", action="store_true", help="ignore git history (no recency, churn or co-change)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the tag cache")
@@ -163,12 +165,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.tokens < 1:
         raise UsageError(f"--tokens must be at least 1 (got {args.tokens})")
+    if args.join and args.calls:
+        raise UsageError("--calls has no meaning with --join, which prints whole files")
     params = _params(args)
     t0 = time.perf_counter()
     root, paths = _resolve_root(args)
 
     from .api import RepoMap
-    from .render import ansi_style, join_files, map_json, render_map
+    from .render import ansi_style, join_files, join_json, map_json, render_map
     from .render.tokens import default_counter
 
     warn = (lambda m: print(f"ripmap: {m}", file=sys.stderr))
@@ -192,12 +196,16 @@ def run(argv: Sequence[str] | None = None) -> int:
                 print(e.table())
             return 0
         if args.join:
-            text, used, included = join_files(root, ranking, tokens=args.tokens, counter=counter)
-            if not included:
+            result = join_files(root, ranking, tokens=args.tokens, counter=counter)
+            if not result.files:
                 raise RipmapError("nothing fits: every ranked file is larger than the budget")
-            sys.stdout.write(text)
-            if args.stats:
-                print(f"ripmap: joined {len(included)} files, {used} of {args.tokens} tokens", file=sys.stderr)
+            if args.format == "json":
+                print(join_json(root, ranking, result, elapsed_s=time.perf_counter() - t0))
+            else:
+                sys.stdout.write(result.text)
+            if args.stats or args.verbose:
+                print(f"ripmap: joined {len(result.files)} files, {result.tokens} of {args.tokens} tokens "
+                      f"({counter.name}); {len(result.skipped)} higher-ranked files not included", file=sys.stderr)
             return 0
         calls = None
         if args.calls:

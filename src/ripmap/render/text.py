@@ -120,8 +120,6 @@ class FileBlock:
     detail: str = "sig"  # "sig" | "names"
     #: call edges shown under a function (line, name), per direction, in order of importance
     calls: dict[tuple[int, str], dict[str, list[CallEdge]]] = field(default_factory=dict)
-    #: how many items of this file the map holds (with the detail, the block's identity)
-    items: int = 0
 
 
 @dataclass
@@ -345,8 +343,7 @@ class MapFitter:
         return keys[o], kinds[o], poss[o], rowss[o], values[o]
 
     def _materialize(self, limit: int) -> list[Item]:
-        """The first ``limit`` top/symbol items as objects, with the call items that
-        fall among them merged in by key."""
+        """The first ``limit`` top/symbol items as objects."""
         n = min(limit, len(self._keys))
         table = self._arrays[0] if self._arrays is not None else None
         scores = self._arrays[2] if self._arrays is not None else None
@@ -356,17 +353,17 @@ class MapFitter:
             path = self.files[p]
             sym = RankedSymbol(path, table.tags[row], float(scores[row])) if row >= 0 else None
             out.append(Item(kind, p, path, float(self._keys[k]), float(self._values[k]), sym))
-        if self.calls is None or not out:
-            return out
-        floor = float(self._keys[n - 1]) if n < len(self._keys) else -np.inf
-        calls = [c for c in self._call_items(out) if c.key >= floor]
-        if not calls:
-            return out
+        return out
+
+    def _with_calls(self, items: list[Item]) -> list[Item]:
+        """``items`` with the call edges that fall among them merged in by key."""
+        if self.calls is None or not items:
+            return items
+        floor = items[-1].key if len(items) < len(self._keys) else -np.inf
+        calls = [c for c in self._call_items(items) if c.key >= floor]
         # a call's key is below its function's own value, so sorting by key alone puts
         # it after its function; ties go to the higher file, then to symbols before calls
-        merged = out + calls
-        merged.sort(key=lambda it: (-it.key, it.pos, it.kind == _CALL))
-        return merged
+        return sorted(items + calls, key=lambda it: (-it.key, it.pos, it.kind == _CALL))
 
     def _call_items(self, items: list[Item]) -> list[Item]:
         """Call edges of the shown callables: importance = confidence × the value of the
@@ -415,7 +412,6 @@ class MapFitter:
             b = blocks.get(it.path)
             if b is None:
                 b = blocks[it.path] = FileBlock(it.path, self.file_rank[it.path], self.ranking.scores[it.path])
-            b.items += 1
             if it.kind == _CALL:
                 b.calls.setdefault(it.under, {}).setdefault(it.edge.direction, []).append(it.edge)
             elif it.symbol is not None:
@@ -441,7 +437,9 @@ class MapFitter:
         return "\n".join(self._lines(blocks, also, budget, style, used)) + "\n"
 
     def _block_lines(self, b: FileBlock, style: Style) -> list[str]:
-        key = (b.path, b.detail, b.items)
+        # within one item list a file's items enter in one order, so its symbol and call
+        # counts name the block; a prefix without calls is the same in the list with calls
+        key = (b.path, b.detail, len(b.symbols), sum(len(v) for d in b.calls.values() for v in d.values()))
         plain = style is PLAIN
         if plain:
             hit = self._block_memo.get(key)
@@ -517,12 +515,17 @@ class MapFitter:
     def _best(self, target: int, budget: int) -> tuple[int, int]:
         """(items, blocks with signatures) of the best map of blocks within ``target``.
 
-        An item costs at least a token, so at most ``target`` fit: a shorter prefix is
-        searched first and widened only when all of it fits."""
+        How many blocks show signatures is chosen without calls, so ``--calls`` never
+        turns a block's signatures into bare names; the calls then share the budget with
+        the symbols at that choice. An item costs at least a token, so at most
+        ``target`` fit: a shorter prefix is searched first, widened when all of it fits."""
         limit = target // 6 + 64
         while True:
             self.items = self._materialize(limit)
-            _u, m, k = self._search(target, budget)
+            _u, m, k = self._search(target, budget, _K_CHOICES)
+            if self.calls is not None:
+                self.items = self._with_calls(self.items)
+                _u, m, k = self._search(target, budget, (k,))
             if m < len(self.items) or limit >= len(self._keys) or limit > target:
                 return m, k
             limit *= 4
@@ -540,11 +543,11 @@ class MapFitter:
                 hi = mid - 1
         return rest[:lo]
 
-    def _search(self, target: int, budget: int) -> tuple[float, int, int]:
+    def _search(self, target: int, budget: int, choices: Sequence[int]) -> tuple[float, int, int]:
         """(utility, items, blocks with signatures) of the best fitting candidate."""
         n = len(self.items)
         best: tuple[float, int, int] | None = None
-        for k in _K_CHOICES:
+        for k in choices:
             lo, hi = 0, n
             while lo < hi:  # largest m whose rendering fits
                 mid = (lo + hi + 1) // 2
