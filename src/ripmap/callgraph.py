@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from .extract.tags import Tag
 from .graph import GraphData
@@ -78,13 +78,14 @@ class CallGraph:
         """Every resolved edge at one function: what it calls, then who calls it.
 
         The renderer ranks these by importance and admits them one by one within the
-        budget, so this returns them all (strongest first per direction)."""
+        budget, so this returns them all, in no particular order within a direction."""
         key: Func = (path, t.name, t.line)
         out: list[CallEdge] = []
         for direction, table in (("calls", self.calls), ("called_by", self.callers)):
-            for (f, name, line), (conf, strategy) in sorted((table.get(key) or {}).items(),
-                                                            key=lambda kv: (-kv[1][0], kv[0])):
-                out.append(CallEdge(direction, f, name, line, conf, strategy))
+            edges = table.get(key)
+            if edges:
+                out.extend(CallEdge(direction, f, name, line, conf, strategy)
+                           for (f, name, line), (conf, strategy) in edges.items())
         return out
 
     def lines_for(self, path: str, t: Tag, limit: int = 5) -> list[str]:
@@ -93,16 +94,17 @@ class CallGraph:
         edges = self.edges_for(path, t)
         out = []
         for direction in ("calls", "called_by"):
-            mine = [e for e in edges if e.direction == direction]
+            mine = sorted((e for e in edges if e.direction == direction),
+                          key=lambda e: (-e.confidence, e.file, e.name, e.line))
             if mine:
                 out.append(call_line(direction, mine[:limit], path, len(mine)))
         return out
 
 
-@dataclass(frozen=True)
-class CallEdge:
+class CallEdge(NamedTuple):
     """One resolved call seen from a function: ``direction`` is ``calls`` (the other end
-    is the callee) or ``called_by`` (the other end is the caller)."""
+    is the callee) or ``called_by`` (the other end is the caller). A NamedTuple, not a
+    dataclass: ``--calls`` builds one per edge of every function it considers."""
 
     direction: str
     file: str
@@ -125,6 +127,7 @@ def call_line(direction: str, shown: Sequence[CallEdge], path: str, total: int) 
     for e in shown:
         label_name = e.name if e.file == path else f"{e.name} ({e.file.rsplit('/', 1)[-1]})"
         names.append(label_name if e.confidence >= 0.95 else f"{label_name} {e.confidence:.0%}")
+    names = list(dict.fromkeys(names))  # namesakes in one file (overloads) read the same: once
     more = total - len(shown)
     return f"{_LABEL[direction]}: {', '.join(names)}" + (f" +{more}" if more > 0 else "")
 

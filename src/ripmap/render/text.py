@@ -30,6 +30,8 @@ counter in use; an estimating counter also gets its measured margin.
 """
 from __future__ import annotations
 
+import heapq
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
@@ -184,12 +186,13 @@ def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Styl
     def parent_of(t: Tag) -> Tag | None:
         return parents.get((t.line, t.name))
 
-    # include ancestors of chosen symbols as containers
+    # include ancestors of chosen symbols as containers; of two definitions with the
+    # same line and name (``app.set = function set``), the first chosen is shown
     nodes: dict[tuple[int, str], Tag] = {}
     for s in b.symbols:
         t = s.tag
         guard = 0
-        while t is not None and guard < 16:
+        while t is not None and guard < 16 and (t.line, t.name) not in nodes:
             nodes[(t.line, t.name)] = t
             t = parent_of(t)
             guard += 1
@@ -267,6 +270,58 @@ def _suffix_max(a: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(a[::-1])[::-1] if a.size else a
 
 
+class _SigCost:
+    """The cost of file ``p``'s signature block after each of its items, grown on demand.
+
+    A block's cost is the sum of its lines' costs, whatever their order, so adding a
+    symbol adds its line and the lines of ancestors not yet shown, and adding a call
+    edge replaces its function's call line by a longer one. This prices a big file's
+    block for every prefix in one pass instead of rendering it once per prefix."""
+
+    def __init__(self, fitter: "MapFitter", p: int) -> None:
+        self.f = fitter
+        self.path = fitter.files[p]
+        self.items = fitter._per_file.get(p, [])
+        self.parents = fitter._parents_of(self.path)
+        self.depth: dict[tuple[int, str], int] = {}
+        self.call_lines: dict[tuple, str] = {}
+        self.edges: dict[tuple, list[CallEdge]] = {}
+        self.total = 0.0
+        self.cum = [0.0]
+
+    def at(self, n: int) -> float:
+        cost = self.f._line_cost
+        while len(self.cum) <= n and len(self.cum) <= len(self.items):
+            it = self.items[len(self.cum) - 1]
+            if it.kind == _CALL:
+                key = (it.under, it.edge.direction)
+                shown = self.edges.setdefault(key, [])
+                shown.append(it.edge)
+                totals = self.f._total_calls.get(self.path, {}).get(it.under, {})
+                line = "  " * (self.depth.get(it.under, 1) + 1) + call_line(
+                    it.edge.direction, shown, self.path, totals.get(it.edge.direction, len(shown)))
+                old = self.call_lines.get(key)
+                self.total += cost(line) - (cost(old) if old is not None else 0)
+                self.call_lines[key] = line
+            elif it.symbol is None:  # a file without definitions: its bare path
+                self.total += cost(self.path)
+            else:
+                if not self.depth:
+                    self.total += cost(self.path + ":")
+                chain = []
+                t: Tag | None = it.symbol.tag
+                while t is not None and len(chain) < 16 and (t.line, t.name) not in self.depth:
+                    chain.append(t)
+                    t = self.parents.get((t.line, t.name))
+                d = self.depth.get((t.line, t.name), 0) if t is not None else 0
+                for t in reversed(chain):  # outermost first
+                    d += 1
+                    self.depth[(t.line, t.name)] = d
+                    self.total += cost("  " * d + _sig_line(t))
+            self.cum.append(self.total)
+        return self.cum[min(n, len(self.cum) - 1)]
+
+
 class MapFitter:
     """Chooses what to show for a ranking within a token budget."""
 
@@ -285,7 +340,9 @@ class MapFitter:
         self._keys, self._kinds, self._pos, self._rows, self._values = self._plan(arrays)
         self._arrays = arrays
         self.items: list[Item] = []
-        self._line_costs: dict[str, int] = {}
+        self._line_costs: dict[str, float] = {}
+        # an additive counter's unrounded measure: line sums are then the whole text's count
+        self._measure = getattr(counter, "measure", None) or counter.count
         self._parents: dict[str, dict] = {}
         self._defs: dict[str, list[Tag]] = {}
         self._total_calls: dict[str, dict[tuple[int, str], dict[str, int]]] = {}
@@ -293,6 +350,8 @@ class MapFitter:
         # a block is determined by its file, detail and how many of the file's items
         # it holds (a file's items always enter in the same order)
         self._block_memo: dict[tuple, list[str]] = {}
+        self._block_costs: dict[tuple, float] = {}
+        self._sig_costs: dict[int, _SigCost] = {}
 
     # -- the plan: every non-call item's key, in order -----------------------------------
     def _plan(self, arrays) -> tuple[np.ndarray, ...]:
@@ -339,6 +398,7 @@ class MapFitter:
         poss = np.concatenate([np.arange(nf, dtype=np.int64), sym_pos])
         stages = np.concatenate([np.ones(nf, np.int64), sym_stage])
         rowss = np.concatenate([top_row, sym_rows])
+        self._has_symbols = top_row >= 0
         o = np.lexsort((stages, poss, -keys))
         return keys[o], kinds[o], poss[o], rowss[o], values[o]
 
@@ -355,12 +415,17 @@ class MapFitter:
             out.append(Item(kind, p, path, float(self._keys[k]), float(self._values[k]), sym))
         return out
 
-    def _with_calls(self, items: list[Item]) -> list[Item]:
-        """``items`` with the call edges that fall among them merged in by key."""
+    def _with_calls(self, items: list[Item], fitting: int) -> list[Item]:
+        """``items`` with the call edges that can be shown merged in by key.
+
+        ``fitting`` items fit without calls; calls only take room, so a map with calls
+        holds fewer symbol items, and every call it can hold ranks above item
+        ``fitting`` (under a function ranked above it): only those are looked up."""
         if self.calls is None or not items:
             return items
-        floor = items[-1].key if len(items) < len(self._keys) else -np.inf
-        calls = [c for c in self._call_items(items) if c.key >= floor]
+        floor = items[fitting].key if fitting < len(items) else (
+            items[-1].key if len(items) < len(self._keys) else -np.inf)
+        calls = [c for c in self._call_items(items[:fitting]) if c.key >= floor]
         # a call's key is below its function's own value, so sorting by key alone puts
         # it after its function; ties go to the higher file, then to symbols before calls
         return sorted(items + calls, key=lambda it: (-it.key, it.pos, it.kind == _CALL))
@@ -373,7 +438,7 @@ class MapFitter:
             table = self._arrays[0]
             paths, fidx, value = table.paths, table.file_idx, self._row_value
             self._value_of = {(paths[fidx[i]], t.name, t.line): float(value[i]) for i, t in enumerate(table.tags)}
-        value_of = self._value_of
+        get = self._value_of.get
         out: list[Item] = []
         for it in items:
             s = it.symbol
@@ -383,17 +448,17 @@ class MapFitter:
             if not edges:
                 continue
             under = (s.tag.line, s.tag.name)
+            v = it.value
             totals: dict[str, int] = {}
-            ranked: dict[str, list[tuple[float, CallEdge]]] = {}
-            for e in edges:
-                totals[e.direction] = totals.get(e.direction, 0) + 1
-                imp = _CALL_SHARE * e.confidence * min(it.value, value_of.get((e.file, e.name, e.line), 0.0))
-                ranked.setdefault(e.direction, []).append((imp, e))
+            for direction in ("calls", "called_by"):
+                scored = [(-_CALL_SHARE * e.confidence * min(v, get((e.file, e.name, e.line), 0.0)), e.file, e.line, e)
+                          for e in edges if e.direction == direction]
+                if not scored:
+                    continue
+                totals[direction] = len(scored)
+                for neg, _f, _l, e in heapq.nsmallest(_CALLS_PER_LINE, scored):
+                    out.append(Item(_CALL, it.pos, s.path, -neg, -neg, None, e, under))
             self._total_calls.setdefault(s.path, {})[under] = totals
-            for direction, lst in ranked.items():
-                lst.sort(key=lambda x: (-x[0], x[1].file, x[1].line))
-                for imp, e in lst[:_CALLS_PER_LINE]:
-                    out.append(Item(_CALL, it.pos, s.path, imp, imp, None, e, under))
         return out
 
     # -- text ---------------------------------------------------------------------------
@@ -407,21 +472,8 @@ class MapFitter:
 
     def _layout(self, m: int, k: int) -> list[FileBlock]:
         """Blocks of the first ``m`` items, the first ``k`` of them with signatures."""
-        blocks: dict[str, FileBlock] = {}
-        for it in self.items[:m]:
-            b = blocks.get(it.path)
-            if b is None:
-                b = blocks[it.path] = FileBlock(it.path, self.file_rank[it.path], self.ranking.scores[it.path])
-            if it.kind == _CALL:
-                b.calls.setdefault(it.under, {}).setdefault(it.edge.direction, []).append(it.edge)
-            elif it.symbol is not None:
-                b.symbols.append(it.symbol)
-        out = list(blocks.values())  # `top` items enter in rank order
-        for i, b in enumerate(out):
-            b.detail = "sig" if i < k else "names"
-            if b.detail == "names":
-                b.calls = {}
-        return out
+        syms, calls = self._counts(m)
+        return [self._block(p, p < k, int(syms[p]), int(calls[p]) if p < k else 0) for p in range(len(syms))]
 
     def _lines(self, blocks: list[FileBlock], also: list[str], budget: int, style: Style,
                used: int | str) -> list[str]:
@@ -445,40 +497,102 @@ class MapFitter:
             hit = self._block_memo.get(key)
             if hit is not None:
                 return hit
-        parents = self._parents.get(b.path)
-        if parents is None:
-            parents = self._parents[b.path] = parent_map(definitions(self.tags, b.path))
-        lines = _render_block(b, parents, style, self._total_calls.get(b.path, {}))
+        lines = _render_block(b, self._parents_of(b.path), style, self._total_calls.get(b.path, {}))
         if plain:
             self._block_memo[key] = lines
         return lines
 
-    def _line_cost(self, line: str) -> int:
+    def _parents_of(self, path: str) -> dict[tuple[int, str], Tag]:
+        parents = self._parents.get(path)
+        if parents is None:
+            parents = self._parents[path] = parent_map(definitions(self.tags, path))
+        return parents
+
+    def _line_cost(self, line: str) -> float:
         c = self._line_costs.get(line)
         if c is None:
-            c = self._line_costs[line] = self.counter.count(line + "\n")
+            c = self._line_costs[line] = self._measure(line + "\n")
         return c
 
-    def _cost(self, blocks, also, budget) -> int:
-        """Search-time cost: the sum of memoized per-line counts.
+    def _index_items(self) -> None:
+        """Arrays over ``self.items`` so that a prefix's blocks are counted, not built:
+        the binary searches price hundreds of prefixes."""
+        items = self.items
+        n = len(items)
+        self._ipos = np.fromiter((it.pos for it in items), dtype=np.int64, count=n)
+        self._icall = np.fromiter((it.kind == _CALL for it in items), dtype=bool, count=n)
+        self._ival = np.fromiter((it.value for it in items), dtype=np.float64, count=n)
+        per: dict[int, list[Item]] = {}
+        for it in items:
+            per.setdefault(it.pos, []).append(it)
+        self._per_file = per
+        self._sig_costs = {}  # they follow the item order, which a new list may change
+
+    def _counts(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per block (the files ranked 0..P-1: `top` items enter in rank order), how many
+        of its symbol items and of its call items the first ``m`` items hold."""
+        if m <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos, call = self._ipos[:m], self._icall[:m]
+        nblocks = int(pos.max()) + 1
+        return np.bincount(pos[~call], minlength=nblocks), np.bincount(pos[call], minlength=nblocks)
+
+    def _block(self, p: int, sig: bool, nsym: int, ncall: int) -> FileBlock:
+        path = self.files[p]
+        b = FileBlock(path, self.file_rank[path], self.ranking.scores[path], detail="sig" if sig else "names")
+        taken_sym = taken_call = 0
+        for it in self._per_file.get(p, ()):
+            if taken_sym >= nsym and taken_call >= ncall:
+                break
+            if it.kind == _CALL:
+                if taken_call < ncall:
+                    taken_call += 1
+                    b.calls.setdefault(it.under, {}).setdefault(it.edge.direction, []).append(it.edge)
+            elif taken_sym < nsym:
+                taken_sym += 1
+                if it.symbol is not None:
+                    b.symbols.append(it.symbol)
+        return b
+
+    def _block_cost(self, p: int, sig: bool, nsym: int, ncall: int) -> float:
+        if sig:
+            grow = self._sig_costs.get(p)
+            if grow is None:
+                grow = self._sig_costs[p] = _SigCost(self, p)
+            return grow.at(nsym + ncall)
+        key = (p, nsym)
+        c = self._block_costs.get(key)
+        if c is None:
+            cost = self._line_cost
+            c = self._block_costs[key] = sum(cost(line) for line in
+                                             self._block_lines(self._block(p, False, nsym, 0), PLAIN))
+        return c
+
+    def _cost(self, m: int, k: int, also: Sequence[str], budget: int) -> float:
+        """Search-time cost of the first ``m`` items (``k`` blocks with signatures) and a
+        tail: the sum of memoized per-line counts.
 
         Counting each distinct line once keeps the binary search cheap even with an
         exact tokenizer; BPE merges across line breaks make the true count differ by a
         token or two, which :meth:`fit` settles with exact counts of the final text.
         The header carries a 6-digit placeholder so it is never underestimated.
         """
+        syms, calls = self._counts(m)
         cost = self._line_cost
-        return sum(cost(line) for line in self._lines(blocks, also, budget, PLAIN, "000000"))
+        block = self._block_cost
+        nsym = int(syms[self._has_symbols[:len(syms)]].sum())
+        total = sum(cost(line) for line in self._header(len(syms), nsym, "000000", budget).split("\n"))
+        for p in range(len(syms)):
+            sig = p < k
+            total += block(p, sig, int(syms[p]), int(calls[p]) if sig else 0)
+        if also:
+            total += cost("# also relevant:") + sum(cost(a) for a in also)
+        return total
 
-    def _utility(self, blocks: list[FileBlock], m: int) -> float:
-        sig = {b.path for b in blocks if b.detail == "sig"}
-        u = 0.0
-        for it in self.items[:m]:
-            if it.kind == _CALL:
-                u += it.value if it.path in sig else 0.0
-            else:
-                u += it.value * (_SIG_WEIGHT if it.path in sig else _NAME_WEIGHT)
-        return u
+    def _utility(self, m: int, k: int) -> float:
+        pos, call, val = self._ipos[:m], self._icall[:m], self._ival[:m]
+        sig = pos < k
+        return float((val * np.where(call, sig, np.where(sig, _SIG_WEIGHT, _NAME_WEIGHT))).sum())
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, budget: int) -> RenderedMap:
@@ -491,12 +605,12 @@ class MapFitter:
         blocks = self._layout(m, k)
         rest = self.files[len(blocks):len(blocks) + _TAIL_MAX]
         if rest:
-            whole_tail = sum(self._line_cost(p) for p in rest) + self._line_cost("# also relevant:")
+            whole_tail = math.ceil(sum(self._line_cost(p) for p in rest) + self._line_cost("# also relevant:"))
             if whole_tail < reserve:  # few files left: give the blocks what the tail cannot use
                 m, k = self._best(target - whole_tail, budget)
                 blocks = self._layout(m, k)
                 rest = self.files[len(blocks):len(blocks) + _TAIL_MAX]
-        also = self._tail(blocks, rest, target, budget)
+        also = self._tail(m, k, rest, target, budget)
         text = self._final(blocks, also, budget)
         while self.counter.count(text) > target and (also or m > 0):  # settle BPE merges: drop from the end
             if also:
@@ -524,42 +638,64 @@ class MapFitter:
             self.items = self._materialize(limit)
             _u, m, k = self._search(target, budget, _K_CHOICES)
             if self.calls is not None:
-                self.items = self._with_calls(self.items)
+                self.items = self._with_calls(self.items, m)
                 _u, m, k = self._search(target, budget, (k,))
             if m < len(self.items) or limit >= len(self._keys) or limit > target:
                 return m, k
             limit *= 4
 
-    def _tail(self, blocks: list[FileBlock], rest: list[str], target: int, budget: int) -> list[str]:
+    def _tail(self, m: int, k: int, rest: list[str], target: int, budget: int) -> list[str]:
         """The longest run of the next files' paths that fits after the blocks."""
-        if not rest or self._cost(blocks, rest[:1], budget) > target:
+        if not rest or self._cost(m, k, rest[:1], budget) > target:
             return []
         lo, hi = 1, len(rest)
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if self._cost(blocks, rest[:mid], budget) <= target:
+            if self._cost(m, k, rest[:mid], budget) <= target:
                 lo = mid
             else:
                 hi = mid - 1
         return rest[:lo]
 
+    def _largest(self, k: int, target: int, budget: int, start: int | None) -> int:
+        """The largest prefix that fits with ``k`` blocks of signatures: a binary search,
+        or, from a neighbouring choice's answer ``start``, a gallop (the answers of
+        neighbouring ``k`` are close, so this prices few prefixes)."""
+        n = len(self.items)
+
+        def fits(m: int) -> bool:
+            return self._cost(m, k, (), budget) <= target
+
+        if start is None:
+            lo, hi = 0, n
+        elif start > 0 and not fits(start):
+            lo, hi = 0, start - 1
+        else:
+            lo, step = start, 1
+            while lo + step <= n and fits(lo + step):
+                lo += step
+                step *= 2
+            hi = min(n, lo + step - 1)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if fits(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
     def _search(self, target: int, budget: int, choices: Sequence[int]) -> tuple[float, int, int]:
         """(utility, items, blocks with signatures) of the best fitting candidate."""
+        self._index_items()
         n = len(self.items)
         best: tuple[float, int, int] | None = None
+        start = None
         for k in choices:
-            lo, hi = 0, n
-            while lo < hi:  # largest m whose rendering fits
-                mid = (lo + hi + 1) // 2
-                if self._cost(self._layout(mid, k), [], budget) <= target:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            blocks = self._layout(lo, k)
-            util = self._utility(blocks, lo)
+            lo = start = self._largest(k, target, budget, start)
+            util = self._utility(lo, k)
             if best is None or util > best[0] + 1e-15:
                 best = (util, lo, k)
-            if k >= len(blocks) and lo == n:  # everything fits with full detail
+            if lo == n and k >= len(self._counts(lo)[0]):  # everything fits with full detail
                 break
         return best if best is not None else (0.0, 0, 0)
 

@@ -44,6 +44,12 @@ class EstimateCounter:
     margin = 0.06
 
     def count(self, text: str) -> int:
+        return int(self.measure(text) + 0.999)
+
+    def measure(self, text: str) -> float:
+        """The unrounded estimate. It is additive over lines (no piece spans a line
+        break), so a fitter that sums lines' measures gets the whole text's count
+        instead of one rounding per line."""
         n = 0.0
         for p in _PIECES.findall(text):
             c = p[0]
@@ -59,7 +65,7 @@ class EstimateCounter:
             else:
                 s = p.strip()
                 n += max(1.0, len(s) / 2.0)
-        return int(n * self.SCALE + 0.999)
+        return n * self.SCALE
 
 
 class TiktokenCounter:
