@@ -604,12 +604,12 @@ class MapFitter:
         m, k = self._best(target - reserve, budget)
         blocks = self._layout(m, k)
         rest = self.files[len(blocks):len(blocks) + _TAIL_MAX]
-        if rest:
-            whole_tail = math.ceil(sum(self._line_cost(p) for p in rest) + self._line_cost("# also relevant:"))
-            if whole_tail < reserve:  # few files left: give the blocks what the tail cannot use
-                m, k = self._best(target - whole_tail, budget)
-                blocks = self._layout(m, k)
-                rest = self.files[len(blocks):len(blocks) + _TAIL_MAX]
+        whole_tail = math.ceil(sum(self._line_cost(p) for p in rest) + self._line_cost("# also relevant:")) \
+            if rest else 0
+        if whole_tail < reserve:  # few files left: give the blocks what the tail cannot use
+            m, k = self._best(target - whole_tail, budget)
+            blocks = self._layout(m, k)
+            rest = self.files[len(blocks):len(blocks) + _TAIL_MAX]
         also = self._tail(m, k, rest, target, budget)
         text = self._final(blocks, also, budget)
         while self.counter.count(text) > target and (also or m > 0):  # settle BPE merges: drop from the end
