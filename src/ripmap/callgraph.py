@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from .extract.tags import Tag
 from .graph import GraphData
@@ -81,22 +81,62 @@ class CallGraph:
                         cg.callers.setdefault(dst, {})[src] = (share, strategy)
         return cg
 
-    def lines_for(self, path: str, t: Tag, limit: int = 5) -> list[str]:
-        """``→ calls: a, b (45%)`` and ``← called by: x`` lines for one function."""
+    def edges_for(self, path: str, t: Tag) -> list["CallEdge"]:
+        """Every resolved edge at one function: what it calls, then who calls it.
+
+        The renderer ranks these by importance and admits them one by one within the
+        budget, so this returns them all, in no particular order within a direction."""
         key: Func = (path, t.name, t.line)
-        out = []
-        for label, table in (("→ calls", self.calls), ("← called by", self.callers)):
+        out: list[CallEdge] = []
+        for direction, table in (("calls", self.calls), ("called_by", self.callers)):
             edges = table.get(key)
-            if not edges:
-                continue
-            items = sorted(edges.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
-            names = []
-            for (f, name, _line), (conf, _s) in items:
-                label_name = name if f == path else f"{name} ({f.rsplit('/', 1)[-1]})"
-                names.append(label_name if conf >= 0.95 else f"{label_name} {conf:.0%}")
-            more = len(edges) - len(items)
-            out.append(f"{label}: {', '.join(names)}" + (f" +{more}" if more > 0 else ""))
+            if edges:
+                out.extend(CallEdge(direction, f, name, line, conf, strategy)
+                           for (f, name, line), (conf, strategy) in edges.items())
         return out
+
+    def lines_for(self, path: str, t: Tag, limit: int = 5) -> list[str]:
+        """``→ calls: a, b (45%)`` and ``← called by: x`` lines for one function,
+        its ``limit`` strongest edges per direction."""
+        edges = self.edges_for(path, t)
+        out = []
+        for direction in ("calls", "called_by"):
+            mine = sorted((e for e in edges if e.direction == direction),
+                          key=lambda e: (-e.confidence, e.file, e.name, e.line))
+            if mine:
+                out.append(call_line(direction, mine[:limit], path, len(mine)))
+        return out
+
+
+class CallEdge(NamedTuple):
+    """One resolved call seen from a function: ``direction`` is ``calls`` (the other end
+    is the callee) or ``called_by`` (the other end is the caller). A NamedTuple, not a
+    dataclass: ``--calls`` builds one per edge of every function it considers."""
+
+    direction: str
+    file: str
+    name: str
+    line: int
+    confidence: float
+    strategy: str
+
+
+_LABEL = {"calls": "→ calls", "called_by": "← called by"}
+
+
+def call_line(direction: str, shown: Sequence[CallEdge], path: str, total: int) -> str:
+    """One line of edges in one direction, as printed under the function in ``path``.
+
+    The other end's file is named when it is not ``path``; a confidence below the
+    same-file level is printed as a percentage, so a reader can tell a sure call from
+    a guess shared among namesakes; ``+k`` counts the edges left out."""
+    names = []
+    for e in shown:
+        label_name = e.name if e.file == path else f"{e.name} ({e.file.rsplit('/', 1)[-1]})"
+        names.append(label_name if e.confidence >= 0.95 else f"{label_name} {e.confidence:.0%}")
+    names = list(dict.fromkeys(names))  # namesakes in one file (overloads) read the same: once
+    more = total - len(shown)
+    return f"{_LABEL[direction]}: {', '.join(names)}" + (f" +{more}" if more > 0 else "")
 
 
 def _enclosing(fdefs: Sequence[Tag], r: Tag) -> Tag | None:

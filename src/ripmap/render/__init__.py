@@ -1,4 +1,4 @@
-"""Rendering: a ranking → the text map or the JSON object, within a token budget."""
+"""Rendering: a ranking → the text map, the JSON object or the joined files, within a token budget."""
 from __future__ import annotations
 
 import json
@@ -8,14 +8,16 @@ from typing import Sequence
 
 from ..extract.tags import Tag
 from ..rank import Ranking
-from .text import PLAIN, MapFitter, RenderedMap, ansi_style
+from .join import JoinResult, join_files, join_json
+from .text import PLAIN, CallSource, MapFitter, RenderedMap, ansi_style
 from .tokens import TokenCounter, default_counter
 
-__all__ = ["render_map", "map_json", "join_files", "RenderedMap", "ansi_style", "PLAIN", "default_counter"]
+__all__ = ["render_map", "map_json", "join_files", "join_json", "JoinResult", "RenderedMap", "ansi_style", "PLAIN",
+           "default_counter"]
 
 
 def render_map(ranking: Ranking, tags: dict[str, Sequence[Tag]], *, tokens: int, counter: TokenCounter | None = None,
-               chat_files: Sequence[str] = (), title: str = "", calls=None) -> tuple[RenderedMap, MapFitter]:
+               chat_files: Sequence[str] = (), title: str = "", calls: CallSource | None = None) -> tuple[RenderedMap, MapFitter]:
     fitter = MapFitter(ranking, tags, counter or default_counter(), chat_files=chat_files, title=title, calls=calls)
     return fitter.fit(tokens), fitter
 
@@ -42,39 +44,3 @@ def map_json(root: Path, ranking: Ranking, rendered: RenderedMap, *, elapsed_s: 
                                 ("tokens", rendered.tokens), ("elapsed_s", round(elapsed_s, 4)),
                                 ("cache_hits", cache_hits)])
     return json.dumps(obj, indent=1, ensure_ascii=False)
-
-
-def join_files(root: Path, ranking: Ranking, *, tokens: int, counter: TokenCounter | None = None,
-               limit_to: set[str] | None = None) -> tuple[str, int, list[str]]:
-    """Full contents of the top-ranked files, concatenated, within the budget.
-
-    Files are taken in rank order and skipped (not cut) when they do not fit, so the
-    reader never sees half a file. Returns (text, tokens, included paths).
-    """
-    counter = counter or default_counter()
-    parts: list[str] = []
-    used = 0
-    included: list[str] = []
-    for path in ranking.files:
-        if limit_to is not None and path not in limit_to:
-            continue
-        try:
-            body = (root / path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        block = f"──── {path} ────\n{body}" + ("" if body.endswith("\n") else "\n")
-        cost = counter.count(block)
-        if used + cost > tokens:
-            continue
-        parts.append(block)
-        used += cost
-        included.append(path)
-        if tokens - used < 20:
-            break
-    text = "".join(parts)
-    # per-block counts add up to at most a few tokens' difference; enforce the bound
-    while included and counter.count(text) > tokens:
-        parts.pop()
-        included.pop()
-        text = "".join(parts)
-    return text, counter.count(text), included

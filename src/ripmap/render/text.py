@@ -1,18 +1,43 @@
 """The text map: files in rank order, their top definitions nested by parent, fitted
 to a hard token budget.
 
-Fitting: symbols are admitted in global rank order. The top ``K`` files show full
-one-line signatures, the others names only; for a few values of ``K`` a binary search
-finds the longest prefix of ranked symbols whose rendering fits, and the candidate
-with the most rank mass wins (signatures count a bit more than bare names). Then an
-"also relevant" tail of paths takes what budget is left. The final text is counted
-once more and trimmed if needed, so the printed map never exceeds the budget.
+Rank-faithful fitting
+---------------------
+The blocks of a map are a prefix of one ordered list of *items*, each adding one thing:
+
+- ``top``    file *i* becomes a block: its path and its best symbol;
+- ``symbol`` one more of file *i*'s symbols, in the file's own order (symbol score,
+  overloads of a name after the other names);
+- ``call``   one call edge under a shown function (``--calls``).
+
+Every item has a value. A file's ``top`` is worth the file's score ``F``; its ``j``-th
+further symbol ``F / (j + 1)^_DEPTH_EXP``, so detail grows with the file's score and a
+lower file never shows more symbols than a higher one that has more to show; a call
+edge is worth its confidence times the value of its weaker end, so it comes after its
+function. Items are ordered by *key*, the larger of the item's value and the keys of
+every item that must come after it (``top`` i before ``top`` i+1 and before any
+further symbol of files ranked i or lower), ties going to the higher file. So every
+prefix shows a prefix of the ranking, and no lower file gets detail while a higher one
+is missing. After the blocks, the "also relevant" tail names the next files by path
+(it may use ``_TAIL_SHARE`` of the budget; the blocks get the rest).
+
+The top ``K`` blocks show one-line signatures (with their calls), the others names
+only; for a few ``K`` a binary search finds the longest prefix that fits (costs are
+sums of memoized per-line counts), and the candidate with the most value wins
+(signatures count more than names). The final text is counted exactly once more and
+trimmed from the end if needed, so the printed map never exceeds the budget under the
+counter in use; an estimating counter also gets its measured margin.
 """
 from __future__ import annotations
 
+import heapq
+import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
+import numpy as np
+
+from ..callgraph import CallEdge, call_line
 from ..extract.tags import Tag
 from ..index import definitions
 from ..rank import RankedSymbol, Ranking
@@ -22,9 +47,34 @@ _CONTAINERS = frozenset({"class", "interface", "struct", "trait", "impl", "enum"
 _CALLABLES = frozenset({"function", "method", "macro"})
 _NAME_LABEL = {"function": "def", "method": "def", "macro": "macro", "constant": "const", "variable": "var",
                "field": "field", "property": "prop", "section": "§"}
+#: value of an item rendered as a signature, as a bare name
 _SIG_WEIGHT = 1.0
 _NAME_WEIGHT = 0.45
-_K_CHOICES = (10**9, 30, 12, 5, 0)
+#: the j-th further symbol of a file is worth its file's score / (j + 1)^_DEPTH_EXP:
+#: smaller favours depth (more of the top files), larger breadth (more files);
+#: 0.5 gave mypy's top file 287 of 531 symbols at 8192 tokens, 1.0 gson's top file
+#: (with a chat file) 2 symbols at 1024
+_DEPTH_EXP = 0.7
+#: share of the budget the "also relevant" tail of paths may take from the blocks
+_TAIL_SHARE = 0.05
+#: at most this many paths in the tail
+_TAIL_MAX = 400
+#: call edges shown per function and direction, at most
+_CALLS_PER_LINE = 5
+#: a call edge is worth this share of its confidence × its weaker end's value; with
+#: confidences below 1 a function's calls always come after its signature (0.5 left
+#: flask 2 call lines at 2048 tokens and 6 at 4096; 1.0 gives 14 and 62)
+_CALL_SHARE = 1.0
+#: how many leading blocks show signatures: the fitter tries each and keeps the best
+_K_CHOICES = (10**9, 30, 12, 5, 2, 1)
+
+_TOP, _SYM, _CALL = 1, 2, 3
+
+
+class CallSource(Protocol):
+    """What ``--calls`` needs from a call graph: every edge at one function."""
+
+    def edges_for(self, path: str, t: Tag) -> Sequence[CallEdge]: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +97,22 @@ def ansi_style() -> Style:
 PLAIN = Style()
 
 
+@dataclass(frozen=True)
+class Item:
+    """One step of the map (see the module docstring). ``pos`` is the file's position
+    among the ranked files that are not in the chat; ``value`` its own value."""
+
+    kind: int
+    pos: int
+    path: str
+    key: float
+    value: float
+    symbol: RankedSymbol | None = None
+    edge: CallEdge | None = None
+    #: for a call: the function it hangs under, (line, name)
+    under: tuple[int, str] | None = None
+
+
 @dataclass
 class FileBlock:
     path: str
@@ -54,6 +120,8 @@ class FileBlock:
     score: float
     symbols: list[RankedSymbol] = field(default_factory=list)
     detail: str = "sig"  # "sig" | "names"
+    #: call edges shown under a function (line, name), per direction, in order of importance
+    calls: dict[tuple[int, str], dict[str, list[CallEdge]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -65,6 +133,7 @@ class RenderedMap:
     files_total: int
     symbols_total: int
     budget: int
+    call_lines: int = 0
 
     @property
     def symbols_shown(self) -> int:
@@ -106,19 +175,24 @@ def parent_map(all_defs: Sequence[Tag]) -> dict[tuple[int, str], Tag]:
 
 
 def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Style,
-                  calls: Callable[[str, Tag], list[str]] | None) -> list[str]:
-    """Lines for one file: the path, then its selected definitions nested by parent."""
+                  total_calls: dict[tuple[int, str], dict[str, int]]) -> list[str]:
+    """Lines for one file: the path, then its selected definitions nested by parent.
+
+    A block without symbols (a file with no definitions) is its bare path."""
+    if not b.symbols:
+        return [style.path(b.path)]
     lines = [style.path(b.path + ":")]
 
     def parent_of(t: Tag) -> Tag | None:
         return parents.get((t.line, t.name))
 
-    # include ancestors of chosen symbols as containers
+    # include ancestors of chosen symbols as containers; of two definitions with the
+    # same line and name (``app.set = function set``), the first chosen is shown
     nodes: dict[tuple[int, str], Tag] = {}
     for s in b.symbols:
         t = s.tag
         guard = 0
-        while t is not None and guard < 16:
+        while t is not None and guard < 16 and (t.line, t.name) not in nodes:
             nodes[(t.line, t.name)] = t
             t = parent_of(t)
             guard += 1
@@ -140,9 +214,14 @@ def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Styl
     def emit_sig(key, depth: int) -> None:
         for t in children.get(key, ()):
             lines.append("  " * depth + color(t, _sig_line(t)))
-            if calls is not None and t.kind in _CALLABLES:
-                for extra in calls(b.path, t):
-                    lines.append("  " * (depth + 1) + style.dim(extra))
+            shown = b.calls.get((t.line, t.name))
+            if shown:
+                totals = total_calls.get((t.line, t.name), {})
+                for direction in ("calls", "called_by"):
+                    edges = shown.get(direction)
+                    if edges:
+                        text = call_line(direction, edges, b.path, totals.get(direction, len(edges)))
+                        lines.append("  " * (depth + 1) + style.dim(text))
             emit_sig((t.line, t.name), depth + 1)
 
     def emit_names(key, depth: int) -> None:
@@ -151,11 +230,12 @@ def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Styl
         for t in kids:
             sub = children.get((t.line, t.name))
             if t.kind in _CONTAINERS or sub:
-                members = [c.name for c in sub or ()]
+                nested = any(children.get((c.line, c.name)) for c in sub or ())
+                members = list(dict.fromkeys(c.name for c in sub or ()))  # a getter and its setter: one name
                 head = f"{t.kind} {t.name}" if t.kind != "section" else f"§ {t.name}"
-                lines.append("  " * depth + color(t, head) + (": " + ", ".join(members) if members and not any(
-                    children.get((c.line, c.name)) for c in sub or ()) else ""))
-                if sub and any(children.get((c.line, c.name)) for c in sub):
+                lines.append("  " * depth + color(t, head) + (": " + ", ".join(members) if members and not nested
+                                                             else ""))
+                if nested:
                     emit_names((t.line, t.name), depth + 1)
             else:
                 leaves.setdefault(_NAME_LABEL.get(t.kind, t.kind), []).append(t.name)
@@ -169,11 +249,84 @@ def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Styl
     return lines
 
 
+def _overload_index(file_pos: np.ndarray, name_idx: np.ndarray) -> np.ndarray:
+    """For rows in score order: how many rows of the same file and name came before.
+
+    Overloads share their name's references and so their score; the second
+    ``fromJson`` tells a reader much less than the first, so the fitter divides a
+    symbol's value by one plus this index."""
+    n = len(file_pos)
+    width = int(name_idx.max()) + 1 if n else 1
+    key = np.where(name_idx >= 0, file_pos * width + name_idx, -1 - np.arange(n))  # unknown names: unique
+    g = np.argsort(key, kind="stable")
+    k = key[g]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    occ = np.empty(n, dtype=np.int64)
+    occ[g] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    return occ
+
+
+def _suffix_max(a: np.ndarray) -> np.ndarray:
+    return np.maximum.accumulate(a[::-1])[::-1] if a.size else a
+
+
+class _SigCost:
+    """The cost of file ``p``'s signature block after each of its items, grown on demand.
+
+    A block's cost is the sum of its lines' costs, whatever their order, so adding a
+    symbol adds its line and the lines of ancestors not yet shown, and adding a call
+    edge replaces its function's call line by a longer one. This prices a big file's
+    block for every prefix in one pass instead of rendering it once per prefix."""
+
+    def __init__(self, fitter: "MapFitter", p: int) -> None:
+        self.f = fitter
+        self.path = fitter.files[p]
+        self.items = fitter._per_file.get(p, [])
+        self.parents = fitter._parents_of(self.path)
+        self.depth: dict[tuple[int, str], int] = {}
+        self.call_lines: dict[tuple, str] = {}
+        self.edges: dict[tuple, list[CallEdge]] = {}
+        self.total = 0.0
+        self.cum = [0.0]
+
+    def at(self, n: int) -> float:
+        cost = self.f._line_cost
+        while len(self.cum) <= n and len(self.cum) <= len(self.items):
+            it = self.items[len(self.cum) - 1]
+            if it.kind == _CALL:
+                key = (it.under, it.edge.direction)
+                shown = self.edges.setdefault(key, [])
+                shown.append(it.edge)
+                totals = self.f._total_calls.get(self.path, {}).get(it.under, {})
+                line = "  " * (self.depth.get(it.under, 1) + 1) + call_line(
+                    it.edge.direction, shown, self.path, totals.get(it.edge.direction, len(shown)))
+                old = self.call_lines.get(key)
+                self.total += cost(line) - (cost(old) if old is not None else 0)
+                self.call_lines[key] = line
+            elif it.symbol is None:  # a file without definitions: its bare path
+                self.total += cost(self.path)
+            else:
+                if not self.depth:
+                    self.total += cost(self.path + ":")
+                chain = []
+                t: Tag | None = it.symbol.tag
+                while t is not None and len(chain) < 16 and (t.line, t.name) not in self.depth:
+                    chain.append(t)
+                    t = self.parents.get((t.line, t.name))
+                d = self.depth.get((t.line, t.name), 0) if t is not None else 0
+                for t in reversed(chain):  # outermost first
+                    d += 1
+                    self.depth[(t.line, t.name)] = d
+                    self.total += cost("  " * d + _sig_line(t))
+            self.cum.append(self.total)
+        return self.cum[min(n, len(self.cum) - 1)]
+
+
 class MapFitter:
     """Chooses what to show for a ranking within a token budget."""
 
     def __init__(self, ranking: Ranking, tags: dict[str, Sequence[Tag]], counter: TokenCounter, *,
-                 chat_files: Sequence[str] = (), title: str = "", calls=None) -> None:
+                 chat_files: Sequence[str] = (), title: str = "", calls: CallSource | None = None) -> None:
         self.ranking = ranking
         self.tags = tags
         self.counter = counter
@@ -181,15 +334,133 @@ class MapFitter:
         self.title = title
         self.calls = calls
         self.file_rank = {f: i + 1 for i, f in enumerate(ranking.files)}
-        self.syms: list[RankedSymbol] = []
-        self.defs = {f: definitions(tags, f) for f in tags}
-        self.symbols_total = sum(len(v) for v in self.defs.values())
-        self._line_costs: dict[str, int] = {}
+        self.files = [f for f in ranking.files if f not in self.chat]  # what the map may show, in rank order
+        arrays = ranking.symbol_arrays()
+        self.symbols_total = len(arrays[0].tags) if arrays is not None else 0
+        self._keys, self._kinds, self._pos, self._rows, self._values = self._plan(arrays)
+        self._arrays = arrays
+        self.items: list[Item] = []
+        self._line_costs: dict[str, float] = {}
+        # an additive counter's unrounded measure: line sums are then the whole text's count
+        self._measure = getattr(counter, "measure", None) or counter.count
         self._parents: dict[str, dict] = {}
-        # a block is determined by its file, detail and how many of the file's ranked
-        # symbols it holds (symbols are always admitted in rank order)
+        self._total_calls: dict[str, dict[tuple[int, str], dict[str, int]]] = {}
+        self._value_of: dict[tuple[str, str, int], float] | None = None
+        # rendered lines per block, the cost of a names-only block per (file, symbols),
+        # and the growing cost of each file's signature block
         self._block_memo: dict[tuple, list[str]] = {}
+        self._block_costs: dict[tuple, float] = {}
+        self._sig_costs: dict[int, _SigCost] = {}
 
+    # -- the plan: every non-call item's key, in order -----------------------------------
+    def _plan(self, arrays) -> tuple[np.ndarray, ...]:
+        """Keys of all top/symbol items, sorted (vectorized: no object per symbol).
+
+        Also sets ``_row_value``: every definition's value (chat files' too, for the
+        far ends of call edges), indexed like the symbol table."""
+        nf = len(self.files)
+        F = np.array([self.ranking.scores[f] for f in self.files], dtype=np.float64)
+        top_row = np.full(nf, -1, dtype=np.int64)
+        sym_rows = sym_pos = sym_stage = np.zeros(0, dtype=np.int64)
+        sym_values = np.zeros(0)
+        self._row_value = np.zeros(0)
+        if arrays is not None and len(arrays[0].tags):
+            table, order, scores = arrays
+            rank_of = {f: i for i, f in enumerate(self.ranking.files)}
+            Fall = np.array([self.ranking.scores[f] for f in self.ranking.files], dtype=np.float64)
+            frank = np.array([rank_of.get(p, -1) for p in table.paths], dtype=np.int64)[table.file_idx]
+            so = order[frank[order] >= 0]  # rows by descending score
+            fr0 = frank[so]
+            order_value = scores[so] / (1.0 + _overload_index(fr0, table.name_idx[so]))
+            g = np.lexsort((-order_value, fr0))  # grouped by file, best first (ties: score order)
+            rows, fr = so[g], fr0[g]
+            starts = np.flatnonzero(np.r_[True, fr[1:] != fr[:-1]])
+            within = np.arange(len(fr)) - np.repeat(starts, np.diff(np.r_[starts, len(fr)]))
+            self._row_value = np.zeros(len(table.tags))
+            self._row_value[rows] = Fall[fr] / np.power(within + 1.0, _DEPTH_EXP)
+            pos_of_rank = np.full(len(self.ranking.files), -1, dtype=np.int64)  # chat files: -1
+            keep_rank = np.array([f not in self.chat for f in self.ranking.files], dtype=bool)
+            pos_of_rank[keep_rank] = np.arange(nf)
+            fp = pos_of_rank[fr]
+            shown = fp >= 0
+            top = shown & (within == 0)
+            top_row[fp[top]] = rows[top]
+            more = shown & (within > 0)
+            sym_rows, sym_pos, sym_stage = rows[more], fp[more], within[more] + 1
+            sym_values = self._row_value[sym_rows]
+        # a file's further symbols are worth less than its score, and scores fall with
+        # rank: the suffix maximum only guards the order against float ties
+        top_key = _suffix_max(F)
+        keys = np.concatenate([top_key, sym_values])
+        values = np.concatenate([F, sym_values])
+        kinds = np.concatenate([np.full(nf, _TOP), np.full(sym_rows.size, _SYM)])
+        poss = np.concatenate([np.arange(nf, dtype=np.int64), sym_pos])
+        stages = np.concatenate([np.ones(nf, np.int64), sym_stage])
+        rowss = np.concatenate([top_row, sym_rows])
+        self._has_symbols = top_row >= 0
+        o = np.lexsort((stages, poss, -keys))
+        return keys[o], kinds[o], poss[o], rowss[o], values[o]
+
+    def _materialize(self, limit: int) -> list[Item]:
+        """The first ``limit`` top/symbol items as objects."""
+        n = min(limit, len(self._keys))
+        table = self._arrays[0] if self._arrays is not None else None
+        scores = self._arrays[2] if self._arrays is not None else None
+        out: list[Item] = []
+        for k in range(n):
+            kind, p, row = int(self._kinds[k]), int(self._pos[k]), int(self._rows[k])
+            path = self.files[p]
+            sym = RankedSymbol(path, table.tags[row], float(scores[row])) if row >= 0 else None
+            out.append(Item(kind, p, path, float(self._keys[k]), float(self._values[k]), sym))
+        return out
+
+    def _with_calls(self, items: list[Item], fitting: int) -> list[Item]:
+        """``items`` with the call edges that can be shown merged in by key.
+
+        ``fitting`` items fit without calls; calls only take room, so a map with calls
+        holds fewer symbol items, and every call it can hold ranks above item
+        ``fitting`` (under a function ranked above it): only those are looked up."""
+        if self.calls is None or not items:
+            return items
+        floor = items[fitting].key if fitting < len(items) else (
+            items[-1].key if len(items) < len(self._keys) else -np.inf)
+        calls = [c for c in self._call_items(items[:fitting]) if c.key >= floor]
+        # a call's key is below its function's own value, so sorting by key alone puts
+        # it after its function; ties go to the higher file, then to symbols before calls
+        return sorted(items + calls, key=lambda it: (-it.key, it.pos, it.kind == _CALL))
+
+    def _call_items(self, items: list[Item]) -> list[Item]:
+        """Call edges of the shown callables: importance = confidence × the value of the
+        weaker end (an edge matters when both its ends do), the strongest few per
+        function and direction. Below its function's own value, so never before it."""
+        if self._value_of is None:
+            table = self._arrays[0]
+            paths, fidx, value = table.paths, table.file_idx, self._row_value
+            self._value_of = {(paths[fidx[i]], t.name, t.line): float(value[i]) for i, t in enumerate(table.tags)}
+        get = self._value_of.get
+        out: list[Item] = []
+        for it in items:
+            s = it.symbol
+            if s is None or s.tag.kind not in _CALLABLES:
+                continue
+            edges = self.calls.edges_for(s.path, s.tag)
+            if not edges:
+                continue
+            under = (s.tag.line, s.tag.name)
+            v = it.value
+            totals: dict[str, int] = {}
+            for direction in ("calls", "called_by"):
+                scored = [(-_CALL_SHARE * e.confidence * min(v, get((e.file, e.name, e.line), 0.0)), e.file, e.line, e)
+                          for e in edges if e.direction == direction]
+                if not scored:
+                    continue
+                totals[direction] = len(scored)
+                for neg, _f, _l, e in heapq.nsmallest(_CALLS_PER_LINE, scored):
+                    out.append(Item(_CALL, it.pos, s.path, -neg, -neg, None, e, under))
+            self._total_calls.setdefault(s.path, {})[under] = totals
+        return out
+
+    # -- text ---------------------------------------------------------------------------
     def _header(self, nfiles: int, nsyms: int, used: int | str, budget: int) -> str:
         t = f" {self.title}" if self.title else ""
         head = (f"# ripmap{t}: {nfiles} of {len(self.ranking.files)} files, {nsyms} of {self.symbols_total} "
@@ -198,120 +469,232 @@ class MapFitter:
             head += "\n# in chat (not repeated): " + ", ".join(sorted(self.chat))
         return head
 
-    def _blocks(self, m: int, k: int) -> list[FileBlock]:
-        blocks: dict[str, FileBlock] = {}
-        for s in self.syms[:m]:
-            b = blocks.get(s.path)
-            if b is None:
-                r = self.file_rank[s.path]
-                b = blocks[s.path] = FileBlock(s.path, r, self.ranking.scores[s.path])
-            b.symbols.append(s)
-        out = sorted(blocks.values(), key=lambda b: b.rank)
-        for i, b in enumerate(out):
-            b.detail = "sig" if i < k else "names"
-        return out
+    def _layout(self, m: int, k: int) -> list[FileBlock]:
+        """Blocks of the first ``m`` items, the first ``k`` of them with signatures."""
+        syms, calls = self._counts(m)
+        return [self._block(p, p < k, int(syms[p]), int(calls[p]) if p < k else 0) for p in range(len(syms))]
 
-    def _text(self, blocks: list[FileBlock], also: list[str], budget: int, style: Style, used: int | str) -> str:
-        lines = [self._header(len(blocks), sum(len(b.symbols) for b in blocks), used, budget)]
+    def _lines(self, blocks: list[FileBlock], also: list[str], budget: int, style: Style,
+               used: int | str) -> list[str]:
+        lines = self._header(len(blocks), sum(len(b.symbols) for b in blocks), used, budget).split("\n")
         for b in blocks:
             lines.extend(self._block_lines(b, style))
         if also:
             lines.append(style.dim("# also relevant:"))
             lines.extend(style.path(a) for a in also)
-        return "\n".join(lines) + "\n"
+        return lines
+
+    def _text(self, blocks: list[FileBlock], also: list[str], budget: int, style: Style, used: int | str) -> str:
+        return "\n".join(self._lines(blocks, also, budget, style, used)) + "\n"
 
     def _block_lines(self, b: FileBlock, style: Style) -> list[str]:
-        key = (b.path, b.detail, len(b.symbols), b.symbols[-1].tag if b.symbols else None)
+        # within one item list a file's items enter in one order, so its symbol and call
+        # counts name the block; a prefix without calls is the same in the list with calls
+        key = (b.path, b.detail, len(b.symbols), sum(len(v) for d in b.calls.values() for v in d.values()))
         plain = style is PLAIN
         if plain:
             hit = self._block_memo.get(key)
             if hit is not None:
                 return hit
-        parents = self._parents.get(b.path)
-        if parents is None:
-            parents = self._parents[b.path] = parent_map(self.defs.get(b.path, ()))
-        lines = _render_block(b, parents, style, self.calls)
+        lines = _render_block(b, self._parents_of(b.path), style, self._total_calls.get(b.path, {}))
         if plain:
             self._block_memo[key] = lines
         return lines
 
-    def _line_cost(self, line: str) -> int:
+    def _parents_of(self, path: str) -> dict[tuple[int, str], Tag]:
+        parents = self._parents.get(path)
+        if parents is None:
+            parents = self._parents[path] = parent_map(definitions(self.tags, path))
+        return parents
+
+    def _line_cost(self, line: str) -> float:
         c = self._line_costs.get(line)
         if c is None:
-            c = self._line_costs[line] = self.counter.count(line + "\n")
+            c = self._line_costs[line] = self._measure(line + "\n")
         return c
 
-    def _cost(self, blocks, also, budget) -> int:
-        """Search-time cost: the sum of memoized per-line counts.
+    def _index_items(self) -> None:
+        """Arrays over ``self.items`` so that a prefix's blocks are counted, not built:
+        the binary searches price hundreds of prefixes."""
+        items = self.items
+        n = len(items)
+        self._ipos = np.fromiter((it.pos for it in items), dtype=np.int64, count=n)
+        self._icall = np.fromiter((it.kind == _CALL for it in items), dtype=bool, count=n)
+        self._ival = np.fromiter((it.value for it in items), dtype=np.float64, count=n)
+        per: dict[int, list[Item]] = {}
+        for it in items:
+            per.setdefault(it.pos, []).append(it)
+        self._per_file = per
+        self._sig_costs = {}  # they follow the item order, which a new list may change
+
+    def _counts(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per block (the files ranked 0..P-1: `top` items enter in rank order), how many
+        of its symbol items and of its call items the first ``m`` items hold."""
+        if m <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos, call = self._ipos[:m], self._icall[:m]
+        nblocks = int(pos.max()) + 1
+        return np.bincount(pos[~call], minlength=nblocks), np.bincount(pos[call], minlength=nblocks)
+
+    def _block(self, p: int, sig: bool, nsym: int, ncall: int) -> FileBlock:
+        path = self.files[p]
+        b = FileBlock(path, self.file_rank[path], self.ranking.scores[path], detail="sig" if sig else "names")
+        taken_sym = taken_call = 0
+        for it in self._per_file.get(p, ()):
+            if taken_sym >= nsym and taken_call >= ncall:
+                break
+            if it.kind == _CALL:
+                if taken_call < ncall:
+                    taken_call += 1
+                    b.calls.setdefault(it.under, {}).setdefault(it.edge.direction, []).append(it.edge)
+            elif taken_sym < nsym:
+                taken_sym += 1
+                if it.symbol is not None:
+                    b.symbols.append(it.symbol)
+        return b
+
+    def _block_cost(self, p: int, sig: bool, nsym: int, ncall: int) -> float:
+        if sig:
+            grow = self._sig_costs.get(p)
+            if grow is None:
+                grow = self._sig_costs[p] = _SigCost(self, p)
+            return grow.at(nsym + ncall)
+        key = (p, nsym)
+        c = self._block_costs.get(key)
+        if c is None:
+            cost = self._line_cost
+            c = self._block_costs[key] = sum(cost(line) for line in
+                                             self._block_lines(self._block(p, False, nsym, 0), PLAIN))
+        return c
+
+    def _cost(self, m: int, k: int, also: Sequence[str], budget: int) -> float:
+        """Search-time cost of the first ``m`` items (``k`` blocks with signatures) and a
+        tail: the sum of memoized per-line counts.
 
         Counting each distinct line once keeps the binary search cheap even with an
         exact tokenizer; BPE merges across line breaks make the true count differ by a
         token or two, which :meth:`fit` settles with exact counts of the final text.
         The header carries a 6-digit placeholder so it is never underestimated.
         """
-        text = self._text(blocks, also, budget, PLAIN, "000000")
-        return sum(self._line_cost(line) for line in text.split("\n"))
+        syms, calls = self._counts(m)
+        cost = self._line_cost
+        block = self._block_cost
+        nsym = int(syms[self._has_symbols[:len(syms)]].sum())
+        total = sum(cost(line) for line in self._header(len(syms), nsym, "000000", budget).split("\n"))
+        for p in range(len(syms)):
+            sig = p < k
+            total += block(p, sig, int(syms[p]), int(calls[p]) if sig else 0)
+        if also:
+            total += cost("# also relevant:") + sum(cost(a) for a in also)
+        return total
 
+    def _utility(self, m: int, k: int) -> float:
+        pos, call, val = self._ipos[:m], self._icall[:m], self._ival[:m]
+        sig = pos < k
+        return float((val * np.where(call, sig, np.where(sig, _SIG_WEIGHT, _NAME_WEIGHT))).sum())
+
+    # -- fitting ------------------------------------------------------------------------
     def fit(self, budget: int) -> RenderedMap:
         if budget < 1:
             raise ValueError("budget must be at least 1 token")
-        # A rendered symbol costs at least a couple of tokens, so at most budget/2 fit.
-        # Search a smaller prefix first and widen only when all of it fits.
-        limit = budget // 8 + 32
-        while True:
-            self.syms = self.ranking.top_symbols(limit, exclude=frozenset(self.chat))
-            best = self._search(budget)
-            if best[1] < len(self.syms) or len(self.syms) < limit or limit > budget // 2:
-                break
-            limit *= 4
-        _u, m, k = best
-        blocks = self._blocks(m, k)
-        shown = {b.path for b in blocks} | self.chat
-        also: list[str] = []
-        rest = [f for f in self.ranking.files if f not in shown]
-        if rest:
-            base = self._cost(blocks, [], budget)
-            lo, hi = 0, min(len(rest), 400)
-            if base + self.counter.count("# also relevant:\n" + rest[0] + "\n") <= budget:
-                while lo < hi:
-                    mid = (lo + hi + 1) // 2
-                    if self._cost(blocks, rest[:mid], budget) <= budget:
-                        lo = mid
-                    else:
-                        hi = mid - 1
-                also = rest[:lo]
+        margin = float(getattr(self.counter, "margin", 0.0) or 0.0)
+        target = max(1, int(budget / (1.0 + margin))) if margin > 0 else budget
+        reserve = int(target * _TAIL_SHARE)
+        m, k = self._best(target - reserve, budget)
+        blocks = self._layout(m, k)
+        rest = self.files[len(blocks):len(blocks) + _TAIL_MAX]
+        whole_tail = math.ceil(sum(self._line_cost(p) for p in rest) + self._line_cost("# also relevant:")) \
+            if rest else 0
+        if whole_tail < reserve:  # few files left: give the blocks what the tail cannot use
+            m, k = self._best(target - whole_tail, budget)
+            blocks = self._layout(m, k)
+            rest = self.files[len(blocks):len(blocks) + _TAIL_MAX]
+        also = self._tail(m, k, rest, target, budget)
         text = self._final(blocks, also, budget)
-        while self.counter.count(text) > budget and (also or blocks):  # safety net; rarely taken
+        while self.counter.count(text) > target and (also or m > 0):  # settle BPE merges: drop from the end
             if also:
                 also = also[:-1]
             else:
-                last = blocks[-1]
-                last.symbols.pop()
-                if not last.symbols:
-                    blocks.pop()
+                m -= 1
+                blocks = self._layout(m, k)
             text = self._final(blocks, also, budget)
-        if self.counter.count(text) > budget:  # not even the header fits
-            text = self._tiny(budget)
+        if not blocks and not also and self.counter.count(text) > target:  # not even the header fits
+            text = self._tiny(target)
+        calls = sum(len(dirs) for b in blocks if b.detail == "sig" for dirs in b.calls.values())
         return RenderedMap(text=text, tokens=self.counter.count(text), blocks=blocks, also=also,
-                           files_total=len(self.ranking.files), symbols_total=self.symbols_total, budget=budget)
+                           files_total=len(self.ranking.files), symbols_total=self.symbols_total, budget=budget,
+                           call_lines=calls)
 
-    def _search(self, budget: int) -> tuple[float, int, int]:
-        """(utility, symbols, files with signatures) of the best fitting candidate."""
-        n = len(self.syms)
-        best: tuple[float, int, int] | None = None
-        for k in _K_CHOICES:
+    def _best(self, target: int, budget: int) -> tuple[int, int]:
+        """(items, blocks with signatures) of the best map of blocks within ``target``.
+
+        How many blocks show signatures is chosen without calls, so ``--calls`` never
+        turns a block's signatures into bare names; the calls then share the budget with
+        the symbols at that choice. An item costs at least a token, so at most
+        ``target`` fit: a shorter prefix is searched first, widened when all of it fits."""
+        limit = target // 6 + 64
+        while True:
+            self.items = self._materialize(limit)
+            _u, m, k = self._search(target, budget, _K_CHOICES)
+            if self.calls is not None:
+                self.items = self._with_calls(self.items, m)
+                _u, m, k = self._search(target, budget, (k,))
+            if m < len(self.items) or limit >= len(self._keys) or limit > target:
+                return m, k
+            limit *= 4
+
+    def _tail(self, m: int, k: int, rest: list[str], target: int, budget: int) -> list[str]:
+        """The longest run of the next files' paths that fits after the blocks."""
+        if not rest or self._cost(m, k, rest[:1], budget) > target:
+            return []
+        lo, hi = 1, len(rest)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._cost(m, k, rest[:mid], budget) <= target:
+                lo = mid
+            else:
+                hi = mid - 1
+        return rest[:lo]
+
+    def _largest(self, k: int, target: int, budget: int, start: int | None) -> int:
+        """The largest prefix that fits with ``k`` blocks of signatures: a binary search,
+        or, from a neighbouring choice's answer ``start``, a gallop (the answers of
+        neighbouring ``k`` are close, so this prices few prefixes)."""
+        n = len(self.items)
+
+        def fits(m: int) -> bool:
+            return self._cost(m, k, (), budget) <= target
+
+        if start is None:
             lo, hi = 0, n
-            while lo < hi:  # largest m whose rendering fits
-                mid = (lo + hi + 1) // 2
-                if self._cost(self._blocks(mid, k), [], budget) <= budget:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            blocks = self._blocks(lo, k)
-            util = sum(s.score * (_SIG_WEIGHT if b.detail == "sig" else _NAME_WEIGHT) for b in blocks for s in b.symbols)
+        elif start > 0 and not fits(start):
+            lo, hi = 0, start - 1
+        else:
+            lo, step = start, 1
+            while lo + step <= n and fits(lo + step):
+                lo += step
+                step *= 2
+            hi = min(n, lo + step - 1)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if fits(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def _search(self, target: int, budget: int, choices: Sequence[int]) -> tuple[float, int, int]:
+        """(utility, items, blocks with signatures) of the best fitting candidate."""
+        self._index_items()
+        n = len(self.items)
+        best: tuple[float, int, int] | None = None
+        start = None
+        for k in choices:
+            lo = start = self._largest(k, target, budget, start)
+            util = self._utility(lo, k)
             if best is None or util > best[0] + 1e-15:
                 best = (util, lo, k)
-            if k >= len(blocks) and lo == n:  # everything fits with full detail
+            if lo == n and k >= len(self._counts(lo)[0]):  # everything fits with full detail
                 break
         return best if best is not None else (0.0, 0, 0)
 
