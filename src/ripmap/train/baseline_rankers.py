@@ -101,11 +101,27 @@ class PlainRankers:
             top = int(np.argmax(lex))
             seeds = [top]
             first[top] = 1.0
-        cc = self.ctx.cochange(np.asarray(sorted(seeds), dtype=np.int64)) if seeds else np.zeros(g.n_files)
+        cc = self._jaccard(seeds)
         # lexicographic: seed first (task B), then co-change, then BM25
         order = np.lexsort((np.arange(g.n_files), -lex, -cc, -first))
         chat = set(case.chat_files)
         return [g.files[i] for i in order if g.files[i] not in chat]
+
+    def _jaccard(self, seeds: list[int]) -> np.ndarray:
+        """Max Jaccard similarity of commit sets with the seeds (graph order)."""
+        g, git = self.ctx.graph, self.ctx.git
+        out = np.zeros(g.n_files)
+        if not seeds or git is None or git.is_empty:
+            return out
+        _age, _churn, col = self.ctx.git_arrays()
+        cols = col[np.asarray(seeds)]
+        cols = cols[cols >= 0]
+        if cols.size == 0:
+            return out
+        cc = git.cochange_vector(np.unique(cols))
+        has = col >= 0
+        out[has] = cc[col[has]]
+        return out
 
     def _order(self, scores: np.ndarray, case: Case) -> list[str]:
         g = self.ctx.graph
