@@ -27,8 +27,18 @@ from ..rank.params import DEFAULT
 from ..rank.signals import path_tokens, split_identifier
 from .oracle import Case
 
-STRUCTURE_ONLY = DEFAULT.replace(boost_temporal_coupling=0.01, boost_lexical=0.01, boost_focus_expansion=0.01,
-                                 git_recency_max_boost=1.0, git_churn_max_boost=1.0)
+def _structure_only():
+    """ripmap's parameters with every evidence but PageRank at its floor and every boost
+    neutral: what is left is the personalized PageRank (and the file-class prior)."""
+    from ..rank.explain import ADDITIVE_WEIGHT
+    from ..rank.params import SPECS
+
+    off = {w: SPECS[w].low for k, w in ADDITIVE_WEIGHT.items() if k != "structure"}
+    return DEFAULT.replace(**off, boost_mentioned_ident=1.0, boost_mentioned_file=1.0,
+                           git_recency_max_boost=1.0, git_churn_max_boost=1.0)
+
+
+STRUCTURE_ONLY = _structure_only()
 
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 

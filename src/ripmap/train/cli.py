@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--max-commits", type=int, default=300, metavar="N", help="commits after the snapshot to mine (default: 300)")
     mine.add_argument("--min-files", type=int, default=2, metavar="N", help="fewest changed source files in a case commit (default: 2)")
     mine.add_argument("--max-files", type=int, default=12, metavar="N", help="most changed source files in a case commit (default: 12)")
+    mine.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
+                      help="which tasks to mine: A (a changed file in the chat), A+msg (that file plus the commit "
+                           "message as focus), B (the message alone) (default: all three)")
     mine.add_argument("--holdout", type=float, default=0.3, metavar="F", help="newest fraction of cases kept for reporting only (default: 0.3)")
     mine.add_argument("--seed", type=int, default=0, help="random seed for samplers and bootstrap (default: 0)")
 
@@ -122,7 +125,7 @@ def repo_specs(args) -> list:
 def mine_all(args) -> list:
     """Mine (or load) cases for every repository; returns MinedRepo objects."""
     from .corpus import ensure_local
-    from .oracle import MinedRepo, mine_cases
+    from .oracle import TASKS, MinedRepo, mine_cases
 
     if args.cases:
         return _load_cases_file(args.cases)
@@ -133,7 +136,8 @@ def mine_all(args) -> list:
     for s in specs:
         root = ensure_local(s, args.clone_dir)
         m = mine_cases(root, snapshot_back=args.snapshot_back, max_commits=args.max_commits,
-                       min_files=args.min_files, max_files=args.max_files, holdout=args.holdout, name=s.name)
+                       min_files=args.min_files, max_files=args.max_files, holdout=args.holdout, name=s.name,
+                       tasks=tuple(args.tasks or TASKS))
         say(f"{s.name}: {len(m.cases)} cases from commits after {m.snapshot[:10]} "
             f"({', '.join(f'{k}: {v}' for k, v in sorted(m.skipped.items())) or 'none skipped'})")
         out.append(m)

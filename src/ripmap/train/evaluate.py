@@ -62,9 +62,23 @@ class EvalResult:
 
     @property
     def ndcg(self) -> float:
+        """The objective: NDCG@10, averaged over the tasks present (each task weighs the
+        same, however many cases it has: a message-only case stands for a whole commit,
+        a seed case for one of its files)."""
+        if len(self.by_task) > 1:
+            return float(sum(m.get("ndcg@10", 0.0) for m in self.by_task.values()) / len(self.by_task))
         return self.overall.get("ndcg@10", 0.0)
 
     def split_ndcg(self, which: str) -> float:
+        """NDCG@10 of one split, task-balanced like :attr:`ndcg`."""
+        cases = [(c, m) for c, m in self.per_case if c.split == which]
+        tasks = sorted({c.task for c, _ in cases})
+        if len(tasks) > 1:
+            vals = []
+            for t in tasks:
+                sub = [(c, m) for c, m in cases if c.task == t]
+                vals.append(aggregate([m for _, m in sub], [c.case_weight for c, _ in sub])["ndcg@10"])
+            return float(sum(vals) / len(vals))
         return self.by_split.get(which, {}).get("ndcg@10", 0.0)
 
     def table(self) -> str:
