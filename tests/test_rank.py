@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import shutil
+import os
 import subprocess
 from pathlib import Path
 
@@ -774,3 +775,73 @@ def test_explain_shows_the_class_and_its_weight(tmp_path, git_isolated):
     assert js["class_weight"] == pytest.approx(w * DEFAULT["weight_test"])
     code = run("src/app/engine.py")
     assert "(code)" in next(ln for ln in code.stdout.splitlines() if ln.split()[:1] == ["file_class"])
+
+
+# ----------------------------------------------------------------------------- the task text as focus
+
+@needs_git
+def test_a_traceback_puts_its_file_first(rich):
+    trace = ("Traceback (most recent call last):\n"
+             '  File "/srv/venv/app/app.py", line 12, in main\n'
+             '  File "/srv/venv/app/io/parser.py", line 5, in parser_fn\n'
+             "KeyError: 'text'\n")
+    r = rich.rank(focus=trace)
+    assert r.files[0] == "io/parser.py"  # the innermost frame
+    assert r.rank_of("app.py") <= 3
+    assert r.query.kind == "trace"
+    # without the trace the parser is nowhere near the top
+    assert rich.rank().rank_of("io/parser.py") > 5
+
+
+@needs_git
+def test_a_backticked_identifier_puts_its_definer_in_the_top_3(rich):
+    for focus in ("the cache breaks when `handle_request` retries", "why is handle_request() slow",
+                  "HandleRequest? no: `api.handlers.handle_request`"):
+        r = rich.rank(focus=focus)
+        assert r.rank_of("api/handlers.py") <= 3, (focus, r.files[:5])
+    assert rich.rank().rank_of("api/handlers.py") > 3
+
+
+@needs_git
+def test_plain_words_seed_no_graph_expansion(rich):
+    """Stop words and commit verbs name nothing; words feed lexical relevance only."""
+    r = rich.rank(focus="fix the handling of the refresher and add it for them")
+    assert r.query.kind == "prose" and r.query.words == ("refresher",)
+    assert all(factor(r, f, "focus") == 0.0 for f in r.files)  # no expansion at all
+    by_lexical = max(r.files, key=lambda f: factor(r, f, "lexical"))
+    assert by_lexical == "auth/token.py"  # TokenRefresher, found by its words
+    assert r.rank_of("auth/token.py") <= 3
+
+
+@needs_git
+def test_task_text_keeps_the_chat_files_evidence(rich):
+    """A+msg: a message next to a chat file adds evidence; it replaces none of the chat's."""
+    alone = rich.rank(chat_files=[S])
+    both = rich.rank(chat_files=[S], focus="make the refresher configurable")
+    for f in ("pair_a.py", "auth/token.py"):
+        for sig in ("cochange", "lexical_chat"):
+            assert factor(both, f, sig) == pytest.approx(factor(alone, f, sig)), (f, sig)
+    assert factor(both, "pair_a.py", "cochange") > 0 and factor(both, "auth/token.py", "lexical_chat") > 0
+    assert both.rank_of("pair_a.py") <= alone.rank_of("pair_a.py") + 2
+    assert both.rank_of("auth/token.py") <= alone.rank_of("auth/token.py")
+
+
+@needs_git
+def test_explain_and_json_show_what_the_query_was_understood_as(rich_root, tmp_path):
+    import json
+    import sys
+
+    env = {**os.environ, "RIPMAP_CACHE_DIR": str(tmp_path / "c")}
+    focus = "`refresh_token` fails in auth/session.py when the token expires"
+    out = subprocess.run([sys.executable, "-m", "ripmap.cli", str(rich_root), "-f", focus, "--format", "json",
+                          "-t", "500"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    q = json.loads(out.stdout)["stats"]["query"]
+    assert q["kind"] == "entity"
+    assert [f["path"] for f in q["files"]][:1] == ["auth/session.py"]
+    assert [i["name"] for i in q["identifiers"]] == ["refresh_token"]
+    assert "expires" in q["words"] and "the" not in q["words"]
+    ex = subprocess.run([sys.executable, "-m", "ripmap.cli", str(rich_root), "-f", focus, "--explain",
+                         "auth/token.py"], capture_output=True, text=True, env=env, timeout=120)
+    assert ex.returncode == 0, ex.stderr
+    assert "focus understood as (entity)" in ex.stdout and "identifiers: refresh_token" in ex.stdout

@@ -105,12 +105,14 @@ class Explanation:
     rows: tuple[Contribution, ...]
     classes: tuple[str, ...] = ()  # the file's classes (vendor, generated, ...); () for ordinary code
     class_weight: float = 1.0  # what its classes weigh before the query lifts them
+    query: dict | None = None  # what the focus text was understood as (ParsedQuery.as_dict)
 
     def as_dict(self) -> dict:
         return {"path": self.path, "rank": self.rank, "score": self.score, "base": self.base,
                 "multiplier": self.multiplier, "classes": list(self.classes), "class_weight": self.class_weight,
                 "signals": [{"signal": r.signal, "kind": r.kind, "value": r.value, "weight": r.weight,
-                             "contribution": r.contribution} for r in self.rows]}
+                             "contribution": r.contribution} for r in self.rows],
+                **({"query": self.query} if self.query is not None else {})}
 
     def table(self) -> str:
         """A small plain-text table for terminals and LLM prompts."""
@@ -123,6 +125,8 @@ class Explanation:
             if r.kind == "multiplier":
                 note = f"  {self.class_note(r.value)}" if r.signal == "file_class" else ""
                 lines.append(f"  {r.signal:<16}{r.value:>10.4g}{'':>10}{'×' + format(r.contribution, '.4g'):>12}{note}")
+        if self.query is not None:
+            lines.extend(query_lines(self.query))
         return "\n".join(lines)
 
     def class_note(self, factor: float) -> str:
@@ -137,8 +141,23 @@ class Explanation:
         return f"({label})"
 
 
+def query_lines(q: dict) -> list[str]:
+    """How the focus text was read, for people (see :meth:`ParsedQuery.as_dict`)."""
+    out = [f"focus understood as ({q['kind']}):"]
+    if q["files"]:
+        out.append("  files: " + ", ".join(f"{f['path']} ({f['strength']:.2g}, from {f['from']!r})"
+                                           for f in q["files"][:8]) + (" ..." if len(q["files"]) > 8 else ""))
+    if q["identifiers"]:
+        out.append("  identifiers: " + ", ".join(f"{i['name']} ({i['strength']:.2g})" for i in q["identifiers"][:12]))
+    if q["unresolved_identifiers"]:
+        out.append("  identifiers not defined here (searched as words): " + ", ".join(q["unresolved_identifiers"][:12]))
+    if q["words"]:
+        out.append("  words: " + " ".join(q["words"][:30]) + (" ..." if len(q["words"]) > 30 else ""))
+    return out
+
+
 def explain_row(sig: SignalTable, params: Mapping[str, float], i: int, path: str, rank: int,
-                classes: tuple[str, ...] = (), class_weight: float = 1.0) -> Explanation:
+                classes: tuple[str, ...] = (), class_weight: float = 1.0, query: dict | None = None) -> Explanation:
     mult = float(sig.multiplier()[i])
     rows: list[Contribution] = []
     base = 0.0
@@ -150,4 +169,4 @@ def explain_row(sig: SignalTable, params: Mapping[str, float], i: int, path: str
     for k in MULTIPLIERS:
         v = sig.factor(k, i)
         rows.append(Contribution(k, v, None, v, "multiplier"))
-    return Explanation(path, rank, base * mult, base, mult, tuple(rows), tuple(classes), class_weight)
+    return Explanation(path, rank, base * mult, base, mult, tuple(rows), tuple(classes), class_weight, query)

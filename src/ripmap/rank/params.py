@@ -98,7 +98,7 @@ REGISTRY: tuple[ParamSpec, ...] = (
     _P("cochange_size_exponent", 0.5, 0.0, 2.0, "linear", "git",
        "how much large commits are discounted as co-change evidence: weight (files-1)^-exponent"),
     _P("cochange_from_lexical", 0.5, 0.0, 1.0, "linear", "git",
-       "how strongly the focus text's best lexical matches seed co-change and pairing (0: only chat and named files)"),
+       "with no chat file, how strongly the focus text's best lexical matches seed co-change and pairing"),
     _P("edge_weight_call", 1.0, 0.01, 10.0, "log", "graph",
        "graph weight of call references"),
     _P("edge_weight_type", 1.0, 0.01, 10.0, "log", "graph",

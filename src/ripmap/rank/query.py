@@ -42,7 +42,7 @@ fix fixes fixed fixing add adds added adding update updates updated updating rem
 removing change changes changed changing improve improves improved use uses used using make makes
 making allow allows allowed support supports supported handle handles handled handling bump bumped
 minor small new old instead now still when need needs needed want wants try tries tried ensure ensures
-correct correctly properly proper issue issues bug bugs problem problems work works working case cases
+correct correctly properly proper issue issues bug bugs problem problems work works working case cases see also
 way ways thing things something anything nothing first second also able unable just really actually
 """.split())
 

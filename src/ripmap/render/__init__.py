@@ -43,4 +43,7 @@ def map_json(root: Path, ranking: Ranking, rendered: RenderedMap, *, elapsed_s: 
     obj["stats"] = OrderedDict([("files", len(ranking.files)), ("symbols", rendered.symbols_total),
                                 ("tokens", rendered.tokens), ("elapsed_s", round(elapsed_s, 4)),
                                 ("cache_hits", cache_hits)])
+    q = ranking.query_dict()
+    if q is not None:
+        obj["stats"]["query"] = q  # what the focus text was understood as
     return json.dumps(obj, indent=1, ensure_ascii=False)

@@ -570,7 +570,8 @@ def run_search(ev: "Evaluator", args, out_dir: str | Path, *, start: Params) -> 
             start_p = Params(setup.start)
             grid = setup.grid
             study.sampler = make_sampler(strategy, setup.seed, start_p, grid)
-            space = search_space()
+            only = getattr(args, "search_params", None)
+            space = search_space([x.strip() for x in only.split(",") if x.strip()] if only else None)
             if grid is not None:
                 space = {k: v for k, v in space.items() if k in grid}
             _fail_abandoned(study, _trials(study), me, grid is not None)

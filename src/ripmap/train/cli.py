@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--failure-threshold", type=float, default=0.5, metavar="X", help="per-case NDCG@10 below which a case fails (default: 0.5)")
     act.add_argument("--strategy", choices=("random", "tpe", "cmaes", "grid", "lhs"), help="classical search on Optuna")
     act.add_argument("--budget", type=int, default=50, metavar="N", help="evaluations for --strategy (default: 50)")
+    act.add_argument("--search-params", metavar="A,B,...",
+                     help="search only these parameters (comma-separated); the rest stay at the start point "
+                          "(default: all)")
     act.add_argument("--storage", metavar="URL", help="Optuna storage URL shared by workers (default: SQLite in the run folder)")
     act.add_argument("--sensitivity", action="store_true", help="ablation, one-at-a-time sweeps and pairwise interactions")
     act.add_argument("--reason", action="store_true", help="L1: LLM reasoning episodes over ranking failures")

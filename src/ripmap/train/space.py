@@ -1,14 +1,26 @@
 """The parameter registry as an Optuna search space (bounds and scales from rank/params)."""
 from __future__ import annotations
 
+from typing import Iterable
+
 from ..rank.params import REGISTRY, Params
 
 
-def search_space() -> dict:
-    """name → optuna FloatDistribution, log-scaled where the registry says so."""
+def search_space(names: "Iterable[str] | None" = None) -> dict:
+    """name → optuna FloatDistribution, log-scaled where the registry says so; only
+    ``names`` when given (the others stay at the starting point)."""
     from optuna.distributions import FloatDistribution
 
-    return {p.name: FloatDistribution(p.low, p.high, log=(p.scale == "log")) for p in REGISTRY}
+    wanted = None if names is None else set(names)
+    if wanted is not None:
+        from ..errors import UsageError
+        from ..rank.params import SPECS
+
+        bad = sorted(wanted - set(SPECS))
+        if bad:
+            raise UsageError(f"unknown parameter(s) to search: {', '.join(bad)}")
+    return {p.name: FloatDistribution(p.low, p.high, log=(p.scale == "log")) for p in REGISTRY
+            if wanted is None or p.name in wanted}
 
 
 def params_from_trial(values: dict[str, float]) -> Params:
