@@ -116,14 +116,15 @@ def test_steps_clamp_to_bounds_and_large_decrease_never_zeroes():
 
 
 def test_apply_changes_respects_confidence_and_bounds():
+    start = DEFAULT.replace(boost_lexical=4.0, hub_damping=0.0)  # hub_damping at its lower bound
     parsed = parse_reply(reply({"boost_lexical": ["increase", "large", "r"],
                                 "hub_damping": ["decrease", "small", "already at 0"]}))
-    low = apply_changes(DEFAULT, parsed.changes, confidence=0.1, min_confidence=0.3)
-    assert low.params == DEFAULT and not low.applied
+    low = apply_changes(start, parsed.changes, confidence=0.1, min_confidence=0.3)
+    assert low.params == start and not low.applied
     assert all("below --min-confidence" in r["reason"] for r in low.rejected)
-    none = apply_changes(DEFAULT, parsed.changes, confidence=None, min_confidence=0.3)
-    assert none.params == DEFAULT and "missing" in none.rejected[0]["reason"]
-    ok = apply_changes(DEFAULT, parsed.changes, confidence=0.9, min_confidence=0.3)
+    none = apply_changes(start, parsed.changes, confidence=None, min_confidence=0.3)
+    assert none.params == start and "missing" in none.rejected[0]["reason"]
+    ok = apply_changes(start, parsed.changes, confidence=0.9, min_confidence=0.3)
     assert ok.params.boost_lexical == 8.0
     assert ok.applied["boost_lexical"] == {"from": 4.0, "to": 8.0, "direction": "increase", "magnitude": "large",
                                            "rationale": "r"}

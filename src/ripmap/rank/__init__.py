@@ -417,10 +417,16 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
 
 
 def _normalized(v: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """``v`` scaled so its maximum over ``among`` is 1, capped at 1 (zeros stay zeros)."""
+    """``v`` scaled so its maximum over ``among`` is 1, capped at 1 (zeros stay zeros).
+
+    ``among`` leaves out the files the user pointed at (they would dwarf the rest); when
+    only they have any evidence, the scale comes from them instead.
+    """
     if not v.size:
         return v
-    top = v[among].max() if among.any() else v.max()
+    top = v[among].max() if among.any() else 0.0
+    if top <= 0:
+        top = v.max()
     return np.minimum(v / top, 1.0) if top > 0 else np.zeros_like(v)
 
 
