@@ -157,6 +157,8 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
     for fi, rel in enumerate(files):
         defs, counts = rows.get(rel, ((), ()))
         for t in defs:  # tuples: (line, name, is_def, kind, ...)
+            if t[3] == "impl":  # Rust `impl Foo` groups Foo's methods; Foo is defined elsewhere
+                continue
             def_f.append(fi)
             def_n.append(get(t[1], len(name_ids)))
         for name, kind, n in counts:
