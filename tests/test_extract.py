@@ -1137,19 +1137,30 @@ def test_renderer_survives_thousands_of_nested_definitions(tmp_path):
 # Hostile input: bounded time and depth, per file
 # ---------------------------------------------------------------------------
 
-def test_deep_nesting_is_tagged_down_to_the_depth_limit_with_a_note():
-    src = ("".join(f"function f{i}() {{\n" for i in range(1000)) + "}\n" * 1000).encode()
+def _nested_js(n: int) -> bytes:
+    return ("".join(f"function f{i}() {{\n" for i in range(n)) + "}\n" * n).encode()
+
+
+def test_thousand_nested_functions_are_all_tagged():
+    tags, notes = extract_tags(_nested_js(1000), "javascript")
+    assert notes == []
+    defs = {t.name: t for t in _defs(tags)}
+    assert len(defs) == 1000
+    assert defs["f999"].parent == "f998" and (defs["f999"].line, defs["f999"].end_line) == (1000, 1001)
+
+
+def test_deeper_nesting_is_tagged_down_to_the_depth_limit_with_a_note():
     t0 = time.process_time()
-    tags, notes = extract_tags(src, "javascript")
+    tags, notes = extract_tags(_nested_js(4000), "javascript")
     assert time.process_time() - t0 < 10
     assert any("nested deeper than" in n for n in notes), notes
     defs = _defs(tags)
     names = {t.name for t in defs}
-    assert {"f0", "f1", "f100"} <= names and len(defs) < 1000
+    assert {"f0", "f1", "f100", "f1000"} <= names and len(defs) < 4000
     # what is tagged is right: each function inside the previous one, spans nested
     by_name = {t.name: t for t in defs}
-    assert by_name["f1"].parent == "f0" and by_name["f100"].parent == "f99"
-    assert by_name["f0"].end_line == 2000
+    assert by_name["f1"].parent == "f0" and by_name["f1000"].parent == "f999"
+    assert by_name["f0"].end_line == 8000
 
 
 def test_pathological_parse_is_cut_off_and_the_parser_stays_usable():
@@ -1166,6 +1177,12 @@ def test_pathological_parse_is_cut_off_and_the_parser_stays_usable():
     # the cached parser was reset: the next file of that language parses normally
     tags, notes = extract_tags(good, "go")
     assert notes == [] and [t.name for t in _defs(tags)] == ["Ok"]
+
+
+def test_markdown_long_heading_signature_is_capped():
+    # found by the fuzz test: a 300-character heading gave a 303-character signature
+    tags, _ = extract_tags(b"## " + b"x" * 300 + b"\n", "markdown")
+    assert len(tags[0].name) == 200 and len(tags[0].signature) == 200
 
 
 def test_markdown_with_many_headings_is_linear():
@@ -1260,7 +1277,7 @@ def test_fuzz_extraction_never_raises(lang):
     """Hostile files never raise out of extraction, and what comes out is well formed.
     The parse budget is shrunk so that the cut-off path is exercised and the test stays
     quick."""
-    @settings(max_examples=6, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=10, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
     @given(data=_nasty_file(lang))
     def run(data: bytes) -> None:
@@ -1276,16 +1293,17 @@ def test_fuzz_extraction_never_raises(lang):
 def _hostile_files() -> dict[str, bytes]:
     """One hostile file per language (deep nesting, an unclosed bracket run, a huge line,
     a very long identifier, garbage with invalid UTF-8), the 1,000 nested JavaScript
-    functions of the bug report, and one ordinary file."""
+    functions of the bug report, 3,000 of them, and one ordinary file."""
     rnd = random.Random(7)
-    garbage = bytes(rnd.randrange(1, 256) for _ in range(1000))
-    body = (b"function f() {\n" * 10 + b"x = " + b"(" * 300 + b"\n" + b"[" * 100 + b"\n"
-            + b"ab " * 2000 + b"\n" + b"def " + b"a" * 3000 + b"():\n" + garbage + b"\n}\n")
+    garbage = bytes(rnd.randrange(1, 256) for _ in range(500))
+    body = (b"function f() {\n" * 3 + b"x = " + b"(" * 300 + b"\n" + b"[" * 100 + b"\n"
+            + b"ab " * 500 + b"\n" + b"def " + b"a" * 3000 + b"():\n" + garbage + b"\n}\n")
     files = {}
     for lang in SAMPLE_LANGS:
         ext = _sample_file(lang).suffix
         files[f"src/hostile_{lang}{ext}"] = body
-    files["src/deep.js"] = ("".join(f"function f{i}() {{\n" for i in range(1000)) + "}\n" * 1000).encode()
+    files["src/deep.js"] = _nested_js(1000)
+    files["src/deeper.js"] = _nested_js(3000)
     files["src/ok.py"] = b"def hello():\n    return 1\n"
     return files
 
@@ -1316,8 +1334,8 @@ def test_map_of_a_repository_with_hostile_files(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("# ripmap")
     assert "src/ok.py:" in r.stdout and "def hello()" in r.stdout
-    assert "src/deep.js:" in r.stdout and "function f0()" in r.stdout
-    assert "src/deep.js: nested deeper than" in r.stderr
+    assert "src/deep.js:" in r.stdout and "function f999()" in r.stdout
+    assert "src/deeper.js: nested deeper than" in r.stderr
     assert "Traceback" not in r.stderr
     for args in (["-t", "2000"], ["--format", "json"], ["--calls", "-t", "4000"]):
         r = ripmap(*args)

@@ -14,6 +14,7 @@ from .tags import Tag
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_MAX = 200  # longest name, and longest signature
 
 
 def extract_markdown(data: bytes) -> tuple[list[Tag], list[str]]:
@@ -65,7 +66,10 @@ def _sections(heads: list[tuple[int, int, str]], n: int) -> list[Tag]:
         open_.append(idx)
     tags: list[Tag] = []
     for idx, (line, level, title) in enumerate(heads):
-        name = title[:200]
-        tags.append(Tag(line, name, True, "section", max(line, ends[idx]), parents[idx], "#" * level + " " + name))
+        name = title[:_MAX]
+        sig = "#" * level + " " + name
+        if len(sig) > _MAX:  # signatures are at most _MAX characters, as in the other languages
+            sig = sig[: _MAX - 1].rstrip() + "…"
+        tags.append(Tag(line, name, True, "section", max(line, ends[idx]), parents[idx], sig))
     tags.sort(key=Tag.sort_key)
     return tags

@@ -101,10 +101,11 @@ _FRESH_DEF = re.compile(
 _MAX_REPARSES = 3
 #: Syntax-tree depth below which no tag is looked for. Real code stays far above it (the
 #: deepest node in mypy, ripgrep, gson, flask and express is at depth 153, outside one
-#: generated lookup table); below it, tree-sitter's ``Node.parent`` (a walk down from the
-#: root) and its query engine turn quadratic, and past 65,535 levels the engine's depth
-#: counter wraps. A file that goes deeper is tagged down to this depth, with a note.
-_MAX_DEPTH = 1000
+#: generated lookup table), and 1,000 nested JavaScript functions reach about 2,000;
+#: deeper, tree-sitter's ``Node.parent`` (a walk down from the root) and its query engine
+#: turn quadratic, and past 65,535 levels the engine's depth counter wraps. A file that
+#: goes deeper is tagged down to this depth, with a note.
+_MAX_DEPTH = 2500
 #: CPU seconds one file may spend in the parser: a base plus 10 µs a byte, more than ten
 #: times the slowest real code measured (C++ headers parsed as C, ~2 µs a byte; ordinary
 #: code ~0.3). Pathological input (thousands of unclosed comments, deeply nested blocks
