@@ -10,6 +10,7 @@ once more and trimmed if needed, so the printed map never exceeds the budget.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -99,8 +100,6 @@ def parent_map(all_defs: Sequence[Tag]) -> dict[tuple[int, str], Tag]:
     upwards (a bounded walk), so a file of thousands of same-named definitions costs no
     more than an ordinary one.
     """
-    import bisect
-
     by_name: dict[str, list[Tag]] = {}
     for t in all_defs:
         by_name.setdefault(t.name, []).append(t)
