@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ripmap import languages
 from ripmap.extract import Tag, extract_tags
@@ -367,7 +370,7 @@ fn helper(n: u32) -> u32 {
 def test_rust_parents_and_signatures():
     tags, notes = extract_tags(RUST_SRC, "rust")
     assert notes == []
-    foo = _one_def(tags, "Foo")
+    foo = _one_def(tags, "Foo", "struct")
     assert (foo.kind, foo.line, foo.end_line, foo.signature) == ("struct", 1, 3, "struct Foo")
     bar = _one_def(tags, "bar")
     assert (bar.kind, bar.parent, bar.signature, bar.line, bar.end_line) == (
@@ -386,6 +389,84 @@ def test_rust_parents_and_signatures():
     assert refs[("helper", 7)].parent == "bar"
     assert refs[("to_uppercase", 20)].parent == "shout"
     assert refs[("name", 20)].parent == "shout"
+
+
+RUST_IMPLS = b'''pub struct Cache { n: u32 }
+
+pub trait Store {
+    fn lookup(&self, key: &str) -> u32;
+}
+
+impl Cache {
+    pub fn new() -> Self { Cache { n: 0 } }
+}
+
+impl Store for Cache {
+    type Error = String;
+    fn lookup(&self, key: &str) -> u32 { self.n }
+}
+
+impl<'a, S: Store> Store for &'a mut S {
+    fn lookup(&self, key: &str) -> u32 { (**self).lookup(key) }
+}
+
+impl<F> Store for Box<F>
+where
+    F: Fn(&str) -> u32,
+{
+    fn lookup(&self, key: &str) -> u32 { self(key) }
+}
+
+mod sinks {
+    pub struct Lossy;
+    impl super::Store for Lossy {
+        fn lookup(&self, _key: &str) -> u32 { 0 }
+    }
+}
+'''
+
+
+def test_rust_impl_blocks_are_containers_named_by_their_type():
+    tags, notes = extract_tags(RUST_IMPLS, "rust")
+    assert notes == []
+    impls = [(t.name, t.line, t.end_line, t.parent, t.signature) for t in _defs(tags) if t.kind == "impl"]
+    assert impls == [
+        ("Cache", 7, 9, None, "impl Cache"),
+        ("Cache", 11, 14, None, "impl Store for Cache"),
+        ("S", 16, 18, None, "impl<'a, S: Store> Store for &'a mut S"),
+        ("Box", 20, 25, None, "impl<F> Store for Box<F> where F: Fn(&str) -> u32"),
+        ("Lossy", 29, 31, "sinks", "impl super::Store for Lossy"),
+    ]
+    by_line = {t.line: t for t in _defs(tags)}
+    # methods and associated types nest under the impl block: parent = the type's
+    # name, inside the block's span
+    assert (by_line[8].name, by_line[8].kind, by_line[8].parent) == ("new", "method", "Cache")
+    assert (by_line[12].name, by_line[12].kind, by_line[12].parent) == ("Error", "type", "Cache")
+    assert (by_line[13].name, by_line[13].parent) == ("lookup", "Cache")
+    assert (by_line[17].name, by_line[17].parent) == ("lookup", "S")
+    assert (by_line[24].name, by_line[24].parent) == ("lookup", "Box")
+    assert (by_line[30].name, by_line[30].parent) == ("lookup", "Lossy")
+    # the trait's own declaration stays under the trait
+    assert (by_line[4].name, by_line[4].parent) == ("lookup", "Store")
+    # the block's type (`impl Cache`) and trait (`impl Store for ...`) are still references
+    refs = {(t.name, t.line) for t in _refs(tags)}
+    assert {("Cache", 7), ("Store", 11)} <= refs
+
+
+def test_rust_impl_blocks_define_no_name_in_the_graph():
+    from ripmap.graph import build_graph
+
+    files = {
+        "a.rs": b"pub struct Foo;\n",
+        "b.rs": b"impl Clone for Foo {\n    fn clone(&self) -> Foo { Foo }\n}\nimpl Drop for Box<u8> {\n    fn drop(&mut self) {}\n}\n",
+        "c.rs": b"fn make() -> Foo { Box(1); Foo::default() }\n",  # uses both names
+    }
+    tags = {rel: extract_tags(src, "rust")[0] for rel, src in files.items()}
+    assert any(t.kind == "impl" and t.name == "Box" for t in tags["b.rs"])
+    g = build_graph(sorted(files), tags)
+    definers = lambda name: sorted(g.files[i] for i in g.D[g.name_index[name]].indices)  # noqa: E731
+    assert definers("Foo") == ["a.rs"]
+    assert definers("Box") == []  # an `impl ... for Box<u8>` does not make b.rs Box's home
 
 
 JAVA_SRC = b'''package demo;
@@ -691,6 +772,58 @@ def test_signatures_drop_annotations():
     assert _one_def(tags, "Run").signature == "public void Run()"
 
 
+#: Signature prefixes that are comments or annotations in some language, never a declaration
+_NOISE_PREFIXES = ("@", "//", "/*", "--", "(*", "{-", "#[")
+
+
+@pytest.mark.parametrize("lang", [lang for lang in SAMPLE_LANGS if lang != "markdown"])
+def test_sample_signatures_hold_no_comments_or_annotations(lang):
+    """Every sample ends with definitions whose headers carry comments marked
+    ``sigcomment`` (inside parameter lists, after the header, between annotations);
+    none may reach a signature, and no signature may start with an annotation."""
+    tags, _notes = _extract(lang)
+    src = _sample_file(lang).read_text(encoding="utf-8")
+    assert "sigcomment" in src
+    defs = _defs(tags)
+    marked = [t for t in defs if t.name.replace("_", "").lower() in ("sigdemo", "hashable", "invoke", "run")]
+    assert marked, f"{lang}: the sample's comment-laden definitions were not found"
+    for t in defs:
+        sig = t.signature or ""
+        assert "sigcomment" not in sig, f"{lang}: {t}"
+        assert not sig.startswith(_NOISE_PREFIXES), f"{lang}: {t}"
+        if lang == "c_sharp":
+            assert not sig.startswith("["), t
+
+
+def test_signatures_drop_comments():
+    py = (b"class Hashable(Protocol, metaclass=ABCMeta):  # TODO: explain\n"
+          b"    def invoke(  # type: ignore[override]\n        self, cli: t.Any = None,  # the group\n"
+          b"    ) -> Result:  # why\n        pass\n"
+          b"app_ctx: AppContextProxy = LocalProxy(  # type: ignore[assignment]\n    _cv_app, unbound_message=_msg\n)\n")
+    tags, _ = extract_tags(py, "python")
+    assert _one_def(tags, "Hashable").signature == "class Hashable(Protocol, metaclass=ABCMeta)"
+    assert _one_def(tags, "invoke").signature == "def invoke(self, cli: t.Any = None) -> Result"
+    assert _one_def(tags, "app_ctx").signature == "app_ctx: AppContextProxy = LocalProxy("
+    java = (b"@SuppressWarnings(\"UnusedVariable\") // legacy class name\n"
+            b"public final class ISO8601Utils {\n"
+            b"  @SuppressWarnings(\"UngroupedOverloads\") // intentionally ungrouped\n  @Override\n"
+            b"  public boolean remove(Object o) { return false; }\n"
+            b"  /** Javadoc. */\n  @CanIgnoreReturnValue // only to verify\n"
+            b"  public JsonNull getAsJsonNull(int a /* unused */) { return null; }\n}\n")
+    tags, _ = extract_tags(java, "java")
+    assert _one_def(tags, "ISO8601Utils").signature == "public final class ISO8601Utils"
+    assert _one_def(tags, "remove").signature == "public boolean remove(Object o)"
+    assert _one_def(tags, "getAsJsonNull").signature == "public JsonNull getAsJsonNull(int a)"
+    c = b"void StreamHelper(internal::true_type /*is_pointer*/, T* pointer) {\n}\nint/*c*/g(void);\n"
+    tags, _ = extract_tags(c, "cpp")
+    assert _one_def(tags, "StreamHelper").signature == "void StreamHelper(internal::true_type, T* pointer)"
+    assert _one_def(tags, "g").signature == "int g(void)"
+    # a header without a body still ends at its first line break when a comment ends that line
+    rust = b"macro_rules! square { // squares\n    ($x:expr) => { $x * $x };\n}\n"
+    tags, _ = extract_tags(rust, "rust")
+    assert _one_def(tags, "square").signature == "macro_rules! square"
+
+
 def test_javascript_object_function_signatures():
     src = b"const o = { go: function(a) { return a; }, run(b) { return b; } };\nconst f = (x) => x + 1;\n"
     tags, _ = extract_tags(src, "javascript")
@@ -896,3 +1029,317 @@ def test_folding_keeps_the_original_query_when_the_fold_does_not_compile():
     src2 = '((call function: (identifier) @name) @reference.call (#match? @reference.call "^x"))\n'
     original = Query(lang, src2)
     assert _single_capture_refs(lang, original, src2) is original
+
+
+# ---------------------------------------------------------------------------
+# Nesting in the rendered map (methods under their type)
+# ---------------------------------------------------------------------------
+
+def _map_repo(tmp_path: Path, files: dict[str, bytes], tokens: int = 100_000) -> str:
+    """The plain text map of a fresh git repository holding ``files``."""
+    from ripmap import RepoMap
+    from ripmap.render import render_map
+    from ripmap.render.tokens import EstimateCounter
+    from tests.fixtures_rank import git
+
+    root = tmp_path / "repo"
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    with RepoMap(root, cache_dir=tmp_path / "cache", warn=lambda _m: None) as rm:
+        ranking = rm.rank()
+        rendered, _ = render_map(ranking, rm.index.tags, tokens=tokens, counter=EstimateCounter())
+    return rendered.text
+
+
+def _block(text: str, path: str) -> list[tuple[int, str]]:
+    """A file's lines in a text map as (depth, text); depth 1 is the top level."""
+    lines = text.splitlines()
+    start = lines.index(path + ":") + 1
+    out = []
+    for line in lines[start:]:
+        if not line.startswith("  "):
+            break
+        stripped = line.lstrip(" ")
+        out.append(((len(line) - len(stripped)) // 2, stripped))
+    return out
+
+
+def _children(block: list[tuple[int, str]], head: str) -> list[str]:
+    """The lines directly under the first line ``head`` of a block."""
+    i = next(i for i, (_d, s) in enumerate(block) if s == head)
+    depth = block[i][0]
+    out = []
+    for d, s in block[i + 1:]:
+        if d <= depth:
+            break
+        if d == depth + 1:
+            out.append(s)
+    return out
+
+
+def test_rendered_rust_methods_nest_under_their_impl_blocks(tmp_path):
+    text = _map_repo(tmp_path, {"src/lib.rs": RUST_IMPLS})
+    block = _block(text, "src/lib.rs")
+    top = [s for d, s in block if d == 1]
+    lookup = "fn lookup(&self, key: &str) -> u32"
+    assert _children(block, "impl Cache:") == ["pub fn new() -> Self"]
+    assert _children(block, "impl Store for Cache:") == ["type Error = String:", lookup]
+    assert _children(block, "impl<'a, S: Store> Store for &'a mut S:") == [lookup]
+    assert _children(block, "pub trait Store:") == [lookup]
+    assert _children(block, "impl super::Store for Lossy:") == ["fn lookup(&self, _key: &str) -> u32"]
+    # no method floats loose at the top level, and no container lists one twice
+    assert not any(s.startswith(("fn ", "pub fn ")) for s in top), top
+    for head in ("impl Store for Cache:", "pub trait Store:"):
+        kids = _children(block, head)
+        assert len(kids) == len(set(kids)), kids
+
+
+def test_rendered_go_methods_nest_under_their_receiver_type(tmp_path):
+    go = (b"package srv\n\ntype Server struct {\n\taddr string\n}\n\nfunc New() *Server { return &Server{} }\n\n"
+          b"func (s *Server) Serve() error { return nil }\n\nfunc (s Server) Addr() string { return s.addr }\n")
+    block = _block(_map_repo(tmp_path, {"srv/server.go": go}), "srv/server.go")
+    assert _children(block, "type Server struct:") == ["func (s *Server) Serve() error", "func (s Server) Addr() string"]
+    assert (1, "func New() *Server") in block
+
+
+def test_rendered_cpp_out_of_line_methods_nest_under_their_class(tmp_path):
+    cpp = (b"class Circle {\npublic:\n    explicit Circle(double r);\n    double area() const;\nprivate:\n"
+           b"    double r_;\n};\n\nCircle::Circle(double r) : r_(r) {}\n\n"
+           b"double Circle::area() const {\n    return 3.14 * r_ * r_;\n}\n\nint main() { return 0; }\n")
+    block = _block(_map_repo(tmp_path, {"shape.cpp": cpp}), "shape.cpp")
+    kids = _children(block, "class Circle:")
+    assert "double Circle::area() const" in kids and "Circle::Circle(double r) : r_(r)" in kids, block
+    assert (1, "int main()") in block
+
+
+def test_renderer_survives_thousands_of_nested_definitions(tmp_path):
+    """The renderer walks nesting without recursion: 1,500 nested functions (the
+    extractor's depth limit lifted so that they all reach it) render at any budget."""
+    deep = "".join(f"function f{i}() {{\n" for i in range(1500)) + "}\n" * 1500
+    files = {"deep.js": deep.encode(), "ok.py": b"def hello():\n    return 1\n"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(treesitter, "_MAX_DEPTH", 10**6, raising=False)
+        full = _map_repo(tmp_path / "a", files)
+        small = _map_repo(tmp_path / "b", files, tokens=3000)
+    block = _block(full, "deep.js")
+    assert len(block) == 1500
+    assert [d for d, _s in block] == list(range(1, 1501))
+    assert block[-1] == (1500, "function f1499()")
+    assert "def hello()" in full and "deep.js:" in small
+
+
+# ---------------------------------------------------------------------------
+# Hostile input: bounded time and depth, per file
+# ---------------------------------------------------------------------------
+
+def _nested_js(n: int) -> bytes:
+    return ("".join(f"function f{i}() {{\n" for i in range(n)) + "}\n" * n).encode()
+
+
+def test_thousand_nested_functions_are_all_tagged():
+    tags, notes = extract_tags(_nested_js(1000), "javascript")
+    assert notes == []
+    defs = {t.name: t for t in _defs(tags)}
+    assert len(defs) == 1000
+    assert defs["f999"].parent == "f998" and (defs["f999"].line, defs["f999"].end_line) == (1000, 1001)
+
+
+def test_deeper_nesting_is_tagged_down_to_the_depth_limit_with_a_note():
+    t0 = time.process_time()
+    tags, notes = extract_tags(_nested_js(4000), "javascript")
+    assert time.process_time() - t0 < 10
+    assert any("nested deeper than" in n for n in notes), notes
+    defs = _defs(tags)
+    names = {t.name for t in defs}
+    assert {"f0", "f1", "f100", "f1000"} <= names and len(defs) < 4000
+    # what is tagged is right: each function inside the previous one, spans nested
+    by_name = {t.name: t for t in defs}
+    assert by_name["f1"].parent == "f0" and by_name["f1000"].parent == "f999"
+    assert by_name["f0"].end_line == 8000
+
+
+def test_pathological_parse_is_cut_off_and_the_parser_stays_usable():
+    src = b"/*" * 3000 + b"(*" * 3000 + b"{-" * 3000
+    good = b"package p\n\nfunc Ok() int { return 1 }\n"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(treesitter, "_PARSE_BASE_S", 0.05, raising=False)
+        mp.setattr(treesitter, "_PARSE_S_PER_BYTE", 0.0, raising=False)
+        t0 = time.process_time()
+        tags, notes = extract_tags(src, "go")
+        spent = time.process_time() - t0
+    assert spent < 5, spent
+    assert tags == [] and len(notes) == 1 and "skipped" in notes[0], notes
+    # the cached parser was reset: the next file of that language parses normally
+    tags, notes = extract_tags(good, "go")
+    assert notes == [] and [t.name for t in _defs(tags)] == ["Ok"]
+
+
+def test_markdown_long_heading_signature_is_capped():
+    # found by the fuzz test: a 300-character heading gave a 303-character signature
+    tags, _ = extract_tags(b"## " + b"x" * 300 + b"\n", "markdown")
+    assert len(tags[0].name) == 200 and len(tags[0].signature) == 200
+
+
+def test_markdown_with_many_headings_is_linear():
+    # every other heading is top-level: nothing before it is its parent (the worst case
+    # for a backwards search)
+    n = 30000
+    levels = [1 if i % 2 == 0 else 2 + (i // 2) % 5 for i in range(n)]
+    src = "".join("#" * lv + f" h{i}\n" for i, lv in enumerate(levels)).encode()
+    t0 = time.process_time()
+    tags, notes = extract_tags(src, "markdown")
+    assert time.process_time() - t0 < 5
+    assert len(tags) == n
+    # parents and ends by the definition, checked against a direct scan for a sample
+    for i in list(range(0, n, 997)) + [n - 2, n - 1]:
+        t = tags[i]
+        parent = next((f"h{j}" for j in range(i - 1, -1, -1) if levels[j] < levels[i]), None)
+        end = next((j for j in range(i + 1, n) if levels[j] <= levels[i]), n)
+        assert (t.name, t.parent, t.end_line) == (f"h{i}", parent, end), t
+
+
+# ---------------------------------------------------------------------------
+# Fuzzing: generated nasty files in every language
+# ---------------------------------------------------------------------------
+
+# constructs that nest (opened many times, closed fewer times or not at all)
+_OPENERS = ["(", "[", "{", "<", "function f() {\n", "def f():\n", "fn f() {\n", "func f() {\n", "class A {\n",
+            "class A:\n", "module M\n", "defmodule M do\n", "begin\n", "do\n", "if (x) {\n", "x = [", "f(",
+            "/*", "(*", "{-", "#=", "--[[", "<!--", '"', "'", "`", '"""', "${", "#{", "\\", "let x = ", "->"]
+_CLOSERS = [")", "]", "}", ">", "end\n", "*/", "*)", "-}", "=#", "]]", "-->", '"', "'", "`", "\n", ";"]
+# one-line runs that grow into huge lines
+_RUNS = ["a+", "x, ", "1 + ", "f(", "x = 1 + ", ".a", "::", "=>", "<T>", "&&", "'", "\\\\", "@", "# ", " "]
+_WORDS = ["def", "class", "fn", "func", "function", "impl", "trait", "struct", "enum", "interface", "module",
+          "defmodule", "package", "import", "from", "use", "local", "let", "val", "var", "const", "type", "where",
+          "end", "do", "then", "return", "pub", "static", "@Override", "#[derive(Debug)]", "template", "namespace"]
+
+
+def _sample_slice(lang: str):
+    data = _sample_file(lang).read_bytes()
+    return st.tuples(st.integers(0, len(data)), st.integers(0, len(data))).map(
+        lambda ab: data[min(ab):max(ab)])
+
+
+@st.composite
+def _nasty_file(draw, lang: str) -> bytes:
+    """A file of 1-4 hostile parts: deep nesting (balanced or not), Python-style
+    indentation nesting, huge lines, very long identifiers, NUL-free garbage (invalid
+    UTF-8 included), stray keywords, and slices of the language's own sample."""
+    parts: list[bytes] = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["nest", "indent", "run", "ident", "garbage", "words", "sample"]))
+        if kind == "nest":
+            opener = draw(st.sampled_from(_OPENERS))
+            depth = draw(st.integers(1, 1500))
+            closer = draw(st.sampled_from(_CLOSERS))
+            closed = draw(st.integers(0, depth))
+            parts.append((opener * depth + closer * closed).encode())
+        elif kind == "indent":
+            depth = draw(st.integers(1, 200))
+            parts.append("".join(" " * i + f"def f{i}():\n" for i in range(depth)).encode())
+        elif kind == "run":
+            parts.append(draw(st.sampled_from(_RUNS)).encode() * draw(st.integers(1, 20000)))
+        elif kind == "ident":
+            name = draw(st.sampled_from(["a", "Z", "_", "é", "\U0001F600"])) * draw(st.integers(1, 20000))
+            word = draw(st.sampled_from(_WORDS))
+            parts.append(f"{word} {name}() {{}}\n{word} {name}:\n".encode())
+        elif kind == "garbage":
+            raw = draw(st.binary(max_size=3000))
+            parts.append(raw.replace(b"\0", b" ") + draw(st.sampled_from([b"", b"\xff", b"\xc3", b"caf\xe9"])))
+        elif kind == "words":
+            parts.append(" ".join(draw(st.lists(st.sampled_from(_WORDS + _CLOSERS + _OPENERS), max_size=200))).encode())
+        else:
+            parts.append(draw(_sample_slice(lang)))
+    return b"\n".join(parts)
+
+
+def _check_well_formed(data: bytes, tags: list[Tag], notes: list[str]) -> None:
+    from ripmap.extract.tags import DEF_KINDS
+
+    n_lines = data.count(b"\n") + 1
+    assert tags == sorted(tags, key=Tag.sort_key)
+    for t in tags:
+        assert isinstance(t.name, str) and 0 < len(t.name) <= 200, t
+        assert 1 <= t.line <= t.end_line <= n_lines, t
+        if t.is_def:
+            assert t.kind in DEF_KINDS, t
+            assert t.signature is None or (len(t.signature) <= 200 and "\n" not in t.signature), t
+    assert all(isinstance(n, str) and "\n" not in n for n in notes), notes
+
+
+@pytest.mark.parametrize("lang", SAMPLE_LANGS)
+def test_fuzz_extraction_never_raises(lang):
+    """Hostile files never raise out of extraction, and what comes out is well formed.
+    The parse budget is shrunk so that the cut-off path is exercised and the test stays
+    quick."""
+    @settings(max_examples=10, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+    @given(data=_nasty_file(lang))
+    def run(data: bytes) -> None:
+        tags, notes = extract_tags(data, lang)
+        _check_well_formed(data, tags, notes)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(treesitter, "_PARSE_BASE_S", 0.3, raising=False)
+        mp.setattr(treesitter, "_PARSE_S_PER_BYTE", 1e-6, raising=False)
+        run()
+
+
+def _hostile_files() -> dict[str, bytes]:
+    """One hostile file per language (deep nesting, an unclosed bracket run, a huge line,
+    a very long identifier, garbage with invalid UTF-8), the 1,000 nested JavaScript
+    functions of the bug report, 3,000 of them, and one ordinary file."""
+    rnd = random.Random(7)
+    garbage = bytes(rnd.randrange(1, 256) for _ in range(500))
+    body = (b"function f() {\n" * 3 + b"x = " + b"(" * 300 + b"\n" + b"[" * 100 + b"\n"
+            + b"ab " * 500 + b"\n" + b"def " + b"a" * 3000 + b"():\n" + garbage + b"\n}\n")
+    files = {}
+    for lang in SAMPLE_LANGS:
+        ext = _sample_file(lang).suffix
+        files[f"src/hostile_{lang}{ext}"] = body
+    files["src/deep.js"] = _nested_js(1000)
+    files["src/deeper.js"] = _nested_js(3000)
+    files["src/ok.py"] = b"def hello():\n    return 1\n"
+    return files
+
+
+def test_map_of_a_repository_with_hostile_files(tmp_path):
+    """`ripmap` on a repository holding hostile files in every language exits 0 with the
+    whole map; under -v the files cut short are named."""
+    import subprocess
+    import sys
+
+    from tests.fixtures_rank import git
+
+    root = tmp_path / "repo"
+    for rel, data in _hostile_files().items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    env = {**__import__("os").environ, "RIPMAP_TOKENIZER": "estimate", "RIPMAP_CACHE_DIR": str(tmp_path / "c")}
+
+    def ripmap(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ripmap.cli", str(root), *args], capture_output=True,
+                              text=True, env=env, timeout=300)
+
+    r = ripmap("-t", "100000", "-v")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("# ripmap")
+    assert "src/ok.py:" in r.stdout and "def hello()" in r.stdout
+    assert "src/deep.js:" in r.stdout and "function f999()" in r.stdout
+    assert "src/deeper.js: nested deeper than" in r.stderr
+    assert "Traceback" not in r.stderr
+    for args in (["-t", "2000"], ["--format", "json"], ["--calls", "-t", "4000"]):
+        r = ripmap(*args)
+        assert r.returncode == 0, (args, r.stderr)
+        assert r.stdout.strip() and "Traceback" not in r.stderr
+    paths = {f["path"] for f in json.loads(ripmap("--format", "json").stdout)["files"]}
+    assert {"src/ok.py", "src/deep.js", "src/hostile_python.py", "src/hostile_rust.rs"} <= paths

@@ -211,6 +211,8 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
         name_ids = fam_names[fams[fi]]
         get = name_ids.setdefault
         for t in defs:  # tuples: (line, name, is_def, kind, ...)
+            if t[3] == "impl":  # Rust `impl Foo` groups Foo's methods; Foo is defined elsewhere
+                continue
             def_f.append(fi)
             def_n.append(get(t[1], len(name_ids)))
         for name, kind, n in counts:

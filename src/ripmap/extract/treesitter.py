@@ -20,6 +20,12 @@ capture, never by walking the tree):
   is extended over it.
 * A C/C++ ``enum``/``struct`` specifier without a body (``enum Status run(void)``) is
   a use of the type, not a definition: it becomes a ``type`` reference.
+* A Rust ``impl`` block is a container of kind ``impl`` named after its type's own
+  identifier (``impl<T> Display for Wrapper<T>`` → ``Wrapper``), so its methods nest
+  under it with parent ``Wrapper``; it is no definition of that name for the graph.
+
+Signatures are the declaration alone: leading annotations and decorators are left out,
+and so is every comment inside the header (``def f():  # TODO``).
 
 Two capture names besides ``definition.*``/``reference.*``/``name`` are honoured:
 ``@ignore`` (Elixir's and Ruby's shipped queries; no reference is taken from a node
@@ -29,12 +35,15 @@ bare-identifier "calls" in that definition are dropped).
 Nothing here raises on bad input: syntax errors yield what tree-sitter recovered
 (plus a bounded re-parse of what an unclosed bracket swallowed), undecodable names
 are decoded with replacement characters, and a language whose grammar or query fails
-to load yields no tags and one note.
+to load yields no tags and one note. Nor does hostile input take unbounded time: each
+file's parsing has a CPU budget, and nothing nested deeper than ``_MAX_DEPTH`` is
+tagged (both with a note), since tree-sitter's own costs grow quadratically there.
 """
 from __future__ import annotations
 
 import re
 from functools import lru_cache
+from time import process_time
 
 from .. import languages
 from .tags import Tag, normalize_kind
@@ -90,6 +99,24 @@ _FRESH_DEF = re.compile(
     rb"|val|sealed|data|defmodule|local|namespace|typedef|extern|unsafe)\b)")
 #: At most this many re-parses per file after errors that swallow the rest of it.
 _MAX_REPARSES = 3
+#: Syntax-tree depth below which no tag is looked for. Real code stays far above it (the
+#: deepest node in mypy, ripgrep, gson, flask and express is at depth 153, outside one
+#: generated lookup table), and 1,000 nested JavaScript functions reach about 2,000;
+#: deeper, tree-sitter's ``Node.parent`` (a walk down from the root) and its query engine
+#: turn quadratic, and past 65,535 levels the engine's depth counter wraps. A file that
+#: goes deeper is tagged down to this depth, with a note.
+_MAX_DEPTH = 2500
+#: CPU seconds one file may spend in the parser: a base plus 10 µs a byte, more than ten
+#: times the slowest real code measured (C++ headers parsed as C, ~2 µs a byte; ordinary
+#: code ~0.3). Pathological input (thousands of unclosed comments, deeply nested blocks
+#: that never close) can take minutes; it is cut off, and the file is skipped or kept as
+#: far as it was parsed, with a note.
+_PARSE_BASE_S = 2.0
+_PARSE_S_PER_BYTE = 1e-5
+# bytes handed to the parser per read while it parses, and afterwards, when the query
+# engine reads back one node's text for a predicate such as ``#match?`` (see _parse)
+_READ_CHUNK = 1 << 14
+_TEXT_CHUNK = 64
 
 
 @lru_cache(maxsize=None)
@@ -171,6 +198,24 @@ def _ref_name_node(node):
     return node
 
 
+# Rust type nodes → the field holding the type they are built on (`&'a mut S` → `S`,
+# `Box<S>` → `Box`, `io::Error` → `Error`, `[T; 3]` → `T`, `dyn Error` → `Error`)
+_RUST_TYPE_INNER = {"reference_type": "type", "pointer_type": "type", "generic_type": "type",
+                    "scoped_type_identifier": "name", "array_type": "element", "dynamic_type": "trait",
+                    "abstract_type": "trait"}
+
+
+def _impl_type_name(data: bytes, node) -> str:
+    """The name an ``impl`` block is filed under: its type's own identifier."""
+    for _ in range(8):
+        field = _RUST_TYPE_INNER.get(node.type)
+        sub = node.child_by_field_name(field) if field else None
+        if sub is None:
+            break
+        node = sub
+    return _name_text(data, node)
+
+
 # Fields that hold a definition's body in the common grammars; the signature is the
 # text of the definition node up to where its body starts.
 _BODY_FIELDS = ("body", "value_body", "class_body", "members")
@@ -205,6 +250,8 @@ def _clean_sig(s: str, limit: int, tails: tuple[str, ...] = ("{", ":", "=>", "="
     s = s.rstrip()
     if s.endswith(";") and len(s) > 1:  # body-less declarations: prototypes, abstract methods
         s = s[:-1].rstrip()
+    if s.endswith(",") and " where " in s:  # Rust: `impl<F> Sink for W<F> where F: Fn(u8),`
+        s = s[:-1].rstrip()
     if tails and s.endswith(tails):
         for tail in tails:
             if s.endswith(tail) and len(s) > len(tail):
@@ -215,9 +262,16 @@ def _clean_sig(s: str, limit: int, tails: tuple[str, ...] = ("{", ":", "=>", "="
     return s
 
 
+def _is_comment(node_type: str) -> bool:
+    """Comment node types of the supported grammars (``comment``, ``line_comment``,
+    ``block_comment``, ``doc_comment``, ``multiline_comment``, Haskell's ``haddock`` ...)."""
+    return node_type.endswith("comment") or node_type == "haddock"
+
+
 def _sig_start(data: bytes, node) -> int:
-    """Where a signature starts: after leading annotations (``@Override``, ``[Obsolete]``)."""
-    if data[node.start_byte:node.start_byte + 1] not in (b"@", b"[", b"#"):
+    """Where a signature starts: after leading annotations (``@Override``, ``[Obsolete]``)
+    and any comments among them (``@SuppressWarnings("x") // why``)."""
+    if data[node.start_byte:node.start_byte + 1] not in (b"@", b"[", b"#", b"/"):
         return node.start_byte
     first = node.child(0)
     if first is None:
@@ -225,17 +279,79 @@ def _sig_start(data: bytes, node) -> int:
     start = node.start_byte
     if first.type == "modifiers":  # Java/Kotlin: annotations live in the modifiers
         for c in first.children:
-            if c.type in _ANNOTATION_TYPES:
+            if c.type in _ANNOTATION_TYPES or _is_comment(c.type):
                 start = c.end_byte
             else:
                 break
-    elif first.type in _ANNOTATION_TYPES:
-        for c in node.children:
-            if c.type in _ANNOTATION_TYPES:
-                start = c.end_byte
-            else:
-                break
+        if start < first.end_byte:
+            return start
+        # nothing but annotations in the modifiers: go on past what follows them
+    for c in node.children:
+        if c.type in _ANNOTATION_TYPES or _is_comment(c.type) or (c.type == "modifiers" and c.end_byte <= start):
+            start = max(start, c.end_byte)
+        else:
+            break
     return start
+
+
+#: What may open a comment in some supported language. A header without any of it
+#: (nearly all) is used as it is, without looking at its nodes.
+_COMMENT_MARK = re.compile(rb"#|//|/\*|--|\(\*|\{-")
+
+
+def _header_text(data: bytes, node, begin: int, stop: int) -> str:
+    """``data[begin:stop]`` (a part of ``node``) decoded, without the comments in it.
+
+    A comment inside a header (``def f():  # TODO``, ``def g(  # type: ignore``,
+    ``public boolean remove(Object o) // why``) is no part of the declaration, and in a
+    one-line signature it swallows what follows it; each is dropped.
+    """
+    raw = data[begin:stop]
+    if _COMMENT_MARK.search(raw) is None:
+        return raw.decode("utf-8", "replace")
+    spans = _comment_spans(node, begin, stop)
+    if not spans:
+        return raw.decode("utf-8", "replace")
+    pieces: list[tuple[bytes, bool]] = []  # (kept text, line break among the blanks before it)
+    broken = False
+    pos = begin
+    for s, e in spans + [(stop, stop)]:
+        seg = data[pos:s] if s > pos else b""
+        piece = seg.strip(_WS)
+        if piece:
+            lead = seg[:len(seg) - len(seg.lstrip(_WS))]
+            pieces.append((piece, broken or b"\n" in lead))
+            broken = b"\n" in seg[len(seg.rstrip(_WS)):]
+        else:
+            broken = broken or b"\n" in seg
+        pos = max(pos, e)
+    out = pieces[0][0] if pieces else b""
+    for piece, brk in pieces[1:]:
+        # a line break around a comment stays one (a header without a body ends at the
+        # first); else `f(int /*x*/, T y)` → `f(int, T y)` and `int/*c*/x` → `int x`
+        out += (b"\n" if brk else b"" if piece[:1] in b",)];:" else b" ") + piece
+    return out.decode("utf-8", "replace")
+
+
+def _comment_spans(node, begin: int, stop: int, limit: int = 4096) -> list[tuple[int, int]]:
+    """Byte spans of the comment nodes under ``node`` that overlap ``[begin, stop)``,
+    sorted. Only nodes overlapping the range are entered, at most ``limit`` of them."""
+    out: list[tuple[int, int]] = []
+    stack = [node]
+    while stack and limit > 0:
+        n = stack.pop()
+        limit -= 1
+        for c in n.children:
+            if c.end_byte <= begin:
+                continue
+            if c.start_byte >= stop:
+                break
+            if _is_comment(c.type):
+                out.append((max(begin, c.start_byte), min(stop, c.end_byte)))
+            elif c.child_count:
+                stack.append(c)
+    out.sort()
+    return out
 
 
 def _signature(data: bytes, node, kind: str) -> str:
@@ -244,21 +360,25 @@ def _signature(data: bytes, node, kind: str) -> str:
             "function_definition", "declaration", "field_declaration"):
         node = node.parent
     if node.type == "type_spec":  # Go: `type Server struct {` → "type Server struct"
-        return _clean_sig("type " + _text(data, node).split("{", 1)[0], _MAX_SIG)
+        brace = data.find(b"{", node.start_byte, node.end_byte)
+        stop = brace if brace >= 0 else node.end_byte
+        return _clean_sig("type " + _header_text(data, node, node.start_byte, stop), _MAX_SIG)
     begin = _sig_start(data, node)
     if kind in ("constant", "variable", "field", "property"):
-        text = data[begin:node.end_byte].decode("utf-8", "replace")
-        first = text.lstrip().split("\n", 1)[0]
-        return _clean_sig(first, _MAX_CONST_SIG)
+        # the first line of the definition, from its first non-blank character
+        end = node.end_byte
+        while begin < end and data[begin] in _WS:
+            begin += 1
+        nl = data.find(b"\n", begin, end)
+        return _clean_sig(_header_text(data, node, begin, end if nl < 0 else nl), _MAX_CONST_SIG)
     body = _body(node)
     if body is not None and body.start_byte > begin:
-        raw = data[begin:body.start_byte].decode("utf-8", "replace")
+        raw = _header_text(data, node, begin, body.start_byte)
         if body.parent is not None and body.parent.type == "arrow_function":
             return _clean_sig(raw, _MAX_SIG, ())  # `logItem = (item) =>`
     else:
-        raw = data[begin:node.end_byte].decode("utf-8", "replace")
-        if len(raw) > 4 * _MAX_SIG:
-            raw = raw[: 4 * _MAX_SIG]
+        # 4 bytes a character at most: enough bytes for the first 4 * _MAX_SIG characters
+        raw = _header_text(data, node, begin, min(node.end_byte, begin + 16 * _MAX_SIG))[: 4 * _MAX_SIG]
         raw = raw.lstrip()
         # without a body field, keep the header: up to the first line break that is
         # not inside brackets
@@ -397,6 +517,57 @@ def _resume_offset(data: bytes, root) -> int | None:
     return None
 
 
+def _parse(parser, data: bytes, deadline: float):
+    """``parser.parse(data)``, or None when it runs past ``deadline`` (process CPU time).
+
+    Only the callback form of ``parse`` takes a progress callback; the parser reads the
+    bytes in chunks through it, which costs nothing measurable. The tree keeps that
+    callback to read node texts for query predicates, one name at a time, so once the
+    parse is done it hands out small chunks. A cancelled parse leaves the parser mid-way,
+    so it is reset for the next file.
+    """
+    chunk = [_READ_CHUNK]
+    calls = [0]
+
+    def read(offset: int, _point) -> bytes:
+        return data[offset:offset + chunk[0]]
+
+    def over(_offset: int, _has_error: bool) -> bool:
+        # the parser calls this every hundred or so steps; reading the CPU clock (a
+        # system call) every eighth time is often enough and keeps the cost unmeasurable
+        calls[0] += 1
+        return not calls[0] & 7 and process_time() > deadline
+
+    try:
+        tree = parser.parse(read, progress_callback=over)
+    except ValueError:  # "Parsing failed": cancelled by the callback
+        parser.reset()
+        return None
+    chunk[0] = _TEXT_CHUNK
+    return tree
+
+
+def _deeper_than(root, limit: int) -> bool:
+    """Whether the tree has a node at depth ``limit`` or more.
+
+    Only nodes that can lead that deep are entered: one at depth d needs at least
+    ``limit - d`` descendants, a count every node carries. On ordinary files that is a
+    handful of nodes near the root (all of mypy: 0.05 s).
+    """
+    if root.descendant_count <= limit:
+        return False
+    stack = [(root, 0)]
+    while stack:
+        node, d = stack.pop()
+        if d >= limit:
+            return True
+        need = limit - d - 1
+        for c in node.children:
+            if c.descendant_count > need:
+                stack.append((c, d + 1))
+    return False
+
+
 def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[tuple], list[str]]:
     """Parse ``data`` with ``language``'s grammar and run its tags query.
 
@@ -408,14 +579,24 @@ def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[tup
     every definition after it), the remainder is re-parsed from the next line that
     starts at column 0, at most ``_MAX_REPARSES`` times, and its tags replace what the
     broken tree gave for those lines.
+
+    Hostile input is bounded: all parses of one file share one CPU-time budget
+    (``_PARSE_BASE_S`` + ``_PARSE_S_PER_BYTE`` a byte), and nothing deeper than
+    ``_MAX_DEPTH`` levels is tagged; either limit adds a note.
     """
     loaded = languages.load(language)
     if isinstance(loaded, languages.LoadFailure):
         return [], [], [f"{language}: {loaded.reason}"]
     notes: list[str] = []
     parser = _parser(language)
-    tree = parser.parse(data)
+    budget = _PARSE_BASE_S + len(data) * _PARSE_S_PER_BYTE
+    deadline = process_time() + budget
+    tree = _parse(parser, data, deadline)
+    if tree is None:
+        return [], [], [f"parsing took over {budget:.0f} s of CPU (pathological input?); skipped"]
     root = tree.root_node
+    if _deeper_than(root, _MAX_DEPTH):
+        notes.append(f"nested deeper than {_MAX_DEPTH} levels; tags below that depth left out")
     if not root.has_error:
         defs, refs = _extract(data, root, loaded)
         return defs, refs, notes
@@ -432,11 +613,17 @@ def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[tup
             out_refs.extend(_shift(refs, line_off, None))
             break
         cut = chunk.count(b"\n", 0, resume)  # lines (0-based) before the resume line
+        nxt = _parse(parser, chunk[resume:], deadline)
+        if nxt is None:  # out of time: keep what the broken tree gave for the rest
+            out_defs.extend(_shift(defs, line_off, None))
+            out_refs.extend(_shift(refs, line_off, None))
+            notes.append(f"re-parsing after line {line_off + cut} ran out of time; tags after it recovered partially")
+            break
         out_defs.extend(_shift(defs, line_off, cut))
         out_refs.extend(_shift(refs, line_off, cut))
         line_off += cut
         chunk = chunk[resume:]
-        root = parser.parse(chunk).root_node
+        root = nxt.root_node
     out_defs.sort(key=Tag.sort_key)
     return out_defs, out_refs, notes
 
@@ -555,6 +742,7 @@ def _extract(data: bytes, root, loaded) -> tuple[list[Tag], list[tuple]]:
 
     query = loaded.query
     cursor = QueryCursor(query)
+    cursor.set_max_start_depth(_MAX_DEPTH)
     # def key (start, end, name) → [kind, node, name, name_node, line, end_line]
     defs: dict[tuple[int, int, str], list] = {}
     # references whose name the general path worked out: (key start, name, kind, line start)
@@ -620,7 +808,9 @@ def _extract(data: bytes, root, loaded) -> tuple[list[Tag], list[tuple]]:
         is_def, kind = info[1]
         s = name_node.start_byte
         e = name_node.end_byte
-        if e < ndata and data[e] >= 0x80:
+        if kind == "impl" and is_def:
+            name = _impl_type_name(data, name_node)
+        elif e < ndata and data[e] >= 0x80:
             name = _name_text(data, name_node)
         else:
             name = data[s:e].decode("utf-8", "replace").strip()
@@ -650,7 +840,8 @@ def _extract(data: bytes, root, loaded) -> tuple[list[Tag], list[tuple]]:
                 dk = node.child_by_field_name("declaration_kind")
                 if dk is not None:
                     kind = _SWIFT_DECL_KINDS.get(dk.type, kind)
-            def_name_starts.add(name_node.start_byte)
+            if kind != "impl":  # `impl Foo` still refers to Foo (see rust-extra.scm)
+                def_name_starts.add(name_node.start_byte)
             start = node.start_byte
             end_node = node
             if nt.endswith("_signature"):  # Dart: the body follows the signature

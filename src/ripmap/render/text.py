@@ -30,6 +30,7 @@ counter in use; an estimating counter also gets its measured margin.
 """
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from dataclasses import dataclass, field
@@ -155,20 +156,47 @@ def _sig_line(t: Tag) -> str:
     return sig
 
 
+_OWNER_KINDS = frozenset({"class", "interface", "struct", "trait", "impl", "enum", "type"})
+
+
 def parent_map(all_defs: Sequence[Tag]) -> dict[tuple[int, str], Tag]:
-    """Each definition's enclosing definition in the same file (innermost by line span)."""
+    """Each definition's enclosing definition in the same file: the innermost one named by
+    its ``parent`` whose line span holds it; failing that, the file's first type of that
+    name, so methods defined outside their type's body (Go receivers, C++ ``Foo::bar``)
+    still nest under it.
+
+    Candidates of a name are kept sorted by line and searched from the nearest one
+    upwards (a bounded walk), so a file of thousands of same-named definitions costs no
+    more than an ordinary one.
+    """
     by_name: dict[str, list[Tag]] = {}
     for t in all_defs:
         by_name.setdefault(t.name, []).append(t)
+    lines: dict[str, list[int]] = {}
+    for name, v in by_name.items():
+        v.sort(key=lambda p: p.line)  # stable: same-line candidates keep file order
+        lines[name] = [p.line for p in v]
     out: dict[tuple[int, str], Tag] = {}
     for t in all_defs:
         if not t.parent:
             continue
+        cands = by_name.get(t.parent)
+        if not cands:
+            continue
         best = None
-        for p in by_name.get(t.parent, ()):
-            if p.line <= t.line <= p.end_line and (p.line, p.name) != (t.line, t.name):
-                if best is None or p.line > best.line:
-                    best = p
+        i = bisect.bisect_right(lines[t.parent], t.line) - 1
+        for _ in range(256):
+            if i < 0:
+                break
+            p = cands[i]
+            if best is not None and p.line < best.line:
+                break
+            if p.end_line >= t.line and (p.line, p.name) != (t.line, t.name):
+                best = p  # the innermost; among equal lines the first in file order
+            i -= 1
+        if best is None:
+            best = next((p for p in cands if p.kind in _OWNER_KINDS and p is not t
+                         and not t.line <= p.line <= t.end_line), None)
         if best is not None:
             out[(t.line, t.name)] = best
     return out
@@ -211,9 +239,13 @@ def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Styl
             return style.callable(s)
         return style.other(s)
 
+    # Both emitters walk the tree with an explicit stack, not recursion: a file of a
+    # thousand nested functions must not raise RecursionError and end the whole map.
     def emit_sig(key, depth: int) -> None:
-        for t in children.get(key, ()):
-            lines.append("  " * depth + color(t, _sig_line(t)))
+        stack = [(t, depth) for t in reversed(children.get(key, ()))]
+        while stack:
+            t, d = stack.pop()
+            lines.append("  " * d + color(t, _sig_line(t)))
             shown = b.calls.get((t.line, t.name))
             if shown:
                 totals = total_calls.get((t.line, t.name), {})
@@ -221,26 +253,32 @@ def _render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Styl
                     edges = shown.get(direction)
                     if edges:
                         text = call_line(direction, edges, b.path, totals.get(direction, len(edges)))
-                        lines.append("  " * (depth + 1) + style.dim(text))
-            emit_sig((t.line, t.name), depth + 1)
+                        lines.append("  " * (d + 1) + style.dim(text))
+            stack.extend((c, d + 1) for c in reversed(children.get((t.line, t.name), ())))
 
     def emit_names(key, depth: int) -> None:
-        kids = children.get(key, ())
-        leaves: dict[str, list[str]] = {}
-        for t in kids:
-            sub = children.get((t.line, t.name))
-            if t.kind in _CONTAINERS or sub:
-                nested = any(children.get((c.line, c.name)) for c in sub or ())
-                members = list(dict.fromkeys(c.name for c in sub or ()))  # a getter and its setter: one name
-                head = f"{t.kind} {t.name}" if t.kind != "section" else f"§ {t.name}"
-                lines.append("  " * depth + color(t, head) + (": " + ", ".join(members) if members and not nested
-                                                             else ""))
-                if nested:
-                    emit_names((t.line, t.name), depth + 1)
+        # frames: (the level's remaining definitions, its depth, its leaves); a level's
+        # leaves are printed after all of its containers, as a recursive walk would
+        frames = [(iter(children.get(key, ())), depth, {})]
+        while frames:
+            kids, d, leaves = frames[-1]
+            for t in kids:
+                sub = children.get((t.line, t.name))
+                if t.kind in _CONTAINERS or sub:
+                    members = list(dict.fromkeys(c.name for c in sub or ()))  # a getter and its setter: one name
+                    deeper = bool(sub) and any(children.get((c.line, c.name)) for c in sub)
+                    head = f"{t.kind} {t.name}" if t.kind != "section" else f"§ {t.name}"
+                    lines.append("  " * d + color(t, head) + (": " + ", ".join(members)
+                                                              if members and not deeper else ""))
+                    if deeper:
+                        frames.append((iter(sub), d + 1, {}))
+                        break
+                else:
+                    leaves.setdefault(_NAME_LABEL.get(t.kind, t.kind), []).append(t.name)
             else:
-                leaves.setdefault(_NAME_LABEL.get(t.kind, t.kind), []).append(t.name)
-        for label, names in leaves.items():
-            lines.append("  " * depth + style.dim(label + ":") + " " + ", ".join(dict.fromkeys(names)))
+                frames.pop()
+                for label, names in leaves.items():
+                    lines.append("  " * d + style.dim(label + ":") + " " + ", ".join(dict.fromkeys(names)))
 
     if b.detail == "sig":
         emit_sig(None, 1)

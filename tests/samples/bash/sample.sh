@@ -55,3 +55,7 @@ main() {
 }
 
 main "$@"
+
+sig_demo() { # sigcomment
+    echo "$1"
+}

@@ -58,3 +58,8 @@ int main(void) {
     free(buf);
     return 0;
 }
+
+int sig_demo(int a /* sigcomment */, int b) // sigcomment
+{
+    return a + b;
+}

@@ -55,3 +55,9 @@ namespace Inventory
         }
     }
 }
+
+class SigDemo
+{
+    [Obsolete] // sigcomment
+    public int Run(int a /* sigcomment */) { return a; }
+}

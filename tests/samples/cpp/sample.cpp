@@ -53,3 +53,8 @@ int main() {
     std::cout << c.describe() << " total " << geometry::total_area(shapes) << std::endl;
     return 0;
 }
+
+int sig_demo(int a /* sigcomment */, int b) // sigcomment
+{
+    return a + b;
+}

@@ -43,3 +43,7 @@ void main() {
   print(formatArea(shapes.totalArea()));
   shapes.first.printSelf();
 }
+
+int sigDemo(int a /* sigcomment */, int b) { // sigcomment
+  return a + b;
+}

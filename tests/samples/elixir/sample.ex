@@ -41,3 +41,10 @@ defmodule Inventory.CLI do
     |> IO.puts()
   end
 end
+
+defmodule SigDemo do
+  def sig_demo(a, # sigcomment
+               b) do
+    a + b
+  end
+end

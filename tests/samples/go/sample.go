@@ -52,3 +52,7 @@ func Describe(r Repository, id string) string {
 	}
 	return "missing"
 }
+
+func sigDemo(a int /* sigcomment */, b int) int { // sigcomment
+	return a + b
+}

@@ -57,3 +57,6 @@ main = do
   let inv = sampleInventory
   print (totalValue inv)
   mapM_ (putStrLn . itemName) (cheapest 1 inv)
+
+sigDemo :: Int {- sigcomment -} -> Int
+sigDemo x = x -- sigcomment

@@ -58,3 +58,10 @@ public class Order extends BaseOrder implements PriceRule {
         System.out.println(order.describe());
     }
 }
+
+@SuppressWarnings("unused") // sigcomment: why
+final class SigDemo {
+    @Deprecated // sigcomment
+    @Override
+    public String toString(/* sigcomment */) { return ""; }
+}

@@ -54,3 +54,7 @@ function main() {
 main();
 
 module.exports = { Queue, createQueue };
+
+function sigDemo(a /* sigcomment */, b) { // sigcomment
+  return a + b;
+}

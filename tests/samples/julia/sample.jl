@@ -55,3 +55,7 @@ function demo()
 end
 
 end # module
+
+function sig_demo(a, #= sigcomment =# b) # sigcomment
+    return a + b
+end

@@ -53,3 +53,8 @@ fun main() {
     store.save(Item("a1", "Hammer", Category.TOOLS))
     println(store.find("a1"))
 }
+
+@Suppress("unused") // sigcomment
+fun sigDemo(a: Int /* sigcomment */, b: Int): Int { // sigcomment
+    return a + b
+}

@@ -49,4 +49,9 @@ local b = Account.new("bob")
 transfer(a, b, 30)
 print(M.describe(a), b:serialize())
 
+local function sig_demo(a, -- sigcomment
+                        b)
+  return a + b
+end
+
 return M

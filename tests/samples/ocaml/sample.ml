@@ -47,3 +47,5 @@ let () =
   deposit a 100.0;
   withdraw a 30.0;
   print_endline (describe a)
+
+let sig_demo (a : int) (* sigcomment *) b = a + b

@@ -32,3 +32,5 @@ external now : unit -> float = "caml_now"
 class type printer = object
   method print : account -> unit
 end
+
+external sig_demo : int (* sigcomment *) -> int = "caml_sig_demo"

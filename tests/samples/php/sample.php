@@ -50,3 +50,7 @@ function checkout(array $prices, Discount $discount): float
 }
 
 echo checkout([10.0, 20.0], PercentDiscount::half());
+
+function sig_demo($a /* sigcomment */, $b) { // sigcomment
+    return $a + $b;
+}

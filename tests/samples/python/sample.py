@@ -56,3 +56,10 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class Hashable(Protocol, metaclass=ABCMeta):  # sigcomment: a trailing comment
+    def invoke(  # sigcomment: type: ignore
+        self, cli: object = None,  # sigcomment
+    ) -> None:  # sigcomment
+        pass

@@ -44,3 +44,8 @@ end
 
 invoice = Billing::Invoice.for("ACME").add_line("Widgets", 120)
 Billing.print_invoice(invoice)
+
+def sig_demo(a, # sigcomment
+             b)
+  a + b
+end

@@ -55,3 +55,7 @@ mod tests {
 }
 
 macro_rules! square { ($x:expr) => { $x * $x }; }
+
+fn sig_demo(a: u32 /* sigcomment */, b: u32) -> u32 { // sigcomment
+    a + b
+}

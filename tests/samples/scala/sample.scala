@@ -37,3 +37,9 @@ object Geometry {
     shapes.foreach(s => println(describe(s)))
   }
 }
+
+object SigDemo {
+  def sigDemo(a: Int /* sigcomment */, b: Int): Int = { // sigcomment
+    a + b
+  }
+}

@@ -43,3 +43,7 @@ func format(_ value: Double) -> String {
 let canvas = Canvas()
 canvas.add(Circle(radius: 2))
 print(canvas.report())
+
+func sigDemo(a: Int /* sigcomment */, b: Int) -> Int { // sigcomment
+    return a + b
+}

@@ -35,3 +35,7 @@ export const App = () => {
     </div>
   );
 };
+
+function sigDemo(a: number /* sigcomment */, b: number): number { // sigcomment
+  return a + b;
+}

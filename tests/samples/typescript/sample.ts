@@ -54,3 +54,7 @@ module Geometry {
 }
 
 log(String(totalArea(loadShapes("shapes.json"))));
+
+function sigDemo(a: number /* sigcomment */, b: number): number { // sigcomment
+  return a + b;
+}

@@ -58,3 +58,8 @@ pub fn main() !void {
 test "classify operators" {
     try std.testing.expectEqual(TokenKind.plus, classify('+'));
 }
+
+fn sigDemo(a: u32, // sigcomment
+    b: u32) u32 {
+    return a + b;
+}

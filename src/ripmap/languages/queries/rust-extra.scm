@@ -5,3 +5,9 @@
 ; extractor re-kinds them as methods.
 (function_signature_item
     name: (identifier) @name) @definition.function
+
+; impl blocks as containers: `impl Foo`, `impl Trait for Foo<T>`. The extractor names
+; each after the implementing type's own name (`Foo`), so its methods nest under it
+; (parent `Foo`) with the block's span. It defines no name for the reference graph.
+(impl_item
+    type: (_) @name) @definition.impl
