@@ -464,7 +464,7 @@ def test_rust_impl_blocks_define_no_name_in_the_graph():
     tags = {rel: extract_tags(src, "rust")[0] for rel, src in files.items()}
     assert any(t.kind == "impl" and t.name == "Box" for t in tags["b.rs"])
     g = build_graph(sorted(files), tags)
-    definers = lambda name: sorted(g.files[i] for i in g.D[g.name_index[name]].indices)  # noqa: E731
+    definers = lambda name: sorted(g.files[i] for n in g.ids_of(name) for i in g.D[n].indices)  # noqa: E731
     assert definers("Foo") == ["a.rs"]
     assert definers("Box") == []  # an `impl ... for Box<u8>` does not make b.rs Box's home
 
