@@ -181,6 +181,7 @@ PARAM_QUERIES: dict[str, dict] = {
     "focus_max_hops": dict(focus="handle_request"),  # the chain 2-3 hops from api/handlers.py
     "weight_structure": dict(chat_files=[S], focus=FOCUS),  # core/utils.py
     "boost_lexical": dict(focus="refresher"),  # auth/token.py (TokenRefresher), by words alone
+    "lexical_floor": dict(focus="refresher of app models"),  # a vague text: how much its best match counts
     "boost_lexical_chat": dict(chat_files=[S]),  # auth/token.py (shares refresh/token with session.py)
     "boost_test_pairing": dict(focus="entry point"),  # app.py, the file tests/test_app.py tests
     "cochange_half_life_days": dict(chat_files=[S]),  # auth/login.py (one recent commit) vs pair_a.py

@@ -362,8 +362,11 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
     if q is not None and lx is not None:
         terms = q.lexical_terms
         if terms:
-            lex, chunk_lex = ctx.per_query(("lexq", focus), lambda: lx.scores_and_chunks(*lx.query_vector(terms)))
-            lex = _normalized(lex, others)
+            lex, chunk_lex, quality = ctx.per_query(("lexq", focus),
+                                                    lambda: lx.scores_and_chunks(*lx.query_vector(terms)))
+            # relative to the best match, and scaled down when even that is a weak match
+            # (its raw score below lexical_floor of what a perfect match would earn)
+            lex = _normalized(lex, others) * min(1.0, quality / params["lexical_floor"])
     lex_chat = np.zeros(n)
     strong = sorted(set(chat_idx.tolist()) | set(np.flatnonzero(ment >= 0.9).tolist()))
     if strong and lx is not None:

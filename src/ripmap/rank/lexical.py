@@ -54,7 +54,7 @@ K1 = 1.2
 CHUNK_SHARE = 0.0
 COHERENCE = 0.3  # credit for further matching chunks, relative to the best one
 #: what a stored index must match: any change of the build constants invalidates it
-INDEX_VERSION = f"2:{FILE_FIELDS!r}:{CHUNK_FIELDS!r}:{K1}"
+INDEX_VERSION = f"3:{FILE_FIELDS!r}:{CHUNK_FIELDS!r}:{K1}"
 
 _stemmer = None
 
@@ -127,6 +127,7 @@ class LexicalIndex:
     chunks: sp.csc_matrix  # chunks × terms, saturated BM25 weights
     chunk_file: np.ndarray  # file index of each chunk (sorted by file)
     n_files: int
+    idf: np.ndarray | None = None  # per term, of the file index (what a perfect match earns)
     _files_csr: sp.csr_matrix | None = field(default=None, repr=False)
 
     # -- building ---------------------------------------------------------------------
@@ -172,12 +173,12 @@ class LexicalIndex:
                 c_file.append(i)
             f_sigs.append(sig_all)
         nt = len(voc.ids)
-        fmat, _ = _bm25_matrix([_rows_to_csr(r, nt) for r in (f_path, f_defs, f_sigs, f_refs)], FILE_FIELDS, nt)
+        fmat, idf = _bm25_matrix([_rows_to_csr(r, nt) for r in (f_path, f_defs, f_sigs, f_refs)], FILE_FIELDS, nt)
         if c_file:
             cmat, _ = _bm25_matrix([_rows_to_csr(r, nt) for r in (c_name, c_sig, c_path)], CHUNK_FIELDS, nt)
         else:
             cmat = sp.csc_matrix((0, max(nt, 1)))
-        return cls(voc.ids, fmat, cmat, np.asarray(c_file, dtype=np.int64), nf)
+        return cls(voc.ids, fmat, cmat, np.asarray(c_file, dtype=np.int64), nf, idf)
 
     # -- querying ---------------------------------------------------------------------
     def query_vector(self, weighted_tokens: Iterable[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -210,18 +211,31 @@ class LexicalIndex:
         w = row[ids]
         return ids, w / w.max() if w.size else w
 
+    def ideal(self, ids: np.ndarray, weights: np.ndarray) -> float:
+        """What a file matching every query term perfectly would score (Σ weight · idf):
+        the yardstick that tells a strong match from the best of weak ones."""
+        if ids.size == 0 or self.idf is None or not self.idf.size:
+            return 0.0
+        return float(np.dot(weights, self.idf[ids]))
+
     def scores(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Lexical relevance per file in [0, 1] (0 where nothing matches)."""
         return self.scores_and_chunks(ids, weights)[0]
 
-    def scores_and_chunks(self, ids: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(:meth:`scores`, each chunk's own BM25 score or None): the chunk scores let the
-        symbol ranking put a file's best-matching definitions first."""
+    def scores_and_chunks(self, ids: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """(:meth:`scores`, each chunk's own BM25 score or None, match quality).
+
+        The chunk scores let the symbol ranking put a file's best-matching definitions
+        first. The quality is the best file's raw score over :meth:`ideal`, in [0, 1]:
+        a commit message of common words ("fix lint in rack") matches *something* best,
+        but far from well, and the caller can weigh the evidence accordingly."""
         out = np.zeros(self.n_files)
         if ids.size == 0:
-            return out, None
+            return out, None, 0.0
         fs = np.asarray(self.files[:, ids] @ weights).ravel()
         mx = fs.max() if fs.size else 0.0
+        ideal = self.ideal(ids, weights)
+        quality = min(1.0, mx / ideal) if ideal > 0 else 0.0
         if mx > 0:
             out += (1.0 - CHUNK_SHARE) * fs / mx
         cs = None
@@ -232,7 +246,7 @@ class LexicalIndex:
                 m2 = agg.max()
                 if m2 > 0:
                     out += CHUNK_SHARE * agg / m2
-        return out, cs
+        return out, cs, quality
 
     # -- storage ----------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -243,7 +257,8 @@ class LexicalIndex:
         np.savez(buf, version=np.array(INDEX_VERSION), vocab=np.array(json.dumps(self.vocab)),
                  f_data=f.data, f_indices=f.indices, f_indptr=f.indptr, f_shape=np.array(f.shape),
                  c_data=c.data, c_indices=c.indices, c_indptr=c.indptr, c_shape=np.array(c.shape),
-                 chunk_file=self.chunk_file, n_files=np.array(self.n_files))
+                 chunk_file=self.chunk_file, n_files=np.array(self.n_files),
+                 idf=self.idf if self.idf is not None else np.zeros(0))
         return buf.getvalue()
 
     @classmethod
@@ -255,7 +270,7 @@ class LexicalIndex:
                 raise ValueError("lexical index version mismatch")
             f = sp.csc_matrix((z["f_data"], z["f_indices"], z["f_indptr"]), shape=tuple(z["f_shape"]))
             c = sp.csc_matrix((z["c_data"], z["c_indices"], z["c_indptr"]), shape=tuple(z["c_shape"]))
-            return cls(json.loads(str(z["vocab"])), f, c, z["chunk_file"], int(z["n_files"]))
+            return cls(json.loads(str(z["vocab"])), f, c, z["chunk_file"], int(z["n_files"]), z["idf"])
 
 
 def _sig_words(sig: str, name: str) -> list[str]:

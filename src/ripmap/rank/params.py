@@ -97,6 +97,8 @@ REGISTRY: tuple[ParamSpec, ...] = (
        "weight of the (normalized) PageRank evidence in the additive base score"),
     _P("boost_lexical", 17.0, 0.01, 100.0, "log", "lexical",
        "weight of lexical evidence from the focus text: field-aware BM25 of its words and identifiers"),
+    _P("lexical_floor", 0.7, 0.05, 1.0, "linear", "lexical",
+       "match quality (best raw score / a perfect match's) below which focus-text lexical evidence is scaled down"),
     _P("boost_lexical_chat", 9.6, 0.01, 100.0, "log", "lexical",
        "weight of lexical evidence from the chat files: files sharing their names and path words"),
     _P("boost_test_pairing", 3.8, 0.01, 100.0, "log", "boosts",
