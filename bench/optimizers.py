@@ -48,7 +48,7 @@ def run_optuna(ev, budget: int, sampler: str, seed: int) -> list[tuple[float, fl
     import optuna
 
     from ripmap.rank.params import DEFAULT
-    from ripmap.train.space import params_from_trial, search_space
+    from ripmap.train.search.space import params_from_trial, search_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = optuna.samplers.RandomSampler(seed=seed) if sampler == "random" else optuna.samplers.TPESampler(seed=seed)
@@ -77,8 +77,8 @@ def main() -> None:
     ap.add_argument("--cache-dir", default=None)
     a = ap.parse_args()
 
-    from ripmap.train.evaluate import Evaluator
-    from ripmap.train.oracle import mine_cases
+    from ripmap.train.evaluation.evaluator import Evaluator
+    from ripmap.train.cases.oracle import mine_cases
 
     cache = Path(a.cache_dir or tempfile.mkdtemp(prefix="ripmap-opt-"))
     out = Path(tempfile.mkdtemp(prefix="ripmap-opt-runs-"))

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any, Iterable, Mapping, Sequence
 
-ADDITIVE = ("structure", "cochange", "lexical", "focus")
-MULTIPLIERS = ("depth", "chat", "mentioned_file", "mentioned_ident", "recency", "churn")
+from ..vocabulary import ADDITIVE_SIGNALS as ADDITIVE
+from ..vocabulary import MULTIPLIER_SIGNALS as MULTIPLIERS
+
 
 EPS_SHARE = 0.02  # share gaps smaller than this count as "no difference" in a failure
 EPS_LOG = 0.02  # likewise for log factors (~2 %)

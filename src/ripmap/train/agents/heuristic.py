@@ -15,24 +15,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from ...rank.params import NAMES, SPECS
+from ..vocabulary import DEPTH_PARAM, DIRECTIONS, MAGNITUDES, SIGNAL_PARAM, opposite
 from .base import AgentReply
-from .evidence import ADDITIVE, Evidence, SignalEvidence, analyse
-
-SIGNAL_PARAM: dict[str, str] = {
-    "structure": "weight_structure",
-    "cochange": "boost_temporal_coupling",
-    "lexical": "boost_lexical",
-    "focus": "boost_focus_expansion",
-    "recency": "git_recency_max_boost",
-    "churn": "git_churn_max_boost",
-    "chat": "boost_chat_file",
-    "mentioned_file": "boost_mentioned_file",
-    "mentioned_ident": "boost_mentioned_ident",
-}
-DEPTH_PARAM: dict[str, str] = {"root": "depth_weight_root", "moderate": "depth_weight_moderate",
-                               "deep": "depth_weight_deep"}
-DIRECTIONS = ("increase", "decrease")
-MAGNITUDES = ("small", "medium", "large")
+from .evidence import Evidence, SignalEvidence, analyse
 
 MIN_SUPPORT = 0.5  # a move needs at least half of the usable failures to agree
 HARMFUL_EPS = 1e-4  # an NDCG drop larger than this counts as "the change hurt"
@@ -186,10 +171,6 @@ def _pct(x: float) -> str:
     return f"{100.0 * x:.0f}%"
 
 
-def _opposite(direction: str) -> str:
-    return "decrease" if direction == "increase" else "increase"
-
-
 def _additive_rationale(e: SignalEvidence, param: str, space: Space, ratio: float | None) -> str:
     if e.gap < 0:
         text = (f"{e.signal} supplies {_pct(e.side_wrong)} of the outranking files' score vs "
@@ -316,7 +297,7 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
 
     if tv.last_harmful:
         for p, (d, m) in tv.last_applied.items():
-            proposals.append(Proposal(p, _opposite(d), m,
+            proposals.append(Proposal(p, opposite(d), m,
                                       f"revert: {d} {p} ({m}) in episode {tv.last_episode} lowered NDCG@10 from "
                                       f"{tv.last_before:.4f} to {tv.last_after:.4f}", 1.0, "revert"))
         changes = ", ".join(f"{d} {p} ({m})" for p, (d, m) in tv.last_applied.items())
@@ -490,4 +471,4 @@ class HeuristicAgent:
         return AgentReply(text=text, latency_s=time.perf_counter() - t0)
 
 
-__all__ = ["HeuristicAgent", "propose_from_context", "SIGNAL_PARAM", "DEPTH_PARAM", "ADDITIVE"]
+__all__ = ["HeuristicAgent", "propose_from_context"]

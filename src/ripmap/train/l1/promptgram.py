@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..errors import UsageError
+from ...errors import UsageError
 from .protocol import PROTOCOL_SECTIONS
 
 REQUIRED_SECTIONS: tuple[str, ...] = ("Role", "Policy", "Heuristics", "Style")

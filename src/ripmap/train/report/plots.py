@@ -10,13 +10,13 @@ missing holdout) and still writes a readable PNG, so a caller never needs a spec
 """
 from __future__ import annotations
 
+import io
 import math
-import os
-import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..rank.params import SPECS
+from ...rank.params import SPECS
+from ..files import atomic_write_bytes
 
 _TRAIN = "#1f77b4"
 _HOLDOUT = "#ff7f0e"
@@ -37,11 +37,9 @@ def _figure(width: float, height: float, layout: str | None = "constrained"):
 def _save(fig, path: Path) -> None:
     """Write atomically, so a reader (or a second worker writing the same run folder)
     never sees a half-written PNG."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _num(x: Any) -> float | None:
