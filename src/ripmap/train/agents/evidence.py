@@ -139,8 +139,6 @@ class Evidence:
         return sorted(out, key=lambda e: (-abs(e.gap), e.signal))
 
 
-#: a signal whose share of the score is below this on both sides is "muted" by its weight
-MUTED_SHARE = 0.05
 #: raw-value gap (signals are in [0, 1]) at which a muted signal still counts as evidence
 MUTED_VALUE_GAP = 0.2
 

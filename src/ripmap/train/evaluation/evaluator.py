@@ -90,18 +90,6 @@ class EvalResult:
             return float(sum(m.get("ndcg@10", 0.0) for m in self.by_task.values()) / len(self.by_task))
         return self.overall.get("ndcg@10", 0.0)
 
-    def split_ndcg(self, which: str) -> float:
-        """NDCG@10 of one split, task-balanced like :attr:`ndcg`."""
-        cases = [(c, m) for c, m in self.per_case if c.split == which]
-        tasks = sorted({c.task for c, _ in cases})
-        if len(tasks) > 1:
-            vals = []
-            for t in tasks:
-                sub = [(c, m) for c, m in cases if c.task == t]
-                vals.append(aggregate([m for _, m in sub], [c.case_weight for c, _ in sub])["ndcg@10"])
-            return float(sum(vals) / len(vals))
-        return self.by_split.get(which, {}).get("ndcg@10", 0.0)
-
     def table(self) -> str:
         cols = ("ndcg@10", "ndcg@5", "mrr", "map", "r@10", "hit@10")
         lines = [f"{'':<24}{'n':>6}" + "".join(f"{c:>9}" for c in cols)]

@@ -121,6 +121,7 @@ class L1Strategy(Strategy):
     name = "l1"
     kind = "l1"
     explain_failures = True
+    status_lines = True
 
     def __init__(self, settings: L1Settings = L1Settings(), *, promptgram: Promptgram | None = None,
                  agent: "Agent | None" = None) -> None:
@@ -324,7 +325,7 @@ class L1Strategy(Strategy):
                 sp.save(run.path)
             if not sp.episodes:
                 self._cur = m
-            return {}
+            return {"episode": 0}  # the start point is episode 0 of the trajectory, as in the scratchpad
         if self._backlog:
             return self._attrs(self._backlog.pop(0))
         d, cur = self._draft, self._cur

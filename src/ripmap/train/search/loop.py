@@ -299,7 +299,8 @@ def optimize(strategy: Strategy, ev: "Evaluator", settings: LoopSettings) -> Run
                 recs = writer.write(trials_of(study))
                 rec = next(r for r in recs if r.number == trial.number)
                 if rec.complete:
-                    status.show(strategy.describe(rec, best_of(recs), sum(r.complete for r in recs), budget))
+                    status.show(strategy.describe(rec, best_of(recs), sum(r.complete for r in recs), budget),
+                                keep=strategy.status_lines)
             recs = writer.write(trials_of(study), final=True)
     finally:
         optuna.logging.set_verbosity(old_verbosity)

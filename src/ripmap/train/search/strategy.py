@@ -70,6 +70,9 @@ class Strategy(ABC):
     """What the run is in results.json and config.json: ``search`` (classical) or ``l1``."""
     explain_failures: ClassVar[bool] = False
     """Whether each point's failing cases are explained per signal (costly; L1 reads them)."""
+    status_lines: ClassVar[bool] = False
+    """Whether each trial's status line stays on screen (an episode's summary) instead of
+    being redrawn in place."""
 
     def prepare(self, run: RunFolder, ev: "Evaluator", start: Params, budget: int) -> tuple[Params, int]:
         """Check and set up the run folder; may change the start point and the budget
