@@ -43,8 +43,8 @@ from ..evaluation.measurement import Measurement, measure
 from ..files import atomic_write_json, read_json, remove_orphans
 from .storage import open_storage, redact
 from .strategy import RunFolder, Strategy, suggest_point
-from .study import (START_ATTR, StudySetup, TrialRecord, best_of, claim, counts, ensure_start, fail_abandoned,
-                    records, setup_study, trials_of)
+from .study import (START_ATTR, StudySetup, TrialRecord, best_of, claim, counts, ensure_start, fail,
+                    fail_abandoned, records, setup_study, trials_of)
 from .workers import Heartbeat, Worker
 
 if TYPE_CHECKING:
@@ -282,8 +282,8 @@ def optimize(strategy: Strategy, ev: "Evaluator", settings: LoopSettings) -> Run
                     try:
                         point = suggest_point(trial, space, base) if is_start else strategy.ask(trial, space, base)
                         m = measurer(point)
-                    except BaseException:
-                        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                    except BaseException:  # an interrupt, or an error: the point is not lost for a resume
+                        fail(study, trial, revisit)
                         raise
                 attrs = {"params": point.to_dict(), "train_ndcg": m.ndcg, "holdout_ndcg": m.holdout,
                          "by_repo": m.by_repo, **strategy.tell(trial.number, point, m, start=is_start)}

@@ -84,21 +84,33 @@ def fail_abandoned(study: "optuna.Study", trials: Sequence["FrozenTrial"], me: W
     With ``revisit`` (a fixed design, e.g. the grid) the abandoned point is enqueued again:
     GridSampler treats a failed grid point as visited and would never come back to it.
     """
-    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     now = time.time()
     changed = False
     for t in trials:
         if t.state == TrialState.RUNNING and is_abandoned(t, me, now):
-            try:
-                study.tell(t.number, state=TrialState.FAIL)
-            except (ValueError, UpdateFinishedTrialError):
-                continue  # another worker finished or failed it first: that one re-queues
-            changed = True
-            if revisit and t.params and not t.user_attrs.get(START_ATTR):
-                study.enqueue_trial(dict(t.params))
+            changed = fail(study, t, revisit) or changed
     return changed
+
+
+def fail(study: "optuna.Study", trial: "optuna.Trial | FrozenTrial", revisit: bool) -> bool:
+    """Mark a trial FAIL (its evaluation was interrupted or its worker died); False when
+    another worker finished or failed it first (that one re-queues).
+
+    With ``revisit`` the trial's point is enqueued again: a fixed design (the grid) counts
+    a failed point as visited and would never come back to it by itself.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    try:
+        study.tell(trial.number, state=TrialState.FAIL)
+    except (ValueError, UpdateFinishedTrialError):
+        return False
+    if revisit and trial.params and not trial.user_attrs.get(START_ATTR):
+        study.enqueue_trial(dict(trial.params))
+    return True
 
 
 def ensure_start(study: "optuna.Study", setup: StudySetup) -> None:
@@ -203,4 +215,4 @@ def best_of(recs: Sequence[TrialRecord]) -> TrialRecord | None:
 
 
 __all__ = ["START_ATTR", "StudySetup", "TrialRecord", "best_of", "claim", "counts", "ensure_start",
-           "fail_abandoned", "records", "setup_study", "trials_of"]
+           "fail", "fail_abandoned", "records", "setup_study", "trials_of"]
