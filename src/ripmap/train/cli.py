@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 from typing import Callable, Sequence
 
 from ..errors import RipmapError, drop_stdout, finish_stdout
@@ -185,76 +186,41 @@ def _verbose(p: argparse.ArgumentParser) -> None:
                    help="one progress line per trial; the traceback of an internal error")
 
 
-BUILDERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
-
-
-def _builder(name: str):
-    def deco(fn: Callable[[argparse.ArgumentParser], None]):
-        BUILDERS[name] = fn
-        return fn
-    return deco
-
-
-@_builder("mine")
-def _mine_cmd(p: argparse.ArgumentParser) -> None:
-    _repos(p, cases=False)
-    _mining(p)
+def _mine_only(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="FILE", help="the case file to write")
     p.add_argument("--cleanup-snapshots", action="store_true",
                    help="remove the snapshot worktrees of the given repositories and exit")
 
 
-@_builder("eval")
-def _eval_cmd(p: argparse.ArgumentParser) -> None:
-    _repos(p)
-    _mining(p)
-    _evaluation(p)
+def _eval_only(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collect-failures", metavar="FILE", help="write the failing cases with explanations to FILE")
 
 
-@_builder("search")
-def _search_cmd(p: argparse.ArgumentParser) -> None:
-    _repos(p)
-    _mining(p)
-    _evaluation(p)
-    _search(p, default="tpe")
-    _run_folder(p)
-
-
-@_builder("sensitivity")
-def _sensitivity_cmd(p: argparse.ArgumentParser) -> None:
-    _repos(p)
-    _mining(p)
-    _evaluation(p)
-    _run_folder(p, storage=False)
-
-
-@_builder("reason")
-def _reason_cmd(p: argparse.ArgumentParser) -> None:
-    _repos(p)
-    _mining(p)
-    _evaluation(p)
-    _l1(p)
-    _agent(p)
-    _run_folder(p, resume=True)
-
-
-@_builder("distill")
-def _distill_cmd(p: argparse.ArgumentParser) -> None:
+def _distill_only(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="the L1 run to distill")
-    _repos(p)
-    _mining(p)
-    _evaluation(p)
-    _agent(p)
     p.add_argument("--output", metavar="FILE", help="wisdom.json path, or a folder (default: the run folder)")
     p.add_argument("--out", default="training/runs", metavar="DIR", help="runs folder (default: training/runs)")
 
 
-@_builder("runs")
-def _runs_cmd(p: argparse.ArgumentParser) -> None:
+def _runs_only(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("list", "show", "insights"), help="what to show")
     p.add_argument("run", nargs="?", metavar="RUN", help="the run (show: required; insights: all runs if left out)")
     p.add_argument("--out", default="training/runs", metavar="DIR", help="runs folder (default: training/runs)")
+
+
+Group = Callable[[argparse.ArgumentParser], None]
+CASES: tuple[Group, ...] = (_repos, _mining, _evaluation)
+"""What every command that evaluates needs: repositories (or a case file), mining, the point."""
+GROUPS: dict[str, tuple[Group, ...]] = {
+    "mine": (partial(_repos, cases=False), _mining, _mine_only),
+    "eval": (*CASES, _eval_only),
+    "search": (*CASES, partial(_search, default="tpe"), _run_folder),
+    "sensitivity": (*CASES, partial(_run_folder, storage=False)),
+    "reason": (*CASES, _l1, _agent, partial(_run_folder, resume=True)),
+    "distill": (_distill_only, *CASES, _agent),
+    "runs": (_runs_only,),
+}
+"""Each command's option groups, each group defined once above."""
 
 
 def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -268,8 +234,8 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     for name, (short, desc, examples) in COMMANDS.items():
         p = sub.add_parser(name, help=short, description=desc, epilog="examples:\n" + examples,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        BUILDERS[name](p)
-        _verbose(p)
+        for group in (*GROUPS[name], _verbose):
+            group(p)
         cmds[name] = p
     return top, cmds
 

@@ -66,6 +66,11 @@ class Proposal(BaseModel):
 _STR = TypeAdapter(StrictStr)
 _STR_LIST = TypeAdapter(list[StrictStr])
 _CONFIDENCE = TypeAdapter(Annotated[float, Field(strict=True, ge=0.0, le=1.0, allow_inf_nan=False)])
+_TEXT_FIELDS: tuple[tuple[str, TypeAdapter, str], ...] = (
+    ("strategy_capsule", _STR, ""), ("diagnosis", _STR, ""),
+    ("param_interactions", _STR_LIST, "must be a list of strings, "),
+    ("structural_insights", _STR_LIST, "must be a list of strings, "))
+"""The reply's free-text fields: (key, validator, what the error says it must be)."""
 
 
 @dataclass(frozen=True)
@@ -220,18 +225,12 @@ def validate_proposal(data: dict, known: Mapping[str, ParamSpec] = SPECS
     """Validate a reply object field by field: keep what is valid, record the rest."""
     errors: list[str] = []
     fields: dict[str, Any] = {}
-    for key in ("strategy_capsule", "diagnosis"):
+    for key, adapter, what in _TEXT_FIELDS:
         if key in data:
             try:
-                fields[key] = _STR.validate_python(data[key])
+                fields[key] = adapter.validate_python(data[key])
             except ValidationError as e:
-                errors.append(f"{key}: {_first_error(e)}; ignored")
-    for key in ("param_interactions", "structural_insights"):
-        if key in data:
-            try:
-                fields[key] = _STR_LIST.validate_python(data[key])
-            except ValidationError as e:
-                errors.append(f"{key}: must be a list of strings, {_first_error(e)}; ignored")
+                errors.append(f"{key}: {what}{_first_error(e)}; ignored")
     changes: list[Change] = []
     rejected: list[Rejection] = []
     raw = data.get("proposed_changes")
