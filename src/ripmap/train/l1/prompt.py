@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from ...rank.params import NAMES, REGISTRY, Params
 from ..evaluation.evaluator import EvalResult, Failure
+from ..numbers import fixed
 from ..vocabulary import ADDITIVE_SIGNALS
 from .episode import FLAG_AGENT_ERROR, FLAG_LOW_CONF, Episode, StartPoint
 from .promptgram import Promptgram
@@ -53,10 +54,6 @@ def worst_failures(res: EvalResult, k: int = MAX_FAILURES_SHOWN) -> tuple[Failur
     return tuple(sorted(res.failures, key=lambda f: (f.ndcg, f.repo, f.commit, f.seed_file))[:k])
 
 
-def _f(x: float | None, nd: int = 4) -> str:
-    return "n/a" if x is None else f"{x:.{nd}f}"
-
-
 def _g(x: float) -> str:
     return f"{x:.6g}"
 
@@ -78,9 +75,9 @@ def episode_line(e: Episode) -> str:
     if FLAG_AGENT_ERROR in e.flags:
         return f"- episode {n}: agent error ({e.error or 'unknown'}); nothing applied"
     delta = e.delta if e.ndcg_after is not None else 0.0
-    parts = [f"- episode {n}: train {_f(e.ndcg_before)} → {_f(e.ndcg_after)} ({(delta or 0.0):+.4f}), "
-             f"holdout {_f(e.holdout_before)} → {_f(e.holdout_after)}"]
-    parts.append(f"confidence {_f(e.confidence, 2) if e.confidence is not None else 'missing'}")
+    parts = [f"- episode {n}: train {fixed(e.ndcg_before)} → {fixed(e.ndcg_after)} ({(delta or 0.0):+.4f}), "
+             f"holdout {fixed(e.holdout_before)} → {fixed(e.holdout_after)}"]
+    parts.append(f"confidence {fixed(e.confidence, 2) if e.confidence is not None else 'missing'}")
     if e.capsule:
         parts.append(f'capsule "{e.capsule}"')
     if e.applied:
@@ -100,7 +97,7 @@ def episode_line(e: Episode) -> str:
 
 def format_failure(i: int, f: Failure) -> str:
     """A failure as text: the case, then one compact table row per explained file."""
-    lines = [f"### Failure {i}: NDCG@10 {_f(f.ndcg)} in repo \"{f.repo}\" ({f.file_count} files)",
+    lines = [f"### Failure {i}: NDCG@10 {fixed(f.ndcg)} in repo \"{f.repo}\" ({f.file_count} files)",
              f"commit {f.commit[:10]} ({f.intent}): {f.message}",
              f"seed file (the file being worked on): {f.seed_file}",
              f"expected (changed with it): {', '.join(f.expected_top) or '-'}",
@@ -135,11 +132,11 @@ def format_state(s: PromptState) -> str:
     """The episode state as Markdown sections: metrics, parameters, trajectory, failures, insights."""
     out: list[str] = ["## Metrics", ""]
     out.append(f"Episode {s.episode} of {s.episodes_total}.")
-    out.append(f"Train NDCG@10: {_f(s.ndcg)} ({s.n_train} train cases; {s.n_failing} below the failure "
+    out.append(f"Train NDCG@10: {fixed(s.ndcg)} ({s.n_train} train cases; {s.n_failing} below the failure "
                f"threshold {s.failure_threshold:g}).")
-    out.append(f"Holdout NDCG@10: {_f(s.holdout)} (reported only; holdout cases are never shown).")
+    out.append(f"Holdout NDCG@10: {fixed(s.holdout)} (reported only; holdout cases are never shown).")
     where = "the starting point" if not s.best.episode else f"after episode {s.best.episode}"
-    out.append(f"Best so far: train {_f(s.best.train)}, holdout {_f(s.best.holdout)} ({where}).")
+    out.append(f"Best so far: train {fixed(s.best.train)}, holdout {fixed(s.best.holdout)} ({where}).")
     if s.unchanged_for >= 2:
         out.append(f"The last {s.unchanged_for} episodes all ended on these same parameter values"
                    + (" (basin lock-in): make a bold move on a parameter no recent episode touched."
@@ -159,7 +156,7 @@ def format_state(s: PromptState) -> str:
         best = sorted(pts, key=lambda t: -t[0])[:BEST_POINTS_SHOWN]
         out.append("Best points so far (best last; parameter values that differ from the current ones):")
         for tr, ho, ps, label in reversed(best):
-            out.append(f"- train {_f(tr)}, holdout {_f(ho)} ({label}): {_diff(ps, s.params)}")
+            out.append(f"- train {fixed(tr)}, holdout {fixed(ho)} ({label}): {_diff(ps, s.params)}")
         recent = s.history[-RECENT_EPISODES_SHOWN:]
         out += ["", f"Recent episodes (oldest first, last {len(recent)} of {len(s.history)}):"]
         out += [episode_line(e) for e in recent]

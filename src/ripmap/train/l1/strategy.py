@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -33,6 +32,7 @@ from ...rank.params import Params
 from ..agents import AgentSettings
 from ..console import say
 from ..files import atomic_write_text, read_json
+from ..numbers import fixed, utc_now
 from ..search.loop import CONFIG, check_run_name
 from ..search.space import params_from_trial, search_space
 from ..search.strategy import RunFolder, Space, Strategy, suggest_point
@@ -90,14 +90,6 @@ class _Draft:
     decision: Decision
     flags: tuple[str, ...]
     error: str | None
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _f(x: float | None, nd: int = 4) -> str:
-    return "n/a" if x is None else f"{x:.{nd}f}"
 
 
 def sanitize_url(url: str | None) -> str | None:
@@ -274,7 +266,7 @@ class L1Strategy(Strategy):
         assert self.promptgram is not None and self.agent is not None
         n = sp.last_episode + 1
         t0 = time.monotonic()
-        ts = _now()
+        ts = utc_now()
         total, min_conf = self._settings_for(n)
         shown = worst_failures(cur.train)
         state = PromptState(
@@ -381,18 +373,18 @@ class L1Strategy(Strategy):
     def describe(self, rec: TrialRecord, best: TrialRecord | None, complete: int, budget: int) -> str:
         sp = self._scratchpad()
         if rec.start or not sp.episodes:
-            return f"L1 start  train {_f(rec.train_ndcg)}  holdout {_f(rec.holdout_ndcg)}"
+            return f"L1 start  train {fixed(rec.train_ndcg)}  holdout {fixed(rec.holdout_ndcg)}"
         e = sp.episodes[-1]
-        return (f"L1 {e.episode}/{self.episodes_total}  train {_f(e.ndcg_before)}→{_f(e.ndcg_after)}  holdout "
-                f"{_f(e.holdout_after)}  best {_f(sp.best().train)}  failures {e.failures}  conf "
-                f"{_f(e.confidence, 2) if e.confidence is not None else '-'}  changes {len(e.applied)}"
+        return (f"L1 {e.episode}/{self.episodes_total}  train {fixed(e.ndcg_before)}→{fixed(e.ndcg_after)}  holdout "
+                f"{fixed(e.holdout_after)}  best {fixed(sp.best().train)}  failures {e.failures}  conf "
+                f"{fixed(e.confidence, 2) if e.confidence is not None else '-'}  changes {len(e.applied)}"
                 + (f"  [{', '.join(e.flags)}]" if e.flags else ""))
 
     def summary(self, result: "RunResult") -> str:
         sp = self._scratchpad()
         b = sp.best()
-        return (f"run {result.run}: {sp.last_episode} episode(s), train {_f(sp.start.train if sp.start else None)} "
-                f"→ best {_f(b.train)} (holdout {_f(b.holdout)}, episode {b.episode}); {result.run_dir}")
+        return (f"run {result.run}: {sp.last_episode} episode(s), train {fixed(sp.start.train if sp.start else None)} "
+                f"→ best {fixed(b.train)} (holdout {fixed(b.holdout)}, episode {b.episode}); {result.run_dir}")
 
 
 __all__ = ["L1Settings", "L1Strategy", "SCHEMA_CORRUPTION_CHARS", "sanitize_url"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -32,6 +31,7 @@ from ..agents import AgentSettings
 from ..files import atomic_write_json, atomic_write_text
 from ..l1.reply import split_reply
 from ..l1.scratchpad import SCRATCHPAD, Scratchpad, change_effects, evaluated_points
+from ..numbers import fixed, utc_now
 
 if TYPE_CHECKING:
     from ..agents import Agent
@@ -159,9 +159,9 @@ def build_distill_prompt(sp: Scratchpad) -> str:
     pts = _points(sp)
     out = ["# Distilling an L1 run of ripmap", "", "## Run", "",
            f"Run {sp.run}: {len(sp.episodes)} episode(s). Start: train NDCG@10 "
-           f"{_n(sp.start.train if sp.start else None)}, holdout {_n(sp.start.holdout if sp.start else None)}."]
+           f"{fixed(sp.start.train if sp.start else None)}, holdout {fixed(sp.start.holdout if sp.start else None)}."]
     if pts:
-        out.append(f"Best: train {_n(pts[0]['train_ndcg'])}, holdout {_n(pts[0]['holdout_ndcg'])} "
+        out.append(f"Best: train {fixed(pts[0]['train_ndcg'])}, holdout {fixed(pts[0]['holdout_ndcg'])} "
                    f"({'start' if not pts[0]['episode'] else 'after episode ' + str(pts[0]['episode'])}).")
     for title, items in (("Parameter interactions", sp.param_interactions),
                          ("Structural insights", sp.structural_insights),
@@ -173,7 +173,7 @@ def build_distill_prompt(sp: Scratchpad) -> str:
     for p in pts[:BEST_POINTS]:
         diff = ", ".join(f"{n}={p['params'][n]:.6g}" for n in NAMES
                          if n in p["params"] and p["params"][n] != SPECS[n].default) or "(the defaults)"
-        out.append(f"- train {_n(p['train_ndcg'])}, holdout {_n(p['holdout_ndcg'])}: {diff}")
+        out.append(f"- train {fixed(p['train_ndcg'])}, holdout {fixed(p['holdout_ndcg'])}: {diff}")
     out += ["", "## Parameters", "", "name: default [low, high] scale: meaning"]
     out += [f"- {p.name}: {p.default:.6g} [{p.low:.6g}, {p.high:.6g}] {p.scale}: {p.meaning}" for p in REGISTRY]
     return "\n".join(out) + "\n\n" + _distill_protocol() + "\n"
@@ -184,10 +184,6 @@ def distill_context(sp: Scratchpad) -> dict:
             "best_points": [{k: p[k] for k in ("params", "train_ndcg", "holdout_ndcg")} for p in _points(sp)],
             "interactions": list(sp.param_interactions), "insights": list(sp.structural_insights),
             "success_patterns": list(sp.success_patterns), "failure_patterns": list(sp.failure_patterns)}
-
-
-def _n(x: Any) -> str:
-    return f"{x:.4f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "n/a"
 
 
 # -- the command --------------------------------------------------------------------------
@@ -260,7 +256,7 @@ def distill_run(out_dir: str | Path, run: str, settings: DistillSettings = Disti
     inner = agent or settings.agent.build(run_dir)
     reply = RecordingAgent(inner, ReplyStore(run_dir)).propose(prompt, distill_context(sp))
     json_path, md_path = _outputs(run_dir, settings.output)
-    doc: dict[str, Any] = {"run": sp.run or run, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    doc: dict[str, Any] = {"run": sp.run or run, "created": utc_now(),
                            "agent": getattr(inner, "name", "agent"), "episodes": len(sp.episodes),
                            "raw_reply": reply.text, "reasoning": "", "presets": {}, "rejected_presets": [],
                            "heuristics": [], "warnings": [], "intuitions": [], "issues": []}

@@ -17,6 +17,7 @@ from typing import Any
 from ...errors import UsageError
 from ..l1.episode import Episode
 from ..l1.scratchpad import SCRATCHPAD, Scratchpad, insight_occurrences
+from ..numbers import fixed
 from ..vocabulary import MAGNITUDE_LETTER, arrow
 
 CAPSULE_CHARS = 60
@@ -29,7 +30,7 @@ def _short(s: str, n: int) -> str:
 
 
 def _n(x: Any, nd: int = 4) -> str:
-    return f"{x:.{nd}f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
+    return fixed(x, nd, missing="-")
 
 
 def _trend(before: Any, after: Any) -> str:

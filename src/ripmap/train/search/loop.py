@@ -32,7 +32,7 @@ import re
 import time
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -41,6 +41,7 @@ from ...rank.params import DEFAULT, Params
 from ..console import Status, say
 from ..evaluation.measurement import Measurement, measure
 from ..files import atomic_write_json, read_json, remove_orphans
+from ..numbers import utc_now
 from .storage import open_storage, redact
 from .strategy import RunFolder, Strategy, suggest_point
 from .study import (START_ATTR, StudySetup, TrialRecord, best_of, claim, counts, ensure_start, fail,
@@ -116,10 +117,6 @@ def check_run_name(name: str) -> str:
     if not _RUN_NAME.fullmatch(name):
         raise UsageError(f"run name '{name}' must be letters, digits, '.', '_' or '-' (no path separators)")
     return name
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def run_folder(prefix: str, settings: LoopSettings) -> RunFolder:
@@ -210,11 +207,11 @@ def _write_config(run: RunFolder, strategy: Strategy, settings: LoopSettings, se
     old = read_json(path) if path.is_file() else {}
     old = old if isinstance(old, dict) else {}
     atomic_write_json(path, {
-        "run": run.name, "kind": strategy.kind, "strategy": strategy.name, "created": old.get("created") or _now(),
+        "run": run.name, "kind": strategy.kind, "strategy": strategy.name, "created": old.get("created") or utc_now(),
         "budget": budget, "seed": setup.seed, "start": setup.start, "storage": redact(url),
         "search_params": list(settings.search_params) if settings.search_params else None,
         "failure_threshold": ev.failure_threshold, "repos": _repos(ev),
-        "resumed": list(old.get("resumed", [])) + ([_now()] if old else []),
+        "resumed": list(old.get("resumed", [])) + ([utc_now()] if old else []),
         **strategy.config()})
 
 
