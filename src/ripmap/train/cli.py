@@ -352,17 +352,6 @@ def parse(argv: Sequence[str]) -> tuple[list[str], argparse.Namespace]:
     return legacy_commands(a), a
 
 
-def default_cache_dir():
-    from pathlib import Path
-
-    env = os.environ.get("RIPMAP_CACHE_DIR")
-    if env:
-        return Path(env) / "train"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("ripmap")) / "train"
-
-
 def run(argv: Sequence[str] | None = None) -> int:
     from .commands import Session
 

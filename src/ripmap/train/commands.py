@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -29,6 +30,17 @@ def _get(a: argparse.Namespace, name: str, default: Any = None) -> Any:
     """An option the command's parser may not define (the flat parser defines them all)."""
     v = getattr(a, name, default)
     return default if v is None else v
+
+
+def default_cache_dir() -> Path:
+    """Where snapshot worktrees and their tag caches live: ``$RIPMAP_CACHE_DIR/train``, else
+    the user cache dir; never inside a repository, so mining leaves no trace in it."""
+    env = os.environ.get("RIPMAP_CACHE_DIR")
+    if env:
+        return Path(env) / "train"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ripmap")) / "train"
 
 
 def mine_settings(a: argparse.Namespace) -> MineSettings:
@@ -73,8 +85,6 @@ class Session:
 
     @property
     def cache_dir(self) -> Path:
-        from .cli import default_cache_dir
-
         d = _get(self.a, "cache_dir")
         return Path(d) if d else default_cache_dir()
 
@@ -241,4 +251,4 @@ RUNNERS: dict[str, Callable[[Session], None]] = {
     "reason": cmd_reason, "distill": cmd_distill, "runs": cmd_runs,
 }
 
-__all__ = ["RUNNERS", "Session", "agent_settings", "loop_settings", "mine_settings"]
+__all__ = ["RUNNERS", "Session", "agent_settings", "default_cache_dir", "loop_settings", "mine_settings"]
