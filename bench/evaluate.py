@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from ripmap.rank.params import DEFAULT, REGISTRY, Params
-from ripmap.train.evaluate import Evaluator
-from ripmap.train.metrics import case_metrics
-from ripmap.train.oracle import cleanup_snapshots, mine_cases
+from ripmap.train.evaluation.evaluator import Evaluator
+from ripmap.train.evaluation.metrics import case_metrics
+from ripmap.train.cases.oracle import mine_cases
+from ripmap.train.cases.snapshots import cleanup_snapshots
 
 TARGET_MS = 2.0
 

@@ -27,44 +27,26 @@ def best_at(trace: list[tuple[float, float]], b: int) -> tuple[float, float]:
     return head[i]
 
 
+def run(ev, strategy, budget: int, out: Path, name: str, seed: int = 0) -> list[tuple[float, float]]:
+    """(train, holdout) of every evaluation, in order, through the trainer's one loop."""
+    from ripmap.rank.params import DEFAULT
+    from ripmap.train.search.loop import LoopSettings, optimize
+
+    res = optimize(strategy, ev, LoopSettings(out_dir=out, budget=budget, start=DEFAULT, run_name=name, seed=seed))
+    return [(t.train_ndcg, t.holdout_ndcg or 0.0) for t in res.trials if t.complete]
+
+
 def run_l1(ev, budget: int, agent: str, out: Path, name: str) -> list[tuple[float, float]]:
-    import json
+    from ripmap.train.agents import AgentSettings
+    from ripmap.train.l1.strategy import L1Settings, L1Strategy
 
-    from ripmap.rank.params import DEFAULT
-    from ripmap.train.cli import build_parser
-    from ripmap.train.inner import run_l1 as l1
-
-    args = build_parser().parse_args(["--reason", "--episodes", str(budget - 1), "--agent", agent,
-                                      "--run-name", name, "--out", str(out)])
-    l1(ev, args, out, start=DEFAULT)
-    sp = json.loads((out / name / "scratchpad.json").read_text())
-    eps = sp["episodes"]
-    trace = [(eps[0]["ndcg_before"], eps[0]["holdout_before"] or 0.0)]
-    trace += [(e["ndcg_after"], e["holdout_after"] or 0.0) for e in eps]
-    return trace
+    return run(ev, L1Strategy(L1Settings(agent=AgentSettings(spec=agent))), budget, out, name)
 
 
-def run_optuna(ev, budget: int, sampler: str, seed: int) -> list[tuple[float, float]]:
-    import optuna
+def run_optuna(ev, budget: int, sampler: str, seed: int, out: Path, name: str) -> list[tuple[float, float]]:
+    from ripmap.train.search.strategies import make_strategy
 
-    from ripmap.rank.params import DEFAULT
-    from ripmap.train.space import params_from_trial, search_space
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    s = optuna.samplers.RandomSampler(seed=seed) if sampler == "random" else optuna.samplers.TPESampler(seed=seed)
-    study = optuna.create_study(direction="maximize", sampler=s)
-    study.enqueue_trial(DEFAULT.to_dict())
-    space = search_space()
-    trace: list[tuple[float, float]] = []
-    train, hold = ev.train_cases, ev.holdout_cases
-    for _ in range(budget):
-        t = study.ask(space)
-        p = params_from_trial(t.params)
-        tr = ev.evaluate(p, train, explain_failures=False).ndcg
-        ho = ev.evaluate(p, hold, explain_failures=False).ndcg if hold else 0.0
-        study.tell(t, tr)
-        trace.append((tr, ho))
-    return trace
+    return run(ev, make_strategy(sampler), budget, out, name, seed)
 
 
 def main() -> None:
@@ -77,8 +59,8 @@ def main() -> None:
     ap.add_argument("--cache-dir", default=None)
     a = ap.parse_args()
 
-    from ripmap.train.evaluate import Evaluator
-    from ripmap.train.oracle import mine_cases
+    from ripmap.train.evaluation.evaluator import Evaluator
+    from ripmap.train.cases.oracle import mine_cases
 
     cache = Path(a.cache_dir or tempfile.mkdtemp(prefix="ripmap-opt-"))
     out = Path(tempfile.mkdtemp(prefix="ripmap-opt-runs-"))
@@ -92,8 +74,8 @@ def main() -> None:
         print(f"{name}: {len(ev.train_cases)} train / {len(ev.holdout_cases)} holdout cases", file=sys.stderr)
         traces = {
             f"L1 ({a.agent})": run_l1(ev, a.budget, a.agent, out, name.replace("+", "-") + "-l1"),
-            "random": run_optuna(ev, a.budget, "random", a.seed),
-            "TPE": run_optuna(ev, a.budget, "tpe", a.seed),
+            "random": run_optuna(ev, a.budget, "random", a.seed, out, name.replace("+", "-") + "-random"),
+            "TPE": run_optuna(ev, a.budget, "tpe", a.seed, out, name.replace("+", "-") + "-tpe"),
         }
         for method, trace in traces.items():
             cells = []

@@ -4,7 +4,7 @@
                             [--preset NAME | --params FILE] [--json OUT]
 
 For each repository, cases are mined from the commits after a snapshot (the git oracle
-of ``ripmap.train.oracle``); every ranker sees only the code and history at the
+of ``ripmap.train.cases.oracle``); every ranker sees only the code and history at the
 snapshot. Each commit poses three tasks:
 
 * ``A``      one changed file is in the chat; the other changed files are expected;
@@ -14,7 +14,7 @@ snapshot. Each commit poses three tasks:
 Rankers, on the same cases: ``ripmap`` (the default parameters, or --preset/--params),
 ``bm25`` (plain BM25 over whole-file identifier and path tokens), ``cochange`` (Jaccard
 with the seed; in task B seeded by BM25's top file) and ``structure`` (PageRank only);
-see ``ripmap.train.baseline_rankers``. Reported per task: case-weighted NDCG@10, Hit@1
+see ``ripmap.train.evaluation.baseline_rankers``. Reported per task: case-weighted NDCG@10, Hit@1
 and Hit@5 pooled over all repositories, with 95% bootstrap intervals over commits
 (resampled within each repository), the paired difference of ripmap against the best
 baseline, and a per-repository NDCG@10 table. Also: ripmap's re-rank time per case.
@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ripmap.presets import load_preset  # noqa: E402
 from ripmap.rank.params import DEFAULT, Params  # noqa: E402
-from ripmap.train.baseline_rankers import STRUCTURE_ONLY, PlainRankers  # noqa: E402
-from ripmap.train.evaluate import Evaluator  # noqa: E402
-from ripmap.train.metrics import cluster_bootstrap_ci, hit_at_k, ndcg_at_k  # noqa: E402
-from ripmap.train.oracle import TASKS, mine_cases  # noqa: E402
+from ripmap.train.evaluation.baseline_rankers import STRUCTURE_ONLY, PlainRankers  # noqa: E402
+from ripmap.train.evaluation.evaluator import Evaluator  # noqa: E402
+from ripmap.train.evaluation.metrics import cluster_bootstrap_ci, hit_at_k, ndcg_at_k  # noqa: E402
+from ripmap.train.cases.oracle import TASKS, mine_cases  # noqa: E402
 
 RANKERS = ("ripmap", "bm25", "cochange", "structure")
 BASELINES = ("bm25", "cochange", "structure")
@@ -49,7 +49,7 @@ METRICS = ("ndcg@10", "hit@1", "hit@5")
 
 
 def corpus_paths(path: str) -> list[Path]:
-    from ripmap.train.corpus import load_corpus
+    from ripmap.train.cases.corpus import load_corpus
 
     out = []
     for spec in load_corpus(path):

@@ -25,17 +25,20 @@ pytest.importorskip("matplotlib")
 
 from planted import make_planted_repo  # noqa: E402
 from ripmap.rank.params import DEFAULT, REGISTRY, SPECS, Params  # noqa: E402
-from ripmap.train import baselines  # noqa: E402
-from ripmap.train.cli import build_parser  # noqa: E402
-from ripmap.train.evaluate import Evaluator  # noqa: E402
-from ripmap.train.oracle import mine_cases  # noqa: E402
+from ripmap.train.cases.oracle import mine_cases  # noqa: E402
+from ripmap.train.evaluation.evaluator import Evaluator  # noqa: E402
+from ripmap.train.search import sensitivity, workers  # noqa: E402
+from ripmap.train.search.loop import LoopSettings, optimize  # noqa: E402
+from ripmap.train.search.strategies import STRATEGIES, make_strategy  # noqa: E402
+from ripmap.train.search.strategies.grid import GRID_PRIORITY, grid_axes  # noqa: E402
+from ripmap.train.search.study import setup_study  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 # Runs the real CLI in a subprocess with every evaluation delayed by argv[1] seconds.
 SLOW = """\
 import sys, time
-import ripmap.train.evaluate as e
+import ripmap.train.evaluation.evaluator as e
 _orig = e.Evaluator.evaluate
 def _slow(self, *a, **k):
     time.sleep(float(sys.argv[1]))
@@ -71,8 +74,11 @@ def small_ev(planted, ev) -> Evaluator:
     return Evaluator([replace(mined, cases=[c for c in mined.cases if c.commit in keep])], cache_dir=cache)
 
 
-def _args(*argv: str):
-    return build_parser().parse_args(list(argv))
+def search(ev: Evaluator, out: Path, strategy: str, budget: int, run_name: str, seed: int = 0) -> Path:
+    """A classical search through the one loop; returns its run folder."""
+    res = optimize(make_strategy(strategy), ev, LoopSettings(out_dir=out, budget=budget, run_name=run_name,
+                                                              seed=seed))
+    return res.run_dir
 
 
 def _results(run_dir: Path) -> dict:
@@ -99,10 +105,9 @@ def _study_trials(url: str, name: str) -> list:
         return []
 
 
-@pytest.mark.parametrize("strategy", baselines.STRATEGIES)
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_each_strategy_runs_and_writes_outputs(ev, tmp_path, strategy):
-    run = baselines.run_search(ev, _args("--strategy", strategy, "--budget", "4", "--run-name", strategy),
-                               tmp_path, start=DEFAULT)
+    run = search(ev, tmp_path, strategy, 4, strategy)
     assert run == tmp_path / strategy
     data = _results(run)
     done = _complete(data["trials"])
@@ -126,8 +131,7 @@ def test_each_strategy_runs_and_writes_outputs(ev, tmp_path, strategy):
 
 
 def test_grid_varies_only_the_grid_parameters(ev, tmp_path):
-    run = baselines.run_search(ev, _args("--strategy", "grid", "--budget", "10", "--run-name", "g"), tmp_path,
-                               start=DEFAULT)
+    run = search(ev, tmp_path, "grid", 10, "g")
     data = _results(run)
     grid = data["grid"]
     assert 1 < len(grid) < len(REGISTRY)
@@ -144,7 +148,7 @@ def test_grid_varies_only_the_grid_parameters(ev, tmp_path):
 
 @pytest.mark.parametrize("budget,points", [(1, 0), (2, 1), (4, 3), (10, 9), (50, 48), (100, 81)])
 def test_grid_axes_fit_the_budget(budget, points):
-    axes = baselines.grid_axes(budget, DEFAULT)
+    axes = grid_axes(budget, DEFAULT)
     n = 1
     for name, values in axes.items():
         spec = SPECS[name]
@@ -152,21 +156,18 @@ def test_grid_axes_fit_the_budget(budget, points):
         assert len(set(values)) == len(values)
         n *= len(values)
     assert (n if axes else 0) == points
-    assert list(axes) == list(baselines.GRID_PRIORITY[:len(axes)])
+    assert list(axes) == list(GRID_PRIORITY[:len(axes)])
 
 
-@pytest.mark.parametrize("strategy", baselines.STRATEGIES)
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_same_seed_same_trials(small_ev, tmp_path, strategy):
     ev = small_ev
-    runs = [baselines.run_search(ev, _args("--strategy", strategy, "--budget", "5", "--seed", "7",
-                                           "--run-name", f"{strategy}{i}"), tmp_path, start=DEFAULT)
-            for i in range(2)]
+    runs = [search(ev, tmp_path, strategy, 5, f"{strategy}{i}", seed=7) for i in range(2)]
     a, b = ([(t["number"], t["params"], t["train_ndcg"], t["holdout_ndcg"]) for t in _results(r)["trials"]]
             for r in runs)
     assert a == b
     if strategy == "random":
-        other = baselines.run_search(ev, _args("--strategy", "random", "--budget", "5", "--seed", "8",
-                                               "--run-name", "other"), tmp_path, start=DEFAULT)
+        other = search(ev, tmp_path, "random", 5, "other", seed=8)
         c = [t["params"] for t in _results(other)["trials"]]
         assert c[0] == a[0][1]  # the start point is shared ...
         assert c[1:] != [t[1] for t in a[1:]]  # ... the samples are not
@@ -229,7 +230,7 @@ def test_two_workers_share_one_study(planted, ev, tmp_path):
 def test_abandoned_trial_detection():
     from optuna.trial import FrozenTrial, TrialState
 
-    me = baselines.Worker.current()
+    me = workers.Worker.current()
     dead = subprocess.Popen(["true"])
     dead.wait()
 
@@ -244,49 +245,47 @@ def test_abandoned_trial_detection():
                            system_attrs={}, intermediate_values={}, trial_id=0)
 
     now = time.time()
-    assert not baselines.is_abandoned(running(me.as_attr(), now - 1e6), me, now)  # my own trial
-    assert baselines.is_abandoned(running({"host": me.host, "pid": dead.pid, "token": "x"}, now), me, now)
-    assert baselines.is_abandoned(running({"host": me.host, "pid": me.pid, "token": "x"}, now), me, now)
+    assert not workers.is_abandoned(running(me.as_attr(), now - 1e6), me, now)  # my own trial
+    assert workers.is_abandoned(running({"host": me.host, "pid": dead.pid, "token": "x"}, now), me, now)
+    assert workers.is_abandoned(running({"host": me.host, "pid": me.pid, "token": "x"}, now), me, now)
     live = {"host": me.host, "pid": os.getppid(), "token": "x"}
-    assert not baselines.is_abandoned(running(live, now), me, now)
+    assert not workers.is_abandoned(running(live, now), me, now)
     remote = {"host": me.host + "-elsewhere", "pid": 1, "token": "x"}
-    assert not baselines.is_abandoned(running(remote, now - 5), me, now)
-    assert baselines.is_abandoned(running(remote, now - baselines.STALE_AFTER_S - 1), me, now)
-    assert not baselines.is_abandoned(running(None, None), me, now)  # just asked, owner not yet written
-    assert baselines.is_abandoned(running(None, None), me, now + baselines.OWNERLESS_AFTER_S + 1)
+    assert not workers.is_abandoned(running(remote, now - 5), me, now)
+    assert workers.is_abandoned(running(remote, now - workers.STALE_AFTER_S - 1), me, now)
+    assert not workers.is_abandoned(running(None, None), me, now)  # just asked, owner not yet written
+    assert workers.is_abandoned(running(None, None), me, now + workers.OWNERLESS_AFTER_S + 1)
 
 
 def test_resumed_study_rejects_another_strategy(ev, tmp_path):
-    baselines.run_search(ev, _args("--strategy", "random", "--budget", "2", "--run-name", "x"), tmp_path,
-                         start=DEFAULT)
+    search(ev, tmp_path, "random", 2, "x")
     from ripmap.errors import UsageError
 
     with pytest.raises(UsageError, match="--strategy random"):
-        baselines.run_search(ev, _args("--strategy", "tpe", "--budget", "2", "--run-name", "x"), tmp_path,
-                             start=DEFAULT)
+        search(ev, tmp_path, "tpe", 2, "x")
 
 
 def test_neutral_table_is_within_bounds():
-    assert set(baselines.NEUTRAL) <= set(SPECS)
-    for name, n in baselines.NEUTRAL.items():
+    assert set(sensitivity.NEUTRAL) <= set(SPECS)
+    for name, n in sensitivity.NEUTRAL.items():
         spec = SPECS[name]
         assert spec.low <= n.value <= spec.high, name
         assert n.why
     for spec in REGISTRY:
-        assert spec.low <= baselines.neutral_for(spec).value <= spec.high
+        assert spec.low <= sensitivity.neutral_for(spec).value <= spec.high
 
 
 def test_sensitivity_writes_json_and_png(small_ev, tmp_path):
     # At the defaults the planted repo is ranked perfectly and co-change and lexical evidence
     # cover for each other; with lexical evidence off, co-change alone carries the ranking.
     base = DEFAULT.replace(boost_lexical=0.01)
-    run = baselines.run_sensitivity(small_ev, _args("--sensitivity", "--run-name", "sens"), tmp_path, base=base)
+    run = sensitivity.run_sensitivity(small_ev, base, tmp_path, "sens")
     data = json.loads((run / "sensitivity.json").read_text())
     assert set(data["importance"]) == set(SPECS)
     mags = [abs(data["importance"][k]) for k in data["ranking"]]
     assert mags == sorted(mags, reverse=True)
     for name, rec in data["params"].items():
-        assert len(rec["sweep"]) == baselines.SWEEP_POINTS
+        assert len(rec["sweep"]) == sensitivity.SWEEP_POINTS
         assert rec["sweep"][0]["value"] == pytest.approx(SPECS[name].low)
         assert rec["sweep"][-1]["value"] == pytest.approx(SPECS[name].high)
         assert rec["importance"] == pytest.approx(data["base"]["train_ndcg"] - rec["ablated_ndcg"])
@@ -314,10 +313,10 @@ def test_study_setup_is_never_seen_half_written(tmp_path):
         seen.append(dict(study.user_attrs))
 
     study.set_user_attr = recording
-    setup = baselines._setup_study(study, "tpe", 3, DEFAULT, 8)
+    setup = setup_study(study, "tpe", 3, DEFAULT, None)
     assert setup.strategy == "tpe" and setup.seed == 3
     assert seen and all({"seed", "start", "grid", "created"} <= set(s) for s in seen if "strategy" in s)
     # a worker arriving later reads the same setup without writing
-    again = baselines._setup_study(optuna.load_study(study_name="x", storage=f"sqlite:///{tmp_path / 's.db'}"),
-                                   "tpe", 3, DEFAULT, 8)
+    again = setup_study(optuna.load_study(study_name="x", storage=f"sqlite:///{tmp_path / 's.db'}"),
+                        "tpe", 3, DEFAULT, None)
     assert again == setup

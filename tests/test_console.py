@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import ripmap.api
-import ripmap.train.views
+import ripmap.train.report.views
 from ripmap import cli
 from ripmap.train import cli as train_cli
 
@@ -129,7 +129,7 @@ def test_ripmap_internal_error_traceback_only_with_verbose(repo: Path, monkeypat
 
 def test_train_internal_error_traceback_only_with_verbose(runs: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(ripmap.train.views, "list_runs", _boom)
+    monkeypatch.setattr(ripmap.train.report.views, "list_runs", _boom)
     monkeypatch.delenv("RIPMAP_DEBUG", raising=False)
     assert train_cli.main(["--list", "--out", str(runs)]) == 1
     err = capsys.readouterr().err.strip().splitlines()

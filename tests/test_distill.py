@@ -1,7 +1,6 @@
 """Distillation: wisdom files, strict validation, and the holdout gate before installing a preset."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
@@ -11,11 +10,12 @@ from ripmap.errors import RipmapError, UsageError
 from ripmap.presets import load_preset
 from ripmap.rank.params import DEFAULT, Params
 from ripmap.train.agents import AgentReply
-from ripmap.train.distill import build_distill_prompt, distill_run, validate_wisdom
-from ripmap.train.evaluate import Evaluator
-from ripmap.train.inner import run_l1
-from ripmap.train.oracle import mine_cases
-from ripmap.train.scratchpad import Scratchpad
+from ripmap.train.cases.oracle import mine_cases
+from ripmap.train.evaluation.evaluator import Evaluator
+from ripmap.train.l1.scratchpad import Scratchpad
+from ripmap.train.l1.strategy import L1Strategy
+from ripmap.train.report.distill import DistillSettings, build_distill_prompt, distill_run, validate_wisdom
+from ripmap.train.search.loop import LoopSettings, optimize
 
 BAD = {"boost_temporal_coupling": 0.01, "boost_lexical": 0.01, "weight_structure": 50.0}
 
@@ -32,11 +32,6 @@ class FakeAgent:
         return AgentReply(text=self.text, latency_s=0.0, error=self.error)
 
 
-def ns(**kw) -> argparse.Namespace:
-    return argparse.Namespace(**{"agent": "heuristic", "model": None, "output": None, "episodes": 2,
-                                 "run_name": None, "resume": False, "replay": None, **kw})
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A short heuristic L1 run from the defaults (already good on the planted repo)."""
@@ -44,7 +39,7 @@ def setup(tmp_path_factory):
     ev = Evaluator([mine_cases(root, snapshot_back=8, holdout=0.3, name="planted")],
                    cache_dir=tmp_path_factory.mktemp("cache"))
     out = tmp_path_factory.mktemp("runs")
-    run_l1(ev, ns(run_name="d1"), out, start=DEFAULT)
+    optimize(L1Strategy(), ev, LoopSettings(out_dir=out, budget=3, run_name="d1", start=DEFAULT))
     return ev, out
 
 
@@ -57,7 +52,7 @@ def preset_dir(tmp_path, monkeypatch):
 
 def test_distill_installs_a_preset_that_passes_holdout(setup, preset_dir):
     ev, out = setup
-    text = distill_run(out, "d1", args=ns(), evaluator=ev)
+    text = distill_run(out, "d1", DistillSettings(), evaluator=ev)
     wisdom = json.loads((out / "d1" / "wisdom.json").read_text())
     assert (out / "d1" / "wisdom.md").read_text().startswith("# Wisdom distilled from run `d1`")
     installed = {n: p for n, p in wisdom["presets"].items() if p["installed_as"]}
@@ -73,7 +68,7 @@ def test_distill_installs_a_preset_that_passes_holdout(setup, preset_dir):
 def test_distill_without_evaluator_writes_wisdom_but_installs_nothing(setup, preset_dir, tmp_path):
     _ev, out = setup
     target = tmp_path / "w" / "wisdom.json"
-    text = distill_run(out, "d1", args=ns(output=str(target)), evaluator=None)
+    text = distill_run(out, "d1", DistillSettings(output=str(target)), evaluator=None)
     assert "not installed" in text and "--repo" in text
     assert target.is_file() and target.with_suffix(".md").is_file()
     assert all(p["installed_as"] is None for p in json.loads(target.read_text())["presets"].values())
@@ -86,7 +81,7 @@ def test_a_preset_worse_on_holdout_is_rejected_with_numbers(setup, preset_dir):
         "presets": {"structure_heavy": {"description": "d", "when_to_use": "w", "params": BAD},
                     "fine": {"description": "defaults", "when_to_use": "always", "params": {}}},
         "heuristics": ["if x: y - z"], "warnings": ["⚠ w"], "intuitions": ["i"]})
-    text = distill_run(out, "d1", args=ns(), evaluator=ev, agent=FakeAgent(reply))
+    text = distill_run(out, "d1", DistillSettings(), evaluator=ev, agent=FakeAgent(reply))
     w = json.loads((out / "d1" / "wisdom.json").read_text())
     v = w["presets"]["structure_heavy"]["validation"]
     assert v["accepted"] is False and v["holdout_ndcg"] < v["default_holdout_ndcg"] - 0.01
@@ -116,13 +111,13 @@ def test_distill_prompt_and_context(setup):
     assert "## Best points" in prompt and "## Distillation_schema" in prompt and "pagerank_alpha" in prompt
     agent = FakeAgent("", error="boom")
     with pytest.raises(RipmapError, match="boom"):
-        distill_run(out, "d1", args=ns(), evaluator=None, agent=agent)
+        distill_run(out, "d1", DistillSettings(), evaluator=None, agent=agent)
     ctx = agent.contexts[0]
     assert ctx["task"] == "distill" and ctx["episodes"] and ctx["best_points"][0]["train_ndcg"] is not None
     with pytest.raises(RipmapError, match="unusable"):
-        distill_run(out, "d1", args=ns(), evaluator=None, agent=FakeAgent("no json at all"))
+        distill_run(out, "d1", DistillSettings(), evaluator=None, agent=FakeAgent("no json at all"))
 
 
 def test_distill_unknown_run(tmp_path):
     with pytest.raises(UsageError, match="no L1 run 'nope'"):
-        distill_run(tmp_path, "nope", args=ns(), evaluator=None)
+        distill_run(tmp_path, "nope", DistillSettings(), evaluator=None)

@@ -6,7 +6,7 @@ be malformed; the real offline ``heuristic`` agent must repair a deliberately ba
 """
 from __future__ import annotations
 
-import argparse
+import hashlib
 import json
 import math
 import os
@@ -21,14 +21,18 @@ import pytest
 from planted import make_planted_repo
 from ripmap.errors import RipmapError, UsageError
 from ripmap.rank.params import DEFAULT, NAMES, SPECS, Params
-from ripmap.train.agents import AgentReply, make_agent
-from ripmap.train.evaluate import Evaluator
-from ripmap.train.inner import (
-    PromptState, apply_changes, build_prompt, parse_reply, run_l1, split_reply, step_value,
-)
-from ripmap.train.oracle import mine_cases
-from ripmap.train.promptgram import load_promptgram, parse_promptgram
-from ripmap.train.protocol import protocol_text
+from ripmap.train.agents import AgentReply, AgentSettings, make_agent
+from ripmap.train.cases.oracle import mine_cases
+from ripmap.train.evaluation.evaluator import Evaluator
+from ripmap.train.l1.episode import StartPoint
+from ripmap.train.l1.prompt import PromptState, build_prompt
+from ripmap.train.l1.promptgram import load_promptgram, parse_promptgram
+from ripmap.train.l1.protocol import protocol_text
+from ripmap.train.l1.reply import parse_reply, split_reply
+from ripmap.train.l1.scratchpad import BestPoint
+from ripmap.train.l1.step import apply_changes, step_value
+from ripmap.train.l1.strategy import L1Settings, L1Strategy
+from ripmap.train.search.loop import LoopSettings, RunResult, optimize
 
 # Co-change and lexical weights low, structure high: the central decoys (core/util.py,
 # core/log.py) outrank the module mates that always change with the seed file.
@@ -59,12 +63,11 @@ def reply(changes: dict, confidence=0.9, reasoning: str = "short", **extra) -> s
     return f"REASONING: {reasoning}\nJSON: {json.dumps(body)}"
 
 
-def ns(**kw) -> argparse.Namespace:
-    base = dict(episodes=3, run_name=None, resume=False, replay=None, min_confidence=0.3, prompt=None,
-                agent="heuristic", model=None, base_url=None, timeout=300.0, agentic=False,
-                dangerously_skip_permissions=False, seed=0, verbose=False)
-    base.update(kw)
-    return argparse.Namespace(**base)
+def run_l1(ev: Evaluator, out: Path, *, start: Params = DEFAULT, agent=None, episodes: int = 3,
+           run_name: str | None = None, replay: str | None = None, base_url: str | None = None) -> RunResult:
+    """An L1 run of ``episodes`` episodes through the one loop (budget: the start point + one trial each)."""
+    strategy = L1Strategy(L1Settings(agent=AgentSettings(base_url=base_url), replay=replay), agent=agent)
+    return optimize(strategy, ev, LoopSettings(out_dir=out, budget=episodes + 1, start=start, run_name=run_name))
 
 
 @pytest.fixture(scope="module")
@@ -121,14 +124,14 @@ def test_apply_changes_respects_confidence_and_bounds():
                                 "hub_damping": ["decrease", "small", "already at 0"]}))
     low = apply_changes(start, parsed.changes, confidence=0.1, min_confidence=0.3)
     assert low.params == start and not low.applied
-    assert all("below --min-confidence" in r["reason"] for r in low.rejected)
+    assert all("below --min-confidence" in r.reason for r in low.rejected)
     none = apply_changes(start, parsed.changes, confidence=None, min_confidence=0.3)
-    assert none.params == start and "missing" in none.rejected[0]["reason"]
+    assert none.params == start and "missing" in none.rejected[0].reason
     ok = apply_changes(start, parsed.changes, confidence=0.9, min_confidence=0.3)
     assert ok.params.boost_lexical == 8.0
-    assert ok.applied["boost_lexical"] == {"from": 4.0, "to": 8.0, "direction": "increase", "magnitude": "large",
-                                           "rationale": "r"}
-    assert [r["param"] for r in ok.rejected] == ["hub_damping"]  # at its lower bound: nothing to apply
+    assert ok.applied["boost_lexical"].to_dict() == {"from": 4.0, "to": 8.0, "direction": "increase",
+                                                     "magnitude": "large", "rationale": "r"}
+    assert [r.param for r in ok.rejected] == ["hub_damping"]  # at its lower bound: nothing to apply
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -155,7 +158,7 @@ def test_parse_reply_rejects_instead_of_coercing():
                            "edge_weight_call": ["increase", 0.3, "r"], "boost_temporal_coupling": ["increase", "large", "ok"]},
                           confidence="0.8", param_interactions="not a list"))
     assert [c.param for c in p.changes] == ["boost_temporal_coupling"]
-    reasons = {r["param"]: r["reason"] for r in p.rejected}
+    reasons = {r.param: r.reason for r in p.rejected}
     assert set(reasons) == {"boost_lexical", "weight_structure", "pagerank_alpha", "boost_lexcal", "focus_decay",
                             "hub_damping", "edge_weight_call"}
     assert "did you mean 'boost_lexical'" in reasons["boost_lexcal"]
@@ -171,8 +174,9 @@ def test_parse_reply_rejects_instead_of_coercing():
 
 def _state(params: Params = DEFAULT) -> PromptState:
     return PromptState(episode=1, episodes_total=3, params=params, ndcg=0.5, holdout=0.4,
-                       best={"train": 0.5, "holdout": 0.4, "episode": 0}, n_train=10, n_failing=4,
-                       failure_threshold=0.5, failures=(), history=(), start={"params": params.to_dict(), "train": 0.5})
+                       best=BestPoint(0, 0.5, 0.4, params.to_dict()), n_train=10, n_failing=4,
+                       failure_threshold=0.5, failures=(), history=(),
+                       start=StartPoint(params.to_dict(), 0.5, None))
 
 
 def test_prompt_ends_with_protocol_and_lists_every_parameter():
@@ -244,15 +248,15 @@ def malformed_run(planted, tmp_path_factory):
     _root, ev = planted
     out = tmp_path_factory.mktemp("runs")
     agent = FakeAgent(SCRIPT)
-    res = run_l1(ev, ns(episodes=len(SCRIPT), run_name="bad", base_url="http://user:s3cr3t@example.org:8000/v1"),
-                 out, start=Params(BAD), agent=agent)
+    res = run_l1(ev, out, episodes=len(SCRIPT), run_name="bad", base_url="http://user:s3cr3t@example.org:8000/v1",
+                 start=Params(BAD), agent=agent)
     return ev, out, res, agent
 
 
 def test_every_malformed_reply_is_recorded_and_survived(malformed_run):
     _ev, out, res, agent = malformed_run
     eps = episodes_of(out / "bad")
-    assert [e["episode"] for e in eps] == list(range(1, len(SCRIPT) + 1)) and res.episodes == len(SCRIPT)
+    assert [e["episode"] for e in eps] == list(range(1, len(SCRIPT) + 1)) and res.complete == len(SCRIPT) + 1
     by = {e["episode"]: e for e in eps}
     for e in eps:
         Params(e["params_after"])  # always inside the bounds
@@ -303,8 +307,16 @@ def test_run_folder_files(malformed_run):
     assert len(results["episodes"]) == len(SCRIPT)
     study = optuna.load_study(study_name="bad", storage=f"sqlite:///{run / 'study.db'}")
     trials = study.get_trials()
-    assert sorted(t.user_attrs["episode"] for t in trials) == list(range(1, len(SCRIPT) + 1))
-    assert trials[0].user_attrs["agent"] == "fake" and "strategy_capsule" in trials[0].user_attrs
+    starts = [t for t in trials if t.user_attrs.get("ripmap_start")]
+    assert len(starts) == 1 and starts[0].number == 0 and starts[0].value == pytest.approx(res.start_train)
+    episodes = [t for t in trials if not t.user_attrs.get("ripmap_start")]
+    assert sorted(t.user_attrs["episode"] for t in episodes) == list(range(1, len(SCRIPT) + 1))
+    assert episodes[0].user_attrs["agent"] == "fake" and "strategy_capsule" in episodes[0].user_attrs
+    assert [t["episode"] for t in results["trials"] if not t["start"]] == list(range(1, len(SCRIPT) + 1))
+    # the exact prompt of every episode is kept, and it is the one whose hash the episode records
+    for e in episodes_of(run):
+        text = (run / "prompts" / f"episode_{e['episode']:03d}.md").read_text()
+        assert hashlib.sha256(text.encode()).hexdigest() == e["prompt_sha256"]
     # agent context for computing agents
     ctx = agent.contexts[1]
     assert set(ctx) >= {"params", "bounds", "ndcg", "best_ndcg", "episode", "trajectory", "failures"}
@@ -313,25 +325,25 @@ def test_run_folder_files(malformed_run):
 
 def test_replay_reproduces_the_run_exactly(malformed_run):
     ev, out, _res, _agent = malformed_run
-    run_l1(ev, ns(replay="bad", run_name="bad-replay", episodes=99), out, start=DEFAULT)
+    run_l1(ev, out, replay="bad", run_name="bad-replay", episodes=99, start=DEFAULT)
     a, b = episodes_of(out / "bad"), episodes_of(out / "bad-replay")
     keys = ("episode", "params_before", "params_after", "ndcg_before", "ndcg_after", "holdout_after", "raw_reply",
             "applied", "rejected", "flags", "prompt_sha256", "confidence")
     assert [{k: e[k] for k in keys} for e in a] == [{k: e[k] for k in keys} for e in b]
     with pytest.raises(UsageError):
-        run_l1(ev, ns(replay="no-such-run", run_name="z"), out, start=DEFAULT)
+        run_l1(ev, out, replay="no-such-run", run_name="z", start=DEFAULT)
 
 
 def test_existing_run_needs_resume(malformed_run):
     ev, out, _res, _agent = malformed_run
     with pytest.raises(UsageError, match="--resume"):
-        run_l1(ev, ns(run_name="bad"), out, start=DEFAULT, agent=FakeAgent([]))
+        run_l1(ev, out, run_name="bad", start=DEFAULT, agent=FakeAgent([]))
 
 
 def test_basin_lock_in_is_flagged(planted, tmp_path):
     _root, ev = planted
     agent = FakeAgent([reply({})] * 6)
-    run_l1(ev, ns(episodes=6, run_name="lock"), tmp_path, start=Params(BAD), agent=agent)
+    run_l1(ev, tmp_path, episodes=6, run_name="lock", start=Params(BAD), agent=agent)
     flags = [e["flags"] for e in episodes_of(tmp_path / "lock")]
     assert ["basin_lock_in" in f for f in flags] == [False, False, False, False, True, True]
     assert "basin lock-in" in agent.prompts[5]
@@ -339,9 +351,9 @@ def test_basin_lock_in_is_flagged(planted, tmp_path):
 
 def test_heuristic_agent_repairs_a_bad_start(planted, tmp_path):
     _root, ev = planted
-    res = run_l1(ev, ns(episodes=5, run_name="heur"), tmp_path, start=Params(BAD), agent=make_agent("heuristic"))
+    res = run_l1(ev, tmp_path, episodes=5, run_name="heur", start=Params(BAD), agent=make_agent("heuristic"))
     assert res.best_train > res.start_train + 0.05
-    assert res.best_episode <= 5
+    assert res.best.episode <= 5
 
 
 # -- resume after a kill ------------------------------------------------------------------
@@ -383,7 +395,9 @@ def test_resume_after_sigkill(planted, tmp_path):
     import optuna
 
     trials = optuna.load_study(study_name="x", storage=f"sqlite:///{out / 'x' / 'study.db'}").get_trials()
-    assert sorted(t.user_attrs["episode"] for t in trials) == [1, 2, 3, 4]
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(t.user_attrs["episode"] for t in done if not t.user_attrs.get("ripmap_start")) == [1, 2, 3, 4]
+    assert sum(bool(t.user_attrs.get("ripmap_start")) for t in done) == 1
     assert not list((out / "x").glob(".*.tmp"))
     cfg = json.loads((out / "x" / "config.json").read_text())
     assert len(cfg["resumed"]) == 1 and not math.isnan(eps[-1]["ndcg_after"])
@@ -391,9 +405,9 @@ def test_resume_after_sigkill(planted, tmp_path):
 
 def test_replay_of_unknown_prompt_raises(planted, tmp_path):
     _root, ev = planted
-    run_l1(ev, ns(episodes=1, run_name="one"), tmp_path, start=Params(BAD), agent=FakeAgent([reply({})]))
+    run_l1(ev, tmp_path, episodes=1, run_name="one", start=Params(BAD), agent=FakeAgent([reply({})]))
     with pytest.raises(RipmapError, match="replay"):
         # a different start point sends a different prompt: the store has no reply for it
         (tmp_path / "one" / "scratchpad.json").write_text(
             (tmp_path / "one" / "scratchpad.json").read_text().replace('"weight_structure": 2.0', '"weight_structure": 3.0', 1))
-        run_l1(ev, ns(replay="one", run_name="two"), tmp_path, start=DEFAULT)
+        run_l1(ev, tmp_path, replay="one", run_name="two", start=DEFAULT)

@@ -1,4 +1,4 @@
-"""Tests for ripmap.train.metrics.
+"""Tests for ripmap.train.evaluation.metrics.
 
 Expected values are worked out by hand in each test (the arithmetic is written out)
 rather than recomputed with the code under test.
@@ -11,7 +11,7 @@ from math import log2
 import numpy as np
 import pytest
 
-from ripmap.train.metrics import (
+from ripmap.train.evaluation.metrics import (
     METRIC_NAMES,
     CaseMetrics,
     aggregate,
@@ -359,7 +359,7 @@ def test_bootstrap_rejects_bad_arguments() -> None:
 
 
 def test_cluster_bootstrap_resamples_whole_commits_within_repos() -> None:
-    from ripmap.train.metrics import cluster_bootstrap_ci
+    from ripmap.train.evaluation.metrics import cluster_bootstrap_ci
 
     # two repos; in each, commits hold several identical cases: resampling commits,
     # not cases, is what keeps the interval honest (3 commits, not 30 cases)

@@ -12,8 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from planted import MODULES, T0, git, make_planted_repo, module_files, module_of  # noqa: E402
 
 from ripmap.rank.params import DEFAULT  # noqa: E402
-from ripmap.train.evaluate import Evaluator  # noqa: E402
-from ripmap.train.oracle import classify, cleanup_snapshots, materialize, mine_cases  # noqa: E402
+from ripmap.train.evaluation.evaluator import Evaluator  # noqa: E402
+from ripmap.train.cases.oracle import classify, mine_cases  # noqa: E402
+from ripmap.train.cases.snapshots import cleanup_snapshots, materialize  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +184,7 @@ def test_train_cli_eval_and_extract(planted: Path, tmp_path: Path) -> None:
 def test_three_tasks_per_commit(planted: Path, tmp_path: Path) -> None:
     """A: seed in the chat; A+msg: seed plus the message as focus; B: the message alone,
     every changed file expected. The evaluator ranks each as the task says."""
-    from ripmap.train.oracle import TASKS
+    from ripmap.train.cases.oracle import TASKS
 
     mined = mine_cases(planted, snapshot_back=9, max_commits=50, tasks=TASKS)
     by_task: dict[str, list] = {t: [c for c in mined.cases if c.task == t] for t in TASKS}
@@ -207,7 +208,7 @@ def test_three_tasks_per_commit(planted: Path, tmp_path: Path) -> None:
 
 
 def test_commit_messages_lose_trailers() -> None:
-    from ripmap.train.oracle import clean_message
+    from ripmap.train.cases.oracle import clean_message
 
     text = "Fix pool leak\n\nThe adapter kept sockets.\n\n\n\nSigned-off-by: A <a@b>\nCo-authored-by: B <b@c>\n"
     assert clean_message(text) == "Fix pool leak\n\nThe adapter kept sockets."

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from ripmap.rank.params import DEFAULT, REGISTRY, SPECS  # noqa: E402
-from ripmap.train.plots import most_moved, plot_l1_progress, plot_search_progress, plot_sensitivity  # noqa: E402
+from ripmap.train.report.plots import most_moved, plot_l1_progress, plot_search_progress, plot_sensitivity  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

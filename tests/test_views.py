@@ -1,7 +1,6 @@
 """Views of the runs folder: --list, --show RUN, --show-insights [RUN]."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
@@ -10,10 +9,11 @@ from planted import make_planted_repo
 from ripmap.errors import UsageError
 from ripmap.rank.params import Params
 from ripmap.train.agents import AgentReply
-from ripmap.train.evaluate import Evaluator
-from ripmap.train.inner import run_l1
-from ripmap.train.oracle import mine_cases
-from ripmap.train.views import list_runs, show_insights, show_run
+from ripmap.train.cases.oracle import mine_cases
+from ripmap.train.evaluation.evaluator import Evaluator
+from ripmap.train.l1.strategy import L1Strategy
+from ripmap.train.report.views import list_runs, show_insights, show_run
+from ripmap.train.search.loop import LoopSettings, optimize
 
 INTERACTION = "weight_structure and boost_temporal_coupling only matter through their ratio"
 INSIGHT = "co-change is the only signal separating module mates from shared utilities"
@@ -43,8 +43,9 @@ def out(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     agent = FakeAgent([reply({"boost_temporal_coupling": ["increase", "large", "mates"]}, "Raise co-change " * 8),
                        reply({"weight_structure": ["decrease", "medium", "decoys"]}, "Lower structure")])
-    run_l1(ev, argparse.Namespace(episodes=2, run_name="view-run"), out,
-           start=Params(boost_temporal_coupling=0.5, boost_lexical=0.5, weight_structure=2.0), agent=agent)
+    optimize(L1Strategy(agent=agent), ev, LoopSettings(
+        out_dir=out, budget=3, run_name="view-run",
+        start=Params(boost_temporal_coupling=0.5, boost_lexical=0.5, weight_structure=2.0)))
     # a classical search run (different results.json shape) and folders that are no run at all
     (out / "tpe1").mkdir()
     (out / "tpe1" / "results.json").write_text(json.dumps({"run": "tpe1", "strategy": "tpe", "complete": 2, "trials": [

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ripmap.train.corpus import load_corpus
+from ripmap.train.cases.corpus import load_corpus
 
 
 def main(argv: list[str]) -> int:

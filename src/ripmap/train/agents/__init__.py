@@ -12,6 +12,7 @@ use :class:`ReplayAgent` to re-run a loop from those replies without calling any
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import UsageError
@@ -56,8 +57,29 @@ def make_agent(spec: str, *, model: str | None = None, base_url: str | None = No
     raise UsageError(f"unknown agent '{raw}' (choose one of: {', '.join(AGENT_SPECS)})")
 
 
+@dataclass(frozen=True)
+class AgentSettings:
+    """Which agent to call and how (the ``--agent`` family of options).
+
+    ``spec`` is a name from :data:`AGENT_SPECS`; ``model`` goes to the CLIs (and stands
+    in for a missing ``:MODEL``); ``agentic`` gives CLI agents read-only tools on the run
+    folder; ``allow_dangerous`` lets them skip their approval prompts (off by default).
+    """
+
+    spec: str = "heuristic"
+    model: str | None = None
+    base_url: str | None = None
+    timeout: float = 300.0
+    agentic: bool = False
+    allow_dangerous: bool = False
+
+    def build(self, run_dir: Path | None = None) -> Agent:
+        return make_agent(self.spec, model=self.model, base_url=self.base_url, timeout=self.timeout,
+                          agentic=self.agentic, run_dir=run_dir, allow_dangerous=self.allow_dangerous)
+
+
 __all__ = [
-    "AGENT_SPECS", "Agent", "AgentReply", "AnthropicAgent", "Attempt", "CLI_FLAGS", "CliAgent", "HeuristicAgent",
+    "AGENT_SPECS", "Agent", "AgentSettings", "AgentReply", "AnthropicAgent", "Attempt", "CLI_FLAGS", "CliAgent", "HeuristicAgent",
     "OpenAIAgent", "RecordingAgent", "ReplayAgent", "ReplyStore", "make_agent", "prompt_key", "redact",
     "run_with_retries",
 ]

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any, Iterable, Mapping, Sequence
 
-ADDITIVE = ("structure", "cochange", "lexical", "focus")
-MULTIPLIERS = ("depth", "chat", "mentioned_file", "mentioned_ident", "recency", "churn")
+from ..numbers import finite
+from ..vocabulary import ADDITIVE_SIGNALS as ADDITIVE
+from ..vocabulary import MULTIPLIER_SIGNALS as MULTIPLIERS
+
 
 EPS_SHARE = 0.02  # share gaps smaller than this count as "no difference" in a failure
 EPS_LOG = 0.02  # likewise for log factors (~2 %)
@@ -56,12 +58,6 @@ class Row:
         return max(0.0, self.contrib.get(s, 0.0)) / t if t > 0 else 0.0
 
 
-def _num(x: Any, default: float = 0.0) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
-        return default
-    return float(x)
-
-
 def parse_row(d: Mapping[str, Any]) -> Row | None:
     if not isinstance(d, Mapping) or "expected" not in d:
         return None
@@ -73,13 +69,13 @@ def parse_row(d: Mapping[str, Any]) -> Row | None:
             continue
         name = sig.get("signal")
         if name in ADDITIVE:
-            values[name] = _num(sig.get("value"))
-            contrib[name] = _num(sig.get("contribution"))
+            values[name] = finite(sig.get("value"), 0.0)
+            contrib[name] = finite(sig.get("contribution"), 0.0)
         elif name in MULTIPLIERS:
-            f = _num(sig.get("contribution"), _num(sig.get("value"), 1.0))
-            values[name] = _num(sig.get("value"), 1.0)
+            f = finite(sig.get("contribution"), finite(sig.get("value"), 1.0))
+            values[name] = finite(sig.get("value"), 1.0)
             factors[name] = f if f > 0 else 1.0
-    return Row(str(d.get("path", "")), bool(d.get("expected")), _num(d.get("score")), values, contrib, factors)
+    return Row(str(d.get("path", "")), bool(d.get("expected")), finite(d.get("score"), 0.0), values, contrib, factors)
 
 
 @dataclass(frozen=True)
@@ -138,8 +134,6 @@ class Evidence:
         return sorted(out, key=lambda e: (-abs(e.gap), e.signal))
 
 
-#: a signal whose share of the score is below this on both sides is "muted" by its weight
-MUTED_SHARE = 0.05
 #: raw-value gap (signals are in [0, 1]) at which a muted signal still counts as evidence
 MUTED_VALUE_GAP = 0.2
 
@@ -175,7 +169,7 @@ def analyse(failures: Sequence[Mapping[str, Any]]) -> Evidence:
     for f in failures:
         if not isinstance(f, Mapping):
             continue
-        ndcgs.append(_num(f.get("ndcg")))
+        ndcgs.append(finite(f.get("ndcg"), 0.0))
         rows = [r for r in (parse_row(d) for d in f.get("explanations") or ()) if r is not None]
         exp = [r for r in rows if r.expected]
         wrong = [r for r in rows if not r.expected]

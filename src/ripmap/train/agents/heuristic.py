@@ -15,24 +15,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from ...rank.params import NAMES, SPECS
+from ..numbers import finite
+from ..vocabulary import DEPTH_PARAM, DIRECTIONS, MAGNITUDES, SIGNAL_PARAM, opposite
 from .base import AgentReply
-from .evidence import ADDITIVE, Evidence, SignalEvidence, analyse
-
-SIGNAL_PARAM: dict[str, str] = {
-    "structure": "weight_structure",
-    "cochange": "boost_temporal_coupling",
-    "lexical": "boost_lexical",
-    "focus": "boost_focus_expansion",
-    "recency": "git_recency_max_boost",
-    "churn": "git_churn_max_boost",
-    "chat": "boost_chat_file",
-    "mentioned_file": "boost_mentioned_file",
-    "mentioned_ident": "boost_mentioned_ident",
-}
-DEPTH_PARAM: dict[str, str] = {"root": "depth_weight_root", "moderate": "depth_weight_moderate",
-                               "deep": "depth_weight_deep"}
-DIRECTIONS = ("increase", "decrease")
-MAGNITUDES = ("small", "medium", "large")
+from .evidence import Evidence, SignalEvidence, analyse
 
 MIN_SUPPORT = 0.5  # a move needs at least half of the usable failures to agree
 HARMFUL_EPS = 1e-4  # an NDCG drop larger than this counts as "the change hurt"
@@ -89,12 +75,6 @@ class TrajectoryView:
     touched: tuple[str, ...]  # params applied in the recent window, oldest first
 
 
-def _f(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
-        return None
-    return float(x)
-
-
 def _applied(d: Any) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     if not isinstance(d, Mapping):
@@ -109,25 +89,25 @@ def _applied(d: Any) -> dict[str, tuple[str, str]]:
 
 def read_trajectory(traj: Any) -> TrajectoryView:
     entries = [t for t in (traj or ()) if isinstance(t, Mapping)]
-    entries = sorted(entries, key=lambda t: (_f(t.get("episode")) or 0.0))
-    done = [t for t in entries if _f(t.get("ndcg_after")) is not None and _f(t.get("ndcg_before")) is not None]
+    entries = sorted(entries, key=lambda t: (finite(t.get("episode")) or 0.0))
+    done = [t for t in entries if finite(t.get("ndcg_after")) is not None and finite(t.get("ndcg_before")) is not None]
     if not done:
         return TrajectoryView(None, False, {}, None, None, {}, False, ())
     last = done[-1]
-    last_ep = int(_f(last.get("episode")) or 0)
-    before, after = _f(last.get("ndcg_before")), _f(last.get("ndcg_after"))
+    last_ep = int(finite(last.get("episode")) or 0)
+    before, after = finite(last.get("ndcg_before")), finite(last.get("ndcg_after"))
     applied = _applied(last.get("applied"))
     harmful = bool(applied) and after is not None and before is not None and after < before - HARMFUL_EPS
     avoid: dict[tuple[str, str], int] = {}
-    recent = [t for t in done if last_ep - int(_f(t.get("episode")) or 0) < AVOID_WINDOW]
+    recent = [t for t in done if last_ep - int(finite(t.get("episode")) or 0) < AVOID_WINDOW]
     for t in recent:
-        b, a = _f(t.get("ndcg_before")), _f(t.get("ndcg_after"))
+        b, a = finite(t.get("ndcg_before")), finite(t.get("ndcg_after"))
         if a is not None and b is not None and a < b - HARMFUL_EPS:
             for p, (d, _m) in _applied(t.get("applied")).items():
-                avoid[(p, d)] = int(_f(t.get("episode")) or 0)
+                avoid[(p, d)] = int(finite(t.get("episode")) or 0)
     tail = done[-PLATEAU_EPISODES:]
     plateau = len(tail) == PLATEAU_EPISODES and all(
-        abs((_f(t.get("ndcg_after")) or 0.0) - (_f(t.get("ndcg_before")) or 0.0)) < PLATEAU_EPS for t in tail)
+        abs((finite(t.get("ndcg_after")) or 0.0) - (finite(t.get("ndcg_before")) or 0.0)) < PLATEAU_EPS for t in tail)
     touched: list[str] = []
     for t in recent:
         for p in _applied(t.get("applied")):
@@ -148,10 +128,10 @@ class Space:
             spec = SPECS[name]
             b = bounds.get(name)
             lo, hi, scale = spec.low, spec.high, spec.scale
-            if isinstance(b, Sequence) and len(b) >= 2 and _f(b[0]) is not None and _f(b[1]) is not None:
+            if isinstance(b, Sequence) and len(b) >= 2 and finite(b[0]) is not None and finite(b[1]) is not None:
                 lo, hi = float(b[0]), float(b[1])
                 scale = b[2] if len(b) >= 3 and b[2] in ("log", "linear") else scale
-            v = _f(params.get(name))
+            v = finite(params.get(name))
             self.values[name] = min(hi, max(lo, v if v is not None else spec.default))
             self.bounds[name] = (lo, hi, scale)
 
@@ -184,10 +164,6 @@ def _magnitude_from_log_gap(gap: float) -> str:
 
 def _pct(x: float) -> str:
     return f"{100.0 * x:.0f}%"
-
-
-def _opposite(direction: str) -> str:
-    return "decrease" if direction == "increase" else "increase"
 
 
 def _additive_rationale(e: SignalEvidence, param: str, space: Space, ratio: float | None) -> str:
@@ -297,8 +273,8 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
     failures = [f for f in (context.get("failures") or ()) if isinstance(f, Mapping)]
     ev = analyse(failures)
     tv = read_trajectory(context.get("trajectory"))
-    episode = int(_f(context.get("episode")) or 0)
-    ndcg, best = _f(context.get("ndcg")), _f(context.get("best_ndcg"))
+    episode = int(finite(context.get("episode")) or 0)
+    ndcg, best = finite(context.get("ndcg")), finite(context.get("best_ndcg"))
     # A multiplier equal to 1 everywhere carries no information only if its boost is on
     # (> 1): then no file has the trait (no chat/mentioned file among the ranked ones, no
     # git data). With the boost at 1 the trait is merely switched off, and raising it matters.
@@ -316,7 +292,7 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
 
     if tv.last_harmful:
         for p, (d, m) in tv.last_applied.items():
-            proposals.append(Proposal(p, _opposite(d), m,
+            proposals.append(Proposal(p, opposite(d), m,
                                       f"revert: {d} {p} ({m}) in episode {tv.last_episode} lowered NDCG@10 from "
                                       f"{tv.last_before:.4f} to {tv.last_after:.4f}", 1.0, "revert"))
         changes = ", ".join(f"{d} {p} ({m})" for p, (d, m) in tv.last_applied.items())
@@ -490,4 +466,4 @@ class HeuristicAgent:
         return AgentReply(text=text, latency_s=time.perf_counter() - t0)
 
 
-__all__ = ["HeuristicAgent", "propose_from_context", "SIGNAL_PARAM", "DEPTH_PARAM", "ADDITIVE"]
+__all__ = ["HeuristicAgent", "propose_from_context"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ...rank.params import NAMES, SPECS
+from ..numbers import finite
 
 TOP_K = 5
 CHANGE_EPS = 1e-4  # |ΔNDCG| below this is "no effect"
@@ -24,18 +25,12 @@ OVERFIT_GAP = 0.05
 NEAR_BEST = 0.05  # points further below the best NDCG@10 stay out of the centroid
 
 
-def _f(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
-        return None
-    return float(x)
-
-
 def _params(d: Any) -> dict[str, float]:
     if isinstance(d, Mapping) and isinstance(d.get("params"), Mapping):
         d = d["params"]
     if not isinstance(d, Mapping):
         return {}
-    return {k: float(v) for k, v in d.items() if k in SPECS and _f(v) is not None}
+    return {k: float(v) for k, v in d.items() if k in SPECS and finite(v) is not None}
 
 
 def _round_clamp(name: str, v: float) -> float:
@@ -60,11 +55,11 @@ class Move:
 def _moves(episodes: Sequence[Mapping[str, Any]]) -> list[Move]:
     out: list[Move] = []
     for i, ep in enumerate(episodes):
-        b, a = _f(ep.get("ndcg_before")), _f(ep.get("ndcg_after"))
+        b, a = finite(ep.get("ndcg_before")), finite(ep.get("ndcg_after"))
         if b is None or a is None:
             continue
         pb, pa = _params(ep.get("params_before")), _params(ep.get("params_after"))
-        n = int(_f(ep.get("episode")) if _f(ep.get("episode")) is not None else i)
+        n = int(finite(ep.get("episode")) if finite(ep.get("episode")) is not None else i)
         for name in NAMES:
             if name not in pb or name not in pa:
                 continue
@@ -76,7 +71,7 @@ def _moves(episodes: Sequence[Mapping[str, Any]]) -> list[Move]:
 
 
 def _holdout_key(p: Mapping[str, Any]) -> tuple[float, float]:
-    h, t = _f(p.get("holdout_ndcg")), _f(p.get("train_ndcg"))
+    h, t = finite(p.get("holdout_ndcg")), finite(p.get("train_ndcg"))
     return (h if h is not None else (t if t is not None else -1.0), t if t is not None else -1.0)
 
 
@@ -118,14 +113,14 @@ def distill_from_context(context: Mapping[str, Any]) -> str:
     ranked = sorted(points, key=_holdout_key, reverse=True)
     if not ranked:
         # no best points recorded: fall back to the best episode outcome
-        eps = [e for e in episodes if _f(e.get("ndcg_after")) is not None and _params(e.get("params_after"))]
-        eps.sort(key=lambda e: _f(e.get("ndcg_after")) or 0.0, reverse=True)
-        ranked = [{"params": _params(e.get("params_after")), "train_ndcg": _f(e.get("ndcg_after")),
+        eps = [e for e in episodes if finite(e.get("ndcg_after")) is not None and _params(e.get("params_after"))]
+        eps.sort(key=lambda e: finite(e.get("ndcg_after")) or 0.0, reverse=True)
+        ranked = [{"params": _params(e.get("params_after")), "train_ndcg": finite(e.get("ndcg_after")),
                    "holdout_ndcg": None} for e in eps]
     if ranked:
         best = ranked[0]
         bp = _params(best)
-        t, h = _f(best.get("train_ndcg")), _f(best.get("holdout_ndcg"))
+        t, h = finite(best.get("train_ndcg")), finite(best.get("holdout_ndcg"))
         presets["tuned_best"] = {
             "description": f"Best point of the run: train NDCG@10 {_fmt_ndcg(t)}, holdout {_fmt_ndcg(h)}.",
             "when_to_use": "repositories like the training corpus, when the measured optimum is what you want",

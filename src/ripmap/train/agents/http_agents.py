@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -186,5 +186,3 @@ class AnthropicAgent(HttpAgent):
         return Attempt(text=text.strip(), tokens_in=_as_int(usage.get("input_tokens")),
                        tokens_out=_as_int(usage.get("output_tokens")))
 
-
-HTTP_AGENTS: dict[str, Callable[..., HttpAgent]] = {"openai": OpenAIAgent, "anthropic": AnthropicAgent}

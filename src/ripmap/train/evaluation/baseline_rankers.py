@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..rank import RankContext
-from ..rank.params import DEFAULT
-from ..rank.signals import path_tokens, split_identifier
-from .oracle import Case
+from ...rank import RankContext
+from ...rank.params import DEFAULT
+from ...rank.signals import path_tokens, split_identifier
+from ..cases.oracle import Case
 
 def _structure_only():
     """ripmap's parameters with every evidence but PageRank at its floor and every boost
     neutral: what is left is the personalized PageRank (and the file-class prior)."""
-    from ..rank.explain import ADDITIVE_WEIGHT
-    from ..rank.params import SPECS
+    from ...rank.explain import ADDITIVE_WEIGHT
+    from ...rank.params import SPECS
 
     off = {w: SPECS[w].low for k, w in ADDITIVE_WEIGHT.items() if k != "structure"}
     return DEFAULT.replace(**off, boost_mentioned_ident=1.0, boost_mentioned_file=1.0,

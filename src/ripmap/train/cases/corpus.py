@@ -15,12 +15,12 @@ it does not, the error says so and how to point ``--repo`` at local clones inste
 from __future__ import annotations
 
 import os
-import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import RipmapError, UsageError
+from ...errors import RipmapError, UsageError
+from ..git import GitError, run_git
 
 
 @dataclass(frozen=True)
@@ -87,14 +87,8 @@ def ensure_local(spec: RepoSpec, clone_dir: str | Path, *, depth: int = 2000) ->
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        out = subprocess.run(["git", "clone", "--quiet", f"--depth={depth}", spec.url, str(dest)],
-                             capture_output=True, text=True, timeout=600)
-    except FileNotFoundError:
-        raise RipmapError("git is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise RipmapError(f"cloning {spec.url} timed out") from None
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["failed"])[-1]
-        raise RipmapError(f"cannot clone {spec.url} ({last}); without network access, clone the repositories "
-                          f"elsewhere and pass them with --repo PATH or a --corpus file")
+        run_git(None, "clone", "--quiet", f"--depth={depth}", spec.url, str(dest), timeout=600)
+    except GitError as e:
+        raise RipmapError(f"cannot clone {spec.url} ({e.detail}); without network access, clone the repositories "
+                          f"elsewhere and pass them with --repo PATH or a --corpus file") from None
     return dest

@@ -9,8 +9,9 @@ once let its outer loop rewrite the schema, the example degraded to an empty
 the schema here, with a non-empty example, makes that failure impossible by
 construction.
 
-The words the parser accepts (directions, magnitudes, reply markers, JSON keys) are
-defined here too, so the text and the code that reads replies cannot drift apart.
+The reply markers are defined here too, so the text and the parser cannot drift apart;
+the direction and magnitude words are :mod:`ripmap.train.vocabulary`'s, the step sizes
+behind them :mod:`ripmap.train.l1.step`'s (the protocol's table states the same).
 """
 from __future__ import annotations
 
@@ -21,18 +22,9 @@ from importlib import resources
 PROTOCOL_SECTIONS: tuple[str, ...] = ("API_contract", "Output_schema")
 """Section names that belong to the protocol; they are stripped from any promptgram."""
 
-DIRECTIONS: tuple[str, ...] = ("increase", "decrease")
-MAGNITUDES: tuple[str, ...] = ("small", "medium", "large")
 REASONING_MARKER = "REASONING:"
 JSON_MARKER = "JSON:"
-REPLY_KEYS: tuple[str, ...] = ("strategy_capsule", "diagnosis", "param_interactions", "proposed_changes",
-                               "structural_insights", "confidence")
-
-# Step sizes behind the magnitude words (documented in protocol.md's table).
-LOG_FACTORS: dict[str, float] = {"small": 0.1, "medium": 0.3}
-"""Log-scaled parameters: ×(1 ± f); "large" doubles or halves instead."""
-LINEAR_FRACTIONS: dict[str, float] = {"small": 0.05, "medium": 0.15, "large": 0.30}
-"""Linear parameters: ± this fraction of the parameter's range."""
+"""The two markers a reply is split at (see :func:`ripmap.train.l1.reply.split_reply`)."""
 
 
 @lru_cache(maxsize=1)

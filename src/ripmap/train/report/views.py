@@ -14,12 +14,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from .scratchpad import SCRATCHPAD, Scratchpad, insight_occurrences
+from ...errors import UsageError
+from ..l1.episode import Episode
+from ..l1.scratchpad import SCRATCHPAD, Scratchpad, insight_occurrences
+from ..numbers import fixed
+from ..vocabulary import MAGNITUDE_LETTER, arrow
 
 CAPSULE_CHARS = 60
 INSIGHT_CHARS = 60
-_MAG = {"small": "S", "medium": "M", "large": "L"}
 
 
 def _short(s: str, n: int) -> str:
@@ -28,7 +30,7 @@ def _short(s: str, n: int) -> str:
 
 
 def _n(x: Any, nd: int = 4) -> str:
-    return f"{x:.{nd}f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
+    return fixed(x, nd, missing="-")
 
 
 def _trend(before: Any, after: Any) -> str:
@@ -83,15 +85,12 @@ def _l1_row(d: Path) -> RunRow | None:
         return None
     cfg = _json(d / "config.json") or {}
     eps = sp.episodes
-    first = sp.start.get("train")
-    best, best_h = first, sp.start.get("holdout")
-    for e in eps:
-        if isinstance(e.get("ndcg_after"), (int, float)) and (best is None or e["ndcg_after"] > best):
-            best, best_h = e["ndcg_after"], e.get("holdout_after")
+    first = sp.start.train if sp.start else None
+    b = sp.best()
     kind = "l1" + (f" ({cfg['agent']})" if cfg.get("agent") else "")
-    started = cfg.get("created") or (eps[0].get("timestamp") if eps else None) or _mtime(d / SCRATCHPAD)
-    updated = (eps[-1].get("timestamp") if eps else None) or _mtime(d / SCRATCHPAD)
-    return RunRow(d.name, kind, len(eps), first, best, best_h, started, updated)
+    started = cfg.get("created") or (eps[0].timestamp if eps else None) or _mtime(d / SCRATCHPAD)
+    updated = (eps[-1].timestamp if eps else None) or _mtime(d / SCRATCHPAD)
+    return RunRow(d.name, kind, len(eps), first, b.train, b.holdout, started, updated)
 
 
 def _search_row(d: Path) -> RunRow | None:
@@ -142,10 +141,9 @@ def _run_dir(out_dir: Path, run: str) -> Path:
     return d
 
 
-def _changes(e: dict) -> str:
-    applied = e.get("applied") or {}
-    return " ".join(f"{p}{'↑' if a.get('direction') == 'increase' else '↓'}{_MAG.get(a.get('magnitude'), '?')}"
-                    for p, a in sorted(applied.items())) or "-"
+def _changes(e: Episode) -> str:
+    return " ".join(f"{p}{arrow(a.direction)}{MAGNITUDE_LETTER.get(a.magnitude, '?')}"
+                    for p, a in sorted(e.applied.items())) or "-"
 
 
 def show_run(out_dir: str | Path, run: str) -> str:
@@ -166,23 +164,22 @@ def show_run(out_dir: str | Path, run: str) -> str:
     cfg = _json(d / "config.json") or {}
     rows = []
     for e in sp.episodes:
-        prop = e.get("proposal") or {}
-        insights = list(prop.get("param_interactions") or []) + list(prop.get("structural_insights") or [])
-        conf = e.get("confidence")
-        rows.append([str(e.get("episode")),
-                     f"{_n(e.get('ndcg_before'))}→{_n(e.get('ndcg_after'))} {_trend(e.get('ndcg_before'), e.get('ndcg_after'))}",
-                     _n(e.get("holdout_after")), _n(conf, 2) if conf is not None else "-", _changes(e),
-                     _short(prop.get("strategy_capsule") or "-", CAPSULE_CHARS),
+        insights = e.stated("param_interactions") + e.stated("structural_insights")
+        rows.append([str(e.episode),
+                     f"{_n(e.ndcg_before)}→{_n(e.ndcg_after)} {_trend(e.ndcg_before, e.ndcg_after)}",
+                     _n(e.holdout_after), _n(e.confidence, 2) if e.confidence is not None else "-", _changes(e),
+                     _short(e.capsule or "-", CAPSULE_CHARS),
                      _short(insights[0], INSIGHT_CHARS) if insights else "-",
-                     ",".join(e.get("flags") or []) or "-"])
-    best = max((e for e in sp.episodes if isinstance(e.get("ndcg_after"), (int, float))),
-               key=lambda e: e["ndcg_after"], default=None)
+                     ",".join(e.flags) or "-"])
+    best = max((e for e in sp.episodes if e.ndcg_after is not None), key=lambda e: e.ndcg_after or 0.0,
+               default=None)
+    start = sp.start
     head = [f"run {sp.run or run}: {len(sp.episodes)} episode(s), agent {cfg.get('agent', '?')}"
             + (f" ({cfg['model']})" if cfg.get("model") else "")
             + f", promptgram {cfg.get('promptgram', '?')}",
-            f"start train {_n(sp.start.get('train'))} (holdout {_n(sp.start.get('holdout'))})"
-            + (f"; best train {_n(best['ndcg_after'])} (holdout {_n(best.get('holdout_after'))}) after episode "
-               f"{best['episode']}" if best else "")]
+            f"start train {_n(start.train if start else None)} (holdout {_n(start.holdout if start else None)})"
+            + (f"; best train {_n(best.ndcg_after)} (holdout {_n(best.holdout_after)}) after episode "
+               f"{best.episode}" if best else "")]
     if not rows:
         return "\n".join(head + ["no finished episodes yet"])
     table = _table(["ep", "train", "holdout", "conf", "changes", "capsule", "first insight", "flags"], rows)

@@ -10,13 +10,14 @@ missing holdout) and still writes a readable PNG, so a caller never needs a spec
 """
 from __future__ import annotations
 
+import io
 import math
-import os
-import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..rank.params import SPECS
+from ...rank.params import SPECS
+from ..files import atomic_write_bytes
+from ..numbers import finite
 
 _TRAIN = "#1f77b4"
 _HOLDOUT = "#ff7f0e"
@@ -37,19 +38,9 @@ def _figure(width: float, height: float, layout: str | None = "constrained"):
 def _save(fig, path: Path) -> None:
     """Write atomically, so a reader (or a second worker writing the same run folder)
     never sees a half-written PNG."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
-
-
-def _num(x: Any) -> float | None:
-    """A finite float, or None for missing / non-numeric / NaN values."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _empty(ax, text: str) -> None:
@@ -76,7 +67,7 @@ def _running_best(xs: Sequence[float], ys: Sequence[float], holdout: Sequence[fl
 def plot_search_progress(trials: list[dict], path: Path, title: str = "") -> None:
     """Best-so-far NDCG@10 by trial number: train (the objective) and the holdout of the
     current best trial, over the individual trials' values as faint dots."""
-    rows = sorted((t for t in trials if _num(t.get("train_ndcg")) is not None),
+    rows = sorted((t for t in trials if finite(t.get("train_ndcg")) is not None),
                   key=lambda t: (t.get("number") if isinstance(t.get("number"), int) else 0))
     fig = _figure(8, 4.5)
     ax = fig.add_subplot()
@@ -85,7 +76,7 @@ def plot_search_progress(trials: list[dict], path: Path, title: str = "") -> Non
     else:
         xs = [int(t.get("number", i)) for i, t in enumerate(rows)]
         ys = [float(t["train_ndcg"]) for t in rows]
-        hs = [_num(t.get("holdout_ndcg")) for t in rows]
+        hs = [finite(t.get("holdout_ndcg")) for t in rows]
         ax.scatter(xs, ys, s=12, color=_TRAIN, alpha=0.35, label="trial (train)")
         hx = [x for x, h in zip(xs, hs) if h is not None]
         if hx:
@@ -116,7 +107,7 @@ def plot_search_progress(trials: list[dict], path: Path, title: str = "") -> Non
 
 def _unit(name: str, value: Any) -> float | None:
     spec = SPECS.get(name)
-    v = _num(value)
+    v = finite(value)
     if spec is None or v is None:
         return None
     return min(1.0, max(0.0, spec.to_unit(spec.clamp(v))))
@@ -147,7 +138,7 @@ def plot_l1_progress(episodes: list[dict], path: Path, title: str = "") -> None:
     the episode's change), the NDCG change, failures shown, the agent's confidence, and the
     trajectories of the four most-moved parameters on their own scale."""
     eps = list(episodes)
-    xs = [float(e["episode"]) if _num(e.get("episode")) is not None else float(i + 1) for i, e in enumerate(eps)]
+    xs = [float(e["episode"]) if finite(e.get("episode")) is not None else float(i + 1) for i, e in enumerate(eps)]
     fig = _figure(11, 10)
     if title:
         fig.suptitle(title, fontsize=11)
@@ -161,7 +152,7 @@ def plot_l1_progress(episodes: list[dict], path: Path, title: str = "") -> None:
         _save(fig, path)
         return
 
-    col = {k: [_num(e.get(k)) for e in eps] for k in ("ndcg_before", "ndcg_after", "holdout_before",
+    col = {k: [finite(e.get(k)) for e in eps] for k in ("ndcg_before", "ndcg_after", "holdout_before",
                                                       "holdout_after", "confidence")}
     # NDCG
     for key, color, ls, label in (("ndcg_after", _TRAIN, "-", "train (after)"),
@@ -208,7 +199,7 @@ def plot_l1_progress(episodes: list[dict], path: Path, title: str = "") -> None:
     ax_delta.set_xlabel("episode")
 
     # failures
-    fails = [_num(e.get("failures")) for e in eps]
+    fails = [finite(e.get("failures")) for e in eps]
     x, y = _series(xs, fails)
     if y:
         ax_fail.bar(x, y, width=0.6, color=_BAD, alpha=0.7)
@@ -263,8 +254,8 @@ def plot_sensitivity(data: dict, path: Path) -> None:
     imp: Mapping[str, float] = data.get("importance") or {}
     per: Mapping[str, Mapping[str, Any]] = data.get("params") or {}
     inter: Sequence[Mapping[str, Any]] = data.get("interactions") or []
-    base_ndcg = _num((data.get("base") or {}).get("train_ndcg"))
-    names = sorted(imp, key=lambda k: (-abs(_num(imp[k]) or 0.0), k))
+    base_ndcg = finite((data.get("base") or {}).get("train_ndcg"))
+    names = sorted(imp, key=lambda k: (-abs(finite(imp[k]) or 0.0), k))
     swept = [n for n in (data.get("ranking") or names) if (per.get(n) or {}).get("sweep")]
     ncols = 6
     nrows = max(1, math.ceil(len(swept) / ncols))
@@ -278,7 +269,7 @@ def plot_sensitivity(data: dict, path: Path) -> None:
                             bottom=1 - (top_h + 0.9) / height, wspace=0.35)
     ax_imp, ax_int = fig.add_subplot(head[0, 0]), fig.add_subplot(head[0, 1])
     if names:
-        vals = [_num(imp[n]) or 0.0 for n in names]
+        vals = [finite(imp[n]) or 0.0 for n in names]
         ys = list(range(len(names)))[::-1]
         ax_imp.barh(ys, vals, color=[_TRAIN if v >= 0 else _HOLDOUT for v in vals])
         ax_imp.set_yticks(ys, names, fontsize=7)
@@ -300,7 +291,7 @@ def plot_sensitivity(data: dict, path: Path) -> None:
 
         m = np.full((len(top), len(top)), np.nan)
         for r in inter:
-            v = _num(r.get("interaction"))
+            v = finite(r.get("interaction"))
             if v is not None and r.get("a") in top and r.get("b") in top:
                 i, j = top.index(r["a"]), top.index(r["b"])
                 m[i, j] = m[j, i] = v
@@ -320,7 +311,7 @@ def plot_sensitivity(data: dict, path: Path) -> None:
     grid = fig.add_gridspec(nrows, ncols, left=0.04, right=0.99, top=(bottom_h - 0.25) / height,
                             bottom=0.35 / height, wspace=0.3, hspace=0.6)
     # one y range for every sweep, so a flat-looking panel really is flat next to the others
-    all_y = [y for n in swept for y in (_num(pt.get("ndcg")) for pt in per[n].get("sweep", [])) if y is not None]
+    all_y = [y for n in swept for y in (finite(pt.get("ndcg")) for pt in per[n].get("sweep", [])) if y is not None]
     if base_ndcg is not None:
         all_y.append(base_ndcg)
     ylim = None
@@ -332,7 +323,7 @@ def plot_sensitivity(data: dict, path: Path) -> None:
         for idx, name in enumerate(swept):
             ax = fig.add_subplot(grid[idx // ncols, idx % ncols])
             rec = per[name]
-            pts = [(_num(p.get("value")), _num(p.get("ndcg"))) for p in rec.get("sweep", [])]
+            pts = [(finite(p.get("value")), finite(p.get("ndcg"))) for p in rec.get("sweep", [])]
             pts = [(v, y) for v, y in pts if v is not None and y is not None]
             log = rec.get("scale") == "log" and all(v > 0 for v, _ in pts)
             if pts:
@@ -341,7 +332,7 @@ def plot_sensitivity(data: dict, path: Path) -> None:
                         color=_MUTED if flat else _TRAIN)
             if log:
                 ax.set_xscale("log")
-            bv = _num(rec.get("base"))
+            bv = finite(rec.get("base"))
             if bv is not None and (bv > 0 or not log):
                 ax.axvline(bv, color=_BAD, lw=0.8, ls=":")
             if base_ndcg is not None:

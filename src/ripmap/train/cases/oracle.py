@@ -23,20 +23,16 @@ No leakage, by construction:
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..errors import RipmapError
-from ..languages import language_for_path
+from ...errors import RipmapError
+from ...languages import language_for_path
+from ..git import run_git
 
 _MARK = "\x1eC"
 _BODY_END = "\x1f"
@@ -128,22 +124,7 @@ def classify(message: str) -> tuple[str, float, str | None]:
     return "explore", 1.0, None
 
 
-# -- git helpers --------------------------------------------------------------------------
-
-def _git(root: Path, *args: str, timeout: float = 120) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    try:
-        out = subprocess.run(["git", "-c", "core.quotepath=off", "-C", str(root), *args], capture_output=True,
-                             text=True, timeout=timeout, env=env, errors="replace")
-    except FileNotFoundError:
-        raise RipmapError("git is not installed") from None
-    except subprocess.TimeoutExpired:
-        raise RipmapError(f"{root}: git {args[0]} timed out") from None
-    if out.returncode != 0:
-        msg = (out.stderr.strip().splitlines() or ["failed"])[-1]
-        raise RipmapError(f"{root}: git {args[0]}: {msg}")
-    return out.stdout
-
+# -- history --------------------------------------------------------------------------
 
 def _log(root: Path, rev_range: str, max_commits: int | None = None,
          body: bool = False) -> list[tuple[str, int, str, list[str]]]:
@@ -157,7 +138,7 @@ def _log(root: Path, rev_range: str, max_commits: int | None = None,
     if max_commits:
         args.append(f"-n{max_commits}")
     args.append(rev_range)
-    out = _git(root, *args)
+    out = run_git(root, *args)
     commits = []
     for block in out.split(_MARK)[1:]:
         head, _, rest = block.partition("\n")
@@ -221,7 +202,7 @@ def mine_cases(root: str | Path, *, snapshot_back: int = 300, max_commits: int =
     after = _log(root, f"{snap_sha}..HEAD", body=True)
     after.reverse()  # oldest first: the closest to the snapshot first
     after = after[:max_commits]
-    snap_files = set(_git(root, "ls-tree", "-r", "--name-only", "-z", snap_sha).split("\0")) - {""}
+    snap_files = set(run_git(root, "ls-tree", "-r", "--name-only", "-z", snap_sha).split("\0")) - {""}
     # co-change before the snapshot (relevance grades only)
     before = _log(root, snap_sha, history_commits)
     counts: dict[str, int] = {}
@@ -278,78 +259,20 @@ def mine_cases(root: str | Path, *, snapshot_back: int = 300, max_commits: int =
                      skipped=skipped, files_at_snapshot=len(snap_files))
 
 
-# -- snapshots ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MineSettings:
+    """How cases are mined from each repository: the ``ripmap-train mine`` options, whose
+    defaults these are (a snapshot 300 commits back, the 300 commits after it, commits
+    touching 2 to 12 source files, all three tasks, the newest 30% held out)."""
 
-def snapshot_dir(cache_dir: Path, root: Path, sha: str) -> Path:
-    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
-    return cache_dir / "snapshots" / f"{root.name}-{key}-{sha[:12]}"
+    snapshot_back: int = 300
+    max_commits: int = 300
+    min_files: int = 2
+    max_files: int = 12
+    tasks: tuple[str, ...] = TASKS
+    holdout: float = 0.3
 
-
-def materialize(root: str | Path, sha: str, cache_dir: str | Path) -> Path:
-    """A detached worktree of ``root`` at ``sha`` in the cache dir (made once, reused).
-
-    Its HEAD is the snapshot, so git history seen from it ends at the snapshot: the
-    ranker's recency, churn and co-change cannot see the commits being predicted.
-    """
-    root = Path(root).resolve()
-    dest = snapshot_dir(Path(cache_dir), root, sha)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # several workers sharing a cache dir must not race on `git worktree add`
-    with open(dest.parent / ".lock", "a+") as lock:
-        try:
-            import fcntl
-
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        except (ImportError, OSError):  # no advisory locks here: best effort
-            pass
-        return _materialize_locked(root, sha, dest)
-
-
-def _materialize_locked(root: Path, sha: str, dest: Path) -> Path:
-    if dest.is_dir() and (dest / ".git").exists():
-        try:
-            if _git(dest, "rev-parse", "HEAD").strip() == sha:
-                return dest
-        except RipmapError:
-            pass
-        shutil.rmtree(dest, ignore_errors=True)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _git(root, "worktree", "prune")
-    _git(root, "worktree", "add", "--detach", "--force", str(dest), sha, timeout=600)
-    return dest
-
-
-def cleanup_snapshots(root: str | Path, cache_dir: str | Path) -> int:
-    """Remove every snapshot worktree of ``root`` from the cache dir; returns how many."""
-    root = Path(root).resolve()
-    base = Path(cache_dir) / "snapshots"
-    n = 0
-    if base.is_dir():
-        key = hashlib.sha1(str(root).encode()).hexdigest()[:12]
-        for d in base.glob(f"{root.name}-{key}-*"):
-            try:
-                _git(root, "worktree", "remove", "--force", str(d))
-            except RipmapError:
-                shutil.rmtree(d, ignore_errors=True)
-            n += 1
-    try:
-        _git(root, "worktree", "prune")
-    except RipmapError:
-        pass
-    return n
-
-
-def save_cases(cases: Sequence[Case], path: str | Path) -> None:
-    Path(path).write_text(json.dumps([c.to_dict() for c in cases], indent=1), encoding="utf-8")
-
-
-def load_cases(path: str | Path) -> list[Case]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise RipmapError(f"{path}: cannot read cases ({e})") from None
-    return [Case.from_dict(d) for d in data]
-
-
-def split(cases: Iterable[Case], which: str) -> list[Case]:
-    return [c for c in cases if c.split == which]
+    def mine(self, root: str | Path, name: str | None = None) -> MinedRepo:
+        return mine_cases(root, snapshot_back=self.snapshot_back, max_commits=self.max_commits,
+                          min_files=self.min_files, max_files=self.max_files, holdout=self.holdout, name=name,
+                          tasks=self.tasks)

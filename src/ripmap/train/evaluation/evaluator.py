@@ -8,18 +8,17 @@ memoized per graph-parameter tuple). Same parameters → identical numbers.
 """
 from __future__ import annotations
 
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-
-from ..api import RepoMap
-from ..rank import RankContext, rank
-from ..rank.params import DEFAULT, Params
-from .metrics import METRIC_NAMES, CaseMetrics, aggregate, case_metrics
-from .oracle import TASKS, Case, MinedRepo, materialize
+from ...api import RepoMap
+from ...rank import RankContext, rank
+from ...rank.params import DEFAULT, Params
+from ..cases.oracle import TASKS, Case, MinedRepo
+from ..cases.snapshots import materialize
+from .metrics import CaseMetrics, aggregate, case_metrics
 
 
 @dataclass
@@ -31,22 +30,44 @@ class Snapshot:
     file_count: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Failure:
+    """A case ranked below the failure threshold, with what an analyst needs to say why.
+
+    ``explanations`` are :meth:`ripmap.rank.explain` rows (as dicts: that is their wire
+    format, shown to agents as is) for the best expected files and for the files that
+    outranked them.
+    """
+
     repo: str
     file_count: int
     commit: str
     message: str
     intent: str
     seed_file: str
-    expected_top: list[str]
-    actual_top: list[str]
+    expected_top: tuple[str, ...]
+    actual_top: tuple[str, ...]
     ndcg: float
-    explanations: list[dict]  # per-signal breakdown: expected files vs the files that outranked them
+    explanations: tuple[Mapping[str, Any], ...]
     task: str = "A"  # which of the three tasks (A, A+msg, B) the case poses
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = asdict(self)
+        for k in ("expected_top", "actual_top", "explanations"):
+            d[k] = list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Failure":
+        """Lenient: a record from an older run may lack a field; it takes a neutral value."""
+        known = {f.name for f in fields(cls)}
+        v = {k: d[k] for k in known if k in d}
+        return cls(repo=str(v.get("repo", "")), file_count=int(v.get("file_count") or 0),
+                   commit=str(v.get("commit", "")), message=str(v.get("message", "")),
+                   intent=str(v.get("intent", "?")), seed_file=str(v.get("seed_file", "")),
+                   expected_top=tuple(v.get("expected_top") or ()), actual_top=tuple(v.get("actual_top") or ()),
+                   ndcg=float(v.get("ndcg") or 0.0), explanations=tuple(v.get("explanations") or ()),
+                   task=str(v.get("task", "A")))
 
 
 @dataclass
@@ -68,18 +89,6 @@ class EvalResult:
         if len(self.by_task) > 1:
             return float(sum(m.get("ndcg@10", 0.0) for m in self.by_task.values()) / len(self.by_task))
         return self.overall.get("ndcg@10", 0.0)
-
-    def split_ndcg(self, which: str) -> float:
-        """NDCG@10 of one split, task-balanced like :attr:`ndcg`."""
-        cases = [(c, m) for c, m in self.per_case if c.split == which]
-        tasks = sorted({c.task for c, _ in cases})
-        if len(tasks) > 1:
-            vals = []
-            for t in tasks:
-                sub = [(c, m) for c, m in cases if c.task == t]
-                vals.append(aggregate([m for _, m in sub], [c.case_weight for c, _ in sub])["ndcg@10"])
-            return float(sum(vals) / len(vals))
-        return self.by_split.get(which, {}).get("ndcg@10", 0.0)
 
     def table(self) -> str:
         cols = ("ndcg@10", "ndcg@5", "mrr", "map", "r@10", "hit@10")
@@ -138,6 +147,7 @@ class Evaluator:
         return [c for c in self.cases if c.split == "holdout"]
 
     def ranking_for(self, params: Params, case: Case) -> list[str]:
+        """The files ranked for one case, best first, chat files left out (what is scored)."""
         return self._rank(params, case)[1]
 
     def _rank(self, params: Params, case: Case):
@@ -190,12 +200,8 @@ class Evaluator:
                     e["expected"] = f in c.expected_map
                     rows.append(e)
         return Failure(repo=c.repo, file_count=snap.file_count, commit=c.commit, message=c.message,
-                       intent=c.intent, seed_file=c.seed_file, expected_top=exp_sorted[:5], actual_top=files[:5],
-                       ndcg=ndcg, explanations=rows, task=c.task)
+                       intent=c.intent, seed_file=c.seed_file, expected_top=tuple(exp_sorted[:5]),
+                       actual_top=tuple(files[:5]), ndcg=ndcg, explanations=tuple(rows), task=c.task)
 
 
-def print_progress(msg: str) -> None:
-    print(f"ripmap-train: {msg}", file=sys.stderr)
-
-
-__all__ = ["Evaluator", "EvalResult", "Failure", "METRIC_NAMES"]
+__all__ = ["Evaluator", "EvalResult", "Failure", "Snapshot"]

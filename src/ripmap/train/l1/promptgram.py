@@ -9,7 +9,7 @@ rewriting the others, and lets a person diff two promptgrams section by section.
 The output protocol is *not* part of a promptgram. A file may still contain
 ``## API_contract`` / ``## Output_schema`` sections (older files did); they are
 stripped on load and reported in :attr:`Promptgram.stripped`, and the shipped protocol
-is appended at run time by :mod:`ripmap.train.protocol`.
+is appended at run time by :mod:`ripmap.train.l1.protocol`.
 """
 from __future__ import annotations
 
@@ -19,13 +19,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..errors import UsageError
+from ...errors import UsageError
 from .protocol import PROTOCOL_SECTIONS
 
 REQUIRED_SECTIONS: tuple[str, ...] = ("Role", "Policy", "Heuristics", "Style")
-MUTABLE_SECTIONS: tuple[str, ...] = ("Policy", "Heuristics", "Style")
-"""What an outer loop may edit. Role stays fixed so an optimizer of prompts cannot
-redefine the job it is optimizing for (seed 000's choice)."""
 
 DEFAULT_NAME = "inner_default.md"
 _HEADING = re.compile(r"^##[ \t]+(.+?)[ \t]*#*[ \t]*$")

@@ -19,17 +19,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter, ValidationError
 
-from ..errors import RipmapError, UsageError
-from ..rank.params import DEFAULT, NAMES, REGISTRY, SPECS, Params
-from .inner import split_reply
-from .scratchpad import Scratchpad, atomic_write_json, atomic_write_text, change_effects, evaluated_points
+from ...errors import RipmapError, UsageError
+from ...rank.params import DEFAULT, NAMES, REGISTRY, SPECS, Params
+from ..agents import AgentSettings
+from ..files import atomic_write_json, atomic_write_text
+from ..l1.reply import split_reply
+from ..l1.scratchpad import SCRATCHPAD, Scratchpad, change_effects, evaluated_points
+from ..numbers import fixed, utc_now
+
+if TYPE_CHECKING:
+    from ..agents import Agent
+    from ..evaluation.evaluator import Evaluator
 
 TOLERANCE = 0.01
 """How much holdout NDCG a preset may lose against the defaults and still be installed."""
@@ -59,7 +65,16 @@ class Wisdom(BaseModel):
     intuitions: list[str] = Field(default_factory=list)
 
 
-@dataclass
+@dataclass(frozen=True)
+class DistillSettings:
+    """Which agent distills, and where wisdom.json / wisdom.md go (``None``: the run folder;
+    a ``.json`` path: that file and its ``.md`` twin; else a folder)."""
+
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    output: str | None = None
+
+
+@dataclass(frozen=True)
 class Validated:
     wisdom: Wisdom
     params: dict[str, Params]  # preset name → full parameter point
@@ -143,10 +158,10 @@ def build_distill_prompt(sp: Scratchpad) -> str:
     """The run's record as text, then the shipped distillation task and schema."""
     pts = _points(sp)
     out = ["# Distilling an L1 run of ripmap", "", "## Run", "",
-           f"Run {sp.run}: {len(sp.episodes)} episode(s). Start: train NDCG@10 {_n(sp.start.get('train'))}, "
-           f"holdout {_n(sp.start.get('holdout'))}."]
+           f"Run {sp.run}: {len(sp.episodes)} episode(s). Start: train NDCG@10 "
+           f"{fixed(sp.start.train if sp.start else None)}, holdout {fixed(sp.start.holdout if sp.start else None)}."]
     if pts:
-        out.append(f"Best: train {_n(pts[0]['train_ndcg'])}, holdout {_n(pts[0]['holdout_ndcg'])} "
+        out.append(f"Best: train {fixed(pts[0]['train_ndcg'])}, holdout {fixed(pts[0]['holdout_ndcg'])} "
                    f"({'start' if not pts[0]['episode'] else 'after episode ' + str(pts[0]['episode'])}).")
     for title, items in (("Parameter interactions", sp.param_interactions),
                          ("Structural insights", sp.structural_insights),
@@ -158,29 +173,20 @@ def build_distill_prompt(sp: Scratchpad) -> str:
     for p in pts[:BEST_POINTS]:
         diff = ", ".join(f"{n}={p['params'][n]:.6g}" for n in NAMES
                          if n in p["params"] and p["params"][n] != SPECS[n].default) or "(the defaults)"
-        out.append(f"- train {_n(p['train_ndcg'])}, holdout {_n(p['holdout_ndcg'])}: {diff}")
+        out.append(f"- train {fixed(p['train_ndcg'])}, holdout {fixed(p['holdout_ndcg'])}: {diff}")
     out += ["", "## Parameters", "", "name: default [low, high] scale: meaning"]
     out += [f"- {p.name}: {p.default:.6g} [{p.low:.6g}, {p.high:.6g}] {p.scale}: {p.meaning}" for p in REGISTRY]
     return "\n".join(out) + "\n\n" + _distill_protocol() + "\n"
 
 
 def distill_context(sp: Scratchpad) -> dict:
-    return {"task": "distill", "episodes": list(sp.episodes),
+    return {"task": "distill", "episodes": [e.to_dict() for e in sp.episodes],
             "best_points": [{k: p[k] for k in ("params", "train_ndcg", "holdout_ndcg")} for p in _points(sp)],
             "interactions": list(sp.param_interactions), "insights": list(sp.structural_insights),
             "success_patterns": list(sp.success_patterns), "failure_patterns": list(sp.failure_patterns)}
 
 
-def _n(x: Any) -> str:
-    return f"{x:.4f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "n/a"
-
-
 # -- the command --------------------------------------------------------------------------
-
-def _opt(args: Any, name: str, default: Any = None) -> Any:
-    v = getattr(args, name, default) if args is not None else default
-    return default if v is None else v
-
 
 def _outputs(run_dir: Path, output: str | None) -> tuple[Path, Path]:
     if not output:
@@ -191,7 +197,7 @@ def _outputs(run_dir: Path, output: str | None) -> tuple[Path, Path]:
     return p / "wisdom.json", p / "wisdom.md"
 
 
-def _holdout(evaluator: Any, params: Params) -> tuple[float, str]:
+def _holdout(evaluator: "Evaluator", params: Params) -> tuple[float, str]:
     cases = evaluator.holdout_cases
     if cases:
         return float(evaluator.evaluate(params, cases, explain_failures=False).ndcg), "holdout"
@@ -229,31 +235,28 @@ def _markdown(doc: dict) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def distill_run(out_dir: str | Path, run: str, *, args: Any = None, evaluator: Any = None,
-                agent: Any = None) -> str:
+def distill_run(out_dir: str | Path, run: str, settings: DistillSettings = DistillSettings(), *,
+                evaluator: "Evaluator | None" = None, agent: "Agent | None" = None) -> str:
     """Distill ``out_dir/run``; write wisdom.json/.md; install presets that pass the holdout check.
 
     Returns a short report for the terminal. ``agent`` lets callers inject one; by
-    default it is built from ``args`` (``--agent``, ``--model``...) like L1's.
+    default it is built from ``settings.agent`` like L1's.
     """
-    from ..presets import install_preset
-    from .agents import RecordingAgent, ReplyStore, make_agent
+    from ...presets import install_preset
+    from ..agents import RecordingAgent, ReplyStore
 
     out_dir = Path(out_dir)
     run_dir = out_dir / run
-    if not run or "/" in run or not (run_dir / "scratchpad.json").is_file():
-        raise UsageError(f"no L1 run '{run}' with a scratchpad in {out_dir} (ripmap-train --list shows runs)")
+    if not run or "/" in run or not (run_dir / SCRATCHPAD).is_file():
+        raise UsageError(f"no L1 run '{run}' with a scratchpad in {out_dir} (ripmap-train runs list shows runs)")
     sp = Scratchpad.load(run_dir)
     if not sp.episodes:
         raise UsageError(f"run '{run}' has no finished episodes to distill")
     prompt = build_distill_prompt(sp)
-    inner = agent or make_agent(str(_opt(args, "agent", "heuristic")), model=_opt(args, "model"),
-                                base_url=_opt(args, "base_url"), timeout=float(_opt(args, "timeout", 300.0)),
-                                agentic=bool(_opt(args, "agentic", False)), run_dir=run_dir,
-                                allow_dangerous=bool(_opt(args, "dangerously_skip_permissions", False)))
+    inner = agent or settings.agent.build(run_dir)
     reply = RecordingAgent(inner, ReplyStore(run_dir)).propose(prompt, distill_context(sp))
-    json_path, md_path = _outputs(run_dir, _opt(args, "output"))
-    doc: dict[str, Any] = {"run": sp.run or run, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    json_path, md_path = _outputs(run_dir, settings.output)
+    doc: dict[str, Any] = {"run": sp.run or run, "created": utc_now(),
                            "agent": getattr(inner, "name", "agent"), "episodes": len(sp.episodes),
                            "raw_reply": reply.text, "reasoning": "", "presets": {}, "rejected_presets": [],
                            "heuristics": [], "warnings": [], "intuitions": [], "issues": []}
@@ -310,5 +313,5 @@ def distill_run(out_dir: str | Path, run: str, *, args: Any = None, evaluator: A
     return "\n".join(lines)
 
 
-__all__ = ["distill_run", "validate_wisdom", "build_distill_prompt", "distill_context", "Wisdom", "PresetSpec",
-           "TOLERANCE"]
+__all__ = ["DistillSettings", "PresetSpec", "TOLERANCE", "Wisdom", "build_distill_prompt", "distill_context",
+           "distill_run", "validate_wisdom"]

@@ -82,8 +82,11 @@ def _relevant(expected: Mapping[str, float], threshold: float) -> set[str]:
     return {path for path, rel in expected.items() if rel >= threshold}
 
 
-def _hits_at_k(ranking: Sequence[str], relevant: set[str], k: int) -> int:
-    return sum(1 for path in _unique(ranking)[:k] if path in relevant)
+def _hits_at_k(ranking: Sequence[str], expected: Mapping[str, float], k: int, threshold: float) -> tuple[int, int]:
+    """(relevant files in the top ``k``, relevant files): what precision and recall divide."""
+    _check_k(k)
+    relevant = _relevant(expected, threshold)
+    return sum(1 for path in _unique(ranking)[:k] if path in relevant), len(relevant)
 
 
 # ----------------------------------------------------------------- per-case metrics
@@ -120,22 +123,16 @@ def precision_at_k(
     ranking: Sequence[str], expected: Mapping[str, float], k: int, threshold: float = 0.0
 ) -> float:
     """Fraction of the ``k`` slots filled by relevant files (denominator is ``k``)."""
-    _check_k(k)
-    relevant = _relevant(expected, threshold)
-    if not relevant:
-        return 0.0
-    return _hits_at_k(ranking, relevant, k) / k
+    hits, relevant = _hits_at_k(ranking, expected, k, threshold)
+    return hits / k if relevant else 0.0
 
 
 def recall_at_k(
     ranking: Sequence[str], expected: Mapping[str, float], k: int, threshold: float = 0.0
 ) -> float:
     """Fraction of the relevant files that appear in the top ``k``."""
-    _check_k(k)
-    relevant = _relevant(expected, threshold)
-    if not relevant:
-        return 0.0
-    return _hits_at_k(ranking, relevant, k) / len(relevant)
+    hits, relevant = _hits_at_k(ranking, expected, k, threshold)
+    return hits / relevant if relevant else 0.0
 
 
 def hit_at_k(

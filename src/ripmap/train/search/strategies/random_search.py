@@ -1,0 +1,20 @@
+"""Random search: uniform on each parameter's own scale (log for multiplicative knobs)."""
+from __future__ import annotations
+
+from optuna.samplers import BaseSampler, RandomSampler
+
+from ..strategy import Strategy
+from ..study import StudySetup
+from .seeding import PerTrialSeeded
+
+
+class RandomSearch(Strategy):
+    """The floor every other strategy must beat at the same budget; reseeded per trial."""
+
+    name = "random"
+
+    def sampler(self, setup: StudySetup) -> BaseSampler:
+        return PerTrialSeeded(lambda s: RandomSampler(seed=s), setup.seed)
+
+
+__all__ = ["RandomSearch"]
