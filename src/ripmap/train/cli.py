@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--extract-only", action="store_true", help="mine cases and write them to --output")
     act.add_argument("--output", metavar="FILE", help="output file for --extract-only / --distill")
     act.add_argument("--eval", action="store_true", help="evaluate parameters and print the metrics table")
-    act.add_argument("--params", metavar="FILE", help="parameters to evaluate / start from (JSON)")
+    act.add_argument("--params", metavar="FILE", help="parameters to evaluate / start from (JSON; its values override --preset's)")
     act.add_argument("--preset", metavar="NAME", help="named preset to evaluate / start from")
     act.add_argument("--collect-failures", metavar="FILE", help="write the failing cases with explanations to FILE")
     act.add_argument("--failure-threshold", type=float, default=0.5, metavar="X", help="per-case NDCG@10 below which a case fails (default: 0.5)")
@@ -193,14 +193,9 @@ def write_cases(mined: Sequence, path: str) -> None:
 
 
 def start_params(args):
-    from ..presets import load_preset
-    from ..rank.params import DEFAULT, Params
+    from ..presets import resolve_params
 
-    if args.params:
-        return Params.load(args.params)
-    if args.preset:
-        return load_preset(args.preset).params
-    return DEFAULT
+    return resolve_params(args.preset or None, args.params or None)  # the CLI's rule: the file over the preset
 
 
 def run(argv: Sequence[str] | None = None) -> int:
