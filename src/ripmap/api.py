@@ -47,7 +47,7 @@ from .render import Rendered, render
 from .render.tokens import TokenCounter, default_counter
 from .search import SearchResult, search
 
-__all__ = ["RepoMap", "RepoMapPool", "Ranking", "Rendered", "Resolved", "SearchResult", "Stamp", "Timings",
+__all__ = ["RepoMap", "RepoMapPool", "Params", "Ranking", "Rendered", "Resolved", "SearchResult", "Stamp", "Timings",
            "DEFAULT_TOKENS", "supported_languages", "__version__"]
 
 #: the token budget of a map when the caller names none (CLI, MCP server, Python API)

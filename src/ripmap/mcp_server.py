@@ -57,7 +57,7 @@ except ImportError:  # pragma: no cover - only without the SDK
     class ValidationError(Exception):  # type: ignore[no-redef]
         """Stand-in: without pydantic nothing raises it."""
 
-from .api import DEFAULT_TOKENS, Ranking, RepoMap, RepoMapPool, __version__
+from .api import DEFAULT_TOKENS, Params, Ranking, RepoMap, RepoMapPool, __version__
 from .errors import RipmapError, finish_stdout
 from .presets import resolve_params
 
@@ -235,7 +235,7 @@ def _resolve_root(project_root: str) -> Path:
     return resolved.resolve()
 
 
-def _params(preset: str | None):  # -> (Params | None, the name to report)
+def _params(preset: str | None) -> tuple[Params | None, str]:
     """Parameters of a named preset, by its exact name, plus the name to report."""
     name = _opt_text(preset)
     if name is None:
