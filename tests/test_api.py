@@ -160,6 +160,8 @@ def test_render_formats(repo: Path, tmp_path: Path) -> None:
         colored = rm.render(ranking, tokens=3000, color=True)
         assert "\x1b[" in colored.text and re.sub(r"\x1b\[[0-9;]*m", "", colored.text) == \
             rm.render(ranking, tokens=3000).text and colored.tokens == rm.render(ranking, tokens=3000).tokens
+        tiny = rm.render(ranking, tokens=12)  # no room for a map: the same short line, colored or not
+        assert tiny.files == () and rm.render(ranking, tokens=12, color=True).text == tiny.text
 
 
 def test_render_rejects_bad_requests(repo: Path, tmp_path: Path) -> None:

@@ -88,7 +88,8 @@ def render(ranking: Ranking, tags: Mapping[str, Sequence[Tag]], *, root: Path, c
     if format == "json":
         text = map_json(root, ranking, fitted, elapsed_s=spent_s + time.perf_counter() - t0, cache_hits=cache_hits)
     else:
-        text = fitter.colorize(fitted, ansi_style()) if color and fitted.text else fitted.text
+        # colors only for a real map: the too-small-budget line has no blocks to color
+        text = fitter.colorize(fitted, ansi_style()) if color and (fitted.blocks or fitted.also) else fitted.text
     return Rendered(text, format, fitted.tokens, fitted.budget, counter.name, tuple(b.path for b in fitted.blocks),
                     fitted.files_total, fitted.symbols_shown, fitted.symbols_total, fitted.call_lines)
 
