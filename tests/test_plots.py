@@ -64,8 +64,9 @@ def test_l1_progress_degenerate(tmp_path, episodes):
 
 
 def test_most_moved_compares_on_each_parameters_own_scale():
-    before = DEFAULT.to_dict()
-    # 10 → 100 is half of boost_temporal_coupling's log range; 0.0 → 0.1 a tenth of hub_damping's
+    # the starting point is spelled out: the comment's moves must not depend on the fitted defaults
+    before = dict(DEFAULT.to_dict(), boost_temporal_coupling=10.0, hub_damping=0.0)
+    # 10 → 100 is a quarter of boost_temporal_coupling's log range; 0.0 → 0.1 a tenth of hub_damping's
     eps = [{"params_before": before, "params_after": dict(before, boost_temporal_coupling=100.0, hub_damping=0.1)}]
     assert most_moved(eps) == ["boost_temporal_coupling", "hub_damping"]
     assert most_moved([{"params_before": before, "params_after": before}]) == []

@@ -1,4 +1,4 @@
-"""``RepoMap``: the one facade that runs the pipeline.
+"""``RepoMap``: the one facade that runs the pipeline, from a command line's paths to the printed map.
 
 The CLI, the MCP server, the trainer and users' own code all come through here::
 
@@ -7,31 +7,51 @@ The CLI, the MCP server, the trainer and users' own code all come through here::
     ranking = rm.rank(chat_files=["src/auth/session.py"], focus="token refresh")
     ranking.files[:10], ranking.explain("src/auth/token.py")
     print(rm.render(ranking, tokens=4096))
+    rm.search("refresh_token", limit=20).hits
 
-Everything expensive (index, graph, git history, BM25) is built once per ``RepoMap``
-and reused across ``rank`` calls; the graph and git signals are also cached on disk,
-keyed by the content fingerprint of the index and by HEAD.
+Everything expensive (index, graph, git history, BM25, the token counter) is built once
+per ``RepoMap`` and reused across ``rank`` and ``render`` calls; the graph and git
+signals are also cached on disk, keyed by the content fingerprint of the index and by
+HEAD. :meth:`RepoMap.resolve` turns command-line paths into a root and chat files;
+:meth:`RepoMap.is_stale` tells a long-lived caller when to build a fresh one.
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import logging
 import posixpath
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from . import __version__, languages
 from .cache import NullCache, TagCache
+from .callgraph import CallGraph
 from .config import Config, load_config
-from .discover import CLASSIFY_VERSION
-from .errors import RipmapError
-from .gitinfo import GitSignals, git_head, load_git_signals
+from .discover import CLASSIFY_VERSION, discover
+from .errors import RipmapError, UsageError
+from .gitinfo import GitSignals, git_head, git_toplevel, load_git_signals
 from .graph import GRAPH_PARAMS, GraphData, build_graph, file_graph
-from .index import Index, build_index
+from .index import Index, build_index, files_fingerprint
 from .rank import RankContext, Ranking, rank
 from .rank.params import DEFAULT, Params
+from .render import Rendered, render
+from .render.tokens import TokenCounter, default_counter
+from .search import SearchResult, search
+
+__all__ = ["RepoMap", "RepoMapPool", "Params", "Ranking", "Rendered", "Resolved", "SearchResult", "Stamp", "Timings",
+           "DEFAULT_TOKENS", "supported_languages", "__version__"]
+
+#: the token budget of a map when the caller names none (CLI, MCP server, Python API)
+DEFAULT_TOKENS = 8192
 
 
 @dataclass
@@ -40,6 +60,42 @@ class Timings:
     graph_s: float = 0.0
     git_s: float = 0.0
     rank_s: float = 0.0
+    render_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What command-line paths name: the repository root and the files already in the chat.
+
+    ``chat`` holds root-relative paths of files and directories (a directory stands for
+    its mapped files; :meth:`RepoMap.rank` expands it), the PATH arguments first.
+    """
+
+    root: Path
+    chat: tuple[str, ...] = ()
+
+    def relative(self, arg: str | Path) -> str:
+        """A file argument as a root-relative path: relative to the current directory
+        when it exists there, else relative to the root (``--chat``, ``--explain``)."""
+        p = Path(arg)
+        if p.exists():
+            try:
+                return p.resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                raise UsageError(f"{arg}: outside the repository root {self.root}") from None
+        if (self.root / arg).exists():
+            return p.as_posix()
+        raise UsageError(f"{arg}: no such file (relative to the current directory or {self.root})")
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What a RepoMap's answers depend on: the config, the listed files' (path, size,
+    mtime) and HEAD. An equal stamp means a RepoMap built earlier is still exact."""
+
+    config: Config
+    files: str
+    head: str | None
 
 
 def _stderr_warn(msg: str) -> None:
@@ -52,7 +108,8 @@ class RepoMap:
     def __init__(self, root: str | Path = ".", params: Params | None = None, *, config: Config | None = None,
                  use_cache: bool = True, cache_dir: str | Path | None = None, use_git: bool = True,
                  git_until: str | None = None, progress: bool | None = None,
-                 warn: Callable[[str], None] | None = None, verbose: bool = False) -> None:
+                 warn: Callable[[str], None] | None = None, verbose: bool = False,
+                 tokenizer: str | None = None) -> None:
         root = Path(root).expanduser()
         if not root.exists():
             raise RipmapError(f"{root}: no such directory")
@@ -60,6 +117,7 @@ class RepoMap:
             raise RipmapError(f"{root}: not a directory")
         self.root = root.resolve()
         self.params = params or DEFAULT
+        self._config_given = config is not None  # a given config is not re-read from disk by stamp()
         self.config = config if config is not None else load_config(self.root)
         self.use_cache = use_cache
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -69,9 +127,53 @@ class RepoMap:
         self.verbose = verbose
         self.warn = warn or _stderr_warn
         self.timings = Timings()
+        self.tokenizer = tokenizer
         self._cache: TagCache | NullCache | None = None
         self._index: Index | None = None
         self._ctx: RankContext | None = None
+        self._counter: TokenCounter | None = None
+        self._calls: CallGraph | None = None
+        self._built: Stamp | None = None
+        self._files: tuple[str, ...] | None = None
+        self._file_set_memo: frozenset[str] | None = None
+
+    # -- from command-line paths to a root --------------------------------------------
+    @staticmethod
+    def resolve(paths: Sequence[str | Path] = (), chat: Sequence[str | Path] = (), *,
+                root: str | Path | None = None) -> Resolved:
+        """The root and chat files that command-line arguments name (DESIGN, "CLI").
+
+        The root is ``root`` if given, else the git repository enclosing the first PATH
+        (or the current directory), else that directory itself. A PATH equal to the root
+        only names it; a file or directory inside it is a focus target, treated as a chat
+        file. ``chat`` arguments are taken relative to the current directory when they
+        exist there, else relative to the root. Every problem is a :class:`UsageError`.
+        """
+        given = [Path(p) for p in paths]
+        for p in given:
+            if not p.exists():
+                raise UsageError(f"{p}: no such file or directory")
+        if root is not None:
+            top = Path(root)
+            if not top.is_dir():
+                raise UsageError(f"{top}: {'not a directory' if top.exists() else 'no such directory'}")
+            top = top.resolve()
+        else:
+            first = given[0] if given else Path.cwd()
+            start = first if first.is_dir() else first.parent
+            top = (git_toplevel(start.resolve()) or start).resolve()
+        out: list[str] = []
+        for p in given:
+            rp = p.resolve()
+            if rp == top:
+                continue
+            try:
+                out.append(rp.relative_to(top).as_posix())
+            except ValueError:
+                raise UsageError(f"{p}: outside the repository root {top}") from None
+        resolved = Resolved(top)
+        out.extend(resolved.relative(c) for c in chat)
+        return Resolved(top, tuple(dict.fromkeys(out)))
 
     # -- pipeline stages (lazy) ---------------------------------------------------------
     @property
@@ -87,7 +189,9 @@ class RepoMap:
     def index(self) -> Index:
         if self._index is None:
             t = time.perf_counter()
+            head = git_head(self.root) if self.use_git else None  # before the files: a commit during the build shows
             self._index = build_index(self.root, config=self.config, cache=self.cache, progress=self.progress)
+            self._built = Stamp(self.config, self._index.listing, head)
             self.timings.index_s = time.perf_counter() - t
             if self.verbose:
                 for n in self._index.notes:
@@ -174,14 +278,126 @@ class RepoMap:
     # -- queries ----------------------------------------------------------------------
     def rank(self, chat_files: Iterable[str] = (), focus: str | None = None, mentioned_idents: Iterable[str] = (),
              mentioned_files: Iterable[str] = (), params: Params | None = None) -> Ranking:
-        """Rank all files and symbols for one query (paths relative to the root)."""
+        """Rank all files and symbols for one query.
+
+        Paths are relative to the root or absolute; a chat directory stands for all its
+        mapped files. The ranking remembers its chat files: :meth:`render` names them in
+        the header instead of repeating them.
+        """
         ctx = self.context
         t = time.perf_counter()
-        r = rank(ctx, params or self.params, chat_files=[self.relpath(p) for p in chat_files], focus=focus,
+        chat = self._chat_files(chat_files)
+        r = rank(ctx, params or self.params, chat_files=chat, focus=focus,
                  mentioned_idents=mentioned_idents, mentioned_files=[self.relpath(p) for p in mentioned_files],
                  tags=self.index.tags)
         self.timings.rank_s = time.perf_counter() - t
-        return r
+        return dataclasses.replace(r, chat_files=tuple(chat))
+
+    def _chat_files(self, given: Iterable[str | Path]) -> list[str]:
+        """Root-relative chat files, each directory replaced by its mapped files."""
+        mapped = self.files
+        out: list[str] = []
+        for p in given:
+            rel = self.relpath(p)
+            if rel not in self._file_set and (self.root / rel).is_dir():
+                prefix = "" if rel in (".", "") else rel.rstrip("/") + "/"
+                out.extend(f for f in mapped if f.startswith(prefix))
+            else:
+                out.append(rel)
+        return list(dict.fromkeys(out))
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The mapped files, root-relative with '/' separators, sorted."""
+        if self._files is None:
+            self._files = tuple(f.rel for f in self.index.files)
+        return self._files
+
+    def locate(self, path: str | Path) -> str:
+        """A path as a caller wrote it, root-relative: relative to the root, './'-led,
+        absolute, or led by the root's own directory name ("myrepo/src/x.py"), which
+        language models tend to write. A path naming no mapped file comes back as given
+        (made relative when it lies under the root)."""
+        raw = str(path).strip()
+        rel = self.relpath(raw)
+        if rel.startswith("./"):
+            rel = rel[2:]
+        if rel not in self._file_set and not Path(raw).is_absolute():
+            head, _, rest = rel.partition("/")
+            if rest and head == self.root.name and rest in self._file_set:
+                rel = rest
+        return rel
+
+    def suggest(self, path: str) -> list[str]:
+        """Up to three mapped files a mistyped ``path`` may mean: the same file name
+        elsewhere first, then close spellings of the whole path."""
+        base = path.rsplit("/", 1)[-1]
+        near = [m for m in self.files if m.rsplit("/", 1)[-1] == base][:3]
+        near += [m for m in difflib.get_close_matches(path, self.files, n=3, cutoff=0.6) if m not in near]
+        return near[:3]
+
+    @property
+    def _file_set(self) -> frozenset[str]:
+        if self._file_set_memo is None:
+            self._file_set_memo = frozenset(self.files)
+        return self._file_set_memo
+
+    @property
+    def counter(self) -> TokenCounter:
+        """The token counter every budget of this RepoMap is fitted and reported with.
+
+        Made once, on first use: the exact cl100k tokenizer when installed (its parsed
+        vocabulary kept beside the tag cache), else the estimator; ``tokenizer`` forces
+        one, and forcing one that cannot be had is a :class:`UsageError`."""
+        if self._counter is None:
+            self._counter = default_counter(self.tokenizer, cache_dir=self.cache_dir, use_cache=self.use_cache)
+        return self._counter
+
+    @property
+    def calls(self) -> CallGraph:
+        """The function-level call graph behind ``render(calls=True)`` (built once)."""
+        if self._calls is None:
+            self._calls = CallGraph.build(self.graph, self.index.tags)
+        return self._calls
+
+    def render(self, ranking: Ranking, *, tokens: int = DEFAULT_TOKENS, format: str = "text", calls: bool = False,
+               reserve: int = 0, color: bool = False) -> Rendered:
+        """``ranking`` as a finished map within ``tokens`` (``str()`` of the result is the text).
+
+        ``format``: ``text`` (the map), ``json`` (DESIGN's JSON object), ``join`` (the top
+        files' whole contents), ``join-json``. ``calls`` adds call lines under functions;
+        ``reserve`` keeps that many tokens free for the caller's own lines, so map and
+        footer together fit ``tokens``; ``color`` adds terminal colors (never counted).
+        """
+        t = time.perf_counter()
+        tm = self.timings
+        out = render(ranking, self.index.tags, root=self.root, counter=self.counter, tokens=tokens, format=format,
+                     calls=self.calls if calls else None, reserve=reserve, color=color, title=self.root.name,
+                     cache_hits=self.index.cache_hits, spent_s=tm.index_s + tm.graph_s + tm.git_s + tm.rank_s)
+        tm.render_s = time.perf_counter() - t
+        return out
+
+    def search(self, query: str, limit: int | None = None) -> SearchResult:
+        """Where identifiers matching ``query`` are defined and used (names, not text),
+        definitions first, then exact matches before partial ones (see :mod:`ripmap.search`)."""
+        if not query or not query.strip():
+            raise UsageError("the query must name an identifier or part of one, e.g. 'parse_config'")
+        return search(self.index.tags, query.strip(), limit)
+
+    # -- staleness, for callers that keep a RepoMap across changes ----------------------
+    def stamp(self) -> Stamp:
+        """The state on disk now: config, the listed files' (path, size, mtime), HEAD.
+
+        No file is read; on ~1000 files this costs a ``git ls-files``, a stat per file
+        and a ``git rev-parse``."""
+        config = self.config if self._config_given else load_config(self.root)
+        disc = discover(self.root, config, language_of=languages.language_for_path, sniff=False)
+        return Stamp(config, files_fingerprint(disc.files), git_head(self.root) if self.use_git else None)
+
+    def is_stale(self) -> bool:
+        """Whether the files, config or HEAD changed since the index was built (a
+        RepoMap that has not indexed yet is never stale: it will read them when it does)."""
+        return self._built is not None and self.stamp() != self._built
 
     def relpath(self, p: str | Path) -> str:
         """A root-relative '/' path for a path given relative to the root or absolute."""
@@ -203,3 +419,100 @@ class RepoMap:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def supported_languages() -> list[dict]:
+    """What ripmap can parse: one row per language (name, extensions, whether references
+    are extracted, status), for ``ripmap --languages``."""
+    return languages.supported()
+
+
+@dataclass
+class PoolEntry:
+    """A warm RepoMap and the warnings its build gave that no answer has shown yet."""
+
+    repo: RepoMap
+    notes: list[str] = field(default_factory=list)
+
+    def drain_notes(self) -> list[str]:
+        out = list(self.notes)
+        self.notes.clear()
+        return out
+
+
+class RepoMapPool:
+    """An LRU of RepoMaps, one per project root, each used by one call at a time and
+    rebuilt when :meth:`RepoMap.is_stale` says its files, config or HEAD moved on.
+
+    For long-lived front ends (the MCP server builds one in its ``main``). A RepoMap is
+    not meant for concurrent use (its stages build lazily), and servers run calls on
+    worker threads, so each root has a lock that is held for the whole call, including
+    the staleness check and any rebuild.
+    """
+
+    def __init__(self, size: int = 4, *, cache_dir: str | Path | None = None, use_git: bool = True,
+                 log: logging.Logger | None = None) -> None:
+        self.size = size
+        self.cache_dir = cache_dir
+        self.use_git = use_git
+        self.log = log or logging.getLogger("ripmap")
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Path, PoolEntry] = OrderedDict()
+        self._root_locks: dict[Path, threading.Lock] = {}
+
+    @contextmanager
+    def session(self, root: Path) -> Iterator[PoolEntry]:
+        """The current RepoMap of ``root`` (reused, or built now), held for one call."""
+        with self._lock:
+            root_lock = self._root_locks.setdefault(root, threading.Lock())
+        evicted: list[tuple[Path, PoolEntry]] = []
+        try:
+            with root_lock:
+                with self._lock:
+                    entry = self._entries.get(root)
+                    if entry is not None:
+                        self._entries.move_to_end(root)
+                if entry is not None and entry.repo.is_stale():
+                    self.log.info("%s changed; rebuilding its map", root)
+                    with self._lock:
+                        self._entries.pop(root, None)
+                    entry.repo.close()
+                    entry = None
+                if entry is None:
+                    entry = self._build(root)
+                    with self._lock:
+                        self._entries[root] = entry
+                        self._entries.move_to_end(root)
+                        while len(self._entries) > self.size:
+                            evicted.append(self._entries.popitem(last=False))
+                yield entry
+        finally:
+            # Closed under the evicted root's own lock, after ours is released: never
+            # while another call is using it, and without holding two root locks at once.
+            for old_root, old in evicted:
+                with self._lock:
+                    lock = self._root_locks[old_root]
+                with lock:
+                    old.repo.close()
+
+    def _build(self, root: Path) -> PoolEntry:
+        notes: list[str] = []
+
+        def warn(msg: str) -> None:
+            self.log.warning("%s: %s", root, msg)
+            notes.append(msg)
+
+        repo = RepoMap(root, use_cache=True, cache_dir=self.cache_dir, use_git=self.use_git, progress=False, warn=warn)
+        try:
+            repo.index  # noqa: B018 - index now, so its warnings reach this call's output
+        except BaseException:
+            repo.close()
+            raise
+        return PoolEntry(repo, notes)
+
+    def close(self) -> None:
+        with self._lock:
+            entries = list(self._entries.values())
+            self._entries.clear()
+        for e in entries:
+            e.repo.close()

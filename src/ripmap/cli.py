@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator, Sequence
 
-from . import __version__
+from .api import DEFAULT_TOKENS, RepoMap, __version__, supported_languages
 from .errors import Interrupted, RipmapError, UsageError, drop_stdout
+from .presets import list_presets, resolve_params
 
 EPILOG = """\
 examples:
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="repository root (default: git top level of the first PATH or of the current directory, "
                         "else that directory)")
     p.add_argument("-f", "--focus", metavar="QUERY", help="fuzzy focus query over symbol names and paths")
-    p.add_argument("-t", "--tokens", type=int, default=8192, metavar="N", help="token budget of the map (default: 8192)")
+    p.add_argument("-t", "--tokens", type=int, default=DEFAULT_TOKENS, metavar="N",
+                   help=f"token budget of the map (default: {DEFAULT_TOKENS})")
     p.add_argument("--chat", action="append", default=[], metavar="FILE",
                    help="a file already in the LLM's context (a directory: all its mapped files); "
                         "repeatable (default: none)")
@@ -82,9 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_languages() -> None:
-    from . import languages
-
-    rows = languages.supported()
+    rows = supported_languages()
     print(f"{'language':<16} {'refs':<5} {'status':<9} extensions")
     for r in rows:
         status = r["status"] if len(r["status"]) < 9 else "disabled"
@@ -95,83 +95,6 @@ def _print_languages() -> None:
         print(f"ripmap: {r['language']}: {r['status']}", file=sys.stderr)
 
 
-def _resolve_root(args) -> tuple[Path, list[Path]]:
-    """The root per DESIGN: --root, else the git top level of the first PATH, else that dir."""
-    from .gitinfo import git_toplevel
-
-    paths = [Path(p) for p in args.paths]
-    for p in paths:
-        if not p.exists():
-            raise UsageError(f"{p}: no such file or directory")
-    if args.root:
-        root = Path(args.root)
-        if not root.is_dir():
-            raise UsageError(f"{root}: {'not a directory' if root.exists() else 'no such directory'}")
-        return root.resolve(), paths
-    first = paths[0] if paths else Path.cwd()
-    start = first if first.is_dir() else first.parent
-    top = git_toplevel(start.resolve())
-    return (top or start).resolve(), paths
-
-
-def _chat_targets(rm, root: Path, paths: list[Path], chat: list[str]) -> list[str]:
-    """Files the user pointed at: PATHs inside the root (dirs expand to their files) plus --chat."""
-    mapped = [f.rel for f in rm.index.files]
-    out: list[str] = []
-    for p in paths:
-        rp = p.resolve()
-        if rp == root:
-            continue
-        try:
-            rel = rp.relative_to(root).as_posix()
-        except ValueError:
-            raise UsageError(f"{p}: outside the repository root {root}") from None
-        if rp.is_dir():
-            pre = rel + "/"
-            out.extend(f for f in mapped if f.startswith(pre))
-        else:
-            out.append(rel)
-    for c in chat:
-        rel = _rel_arg(root, c)
-        if (root / rel).is_dir():  # as for a PATH: the directory's mapped files
-            pre = "" if rel in (".", "") else rel.rstrip("/") + "/"
-            out.extend(f for f in mapped if f.startswith(pre))
-        else:
-            out.append(rel)
-    return list(dict.fromkeys(out))
-
-
-def _rel_arg(root: Path, arg: str) -> str:
-    """A file argument relative to the cwd when it exists there, else relative to the root."""
-    p = Path(arg)
-    if p.exists():
-        try:
-            return p.resolve().relative_to(root).as_posix()
-        except ValueError:
-            raise UsageError(f"{arg}: outside the repository root {root}") from None
-    if (root / arg).exists():
-        return Path(arg).as_posix()
-    raise UsageError(f"{arg}: no such file (relative to the current directory or {root})")
-
-
-def _params(args):
-    from .presets import load_preset
-    from .rank.params import Params
-
-    params = load_preset(args.preset).params if args.preset else None
-    if args.params:
-        loaded = Params.load(args.params)
-        if params is not None:  # values in the file override the preset
-            import json
-
-            given = json.loads(Path(args.params).read_text(encoding="utf-8"))
-            given = given.get("params", given) if isinstance(given, dict) else {}
-            params = params.replace(**{k: float(v) for k, v in given.items()})
-        else:
-            params = loaded
-    return params
-
-
 def run(argv: Sequence[str] | None = None) -> int:
     # intermixed: `ripmap . -t 2048 src/auth` has PATHs on both sides of an option
     args = build_parser().parse_intermixed_args(argv)
@@ -179,8 +102,6 @@ def run(argv: Sequence[str] | None = None) -> int:
         _print_languages()
         return 0
     if args.list_presets:
-        from .presets import list_presets
-
         for name, pr in list_presets().items():
             print(f"{name:<14} {pr.source:<8} {pr.description}")
         return 0
@@ -188,69 +109,50 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"--tokens must be at least 1 (got {args.tokens})")
     if args.join and args.calls:
         raise UsageError("--calls has no meaning with --join, which prints whole files")
-    params = _params(args)
+    params = resolve_params(args.preset or None, args.params)
     t0 = time.perf_counter()
-    root, paths = _resolve_root(args)
-
-    from .api import RepoMap
-    from .render import ansi_style, join_files, join_json, map_json, render_map
-    from .render.tokens import default_counter
-
+    where = RepoMap.resolve(args.paths, args.chat, root=args.root)
     warn = (lambda m: print(f"ripmap: {m}", file=sys.stderr))
-    # before indexing, so that a tokenizer that cannot be had is a quick usage error
-    counter = None if args.explain else default_counter(args.tokenizer, cache_dir=args.cache_dir,
-                                                         use_cache=not args.no_cache)
-    with RepoMap(root, params, use_cache=not args.no_cache, cache_dir=args.cache_dir, use_git=not args.no_git,
-                 warn=warn, verbose=args.verbose) as rm:
-        chat = _chat_targets(rm, root, paths, args.chat)
-        ranking = rm.rank(chat_files=chat, focus=args.focus, mentioned_idents=args.ident)
+    with RepoMap(where.root, params, use_cache=not args.no_cache, cache_dir=args.cache_dir, use_git=not args.no_git,
+                 warn=warn, verbose=args.verbose, tokenizer=args.tokenizer) as rm:
+        if not args.explain:
+            rm.counter  # noqa: B018 - before indexing: a tokenizer that cannot be had is a quick usage error
+        ranking = rm.rank(chat_files=where.chat, focus=args.focus, mentioned_idents=args.ident)
         if args.explain:
-            target = _rel_arg(root, args.explain)
-            if target not in ranking.scores:
-                raise UsageError(f"{args.explain}: not among the mapped files")
-            e = ranking.explain(target)
-            if args.format == "json":
-                import json
-
-                print(json.dumps(e.as_dict(), indent=1))
-            else:
-                print(e.table())
-            return 0
-        if args.join:
-            result = join_files(root, ranking, tokens=args.tokens, counter=counter)
-            if not result.files:
-                raise RipmapError("nothing fits: every ranked file is larger than the budget")
-            if args.format == "json":
-                print(join_json(root, ranking, result, elapsed_s=time.perf_counter() - t0))
-            else:
-                sys.stdout.write(result.text)
-            if args.stats or args.verbose:
-                print(f"ripmap: joined {len(result.files)} files, {result.tokens} of {args.tokens} tokens "
-                      f"({counter.name}); {len(result.skipped)} higher-ranked files not included", file=sys.stderr)
-            return 0
-        calls = None
-        if args.calls:
-            from .callgraph import CallGraph
-
-            cg = CallGraph.build(rm.graph, rm.index.tags)
-            calls = cg
-        rendered, fitter = render_map(ranking, rm.index.tags, tokens=args.tokens, counter=counter,
-                                      chat_files=chat, title=root.name, calls=calls)
-        elapsed = time.perf_counter() - t0
-        if args.format == "json":
-            print(map_json(root, ranking, rendered, elapsed_s=elapsed, cache_hits=rm.index.cache_hits))
-        else:
-            color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
-                                               and not os.environ.get("NO_COLOR"))
-            sys.stdout.write(fitter.colorize(rendered, ansi_style()) if color else rendered.text)
+            return _explain(ranking, where.relative(args.explain), args)
+        fmt = ("join-json" if args.format == "json" else "join") if args.join else args.format
+        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
+                                           and not os.environ.get("NO_COLOR"))
+        out = rm.render(ranking, tokens=args.tokens, format=fmt, calls=args.calls, color=color and fmt == "text")
+        if args.join and not out.files:
+            raise RipmapError("nothing fits: every ranked file is larger than the budget")
+        sys.stdout.write(out.text + ("\n" if fmt.endswith("json") else ""))
         if args.stats or args.verbose:
-            t = rm.timings
-            print(f"ripmap: {len(ranking.files)} files, {rendered.symbols_total} symbols; shown "
-                  f"{len(rendered.blocks)} files, {rendered.symbols_shown} symbols, {rendered.tokens}/{args.tokens} "
-                  f"tokens ({counter.name}); cache hits {rm.index.cache_hits}, parsed {rm.index.parsed}; "
-                  f"index {t.index_s:.3f}s graph {t.graph_s:.3f}s git {t.git_s:.3f}s rank {t.rank_s:.3f}s "
-                  f"total {elapsed:.3f}s", file=sys.stderr)
+            _print_stats(rm, out, args.tokens, time.perf_counter() - t0)
     return 0
+
+
+def _explain(ranking, target: str, args: argparse.Namespace) -> int:
+    """``--explain FILE``: the per-signal breakdown of one file's score, as a table or JSON."""
+    if target not in ranking.scores:
+        raise UsageError(f"{args.explain}: not among the mapped files")
+    e = ranking.explain(target)
+    print(json.dumps(e.as_dict(), indent=1) if args.format == "json" else e.table())
+    return 0
+
+
+def _print_stats(rm: RepoMap, out, budget: int, elapsed: float) -> None:
+    """``--stats``: counts and timings of the map just printed, on stderr."""
+    if out.format.startswith("join"):
+        print(f"ripmap: joined {len(out.files)} files, {out.tokens} of {budget} tokens "
+              f"({out.counter}); {out.skipped} higher-ranked files not included", file=sys.stderr)
+        return
+    t = rm.timings
+    print(f"ripmap: {out.files_total} files, {out.symbols_total} symbols; shown "
+          f"{len(out.files)} files, {out.symbols_shown} symbols, {out.tokens}/{budget} "
+          f"tokens ({out.counter}); cache hits {rm.index.cache_hits}, parsed {rm.index.parsed}; "
+          f"index {t.index_s:.3f}s graph {t.graph_s:.3f}s git {t.git_s:.3f}s rank {t.rank_s:.3f}s "
+          f"total {elapsed:.3f}s", file=sys.stderr)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from . import languages
 from .cache import NullCache, TagCache, decode_blob, decode_raw, encode_tuples
@@ -133,13 +133,23 @@ class Index:
     parsed: int = 0
     elapsed_s: float = 0.0
 
+    #: :func:`files_fingerprint` of what discovery listed, before parsing dropped any
+    #: file: what a later discovery is compared with to tell whether the index is current
+    listing: str = ""
+
     @property
     def fingerprint(self) -> str:
         """Identity of the indexed content: changes whenever any file is added, removed or edited."""
-        h = hashlib.blake2b(digest_size=16)
-        for f in self.files:
-            h.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\n".encode())
-        return h.hexdigest()
+        return files_fingerprint(self.files)
+
+
+def files_fingerprint(files: Iterable[SourceFile]) -> str:
+    """Identity of a file list by each file's path, size and mtime: cheap to take (no
+    file is read) and different whenever a file is added, removed or edited."""
+    h = hashlib.blake2b(digest_size=16)
+    for f in files:
+        h.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def _hash(data: bytes) -> bytes:
@@ -450,4 +460,4 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         for n in notes:
             warn(n)
     return Index(root=root, files=tuple(files), tags=table, notes=notes, cache_hits=hits,
-                 parsed=len(rows), elapsed_s=time.perf_counter() - t0)
+                 parsed=len(rows), elapsed_s=time.perf_counter() - t0, listing=files_fingerprint(disc.files))

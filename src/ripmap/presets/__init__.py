@@ -4,6 +4,9 @@ Shipped presets live beside this file as JSON (``{"description", "params"}``);
 distilled presets are installed by ``ripmap-train --distill`` into the user config
 directory (``platformdirs.user_config_dir("ripmap")/presets``) and override shipped
 ones of the same name. ``RIPMAP_PRESET_DIR`` points somewhere else (tests use it).
+
+:func:`resolve_params` is the one rule every front end (``ripmap``, ``ripmap-mcp``,
+``ripmap-train``) applies to ``--preset`` and ``--params``.
 """
 from __future__ import annotations
 
@@ -68,6 +71,27 @@ def load_preset(name: str) -> Preset:
     if name not in presets:
         raise UsageError(f"unknown preset '{name}' (available: {', '.join(sorted(presets))})")
     return presets[name]
+
+
+def resolve_params(preset: str | None = None, params_file: str | Path | None = None) -> Params:
+    """The parameters a front end runs with: the preset's, then the file's values over them.
+
+    One rule for all front ends, so the same pair of options means the same ranking
+    everywhere: no preset means the defaults; a preset name is matched exactly (an
+    unknown one is a one-line :class:`UsageError` listing the known presets); a params
+    file (``{"name": value}`` or the trainer's ``{"params": {...}}``) overrides only the
+    values it names and leaves the preset's others in place.
+    """
+    base = load_preset(preset).params if preset is not None else Params()
+    if params_file is None:
+        return base
+    from_file = Params.load(params_file)  # validates names, types and bounds, naming the file
+    # the file's own names (read again: a Params cannot tell a value set to the default
+    # from one left out)
+    data = json.loads(Path(params_file).read_text(encoding="utf-8"))
+    if isinstance(data.get("params"), dict):
+        data = data["params"]
+    return base.replace(**{k: from_file[k] for k in data})
 
 
 def install_preset(name: str, description: str, params: Params) -> Path:

@@ -219,6 +219,8 @@ class Ranking:
     file_index: dict[str, int]
     flags: np.ndarray | None = None  # FileClass bits per graph file
     query: ParsedQuery | None = None  # what the focus text was understood as
+    #: the files it was ranked for as already in the LLM's context (the map does not repeat them)
+    chat_files: tuple[str, ...] = ()
     _symbols: list[RankedSymbol] | None = None
     _symbol_maker: object = None
     _symbol_arrays: tuple | None = None

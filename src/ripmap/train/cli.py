@@ -130,7 +130,7 @@ def _mining(p: argparse.ArgumentParser) -> None:
 
 def _evaluation(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("evaluation")
-    g.add_argument("--params", metavar="FILE", help="parameters to evaluate / start from (JSON)")
+    g.add_argument("--params", metavar="FILE", help="parameters to evaluate / start from (JSON; its values override --preset's)")
     g.add_argument("--preset", metavar="NAME", help="named preset to evaluate / start from")
     g.add_argument("--failure-threshold", type=float, default=0.5, metavar="X",
                    help="per-case NDCG@10 below which a case fails (default: 0.5)")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import RipmapError, UsageError
-from ..rank.params import DEFAULT, Params
+from ..rank.params import Params
 from .agents import AgentSettings
 from .cases.oracle import TASKS, MineSettings, MinedRepo
 from .console import say
@@ -97,13 +97,13 @@ class Session:
             raise UsageError("--holdout must be in [0, 1)")
 
     def params(self) -> Params:
-        """The start point: --params FILE, else --preset NAME, else the defaults (a bad one is usage)."""
+        """The start point, by the front ends' one rule: --preset NAME (default: the defaults) with
+        the values of --params FILE over it (a bad name or file is a one-line error)."""
         if self._params is None:
-            from ..presets import load_preset
+            from ..presets import resolve_params
 
             a = self.a
-            self._params = (Params.load(a.params) if _get(a, "params") else
-                            load_preset(a.preset).params if _get(a, "preset") else DEFAULT)
+            self._params = resolve_params(_get(a, "preset") or None, _get(a, "params") or None)
         return self._params
 
     def specs(self) -> list:
