@@ -19,7 +19,7 @@ EPILOG = """\
 examples:
   ripmap                          map the repository you are in (8192 tokens)
   ripmap src/auth                 focus on a directory: its files count as chat files
-  ripmap -f "token refresh"       rank by a fuzzy focus query over symbols and paths
+  ripmap -f "token refresh"       rank by the task text: paths, identifiers, words
   ripmap --chat app/models.py -t 2048 --format json
   ripmap --explain src/db.py --chat src/api.py   why is db.py where it is?
   ripmap --languages              what ripmap can parse
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", metavar="DIR",
                    help="repository root (default: git top level of the first PATH or of the current directory, "
                         "else that directory)")
-    p.add_argument("-f", "--focus", metavar="QUERY", help="fuzzy focus query over symbol names and paths")
+    p.add_argument("-f", "--focus", metavar="QUERY", help="the task text (an issue, a commit message, a traceback): named files and identifiers are pointed at, words ranked by field-aware BM25")
     p.add_argument("-t", "--tokens", type=int, default=DEFAULT_TOKENS, metavar="N",
                    help=f"token budget of the map (default: {DEFAULT_TOKENS})")
     p.add_argument("--chat", action="append", default=[], metavar="FILE",
