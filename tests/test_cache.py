@@ -783,3 +783,52 @@ def test_failing_warn_callback_does_not_escape(root: Path, tmp_path: Path) -> No
     assert not c.enabled
 
 
+
+
+# ------------------------------------------------------------------ the blob store
+
+
+def _small_graph():
+    from ripmap.graph import build_graph
+
+    tags = {"a.py": [Tag(1, "f", True, "function", 2, None, "def f()"), Tag(5, "g", False, "call", 5, None, None)],
+            "b.py": [Tag(1, "g", True, "function", 2, None, "def g()")]}
+    return build_graph(("a.py", "b.py"), tags)
+
+
+@pytest.mark.parametrize("kind", ["tag", "null"])
+def test_blob_store_keeps_each_kind_under_its_key_and_misses_what_it_cannot_trust(kind, root, cdir) -> None:
+    import numpy as np
+    import scipy.sparse as sp
+
+    from ripmap.cache.blobs import BlobStore, StoredGraph
+    from ripmap.gitinfo import GitSignals
+    from ripmap.rank.lexical import LexicalIndex
+
+    cache = open_cache(root, cdir) if kind == "tag" else NullCache()
+    with cache:
+        store = BlobStore(cache, "fp1")
+        g = _small_graph()
+        W = sp.csr_matrix(np.array([[0.0, 2.0], [0.0, 0.0]]))
+        store.save_graph(StoredGraph(g, ((1.0, 2.0), W)))
+        sig = GitSignals(files=("a.py",), age_days=np.array([3.0]), churn=np.array([4]),
+                         commit_files=sp.csr_matrix(np.ones((1, 1))), head="abc", now=9)
+        store.save_git("abc", None, sig)
+        lx = LexicalIndex.build(g.files, g.names, g.D, (g.R[0] + g.R[1] + g.R[2]).tocsr(), None)
+        store.save_lexical(lx)
+        if not cache.enabled:
+            assert store.load_graph(g.files) is None and store.load_git("abc", None) is None
+            assert store.load_lexical(2) is None
+            return
+        got = store.load_graph(g.files)
+        assert got is not None and got.graph.names == g.names and got.assembled[0] == (1.0, 2.0)
+        assert (got.assembled[1] != W).nnz == 0
+        assert store.load_graph(("a.py",)) is None  # stored for other files: never trusted
+        assert BlobStore(cache, "fp2").load_graph(g.files) is None  # another index
+        assert store.load_git("abc", None).churn.tolist() == [4]
+        assert store.load_git("abc", "v1.0") is None  # git blobs are keyed by HEAD and until
+        assert store.load_lexical(2).vocab == lx.vocab and store.load_lexical(3) is None
+        assert {cache.get_blob(k) is not None for k in ("graph:fp1", "git:abc:", "lexical2:fp1")} == {True}
+        cache.put_blob("graph:fp1", b"not a graph")
+        cache.put_blob("git:abc:", b"not git")
+        assert store.load_graph(g.files) is None and store.load_git("abc", None) is None
