@@ -32,10 +32,13 @@ EncodedRow = tuple[str, int, int, bytes, bytes, bytes, bytes, int]
 class CacheStats:
     """Counters for one cache object (not persisted): what ``--stats`` reports."""
 
+    #: files whose stored row matched their size and mtime, and files it did not
     hits: int = 0
     misses: int = 0
+    #: content-hash lookups (same size, new mtime) that found the row, and that did not
     hash_hits: int = 0
     hash_misses: int = 0
+    #: rows stored
     writes: int = 0
 
     @property

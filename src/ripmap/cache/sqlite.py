@@ -344,12 +344,7 @@ class SqliteStore:
                 raise _Disabled from e
 
     def _fail(self, e: BaseException) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+        self._disconnect()
         if _is_corruption(e) and self.path is not None:
             # Move it aside now so the next run starts from a clean database
             # instead of tripping over the same damage again.
@@ -380,7 +375,11 @@ class SqliteStore:
     def close(self) -> None:
         """Close the database (idempotent). The cache is a no-op afterwards."""
         with self._lock:
-            conn, self._conn = self._conn, None
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        """Drop the connection; closing it may fail, which changes nothing."""
+        conn, self._conn = self._conn, None
         if conn is not None:
             try:
                 conn.close()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..extract import EXTRACTOR_VERSION
@@ -185,18 +185,13 @@ class TagCache(SqliteStore):
         wanted: dict[str, tuple[int, int]] = {rel: (size, mtime) for rel, size, mtime in entries}
         out: dict[str, list[Tag] | None] = dict.fromkeys(wanted)
         keys = [rel for rel in wanted if _utf8_ok(rel)]
+        columns = f"rel, size, mtime_ns, defs, {'refs' if refs else 'NULL'}"
         try:
             with self._using() as conn:
-                for chunk in _chunks(keys):
-                    marks = ",".join("?" * len(chunk))
-                    rows = self._retry(lambda: conn.execute(
-                        f"SELECT rel, size, mtime_ns, defs, {'refs' if refs else 'NULL'} FROM files "
-                        f"WHERE parser = ? AND rel IN ({marks})",
-                        (self._version_key, *chunk)).fetchall())
-                    for rel, size, mtime, dblob, rblob in rows:
-                        if wanted.get(rel) == (size, mtime):
-                            d = _decode_tags(dblob)
-                            out[rel] = _merge(d, _decode_tags(rblob)) if refs else d
+                for rel, size, mtime, dblob, rblob in self._rows_of(conn, columns, keys):
+                    if wanted.get(rel) == (size, mtime):
+                        d = _decode_tags(dblob)
+                        out[rel] = _merge(d, _decode_tags(rblob)) if refs else d
         except _Disabled:
             pass
         hits = sum(1 for v in out.values() if v is not None)
@@ -220,18 +215,30 @@ class TagCache(SqliteStore):
         keys = [r for r in rels if _utf8_ok(r)]
         try:
             with self._using() as conn:
-                for chunk in _chunks(keys):
-                    marks = ",".join("?" * len(chunk))
-                    rows = self._retry(lambda: conn.execute(
-                        f"SELECT rel, {column} FROM files WHERE parser = ? AND rel IN ({marks})",
-                        (self._version_key, *chunk)).fetchall())
-                    for rel, blob in rows:
-                        got = decode(blob)
-                        if got is not None:
-                            out[rel] = got
+                for rel, blob in self._rows_of(conn, f"rel, {column}", keys):
+                    got = decode(blob)
+                    if got is not None:
+                        out[rel] = got
         except _Disabled:
             pass
         return out
+
+    def _rows_of(self, conn: sqlite3.Connection, columns: str, rels: Sequence[str]) -> Iterator[tuple]:
+        """``SELECT columns`` of the rows of ``rels`` written by this version, a chunk of
+        keys per statement (SQLite bounds the parameters of one)."""
+        for chunk in _chunks(rels):
+            marks = ",".join("?" * len(chunk))
+            yield from self._retry(lambda: conn.execute(
+                f"SELECT {columns} FROM files WHERE parser = ? AND rel IN ({marks})",
+                (self._version_key, *chunk)).fetchall())
+
+    def _one(self, sql: str, args: tuple) -> tuple | None:
+        """The first row one read statement gives, or None (also once the cache is off)."""
+        try:
+            with self._using() as conn:
+                return self._retry(lambda: conn.execute(sql, args).fetchone())
+        except _Disabled:
+            return None
 
     def get_flags(self, rels: Iterable[str]) -> dict[str, int]:
         """rel → the content flags stored with the file's tags (see :data:`EncodedRow`),
@@ -258,16 +265,8 @@ class TagCache(SqliteStore):
 
     def has_size(self, rel: str, size: int) -> bool:
         """Whether a row for ``rel`` with this size exists (a cheap pre-check before hashing)."""
-        if not _utf8_ok(rel):
-            return False
-        try:
-            with self._using() as conn:
-                row = self._retry(lambda: conn.execute(
-                    "SELECT 1 FROM files WHERE rel = ? AND size = ? AND parser = ?",
-                    (rel, size, self._version_key)).fetchone())
-                return row is not None
-        except _Disabled:
-            return False
+        return _utf8_ok(rel) and self._one("SELECT 1 FROM files WHERE rel = ? AND size = ? AND parser = ?",
+                                           (rel, size, self._version_key)) is not None
 
     def lookup_hash(self, rel: str, size: int, content_hash: bytes) -> list[Tag] | None:
         """Tags stored for ``rel`` if its size and content hash still match.
@@ -275,18 +274,9 @@ class TagCache(SqliteStore):
         For the ambiguous case (same size, new mtime). On a hit, call :meth:`touch`
         with the new mtime so the next run is a plain :meth:`get_many` hit.
         """
-        found: list[Tag] | None = None
-        if _utf8_ok(rel):
-            try:
-                with self._using() as conn:
-                    row = self._retry(lambda: conn.execute(
-                        "SELECT defs, refs FROM files WHERE rel = ? AND size = ? AND hash = ? "
-                        "AND parser = ?", (rel, size, bytes(content_hash), self._version_key),
-                    ).fetchone())
-                    if row is not None:
-                        found = _merge(_decode_tags(row[0]), _decode_tags(row[1]))
-            except _Disabled:
-                pass
+        row = self._one("SELECT defs, refs FROM files WHERE rel = ? AND size = ? AND hash = ? AND parser = ?",
+                        (rel, size, bytes(content_hash), self._version_key)) if _utf8_ok(rel) else None
+        found = _merge(_decode_tags(row[0]), _decode_tags(row[1])) if row is not None else None
         if found is None:
             self.stats.hash_misses += 1
         else:
@@ -361,16 +351,9 @@ class TagCache(SqliteStore):
 
     def get_blob(self, key: str) -> bytes | None:
         """A value stored with :meth:`put_blob`, or ``None``."""
-        if not _utf8_ok(key):
-            return None
-        try:
-            with self._using() as conn:
-                row = self._retry(lambda: conn.execute(
-                    "SELECT value FROM blobs WHERE key = ? AND version = ?",
-                    (key, self._version_key)).fetchone())
-                return None if row is None else bytes(row[0])
-        except _Disabled:
-            return None
+        row = self._one("SELECT value FROM blobs WHERE key = ? AND version = ?",
+                        (key, self._version_key)) if _utf8_ok(key) else None
+        return None if row is None else bytes(row[0])
 
     def put_blob(self, key: str, value: bytes, *, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
         """Store ``value`` under ``key`` and keep only the newest ``keep`` keys that
