@@ -5,6 +5,7 @@ the real user cache.
 """
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import os
 import sqlite3
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from ripmap import cache as cache_mod
+from ripmap.cache import Cache
+from ripmap.cache import sqlite as sqlite_layer
 from ripmap.cache import (
     CACHE_DIR_ENV,
     NullCache,
@@ -21,6 +24,7 @@ from ripmap.cache import (
     cache_path_for,
     content_hash,
 )
+from ripmap.cache.tags import _split
 from ripmap.extract.tags import Tag
 
 
@@ -481,7 +485,7 @@ def test_writer_retries_past_sqlite_busy_timeout(root: Path, cdir: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    monkeypatch.setattr(cache_mod, "BUSY_TIMEOUT_S", 0.05)  # SQLite gives up fast ...
+    monkeypatch.setattr(sqlite_layer, "BUSY_TIMEOUT_S", 0.05)  # SQLite gives up fast ...
     warnings: list[str] = []
     with open_cache(root, cdir, warnings) as c:
         c.put_many([row("a.py", 1)])
@@ -506,8 +510,8 @@ def test_writer_retries_past_sqlite_busy_timeout(root: Path, cdir: Path,
 
 def test_lock_held_past_deadline_degrades_instead_of_raising(root: Path, cdir: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache_mod, "BUSY_TIMEOUT_S", 0.05)
-    monkeypatch.setattr(cache_mod, "RETRY_DEADLINE_S", 0.3)
+    monkeypatch.setattr(sqlite_layer, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(sqlite_layer, "RETRY_DEADLINE_S", 0.3)
     warnings: list[str] = []
     c = open_cache(root, cdir, warnings)
     other = _hold_write_lock(cache_path_for(root, cdir))
@@ -641,9 +645,97 @@ def test_null_cache_never_hits() -> None:
     n.touch_many([("a.py", 1, 2)])
     with n as same:
         assert same is n
-    # every public method of TagCache exists on NullCache (the index calls either)
-    public = {m for m in dir(TagCache) if not m.startswith("_")} - {"open"}
-    assert public <= {m for m in dir(NullCache) if not m.startswith("_")}
+
+
+# ------------------------------------------------------- one protocol, every cache
+#
+# The index and the facade hold "a cache" and never ask which: the SQLite tag store,
+# the null cache of --no-cache, or a tag store that could not open its database. Each
+# contract test below runs against all three.
+
+
+@pytest.fixture(params=["tag", "null", "degraded"])
+def any_cache(request, root: Path, tmp_path: Path):
+    if request.param == "tag":
+        c = TagCache.open(root, tmp_path / "cache")
+        assert c.enabled
+    elif request.param == "null":
+        c = NullCache()
+    else:
+        blocker = tmp_path / "not-a-dir"
+        blocker.write_text("a file where the cache directory should go")
+        c = TagCache.open(root, blocker / "cache")
+        assert not c.enabled
+    yield c
+    c.close()
+
+
+def _protocol_members() -> list[str]:
+    """The protocol's methods and properties (its plain attributes, ``path`` and ``stats``,
+    are what ``isinstance`` checks)."""
+    return sorted(m for m in dir(Cache) if not m.startswith("_") or m in ("__enter__", "__exit__"))
+
+
+def test_every_cache_implements_the_protocol_with_its_signatures(any_cache) -> None:
+    assert isinstance(any_cache, Cache)
+    for name in _protocol_members():
+        want = getattr(Cache, name)
+        got = getattr(type(any_cache), name)
+        if isinstance(want, property):
+            assert isinstance(got, property), name
+            continue
+        assert list(inspect.signature(got).parameters.items()) == list(inspect.signature(want).parameters.items()), name
+
+
+def test_every_cache_answers_every_key_and_keeps_tags_only_when_enabled(any_cache) -> None:
+    c = any_cache
+    tags = make_tags(1)
+    c.put_many([("a.py", 100, 1_000, content_hash(b"a"), tags)])
+    got = c.get_many([("a.py", 100, 1_000), ("b.py", 1, 1)])
+    assert list(got) == ["a.py", "b.py"] and got["b.py"] is None
+    assert got["a.py"] == (tags if c.enabled else None)
+    assert c.get_many([("a.py", 100, 1_000)], refs=False)["a.py"] == ([t for t in tags if t.is_def]
+                                                                      if c.enabled else None)
+    assert c.get_refs(["a.py"]) == ({"a.py": [t for t in tags if not t.is_def]} if c.enabled else {})
+    assert isinstance(c.get_ref_counts(["a.py"]), dict) and set(c.get_ref_counts(["a.py"])) <= {"a.py"}
+    assert c.has_size("a.py", 100) is c.enabled
+    assert c.known_files() == ({"a.py": (100, 1_000)} if c.enabled else {})
+    assert (c.stats.hits, c.stats.misses) == ((2, 1) if c.enabled else (0, 3))
+
+
+def test_every_cache_hash_lookup_touch_and_flags(any_cache) -> None:
+    c = any_cache
+    tags = make_tags(2)
+    c.put_encoded([("a.py", 100, 1_000, content_hash(b"a"), *_split(tags), 4)])
+    assert c.lookup_hash("a.py", 100, content_hash(b"a")) == (tags if c.enabled else None)
+    assert c.lookup_hash("a.py", 100, content_hash(b"other")) is None
+    assert (c.stats.hash_hits, c.stats.hash_misses) == ((1, 1) if c.enabled else (0, 2))
+    c.touch_many([("a.py", 100, 2_000)])
+    assert c.get_many([("a.py", 100, 2_000)])["a.py"] == (tags if c.enabled else None)
+    assert c.get_flags(["a.py", "b.py"]) == ({"a.py": 4} if c.enabled else {})
+    assert c.prune({"b.py"}) == (1 if c.enabled else 0)
+    assert c.get_many([("a.py", 100, 2_000)])["a.py"] is None
+
+
+def test_every_cache_blobs_only_when_enabled(any_cache) -> None:
+    c = any_cache
+    assert c.get_blob("graph:x") is None
+    c.put_blob("graph:x", b"\x00one")
+    c.put_blob("graph:y", b"two", keep=1)
+    assert c.get_blob("graph:y") == (b"two" if c.enabled else None)
+    assert c.get_blob("graph:x") is None  # keep=1 left only the newest of the prefix
+
+
+def test_every_cache_closes_idempotently_into_a_noop(any_cache) -> None:
+    c = any_cache
+    with c as same:
+        assert same is c
+    c.close()
+    assert not c.enabled
+    c.put_many([row("a.py", 1)])
+    c.put_blob("graph:x", b"1")
+    assert c.get_many([("a.py", 100, 1_000)]) == {"a.py": None}
+    assert c.get_blob("graph:x") is None and c.known_files() == {} and c.prune(set()) == 0
 
 
 def _assert_noop(c: TagCache) -> None:
@@ -691,3 +783,52 @@ def test_failing_warn_callback_does_not_escape(root: Path, tmp_path: Path) -> No
     assert not c.enabled
 
 
+
+
+# ------------------------------------------------------------------ the blob store
+
+
+def _small_graph():
+    from ripmap.graph import build_graph
+
+    tags = {"a.py": [Tag(1, "f", True, "function", 2, None, "def f()"), Tag(5, "g", False, "call", 5, None, None)],
+            "b.py": [Tag(1, "g", True, "function", 2, None, "def g()")]}
+    return build_graph(("a.py", "b.py"), tags)
+
+
+@pytest.mark.parametrize("kind", ["tag", "null"])
+def test_blob_store_keeps_each_kind_under_its_key_and_misses_what_it_cannot_trust(kind, root, cdir) -> None:
+    import numpy as np
+    import scipy.sparse as sp
+
+    from ripmap.cache.blobs import BlobStore, StoredGraph
+    from ripmap.gitinfo import GitSignals
+    from ripmap.rank.lexical import LexicalIndex
+
+    cache = open_cache(root, cdir) if kind == "tag" else NullCache()
+    with cache:
+        store = BlobStore(cache, "fp1")
+        g = _small_graph()
+        W = sp.csr_matrix(np.array([[0.0, 2.0], [0.0, 0.0]]))
+        store.save_graph(StoredGraph(g, ((1.0, 2.0), W)))
+        sig = GitSignals(files=("a.py",), age_days=np.array([3.0]), churn=np.array([4]),
+                         commit_files=sp.csr_matrix(np.ones((1, 1))), head="abc", now=9)
+        store.save_git("abc", None, sig)
+        lx = LexicalIndex.build(g.files, g.names, g.D, (g.R[0] + g.R[1] + g.R[2]).tocsr(), None)
+        store.save_lexical(lx)
+        if not cache.enabled:
+            assert store.load_graph(g.files) is None and store.load_git("abc", None) is None
+            assert store.load_lexical(2) is None
+            return
+        got = store.load_graph(g.files)
+        assert got is not None and got.graph.names == g.names and got.assembled[0] == (1.0, 2.0)
+        assert (got.assembled[1] != W).nnz == 0
+        assert store.load_graph(("a.py",)) is None  # stored for other files: never trusted
+        assert BlobStore(cache, "fp2").load_graph(g.files) is None  # another index
+        assert store.load_git("abc", None).churn.tolist() == [4]
+        assert store.load_git("abc", "v1.0") is None  # git blobs are keyed by HEAD and until
+        assert store.load_lexical(2).vocab == lx.vocab and store.load_lexical(3) is None
+        assert {cache.get_blob(k) is not None for k in ("graph:fp1", "git:abc:", "lexical2:fp1")} == {True}
+        cache.put_blob("graph:fp1", b"not a graph")
+        cache.put_blob("git:abc:", b"not git")
+        assert store.load_graph(g.files) is None and store.load_git("abc", None) is None

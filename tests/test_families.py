@@ -18,7 +18,8 @@ import pytest
 
 from ripmap import RepoMap
 from ripmap.callgraph import CallGraph
-from ripmap.graph import GraphData, file_graph
+from ripmap.cache.blobs import StoredGraph, decode_graph, encode_graph
+from ripmap.rank.edges import file_graph
 from ripmap.languages import SPECS
 from ripmap.rank.params import Params
 
@@ -197,7 +198,7 @@ def test_callgraph_does_not_cross_families(rm):
 
 def test_families_survive_the_graph_cache(rm):
     g = rm.graph
-    h = GraphData.from_bytes(g.to_bytes())
+    h = decode_graph(encode_graph(StoredGraph(g))).graph
     assert h.families == g.families
     assert h.file_family.tolist() == g.file_family.tolist()
     assert h.name_family.tolist() == g.name_family.tolist()

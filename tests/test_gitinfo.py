@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ripmap import gitinfo
+from ripmap.cache.blobs import decode_git, encode_git
 from ripmap.gitinfo import (
     SHALLOW_NOTE,
     GitSignals,
@@ -362,7 +363,7 @@ def test_bytes_round_trip(tmp_path: Path) -> None:
     repo = tmp_path / "r"
     planted(repo)
     sig = load_git_signals(repo)
-    back = GitSignals.from_bytes(sig.to_bytes())
+    back = decode_git(encode_git(sig))
     assert back.files == sig.files and back.index == sig.index
     assert back.head == sig.head and back.notes == sig.notes and back.now == sig.now
     np.testing.assert_array_equal(back.age_days, sig.age_days)
@@ -371,16 +372,16 @@ def test_bytes_round_trip(tmp_path: Path) -> None:
     assert (back.commit_files != sig.commit_files).nnz == 0
     assert back.cochange(["a.py"]) == pytest.approx({"b.py": 0.75, "c.py": 0.2})
 
-    empty = GitSignals.from_bytes(GitSignals.empty("why").to_bytes())
+    empty = decode_git(encode_git(GitSignals.empty("why")))
     assert empty.is_empty and empty.notes == ("why",)
 
     odd = GitSignals(files=("caf\udce9.py",), age_days=np.array([1.5]), churn=np.array([2]),
                      commit_files=np.ones((1, 1)), notes=("shallow",), head="abc", now=7)
-    odd2 = GitSignals.from_bytes(odd.to_bytes())
+    odd2 = decode_git(encode_git(odd))
     assert odd2.files == ("caf\udce9.py",) and odd2.churn.tolist() == [2]
 
     with pytest.raises(ValueError):
-        GitSignals.from_bytes(b"definitely not npz")
+        decode_git(b"definitely not npz")
 
 
 def test_signals_are_read_only(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ import pytest
 
 import ripmap.api
 from ripmap import RepoMap
-from ripmap.graph import GraphData, build_graph, file_graph, neighbours_within
+from ripmap.cache.blobs import StoredGraph, decode_graph, encode_graph
+from ripmap.graph import GraphData, build_graph
+from ripmap.rank.edges import file_graph, neighbours_within
 from ripmap.rank.params import DEFAULT, SPECS, Params
 
 from fixtures_rank import write_tree
@@ -163,7 +165,7 @@ def test_repeated_references_enter_with_square_root(tmp_path):
 
 def test_serialization_round_trip(rm):
     g = rm.graph
-    h = GraphData.from_bytes(g.to_bytes())
+    h = decode_graph(encode_graph(StoredGraph(g))).graph
     assert h.files == g.files
     assert h.names == g.names
     for a, b in zip((*g.R, g.D, g.I), (*h.R, h.D, h.I)):
@@ -177,7 +179,7 @@ def test_serialization_round_trip(rm):
 
 def test_serialization_round_trip_empty():
     g = build_graph((), {})
-    h = GraphData.from_bytes(g.to_bytes())
+    h = decode_graph(encode_graph(StoredGraph(g))).graph
     assert h.files == () and h.names == ()
     assert file_graph(h, DEFAULT).shape == (0, 0)
 

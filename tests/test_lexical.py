@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ripmap.cache.blobs import decode_git, decode_lexical, encode_git, encode_lexical
 from ripmap.extract.tags import Tag
 from ripmap.gitinfo import GitSignals
 from ripmap.rank.lexical import LexicalIndex, stem_all
@@ -76,7 +77,7 @@ def test_chat_file_terms_find_related_file():
 
 def test_index_round_trips_bytes():
     lx, rels = _index({"a.py": [_tag("alpha_beta")], "b.py": [_tag("gamma")]})
-    back = LexicalIndex.from_bytes(lx.to_bytes())
+    back = decode_lexical(encode_lexical(lx))
     ids, w = back.query_vector([("alpha", 1.0)])
     assert np.allclose(back.scores(ids, w), lx.scores(*lx.query_vector([("alpha", 1.0)])))
 
@@ -140,7 +141,7 @@ def test_association_discounts_large_commits():
 
 def test_association_survives_the_cache_and_restrict():
     g = _git([[0, 1], [1, 2]], ages=[5, 7], nfiles=3)
-    back = GitSignals.from_bytes(g.to_bytes())
+    back = decode_git(encode_git(g))
     assert np.array_equal(back.commit_age, g.commit_age) and np.array_equal(back.commit_size, g.commit_size)
     r = g.restrict(["f1.py", "f2.py"])
     assert list(r.commit_age) == [5.0, 7.0] and list(r.commit_size) == [2.0, 2.0]

@@ -112,3 +112,12 @@ def test_empty_and_huge_queries():
     assert parse("").kind == "empty" and parse("   \n").file_hits == ()
     big = parse(("the parser crashes on `GsonBuilder` " * 200)[:5000])
     assert "GsonBuilder" in dict(big.ident_hits)
+
+
+def test_a_request_for_documentation_is_read_with_the_rest_of_the_text():
+    """Ranking lifts the docs weight from the parsed query alone (the text is read once)."""
+    for text in ("where is the install guide?", "update the README", "see docs/index.md", "readmeLoader, FAQ"):
+        assert parse(text).asks_for_docs, text
+    for text in ("fix the redirect handling", "`Session.send` fails", "documented behaviour", ""):
+        assert not parse(text).asks_for_docs, text
+    assert "asks_for_docs" not in parse("the guide").as_dict()  # the JSON's query block is unchanged

@@ -658,6 +658,76 @@ def test_ranking_follows_the_flags_it_is_handed(rich):
 
 
 @needs_git
+def test_the_file_graph_is_assembled_once_per_graph_parameter_point(rich, monkeypatch):
+    """RankContext owns the assembled-graph memo: the same graph parameters reuse one
+    matrix whatever else changes, other graph parameters get their own."""
+    import ripmap.rank.context as context_mod
+    from ripmap.rank import RankContext, rank
+    from ripmap.rank.edges import file_graph
+
+    calls = []
+
+    def counting(g, params):
+        calls.append(1)
+        return file_graph(g, params)
+
+    monkeypatch.setattr(context_mod, "file_graph", counting)
+    ctx = RankContext(graph=rich.graph, git=rich.context.git)
+    first = rank(ctx, PINNED)
+    rank(ctx, PINNED.replace(boost_lexical=0.9, pagerank_chat_multiplier=7.0), focus=FOCUS)  # per-query only
+    assert len(calls) == 1
+    assert ctx.file_graph(PINNED) is ctx.file_graph(PINNED.replace(git_churn_max_boost=1.1))
+    other = rank(ctx, PINNED.replace(edge_weight_call=3.0))
+    assert len(calls) == 2 and len(ctx.file_graphs) == 2
+    assert other.scores != first.scores
+    # a context seeded with an assembled graph (what the facade reads from the cache) uses it
+    seeded = RankContext(graph=rich.graph, file_graphs=dict(ctx.file_graphs))
+    assert rank(seeded, PINNED).scores == pytest.approx(rank(RankContext(graph=rich.graph), PINNED).scores,
+                                                        rel=1e-12)
+    assert len(calls) == 3  # only the unseeded context assembled
+
+
+@needs_git
+def test_a_warm_repomap_reads_the_assembled_graph_from_the_cache(rich_root, tmp_path, monkeypatch):
+    import ripmap.api
+    import ripmap.rank.context as context_mod
+
+    with RepoMap(rich_root, cache_dir=tmp_path / "c", warn=lambda m: None) as cold:
+        want = cold.rank(focus=FOCUS).scores
+
+    def boom(*a, **k):
+        raise AssertionError("the file graph was assembled although the cache holds it")
+
+    monkeypatch.setattr(ripmap.api, "file_graph", boom)
+    monkeypatch.setattr(context_mod, "file_graph", boom)
+    with RepoMap(rich_root, cache_dir=tmp_path / "c", warn=lambda m: None) as warm:
+        assert warm.rank(focus=FOCUS).scores == want
+
+
+@needs_git
+def test_the_lexical_index_goes_through_the_typed_store(rich):
+    from ripmap.rank import RankContext, rank
+
+    class Store:
+        def __init__(self):
+            self.kept = None
+            self.loads = 0
+
+        def load_lexical(self, n_files):
+            self.loads += 1
+            return self.kept if self.kept is not None and self.kept.n_files == n_files else None
+
+        def save_lexical(self, lx):
+            self.kept = lx
+
+    store = Store()
+    a = rank(RankContext(graph=rich.graph, store=store), PINNED, focus=FOCUS)
+    assert store.kept is not None and store.loads == 1
+    b = rank(RankContext(graph=rich.graph, store=store), PINNED, focus=FOCUS)
+    assert store.loads == 2 and a.scores == b.scores
+
+
+@needs_git
 def test_a_file_the_query_points_at_sheds_its_class_weight(rich):
     f = "testdata/inputs.py"
     w = PINNED["weight_fixture"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import marshal
 from pathlib import Path
 
-from ripmap.render.tokens import cached_encoding_kwargs, default_counter, vocab_cache_file
+from ripmap.cache.vocab import cached_encoding_kwargs, vocab_cache_file
+from ripmap.render.tokens import default_counter
 
 
 def _constructor(calls: list[int]):
@@ -60,7 +61,7 @@ def test_unwritable_cache_only_costs_the_slow_path(tmp_path: Path) -> None:
 
 
 def test_vocab_file_lives_in_the_cache_folder(tmp_path: Path) -> None:
-    assert vocab_cache_file(tmp_path).parent == tmp_path / "vocab"
+    assert vocab_cache_file("toy", tmp_path) == tmp_path / "vocab" / "toy.marshal"
 
 
 def test_forced_estimate_is_the_estimator() -> None:

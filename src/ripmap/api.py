@@ -34,14 +34,16 @@ import numpy as np
 
 from . import __version__, languages
 from .cache import NullCache, TagCache
+from .cache.blobs import BlobStore, StoredGraph
 from .callgraph import CallGraph
 from .config import Config, load_config
 from .discover import CLASSIFY_VERSION, discover
 from .errors import RipmapError, UsageError
 from .gitinfo import GitSignals, git_head, git_toplevel, load_git_signals
-from .graph import GRAPH_PARAMS, GraphData, build_graph, file_graph
+from .graph import GraphData, build_graph
 from .index import Index, build_index, files_fingerprint
 from .rank import RankContext, Ranking, rank
+from .rank.edges import file_graph, graph_key
 from .rank.params import DEFAULT, Params
 from .render import Rendered, render
 from .render.tokens import TokenCounter, default_counter
@@ -230,49 +232,37 @@ class RepoMap:
         if self._ctx is None:
             idx = self.index
             t = time.perf_counter()
-            key = f"graph:{idx.fingerprint}"
-            g = None
-            blob = self.cache.get_blob(key)
-            if blob is not None:
-                try:
-                    g = GraphData.from_bytes(blob)
-                    if g.files != tuple(f.rel for f in idx.files):
-                        g = None
-                except Exception:  # stale or corrupt blob: rebuild, never trust it
-                    g = None
-            if g is None or ("W", *(float(self.params[k]) for k in GRAPH_PARAMS)) not in g._cache:
-                if g is None:
-                    g = build_graph(tuple(f.rel for f in idx.files), idx.tags)
-                file_graph(g, self.params)  # assembled once, stored with the graph
-                self.cache.put_blob(key, g.to_bytes())
+            blobs = BlobStore(self.cache, idx.fingerprint)
+            files = tuple(f.rel for f in idx.files)
+            stored = blobs.load_graph(files)
+            key = graph_key(self.params)
+            if stored is None or stored.assembled is None or stored.assembled[0] != key:
+                g = stored.graph if stored is not None else build_graph(files, idx.tags)
+                # assembled once, stored with the graph
+                stored = StoredGraph(g, (key, file_graph(g, self.params)))
+                blobs.save_graph(stored)
             self.timings.graph_s = time.perf_counter() - t
             t = time.perf_counter()
-            git = self._load_git() if self.use_git else None
+            git = self._load_git(blobs) if self.use_git else None
             self.timings.git_s = time.perf_counter() - t
-            fp = idx.fingerprint
-            store = (lambda name: self.cache.get_blob(f"{name}:{fp}"),
-                     lambda name, b: self.cache.put_blob(f"{name}:{fp}", b))
             # discovery's file classes reach ranking as one array (ranking never re-classifies)
             flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
-            self._ctx = RankContext(graph=g, git=git, store=store, flags=flags, defs=idx.tags)
+            self._ctx = RankContext(graph=stored.graph, git=git, store=blobs, flags=flags, defs=idx.tags,
+                                    file_graphs=dict([stored.assembled]))
         return self._ctx
 
-    def _load_git(self) -> GitSignals:
+    def _load_git(self, blobs: BlobStore) -> GitSignals:
         head = git_head(self.root)
-        key = f"git:{head}:{self.git_until or ''}"
         if head is not None:
-            blob = self.cache.get_blob(key)
-            if blob is not None:
-                try:
-                    return GitSignals.from_bytes(blob)
-                except Exception:
-                    pass
+            sig = blobs.load_git(head, self.git_until)
+            if sig is not None:
+                return sig
         sig = load_git_signals(self.root, until=self.git_until)
         for n in sig.notes:
             if self.verbose or "shallow" in n:
                 self.warn(n)
         if head is not None and not sig.is_empty:
-            self.cache.put_blob(key, sig.to_bytes())
+            blobs.save_git(head, self.git_until, sig)
         return sig
 
     # -- queries ----------------------------------------------------------------------

@@ -23,8 +23,6 @@ Design notes
 """
 from __future__ import annotations
 
-import io
-import json
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -64,7 +62,6 @@ _SECONDS_PER_DAY = 86400.0
 # name tokens; a name would have to begin with this control byte to be mistaken
 # for a header.
 _MARKER = "\x1e"
-_BLOB_FORMAT = 2
 # Variables that would make git ignore ``-C root`` and look at some other repository
 # (they are set, for example, while a git hook runs).
 _REPO_LOCATING_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_PREFIX")
@@ -297,48 +294,6 @@ class GitSignals:
         score = (np.asarray(mt @ (tw * overlap)).ravel() - q * np.asarray(mt @ tw).ravel()) / total
         out = np.clip(score / (support + max(prior, 0.0)), 0.0, 1.0)
         return out
-
-    # ------------------------------------------------------------------ caching
-    def to_bytes(self) -> bytes:
-        """Serialise for a cache keyed by (HEAD, until, max_commits, max_commit_files).
-
-        numpy ``.npz`` without pickles, so loading a tampered cache file cannot run
-        code. Strings go through JSON, which round-trips the surrogate-escaped
-        characters of non-UTF-8 file names.
-        """
-        m = self.commit_files
-        meta = {"format": _BLOB_FORMAT, "files": list(self.files), "head": self.head,
-                "notes": list(self.notes), "now": self.now}
-        buf = io.BytesIO()
-        np.savez_compressed(
-            buf,
-            meta=np.frombuffer(json.dumps(meta, ensure_ascii=True).encode("ascii"), dtype=np.uint8),
-            age_days=self.age_days,
-            churn=self.churn,
-            indptr=m.indptr.astype(np.int64),
-            indices=m.indices.astype(np.int64),
-            shape=np.asarray(m.shape, dtype=np.int64),
-            commit_age=self.commit_age,
-            commit_size=self.commit_size,
-        )
-        return buf.getvalue()
-
-    @classmethod
-    def from_bytes(cls, blob: bytes) -> GitSignals:
-        """Inverse of :meth:`to_bytes`; ``ValueError`` for anything else (stale/corrupt cache)."""
-        try:
-            with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                meta = json.loads(z["meta"].tobytes().decode("ascii"))
-                if meta.get("format") != _BLOB_FORMAT:
-                    raise ValueError(f"unsupported format {meta.get('format')!r}")
-                indptr, indices = z["indptr"], z["indices"]
-                shape = tuple(int(x) for x in z["shape"])
-                m = sp.csr_matrix((np.ones(indices.size, np.float32), indices, indptr), shape=shape)
-                return cls(files=tuple(meta["files"]), age_days=z["age_days"], churn=z["churn"],
-                           commit_files=m, head=meta["head"], notes=tuple(meta["notes"]),
-                           now=meta["now"], commit_age=z["commit_age"], commit_size=z["commit_size"])
-        except Exception as exc:  # zipfile, json, key and shape errors alike
-            raise ValueError(f"not a ripmap git-signals blob: {exc}") from exc
 
 
 # ---------------------------------------------------------------------- subprocess

@@ -15,20 +15,12 @@ within the family too. ``names`` stays the plain strings (one per family that us
 it); :meth:`GraphData.ids_of` finds every id of a string, and
 :meth:`GraphData.family_name_index` one family's ids.
 
-:func:`file_graph` assembles the weighted file → file matrix for given parameters:
-
-``W = q·W_import + ((1-q)·R_import + R_plain) @ D_shared``
-
-where a reference is first resolved in its own file (then it is no edge at all),
-then to definitions in files the referrer imports (share ``q`` of its weight, from
-``import_resolution_bias``), and otherwise shared equally among all same-named
-definitions. Reference counts enter with a square root (ten calls are not ten times
-one), and names defined in many files or private names weigh less. All of it is
-sparse linear algebra: there is no Python loop over edges.
+How much each reference counts (kind weights, common and private names, import
+resolution) is a ranking parameter: :mod:`ripmap.rank.edges` assembles the weighted
+file graph from these matrices, and :mod:`ripmap.cache.blobs` stores them.
 """
 from __future__ import annotations
 
-import io
 import posixpath
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -41,10 +33,8 @@ from .languages.families import family_for_path
 
 KIND_CLASSES = ("call", "type", "other")
 _TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
+#: what the matrices mean (bump when building them changes; the stored graph carries it)
 GRAPH_VERSION = "3"  # 3: names keyed by language family
-#: the parameters that shape the assembled file graph (everything else is per query)
-GRAPH_PARAMS = ("edge_weight_call", "edge_weight_type", "edge_weight_other", "common_name_penalty",
-                "private_name_weight", "import_resolution_bias")
 
 
 def _kind_class(kind: str) -> int:
@@ -69,7 +59,21 @@ class GraphData:
     families: tuple[str, ...]  # family labels; file_family and name_family index into it
     file_family: np.ndarray  # int32 per file
     name_family: np.ndarray  # int32 per name
-    _cache: dict = field(default_factory=dict, repr=False)
+    #: lookups derived from the structure alone (never anything that depends on parameters)
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_arrays(cls, files: Sequence[str], names: Sequence[str], R: Sequence[sp.csr_matrix], D: sp.csr_matrix,
+                    I: sp.csr_matrix, families: Sequence[str], file_family: np.ndarray,
+                    name_family: np.ndarray) -> "GraphData":
+        """A graph from its matrices, with the per-name summaries (definers, privacy)
+        derived from them: what building and reading a stored graph both end with."""
+        ndefs = np.asarray(D.sum(axis=1)).ravel().astype(np.float64)
+        private = np.fromiter((n.startswith("_") and not n.startswith("__")
+                               or n.startswith("__") and not n.endswith("__") for n in names),
+                              dtype=bool, count=len(names))
+        return cls(files=tuple(files), names=tuple(names), R=tuple(R), D=D, I=I, ndefs=ndefs, private=private,
+                   families=tuple(families), file_family=file_family, name_family=name_family)
 
     @property
     def n_files(self) -> int:
@@ -77,10 +81,10 @@ class GraphData:
 
     @property
     def file_index(self) -> dict[str, int]:
-        fi = self._cache.get("file_index")
+        fi = self._memo.get("file_index")
         if fi is None:
             fi = {f: i for i, f in enumerate(self.files)}
-            self._cache["file_index"] = fi
+            self._memo["file_index"] = fi
         return fi
 
     def family_name_indexes(self) -> list[dict[str, int]]:
@@ -89,14 +93,14 @@ class GraphData:
         What a file of family ``f`` means by a string is ``family_name_indexes()[f]``;
         used wherever a file's own tags are matched to graph names (symbol ranking).
         """
-        maps = self._cache.get("family_names")
+        maps = self._memo.get("family_names")
         if maps is None:
             names = self.names
             maps = []
             for f in range(len(self.families)):
                 ids = np.flatnonzero(self.name_family == f).tolist()
                 maps.append(dict(zip([names[i] for i in ids], ids)))
-            self._cache["family_names"] = maps
+            self._memo["family_names"] = maps
         return maps
 
     def family_name_index(self, family: str) -> dict[str, int]:
@@ -113,67 +117,6 @@ class GraphData:
         mentions, focus terms): the user's ``area`` means the name in any language.
         """
         return [m[name] for m in self.family_name_indexes() if name in m]
-
-    # -- serialization (for the graph cache) ------------------------------------------
-    def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        arrays = {"files": np.array(self.files, dtype=object), "names": np.array(self.names, dtype=object)}
-        for i, m in enumerate(self.R):
-            arrays.update(_csr_arrays(f"R{i}", m))
-        arrays.update(_csr_arrays("D", self.D))
-        arrays.update(_csr_arrays("I", self.I))
-        arrays["families"] = np.array(self.families, dtype=str)
-        arrays["file_family"] = self.file_family
-        arrays["name_family"] = self.name_family
-        # the assembled file graph for the parameters used last, so a warm run with the
-        # same graph parameters skips the sparse assembly too
-        w_keys = [k for k in self._cache if isinstance(k, tuple) and k and k[0] == "W"]
-        if w_keys:
-            k = w_keys[-1]
-            arrays.update(_csr_arrays("W", self._cache[k]))
-            arrays["W_key"] = np.array([float(x) for x in k[1:]])
-        np.savez(buf, version=np.array(GRAPH_VERSION), **{k: v for k, v in arrays.items() if k not in ("files", "names")},
-                 files=np.array("\n".join(self.files)), names=np.array("\n".join(self.names)))
-        return buf.getvalue()
-
-    @classmethod
-    def from_bytes(cls, b: bytes) -> "GraphData":
-        with np.load(io.BytesIO(b), allow_pickle=False) as z:
-            if str(z["version"]) != GRAPH_VERSION:
-                raise ValueError("graph cache version mismatch")
-            files = tuple(str(z["files"]).split("\n")) if str(z["files"]) else ()
-            names = tuple(str(z["names"]).split("\n")) if str(z["names"]) else ()
-            R = tuple(_csr_from(z, f"R{i}") for i in range(3))
-            D = _csr_from(z, "D")
-            I = _csr_from(z, "I")
-            families = tuple(str(x) for x in z["families"])
-            file_family = z["file_family"].astype(np.int32)
-            name_family = z["name_family"].astype(np.int32)
-            W = _csr_from(z, "W") if "W_key" in z.files else None
-            w_key = ("W", *(float(x) for x in z["W_key"])) if W is not None else None
-        g = _finish(files, names, R, D, I, families, file_family, name_family)
-        if W is not None:
-            g._cache[w_key] = W
-        return g
-
-
-def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
-    m = m.tocsr()
-    return {f"{prefix}_data": m.data, f"{prefix}_indices": m.indices, f"{prefix}_indptr": m.indptr,
-            f"{prefix}_shape": np.array(m.shape)}
-
-
-def _csr_from(z, prefix: str) -> sp.csr_matrix:
-    shape = tuple(int(x) for x in z[f"{prefix}_shape"])
-    return sp.csr_matrix((z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]), shape=shape)
-
-
-def _finish(files, names, R, D, I, families, file_family, name_family) -> GraphData:
-    ndefs = np.asarray(D.sum(axis=1)).ravel().astype(np.float64)
-    private = np.fromiter((n.startswith("_") and not n.startswith("__") or n.startswith("__") and not n.endswith("__")
-                           for n in names), dtype=bool, count=len(names))
-    return GraphData(files=files, names=names, R=R, D=D, I=I, ndefs=ndefs, private=private,
-                     families=tuple(families), file_family=file_family, name_family=name_family)
 
 
 # -- building ---------------------------------------------------------------------------
@@ -247,7 +190,7 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
     D.sum_duplicates()
     D.data[:] = 1.0
     I = _import_matrix(files, imports, file_fam)
-    return _finish(files, names, tuple(R), D, I, tuple(fam_ids), file_fam, name_fam)
+    return GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam)
 
 
 def _rows_of(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]):
@@ -353,83 +296,3 @@ def _resolve_import(src: str, spec: str, exact, suffix, dirs) -> list[int]:
     if "/" in key:  # Java: import a.b.Class → a/b/Class; a.b.* handled by dir
         return dirs.get(key.rsplit("/", 1)[0], []) if key.endswith("/*") else []
     return []
-
-
-# -- assembling for given parameters ---------------------------------------------------
-
-def name_weights(g: GraphData, params: Mapping[str, float]) -> np.ndarray:
-    """Weight of each name: common names (many definers) and private names weigh less."""
-    w = 1.0 / (1.0 + params["common_name_penalty"] * np.maximum(g.ndefs - 1.0, 0.0))
-    return np.where(g.private, w * params["private_name_weight"], w)
-
-
-def reference_matrix(g: GraphData, params: Mapping[str, float]) -> sp.csr_matrix:
-    """files × names reference strength: kind-weighted counts, square-rooted, name-weighted."""
-    R = (params["edge_weight_call"] * g.R[0] + params["edge_weight_type"] * g.R[1]
-         + params["edge_weight_other"] * g.R[2]).tocsr()
-    R.data = np.sqrt(R.data)
-    return (R @ sp.diags(name_weights(g, params))).tocsr()
-
-
-def file_graph(g: GraphData, params: Mapping[str, float]) -> sp.csr_matrix:
-    """files × files weighted reference matrix (row = referrer, column = definer)."""
-    key = ("W", *(float(params[k]) for k in GRAPH_PARAMS))
-    hit = g._cache.get(key)
-    if hit is not None:
-        return hit
-    nf = g.n_files
-    if nf == 0 or len(g.names) == 0:
-        W = sp.csr_matrix((nf, nf))
-        g._cache[key] = W
-        return W
-    R = reference_matrix(g, params)
-    Dt = g.D.T.tocsr()  # files × names
-    # same-file resolution: a name the file defines itself is not an edge
-    R = (R - R.multiply(Dt)).tocsr()
-    R.eliminate_zeros()
-    inv_ndefs = np.divide(1.0, g.ndefs, out=np.zeros_like(g.ndefs), where=g.ndefs > 0)
-    D_shared = (sp.diags(inv_ndefs) @ g.D).tocsr()
-    if g.I.nnz:
-        A = (g.I @ Dt).tocsr()  # files × names: imported files defining the name
-        mask = R.multiply(A > 0).tocsr()
-        mask.data[:] = 1.0
-        R_imp = R.multiply(mask).tocsr()
-        R_plain = (R - R_imp).tocsr()
-        A_on = A.multiply(mask).tocsr()
-        A_on.data = 1.0 / A_on.data
-        W_imp = ((R_imp.multiply(A_on)).tocsr() @ g.D).multiply(g.I).tocsr()
-        b = params["import_resolution_bias"]
-        q = b / (1.0 + b)
-        W = q * W_imp + (((1.0 - q) * R_imp + R_plain) @ D_shared)
-    else:
-        W = R @ D_shared
-    W = W.tocsr()
-    W.setdiag(0)
-    W.eliminate_zeros()
-    g._cache[key] = W
-    return W
-
-
-def undirected(W: sp.csr_matrix) -> sp.csr_matrix:
-    """Binary symmetric adjacency (an edge in either direction)."""
-    return ((W + W.T) > 0).astype(np.float64).tocsr()
-
-
-def neighbours_within(W: sp.csr_matrix, seeds: np.ndarray, max_hops: int) -> np.ndarray:
-    """Hop distance from the nearest seed over the undirected graph (inf = unreached)."""
-    n = W.shape[0]
-    dist = np.full(n, np.inf)
-    if n == 0 or seeds.size == 0:
-        return dist
-    A = ((W + W.T) > 0).astype(np.float32).tocsr()
-    frontier = np.zeros(n, dtype=bool)
-    frontier[seeds] = True
-    dist[frontier] = 0
-    for h in range(1, max_hops + 1):
-        reach = (A @ frontier.astype(np.float32)) > 0
-        new = reach & ~np.isfinite(dist)
-        if not new.any():
-            break
-        dist[new] = h
-        frontier = new
-    return dist

@@ -23,7 +23,6 @@ and one mat-vec per index: no Python loop over files or postings.
 """
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
@@ -247,30 +246,6 @@ class LexicalIndex:
                 if m2 > 0:
                     out += CHUNK_SHARE * agg / m2
         return out, cs, quality
-
-    # -- storage ----------------------------------------------------------------------
-    def to_bytes(self) -> bytes:
-        import json
-
-        buf = io.BytesIO()
-        f, c = self.files.tocsc(), self.chunks.tocsc()
-        np.savez(buf, version=np.array(INDEX_VERSION), vocab=np.array(json.dumps(self.vocab)),
-                 f_data=f.data, f_indices=f.indices, f_indptr=f.indptr, f_shape=np.array(f.shape),
-                 c_data=c.data, c_indices=c.indices, c_indptr=c.indptr, c_shape=np.array(c.shape),
-                 chunk_file=self.chunk_file, n_files=np.array(self.n_files),
-                 idf=self.idf if self.idf is not None else np.zeros(0))
-        return buf.getvalue()
-
-    @classmethod
-    def from_bytes(cls, b: bytes) -> "LexicalIndex":
-        import json
-
-        with np.load(io.BytesIO(b), allow_pickle=False) as z:
-            if str(z["version"]) != INDEX_VERSION:
-                raise ValueError("lexical index version mismatch")
-            f = sp.csc_matrix((z["f_data"], z["f_indices"], z["f_indptr"]), shape=tuple(z["f_shape"]))
-            c = sp.csc_matrix((z["c_data"], z["c_indices"], z["c_indptr"]), shape=tuple(z["c_shape"]))
-            return cls(json.loads(str(z["vocab"])), f, c, z["chunk_file"], int(z["n_files"]), z["idf"])
 
 
 def _sig_words(sig: str, name: str) -> list[str]:

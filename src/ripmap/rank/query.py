@@ -13,7 +13,9 @@ into separate kinds of evidence, each feeding its own signal:
 * **identifiers**: code spans and backticks, CamelCase, snake_case, ``a.b.c``, ``name(``,
   kept when the repository defines them (exactly, or ignoring case);
 * **words**: the rest, lowercased, with stop words and near-universal commit verbs
-  ("fix", "add", "update", ...) dropped; these only feed lexical relevance.
+  ("fix", "add", "update", ...) dropped; these only feed lexical relevance;
+* **a request for documentation**: any word of the text (or part of an identifier in
+  it) such as "docs", "guide", "readme" lifts the down-weighting of documentation files.
 
 Only files and identifiers may seed expansion through the reference graph; plain English
 words never do (a focus of "add tests for the parser" must not light up every file that
@@ -45,6 +47,12 @@ minor small new old instead now still when need needs needed want wants try trie
 correct correctly properly proper issue issues bug bugs problem problems work works working case cases see also
 way ways thing things something anything nothing first second also able unable just really actually
 """.split())
+
+#: Focus words that ask for documentation rather than code.
+DOCS_WORDS: frozenset[str] = frozenset({
+    "doc", "docs", "documentation", "readme", "guide", "guides", "tutorial", "manual", "faq", "changelog",
+    "howto", "handbook",
+})
 
 _FRAME_PY = re.compile(r'File "([^"\n]+)", line (\d+)(?:, in ([A-Za-z_][\w.]*))?')
 _TRACE_HEAD = re.compile(r'Traceback \(most recent call last\):?|Stack trace:|stack backtrace:|Exception in thread "[^"]*"')
@@ -83,6 +91,7 @@ class ParsedQuery:
     ident_hits: tuple[tuple[str, float], ...]  # (defined name, strength): exact 1.0, case-insensitive 0.8
     unresolved: tuple[str, ...]  # identifier-looking tokens the repository does not define
     words: tuple[str, ...]  # plain words (lowercased, stop words dropped), in order, distinct
+    asks_for_docs: bool = False  # the text asks for documentation (see DOCS_WORDS)
 
     @property
     def lexical_terms(self) -> tuple[tuple[str, float], ...]:
@@ -168,6 +177,13 @@ class PathIndex:
             if hit:
                 return hit
         return []
+
+
+def asks_for_docs(text: str) -> bool:
+    """Whether a text asks for documentation ("where is the install guide?"): any of its
+    whitespace- or comma-separated tokens holds a :data:`DOCS_WORDS` sub-word, whatever
+    else the text is read as (``docs/`` in a path counts too)."""
+    return any(w in DOCS_WORDS for t in re.split(r"[\s,;]+", text.strip()) if t for w in split_identifier(t))
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:
@@ -313,4 +329,4 @@ def parse_query(text: str, paths: PathIndex, names: Mapping[str, object],
         kind = "prose"
     fh = tuple(sorted(((i, s, why) for i, (s, why) in files.items()), key=lambda x: (-x[1], x[0])))
     ih = tuple(sorted(idents.items(), key=lambda x: (-x[1], x[0])))
-    return ParsedQuery(text, kind, fh, ih, tuple(dict.fromkeys(unresolved)), tuple(words))
+    return ParsedQuery(text, kind, fh, ih, tuple(dict.fromkeys(unresolved)), tuple(words), asks_for_docs(text))

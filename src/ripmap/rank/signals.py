@@ -1,5 +1,6 @@
 """The ranking signals besides PageRank: depth and file-class priors, focus expansion
-through the graph, and git recency / churn. (Query parsing lives in ``query``, lexical
+through the graph, and git recency / churn. (Query parsing, a request for docs
+included, lives in ``query``, lexical
 retrieval in ``lexical``, co-change in :mod:`ripmap.gitinfo`, test pairing in ``pairing``.)
 
 Each function returns one number per file (numpy arrays aligned with the graph's file
@@ -67,12 +68,6 @@ CLASS_WEIGHT: dict[FileClass, str] = {
     FileClass.TEST: "weight_test",
 }
 
-#: Focus words that ask for documentation rather than code.
-DOCS_WORDS: frozenset[str] = frozenset({
-    "doc", "docs", "documentation", "readme", "guide", "guides", "tutorial", "manual", "faq", "changelog",
-    "howto", "handbook",
-})
-
 
 def class_weights(flags: np.ndarray, params: Mapping[str, float], lifted: int = 0) -> np.ndarray:
     """Prior weight per file from its classes: the product of its classes' weights.
@@ -93,18 +88,7 @@ def class_weights(flags: np.ndarray, params: Mapping[str, float], lifted: int = 
     return w
 
 
-def asks_for_docs(query: str | None) -> bool:
-    """Whether a focus query asks for documentation ("where is the install guide?")."""
-    if not query:
-        return False
-    return any(w in DOCS_WORDS for t in focus_terms(query) for w in split_identifier(t))
-
-
 # -- focus ----------------------------------------------------------------------------
-
-def focus_terms(query: str) -> list[str]:
-    return [t for t in re.split(r"[\s,;]+", query.strip()) if t]
-
 
 def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, max_hops: float,
                     A: sp.csr_matrix | None = None) -> np.ndarray:

@@ -17,7 +17,8 @@ from ..errors import UsageError
 from ..extract.tags import Tag
 from ..rank import Ranking
 from .join import JoinResult, join_files, join_json
-from .text import PLAIN, CallSource, MapFitter, RenderedMap, ansi_style
+from .text import CallSource, MapFitter, RenderedMap
+from .tree import PLAIN, ansi_style
 from .tokens import TokenCounter, default_counter
 
 __all__ = ["render", "Rendered", "FORMATS", "render_map", "map_json", "join_files", "join_json", "JoinResult",

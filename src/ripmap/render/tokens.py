@@ -20,6 +20,8 @@ import re
 from functools import lru_cache
 from typing import Protocol
 
+from ..cache.vocab import cached_encoding_kwargs, vocab_cache_file
+
 _PIECES = re.compile(r" ?[A-Za-z]+| ?[0-9]{1,3}|\n|[ \t]{2,}| ?[^\sA-Za-z0-9]+|[ \t]")
 
 
@@ -90,7 +92,7 @@ def _offline_encoding(cache_file=None):
 
     Reading the vocabulary file (100k base64 lines, hash-checked) is most of a warm
     map's tokenizer cost, so its parsed form is kept in ripmap's cache directory
-    (see :func:`cached_encoding_kwargs`); the encoding itself is built from it.
+    (see :func:`ripmap.cache.vocab.cached_encoding_kwargs`); the encoding itself is built from it.
     """
     try:
         import tiktoken
@@ -117,44 +119,6 @@ def _vocab_key(tiktoken, module) -> str:
     return f"{_ENCODING}|{getattr(tiktoken, '__version__', '?')}|{where}"
 
 
-def vocab_cache_file(cache_dir=None):
-    """Where the parsed vocabulary is kept: ``vocab/`` in the cache folder."""
-    from ..cache import cache_base
-
-    return cache_base(cache_dir) / "vocab" / f"{_ENCODING}.marshal"
-
-
-def cached_encoding_kwargs(constructor, key: str, path) -> dict:
-    """``constructor()`` (an encoding's keyword arguments), kept in ``path`` as
-    marshal with a key and a digest: a file whose key or digest does not match (an
-    upgraded package, a torn write, tampering) is ignored and rewritten, never used.
-    Any trouble with the file only costs the slow path."""
-    import hashlib
-    import marshal
-
-    if path is not None:
-        try:
-            got_key, digest, payload = marshal.loads(path.read_bytes())
-            if got_key == key and hashlib.blake2b(payload, digest_size=16).digest() == digest:
-                name, pat_str, ranks, special = marshal.loads(payload)
-                return {"name": name, "pat_str": pat_str, "mergeable_ranks": ranks, "special_tokens": special}
-        except Exception:
-            pass
-    kwargs = constructor()
-    if path is not None:
-        try:
-            payload = marshal.dumps((kwargs["name"], kwargs["pat_str"], dict(kwargs["mergeable_ranks"]),
-                                     dict(kwargs["special_tokens"])))
-            blob = marshal.dumps((key, hashlib.blake2b(payload, digest_size=16).digest(), payload))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(blob)
-            os.replace(tmp, path)
-        except Exception:
-            pass
-    return kwargs
-
-
 _KINDS = ("auto", "estimate", "cl100k", "exact")
 
 
@@ -174,7 +138,7 @@ def default_counter(kind: str | None = None, *, cache_dir=None, use_cache: bool 
     if kind not in _KINDS:
         raise UsageError(f"{source}={kind}: expected one of auto, estimate, cl100k")
     if kind in ("auto", "cl100k", "exact"):
-        enc = _offline_encoding(vocab_cache_file(cache_dir) if use_cache else None)
+        enc = _offline_encoding(vocab_cache_file(_ENCODING, cache_dir) if use_cache else None)
         if enc is not None:
             return TiktokenCounter(enc)
         if kind != "auto":

@@ -1,0 +1,222 @@
+"""The blob store: what a map keeps besides tags, each kind with its key and its codec.
+
+A warm map should not rebuild what only depends on the indexed code or on HEAD, so
+these values are kept as blobs in the cache (any :class:`~ripmap.cache.protocol.Cache`:
+with the null cache every load misses and every save is dropped):
+
+========================  ==============================  =====================================
+kind                      key                             rebuilt when
+========================  ==============================  =====================================
+reference graph           ``graph:<index fingerprint>``   any mapped file changes
+git signals               ``git:<HEAD>:<until>``          HEAD (or ``until``) moves
+lexical index             ``lexical2:<fingerprint>``      any mapped file changes
+========================  ==============================  =====================================
+
+The stored graph carries the file graph assembled for the parameters of the run that
+stored it, so a warm run with the same graph parameters skips the sparse assembly too.
+(The tokenizer's vocabulary is a file of its own: :mod:`ripmap.cache.vocab`.)
+
+Every codec is numpy ``.npz`` without pickles, so loading a tampered cache cannot run
+code, and carries a version: a blob that does not decode, or was written for other
+files, is a miss and is rebuilt, never trusted.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..gitinfo import GitSignals
+from ..graph import GRAPH_VERSION, GraphData
+from ..rank.edges import GraphKey
+from ..rank.lexical import INDEX_VERSION, LexicalIndex
+from .protocol import Cache
+
+#: the key prefixes (the store keeps the newest two blobs of each)
+GRAPH, GIT, LEXICAL = "graph", "git", "lexical2"
+#: version of the git-signals blob layout
+GIT_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class StoredGraph:
+    """A reference graph as kept in the cache, with the file graph assembled for one
+    parameter point (``None`` when none was stored)."""
+
+    graph: GraphData
+    assembled: tuple[GraphKey, sp.csr_matrix] | None = None
+
+
+class BlobStore:
+    """The typed blobs of one cache; the index-keyed kinds for one index ``fingerprint``.
+
+    Loads return ``None`` for anything missing, stale or undecodable; saves never
+    raise (the cache drops what it cannot keep).
+    """
+
+    def __init__(self, cache: Cache, fingerprint: str = "") -> None:
+        self.cache = cache
+        self.fingerprint = fingerprint
+
+    # -- the reference graph ----------------------------------------------------------
+    def load_graph(self, files: Sequence[str]) -> StoredGraph | None:
+        """The stored graph of this index, if it describes exactly ``files``."""
+        blob = self.cache.get_blob(f"{GRAPH}:{self.fingerprint}")
+        if blob is None:
+            return None
+        try:
+            stored = decode_graph(blob)
+        except Exception:  # stale or corrupt blob: rebuild, never trust it
+            return None
+        return stored if stored.graph.files == tuple(files) else None
+
+    def save_graph(self, stored: StoredGraph) -> None:
+        self.cache.put_blob(f"{GRAPH}:{self.fingerprint}", encode_graph(stored))
+
+    # -- the lexical index ------------------------------------------------------------
+    def load_lexical(self, n_files: int) -> LexicalIndex | None:
+        """The stored lexical index of this index, if it covers ``n_files`` files."""
+        blob = self.cache.get_blob(f"{LEXICAL}:{self.fingerprint}")
+        if blob is None:
+            return None
+        try:
+            lx = decode_lexical(blob)
+        except Exception:  # stale or corrupt: rebuild, never trust it
+            return None
+        return lx if lx.n_files == n_files else None
+
+    def save_lexical(self, lx: LexicalIndex) -> None:
+        self.cache.put_blob(f"{LEXICAL}:{self.fingerprint}", encode_lexical(lx))
+
+    # -- git signals (keyed by HEAD, not by the index) --------------------------------
+    def load_git(self, head: str, until: str | None) -> GitSignals | None:
+        blob = self.cache.get_blob(_git_key(head, until))
+        if blob is None:
+            return None
+        try:
+            return decode_git(blob)
+        except Exception:
+            return None
+
+    def save_git(self, head: str, until: str | None, sig: GitSignals) -> None:
+        self.cache.put_blob(_git_key(head, until), encode_git(sig))
+
+
+def _git_key(head: str, until: str | None) -> str:
+    return f"{GIT}:{head}:{until or ''}"
+
+
+# -- codecs ---------------------------------------------------------------------------
+
+def encode_graph(stored: StoredGraph) -> bytes:
+    """The graph's matrices (and the assembled file graph, if any) as ``.npz`` bytes."""
+    g = stored.graph
+    buf = io.BytesIO()
+    arrays: dict[str, np.ndarray] = {}
+    for i, m in enumerate(g.R):
+        arrays.update(_csr_arrays(f"R{i}", m))
+    arrays.update(_csr_arrays("D", g.D))
+    arrays.update(_csr_arrays("I", g.I))
+    arrays["families"] = np.array(g.families, dtype=str)
+    arrays["file_family"] = g.file_family
+    arrays["name_family"] = g.name_family
+    if stored.assembled is not None:
+        key, W = stored.assembled
+        arrays.update(_csr_arrays("W", W))
+        arrays["W_key"] = np.array([float(x) for x in key])
+    np.savez(buf, version=np.array(GRAPH_VERSION), **arrays,
+             files=np.array("\n".join(g.files)), names=np.array("\n".join(g.names)))
+    return buf.getvalue()
+
+
+def decode_graph(b: bytes) -> StoredGraph:
+    """Inverse of :func:`encode_graph`; ``ValueError`` for another graph version."""
+    with np.load(io.BytesIO(b), allow_pickle=False) as z:
+        if str(z["version"]) != GRAPH_VERSION:
+            raise ValueError("graph cache version mismatch")
+        files = tuple(str(z["files"]).split("\n")) if str(z["files"]) else ()
+        names = tuple(str(z["names"]).split("\n")) if str(z["names"]) else ()
+        R = tuple(_csr_from(z, f"R{i}") for i in range(3))
+        D = _csr_from(z, "D")
+        I = _csr_from(z, "I")
+        families = tuple(str(x) for x in z["families"])
+        file_family = z["file_family"].astype(np.int32)
+        name_family = z["name_family"].astype(np.int32)
+        assembled = ((tuple(float(x) for x in z["W_key"]), _csr_from(z, "W"))
+                     if "W_key" in z.files else None)
+    return StoredGraph(GraphData.from_arrays(files, names, R, D, I, families, file_family, name_family), assembled)
+
+
+def encode_git(sig: GitSignals) -> bytes:
+    """Git signals as compressed ``.npz``. Strings go through JSON, which round-trips
+    the surrogate-escaped characters of non-UTF-8 file names."""
+    m = sig.commit_files
+    meta = {"format": GIT_FORMAT, "files": list(sig.files), "head": sig.head,
+            "notes": list(sig.notes), "now": sig.now}
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        meta=np.frombuffer(json.dumps(meta, ensure_ascii=True).encode("ascii"), dtype=np.uint8),
+        age_days=sig.age_days,
+        churn=sig.churn,
+        indptr=m.indptr.astype(np.int64),
+        indices=m.indices.astype(np.int64),
+        shape=np.asarray(m.shape, dtype=np.int64),
+        commit_age=sig.commit_age,
+        commit_size=sig.commit_size,
+    )
+    return buf.getvalue()
+
+
+def decode_git(blob: bytes) -> GitSignals:
+    """Inverse of :func:`encode_git`; ``ValueError`` for anything else (stale/corrupt cache)."""
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode("ascii"))
+            if meta.get("format") != GIT_FORMAT:
+                raise ValueError(f"unsupported format {meta.get('format')!r}")
+            indptr, indices = z["indptr"], z["indices"]
+            shape = tuple(int(x) for x in z["shape"])
+            m = sp.csr_matrix((np.ones(indices.size, np.float32), indices, indptr), shape=shape)
+            return GitSignals(files=tuple(meta["files"]), age_days=z["age_days"], churn=z["churn"],
+                              commit_files=m, head=meta["head"], notes=tuple(meta["notes"]),
+                              now=meta["now"], commit_age=z["commit_age"], commit_size=z["commit_size"])
+    except Exception as exc:  # zipfile, json, key and shape errors alike
+        raise ValueError(f"not a ripmap git-signals blob: {exc}") from exc
+
+
+def encode_lexical(lx: LexicalIndex) -> bytes:
+    """The lexical index's matrices and vocabulary as ``.npz`` bytes."""
+    buf = io.BytesIO()
+    f, c = lx.files.tocsc(), lx.chunks.tocsc()
+    np.savez(buf, version=np.array(INDEX_VERSION), vocab=np.array(json.dumps(lx.vocab)),
+             f_data=f.data, f_indices=f.indices, f_indptr=f.indptr, f_shape=np.array(f.shape),
+             c_data=c.data, c_indices=c.indices, c_indptr=c.indptr, c_shape=np.array(c.shape),
+             chunk_file=lx.chunk_file, n_files=np.array(lx.n_files),
+             idf=lx.idf if lx.idf is not None else np.zeros(0))
+    return buf.getvalue()
+
+
+def decode_lexical(b: bytes) -> LexicalIndex:
+    """Inverse of :func:`encode_lexical`; ``ValueError`` for an index built otherwise."""
+    with np.load(io.BytesIO(b), allow_pickle=False) as z:
+        if str(z["version"]) != INDEX_VERSION:
+            raise ValueError("lexical index version mismatch")
+        f = sp.csc_matrix((z["f_data"], z["f_indices"], z["f_indptr"]), shape=tuple(z["f_shape"]))
+        c = sp.csc_matrix((z["c_data"], z["c_indices"], z["c_indptr"]), shape=tuple(z["c_shape"]))
+        return LexicalIndex(json.loads(str(z["vocab"])), f, c, z["chunk_file"], int(z["n_files"]), z["idf"])
+
+
+def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    m = m.tocsr()
+    return {f"{prefix}_data": m.data, f"{prefix}_indices": m.indices, f"{prefix}_indptr": m.indptr,
+            f"{prefix}_shape": np.array(m.shape)}
+
+
+def _csr_from(z, prefix: str) -> sp.csr_matrix:
+    shape = tuple(int(x) for x in z[f"{prefix}_shape"])
+    return sp.csr_matrix((z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]), shape=shape)

@@ -1,0 +1,392 @@
+"""The tag store: one SQLite database per repository, outside the repository.
+
+Parsing is the expensive part of a map; a warm run should only ``stat`` files and
+read tags back. The design follows from how ripmap is used:
+
+* **Cheap validity test first.** A row is reused when the file's size and
+  ``mtime_ns`` match exactly. When only the mtime moved (checkout, ``touch``), the
+  caller hashes the bytes and :meth:`TagCache.lookup_hash` decides; :meth:`touch`
+  then records the new mtime so the next run is a plain hit again.
+* **Fast decode.** Tags are stored as ``marshal`` of a list of plain tuples:
+  measured against pickle protocol 5 it decodes as fast or faster, and unlike pickle
+  it cannot execute code if someone tampers with the cache file. Definitions,
+  references and reference counts sit in separate columns (see :func:`_split`).
+* **A new ripmap never reads an old layout.** The ``meta`` table records the schema
+  and extractor versions; on a mismatch every table is dropped and recreated (see
+  :mod:`ripmap.cache.sqlite`, which also keeps a damaged file from breaking the map).
+  Rows and blobs additionally carry the version key, so an older process still
+  running against a freshly rebuilt database cannot mistake new rows for its own.
+
+The same file holds the raw blobs (bytes by key, the newest few per key prefix);
+what they mean, and how they are keyed and encoded, is :mod:`ripmap.cache.blobs`.
+"""
+from __future__ import annotations
+
+import hashlib
+import marshal
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+from ..extract import EXTRACTOR_VERSION
+from ..extract.tags import Tag, ref_counts
+from .paths import repo_cache_dir
+from .protocol import DEFAULT_BLOBS_PER_PREFIX, CacheRow, EncodedRow
+from .sqlite import SqliteStore, _chunks, _Disabled, _utf8_ok
+
+#: Bump when the table layout or the tag encoding changes. It is part of the file
+#: name too, so versions that disagree never even open each other's database.
+SCHEMA_VERSION = 4
+
+#: ``marshal`` format; version 4 has been stable since Python 3.4 and covers the
+#: int/str/bool/None values a tag holds.
+_MARSHAL_VERSION = 4
+
+def cache_path_for(root: Path, cache_dir: Path | None = None) -> Path:
+    """Where the tag database of ``root`` lives (see :mod:`ripmap.cache.paths`).
+
+    Precedence: explicit ``cache_dir``, then ``$RIPMAP_CACHE_DIR``, then the
+    platform's user cache directory.
+    """
+    return repo_cache_dir(Path(root), cache_dir) / f"tags-v{SCHEMA_VERSION}.sqlite"
+
+
+def content_hash(data: bytes) -> bytes:
+    """The 16-byte content digest the cache compares (BLAKE2b: fast, no collisions
+    in practice). Callers use this so their hashes match the stored ones."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+# ------------------------------------------------------------------ tag encoding
+
+
+def _tag_layout() -> str:
+    """Fingerprint of the ``Tag`` fields: a changed record invalidates the cache."""
+    return ",".join(Tag._fields)
+
+
+def _encode_tags(tags: Iterable[Tag]) -> bytes:
+    return marshal.dumps([tuple(t) for t in tags], _MARSHAL_VERSION)
+
+
+def encode_tuples(rows: list[tuple]) -> bytes:
+    """The stored encoding of a list of tag tuples (what workers send back, too)."""
+    return marshal.dumps(rows, _MARSHAL_VERSION)
+
+
+def decode_raw(blob: bytes) -> list[tuple] | None:
+    """Plain tuples from an :func:`encode_tuples` blob (no Tag objects), or ``None``."""
+    try:
+        out = marshal.loads(blob)
+    except (ValueError, EOFError, TypeError):
+        return None
+    return out if isinstance(out, list) else None
+
+
+def decode_blob(blob: bytes) -> list[Tag] | None:
+    """Tags from an :func:`encode_tuples` blob, or ``None`` if it is not one."""
+    return _decode_tags(blob)
+
+
+def _split(tags: Iterable[Tag]) -> tuple[bytes, bytes, bytes]:
+    """Definitions, references and reference counts go to separate columns: a warm
+    run needs only the definitions (the reference graph comes from its own cache),
+    rebuilding the graph needs only the counts, and decoding the references is most
+    of the cost of reading a file's tags back."""
+    defs = [tuple(t) for t in tags if t[2]]
+    refs = [tuple(t) for t in tags if not t[2]]
+    return (marshal.dumps(defs, _MARSHAL_VERSION), marshal.dumps(refs, _MARSHAL_VERSION),
+            marshal.dumps(ref_counts(refs), _MARSHAL_VERSION))
+
+
+def _merge(defs: list[Tag] | None, refs: list[Tag] | None) -> list[Tag] | None:
+    if defs is None or refs is None:
+        return None
+    out = defs + refs
+    out.sort(key=Tag.sort_key)
+    return out
+
+
+def _decode_tags(blob: bytes) -> list[Tag] | None:
+    """Tags from a stored blob, or ``None`` when the blob is not what we wrote."""
+    try:
+        return list(map(Tag._make, marshal.loads(blob)))
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
+# --------------------------------------------------------------------- TagCache
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS files ("
+    " rel TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+    " hash BLOB NOT NULL, parser TEXT NOT NULL, flags INTEGER NOT NULL DEFAULT 0,"
+    " defs BLOB NOT NULL, refs BLOB NOT NULL, refcounts BLOB NOT NULL)",
+    # few files have content flags: a warm run reads just those rows
+    "CREATE INDEX IF NOT EXISTS files_flagged ON files (flags) WHERE flags != 0",
+    "CREATE TABLE IF NOT EXISTS blobs ("
+    " key TEXT PRIMARY KEY, prefix TEXT NOT NULL, version TEXT NOT NULL,"
+    " stamp INTEGER NOT NULL, value BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS blobs_prefix ON blobs (prefix, stamp)",
+)
+
+
+_TABLES = frozenset({"meta", "files", "blobs"})
+
+
+class TagCache(SqliteStore):
+    """Tags per file of one repository, persisted in SQLite. See the module docs.
+
+    Build with :meth:`open`. Every method is safe to call after a failure: the
+    cache then answers like :class:`~ripmap.cache.null.NullCache`. Instances may be
+    shared between threads (calls are serialised); processes each open their own.
+    """
+
+    SCHEMA = _SCHEMA
+    TABLES = _TABLES
+    FILE_GLOB = "tags-v*.sqlite*"
+    LABEL = "tag cache"
+
+    def __init__(self, path: Path | None, *, warn: Callable[[str], None],
+                 extractor_version: str, parser_version: str) -> None:
+        """Prefer :meth:`open`; this only sets fields and connects nothing."""
+        super().__init__(path, warn=warn, meta={
+            "schema": str(SCHEMA_VERSION),
+            "extractor": f"{extractor_version}|tag:{_tag_layout()}",
+        })
+        # Stored on every row: a row is only ever read back by the same versions.
+        self._version_key = f"{self._meta_expected['extractor']}|parser:{parser_version}"
+
+    @classmethod
+    def open(cls, root: Path, cache_dir: Path | None = None, *,
+             warn: Callable[[str], None] = lambda m: None,
+             extractor_version: str = EXTRACTOR_VERSION,
+             parser_version: str = "") -> TagCache:
+        """Open (creating or repairing as needed) the cache of ``root``. Never raises
+        for cache problems: they produce one ``warn`` call and a no-op cache.
+
+        ``extractor_version`` changes invalidate the whole database;
+        ``parser_version`` (e.g. grammar versions) only hides rows written under a
+        different value.
+        """
+        path = cache_path_for(Path(root), cache_dir)
+        self = cls(path, warn=warn, extractor_version=extractor_version,
+                   parser_version=parser_version)
+        self._open_at(path)
+        return self
+
+    # ------------------------------------------------------------- public API
+
+    def get_many(self, entries: Iterable[tuple[str, int, int]], *, refs: bool = True) -> dict[str, list[Tag] | None]:
+        """Cached tags for each ``(rel, size, mtime_ns)``; ``None`` unless size and
+        mtime match the stored row exactly (and it was written by this version).
+        With ``refs=False`` only the definitions are decoded (see :meth:`get_refs`)."""
+        wanted: dict[str, tuple[int, int]] = {rel: (size, mtime) for rel, size, mtime in entries}
+        out: dict[str, list[Tag] | None] = dict.fromkeys(wanted)
+        keys = [rel for rel in wanted if _utf8_ok(rel)]
+        columns = f"rel, size, mtime_ns, defs, {'refs' if refs else 'NULL'}"
+        try:
+            with self._using() as conn:
+                for rel, size, mtime, dblob, rblob in self._rows_of(conn, columns, keys):
+                    if wanted.get(rel) == (size, mtime):
+                        d = _decode_tags(dblob)
+                        out[rel] = _merge(d, _decode_tags(rblob)) if refs else d
+        except _Disabled:
+            pass
+        hits = sum(1 for v in out.values() if v is not None)
+        self.stats.hits += hits
+        self.stats.misses += len(out) - hits
+        return out
+
+    def get_refs(self, rels: Iterable[str]) -> dict[str, list[Tag]]:
+        """The stored references of files already returned by ``get_many(refs=False)``."""
+        return self._column(rels, "refs", _decode_tags)
+
+    def get_ref_counts(self, rels: Iterable[str]) -> dict[str, list[tuple[str, str, int]]]:
+        """The stored ``(name, kind, count)`` reference summary of each file (see
+        :func:`ripmap.extract.tags.ref_counts`): what rebuilding the graph reads."""
+        return self._column(rels, "refcounts", decode_raw)
+
+    def _column(self, rels: Iterable[str], column: str, decode: Callable[[bytes], list | None]) -> dict[str, list]:
+        """rel → ``decode(blob)`` of one blob column for the given files; rows whose blob
+        does not decode are left out."""
+        out: dict[str, list] = {}
+        keys = [r for r in rels if _utf8_ok(r)]
+        try:
+            with self._using() as conn:
+                for rel, blob in self._rows_of(conn, f"rel, {column}", keys):
+                    got = decode(blob)
+                    if got is not None:
+                        out[rel] = got
+        except _Disabled:
+            pass
+        return out
+
+    def _rows_of(self, conn: sqlite3.Connection, columns: str, rels: Sequence[str]) -> Iterator[tuple]:
+        """``SELECT columns`` of the rows of ``rels`` written by this version, a chunk of
+        keys per statement (SQLite bounds the parameters of one)."""
+        for chunk in _chunks(rels):
+            marks = ",".join("?" * len(chunk))
+            yield from self._retry(lambda: conn.execute(
+                f"SELECT {columns} FROM files WHERE parser = ? AND rel IN ({marks})",
+                (self._version_key, *chunk)).fetchall())
+
+    def _one(self, sql: str, args: tuple) -> tuple | None:
+        """The first row one read statement gives, or None (also once the cache is off)."""
+        try:
+            with self._using() as conn:
+                return self._retry(lambda: conn.execute(sql, args).fetchone())
+        except _Disabled:
+            return None
+
+    def get_flags(self, rels: Iterable[str]) -> dict[str, int]:
+        """rel → the content flags stored with the file's tags (see :data:`EncodedRow`),
+        for those of ``rels`` that have a row. Only non-zero flags are read back."""
+        wanted = set(rels)
+        try:
+            with self._using() as conn:
+                rows = self._retry(lambda: conn.execute(
+                    "SELECT rel, flags FROM files WHERE parser = ? AND flags != 0",
+                    (self._version_key,)).fetchall())
+        except _Disabled:
+            return {}
+        return {rel: int(fl) for rel, fl in rows if rel in wanted}
+
+    def known_files(self) -> dict[str, tuple[int, int]]:
+        """rel → (size, mtime_ns) of every stored file: what discovery need not sniff again."""
+        try:
+            with self._using() as conn:
+                rows = self._retry(lambda: conn.execute(
+                    "SELECT rel, size, mtime_ns FROM files WHERE parser = ?", (self._version_key,)).fetchall())
+        except _Disabled:
+            return {}
+        return {rel: (size, mtime) for rel, size, mtime in rows}
+
+    def has_size(self, rel: str, size: int) -> bool:
+        """Whether a row for ``rel`` with this size exists (a cheap pre-check before hashing)."""
+        return _utf8_ok(rel) and self._one("SELECT 1 FROM files WHERE rel = ? AND size = ? AND parser = ?",
+                                           (rel, size, self._version_key)) is not None
+
+    def lookup_hash(self, rel: str, size: int, content_hash: bytes) -> list[Tag] | None:
+        """Tags stored for ``rel`` if its size and content hash still match.
+
+        For the ambiguous case (same size, new mtime). On a hit, call :meth:`touch`
+        with the new mtime so the next run is a plain :meth:`get_many` hit.
+        """
+        row = self._one("SELECT defs, refs FROM files WHERE rel = ? AND size = ? AND hash = ? AND parser = ?",
+                        (rel, size, bytes(content_hash), self._version_key)) if _utf8_ok(rel) else None
+        found = _merge(_decode_tags(row[0]), _decode_tags(row[1])) if row is not None else None
+        if found is None:
+            self.stats.hash_misses += 1
+        else:
+            self.stats.hash_hits += 1
+        return found
+
+    def touch(self, rel: str, size: int, mtime_ns: int) -> None:
+        """Record a new mtime for an unchanged file (after a :meth:`lookup_hash` hit)."""
+        self.touch_many([(rel, size, mtime_ns)])
+
+    def touch_many(self, rows: Iterable[tuple[str, int, int]]) -> None:
+        """:meth:`touch` for many files in one transaction (a checkout touches all)."""
+        params = [(mtime, rel, size, self._version_key)
+                  for rel, size, mtime in rows if _utf8_ok(rel)]
+        if not params:
+            return
+        try:
+            with self._using() as conn:
+                self._write_txn(conn, lambda c: c.executemany(
+                    "UPDATE files SET mtime_ns = ? WHERE rel = ? AND size = ? AND parser = ?",
+                    params))
+        except _Disabled:
+            pass
+
+    def put_encoded(self, rows: Iterable[EncodedRow]) -> None:
+        """Store rows whose tags are already encoded (see :data:`EncodedRow`).
+
+        Parse workers encode their results once; the main process stores the bytes as
+        they are instead of rebuilding and re-encoding every reference.
+        """
+        params = [(rel, int(size), int(mtime), bytes(digest), self._version_key, dblob, rblob, cblob, int(flags))
+                  for rel, size, mtime, digest, dblob, rblob, cblob, flags in rows if _utf8_ok(rel)]
+        if not params:
+            return
+        try:
+            with self._using() as conn:
+                self._write_txn(conn, lambda c: c.executemany(
+                    "INSERT OR REPLACE INTO files (rel, size, mtime_ns, hash, parser, defs, refs, refcounts, flags) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", params))
+            self.stats.writes += len(params)
+        except _Disabled:
+            pass
+
+    def put_many(self, rows: Iterable[CacheRow]) -> None:
+        """Store ``(rel, size, mtime_ns, content_hash, tags)`` rows in ONE transaction
+        (with no content flags).
+
+        Encoding happens before the transaction starts so the write lock is held
+        only for the inserts themselves.
+        """
+        encoded: list[EncodedRow] = []
+        for rel, size, mtime, digest, tags in rows:
+            try:
+                dblob, rblob, cblob = _split(tags)
+            except (ValueError, TypeError, AttributeError, IndexError):  # not a Tag list: skip the row
+                continue
+            encoded.append((rel, size, mtime, digest, dblob, rblob, cblob, 0))
+        self.put_encoded(encoded)
+
+    def prune(self, keep_rels: set[str]) -> int:
+        """Delete rows of files not in ``keep_rels``; returns how many went."""
+        try:
+            with self._using() as conn:
+                def delete(c: sqlite3.Connection) -> int:
+                    gone = [(r,) for (r,) in c.execute("SELECT rel FROM files")
+                            if r not in keep_rels]
+                    c.executemany("DELETE FROM files WHERE rel = ?", gone)
+                    return len(gone)
+                return self._write_txn(conn, delete)
+        except _Disabled:
+            return 0
+
+    def get_blob(self, key: str) -> bytes | None:
+        """A value stored with :meth:`put_blob`, or ``None``."""
+        row = self._one("SELECT value FROM blobs WHERE key = ? AND version = ?",
+                        (key, self._version_key)) if _utf8_ok(key) else None
+        return None if row is None else bytes(row[0])
+
+    def put_blob(self, key: str, value: bytes, *, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
+        """Store ``value`` under ``key`` and keep only the newest ``keep`` keys that
+        share its prefix (text before the first ``:``), e.g. ``graph:<fingerprint>``
+        or ``git:<HEAD>``. Fingerprint-keyed values would otherwise pile up forever;
+        keeping two lets switching back and forth between branches stay warm.
+        """
+        if not _utf8_ok(key):
+            return
+        prefix = key.split(":", 1)[0]  # e.g. "graph" of graph:<fingerprint>
+        keep = max(1, keep)
+
+        def store(c: sqlite3.Connection) -> None:
+            (stamp,) = c.execute("SELECT coalesce(max(stamp), 0) + 1 FROM blobs").fetchone()
+            c.execute("INSERT OR REPLACE INTO blobs (key, prefix, version, stamp, value) "
+                      "VALUES (?, ?, ?, ?, ?)", (key, prefix, self._version_key, stamp,
+                                                 bytes(value)))
+            c.execute("DELETE FROM blobs WHERE prefix = ? AND key NOT IN "
+                      "(SELECT key FROM blobs WHERE prefix = ? ORDER BY stamp DESC LIMIT ?)",
+                      (prefix, prefix, keep))
+
+        try:
+            with self._using() as conn:
+                self._write_txn(conn, store)
+        except _Disabled:
+            pass
+
+    def __enter__(self) -> TagCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self._conn is not None else "disabled"
+        return f"TagCache({str(self.path)!r}, {state}, {self.stats})"

@@ -1,0 +1,103 @@
+"""Find the source files under a root: the first stage of every map.
+
+Candidates come from git when the root is inside a work tree, because git
+already knows the ignore rules exactly (including ``.git/info/exclude`` and the
+user's global excludes). Without git we walk the tree ourselves and apply every
+``.gitignore`` we find, so a plain checkout or tarball maps the same way.
+
+Both sources feed one per-file pipeline that applies the excludes, the size
+limit and the binary check, and turns every surprise (unreadable file, symlink
+loop, link escaping the root) into a one-line note instead of an exception: a
+map with a few files missing is far more useful than no map at all.
+
+Only what nobody ever wants is left out (installed packages, virtualenvs, build
+outputs, lock files). Vendored, generated, fixture, stub, docs and test files are
+kept but *classified*: each :class:`SourceFile` carries its
+:class:`~ripmap.fileclass.FileClass` flags to the index and on to ranking, which
+weighs them and never re-classifies a path.
+
+The stage is cut into its concerns, each a module of this package:
+
+* :mod:`.listing`: where candidate paths come from (``git ls-files``, else a walk);
+* :mod:`.ignore`: what is left out (built-in excludes, the config's globs, ``.gitignore``);
+* :mod:`.checks`: per-file checks (size, binary, symlinks, special files);
+* :mod:`.classes`: file-class detection (path, neighbours, ``.gitattributes``, content);
+* :mod:`.source`: the records handed on (:class:`SourceFile`, :class:`Discovery`).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ..config import Config
+from ..errors import RipmapError
+from .checks import inspect_file, is_binary
+from .classes import CLASSIFY_VERSION, classify, classify_path, content_flags
+from .ignore import VENDOR_DIRS, Filters, is_vendor_path
+from .listing import git_list, walk
+from .source import Discovery, SourceFile
+
+__all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "SourceFile", "classify_path", "content_flags", "discover",
+           "is_binary", "is_vendor_path"]
+
+
+def discover(
+    root: Path,
+    config: Config | None = None,
+    *,
+    language_of: Callable[[str], str | None] | None = None,
+    keep_unknown: bool = False,
+    known: Mapping[str, tuple[int, int]] | None = None,
+    sniff: bool = True,
+) -> Discovery:
+    """List the mappable files under ``root``, deterministically sorted.
+
+    ``language_of`` maps a root-relative path to a language name. When it is
+    given and ``keep_unknown`` is false, files it does not recognise are
+    dropped silently and *before* any I/O: they are not source code, and not
+    touching them is what keeps discovery fast on asset-heavy repos.
+
+    ``known`` maps paths to the (size, mtime_ns) at which they were last parsed as
+    text (the tag cache): an unchanged file needs no binary sniff. ``sniff=False``
+    leaves the binary check to the caller altogether (the index does it in its parse
+    workers, which read every file anyway; see :func:`is_binary`).
+    """
+    if config is None:
+        config = Config()
+    root = Path(root)
+    if not root.is_dir():
+        raise RipmapError(f"{root}: no such directory")
+    root = root.resolve()
+    filters = Filters.from_config(config)
+
+    notes: list[str] = []
+    listed = git_list(root, notes)
+    in_git = listed is not None
+    if listed is None:
+        listed = walk(root, filters, notes)
+    elif not listed:
+        # The root may sit inside a git-ignored directory of an enclosing repo
+        # (a build dir, a vendored checkout); git then lists nothing at all.
+        walk_notes: list[str] = []
+        walked = walk(root, filters, walk_notes)
+        if walked:
+            in_git = False
+            notes.append("git lists no files here (ignored directory?); walked the tree instead")
+            notes.extend(walk_notes)
+            listed = walked
+
+    files: list[SourceFile] = []
+    root_str = str(root)
+    prefix = os.path.join(root_str, "")  # with exactly one trailing separator
+    for rel in sorted(set(listed)):
+        if not filters.wanted(rel):
+            continue
+        language = language_of(rel) if language_of is not None else None
+        if language is None and language_of is not None and not keep_unknown:
+            continue
+        found = inspect_file(root_str, prefix + rel, rel, config.max_file_size, notes, known, sniff)
+        if found is not None:
+            size, mtime_ns = found
+            files.append(SourceFile(rel, root / rel, size, mtime_ns, language))
+    return Discovery(tuple(classify(root, files, listed, notes=notes)), tuple(notes), in_git)

@@ -1,0 +1,304 @@
+"""File classes: vendored, generated, fixture, stub, docs and test files, told apart.
+
+Such files are mapped but *classified* (:class:`~ripmap.fileclass.FileClass` flags on
+each :class:`~ripmap.discover.source.SourceFile`), so ranking can weigh them down while
+a user who asks for one still finds it. The path, its neighbours (stub trees), git
+submodules and ``.gitattributes`` decide here; the first lines of a file decide in the
+parse workers, which read every file anyway (:func:`content_flags`).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..fileclass import FileClass
+from .checks import os_reason
+from .source import SourceFile
+
+#: Version of the classification rules in :func:`content_flags`, whose results the tag
+#: cache keeps: bump it when they change, so cached files are read again.
+CLASSIFY_VERSION = 1
+
+# The class bits as plain ints: IntFlag arithmetic costs microseconds per operation,
+# and classification runs on every file of every map.
+_VENDOR, _GENERATED, _FIXTURE = int(FileClass.VENDOR), int(FileClass.GENERATED), int(FileClass.FIXTURE)
+_STUB, _DOCS, _TEST = int(FileClass.STUB), int(FileClass.DOCS), int(FileClass.TEST)
+
+#: Directories of third-party code that is still mapped (down-weighted), unlike
+#: :data:`VENDOR_DIRS`. ``typeshed`` is the stub tree type checkers vendor.
+VENDOR_COMPONENTS: frozenset[str] = frozenset({
+    "vendor", "vendored", "third_party", "third-party", "thirdparty", "3rdparty", "external",
+    "externals", "extern", "typeshed", "node_modules", "bower_components", "site-packages",
+})
+#: Directories of test data: inputs and expected outputs, samples, snapshots.
+FIXTURE_COMPONENTS: frozenset[str] = frozenset({
+    "fixtures", "fixture", "__fixtures__", "test-fixtures", "test_fixtures", "testdata", "test-data",
+    "test_data", "samples", "__snapshots__",
+})
+#: Directories of type stubs (``foo-stubs`` packages are matched by suffix).
+STUB_COMPONENTS: frozenset[str] = frozenset({"typeshed", "stubs", "typings", "@types"})
+#: Directories of tests.
+TEST_COMPONENTS: frozenset[str] = frozenset({"test", "tests", "__tests__", "spec", "specs"})
+#: Documentation: by extension anywhere, a top-level ``docs``/``doc`` directory, or a
+#: ``documentation`` directory at any depth. A ``doc/`` deeper down is often code (a
+#: module that writes man pages, say), so only the top-level one counts.
+DOCS_EXTENSIONS: frozenset[str] = frozenset({"md", "markdown", "mdx", "rst", "adoc", "asciidoc", "org"})
+DOCS_TOP_DIRS: frozenset[str] = frozenset({"docs", "doc"})
+
+#: Type stubs → the extensions of the implementations they would stand beside. A stub
+#: in a directory with no implementation file is a stub *tree* (stubs for code that
+#: lives elsewhere), not the typed face of the package it sits in.
+_STUB_IMPLS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (".pyi", (".py",)),
+    (".d.ts", (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs")),
+)
+
+#: File names that code generators give their output.
+_GENERATED_NAME = re.compile(
+    r"""(\.pb\.[a-z0-9]+$              # protobuf: x.pb.go, x.pb.cc, x.pb.h, x.pb.swift
+       | _pb2(_grpc)?\.pyi?$          # protobuf / grpc for Python
+       | _(grpc_)?pb\.(js|ts|d\.ts)$  # protobuf for JavaScript / TypeScript
+       | \.(g|freezed|gr)\.dart$      # Dart build_runner outputs
+       | \.g\.(cs|i\.cs)$ | \.designer\.(cs|vb)$
+       | \.generated\.[a-z0-9]+$
+       | ^zz_generated[._]
+       | \.min\.(js|css)$)""",
+    re.X | re.I,
+)
+#: File names of tests, in the conventions of the common test runners.
+_TEST_NAME = re.compile(
+    r"""^(test_.+\.py|conftest\.py
+       |.+_test\.(py|go|rb|exs?|dart|c|cc|cpp|rs|kt|swift)
+       |.+(Test|Tests|Spec|IT)\.(java|kt|scala|cs|swift|groovy)
+       |.+\.(test|spec)\.[cm]?[jt]sx?
+       |.+_spec\.rb)$""",
+    re.X,
+)
+
+#: ``.gitattributes`` attributes GitHub's linguist defines, and the class each sets.
+LINGUIST_ATTRIBUTES: dict[str, FileClass] = {
+    "linguist-vendored": FileClass.VENDOR,
+    "linguist-generated": FileClass.GENERATED,
+    "linguist-documentation": FileClass.DOCS,
+}
+
+
+def classify_path(rel: str) -> int:
+    """The :class:`~ripmap.fileclass.FileClass` bits a path alone implies.
+
+    Directory names are compared whole and case-insensitively, so ``src/samples.py``
+    or ``vendored_utils.py`` stay ordinary code; file-name conventions (``*Test.java``)
+    keep their case. Stub trees need the neighbouring files as well: see :func:`classify`.
+    """
+    directory, _sep, name = rel.rpartition("/")
+    return _dir_flags(directory) | _name_flags(name)
+
+
+def _dir_flags(directory: str) -> int:
+    """Classes implied by the directories a file sits in (``""`` for the root)."""
+    dirs = directory.lower().split("/") if directory else []
+    dirset = set(dirs)
+    flags = 0
+    if dirset & VENDOR_COMPONENTS:
+        flags |= _VENDOR
+    if dirset & STUB_COMPONENTS or any(d.endswith("-stubs") for d in dirs):
+        flags |= _STUB
+    if dirset & FIXTURE_COMPONENTS or _test_resources(dirs):
+        flags |= _FIXTURE
+    if (dirs and dirs[0] in DOCS_TOP_DIRS) or "documentation" in dirset:
+        flags |= _DOCS
+    if dirset & TEST_COMPONENTS:
+        flags |= _TEST
+    return flags
+
+
+def _name_flags(name: str) -> int:
+    """Classes implied by a file's own name."""
+    flags = 0
+    if "." in name[1:] and name.rpartition(".")[2].lower() in DOCS_EXTENSIONS:
+        flags |= _DOCS
+    if _TEST_NAME.match(name):
+        flags |= _TEST
+    if _GENERATED_NAME.search(name):
+        flags |= _GENERATED
+    return flags
+
+
+def _test_resources(dirs: list[str]) -> bool:
+    """``src/test/resources``: the JVM layout's place for test data."""
+    return any(a == "test" and b == "resources" for a, b in zip(dirs, dirs[1:]))
+
+
+def classify(root: Path, files: Iterable[SourceFile], listed: Iterable[str] = (), *,
+             notes: list[str] | None = None) -> list[SourceFile]:
+    """``files`` with their classes from path, neighbours, submodules and ``.gitattributes``.
+
+    ``listed`` is every candidate path discovery saw (before filtering), where the
+    ``.gitattributes`` files are found. A linguist attribute set to false clears a
+    class the path would imply: the user's word wins.
+    """
+    files = list(files)
+    notes = notes if notes is not None else []
+    rels = [f.rel for f in files]
+    by_dir: dict[str, int] = {}  # a thousand files sit in a few dozen directories
+    flags = []
+    for r in rels:
+        directory, _sep, name = r.rpartition("/")
+        df = by_dir.get(directory)
+        if df is None:
+            df = by_dir[directory] = _dir_flags(directory)
+        flags.append(df | _name_flags(name))
+    for i in _stub_trees(rels):
+        flags[i] |= _STUB
+    under = tuple(p + "/" for p in _submodule_paths(root))
+    if under:
+        for i, r in enumerate(rels):
+            if r.startswith(under):
+                flags[i] |= _VENDOR
+    attr_files = [r for r in listed if r == ".gitattributes" or r.endswith("/.gitattributes")]
+    decided = _attributes(root, attr_files, rels, notes) if attr_files and rels else {}
+    out: list[SourceFile] = []
+    for f, fl in zip(files, flags):
+        fixed = 0
+        says = decided.get(f.rel)
+        if says is not None:
+            for bit, on in says.items():
+                fixed |= bit
+                fl = fl | bit if on else fl & ~bit
+        out.append(f if (fl, fixed) == (f.flags, f.fixed)
+                   else SourceFile(f.rel, f.path, f.size, f.mtime_ns, f.language, fl, fixed))
+    return out
+
+
+def _stub_trees(rels: list[str]) -> Iterable[int]:
+    """Indexes of the stub files that sit in a directory holding no implementation."""
+    impl_dirs = {stub: {r.rpartition("/")[0] for r in rels if r.endswith(impls) and not r.endswith(stub)}
+                 for stub, impls in _STUB_IMPLS}
+    for i, r in enumerate(rels):
+        for stub, _impls in _STUB_IMPLS:
+            if r.endswith(stub) and r.rpartition("/")[0] not in impl_dirs[stub]:
+                yield i
+
+
+_SUBMODULE_PATH = re.compile(r"^\s*path\s*=\s*(.+?)\s*$", re.M)
+
+
+def _submodule_paths(root: Path) -> list[str]:
+    """Paths of the git submodules ``.gitmodules`` declares (third-party checkouts).
+
+    Git lists a submodule as one entry that discovery skips, so this matters when the
+    tree was walked (no git, or a copy of a checkout with its submodules filled in).
+    """
+    try:
+        text = (root / ".gitmodules").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    paths = (m.strip('"').strip("/") for m in _SUBMODULE_PATH.findall(text))
+    return [p for p in paths if p]
+
+
+def _attributes(root: Path, attr_files: list[str], rels: list[str],
+                notes: list[str]) -> dict[str, dict[int, bool]]:
+    """rel → {class bit: on} for the linguist attributes the ``.gitattributes`` files give.
+
+    Read directly rather than through ``git check-attr``: the same in a walked tree as
+    in a repository, and no subprocess on every run. Git's rules are followed: a deeper
+    file overrides a shallower one and a later line an earlier one; ``-attr`` and
+    ``attr=false`` unset; ``!attr`` has no say; a pattern matches the path itself, never
+    a file merely because it matches a directory above it (so ``vendor/`` or ``vendor``
+    name no file, ``vendor/**`` does). Macros and ``.git/info/attributes`` are not read.
+    """
+    rules: list[tuple[str, re.Pattern[str], dict[int, bool]]] = []
+    for where in sorted(attr_files, key=lambda r: (r.count("/"), r)):
+        base = where.rpartition("/")[0]
+        try:
+            text = (root / where).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            notes.append(f"ignored {where}: unreadable ({os_reason(exc)})")
+            continue
+        if "linguist-" not in text:
+            continue
+        for line in text.splitlines():
+            words = line.split()
+            if not words or words[0].startswith(("#", "[attr]", "!")):
+                continue
+            says: dict[int, bool] = {}
+            for w in words[1:]:
+                if w.startswith("!"):  # back to unspecified: no say
+                    continue
+                name, _eq, value = w.lstrip("-").partition("=")
+                bit = LINGUIST_ATTRIBUTES.get(name)
+                if bit is not None:
+                    says[int(bit)] = not w.startswith("-") and value.lower() != "false"
+            regex = _attribute_pattern(words[0]) if says else None
+            if regex is not None:
+                rules.append((base, regex, says))
+    out: dict[str, dict[int, bool]] = {}
+    for rel in rels if rules else ():
+        for base, regex, says in rules:
+            if base and not rel.startswith(base + "/"):
+                continue
+            m = regex.match(rel[len(base) + 1:] if base else rel)
+            if m is not None and not m.groupdict().get(_DIR_MARK):
+                out.setdefault(rel, {}).update(says)
+    return out
+
+
+#: The group ``pathspec`` sets when a pattern matched a directory above the path.
+_DIR_MARK = "ps_d"
+
+
+def _attribute_pattern(pattern: str) -> re.Pattern[str] | None:
+    """A ``.gitattributes`` pattern as a regex (``.gitignore`` syntax, via ``pathspec``)."""
+    try:
+        from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern as _Pattern
+    except ImportError:  # pathspec < 1.0
+        from pathspec.patterns import GitWildMatchPattern as _Pattern
+    try:
+        compiled = _Pattern(pattern)
+    except Exception:  # a malformed pattern: git skips the line, so do we
+        return None
+    regex = compiled.regex
+    return regex if compiled.include and regex is not None else None
+
+
+def content_flags(data: bytes) -> int:
+    """Classes a file's bytes reveal: a generator's header, or minified text.
+
+    Run by the parse workers on bytes they already read (so no file is read twice).
+    A header counts only in a comment line among the first lines: the conventions
+    (Go's "Code generated ... DO NOT EDIT.", Meta's at-generated tag, "This file is
+    automatically generated") are all written as comments, while prose *about*
+    generated code in a docstring or a string literal stays ordinary code.
+    """
+    for raw in data[:_HEAD_BYTES].split(b"\n", _HEAD_LINES)[:_HEAD_LINES]:
+        line = raw.strip()
+        if line.startswith(_COMMENT_LEADERS) and _GENERATED_MARK.search(line):
+            return _GENERATED
+    window = data[:_MINIFIED_WINDOW]
+    if len(window) >= _MINIFIED_MIN_BYTES and len(window) / (window.count(b"\n") + 1) > _MINIFIED_MEAN_LINE:
+        return _GENERATED
+    return 0
+
+
+#: How far into a file a generator's header is looked for.
+_HEAD_BYTES = 4096
+_HEAD_LINES = 40
+#: What a comment line starts with, across the supported languages (docstring quotes
+#: included: some generators write their notice as the module docstring).
+_COMMENT_LEADERS = (b"#", b"//", b"/*", b"*", b"--", b";", b"%", b"<!--", b"(*", b"{-", b'"""', b"'''")
+_GENERATED_MARK = re.compile(
+    rb"""code\ generated\b.*\bdo\ not\ edit        # Go's convention
+       | \bgenerated\b.*\bdo\ not\ (edit|modify)    # protobuf, thrift and many others
+       | \bdo\ not\ (edit|modify)\b.*\bgenerated\b
+       | (^|[\s*/#])@generated\b                  # Meta's convention
+       | \b(auto[-\ ]?generated|automatically\ generated|machine[-\ ]generated)\b
+       | ^[\W]*generated\ (by|from|with|using)\b    # "// Generated by the Thrift compiler"
+       | \b(file|code)\ (is|was|has\ been)\ generated\b""",
+    re.X | re.I,
+)
+#: Minified text: at least this much, with lines far longer than anyone writes them.
+_MINIFIED_WINDOW = 65536
+_MINIFIED_MIN_BYTES = 4096
+_MINIFIED_MEAN_LINE = 300

@@ -1,0 +1,207 @@
+"""The query-independent state of ranking one snapshot, and its memos.
+
+Everything here depends only on the indexed code and its history (the graph, the
+assembled file graph per graph-parameter point, git arrays aligned with the graph,
+the lexical and path indexes), so it is built lazily once and reused by every
+:func:`~ripmap.rank.score.rank` call; the trainer ranks thousands of parameter points
+against one context.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Mapping, Protocol, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..extract.tags import Tag
+from ..gitinfo import GitSignals
+from ..graph import GraphData
+from ..index import definitions
+from .edges import GraphKey, file_graph, graph_key, undirected
+from .lexical import LexicalIndex
+from .pagerank import transition
+from .pairing import pairing_matrix
+from .query import ParsedQuery, PathIndex, parse_query
+from .signals import file_depths
+
+
+class LexicalStore(Protocol):
+    """Where a context keeps its lexical index between runs (one index's worth)."""
+
+    def load_lexical(self, n_files: int) -> LexicalIndex | None:
+        """The stored index, if there is one for ``n_files`` files."""
+        ...
+
+    def save_lexical(self, lx: LexicalIndex) -> None: ...
+
+
+@dataclass
+class RankContext:
+    """Query-independent state for ranking one snapshot of a repository."""
+
+    graph: GraphData
+    git: GitSignals | None = None
+    #: where the lexical index is kept between runs (e.g. :class:`ripmap.cache.blobs.BlobStore`);
+    #: None: built in memory each time
+    store: LexicalStore | None = None
+    #: :class:`~ripmap.fileclass.FileClass` bits per file, aligned with ``graph.files``
+    #: (discovery's verdict, handed in by the caller); None: every file is ordinary code
+    flags: np.ndarray | None = None
+    #: each file's definitions (signatures, parents) for chunk-level lexical retrieval;
+    #: None: files are searched by their names and paths only
+    defs: Mapping[str, Sequence[Tag]] | None = None
+    #: the assembled file graph per :func:`~ripmap.rank.edges.graph_key`: filled as
+    #: parameter points are ranked; a caller may seed it with one it already has (read
+    #: from the cache with the graph)
+    file_graphs: dict[GraphKey, sp.csr_matrix] = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        n = self.graph.n_files
+        if self.flags is None:
+            self.flags = np.zeros(n, dtype=np.int64)
+        else:
+            self.flags = np.asarray(self.flags, dtype=np.int64)
+            if self.flags.shape != (n,):
+                raise ValueError(f"flags has shape {self.flags.shape}, expected ({n},) like the graph's files")
+
+    def _get(self, key, make):
+        v = self._memo.get(key)
+        if v is None:
+            v = make()
+            self._memo[key] = v
+        return v
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The field-aware lexical index (built once; kept in the store when there is one)."""
+        def build() -> LexicalIndex:
+            g = self.graph
+            R = (g.R[0] + g.R[1] + g.R[2]).tocsr()
+            defs = None
+            if self.defs is not None:
+                defs = {rel: definitions(self.defs, rel) for rel in g.files}
+            return LexicalIndex.build(g.files, g.names, g.D, R, defs)
+
+        def make() -> LexicalIndex:
+            if self.store is None:
+                return build()
+            lx = self.store.load_lexical(self.graph.n_files)
+            if lx is None:
+                lx = build()
+                self.store.save_lexical(lx)
+            return lx
+        return self._get("lexical", make)
+
+    @property
+    def paths(self) -> PathIndex:
+        return self._get("paths", lambda: PathIndex.build(self.graph.files))
+
+    @property
+    def lower_names(self) -> dict[str, list[str]]:
+        def make() -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for n in dict.fromkeys(self.graph.names):
+                out.setdefault(n.lower(), []).append(n)
+            return out
+        return self._get("lower_names", make)
+
+    @property
+    def defined_names(self) -> dict[str, int]:
+        """Names some file defines (what a query's identifier must name to count)."""
+        def make() -> dict[str, int]:
+            g = self.graph
+            has_def = np.flatnonzero(g.ndefs > 0)
+            return {g.names[int(i)]: 1 for i in has_def}
+        return self._get("defined_names", make)
+
+    def parse(self, focus: str) -> ParsedQuery:
+        """The focus text read into typed evidence (once per distinct text)."""
+        return self.per_query(("parse", focus), lambda: parse_query(focus, self.paths, self.defined_names,
+                                                                   self.lower_names))
+
+    @property
+    def pairing(self) -> "sp.csr_matrix":
+        return self._get("pairing", lambda: pairing_matrix(self.graph.files))
+
+    def association(self, seeds: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
+        """Co-change evidence for every file from weighted seed files (graph order)."""
+        n = self.graph.n_files
+        g = self.git
+        nz = np.flatnonzero(seeds > 0)
+        if g is None or g.is_empty or nz.size == 0:
+            return np.zeros(n)
+        half, expo = float(params["cochange_half_life_days"]), float(params["cochange_size_exponent"])
+        key = ("assoc", tuple(nz.tolist()), tuple(np.round(seeds[nz], 6).tolist()), half, expo)
+
+        def make() -> np.ndarray:
+            _age, _churn, col = self.git_arrays()
+            has = col >= 0
+            q = np.zeros(len(g.files))
+            np.maximum.at(q, col[has], seeds[has])
+            cc = g.association_vector(q, half_life_days=half, size_exponent=expo)
+            out = np.zeros(n)
+            out[has] = cc[col[has]]
+            return out
+        return self.per_query(key, make)
+
+    def git_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(age_days, churn, git column index or -1) aligned with the graph's files."""
+        def make():
+            n = self.graph.n_files
+            age = np.full(n, np.inf)
+            churn = np.zeros(n)
+            col = np.full(n, -1, dtype=np.int64)
+            g = self.git
+            if g is not None and not g.is_empty:
+                for i, f in enumerate(self.graph.files):
+                    j = g.index.get(f)
+                    if j is not None:
+                        col[i] = j
+                has = col >= 0
+                age[has] = g.age_days[col[has]]
+                churn[has] = g.churn[col[has]]
+            return age, churn, col
+        return self._get("git", make)
+
+    def file_graph(self, params: Mapping[str, float]) -> sp.csr_matrix:
+        """The weighted file graph for ``params``, assembled once per graph-parameter point."""
+        key = graph_key(params)
+        W = self.file_graphs.get(key)
+        if W is None:
+            W = self.file_graphs[key] = file_graph(self.graph, params)
+        return W
+
+    def transition(self, params: Mapping[str, float]):
+        W = self.file_graph(params)
+        key = ("PT", id(W))
+        return W, self._get(key, lambda: transition(W))
+
+    def depths(self) -> np.ndarray:
+        return self._get("depths", lambda: file_depths(self.graph.files))
+
+    def undirected(self, W) -> "sp.csr_matrix":
+        return self._get(("undirected", id(W)), lambda: undirected(W))
+
+    def indegree(self, params: Mapping[str, float]) -> np.ndarray:
+        W = self.file_graph(params)
+        return self._get(("indeg", id(W)), lambda: np.asarray((W > 0).sum(axis=0)).ravel().astype(np.float64))
+
+    def per_query(self, key, make):
+        """Memoize a query-dependent but parameter-independent vector (bounded LRU).
+
+        The trainer ranks the same seed files under thousands of parameter points; the
+        seed's BM25 scores and co-change vector never change between them.
+        """
+        memo = self._memo.setdefault("per_query", OrderedDict())
+        v = memo.get(key)
+        if v is None:
+            v = make()
+            memo[key] = v
+            if len(memo) > 4096:
+                memo.popitem(last=False)
+        else:
+            memo.move_to_end(key)
+        return v

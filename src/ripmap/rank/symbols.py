@@ -1,0 +1,111 @@
+"""Symbol ranking: each definition's share of its file's score.
+
+A definition's share grows with the references to its name, each weighted by the score
+of the referring file (symbols used by the files that matter come first), times a small
+prior by kind (types before fields; closures and local helpers far behind), raised for
+identifiers the user named and for definitions that match the focus text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..extract.tags import Tag
+from ..graph import GraphData
+from ..index import definitions
+from .context import RankContext
+from .edges import reference_matrix
+from .params import Params
+
+_KIND_PRIOR = {"class": 1.3, "interface": 1.3, "struct": 1.3, "trait": 1.3, "enum": 1.1, "type": 1.1,
+               "function": 1.0, "method": 0.9, "macro": 0.9, "module": 0.8, "section": 1.0, "impl": 0.8,
+               "constant": 0.5, "variable": 0.4, "field": 0.35, "property": 0.4}
+
+
+_CALLABLE = frozenset({"function", "method"})
+
+
+@dataclass
+class SymbolTable:
+    """Every definition of the index as parallel arrays, grouped by file (graph order)."""
+
+    paths: tuple[str, ...]
+    tags: list[Tag]
+    file_idx: np.ndarray
+    name_idx: np.ndarray
+    prior: np.ndarray  # kind prior × locality (closures and local helpers weigh less)
+    line: np.ndarray
+    starts: np.ndarray  # first row of each non-empty file group
+    groups: np.ndarray  # file index of each group
+
+    @classmethod
+    def build(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "SymbolTable":
+        # a file's definitions are the names of its own language family
+        by_family = [m.get for m in g.family_name_indexes()]
+        fam_of = g.file_family.tolist()
+        kind_prior = _KIND_PRIOR.get
+        all_tags: list[Tag] = []
+        fidx: list[int] = []
+        nidx: list[int] = []
+        prior: list[float] = []
+        for f, rel in enumerate(g.files):
+            defs = definitions(tags, rel)
+            if not defs:
+                continue
+            # closures and local helpers (defined inside a function) weigh less
+            kind_of = {t.name: t.kind for t in defs}.get
+            name_of = by_family[fam_of[f]]
+            all_tags.extend(defs)
+            fidx.extend([f] * len(defs))
+            nidx.extend([name_of(t.name, -1) for t in defs])
+            prior.extend([kind_prior(t.kind, 0.7) * (0.15 if kind_of(t.parent) in _CALLABLE else 1.0)
+                          for t in defs])
+        file_idx = np.asarray(fidx, dtype=np.int64)
+        starts = np.flatnonzero(np.r_[True, file_idx[1:] != file_idx[:-1]]) if len(file_idx) else np.zeros(0, np.int64)
+        return cls(g.files, all_tags, file_idx, np.asarray(nidx, dtype=np.int64), np.asarray(prior),
+                   np.asarray([t.line for t in all_tags], dtype=np.int64), starts,
+                   file_idx[starts] if len(file_idx) else np.zeros(0, np.int64))
+
+
+SYMBOL_LEXICAL_WEIGHT = 2.0  # a file's best lexical match to the focus gets up to 3× its share
+
+
+def rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
+                  tags: Mapping[str, Sequence[Tag]], name_strength: np.ndarray | None,
+                  chunk_lex: np.ndarray | None = None):
+    """Symbol score = file score × the symbol's share of its file (vectorized).
+
+    A definition's share grows with the references to its name, each weighted by the
+    score of the referring file (so symbols used by the files that matter come first),
+    times a small prior by kind (types before fields; local helpers far behind).
+    Returns (table, order, scores) for :meth:`Ranking.top_symbols`.
+    """
+    g = ctx.graph
+    table: SymbolTable = ctx._get(("symbols", id(tags)), lambda: SymbolTable.build(g, tags))
+    n = len(table.tags)
+    if n == 0:
+        return table, np.zeros(0, dtype=np.int64), np.zeros(0)
+    R = reference_matrix(g, params)
+    incoming = np.asarray(R.T @ file_scores).ravel()  # per name
+    has = table.name_idx >= 0
+    raw = np.where(has, incoming[np.where(has, table.name_idx, 0)], 0.0)
+    mx = np.maximum.reduceat(raw, table.starts)
+    counts = np.diff(np.r_[table.starts, n])
+    mx_row = np.repeat(mx, counts)
+    rel_in = np.divide(raw, mx_row, out=np.zeros(n), where=mx_row > 0)
+    share = table.prior * (1.0 + params["symbol_ref_weight"] * rel_in)
+    boost_ident = params["boost_mentioned_ident"]
+    if name_strength is not None:  # the user's identifiers (exact 1.0, case-insensitive less)
+        st = np.where(has, name_strength[np.where(has, table.name_idx, 0)], 0.0)
+        share = share * np.where(st > 0, 1.0 + (boost_ident - 1.0) * st, 1.0)
+    if chunk_lex is not None and chunk_lex.shape == (n,) and chunk_lex.any():
+        # the lexical index's chunks are the same definitions in the same order
+        cmx = np.repeat(np.maximum.reduceat(chunk_lex, table.starts), counts)
+        share = share * (1.0 + SYMBOL_LEXICAL_WEIGHT * np.divide(chunk_lex, cmx, out=np.zeros(n), where=cmx > 0))
+    total = np.repeat(np.add.reduceat(share, table.starts), counts)
+    sym_scores = file_scores[table.file_idx] * (share / total)
+    # order: score descending, then path (graph order is path order), line, name
+    order = np.lexsort((table.line, table.file_idx, -sym_scores))
+    return table, order, sym_scores
