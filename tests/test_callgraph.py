@@ -2,8 +2,6 @@
 reverse edges, and the lines printed under a function."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from ripmap import RepoMap

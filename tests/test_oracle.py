@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planted import MODULES, T0, git, make_planted_repo, module_files, module_of  # noqa: E402
+from planted import T0, git, make_planted_repo, module_files, module_of  # noqa: E402
 
 from ripmap.rank.params import DEFAULT  # noqa: E402
 from ripmap.train.evaluation.evaluator import Evaluator  # noqa: E402
