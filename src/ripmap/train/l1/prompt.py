@@ -140,10 +140,9 @@ def why_line(f: Failure) -> str:
 
 def format_failure(i: int, f: Failure) -> str:
     """A failure as text: task, repository, kind and the case, then one compact table row per explained file."""
-    why = why_line(f)
     lines = [f"### Failure {i}: task {f.task}, repo \"{f.repo}\" ({f.file_count} files), NDCG@10 {fixed(f.ndcg)}, "
-             f"{why.split(':', 1)[0]}",
-             why,
+             f"kind {f.kind or diagnose(f.explanations).kind}",
+             why_line(f),
              f"query: {TASK_QUERY.get(f.task, f.task)}",
              f"commit {f.commit[:10]} ({f.intent}): {f.message}"]
     if f.seed_file:
