@@ -199,7 +199,8 @@ def _mine_only(p: argparse.ArgumentParser) -> None:
 
 
 def _eval_only(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--collect-failures", metavar="FILE", help="write the failing cases with explanations to FILE")
+    p.add_argument("--collect-failures", metavar="FILE", help="write the failing cases (--failure-pool of them, spread over repositories and tasks) "
+                        "with explanations and kinds to FILE")
 
 
 def _distill_only(p: argparse.ArgumentParser) -> None:
