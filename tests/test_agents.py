@@ -20,11 +20,10 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from explained import explanation_rows
 from ripmap.errors import RipmapError, UsageError
-from ripmap.rank.explain import SignalTable, explain_row
 from ripmap.rank.params import DEFAULT, NAMES, SPECS
 from ripmap.train.agents import (AgentReply, HeuristicAgent, RecordingAgent, ReplayAgent, ReplyStore,
                                  make_agent, prompt_key)
@@ -588,28 +587,8 @@ def test_failed_replies_are_recorded_and_replayed(tmp_path, fake_bin, monkeypatc
 # heuristic agent
 # ------------------------------------------------------------------------------------------
 
-def _rows(params: dict, files: list[tuple[str, bool, dict]]) -> list[dict]:
-    """Explanation rows in exactly the evaluator's format, computed by the real explain code."""
-    n = len(files)
-    cols = {k: np.zeros(n) for k in ("structure", "cochange", "lexical", "focus")}
-    mults = {k: np.ones(n) for k in ("depth", "chat", "mentioned_file", "mentioned_ident", "recency", "churn")}
-    for i, (_p, _e, sig) in enumerate(files):
-        for k, v in sig.items():
-            (cols if k in cols else mults)[k][i] = v
-    table = SignalTable(**cols, **mults, pagerank=cols["structure"].copy())
-    scores = table.scores(params)
-    order = sorted(range(n), key=lambda i: (-scores[i], files[i][0]))
-    rank = {i: r + 1 for r, i in enumerate(order)}
-    out = []
-    for i, (path, expected, _s) in enumerate(files):
-        d = explain_row(table, params, i, path, rank[i]).as_dict()
-        d["expected"] = expected
-        out.append(d)
-    return out
-
-
-def _failure(params: dict, files, i: int) -> dict:
-    rows = _rows(params, files)
+def _failure(params: dict, files, i: int, classes: dict | None = None) -> dict:
+    rows = explanation_rows(params, files, classes)
     return {"repo": "demo", "file_count": 120, "commit": f"{i:040x}", "message": f"fix bug {i}", "intent": "fix",
             "seed_file": "src/app/seed.py", "expected_top": [p for p, e, _ in files if e],
             "actual_top": [r["path"] for r in sorted(rows, key=lambda r: r["rank"])], "ndcg": 0.2 + 0.01 * i,
@@ -788,13 +767,8 @@ def test_heuristic_explores_instead_of_stalling_when_evidence_disagrees():
     """Failures that pull in opposite directions give no consistent signal: rather than
     hold forever, the agent takes exactly one sideways step on an untouched parameter."""
     params = DEFAULT.to_dict()
-    failures = []
-    for i in range(4):  # half the failures want more lexical, half want less: no agreement
-        exp_lex, wrong_lex = (0.9, 0.1) if i % 2 else (0.1, 0.9)
-        failures.append(_failure(params, [
-            (f"src/e{i}.py", True, {"structure": 0.3, "cochange": 0.2, "lexical": exp_lex}),
-            (f"src/w{i}.py", False, {"structure": 0.3, "cochange": 0.2, "lexical": wrong_lex}),
-        ], i))
+    # half the failures want more lexical, half want less: no agreement
+    failures = [_lexical_split(params, i, *((0.9, 0.1) if i % 2 else (0.1, 0.9))) for i in range(4)]
     bounds = {p.name: [p.low, p.high, p.scale] for p in SPECS.values()}
     ctx = {"params": params, "bounds": bounds, "ndcg": 0.4, "best_ndcg": 0.4, "episode": 7,
            "trajectory": [], "failures": failures}
@@ -804,3 +778,51 @@ def test_heuristic_explores_instead_of_stalling_when_evidence_disagrees():
     assert len(explored) == 1
     assert answer["confidence"] >= 0.3  # above the default --min-confidence, so it is applied
     assert "explored" in reasoning
+
+
+def test_heuristic_names_the_failure_kinds():
+    """Each failure's kind (the signal in which its best expected file is furthest behind
+    the top file) is computed from the rows when a record has none, and reported."""
+    reasoning, _answer = parse_reply(HeuristicAgent().propose("p", lexical_context()).text)
+    assert "By kind" in reasoning and "lexical 4, structure 1" in reasoning
+
+
+def _lexical_split(params: dict, i: int, exp_lex: float, wrong_lex: float) -> dict:
+    """A failure whose two files differ in their lexical value only."""
+    return _failure(params, [(f"src/e{i}.py", True, {"structure": 0.3, "cochange": 0.2, "lexical": exp_lex}),
+                             (f"src/w{i}.py", False, {"structure": 0.3, "cochange": 0.2, "lexical": wrong_lex})], i)
+
+
+def test_heuristic_raises_the_weight_of_the_expected_files_class():
+    params = {**DEFAULT.to_dict(), "weight_test": 0.5}
+    sig = {"structure": 0.4, "cochange": 0.3, "lexical": 0.2}
+    # the expected file is a test (its class weight 0.5 scales its score), otherwise the
+    # same as the code file that outranks it
+    failures = [_failure(params, [(f"src/pkg/code_{i}.py", False, sig),
+                                  (f"src/pkg/test_code_{i}.py", True, {**sig, "file_class": 0.5})], i,
+                         classes={f"src/pkg/test_code_{i}.py": ("test",)}) for i in range(3)]
+    ctx = {"params": params, "ndcg": 0.4, "best_ndcg": 0.4, "episode": 2, "trajectory": [], "failures": failures}
+    reasoning, answer = parse_reply(HeuristicAgent().propose("p", ctx).text)
+    check_protocol(answer)
+    assert "file_class 3" in reasoning
+    change = answer["proposed_changes"]["weight_test"]
+    assert change[0] == "increase" and "file-class weight" in change[2]
+
+
+def test_heuristic_explores_where_the_failure_kinds_point():
+    """No signal gap has the support of half the failures, but two failures are held back
+    most by recency: the sideways step takes the recency boost down, not a parameter picked
+    by rotation."""
+    params = DEFAULT.to_dict()
+    same = {"structure": 0.3, "cochange": 0.2, "lexical": 0.3}
+    failures = [_failure(params, [("src/e0.py", True, same), ("src/w0.py", False, {**same, "recency": 3.0})], 0),
+                _failure(params, [("src/e1.py", True, same), ("src/w1.py", False, {**same, "recency": 3.0})], 1)]
+    failures += [_lexical_split(params, i, *lex) for i, lex in enumerate(((0.9, 0.1), (0.1, 0.9), (0.9, 0.1)), 2)]
+    bounds = {p.name: [p.low, p.high, p.scale] for p in SPECS.values()}
+    ctx = {"params": params, "bounds": bounds, "ndcg": 0.4, "best_ndcg": 0.4, "episode": 7,
+           "trajectory": [], "failures": failures}
+    reasoning, answer = parse_reply(HeuristicAgent().propose("p", ctx).text)
+    check_protocol(answer)
+    assert list(answer["proposed_changes"]) == ["git_recency_max_boost"]
+    change = answer["proposed_changes"]["git_recency_max_boost"]
+    assert change[0] == "decrease" and "held back most by recency" in change[2]

@@ -75,6 +75,8 @@ def test_show_run(out):
     assert "↑" in rows[0].split()[1] + rows[0].split()[2]  # train trend arrow
     assert "Raise co-change Raise" in rows[0] and "…" in rows[0]  # capsule cut to 60 characters
     assert INTERACTION[:40] in rows[0]
+    # what the agent was shown: two episodes of five failures, none shown twice
+    assert "failures shown: 10 (10 distinct); by repo planted 10; by task A 10; by kind " in text
     assert "tpe" in show_run(out, "tpe1")
     with pytest.raises(UsageError, match="no run 'nope'"):
         show_run(out, "nope")

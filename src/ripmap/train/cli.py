@@ -134,6 +134,9 @@ def _evaluation(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", metavar="NAME", help="named preset to evaluate / start from")
     g.add_argument("--failure-threshold", type=float, default=0.5, metavar="X",
                    help="per-case NDCG@10 below which a case fails (default: 0.5)")
+    g.add_argument("--failure-pool", type=int, default=50, metavar="N",
+                   help="failing cases explained per evaluation, spread over repositories and tasks; what "
+                        "--collect-failures writes and L1 draws its shown failures from (default: 50)")
 
 
 def _run_folder(p: argparse.ArgumentParser, *, storage: bool = True, resume: bool = False) -> None:
@@ -179,6 +182,9 @@ def _l1(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-confidence", type=float, default=0.3, metavar="X",
                    help="proposals below this confidence are not applied (default: 0.3)")
     g.add_argument("--replay", metavar="RUN", help="re-run a loop from RUN's stored agent replies")
+    g.add_argument("--failures-shown", type=int, default=5, metavar="N",
+                   help="failures shown per episode, sampled across repositories, tasks and failure kinds; "
+                        "failures not shown yet come first (default: 5)")
 
 
 def _verbose(p: argparse.ArgumentParser) -> None:
@@ -193,7 +199,8 @@ def _mine_only(p: argparse.ArgumentParser) -> None:
 
 
 def _eval_only(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--collect-failures", metavar="FILE", help="write the failing cases with explanations to FILE")
+    p.add_argument("--collect-failures", metavar="FILE", help="write the failing cases (--failure-pool of them, spread over repositories and tasks) "
+                        "with explanations and kinds to FILE")
 
 
 def _distill_only(p: argparse.ArgumentParser) -> None:

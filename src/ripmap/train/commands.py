@@ -145,10 +145,10 @@ class Session:
 
     def evaluator(self) -> "Evaluator":
         if self._ev is None:
-            from .evaluation.evaluator import Evaluator
+            from .evaluation.evaluator import FAILURE_POOL, Evaluator
 
             self._ev = Evaluator(self.mined(), cache_dir=self.cache_dir, failure_threshold=self.a.failure_threshold,
-                                 progress=say)
+                                 failure_pool=int(_get(self.a, "failure_pool", FAILURE_POOL)), progress=say)
         return self._ev
 
 
@@ -208,6 +208,7 @@ def cmd_sensitivity(s: Session) -> None:
 
 
 def cmd_reason(s: Session) -> None:
+    from .l1.rotation import FAILURES_SHOWN
     from .l1.strategy import L1Settings, L1Strategy
     from .search.loop import optimize
 
@@ -215,8 +216,11 @@ def cmd_reason(s: Session) -> None:
     s.check_mining()
     if a.episodes < 1:
         raise UsageError("--episodes must be at least 1")
+    if _get(a, "failures_shown", 1) < 1 or _get(a, "failure_pool", 1) < 1:
+        raise UsageError("--failures-shown and --failure-pool must be at least 1")
     strategy = L1Strategy(L1Settings(agent=agent_settings(a), prompt=_get(a, "prompt"),
-                                     min_confidence=float(a.min_confidence), replay=_get(a, "replay")))
+                                     min_confidence=float(a.min_confidence), replay=_get(a, "replay"),
+                                     failures_shown=int(_get(a, "failures_shown", FAILURES_SHOWN))))
     params = s.params()
     optimize(strategy, s.evaluator(), loop_settings(a, budget=a.episodes + 1, start=params))
 

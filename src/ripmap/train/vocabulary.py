@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Literal, Mapping, get_args
 
 from ..rank.explain import ADDITIVE_WEIGHT
+from ..rank.signals import CLASS_WEIGHT
 
 Direction = Literal["increase", "decrease"]
 Magnitude = Literal["small", "medium", "large"]
@@ -37,6 +38,30 @@ SIGNAL_PARAM: Mapping[str, str] = MappingProxyType({
 DEPTH_PARAM: Mapping[str, str] = MappingProxyType({"root": "depth_weight_root", "moderate": "depth_weight_moderate",
                                                    "deep": "depth_weight_deep"})
 """The depth-prior anchor parameter of each depth band."""
+CLASS_PARAM: Mapping[str, str] = MappingProxyType({str(c.name).lower(): p for c, p in CLASS_WEIGHT.items()})
+"""The weight parameter of each file class, by the class label explanations carry (``test``, ``docs``, ...)."""
+
+
+FAILURE_KINDS: tuple[str, ...] = ("structure", "cochange", "lexical", "focus", "pairing", "depth", "file_class",
+                                  "recency", "churn", "unreachable", "unmapped", "other")
+"""Why a failing case's expected file ranked low: the signal in which it is furthest behind
+the top-ranked file (see :func:`ripmap.train.evaluation.failures.classify`), or
+``unreachable`` (its score is zero), ``unmapped`` (it is not in the map), ``other``."""
+SIGNAL_KIND: Mapping[str, str] = MappingProxyType({
+    "structure": "structure", "cochange": "cochange", "lexical": "lexical", "lexical_chat": "lexical",
+    "focus": "focus", "mentioned_file": "focus", "mentioned_ident": "focus", "chat": "focus",
+    "pairing": "pairing", "depth": "depth", "file_class": "file_class", "recency": "recency", "churn": "churn",
+})
+"""The failure kind each of the ranker's signals (:mod:`ripmap.rank.explain`) stands for."""
+KIND_MEANING: Mapping[str, str] = MappingProxyType({
+    "structure": "structure (PageRank)", "cochange": "co-change with the seeds", "lexical": "lexical match",
+    "focus": "focus expansion and mentions", "pairing": "test pairing", "depth": "the depth prior",
+    "file_class": "the file-class weight", "recency": "recency", "churn": "churn",
+    "unreachable": "no signal reaches the expected file (score 0)",
+    "unmapped": "the expected file is not among the mapped files",
+    "other": "no single signal (the expected files are not behind the top file)",
+})
+"""A few words per failure kind, for prompts and run views."""
 
 
 def opposite(direction: str) -> str:
@@ -47,5 +72,5 @@ def arrow(direction: str) -> str:
     return "↑" if direction == DIRECTIONS[0] else "↓" if direction == DIRECTIONS[1] else "?"
 
 
-__all__ = ["ADDITIVE_SIGNALS", "DEPTH_PARAM", "DIRECTIONS", "Direction", "MAGNITUDES", "MAGNITUDE_LETTER",
-           "MULTIPLIER_SIGNALS", "Magnitude", "SIGNAL_PARAM", "arrow", "opposite"]
+__all__ = ["ADDITIVE_SIGNALS", "CLASS_PARAM", "DEPTH_PARAM", "DIRECTIONS", "Direction", "FAILURE_KINDS", "KIND_MEANING", "MAGNITUDES",
+           "MAGNITUDE_LETTER", "MULTIPLIER_SIGNALS", "Magnitude", "SIGNAL_KIND", "SIGNAL_PARAM", "arrow", "opposite"]

@@ -12,16 +12,26 @@ that difference (the *gap*) is both the direction to move the weight and how str
 the move reorders the pair. For a multiplier the comparable quantity is the difference
 of the mean log factors. Gaps are computed per failure and then aggregated, so a
 proposal can say in how many failures the evidence agrees.
+
+Each failure also has a *kind* (:func:`~ripmap.train.evaluation.failures.diagnose`: the
+signal in which its best expected file is furthest behind the top-ranked file). The kinds
+are counted, and each is turned into the move that would take the top file's lead in that
+signal away (:func:`kind_move`): what the agent tries when the gaps agree on nothing, and
+the only evidence about file-class weights, which the gaps do not cover.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from statistics import median
 from typing import Any, Iterable, Mapping, Sequence
 
+from ...rank.explain import ADDITIVE_WEIGHT
+from ..evaluation.failures import Diagnosis, diagnose
 from ..numbers import finite
 from ..vocabulary import ADDITIVE_SIGNALS as ADDITIVE
+from ..vocabulary import CLASS_PARAM, DEPTH_PARAM, SIGNAL_PARAM
 from ..vocabulary import MULTIPLIER_SIGNALS as MULTIPLIERS
 
 
@@ -127,6 +137,9 @@ class Evidence:
     depth_wrong: float | None
     band_expected: str | None  # dominant depth band
     band_wrong: str | None
+    kinds: Mapping[str, int] = field(default_factory=dict)  # failures per kind
+    kind_moves: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    """(kind, parameter, direction) → failures whose top file's lead that move would take away."""
 
     def ranked(self, kind: str) -> list[SignalEvidence]:
         """Signals of one kind with a direction, strongest gap first (ties by name: deterministic)."""
@@ -152,6 +165,39 @@ def _dominant(bands: Iterable[str]) -> str | None:
     return sorted(counts, key=lambda b: (-counts[b], order.index(b)))[0]
 
 
+#: the parameter that weighs each signal a failure can be held back by
+BLOCKER_PARAM: Mapping[str, str] = {**ADDITIVE_WEIGHT, **SIGNAL_PARAM}
+
+
+def kind_move(d: Diagnosis, rows: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """(parameter, direction) that takes away the top file's lead in the failure's kind.
+
+    For a signal's weight or boost: lower it. For the depth prior: lower the anchor of
+    the top file's depth band (when the two files sit in different bands). For the file
+    class: raise the weight of a class the expected file belongs to (when its weight is
+    below 1), else lower that of the top file's class (when above 1). ``None`` for the
+    kinds no parameter addresses (unreachable, unmapped, other).
+    """
+    if d.kind == "depth":
+        if d.top is None or d.expected is None or depth_band(d.top) == depth_band(d.expected):
+            return None
+        return DEPTH_PARAM[depth_band(d.top)], "decrease"
+    if d.kind == "file_class":
+        by_path = {str(r.get("path")): r for r in rows}
+        e, t = by_path.get(str(d.expected), {}), by_path.get(str(d.top), {})
+        for c in e.get("classes") or ():
+            if c in CLASS_PARAM and finite(e.get("class_weight"), 1.0) < 1.0:
+                return CLASS_PARAM[c], "increase"
+        for c in t.get("classes") or ():
+            if c in CLASS_PARAM and finite(t.get("class_weight"), 1.0) > 1.0:
+                return CLASS_PARAM[c], "decrease"
+        return None
+    sig = d.signal
+    if sig is None or sig not in BLOCKER_PARAM:
+        return None
+    return BLOCKER_PARAM[sig], "decrease"
+
+
 def analyse(failures: Sequence[Mapping[str, Any]]) -> Evidence:
     """Aggregate per-failure signal gaps between expected and outranking files."""
     per_sig_gap: dict[str, list[float]] = {s: [] for s in (*ADDITIVE, *MULTIPLIERS)}
@@ -166,11 +212,20 @@ def analyse(failures: Sequence[Mapping[str, Any]]) -> Evidence:
     seen_factor: dict[str, bool] = {m: False for m in MULTIPLIERS}
     depth_e: list[int] = []
     depth_w: list[int] = []
+    kinds: Counter[str] = Counter()
+    moves: Counter[tuple[str, str, str]] = Counter()
     for f in failures:
         if not isinstance(f, Mapping):
             continue
         ndcgs.append(finite(f.get("ndcg"), 0.0))
-        rows = [r for r in (parse_row(d) for d in f.get("explanations") or ()) if r is not None]
+        raw = [d for d in f.get("explanations") or () if isinstance(d, Mapping)]
+        diag = diagnose(raw)
+        kind = str(f.get("kind") or diag.kind)  # an older record has no kind: classify it here
+        kinds[kind] += 1
+        move = kind_move(diag, raw) if kind == diag.kind else None
+        if move is not None:
+            moves[(kind, *move)] += 1
+        rows = [r for r in (parse_row(d) for d in raw) if r is not None]
         exp = [r for r in rows if r.expected]
         wrong = [r for r in rows if not r.expected]
         n_e += len(exp)
@@ -250,7 +305,8 @@ def analyse(failures: Sequence[Mapping[str, Any]]) -> Evidence:
         n_wrong_rows=n_w, unreachable=unreachable, score_ratio=median(ratios) if ratios else None,
         signals=signals, inert=tuple(m for m in MULTIPLIERS if not seen_factor[m]) if n_e + n_w else (),
         depth_expected=_mean(depth_e) if depth_e else None, depth_wrong=_mean(depth_w) if depth_w else None,
-        band_expected=_dominant(depth_band_of(depth_e)), band_wrong=_dominant(depth_band_of(depth_w)))
+        band_expected=_dominant(depth_band_of(depth_e)), band_wrong=_dominant(depth_band_of(depth_w)),
+        kinds=dict(kinds), kind_moves=dict(moves))
 
 
 def catch_up_factor(score_e: float, score_w: float, contrib_e: float, contrib_w: float) -> float | None:

@@ -2,7 +2,9 @@
 
 It is the default agent, so it has to be a real (if modest) analyst, not a stub: it
 turns the signal gaps of :mod:`.evidence` into parameter moves, reverts a change that
-made things worse, and steps sideways when NDCG stops moving. It needs the structured
+made things worse, and steps sideways when NDCG stops moving. The failures' kinds (which
+signal holds each expected file back most) say where to step sideways, and are the
+evidence for file-class weights. It needs the structured
 ``context`` the L1 loop renders its prompt from; it never parses the prompt text.
 Everything is computed from the context alone — same context, byte-identical reply.
 """
@@ -16,11 +18,13 @@ from typing import Any, Mapping, Sequence
 
 from ...rank.params import NAMES, SPECS
 from ..numbers import finite
-from ..vocabulary import DEPTH_PARAM, DIRECTIONS, MAGNITUDES, SIGNAL_PARAM, opposite
+from ..vocabulary import DEPTH_PARAM, DIRECTIONS, FAILURE_KINDS, MAGNITUDES, SIGNAL_PARAM, opposite
 from .base import AgentReply
+from ..evaluation.failures import tally
 from .evidence import Evidence, SignalEvidence, analyse
 
 MIN_SUPPORT = 0.5  # a move needs at least half of the usable failures to agree
+MIN_KIND_FAILURES = 2  # a failure kind is a pattern (worth a move) from this many failures on
 HARMFUL_EPS = 1e-4  # an NDCG drop larger than this counts as "the change hurt"
 PLATEAU_EPS = 0.002  # |ΔNDCG| below this for PLATEAU_EPISODES in a row is a plateau
 PLATEAU_EPISODES = 3
@@ -242,7 +246,35 @@ def _evidence_proposals(ev: Evidence, space: Space) -> tuple[list[Proposal], lis
                    f"(now {space.values[param]:.4g}) strengthens that edge")
         admit(Proposal(param, e.direction or "increase", _magnitude_from_log_gap(e.gap), why, e.support, "evidence"))
         break
+    # file-class weights: no gap covers them, the file_class failures do
+    n_class = ev.kinds.get("file_class", 0)
+    for (kind, param, direction), votes in _kind_moves(ev):
+        if kind == "file_class" and votes >= MIN_KIND_FAILURES:
+            admit(Proposal(param, direction, "medium",
+                           f"in {votes} of the {n_class} failures held back most by the file-class weight, {direction} "
+                           f"{param} (now {space.values[param]:.4g}) narrows the gap between the expected file and "
+                           f"the top-ranked one", votes / max(n_class, 1), "evidence"))
+            break
     return out, notes
+
+
+def _kind_moves(ev: Evidence) -> list[tuple[tuple[str, str, str], int]]:
+    """The kinds' moves, most failures first (ties: kind order, then parameter name)."""
+    order = {k: i for i, k in enumerate(FAILURE_KINDS)}
+    return sorted(ev.kind_moves.items(), key=lambda kv: (-kv[1], order.get(kv[0][0], len(order)), kv[0][1]))
+
+
+def _kind_explore(ev: Evidence, space: Space, exclude: set[str], why: str, support: float) -> Proposal | None:
+    """A sideways step aimed by the failures' kinds: take away the top files' lead in the
+    signal that holds back the most failures (at least :data:`MIN_KIND_FAILURES`)."""
+    for (kind, param, direction), votes in _kind_moves(ev):
+        if votes < MIN_KIND_FAILURES or param in exclude or not space.has_room(param, direction):
+            continue
+        return Proposal(param, direction, "medium",
+                        f"{why}; {votes} of {ev.n_failures} failures are held back most by {kind} (the top-ranked "
+                        f"file leads the expected one there), so {direction} {param} (now {space.values[param]:.4g}) "
+                        f"is tried", support, "explore")
+    return None
 
 
 def _explore(space: Space, episode: int, exclude: set[str], inert_params: set[str],
@@ -308,6 +340,9 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
                          f"({ev.n_expected_rows} expected rows, {ev.n_wrong_rows} outranking rows)"
                          + (f", and the outranking files score x{ev.score_ratio:.2f} the expected ones (median)."
                             if ev.score_ratio is not None else "."))
+        if ev.kinds:
+            sentences.append("By kind (the signal in which each failure's best expected file is furthest behind the "
+                             "top-ranked file): " + tally(ev.kinds) + ".")
         cands, notes = _evidence_proposals(ev, space)
         insights.extend(notes)
         taken = {p.param for p in proposals}
@@ -371,7 +406,9 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
                             f"{ev.depth_wrong:.1f} for the outranking files")
         if tv.plateau and not tv.last_harmful:
             exclude = set(tv.touched) | {p.param for p in proposals}
-            x = _explore(space, episode, exclude, inert_params)
+            x = _kind_explore(ev, space, exclude | inert_params,
+                              f"NDCG has not moved for {PLATEAU_EPISODES} episodes", 0.3) \
+                or _explore(space, episode, exclude, inert_params)
             sentences.append(f"NDCG@10 moved less than {PLATEAU_EPS} in each of the last {PLATEAU_EPISODES} "
                              f"episodes: a plateau" + (f", so {x.param} is explored." if x else "."))
             if x is not None:
@@ -382,8 +419,10 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
         # one sideways step on a parameter not tried recently (and not known to hurt);
         # if it hurts, the next episode reverts it and remembers.
         avoided = {p for p, _d in tv.avoid}
-        x = _explore(space, episode, set(tv.touched) | avoided, inert_params,
-                     why="the failures agree on no signal", support=0.4)
+        x = _kind_explore(ev, space, set(tv.touched) | avoided | inert_params, "the failures agree on no signal",
+                          0.4) \
+            or _explore(space, episode, set(tv.touched) | avoided, inert_params,
+                        why="the failures agree on no signal", support=0.4)
         if x is not None:
             sentences.append(f"No signal separates the failures consistently, so {x.param} is explored.")
             proposals.append(x)

@@ -18,7 +18,11 @@ from ...rank import RankContext, rank
 from ...rank.params import DEFAULT, Params
 from ..cases.oracle import TASKS, Case, MinedRepo
 from ..cases.snapshots import materialize
+from .failures import Candidate, classify, spread
 from .metrics import CaseMetrics, aggregate, case_metrics
+
+FAILURE_POOL = 50
+"""Failing cases explained per evaluation by default: the pool an agent's failures are drawn from."""
 
 
 @dataclass
@@ -36,7 +40,8 @@ class Failure:
 
     ``explanations`` are :meth:`ripmap.rank.explain` rows (as dicts: that is their wire
     format, shown to agents as is) for the best expected files and for the files that
-    outranked them.
+    outranked them; ``kind`` says which signal held the expected file back most
+    (:func:`~.failures.classify`; empty when nothing was explained).
     """
 
     repo: str
@@ -50,6 +55,7 @@ class Failure:
     ndcg: float
     explanations: tuple[Mapping[str, Any], ...]
     task: str = "A"  # which of the three tasks (A, A+msg, B) the case poses
+    kind: str = ""  # why it failed (FAILURE_KINDS); "" when not explained
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -67,7 +73,7 @@ class Failure:
                    intent=str(v.get("intent", "?")), seed_file=str(v.get("seed_file", "")),
                    expected_top=tuple(v.get("expected_top") or ()), actual_top=tuple(v.get("actual_top") or ()),
                    ndcg=float(v.get("ndcg") or 0.0), explanations=tuple(v.get("explanations") or ()),
-                   task=str(v.get("task", "A")))
+                   task=str(v.get("task", "A")), kind=str(v.get("kind") or ""))
 
 
 @dataclass
@@ -89,6 +95,10 @@ class EvalResult:
         if len(self.by_task) > 1:
             return float(sum(m.get("ndcg@10", 0.0) for m in self.by_task.values()) / len(self.by_task))
         return self.overall.get("ndcg@10", 0.0)
+
+    def failing(self, threshold: float) -> list[tuple[Case, float]]:
+        """Every case below ``threshold`` NDCG@10, with its NDCG@10, in case order."""
+        return [(c, m.ndcg_10) for c, m in self.per_case if m.ndcg_10 < threshold]
 
     def table(self) -> str:
         cols = ("ndcg@10", "ndcg@5", "mrr", "map", "r@10", "hit@10")
@@ -114,13 +124,17 @@ class EvalResult:
 
 
 class Evaluator:
-    """Holds the indexed snapshots of a set of mined repositories."""
+    """Holds the indexed snapshots of a set of mined repositories.
+
+    ``failure_pool`` is how many failing cases an evaluation explains (each one ranked
+    again and explained): a sample spread over repositories and tasks, not the first ones.
+    """
 
     def __init__(self, mined: Sequence[MinedRepo], *, cache_dir: str | Path, failure_threshold: float = 0.5,
-                 max_failures: int = 50, progress: Callable[[str], None] | None = None) -> None:
+                 failure_pool: int = FAILURE_POOL, progress: Callable[[str], None] | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.failure_threshold = failure_threshold
-        self.max_failures = max_failures
+        self.failure_pool = failure_pool
         self.snapshots: dict[tuple[str, str], Snapshot] = {}
         self.cases: list[Case] = []
         for m in mined:
@@ -160,19 +174,21 @@ class Evaluator:
 
     def evaluate(self, params: Params | None = None, cases: Iterable[Case] | None = None, *,
                  explain_failures: bool = True) -> EvalResult:
+        """Every case's metrics; with ``explain_failures``, ``failures`` holds a pool of
+        :attr:`failure_pool` failing cases spread over repositories and tasks, explained
+        (without, it is empty: the failing cases are in ``per_case``)."""
         params = params or DEFAULT
         cases = list(self.cases if cases is None else cases)
         t0 = time.perf_counter()
         per_case: list[tuple[Case, CaseMetrics]] = []
-        failures: list[Failure] = []
         for c in cases:
-            snap = self.snapshots[(c.repo, c.snapshot)]
-            r, files = self._rank(params, c)
-            exp = c.expected_map
-            cm = case_metrics(files, exp)
-            per_case.append((c, cm))
-            if cm.ndcg_10 < self.failure_threshold and len(failures) < self.max_failures:
-                failures.append(self._failure(c, snap, r, files, cm.ndcg_10, explain_failures))
+            _r, files = self._rank(params, c)
+            per_case.append((c, case_metrics(files, c.expected_map)))
+        failures: list[Failure] = []
+        if explain_failures:
+            failing = [(c, m.ndcg_10) for c, m in per_case if m.ndcg_10 < self.failure_threshold]
+            pool = spread([Candidate.of(c, nd) for c, nd in failing], self.failure_pool)
+            failures = self.explain_cases(params, [failing[i] for i in pool])
         weights = [c.case_weight for c, _ in per_case]
         overall = aggregate([m for _, m in per_case], weights) if per_case else aggregate([], None)
         by_split: dict[str, dict[str, float]] = {}
@@ -187,21 +203,29 @@ class Evaluator:
         return EvalResult(params, overall, by_split, by_repo, per_case, failures, time.perf_counter() - t0,
                           by_task=by_task)
 
-    def _failure(self, c: Case, snap: Snapshot, r, files: list[str], ndcg: float, explain: bool) -> Failure:
+    def explain_cases(self, params: Params, failing: Sequence[tuple[Case, float]]) -> list[Failure]:
+        """Each (case, NDCG@10) ranked again with ``params`` and explained, with its kind."""
+        out = []
+        for c, ndcg in failing:
+            r, files = self._rank(params, c)
+            out.append(self._failure(c, self.snapshots[(c.repo, c.snapshot)], r, files, ndcg))
+        return out
+
+    def _failure(self, c: Case, snap: Snapshot, r, files: list[str], ndcg: float) -> Failure:
         exp_sorted = [e.path for e in sorted(c.expected, key=lambda e: (-e.relevance, e.path))]
         rows: list[dict] = []
-        if explain:
-            pos = {f: i + 1 for i, f in enumerate(files)}
-            outranking = [f for f in files[:5] if f not in c.expected_map]
-            for f in exp_sorted[:3] + outranking[:3]:
-                if f in r.file_index:
-                    e = r.explain(f).as_dict()
-                    e["rank"] = pos.get(f, e["rank"])
-                    e["expected"] = f in c.expected_map
-                    rows.append(e)
+        pos = {f: i + 1 for i, f in enumerate(files)}
+        outranking = [f for f in files[:5] if f not in c.expected_map]
+        for f in exp_sorted[:3] + outranking[:3]:
+            if f in r.file_index:
+                e = r.explain(f).as_dict()
+                e["rank"] = pos.get(f, e["rank"])
+                e["expected"] = f in c.expected_map
+                rows.append(e)
         return Failure(repo=c.repo, file_count=snap.file_count, commit=c.commit, message=c.message,
                        intent=c.intent, seed_file=c.seed_file, expected_top=tuple(exp_sorted[:5]),
-                       actual_top=tuple(files[:5]), ndcg=ndcg, explanations=tuple(rows), task=c.task)
+                       actual_top=tuple(files[:5]), ndcg=ndcg, explanations=tuple(rows), task=c.task,
+                       kind=classify(rows))
 
 
-__all__ = ["Evaluator", "EvalResult", "Failure", "Snapshot"]
+__all__ = ["Evaluator", "EvalResult", "FAILURE_POOL", "Failure", "Snapshot"]

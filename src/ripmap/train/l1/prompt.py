@@ -1,8 +1,10 @@
 """The L1 prompt: promptgram, then the episode state, then the shipped protocol (last).
 
 The state is Markdown: metrics, every parameter with its bounds and meaning, the
-trajectory (best points and recent episodes, with what was rejected and why), the worst
-failures with a per-signal table, and the insights gathered so far. The same state gives
+trajectory (best points and recent episodes, with what was rejected and why), the
+failures shown (sampled across repositories, tasks and kinds; see :mod:`.rotation`) with
+NDCG per task and repository, each with its task, repository, kind and a per-signal
+table, and the insights gathered so far. The same state gives
 the same text byte for byte, which is what makes a run replayable from its stored replies.
 :func:`agent_context` is the structured twin of the same state, for agents that compute
 rather than read (the offline ``heuristic`` agent).
@@ -13,20 +15,48 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ...rank.params import NAMES, REGISTRY, Params
+from ..cases.oracle import TASKS
 from ..evaluation.evaluator import EvalResult, Failure
+from ..evaluation.failures import diagnose, tally
 from ..numbers import fixed
-from ..vocabulary import ADDITIVE_SIGNALS
+from ..vocabulary import ADDITIVE_SIGNALS, KIND_MEANING
 from .episode import FLAG_AGENT_ERROR, FLAG_LOW_CONF, Episode, StartPoint
 from .promptgram import Promptgram
 from .protocol import assemble
 from .scratchpad import BestPoint, evaluated_points
 
-MAX_FAILURES_SHOWN = 5
 RECENT_EPISODES_SHOWN = 6
 BEST_POINTS_SHOWN = 5
 INSIGHTS_SHOWN = 8
 LOCK_IN_EPISODES = 5
 """Identical parameters after this many consecutive episodes is "basin lock-in"."""
+TASK_QUERY = {"A": "the seed file in the chat", "A+msg": "the seed file in the chat + the commit message as focus",
+              "B": "the commit message as focus (no file in the chat)"}
+"""What the ranker was given for each task."""
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One row of the per-task / per-repository table: train cases, NDCG@10, failing, shown."""
+
+    group: str  # "task" | "repo"
+    name: str
+    cases: int
+    ndcg: float
+    failing: int
+    shown: int
+
+
+def slices(res: EvalResult, threshold: float, shown: Sequence[Failure]) -> tuple[Slice, ...]:
+    """Rows per task (in task order) and per repository (by name) of a train result."""
+    out: list[Slice] = []
+    for group, attr, table in (("task", "task", res.by_task), ("repo", "repo", res.by_repo)):
+        names = [t for t in TASKS if t in table] if group == "task" else sorted(table)
+        for name in names:
+            failing = sum(1 for c, m in res.per_case if getattr(c, attr) == name and m.ndcg_10 < threshold)
+            out.append(Slice(group, name, int(table[name].get("n", 0)), float(table[name].get("ndcg@10", 0.0)),
+                             failing, sum(1 for f in shown if getattr(f, attr) == name)))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -47,11 +77,9 @@ class PromptState:
     start: StartPoint | None
     insights: Mapping[str, Sequence[str]] = field(default_factory=dict)
     unchanged_for: int = 0  # trailing finished episodes that all ended on the current parameters
-
-
-def worst_failures(res: EvalResult, k: int = MAX_FAILURES_SHOWN) -> tuple[Failure, ...]:
-    """The ``k`` worst failures, deterministic (ties broken by repo, commit, seed file)."""
-    return tuple(sorted(res.failures, key=lambda f: (f.ndcg, f.repo, f.commit, f.seed_file))[:k])
+    failure_pool: int = 0  # explained failing cases the shown ones were drawn from
+    new_failures: int | None = None  # of the shown ones, never shown before (None: not tracked)
+    slices: tuple[Slice, ...] = ()  # per task and per repository
 
 
 def _g(x: float) -> str:
@@ -95,13 +123,33 @@ def episode_line(e: Episode) -> str:
     return "; ".join(parts)
 
 
+def why_line(f: Failure) -> str:
+    """The failure's kind in words: which signal held its best expected file back most."""
+    d = diagnose(f.explanations)
+    kind = f.kind or d.kind  # a record from an older run has no kind: classify it now
+    meaning = KIND_MEANING.get(kind, kind)
+    if d.expected is None or d.top is None or kind in ("unmapped", "other"):
+        return f"kind {kind}: {meaning}"
+    if kind == "unreachable":
+        return f"kind {kind}: {d.expected} (rank {d.expected_rank}) scores 0; no signal reaches it"
+    parts = ", ".join(f"{n} {t:.2f}" for t, n in sorted(((t, n) for n, t in d.signal_terms.items() if t > 0.005),
+                                                         reverse=True)[:3])
+    return (f"kind {kind}: {d.expected} (rank {d.expected_rank}) is furthest behind {d.top} (rank {d.top_rank}) "
+            f"in {meaning}; log-score gap {d.gap:.2f}" + (f", of which {parts}" if parts else ""))
+
+
 def format_failure(i: int, f: Failure) -> str:
-    """A failure as text: the case, then one compact table row per explained file."""
-    lines = [f"### Failure {i}: NDCG@10 {fixed(f.ndcg)} in repo \"{f.repo}\" ({f.file_count} files)",
-             f"commit {f.commit[:10]} ({f.intent}): {f.message}",
-             f"seed file (the file being worked on): {f.seed_file}",
-             f"expected (changed with it): {', '.join(f.expected_top) or '-'}",
-             f"ranked top 5 instead: {', '.join(f.actual_top) or '-'}"]
+    """A failure as text: task, repository, kind and the case, then one compact table row per explained file."""
+    lines = [f"### Failure {i}: task {f.task}, repo \"{f.repo}\" ({f.file_count} files), NDCG@10 {fixed(f.ndcg)}, "
+             f"kind {f.kind or diagnose(f.explanations).kind}",
+             why_line(f),
+             f"query: {TASK_QUERY.get(f.task, f.task)}",
+             f"commit {f.commit[:10]} ({f.intent}): {f.message}"]
+    if f.seed_file:
+        lines.append(f"seed file (the file being worked on): {f.seed_file}")
+    lines += [f"expected ({'changed in the commit' if not f.seed_file else 'changed with it'}): "
+              f"{', '.join(f.expected_top) or '-'}",
+              f"ranked top 5 instead: {', '.join(f.actual_top) or '-'}"]
     rows = sorted(f.explanations, key=lambda r: (r.get("rank", 0), r.get("path", "")))
     if rows:
         weights: dict[str, Any] = {}
@@ -166,7 +214,18 @@ def format_state(s: PromptState) -> str:
         out.append(f"No train case is below the failure threshold {s.failure_threshold:g}. Look for changes that "
                    f"raise NDCG further without lowering it on any case.")
     else:
-        out.append(f"{s.n_failing} of {s.n_train} train cases fail; the {len(s.failures)} worst:")
+        pool = f" from {s.failure_pool} explained failing cases" if s.failure_pool else ""
+        new = (f"; {s.new_failures} of them not shown in an earlier episode"
+               if s.new_failures is not None and s.history else "")
+        out.append(f"{s.n_failing} of {s.n_train} train cases fail. {len(s.failures)} are shown, sampled across "
+                   f"repositories, tasks and failure kinds{pool} (failures not shown before come first{new}).")
+    if s.slices:
+        out += ["", f"{'':<16}{'cases':>7}{'NDCG@10':>9}{'failing':>9}{'shown':>7}"]
+        out += [f"{s_.group + ' ' + s_.name:<16}{s_.cases:>7}{s_.ndcg:>9.4f}{s_.failing:>9}{s_.shown:>7}"
+                for s_ in s.slices]
+    if s.failures:
+        out += ["", "Kinds shown (the signal in which a failure's best expected file is furthest behind the "
+                    "top-ranked file): " + tally(f.kind or diagnose(f.explanations).kind for f in s.failures)]
         for i, f in enumerate(s.failures, 1):
             out += ["", format_failure(i, f)]
 
@@ -212,5 +271,5 @@ def agent_context(s: PromptState) -> dict:
     }
 
 
-__all__ = ["LOCK_IN_EPISODES", "MAX_FAILURES_SHOWN", "PromptState", "agent_context", "build_prompt",
-           "episode_line", "format_failure", "format_state", "worst_failures"]
+__all__ = ["LOCK_IN_EPISODES", "PromptState", "Slice", "TASK_QUERY", "agent_context", "build_prompt", "episode_line",
+           "format_failure", "format_state", "slices", "why_line"]

@@ -1,7 +1,8 @@
 """L1 as a strategy: an agent that proposes the next point from the last point's failures.
 
-Each trial after the start point is one episode: the current point's worst failures
-(with per-signal attributions), the trajectory and the accumulated insights are shown to
+Each trial after the start point is one episode: failures of the current point (with
+per-signal attributions), sampled across repositories, tasks and failure kinds with the
+ones not shown yet first (:mod:`.rotation`), the trajectory and the accumulated insights are shown to
 an agent → its ``{param: [direction, magnitude, rationale]}`` reply is parsed → the step
 rule moves the parameters → the loop evaluates the new point, which is also the next
 episode's starting measurement (each point is evaluated once).
@@ -38,10 +39,11 @@ from ..search.space import params_from_trial, search_space
 from ..search.strategy import RunFolder, Space, Strategy, suggest_point
 from ..search.study import StudySetup, TrialRecord
 from .episode import FLAG_AGENT_ERROR, FLAG_LOCK_IN, FLAG_LOW_CONF, FLAG_SCHEMA, Episode, StartPoint
-from .prompt import LOCK_IN_EPISODES, PromptState, agent_context, build_prompt, worst_failures
+from .prompt import LOCK_IN_EPISODES, PromptState, agent_context, build_prompt, slices
 from .promptgram import DEFAULT_NAME, Promptgram, load_promptgram, parse_promptgram
 from .protocol import protocol_sha256
 from .reply import ParsedReply, Proposal, parse_reply
+from .rotation import FAILURES_SHOWN, select_failures
 from .scratchpad import SCRATCHPAD, Scratchpad, unchanged_streak
 from .step import Decision, apply_changes
 
@@ -64,13 +66,15 @@ PROMPTS_DIR = "prompts"
 @dataclass(frozen=True)
 class L1Settings:
     """How L1 runs: the agent, the promptgram file (``None``: the shipped default), the
-    confidence below which nothing is applied, and a run to replay instead of calling the
-    agent."""
+    confidence below which nothing is applied, a run to replay instead of calling the
+    agent, and how many failures each episode shows (drawn from the evaluator's
+    ``failure_pool``)."""
 
     agent: AgentSettings = field(default_factory=AgentSettings)
     prompt: str | None = None
     min_confidence: float = 0.3
     replay: str | None = None
+    failures_shown: int = FAILURES_SHOWN
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class L1Strategy(Strategy):
 
     name = "l1"
     kind = "l1"
-    explain_failures = True
+    explain_failures = False  # the episode explains the failures it draws (rotation.select_failures)
     status_lines = True
 
     def __init__(self, settings: L1Settings = L1Settings(), *, promptgram: Promptgram | None = None,
@@ -121,6 +125,8 @@ class L1Strategy(Strategy):
         self.promptgram = promptgram
         self.injected_agent = agent
         self.min_conf = float(settings.min_confidence)
+        self.n_shown = int(settings.failures_shown)
+        self.pool = 0
         self.episodes_total = 0
         self.plan: list[Episode] = []  # the replayed run's episodes
         self.source: Path | None = None
@@ -141,7 +147,10 @@ class L1Strategy(Strategy):
             raise UsageError("--episodes must be at least 1")
         if not ev.train_cases:
             raise UsageError("no train cases to reason about (all cases are holdout; lower --holdout)")
+        if self.n_shown < 1 or ev.failure_pool < 1:
+            raise UsageError("--failures-shown and --failure-pool must be at least 1")
         self.run, self.ev = run, ev
+        self.pool = int(ev.failure_pool)
         if self.settings.replay:
             self.source = run.out_dir / check_run_name(str(self.settings.replay))
             if not (self.source / SCRATCHPAD).is_file():
@@ -161,6 +170,9 @@ class L1Strategy(Strategy):
             if src_sp.start is not None:
                 start = Params.from_dict(src_sp.start.params)
             self.min_conf = float(src_cfg.get("min_confidence", self.min_conf))
+            # the original run's draw, or the replayed prompts would differ
+            self.n_shown = int(src_cfg.get("failures_shown", self.n_shown))
+            self.pool = int(src_cfg.get("failure_pool", self.pool))
             self.plan = list(src_sp.episodes)
             if self.plan:
                 budget = len(self.plan) + 1
@@ -222,7 +234,7 @@ class L1Strategy(Strategy):
                 "model": a.model, "base_url": sanitize_url(a.base_url), "agentic": a.agentic, "timeout": a.timeout,
                 "promptgram": pg_label, "promptgram_sha256": self.promptgram.sha256,
                 "protocol_sha256": protocol_sha256(), "episodes": self.episodes_total,
-                "min_confidence": self.min_conf,
+                "min_confidence": self.min_conf, "failures_shown": self.n_shown, "failure_pool": self.pool,
                 "replay_of": str(self.settings.replay) if self.source is not None else old.get("replay_of")}
 
     def bind(self, history: Sequence[TrialRecord], measure: "Measure") -> None:
@@ -268,13 +280,17 @@ class L1Strategy(Strategy):
         t0 = time.monotonic()
         ts = utc_now()
         total, min_conf = self._settings_for(n)
-        shown = worst_failures(cur.train)
+        assert self.ev is not None
+        sel = select_failures(self.ev, cur, sp.episodes, shown=self.n_shown, pool=self.pool)
+        shown = sel.failures
+        threshold = float(self.ev.failure_threshold)
         state = PromptState(
             episode=n, episodes_total=total, params=cur.params, ndcg=cur.ndcg, holdout=cur.holdout,
             best=sp.best(), n_train=len(cur.train.per_case), n_failing=cur.n_failing,
-            failure_threshold=float(self.ev.failure_threshold if self.ev else 0.5), failures=shown,
+            failure_threshold=threshold, failures=shown,
             history=tuple(sp.episodes), start=sp.start, insights=sp.insights(),
-            unchanged_for=unchanged_streak(sp.episodes))
+            unchanged_for=unchanged_streak(sp.episodes), failure_pool=sel.pool, new_failures=sel.new,
+            slices=slices(cur.train, threshold, shown))
         prompt = build_prompt(self.promptgram, state)
         flags: list[str] = []
         error: str | None = None

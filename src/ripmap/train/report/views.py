@@ -9,13 +9,16 @@ strategy, including ones written after this module.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ...errors import UsageError
+from ..evaluation.failures import tally
 from ..l1.episode import Episode
+from ..l1.rotation import shown_history
 from ..l1.scratchpad import SCRATCHPAD, Scratchpad, insight_occurrences
 from ..numbers import fixed
 from ..vocabulary import MAGNITUDE_LETTER, arrow
@@ -146,6 +149,20 @@ def _changes(e: Episode) -> str:
                     for p, a in sorted(e.applied.items())) or "-"
 
 
+def shown_line(episodes: list[Episode]) -> str | None:
+    """What the episodes showed the agent: how many failures, how many distinct, and their
+    share per repository, task and kind (None when nothing was shown)."""
+    fs = [f for e in episodes for f in e.failures_shown]
+    if not fs:
+        return None
+
+    def by(attr: str) -> str:
+        return ", ".join(f"{k} {n}" for k, n in Counter(getattr(f, attr) for f in fs).most_common())
+
+    return (f"failures shown: {len(fs)} ({len(shown_history(episodes))} distinct); by repo {by('repo')}; "
+            f"by task {by('task')}; by kind {tally(f.kind or '?' for f in fs)}")
+
+
 def show_run(out_dir: str | Path, run: str) -> str:
     """The episode table of an L1 run (or the trial table of a classical search)."""
     out_dir = Path(out_dir)
@@ -182,6 +199,9 @@ def show_run(out_dir: str | Path, run: str) -> str:
                f"{best.episode}" if best else "")]
     if not rows:
         return "\n".join(head + ["no finished episodes yet"])
+    shown = shown_line(sp.episodes)
+    if shown:
+        head.append(shown)
     table = _table(["ep", "train", "holdout", "conf", "changes", "capsule", "first insight", "flags"], rows)
     return "\n".join(head + [table])
 
