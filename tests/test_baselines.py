@@ -121,7 +121,8 @@ def test_each_strategy_runs_and_writes_outputs(ev, tmp_path, strategy):
         assert set(t["params"]) == set(SPECS)
     assert len({json.dumps(t["params"], sort_keys=True) for t in done}) == 4  # four distinct points
     best = json.loads((run / "results.best.json").read_text())
-    assert best["train_ndcg"] == max(t["train_ndcg"] for t in done)
+    final = max(done, key=lambda t: (t["holdout_ndcg"], t["train_ndcg"], -t["number"]))  # selected by validation
+    assert best["number"] == final["number"] and best["train_ndcg"] == final["train_ndcg"]
     assert "holdout_ndcg" in best and set(best["params"]) == set(SPECS)
     assert json.loads((run / "results.trained.json").read_text()) == best
     assert Params.load(run / "results.best.json") == Params(best["params"])  # usable as --params
