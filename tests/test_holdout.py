@@ -18,6 +18,7 @@ import pytest
 
 from fixtures_rank import commit, init_repo
 from planted import make_planted_repo
+from slow_cli import SLOW
 from ripmap.rank.params import DEFAULT, Params
 from ripmap.train.agents import HeuristicAgent
 from ripmap.train.cases.oracle import mine_cases
@@ -35,18 +36,6 @@ pytest.importorskip("matplotlib")
 BAD = {"boost_temporal_coupling": 0.05, "boost_lexical": 0.05, "weight_structure": 20.0}
 MINE = ("--snapshot-back", "8")
 
-# the real CLI in a subprocess, every evaluation delayed by argv[1] seconds (workers overlap)
-SLOW = """\
-import sys, time
-import ripmap.train.evaluation.evaluator as e
-_orig = e.Evaluator.evaluate
-def _slow(self, *a, **k):
-    time.sleep(float(sys.argv[1]))
-    return _orig(self, *a, **k)
-e.Evaluator.evaluate = _slow
-from ripmap.train.cli import main
-raise SystemExit(main(sys.argv[2:]))
-"""
 
 
 def make_zeta_repo(root: Path) -> Path:

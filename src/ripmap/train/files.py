@@ -59,27 +59,19 @@ def read_json(path: str | Path) -> Any:
         raise RipmapError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # it exists, and belongs to someone else
-    return True
-
-
 def remove_orphans(folder: Path) -> None:
     """Delete the temp files a kill mid-write left behind (never a real file: those are whole).
 
     A temp file names the process writing it (``.<name>.<pid>.<random>.tmp``); one whose
     process is still alive is another worker of the same run folder between writing and
     renaming it, and is left alone."""
+    from .search.workers import pid_alive
+
     me = os.getpid()
     for orphan in Path(folder).glob(f".*{TMP_SUFFIX}"):
         parts = orphan.name.split(".")  # "", name parts..., pid, random, "tmp"
         pid = int(parts[-3]) if len(parts) >= 5 and parts[-3].isdigit() else None
-        if pid is not None and pid != me and _alive(pid):
+        if pid is not None and pid != me and pid_alive(pid):
             continue
         orphan.unlink(missing_ok=True)
 

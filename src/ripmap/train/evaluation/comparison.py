@@ -80,13 +80,6 @@ class Comparison:
                 "weighting": "each repository and each task within it weighs the same; commits resampled "
                              "within each repository"}
 
-    def line(self, default: str = "start", best: str = "final") -> str:
-        """One line for a terminal: per repository, then overall with the interval."""
-        per = ", ".join(f"{k} {fixed(v.default)} → {fixed(v.best)} (n {v.n})" for k, v in self.repos.items())
-        lo, hi = self.delta_ci95
-        return (f"{per}; overall {default} {fixed(self.default)} → {best} {fixed(self.best)}, "
-                f"Δ {self.delta:+.4f} [{lo:+.4f}, {hi:+.4f}] (95% CI, commits resampled per repository)")
-
 
 def _weights(cases: Sequence["Case"]) -> np.ndarray:
     """Case weights normalized so each repository sums to 1/R and each of its tasks to an
@@ -144,4 +137,19 @@ def compare(ev: "Evaluator", cases: Sequence["Case"], baseline: Params, candidat
                       len({(r, c) for r, c in zip(repos, commits)}), seed, n_boot)
 
 
-__all__ = ["Comparison", "N_BOOT", "RepoFigures", "compare"]
+def held_out_line(test: Mapping[str, Any]) -> str:
+    """The ``test`` block of a run's results.json as the closing line of the run (and of
+    ``runs show``): per repository, then overall with the interval."""
+    repos = test.get("repos") if isinstance(test.get("repos"), Mapping) else {}
+    per = ", ".join(f"{k} {fixed(v.get('default'))} → {fixed(v.get('best'))} (n {v.get('n')})" for k, v in repos.items())
+    lo, hi = (list(test.get("delta_ci95") or []) + [None, None])[:2]
+    return (f"held-out repositories (test, never seen in training): {per}; overall start {fixed(test.get('default'))} "
+            f"→ final {fixed(test.get('best'))}, Δ {_signed(test.get('delta'))} [{_signed(lo)}, {_signed(hi)}] "
+            f"(95% CI, commits resampled per repository)")
+
+
+def _signed(x: Any) -> str:
+    return f"{x:+.4f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "n/a"
+
+
+__all__ = ["Comparison", "N_BOOT", "RepoFigures", "compare", "held_out_line"]

@@ -45,6 +45,7 @@ from ...errors import UsageError
 from ...rank.params import DEFAULT, Params
 from ..console import Status, say
 from ..cases.splits import TEST, of_split
+from ..evaluation.comparison import held_out_line
 from ..evaluation.measurement import Measurement, measure
 from ..files import atomic_write_json, read_json, remove_orphans
 from ..numbers import utc_now
@@ -203,15 +204,6 @@ def _test_block(ev: "Evaluator", run: RunFolder, start: TrialRecord | None, fina
     return {**c.to_dict(), "start_trial": start.number, "final_trial": final.number,
             "default_is": "the run's start point", "best_is": "the run's final point (selected by "
             + ("validation" if final.holdout_ndcg is not None else "train") + " NDCG@10)"}
-
-
-def held_out_line(test: Mapping[str, Any]) -> str:
-    """The closing line of a run with held-out repositories."""
-    per = ", ".join(f"{k} {v['default']:.4f} → {v['best']:.4f} (n {v['n']})" for k, v in test["repos"].items())
-    lo, hi = test["delta_ci95"]
-    return (f"held-out repositories (test, never seen in training): {per}; overall start {test['default']:.4f} "
-            f"→ final {test['best']:.4f}, Δ {test['delta']:+.4f} [{lo:+.4f}, {hi:+.4f}] (95% CI, commits "
-            f"resampled per repository)")
 
 
 class _Writer:
@@ -382,4 +374,4 @@ def optimize(strategy: Strategy, ev: "Evaluator", settings: LoopSettings) -> Run
     return result
 
 
-__all__ = ["LoopSettings", "RunResult", "check_run_name", "optimize", "run_folder", "held_out_line"]
+__all__ = ["LoopSettings", "RunResult", "check_run_name", "optimize", "run_folder"]
