@@ -24,6 +24,7 @@ optuna = pytest.importorskip("optuna")
 pytest.importorskip("matplotlib")
 
 from planted import make_planted_repo  # noqa: E402
+from slow_cli import SLOW  # noqa: E402
 from ripmap.rank.params import DEFAULT, REGISTRY, SPECS, Params  # noqa: E402
 from ripmap.train.cases.oracle import mine_cases  # noqa: E402
 from ripmap.train.evaluation.evaluator import Evaluator  # noqa: E402
@@ -35,18 +36,6 @@ from ripmap.train.search.study import setup_study  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
-# Runs the real CLI in a subprocess with every evaluation delayed by argv[1] seconds.
-SLOW = """\
-import sys, time
-import ripmap.train.evaluation.evaluator as e
-_orig = e.Evaluator.evaluate
-def _slow(self, *a, **k):
-    time.sleep(float(sys.argv[1]))
-    return _orig(self, *a, **k)
-e.Evaluator.evaluate = _slow
-from ripmap.train.cli import main
-raise SystemExit(main(sys.argv[2:]))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +110,8 @@ def test_each_strategy_runs_and_writes_outputs(ev, tmp_path, strategy):
         assert set(t["params"]) == set(SPECS)
     assert len({json.dumps(t["params"], sort_keys=True) for t in done}) == 4  # four distinct points
     best = json.loads((run / "results.best.json").read_text())
-    assert best["train_ndcg"] == max(t["train_ndcg"] for t in done)
+    final = max(done, key=lambda t: (t["holdout_ndcg"], t["train_ndcg"], -t["number"]))  # selected by validation
+    assert best["number"] == final["number"] and best["train_ndcg"] == final["train_ndcg"]
     assert "holdout_ndcg" in best and set(best["params"]) == set(SPECS)
     assert json.loads((run / "results.trained.json").read_text()) == best
     assert Params.load(run / "results.best.json") == Params(best["params"])  # usable as --params

@@ -24,8 +24,8 @@ from ripmap.rank.params import DEFAULT, NAMES, SPECS, Params
 from ripmap.train.agents import AgentReply, AgentSettings, make_agent
 from ripmap.train.cases.oracle import mine_cases
 from ripmap.train.evaluation.evaluator import Evaluator
-from ripmap.train.l1.episode import StartPoint
-from ripmap.train.l1.prompt import PromptState, build_prompt
+from ripmap.train.l1.episode import Episode, StartPoint
+from ripmap.train.l1.prompt import PromptState, agent_context, build_prompt
 from ripmap.train.l1.promptgram import load_promptgram, parse_promptgram
 from ripmap.train.l1.protocol import protocol_text
 from ripmap.train.l1.reply import parse_reply, split_reply
@@ -172,11 +172,24 @@ def test_parse_reply_rejects_instead_of_coercing():
 
 # -- protocol and promptgram --------------------------------------------------------------
 
-def _state(params: Params = DEFAULT) -> PromptState:
-    return PromptState(episode=1, episodes_total=3, params=params, ndcg=0.5, holdout=0.4,
-                       best=BestPoint(0, 0.5, 0.4, params.to_dict()), n_train=10, n_failing=4,
-                       failure_threshold=0.5, failures=(), history=(),
-                       start=StartPoint(params.to_dict(), 0.5, None))
+def _state(params: Params = DEFAULT, history: tuple = ()) -> PromptState:
+    return PromptState(episode=len(history) + 1, episodes_total=3, params=params, ndcg=0.5,
+                       best=BestPoint(0, 0.5, 0.4321, params.to_dict()), n_train=10, n_failing=4,
+                       failure_threshold=0.5, failures=(), history=history,
+                       start=StartPoint(params.to_dict(), 0.5, 0.4321))
+
+
+def test_the_prompt_shows_no_validation_figure():
+    """The validation split selects the final point: an agent that read its score would steer
+    by it. Neither the state, the trajectory nor the structured context carries it."""
+    ep = Episode(episode=1, params_before=DEFAULT.to_dict(), params_after=DEFAULT.to_dict(), ndcg_before=0.5,
+                 ndcg_after=0.5, holdout_before=0.4321, holdout_after=0.4567)
+    state = _state(history=(ep,))
+    prompt = build_prompt(load_promptgram(), state)
+    assert "0.4321" not in prompt and "0.4567" not in prompt
+    assert "holdout" not in prompt.lower() and "validation" not in prompt.lower()
+    ctx = json.dumps(agent_context(state))
+    assert "0.4321" not in ctx and "0.4567" not in ctx and "holdout" not in ctx
 
 
 def test_prompt_ends_with_protocol_and_lists_every_parameter():

@@ -105,8 +105,10 @@ def test_strategy_writes_the_run_folder_and_resumes(ev, tmp_path, monkeypatch, n
         Params(t["params"])  # inside the bounds
         assert isinstance(t["train_ndcg"], float) and isinstance(t["holdout_ndcg"], float)
 
-    best = max(done, key=lambda t: (t["train_ndcg"], -t["number"]))
+    # the final point is selected by the validation split, train breaking ties
+    best = max(done, key=lambda t: (t["holdout_ndcg"], t["train_ndcg"], -t["number"]))
     assert data["best"]["number"] == best["number"] and data["best"]["train"] == best["train_ndcg"]
+    assert data["best"]["selected_by"] == "validation" and "test" not in data  # no held-out repository
     trained = json.loads((run / "results.trained.json").read_text())
     assert trained["params"] == best["params"] and trained["train_ndcg"] == best["train_ndcg"]
     assert (run / "progress.png").read_bytes().startswith(PNG)

@@ -30,9 +30,9 @@ examples:
   ripmap-train mine --repo ~/src/httpx --output cases.json
   ripmap-train eval --repo ~/src/httpx --repo ~/src/fzf --preset default
   ripmap-train search --repo ~/src/httpx --strategy tpe --budget 50 --run-name tpe1
-  ripmap-train reason --repo ~/src/httpx --episodes 20 --run-name l1
+  ripmap-train reason --repo ~/src/flask --holdout-repo ~/src/httpx --episodes 20 --run-name l1
   ripmap-train runs show l1
-  ripmap-train distill l1 --repo ~/src/httpx
+  ripmap-train distill l1          # judged on l1's held-out repositories (httpx)
 
 Options may come before or after the command (ripmap-train --repo R eval). The older flat
 spelling still works: --extract-only, --eval, --strategy X, --sensitivity, --reason,
@@ -57,9 +57,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "  ripmap-train eval --repo ~/src/httpx --collect-failures failures.json\n"),
     "search": ("classical search on Optuna (random, tpe, cmaes, grid, lhs)",
                "Spend a budget of evaluations with a classical strategy, starting from the start point (one trial "
-               "at --params/--preset, or the defaults). The study is resumable (run the same command again) and "
-               "can be shared by several workers (same --storage and --run-name).",
+               "at --params/--preset, or the defaults). The final point is the best on the validation split "
+               "(--holdout); repositories given with --holdout-repo are evaluated once at the end, on the start and "
+               "the final point (the test block of results.json). The study is resumable (run the same command "
+               "again: the run's config.json supplies every option left out) and can be shared by several workers "
+               "(same --storage and --run-name).",
                "  ripmap-train search --repo ~/src/httpx --strategy tpe --budget 50 --run-name tpe1\n"
+               "  ripmap-train search --repo ~/src/flask --repo ~/src/click --holdout-repo ~/src/httpx --budget 50 "
+               "--run-name h1\n"
                "  ripmap-train search --repo ~/src/httpx --strategy grid --budget 28 --search-params "
                "boost_lexical,weight_structure\n"
                "  ripmap-train search --repo R --strategy tpe --budget 200 --storage sqlite:///shared.db "
@@ -71,17 +76,22 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                     "  ripmap-train sensitivity --repo ~/src/httpx --preset default --run-name sens1\n"),
     "reason": ("L1: an agent proposes parameter changes from ranking failures",
                "Run L1 episodes: the agent reads the worst failures with per-signal attributions and the "
-               "trajectory, replies {param: [direction, magnitude, rationale]}, the step rule moves the "
-               "parameters and the new point is measured. Every prompt and reply is kept in the run folder.",
+               "trajectory (train figures only), replies {param: [direction, magnitude, rationale]}, the step rule "
+               "moves the parameters and the new point is measured. The final point is the best on the validation "
+               "split; --holdout-repo repositories are evaluated once at the end. Every prompt and reply is kept in "
+               "the run folder. --resume continues a run with the settings of its config.json.",
                "  ripmap-train reason --repo ~/src/httpx --episodes 20 --run-name l1\n"
-               "  ripmap-train reason --repo ~/src/httpx --agent claude --episodes 20 --run-name l1 --resume\n"
+               "  ripmap-train reason --run-name l1 --resume --episodes 40   # repositories, agent: from config.json\n"
                "  ripmap-train reason --repo ~/src/httpx --agent openai:qwen2.5 --base-url http://localhost:8000/v1\n"
                "  ripmap-train reason --repo ~/src/httpx --replay l1 --run-name l1-again   # no agent call\n"),
     "distill": ("turn an L1 run into presets, heuristics and warnings",
-                "Ask the agent to distill an L1 run's scratchpad into presets, heuristics, warnings and intuitions "
-                "(wisdom.json, wisdom.md). With repositories, a preset is installed (ripmap --preset RUN-NAME) only "
-                "if its holdout NDCG is not worse than the defaults'.",
-                "  ripmap-train distill l1 --repo ~/src/httpx\n"
+                "Ask the agent to distill a run (L1 or a classical search) into presets, heuristics, warnings and "
+                "intuitions (wisdom.json, wisdom.md). A preset is installed (ripmap --preset RUN-NAME) only if it "
+                "beats the defaults on repositories the run never trained on, with the 95% interval of the "
+                "improvement above zero; otherwise it is recorded as rejected with its figures. The repositories "
+                "judged on: --holdout-repo / --repo PATH, else the run's own held-out repositories.",
+                "  ripmap-train distill l1                             # on l1's held-out repositories\n"
+                "  ripmap-train distill tpe1 --holdout-repo ~/src/httpx\n"
                 "  ripmap-train distill l1 --output wisdom/      # write only, install nothing\n"),
     "runs": ("list | show RUN | insights [RUN]",
              "Read-only views of the runs folder: one line per run, a run's episode or trial table, or the "
@@ -104,6 +114,9 @@ def _repos(p: argparse.ArgumentParser, *, cases: bool = True) -> None:
     g.add_argument("--corpus", metavar="FILE", help="TOML list of repositories ([[repo]] path/url, language, notes)")
     g.add_argument("--curated", action="store_true",
                    help="the built-in list of public repositories (needs network to clone)")
+    g.add_argument("--holdout-repo", action="append", default=[], metavar="PATH|NAME",
+                   help="keep a whole repository out of training and validation (repeatable): a path, or the name "
+                        "of a --repo/--corpus/--cases entry; evaluated once at the end of a run (the test block)")
     g.add_argument("--clone-dir", default="training/corpus", metavar="DIR",
                    help="where --curated/--corpus URLs are cloned (default: training/corpus)")
     if cases:
@@ -124,7 +137,8 @@ def _mining(p: argparse.ArgumentParser) -> None:
                    help="which tasks to mine: A (a changed file in the chat), A+msg (that file plus the commit "
                         "message as focus), B (the message alone) (default: all three)")
     g.add_argument("--holdout", type=float, default=0.3, metavar="F",
-                   help="newest fraction of cases kept for reporting only (default: 0.3)")
+                   help="newest fraction of each training repository's cases kept for validation: never optimized, "
+                        "it selects the final point (default: 0.3; 0: the final point is the best on train)")
     g.add_argument("--cache-dir", metavar="DIR", help="snapshot worktrees and tag caches (default: user cache dir)")
 
 
@@ -284,7 +298,7 @@ def legacy_parser() -> argparse.ArgumentParser:
 def legacy_commands(a: argparse.Namespace) -> list[str]:
     """The subcommand(s) an old-style command line means, in the old order of precedence;
     sets the positional values the subcommands expect (``run``, ``action``)."""
-    has_repos = bool(a.repo or a.corpus or a.curated or a.cases)
+    has_repos = bool(a.repo or a.corpus or a.curated or a.cases or a.holdout_repo)
     if a.list or a.show or a.show_insights is not None:
         a.action = "list" if a.list else "show" if a.show else "insights"
         a.run = a.show if a.show else (a.show_insights or None)
@@ -352,11 +366,23 @@ def parse(argv: Sequence[str]) -> tuple[list[str], argparse.Namespace]:
     legacy = legacy_parser()
     command, rest = split_command(argv, _arity([legacy, *cmds.values()]))
     if command is not None:
-        return [command], cmds[command].parse_args(rest)
+        a = cmds[command].parse_args(rest)
+        a.given = given_options(cmds[command], rest)
+        return [command], a
     if any(a in ("-h", "--help") for a in argv):
         top.parse_args(["--help"])  # the overview, not the flat parser's option list
     a = legacy.parse_args(list(argv))
+    a.given = given_options(legacy, list(argv))
     return legacy_commands(a), a
+
+
+def given_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> frozenset[str]:
+    """The options the command line itself set (not their defaults): parsed again with every
+    default suppressed. A resumed run takes the others from its config.json; ``parser`` is
+    used up by this (its defaults are gone)."""
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return frozenset(vars(parser.parse_args(list(argv))))
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -407,7 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-__all__ = ["COMMANDS", "build_parser", "legacy_commands", "legacy_parser", "main", "parse", "split_command"]
+__all__ = ["COMMANDS", "build_parser", "given_options", "legacy_commands", "legacy_parser", "main", "parse",
+           "split_command"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,7 +5,12 @@ typed settings records the rest of the trainer takes (:class:`MineSettings`,
 :class:`LoopSettings`, :class:`L1Settings`, :class:`AgentSettings`,
 :class:`DistillSettings`). A :class:`Session` mines and indexes at most once, so an old
 command line that asks for two actions (``--strategy tpe --sensitivity``) shares them.
-Bad usage is checked before the slow part (mining a repository), never after it.
+Bad usage is checked before the slow part (mining a repository), never after it: a run
+being continued is reconciled with its config.json (:mod:`.resume`) first.
+
+Repositories named by ``--holdout-repo`` (a path, or the name of another entry) are
+mined whole into the ``test`` split (:mod:`.cases.splits`): no strategy and no agent sees
+them; the loop evaluates them once at the end, and distillation judges presets on them.
 """
 from __future__ import annotations
 
@@ -20,8 +25,10 @@ from ..rank.params import Params
 from .agents import AgentSettings
 from .cases.oracle import TASKS, MineSettings, MinedRepo
 from .console import say
+from .resume import MINING, given, reconcile, run_to_continue
 
 if TYPE_CHECKING:
+    from .cases.corpus import RepoSpec
     from .evaluation.evaluator import Evaluator
     from .search.loop import LoopSettings
 
@@ -55,7 +62,8 @@ def agent_settings(a: argparse.Namespace) -> AgentSettings:
                          allow_dangerous=bool(_get(a, "dangerously_skip_permissions", False)))
 
 
-def loop_settings(a: argparse.Namespace, *, budget: int, start: Params) -> "LoopSettings":
+def loop_settings(a: argparse.Namespace, *, budget: int, start: Params,
+                  sources: dict[str, Any] | None = None) -> "LoopSettings":
     from .search.loop import LoopSettings
 
     only = _get(a, "search_params")
@@ -63,17 +71,23 @@ def loop_settings(a: argparse.Namespace, *, budget: int, start: Params) -> "Loop
                         run_name=_get(a, "run_name"), resume=bool(_get(a, "resume", False)),
                         seed=int(_get(a, "seed", 0)), storage=_get(a, "storage"),
                         search_params=tuple(x.strip() for x in only.split(",") if x.strip()) if only else None,
-                        verbose=bool(_get(a, "verbose", False)))
+                        verbose=bool(_get(a, "verbose", False)), sources=sources)
 
 
 class Session:
-    """One invocation: its options, and the cases and evaluator, built when first needed."""
+    """One invocation: its options, and the cases and evaluator, built when first needed.
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    ``judge_only``: every repository given is held out (distillation judges presets on
+    them and trains on none).
+    """
+
+    def __init__(self, args: argparse.Namespace, *, judge_only: bool = False) -> None:
         self.a = args
+        self.judge_only = judge_only
         self._params: Params | None = None
         self._mined: list[MinedRepo] | None = None
         self._ev: "Evaluator | None" = None
+        self._case_file: list[MinedRepo] | None = None
 
     def run(self, command: str) -> None:
         RUNNERS[command](self)
@@ -90,11 +104,26 @@ class Session:
 
     def has_repos(self) -> bool:
         a = self.a
-        return bool(_get(a, "repo") or _get(a, "corpus") or _get(a, "curated", False) or _get(a, "cases"))
+        return bool(_get(a, "repo") or _get(a, "corpus") or _get(a, "curated", False) or _get(a, "cases")
+                    or _get(a, "holdout_repo"))
 
     def check_mining(self) -> None:
         if not 0.0 <= self.a.holdout < 1.0:
             raise UsageError("--holdout must be in [0, 1)")
+
+    def continue_run(self, command: str) -> None:
+        """A run being continued takes what the command line leaves out from its config.json
+        and refuses what contradicts it; before any mining."""
+        run_dir = run_to_continue(self.a, command)
+        if run_dir is not None:
+            reconcile(self.a, run_dir, command, self.sources)
+
+    def case_file(self) -> list[MinedRepo]:
+        if self._case_file is None:
+            from .cases.casefile import read_cases
+
+            self._case_file = read_cases(self.a.cases) if _get(self.a, "cases") else []
+        return self._case_file
 
     def params(self) -> Params:
         """The start point, by the front ends' one rule: --preset NAME (default: the defaults) with
@@ -117,31 +146,113 @@ class Session:
             specs += list(CURATED)
         return specs
 
+    def split_specs(self) -> tuple[list["RepoSpec"], list["RepoSpec"], set[str]]:
+        """(training repositories, held-out repositories to mine, names of held-out
+        repositories of the --cases file), from --repo/--corpus/--curated and --holdout-repo.
+
+        A --holdout-repo value is the name of another entry (which it moves out of
+        training), else a path (the same as a --repo: moved; another: added)."""
+        from .cases.corpus import RepoSpec
+
+        specs = self.specs()
+        held: list[RepoSpec] = []
+        names: set[str] = set()
+        by_root = {m.root.resolve(): m.repo for m in self.case_file()}
+        case_names = set(by_root.values())
+        for v in _get(self.a, "holdout_repo") or []:
+            hit = [s for s in specs if s.name == v]
+            if not hit and v in case_names:
+                names.add(v)
+                continue
+            p = Path(v).expanduser()
+            if not hit and p.is_dir():
+                p = p.resolve()
+                hit = [s for s in specs if s.path is not None and s.path.resolve() == p]
+                if not hit and p in by_root:
+                    names.add(by_root[p])
+                    continue
+                if not hit:
+                    held.append(RepoSpec(p.name, path=p))
+                    continue
+            if not hit:
+                where = "--repo/--corpus" + ("/--cases" if self.case_file() else "")
+                raise UsageError(f"--holdout-repo {v}: no such directory, and no {where} entry of that name")
+            for s in hit:
+                specs.remove(s)
+                held.append(s)
+        if self.judge_only:
+            held, specs = specs + held, []
+            names = names or case_names
+        return specs, held, names
+
+    def sources(self) -> dict[str, Any]:
+        """Where the cases come from, as config.json records it: each repository's name, root
+        and whether it is held out; the options that named them; the mining settings."""
+        a = self.a
+        train, held, names = self.split_specs()
+
+        def root(s: "RepoSpec") -> str:
+            return str(s.path.resolve() if s.path is not None else (Path(a.clone_dir) / s.name).resolve())
+
+        rows = [{"name": m.repo, "root": str(m.root), "held_out": m.repo in names} for m in self.case_file()]
+        if not rows:
+            rows = [{"name": s.name, "root": root(s), "held_out": False} for s in train]
+        rows += [{"name": s.name, "root": root(s), "held_out": True} for s in held]
+        spec_names = {s.name for s in [*train, *held]} | {m.repo for m in self.case_file()}
+
+        def held_value(v: str) -> str:
+            p = Path(v).expanduser()
+            return str(p.resolve()) if v not in spec_names and p.is_dir() else v
+
+        settings = mine_settings(a)
+        return {"repos": rows,
+                "repo_options": {"repo": [str(Path(r).expanduser().resolve()) for r in a.repo],
+                                 "corpus": str(Path(a.corpus).expanduser().resolve()) if a.corpus else None,
+                                 "curated": bool(a.curated), "clone_dir": str(Path(a.clone_dir).resolve()),
+                                 "cases": str(Path(a.cases).expanduser().resolve()) if _get(a, "cases") else None,
+                                 "holdout_repo": [held_value(v) for v in _get(a, "holdout_repo") or []]},
+                "mining": {k: (list(getattr(settings, k)) if k == "tasks" else getattr(settings, k)) for k in MINING}}
+
     def mined(self) -> list[MinedRepo]:
-        """Mine (or load) cases for every repository."""
+        """Mine (or load) cases for every repository; held-out ones whole into the test split."""
         if self._mined is not None:
             return self._mined
-        from .cases.casefile import read_cases
-        from .cases.corpus import ensure_local
+        from dataclasses import replace
 
+        from .cases.corpus import ensure_local
+        from .cases.splits import hold_out
+
+        train, held, names = self.split_specs()
+        out: list[MinedRepo] = []
         if _get(self.a, "cases"):
-            self._mined = read_cases(self.a.cases)
-            return self._mined
-        specs = self.specs()
-        if not specs:
+            out = [hold_out(m) if m.repo in names else m for m in self.case_file()
+                   if not self.judge_only or m.repo in names]
+            train = []
+        elif not train and not held:
             raise UsageError("no repositories: give --repo PATH, --corpus FILE, --curated or --cases FILE")
         settings = mine_settings(self.a)
-        out = []
-        for s in specs:
-            m = settings.mine(ensure_local(s, self.a.clone_dir), name=s.name)
-            say(f"{s.name}: {len(m.cases)} cases from commits after {m.snapshot[:10]} "
-                f"({', '.join(f'{k}: {v}' for k, v in sorted(m.skipped.items())) or 'none skipped'})")
+        for s, whole in [*((s, False) for s in train), *((s, True) for s in held)]:
+            m = (replace(settings, holdout=0.0) if whole else settings).mine(ensure_local(s, self.a.clone_dir),
+                                                                             name=s.name)
+            if whole:
+                m = hold_out(m)
+            say(f"{s.name}{' (held out)' if whole else ''}: {len(m.cases)} cases from commits after "
+                f"{m.snapshot[:10]} ({', '.join(f'{k}: {v}' for k, v in sorted(m.skipped.items())) or 'none skipped'})")
             out.append(m)
         if not any(m.cases for m in out):
             raise RipmapError("no training cases: the repositories have no qualifying commits after their snapshots "
                               "(try a larger --snapshot-back / --max-commits or --max-files)")
         self._mined = out
         return out
+
+    def training_evaluator(self) -> "Evaluator":
+        """The evaluator of a command that trains: it needs cases outside the held-out repositories."""
+        from .cases.splits import training_cases
+
+        ev = self.evaluator()
+        if not training_cases(ev.cases):
+            raise UsageError("every repository is held out (--holdout-repo): keep at least one to train on")
+        return ev
 
     def evaluator(self) -> "Evaluator":
         if self._ev is None:
@@ -191,12 +302,14 @@ def cmd_search(s: Session) -> None:
     from .search.strategies import make_strategy
 
     a = s.a
+    s.continue_run("search")
     s.check_mining()
     if a.budget < 1:
         raise UsageError("--budget must be at least 1")
     strategy = make_strategy(a.strategy)
     params = s.params()
-    optimize(strategy, s.evaluator(), loop_settings(a, budget=a.budget, start=params))
+    sources = s.sources()
+    optimize(strategy, s.training_evaluator(), loop_settings(a, budget=a.budget, start=params, sources=sources))
 
 
 def cmd_sensitivity(s: Session) -> None:
@@ -204,7 +317,7 @@ def cmd_sensitivity(s: Session) -> None:
 
     s.check_mining()
     params = s.params()
-    run_sensitivity(s.evaluator(), params, s.out_dir, _get(s.a, "run_name"))
+    run_sensitivity(s.training_evaluator(), params, s.out_dir, _get(s.a, "run_name"))
 
 
 def cmd_reason(s: Session) -> None:
@@ -213,6 +326,7 @@ def cmd_reason(s: Session) -> None:
     from .search.loop import optimize
 
     a = s.a
+    s.continue_run("reason")
     s.check_mining()
     if a.episodes < 1:
         raise UsageError("--episodes must be at least 1")
@@ -222,18 +336,52 @@ def cmd_reason(s: Session) -> None:
                                      min_confidence=float(a.min_confidence), replay=_get(a, "replay"),
                                      failures_shown=int(_get(a, "failures_shown", FAILURES_SHOWN))))
     params = s.params()
-    optimize(strategy, s.evaluator(), loop_settings(a, budget=a.episodes + 1, start=params))
+    sources = s.sources()
+    optimize(strategy, s.training_evaluator(), loop_settings(a, budget=a.episodes + 1, start=params, sources=sources))
+
+
+def _run_held_out(a: argparse.Namespace, run_dir: Path) -> None:
+    """Without repositories on the command line, distillation judges on the run's own
+    held-out repositories (config.json), mined with the run's settings."""
+    from .files import read_json
+
+    p = run_dir / "config.json"
+    cfg = read_json(p) if p.is_file() else {}
+    if not isinstance(cfg, dict):
+        return
+    held = [r for r in cfg.get("repos") or () if isinstance(r, dict) and r.get("held_out")]
+    opts = cfg.get("repo_options") if isinstance(cfg.get("repo_options"), dict) else {}
+    if not held or not opts:
+        return
+    if opts.get("cases"):
+        a.cases, a.holdout_repo = opts["cases"], [str(r["name"]) for r in held]
+    else:
+        a.holdout_repo = [str(r["root"]) for r in held if r.get("root")]
+    a.clone_dir = opts.get("clone_dir") or a.clone_dir
+    for k, v in (cfg.get("mining") or {}).items():
+        if k in MINING and not given(a, k):
+            setattr(a, k, v)
+    if not given(a, "failure_threshold") and isinstance(cfg.get("failure_threshold"), (int, float)):
+        a.failure_threshold = float(cfg["failure_threshold"])
 
 
 def cmd_distill(s: Session) -> None:
-    from .report.distill import DistillSettings, distill_run
+    from .report.distill import DistillSettings, check_held_out, distill_run
 
-    settings = DistillSettings(agent=agent_settings(s.a), output=_get(s.a, "output"))
+    a = s.a
+    settings = DistillSettings(agent=agent_settings(a), output=_get(a, "output"), seed=int(_get(a, "seed", 0)))
+    run_dir = s.out_dir / a.run
+    if not s.has_repos() and run_dir.is_dir():
+        _run_held_out(a, run_dir)
     ev = None
     if s.has_repos():
         s.check_mining()
-        ev = s.evaluator()
-    print(distill_run(s.out_dir, s.a.run, settings, evaluator=ev))
+        judged = Session(a, judge_only=True)
+        _train, held, names = judged.split_specs()
+        if run_dir.is_dir():
+            check_held_out(run_dir, {h.name for h in held} | names)  # before mining them
+        ev = judged.evaluator()
+    print(distill_run(s.out_dir, a.run, settings, evaluator=ev))
 
 
 def cmd_runs(s: Session) -> None:

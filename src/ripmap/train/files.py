@@ -17,14 +17,14 @@ from typing import Any
 from ..errors import RipmapError
 
 TMP_SUFFIX = ".tmp"
-"""Temp files are ``.<name>.<random>.tmp``: :func:`remove_orphans` finds what a kill left."""
+"""Temp files are ``.<name>.<pid>.<random>.tmp``: :func:`remove_orphans` finds what a kill left."""
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` so that ``path`` is always either the old or the new complete file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -60,8 +60,19 @@ def read_json(path: str | Path) -> Any:
 
 
 def remove_orphans(folder: Path) -> None:
-    """Delete the temp files a kill mid-write left behind (never a real file: those are whole)."""
+    """Delete the temp files a kill mid-write left behind (never a real file: those are whole).
+
+    A temp file names the process writing it (``.<name>.<pid>.<random>.tmp``); one whose
+    process is still alive is another worker of the same run folder between writing and
+    renaming it, and is left alone."""
+    from .search.workers import pid_alive
+
+    me = os.getpid()
     for orphan in Path(folder).glob(f".*{TMP_SUFFIX}"):
+        parts = orphan.name.split(".")  # "", name parts..., pid, random, "tmp"
+        pid = int(parts[-3]) if len(parts) >= 5 and parts[-3].isdigit() else None
+        if pid is not None and pid != me and pid_alive(pid):
+            continue
         orphan.unlink(missing_ok=True)
 
 

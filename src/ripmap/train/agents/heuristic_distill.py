@@ -122,14 +122,14 @@ def distill_from_context(context: Mapping[str, Any]) -> str:
         bp = _params(best)
         t, h = finite(best.get("train_ndcg")), finite(best.get("holdout_ndcg"))
         presets["tuned_best"] = {
-            "description": f"Best point of the run: train NDCG@10 {_fmt_ndcg(t)}, holdout {_fmt_ndcg(h)}.",
+            "description": f"Best point of the run: train NDCG@10 {_fmt_ndcg(t)}, validation {_fmt_ndcg(h)}.",
             "when_to_use": "repositories like the training corpus, when the measured optimum is what you want",
             "params": {k: _round_clamp(k, v) for k, v in bp.items()},
         }
-        reasoning.append(f"The best point scores train {_fmt_ndcg(t)} / holdout {_fmt_ndcg(h)}.")
+        reasoning.append(f"The best point scores train {_fmt_ndcg(t)} / validation {_fmt_ndcg(h)}.")
         if t is not None and h is not None and t - h > OVERFIT_GAP:
-            warnings.append(f"⚠ the best point loses {t - h:.3f} NDCG@10 from train to holdout: it is partly fitted "
-                            f"to the training cases; prefer tuned_robust on new repositories")
+            warnings.append(f"⚠ the best point loses {t - h:.3f} NDCG@10 from train to validation: it is partly "
+                            f"fitted to the training cases; prefer tuned_robust on new repositories")
         for name in NAMES:
             if name in bp and name in varied:
                 u = _unit(name, bp[name])
@@ -147,7 +147,7 @@ def distill_from_context(context: Mapping[str, Any]) -> str:
             presets["tuned_robust"] = {
                 "description": f"Centroid of the top {len(top)} points (NDCG@10 {min(hs):.4f}-{max(hs):.4f}); "
                                f"averages out the evaluation noise of any single point.",
-                "when_to_use": "new or unlike repositories, or when the best point's train/holdout gap is large",
+                "when_to_use": "new or unlike repositories, or when the best point's train/validation gap is large",
                 "params": {k: _round_clamp(k, v) for k, v in cen.items()},
             }
             if len(top) >= 3:

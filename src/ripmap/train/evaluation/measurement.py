@@ -1,8 +1,11 @@
 """One evaluated parameter point, measured the same way for every strategy.
 
-The objective is NDCG@10 over the train split (over all cases when the mined cases have
-no train split), task-balanced as :attr:`EvalResult.ndcg` says. The holdout split is
-measured on every point but never optimized: it is reported, so overfitting shows.
+The objective is NDCG@10 over the train split (over the validation split when the mined
+cases have no train split), task-balanced as :attr:`EvalResult.ndcg` says. The validation
+split (``holdout``: the newest commits of the training repositories) is measured on every
+point and never optimized: the loop selects its final point by it. Cases of held-out
+repositories (the ``test`` split) are never measured here: they are evaluated once, at the
+end of a run (:mod:`.comparison`), so nothing a strategy or an agent sees depends on them.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
 from ...rank.params import Params
+from ..cases.splits import training_cases
 from .evaluator import EvalResult
 
 if TYPE_CHECKING:
@@ -19,8 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Measurement:
-    """A point, its train result (with failures, explained when asked), holdout NDCG@10
-    (``None`` without a separate holdout split) and NDCG@10 per repository and split."""
+    """A point, its train result (with failures, explained when asked), validation NDCG@10
+    (``holdout``; ``None`` without a validation split) and NDCG@10 per repository and split."""
 
     params: Params
     train: EvalResult
@@ -35,8 +39,9 @@ class Measurement:
 
 
 def objective_cases(ev: "Evaluator") -> list["Case"]:
-    """The cases the objective is computed on: the train split, or all cases without one."""
-    return ev.train_cases or list(ev.cases)
+    """The cases the objective is computed on: the train split, or without one every case
+    of the training repositories (never a held-out repository's)."""
+    return ev.train_cases or training_cases(ev.cases)
 
 
 def objective(ev: "Evaluator", params: Params) -> float:
@@ -45,7 +50,7 @@ def objective(ev: "Evaluator", params: Params) -> float:
 
 
 def measure(ev: "Evaluator", params: Params, *, explain_failures: bool = False) -> Measurement:
-    """Evaluate ``params`` on the objective cases and on the holdout split.
+    """Evaluate ``params`` on the objective cases and on the validation split (never on test cases).
 
     ``explain_failures`` adds per-signal explanations to the failing cases: what a
     reasoning agent reads, and what a classical sampler does not need to pay for.

@@ -81,6 +81,7 @@ class Episode:
     tokens_out: int | None = None
     flags: tuple[str, ...] = ()
     duration_s: float = 0.0
+    trial: int | None = None  # the study trial that recorded it (None: written before episodes went to the study)
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys written by another version, kept as they were
 
     @property
@@ -110,7 +111,8 @@ class Episode:
             "rejected": [r.to_dict() for r in self.rejected], "parse_errors": list(self.parse_errors),
             "confidence": self.confidence, "agent": self.agent, "error": self.error, "latency_s": self.latency_s,
             "attempts": self.attempts, "tokens": {"in": self.tokens_in, "out": self.tokens_out},
-            "flags": list(self.flags), "duration_s": self.duration_s, **self.extra,
+            "flags": list(self.flags), "duration_s": self.duration_s,
+            **({"trial": self.trial} if self.trial is not None else {}), **self.extra,
         }
 
     @classmethod
@@ -138,6 +140,7 @@ class Episode:
             latency_s=_num(d.get("latency_s")), attempts=d.get("attempts"),
             tokens_in=tokens.get("in"), tokens_out=tokens.get("out"),
             flags=tuple(str(x) for x in d.get("flags") or ()), duration_s=float(d.get("duration_s") or 0.0),
+            trial=d["trial"] if isinstance(d.get("trial"), int) and not isinstance(d.get("trial"), bool) else None,
             extra={k: v for k, v in d.items() if k not in known},
         )
 

@@ -4,7 +4,12 @@ The state is Markdown: metrics, every parameter with its bounds and meaning, the
 trajectory (best points and recent episodes, with what was rejected and why), the
 failures shown (sampled across repositories, tasks and kinds; see :mod:`.rotation`) with
 NDCG per task and repository, each with its task, repository, kind and a per-signal
-table, and the insights gathered so far. The same state gives
+table, and the insights gathered so far.
+
+Only train figures are shown. The validation split selects the run's final point, so an
+agent that steered by it would make that selection meaningless; held-out repositories
+(test cases) are never measured before the run ends. Neither reaches the prompt or the
+structured context. The same state gives
 the same text byte for byte, which is what makes a run replayable from its stored replies.
 :func:`agent_context` is the structured twin of the same state, for agents that compute
 rather than read (the offline ``heuristic`` agent).
@@ -67,7 +72,6 @@ class PromptState:
     episodes_total: int
     params: Params
     ndcg: float
-    holdout: float | None
     best: BestPoint
     n_train: int
     n_failing: int
@@ -86,10 +90,10 @@ def _g(x: float) -> str:
     return f"{x:.6g}"
 
 
-def _points(start: StartPoint | None, history: Sequence[Episode]) -> list[tuple[float, float | None, dict, str]]:
-    """Distinct evaluated points (train, holdout, params, label), first label wins."""
-    return [(tr, ho, ps, "start" if ep == 0 else f"after episode {ep}")
-            for tr, ho, ps, ep in evaluated_points(start, history)]
+def _points(start: StartPoint | None, history: Sequence[Episode]) -> list[tuple[float, dict, str]]:
+    """Distinct evaluated points (train, params, label), first label wins."""
+    return [(tr, ps, "start" if ep == 0 else f"after episode {ep}")
+            for tr, _ho, ps, ep in evaluated_points(start, history)]
 
 
 def _diff(ps: Mapping[str, float], ref: Mapping[str, float]) -> str:
@@ -103,8 +107,7 @@ def episode_line(e: Episode) -> str:
     if FLAG_AGENT_ERROR in e.flags:
         return f"- episode {n}: agent error ({e.error or 'unknown'}); nothing applied"
     delta = e.delta if e.ndcg_after is not None else 0.0
-    parts = [f"- episode {n}: train {fixed(e.ndcg_before)} → {fixed(e.ndcg_after)} ({(delta or 0.0):+.4f}), "
-             f"holdout {fixed(e.holdout_before)} → {fixed(e.holdout_after)}"]
+    parts = [f"- episode {n}: train {fixed(e.ndcg_before)} → {fixed(e.ndcg_after)} ({(delta or 0.0):+.4f})"]
     parts.append(f"confidence {fixed(e.confidence, 2) if e.confidence is not None else 'missing'}")
     if e.capsule:
         parts.append(f'capsule "{e.capsule}"')
@@ -182,9 +185,8 @@ def format_state(s: PromptState) -> str:
     out.append(f"Episode {s.episode} of {s.episodes_total}.")
     out.append(f"Train NDCG@10: {fixed(s.ndcg)} ({s.n_train} train cases; {s.n_failing} below the failure "
                f"threshold {s.failure_threshold:g}).")
-    out.append(f"Holdout NDCG@10: {fixed(s.holdout)} (reported only; holdout cases are never shown).")
     where = "the starting point" if not s.best.episode else f"after episode {s.best.episode}"
-    out.append(f"Best so far: train {fixed(s.best.train)}, holdout {fixed(s.best.holdout)} ({where}).")
+    out.append(f"Best so far: train {fixed(s.best.train)} ({where}).")
     if s.unchanged_for >= 2:
         out.append(f"The last {s.unchanged_for} episodes all ended on these same parameter values"
                    + (" (basin lock-in): make a bold move on a parameter no recent episode touched."
@@ -203,8 +205,8 @@ def format_state(s: PromptState) -> str:
     else:
         best = sorted(pts, key=lambda t: -t[0])[:BEST_POINTS_SHOWN]
         out.append("Best points so far (best last; parameter values that differ from the current ones):")
-        for tr, ho, ps, label in reversed(best):
-            out.append(f"- train {fixed(tr)}, holdout {fixed(ho)} ({label}): {_diff(ps, s.params)}")
+        for tr, ps, label in reversed(best):
+            out.append(f"- train {fixed(tr)} ({label}): {_diff(ps, s.params)}")
         recent = s.history[-RECENT_EPISODES_SHOWN:]
         out += ["", f"Recent episodes (oldest first, last {len(recent)} of {len(s.history)}):"]
         out += [episode_line(e) for e in recent]
@@ -260,7 +262,6 @@ def agent_context(s: PromptState) -> dict:
         "params": s.params.to_dict(),
         "bounds": {p.name: [p.low, p.high, p.scale] for p in REGISTRY},
         "ndcg": s.ndcg,
-        "holdout_ndcg": s.holdout,
         "best_ndcg": s.best.train,
         "episode": s.episode,
         "episodes_total": s.episodes_total,

@@ -14,16 +14,25 @@ point is tracked separately (it is the run's ``results.trained.json``).
 Besides the loop's files, an L1 run folder holds ``scratchpad.json`` (every finished
 episode, written before the trial is recorded, so none is ever lost), ``promptgram.md``
 (the promptgram the run started with; a resumed run keeps it), ``prompts/episode_NNN.md``
-(the exact prompt of every episode) and ``replies.jsonl`` (every reply, keyed by its
-prompt): ``--replay RUN`` re-runs a run from those replies without calling the agent and
+and ``episode_NNN.reply.md`` (the exact prompt and reply of every episode, gzipped when
+large: :mod:`.transcripts`) and ``replies.jsonl`` (every reply, keyed by its prompt):
+``--replay RUN`` re-runs a run from those replies without calling the agent and
 reproduces it exactly. The promptgram and the agent can be passed in, which is how an
 outer loop (L2) runs L1 with a promptgram of its own.
+
+Several workers on one shared study (``--storage URL --run-name NAME``) share one
+trajectory. Each finished episode travels with its trial (the whole record and its
+prompt, :data:`EPISODE_ATTR`, :data:`PROMPT_ATTR`); before each episode a worker rebuilds
+its scratchpad from the study (:meth:`L1Strategy.observe`), so it reasons from the latest
+point whoever reached it, and every worker's episodes end up in every scratchpad.
+Episodes are numbered in the order they finish.
 """
 from __future__ import annotations
 
 import hashlib
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -37,7 +46,7 @@ from ..numbers import fixed, utc_now
 from ..search.loop import CONFIG, check_run_name
 from ..search.space import params_from_trial, search_space
 from ..search.strategy import RunFolder, Space, Strategy, suggest_point
-from ..search.study import StudySetup, TrialRecord
+from ..search.study import START_ATTR, StudySetup, TrialRecord
 from .episode import FLAG_AGENT_ERROR, FLAG_LOCK_IN, FLAG_LOW_CONF, FLAG_SCHEMA, Episode, StartPoint
 from .prompt import LOCK_IN_EPISODES, PromptState, agent_context, build_prompt, slices
 from .promptgram import DEFAULT_NAME, Promptgram, load_promptgram, parse_promptgram
@@ -46,10 +55,12 @@ from .reply import ParsedReply, Proposal, parse_reply
 from .rotation import FAILURES_SHOWN, select_failures
 from .scratchpad import SCRATCHPAD, Scratchpad, unchanged_streak
 from .step import Decision, apply_changes
+from .transcripts import episode_stem, pack, read_prompt, unpack, write_transcript
 
 if TYPE_CHECKING:
     import optuna
     from optuna.samplers import BaseSampler
+    from optuna.trial import FrozenTrial
 
     from ..agents import Agent, AgentReply
     from ..evaluation.evaluator import Evaluator
@@ -60,7 +71,10 @@ if TYPE_CHECKING:
 SCHEMA_CORRUPTION_CHARS = 200
 """Reasoning longer than this with no usable change is the seeds' "schema corruption"."""
 PROMPTGRAM_FILE = "promptgram.md"
-PROMPTS_DIR = "prompts"
+EPISODE_ATTR = "l1_episode"
+"""Trial attribute holding the finished episode's whole record (what other workers merge)."""
+PROMPT_ATTR = "l1_prompt"
+"""Trial attribute holding the episode's prompt, gzipped and base64-encoded."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,7 @@ class _Draft:
     timestamp: str
     total: int
     min_confidence: float
+    before: "Measurement"
     shown: tuple
     prompt: str
     reply: "AgentReply | None"
@@ -138,8 +153,10 @@ class L1Strategy(Strategy):
         self._old_config: dict = {}
         self._sampler: Any = None
         self._cur: "Measurement | None" = None
+        self._measure: "Measure | None" = None
         self._backlog: list[Episode] = []  # finished episodes whose trial the study lost (a kill in between)
         self._draft: _Draft | None = None
+        self._redo: Episode | None = None  # the backlog episode the current trial records again
 
     # -- the run folder ----------------------------------------------------------------
     def prepare(self, run: RunFolder, ev: "Evaluator", start: Params, budget: int) -> tuple[Params, int]:
@@ -158,10 +175,12 @@ class L1Strategy(Strategy):
             if self.source.resolve() == run.path.resolve():
                 raise UsageError("--replay RUN needs a different --run-name for the new run")
         existing = Scratchpad.load(run.path) if (run.path / SCRATCHPAD).is_file() else None
+        # a worker on a shared study (--storage) joins the run other workers started
+        cont = run.resume or run.shared
         if run.resume:
             if not run.path.is_dir():
                 raise UsageError(f"--resume: no run '{run.name}' in {run.out_dir} (ripmap-train runs list shows runs)")
-        elif existing is not None and existing.episodes:
+        elif existing is not None and existing.episodes and not run.shared:
             raise UsageError(f"run '{run.name}' already exists in {run.out_dir} with {len(existing.episodes)} "
                              f"episode(s); use --resume to continue it or choose another --run-name")
         if self.source is not None:
@@ -180,7 +199,7 @@ class L1Strategy(Strategy):
             if pg_file.is_file():
                 self.promptgram = parse_promptgram(pg_file.read_text(encoding="utf-8"), source=str(pg_file))
         run_pg = run.path / PROMPTGRAM_FILE
-        if run.resume and run_pg.is_file():
+        if cont and run_pg.is_file():
             # the run's own copy: a resumed run keeps the promptgram it started with
             self.promptgram = parse_promptgram(run_pg.read_text(encoding="utf-8"), source=str(run_pg))
         if self.promptgram is None:
@@ -189,12 +208,12 @@ class L1Strategy(Strategy):
             say(f"note: promptgram {self.promptgram.source}: ignored its protocol section(s) "
                 f"{', '.join(self.promptgram.stripped)}; the shipped protocol is always used")
         run.path.mkdir(parents=True, exist_ok=True)
-        if not run_pg.is_file() or not run.resume:
+        if not run_pg.is_file() or not cont:
             atomic_write_text(run_pg, self.promptgram.render())
-        self.sp = existing if (run.resume and existing is not None) else Scratchpad(run=run.name)
-        if run.resume and self.sp.start is not None:
+        self.sp = existing if (cont and existing is not None) else Scratchpad(run=run.name)
+        if cont and self.sp.start is not None:
             start = Params.from_dict(self.sp.start.params)
-        if run.resume and (run.path / CONFIG).is_file():
+        if cont and (run.path / CONFIG).is_file():
             old = read_json(run.path / CONFIG)
             self._old_config = old if isinstance(old, dict) else {}
         self.agent, self.agent_name = self._make_agent(run.path)
@@ -237,10 +256,67 @@ class L1Strategy(Strategy):
                 "min_confidence": self.min_conf, "failures_shown": self.n_shown, "failure_pool": self.pool,
                 "replay_of": str(self.settings.replay) if self.source is not None else old.get("replay_of")}
 
+    def observe(self, trials: Sequence["FrozenTrial"]) -> None:
+        """Rebuild the scratchpad from the study: every worker's finished episodes, in the
+        order they finished, then this folder's episodes the study has not recorded (a kill
+        between the scratchpad and the study), which become the backlog to record again."""
+        sp = self._scratchpad()
+        run = self.run
+        assert run is not None
+        complete = [t for t in trials if t.state.name == "COMPLETE"]
+        if any(e.trial is None for e in sp.episodes):
+            # a scratchpad written before episodes were kept in the study: it is the only record
+            recorded = {t.user_attrs.get("episode") for t in complete}
+            self._backlog = [e for e in sp.episodes if e.episode not in recorded]
+            return
+        changed = False
+        if sp.start is None:
+            st = next((t for t in complete if t.user_attrs.get(START_ATTR)), None)
+            if st is not None:
+                ua = st.user_attrs
+                sp.start = StartPoint(dict(ua.get("params") or st.params), ua.get("train_ndcg", st.value),
+                                      ua.get("holdout_ndcg"))
+                changed = True
+        kept = sorted((t for t in complete if isinstance(t.user_attrs.get(EPISODE_ATTR), dict)),
+                      key=lambda t: (t.datetime_complete or datetime.max, t.number))
+        numbers = {t.number for t in kept}
+        pending = [e for e in sp.episodes if e.trial not in numbers]
+        merged = [Episode.from_dict({**t.user_attrs[EPISODE_ATTR], "trial": t.number}) for t in kept] + pending
+        renumbered = [e if e.episode == i else replace(e, episode=i) for i, e in enumerate(merged, 1)]
+        if renumbered != sp.episodes:
+            self._keep_transcripts(sp.episodes, renumbered, {t.number: t.user_attrs.get(PROMPT_ATTR) for t in kept})
+            new = Scratchpad(run=sp.run, start=sp.start)
+            for e in renumbered:
+                new.add_episode(e)
+            self.sp = sp = new
+            changed = True
+        if changed:
+            sp.save(run.path)
+        self._backlog = pending
+
+    def _keep_transcripts(self, old: Sequence[Episode], new: Sequence[Episode], blobs: Mapping[int, Any]) -> None:
+        """Keep ``prompts/episode_NNN`` matching the episode numbered NNN: write the prompts of
+        episodes another worker ran, and move those whose number changed (two episodes that
+        finished at the same moment, seen in another order first)."""
+        run = self.run
+        assert run is not None
+        was = {e.trial: e.episode for e in old}
+        texts: dict[int, str] = {}
+        for e in new:
+            if was.get(e.trial) == e.episode:
+                continue
+            blob = blobs.get(e.trial) if e.trial is not None else None
+            text = unpack(blob) if isinstance(blob, str) else (
+                read_prompt(run.path, episode_stem(was[e.trial])) if e.trial in was else None)
+            if text is not None:
+                texts[e.episode] = text
+        for e in new:
+            if e.episode in texts:
+                write_transcript(run.path, episode_stem(e.episode), texts[e.episode], e.raw_reply)
+
     def bind(self, history: Sequence[TrialRecord], measure: "Measure") -> None:
         sp = self._scratchpad()
-        recorded = {t.episode for t in history if t.complete and t.episode is not None}
-        self._backlog = [e for e in sp.episodes if e.episode not in recorded]
+        self._measure = measure
         if sp.episodes:
             self._cur = measure(params_from_trial(sp.episodes[-1].params_after))
         elif sp.start is not None:
@@ -267,14 +343,29 @@ class L1Strategy(Strategy):
             return e.episodes_total or self.episodes_total, e.min_confidence
         return self.episodes_total, self.min_conf
 
-    def ask(self, trial: "optuna.Trial", space: Space, base: Params) -> Params:
+    def _current(self, base: Params) -> "Measurement":
+        """The measurement of the point the trajectory is at (the last episode's, whichever
+        worker ran it; before any, the start point ``base``, even while another worker is
+        still measuring it as the study's first trial); measured again only when it moved."""
         sp = self._scratchpad()
-        if self._backlog:
-            self._sampler.stage(dict(self._backlog[0].params_after))
-            return suggest_point(trial, space, base)
+        last = sp.episodes[-1].params_after if sp.episodes else (sp.start.params if sp.start else None)
         cur = self._cur
+        if self._measure is not None:
+            point = params_from_trial(dict(last)) if last else base
+            if cur is None or cur.params != point:
+                cur = self._cur = self._measure(point)
         if cur is None:
             raise RipmapError("L1: the start point has not been measured")
+        return cur
+
+    def ask(self, trial: "optuna.Trial", space: Space, base: Params) -> Params:
+        sp = self._scratchpad()
+        self._redo = None
+        if self._backlog:
+            self._redo = self._backlog[0]
+            self._sampler.stage(dict(self._redo.params_after))
+            return suggest_point(trial, space, base)
+        cur = self._current(base)
         assert self.promptgram is not None and self.agent is not None
         n = sp.last_episode + 1
         t0 = time.monotonic()
@@ -285,8 +376,8 @@ class L1Strategy(Strategy):
         shown = sel.failures
         threshold = float(self.ev.failure_threshold)
         state = PromptState(
-            episode=n, episodes_total=total, params=cur.params, ndcg=cur.ndcg, holdout=cur.holdout,
-            best=sp.best(), n_train=len(cur.train.per_case), n_failing=cur.n_failing,
+            episode=n, episodes_total=total, params=cur.params, ndcg=cur.ndcg, best=sp.best(),
+            n_train=len(cur.train.per_case), n_failing=cur.n_failing,
             failure_threshold=threshold, failures=shown,
             history=tuple(sp.episodes), start=sp.start, insights=sp.insights(),
             unchanged_for=unchanged_streak(sp.episodes), failure_pool=sel.pool, new_failures=sel.new,
@@ -318,8 +409,8 @@ class L1Strategy(Strategy):
                 flags.append(FLAG_LOW_CONF)
             if not parsed.changes and len(parsed.reasoning) > SCHEMA_CORRUPTION_CHARS:
                 flags.append(FLAG_SCHEMA)
-        self._draft = _Draft(n, t0, ts, total, min_conf, shown, prompt, reply, text, parsed, decision, tuple(flags),
-                             error)
+        self._draft = _Draft(n, t0, ts, total, min_conf, cur, shown, prompt, reply, text, parsed, decision,
+                             tuple(flags), error)
         self._sampler.stage(decision.params.to_dict())
         return suggest_point(trial, space, base)
 
@@ -334,14 +425,25 @@ class L1Strategy(Strategy):
             if not sp.episodes:
                 self._cur = m
             return {"episode": 0}  # the start point is episode 0 of the trajectory, as in the scratchpad
-        if self._backlog:
-            return self._attrs(self._backlog.pop(0))
-        d, cur = self._draft, self._cur
-        if d is None or cur is None:
+        if self._redo is not None:
+            again, self._redo = self._redo, None
+            if again in self._backlog:
+                self._backlog.remove(again)
+            rec = replace(again, trial=number)
+            sp.episodes = [rec if e is again or (e.episode == again.episode and e.trial == again.trial) else e
+                           for e in sp.episodes]
+            sp.save(run.path)
+            self._cur = m
+            return self._attrs(rec, read_prompt(run.path, episode_stem(rec.episode)))
+        d = self._draft
+        if d is None:
             raise RipmapError("L1: a trial was told without being asked")
+        cur = d.before
         reply = d.reply
+        # numbered when it finishes: another worker may have finished episodes since this one was asked
+        n = sp.last_episode + 1
         rec = Episode(
-            episode=d.n, timestamp=d.timestamp, episodes_total=d.total, min_confidence=d.min_confidence,
+            episode=n, timestamp=d.timestamp, episodes_total=d.total, min_confidence=d.min_confidence,
             params_before=cur.params.to_dict(), params_after=m.params.to_dict(),
             ndcg_before=cur.ndcg, ndcg_after=m.ndcg, holdout_before=cur.holdout, holdout_after=m.holdout,
             failures=cur.n_failing, failures_shown=d.shown,
@@ -353,19 +455,21 @@ class L1Strategy(Strategy):
             confidence=d.parsed.confidence, agent=self.agent_name, error=d.error,
             latency_s=getattr(reply, "latency_s", None), attempts=getattr(reply, "attempts", None),
             tokens_in=getattr(reply, "tokens_in", None), tokens_out=getattr(reply, "tokens_out", None),
-            flags=d.flags)
+            flags=d.flags, trial=number)
         if unchanged_streak([*sp.episodes, rec]) >= LOCK_IN_EPISODES:
             rec = replace(rec, flags=(*rec.flags, FLAG_LOCK_IN))
         rec = replace(rec, duration_s=round(time.monotonic() - d.t0, 3))
-        atomic_write_text(run.path / PROMPTS_DIR / f"episode_{d.n:03d}.md", d.prompt)
+        write_transcript(run.path, episode_stem(n), d.prompt, d.text)
         sp.add_episode(rec)
-        sp.save(run.path)  # the source of truth, before the study records the trial
+        sp.save(run.path)  # this folder's record, before the study records the trial
         self._cur, self._draft = m, None
-        return self._attrs(rec)
+        return self._attrs(rec, d.prompt)
 
-    def _attrs(self, e: Episode) -> dict[str, Any]:
+    def _attrs(self, e: Episode, prompt: str | None) -> dict[str, Any]:
+        """The trial's attributes: a summary for views, the whole record for other workers."""
         return {"episode": e.episode, "reasoning": e.reasoning, "strategy_capsule": e.capsule, "agent": e.agent,
-                "flags": list(e.flags)}
+                "flags": list(e.flags), EPISODE_ATTR: e.to_dict(),
+                **({PROMPT_ATTR: pack(prompt)} if prompt is not None else {})}
 
     # -- reporting ---------------------------------------------------------------------
     def _rows(self) -> list[dict[str, Any]]:
@@ -379,28 +483,35 @@ class L1Strategy(Strategy):
     def report(self) -> dict[str, Any]:
         return {"episodes": self._rows()}
 
-    def plot(self, trials: Sequence[dict], path: Path, title: str) -> None:
+    def plot(self, trials: Sequence[dict], path: Path, title: str, *, test: Mapping[str, Any] | None = None) -> None:
         from ..report.plots import plot_l1_progress
 
         rows = self._rows()
         if rows:
-            plot_l1_progress(rows, path, title=f"L1 {title}")
+            plot_l1_progress(rows, path, title=f"L1 {title}", test=test)
 
     def describe(self, rec: TrialRecord, best: TrialRecord | None, complete: int, budget: int) -> str:
         sp = self._scratchpad()
+        val = "" if rec.holdout_ndcg is None else f"  validation {fixed(rec.holdout_ndcg)}"
         if rec.start or not sp.episodes:
-            return f"L1 start  train {fixed(rec.train_ndcg)}  holdout {fixed(rec.holdout_ndcg)}"
+            return f"L1 start  train {fixed(rec.train_ndcg)}{val}"
         e = sp.episodes[-1]
-        return (f"L1 {e.episode}/{self.episodes_total}  train {fixed(e.ndcg_before)}→{fixed(e.ndcg_after)}  holdout "
-                f"{fixed(e.holdout_after)}  best {fixed(sp.best().train)}  failures {e.failures}  conf "
+        return (f"L1 {e.episode}/{self.episodes_total}  train {fixed(e.ndcg_before)}→{fixed(e.ndcg_after)}{val}  "
+                f"best train {fixed(sp.best().train)}  failures {e.failures}  conf "
                 f"{fixed(e.confidence, 2) if e.confidence is not None else '-'}  changes {len(e.applied)}"
                 + (f"  [{', '.join(e.flags)}]" if e.flags else ""))
 
     def summary(self, result: "RunResult") -> str:
         sp = self._scratchpad()
-        b = sp.best()
-        return (f"run {result.run}: {sp.last_episode} episode(s), train {fixed(sp.start.train if sp.start else None)} "
-                f"→ best {fixed(b.train)} (holdout {fixed(b.holdout)}, episode {b.episode}); {result.run_dir}")
+        b, f = sp.best(), result.best
+        line = (f"run {result.run}: {sp.last_episode} episode(s), train {fixed(sp.start.train if sp.start else None)} "
+                f"→ best {fixed(b.train)} (episode {b.episode})")
+        if f is not None:
+            how = "validation" if f.holdout_ndcg is not None else "train"
+            line += (f"; final point (selected by {how}): episode {f.episode if f.episode is not None else '?'}, "
+                     f"train {fixed(f.train_ndcg)}" + (f", validation {fixed(f.holdout_ndcg)}"
+                                                        if f.holdout_ndcg is not None else ""))
+        return line + f"; {result.run_dir}"
 
 
 __all__ = ["L1Settings", "L1Strategy", "SCHEMA_CORRUPTION_CHARS", "sanitize_url"]

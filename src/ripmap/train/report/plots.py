@@ -50,23 +50,44 @@ def _empty(ax, text: str) -> None:
 
 
 def _running_best(xs: Sequence[float], ys: Sequence[float], holdout: Sequence[float | None]):
-    """Best train value so far, and the holdout value *of that incumbent* (not the best
-    holdout seen, which would be selecting on the holdout split)."""
+    """The point a run would end on so far, as the loop selects it (:func:`..search.study.best_of`):
+    the best validation value when every trial has one (train breaking ties), else the best
+    train value; its train and validation values at each trial."""
+    by_validation = bool(holdout) and all(h is not None for h in holdout)
     bx, by, bh = [], [], []
-    best: float | None = None
+    key: tuple | None = None
+    inc_y: float | None = None
     inc_h: float | None = None
     for x, y, h in zip(xs, ys, holdout):
-        if best is None or y > best:
-            best, inc_h = y, h
+        k = (h, y) if by_validation else (y,)
+        if key is None or k > key:
+            key, inc_y, inc_h = k, y, h
         bx.append(x)
-        by.append(best)
+        by.append(inc_y)
         bh.append(inc_h)
     return bx, by, bh
 
 
-def plot_search_progress(trials: list[dict], path: Path, title: str = "") -> None:
-    """Best-so-far NDCG@10 by trial number: train (the objective) and the holdout of the
-    current best trial, over the individual trials' values as faint dots."""
+def held_out_note(test: Mapping[str, Any] | None) -> str | None:
+    """The held-out repositories' figures as one caption line, or None without them."""
+    if not isinstance(test, Mapping) or finite(test.get("default")) is None or finite(test.get("best")) is None:
+        return None
+    ci = test.get("delta_ci95") or (None, None)
+    lo, hi = (finite(ci[0]), finite(ci[1])) if len(ci) == 2 else (None, None)
+    repos = test.get("repos") if isinstance(test.get("repos"), Mapping) else {}
+    names = ", ".join(str(k) for k in repos)
+    text = (f"held-out repositories ({names}): start {float(test['default']):.4f} → final "
+            f"{float(test['best']):.4f}, Δ {float(test['best']) - float(test['default']):+.4f}")
+    if lo is not None and hi is not None:
+        text += f" [{lo:+.4f}, {hi:+.4f}] 95% CI"
+    return text
+
+
+def plot_search_progress(trials: list[dict], path: Path, title: str = "", *,
+                         test: Mapping[str, Any] | None = None) -> None:
+    """Best-so-far NDCG@10 by trial number: train (the objective) and the validation score
+    of the current best trial, over the individual trials' values as faint dots; with
+    ``test`` (the run's held-out repositories, once it has ended) a caption with their figures."""
     rows = sorted((t for t in trials if finite(t.get("train_ndcg")) is not None),
                   key=lambda t: (t.get("number") if isinstance(t.get("number"), int) else 0))
     fig = _figure(8, 4.5)
@@ -81,13 +102,13 @@ def plot_search_progress(trials: list[dict], path: Path, title: str = "") -> Non
         hx = [x for x, h in zip(xs, hs) if h is not None]
         if hx:
             ax.scatter(hx, [h for h in hs if h is not None], s=12, marker="x", color=_HOLDOUT, alpha=0.35,
-                       label="trial (holdout)")
+                       label="trial (validation)")
         bx, by, bh = _running_best(xs, ys, hs)
-        ax.step(bx, by, where="post", color=_TRAIN, lw=2, label="best so far (train)")
+        ax.step(bx, by, where="post", color=_TRAIN, lw=2, label="selected point so far (train)")
         pairs = [(x, h) for x, h in zip(bx, bh) if h is not None]
         if pairs:
             ax.step([p[0] for p in pairs], [p[1] for p in pairs], where="post", color=_HOLDOUT, lw=2, ls="--",
-                    label="holdout of best")
+                    label="selected point so far (validation)")
         ax.axhline(ys[0], color=_MUTED, lw=1, ls=":", label=f"first trial {ys[0]:.4f}")
         if len(xs) == 1:
             ax.set_xlim(xs[0] - 1, xs[0] + 1)
@@ -98,10 +119,14 @@ def plot_search_progress(trials: list[dict], path: Path, title: str = "") -> Non
         ax.set_ylabel("NDCG@10")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-        ax.set_title(f"{title + ': ' if title else ''}best train {by[-1]:.4f}"
-                     + (f", holdout {bh[-1]:.4f}" if bh[-1] is not None else ""), fontsize=10)
+        ax.set_title(f"{title + ': ' if title else ''}final point: train {by[-1]:.4f}"
+                     + (f", validation {bh[-1]:.4f} (selected by validation)" if bh[-1] is not None else ""),
+                     fontsize=10)
     if not rows and title:
         ax.set_title(title, fontsize=10)
+    note = held_out_note(test)
+    if note:
+        fig.suptitle(note, fontsize=9, color=_GOOD if float(test["best"]) >= float(test["default"]) else _BAD)
     _save(fig, path)
 
 
@@ -133,15 +158,18 @@ def _series(xs: Iterable[float], ys: Iterable[float | None]) -> tuple[list[float
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def plot_l1_progress(episodes: list[dict], path: Path, title: str = "") -> None:
-    """A 3×2 dashboard of an L1 run: NDCG per episode (train and holdout, before and after
+def plot_l1_progress(episodes: list[dict], path: Path, title: str = "", *,
+                     test: Mapping[str, Any] | None = None) -> None:
+    """A 3×2 dashboard of an L1 run: NDCG per episode (train and validation, before and after
     the episode's change), the NDCG change, failures shown, the agent's confidence, and the
-    trajectories of the four most-moved parameters on their own scale."""
+    trajectories of the four most-moved parameters on their own scale; with ``test`` (the
+    run's held-out repositories, once it has ended) their figures under the title."""
     eps = list(episodes)
     xs = [float(e["episode"]) if finite(e.get("episode")) is not None else float(i + 1) for i, e in enumerate(eps)]
     fig = _figure(11, 10)
-    if title:
-        fig.suptitle(title, fontsize=11)
+    note = held_out_note(test)
+    if title or note:
+        fig.suptitle("\n".join(x for x in (title, note) if x), fontsize=11 if not note else 10)
     gs = fig.add_gridspec(3, 2)
     ax_ndcg, ax_delta = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
     ax_fail, ax_conf = fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[1, 1])
@@ -156,12 +184,12 @@ def plot_l1_progress(episodes: list[dict], path: Path, title: str = "") -> None:
                                                       "holdout_after", "confidence")}
     # NDCG
     for key, color, ls, label in (("ndcg_after", _TRAIN, "-", "train (after)"),
-                                  ("holdout_after", _HOLDOUT, "--", "holdout (after)")):
+                                  ("holdout_after", _HOLDOUT, "--", "validation (after)")):
         x, y = _series(xs, col[key])
         if y:
             ax_ndcg.plot(x, y, color=color, ls=ls, marker="o", ms=4, label=label)
     for key, color, label in (("ndcg_before", _TRAIN, "train (before)"),
-                              ("holdout_before", _HOLDOUT, "holdout (before)")):
+                              ("holdout_before", _HOLDOUT, "validation (before)")):
         x, y = _series(xs, col[key])
         if y:
             ax_ndcg.scatter(x, y, facecolors="none", edgecolors=color, s=22, label=label)
@@ -190,7 +218,7 @@ def plot_l1_progress(episodes: list[dict], path: Path, title: str = "") -> None:
         ax_delta.axhline(0, color="black", lw=0.8)
         hx, hy = _series(xs, dh)
         if hy:
-            ax_delta.scatter(hx, hy, marker="_", s=160, color=_HOLDOUT, label="holdout", zorder=3)
+            ax_delta.scatter(hx, hy, marker="_", s=160, color=_HOLDOUT, label="validation", zorder=3)
         ax_delta.legend(fontsize=7)
         ax_delta.grid(alpha=0.3, axis="y")
     else:
@@ -350,4 +378,4 @@ def plot_sensitivity(data: dict, path: Path) -> None:
     _save(fig, path)
 
 
-__all__ = ["most_moved", "plot_l1_progress", "plot_search_progress", "plot_sensitivity"]
+__all__ = ["held_out_note", "most_moved", "plot_l1_progress", "plot_search_progress", "plot_sensitivity"]

@@ -130,7 +130,7 @@ def list_runs(out_dir: str | Path) -> str:
     rows, skipped = _rows(out_dir)
     if not rows:
         return f"no runs in {out_dir}" + (f" ({skipped} unreadable folder(s) skipped)" if skipped else "")
-    table = _table(["run", "kind", "n", "first → best train", "best holdout", "started", "updated"],
+    table = _table(["run", "kind", "n", "first → best train", "best validation", "started", "updated"],
                    [[r.name, r.kind, str(r.count), f"{_n(r.first)} → {_n(r.best)}", _n(r.best_holdout),
                      _date(r.started), _date(r.updated)] for r in rows])
     tail = f"\n({skipped} unreadable folder(s) skipped)" if skipped else ""
@@ -163,6 +163,14 @@ def shown_line(episodes: list[Episode]) -> str | None:
             f"by task {by('task')}; by kind {tally(f.kind or '?' for f in fs)}")
 
 
+def _test_lines(results: Any) -> list[str]:
+    """The run's held-out repositories' figures (results.json's test block), if it has them."""
+    from ..evaluation.comparison import held_out_line
+
+    test = results.get("test") if isinstance(results, dict) else None
+    return [held_out_line(test)] if isinstance(test, dict) else []
+
+
 def show_run(out_dir: str | Path, run: str) -> str:
     """The episode table of an L1 run (or the trial table of a classical search)."""
     out_dir = Path(out_dir)
@@ -173,10 +181,11 @@ def show_run(out_dir: str | Path, run: str) -> str:
             raise UsageError(f"run '{run}' in {out_dir} has neither a scratchpad.json nor a readable results.json")
         data = _json(d / "results.json") or {}
         trials = [t for t in data.get("trials", []) if isinstance(t, dict)]
-        table = _table(["trial", "train", "holdout", "note"],
+        table = _table(["trial", "train", "validation", "note"],
                        [[str(t.get("number", i)), _n(t.get("train_ndcg")), _n(t.get("holdout_ndcg")),
                          "start" if t.get("start") else str(t.get("state", ""))] for i, t in enumerate(trials)])
-        return f"run {run} ({row.kind}): {row.count} trials, train {_n(row.first)} → best {_n(row.best)}\n{table}"
+        return "\n".join([f"run {run} ({row.kind}): {row.count} trials, train {_n(row.first)} → best {_n(row.best)}",
+                          *_test_lines(data), table])
     sp = Scratchpad.load(d)
     cfg = _json(d / "config.json") or {}
     rows = []
@@ -194,15 +203,16 @@ def show_run(out_dir: str | Path, run: str) -> str:
     head = [f"run {sp.run or run}: {len(sp.episodes)} episode(s), agent {cfg.get('agent', '?')}"
             + (f" ({cfg['model']})" if cfg.get("model") else "")
             + f", promptgram {cfg.get('promptgram', '?')}",
-            f"start train {_n(start.train if start else None)} (holdout {_n(start.holdout if start else None)})"
-            + (f"; best train {_n(best.ndcg_after)} (holdout {_n(best.holdout_after)}) after episode "
-               f"{best.episode}" if best else "")]
+            f"start train {_n(start.train if start else None)} (validation {_n(start.holdout if start else None)})"
+            + (f"; best train {_n(best.ndcg_after)} (validation {_n(best.holdout_after)}) after episode "
+               f"{best.episode}" if best else ""),
+            *_test_lines(_json(d / "results.json") or {})]
     if not rows:
         return "\n".join(head + ["no finished episodes yet"])
     shown = shown_line(sp.episodes)
     if shown:
         head.append(shown)
-    table = _table(["ep", "train", "holdout", "conf", "changes", "capsule", "first insight", "flags"], rows)
+    table = _table(["ep", "train", "validation", "conf", "changes", "capsule", "first insight", "flags"], rows)
     return "\n".join(head + [table])
 
 

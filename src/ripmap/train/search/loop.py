@@ -5,19 +5,24 @@ One call runs (or resumes, or joins) a run: it opens the run folder
 evaluates the start point once, then asks the strategy for points until ``budget``
 trials are complete, writing after every trial:
 
-* ``results.json``: the setup, the start point, the best trial, every trial (number,
-  state, parameters, train and holdout NDCG@10, per repository), plus what the strategy
-  adds (L1: its episode rows);
-* ``results.trained.json`` (= ``results.best.json``): the best trial's parameters, usable
+* ``results.json``: the setup, the start point, the final point, every trial (number,
+  state, parameters, train and validation NDCG@10, per repository), plus what the strategy
+  adds (L1: its episode rows); at the end, with held-out repositories, the ``test`` block;
+* ``results.trained.json`` (= ``results.best.json``): the final point's parameters, usable
   as ``--params``;
 * ``progress.png`` (redrawn at most every :data:`PLOT_EVERY_S` and at the end);
-* ``config.json`` once at the start: what the run was started with, and each resume.
+* ``config.json`` once at the start: what the run was started with (repositories, mining,
+  budget, the strategy's settings), and each resume; a resume takes its settings from it.
 
-The objective is train NDCG@10; the holdout split is measured on every point and only
-reported. Resuming: run the same command again (``--resume`` for L1). Complete trials
-are kept and count toward the budget; a trial that was running when its process died is
-failed and ignored (the start point and a grid point are queued again); a larger budget
-extends a finished run.
+The objective is train NDCG@10. The validation split (``holdout``: the newest commits of
+the training repositories) is measured on every point and selects the final point
+(:func:`.study.best_of`). Held-out repositories (``test`` cases) are evaluated once, when
+the budget is spent, on the start point and on the final point: the ``test`` block
+(:mod:`..evaluation.comparison`), shown in the closing lines and in progress.png. No
+strategy sees it. Resuming: run the same command again (``--resume`` for L1). Complete
+trials are kept and count toward the budget; a trial that was running when its process
+died is failed and ignored (the start point and a grid point are queued again); a larger
+budget extends a finished run.
 
 Several workers: start the same command, with the same ``--storage`` and ``--run-name``,
 as many times as you like, on one machine or many (SQLite needs a shared local
@@ -34,18 +39,20 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ...errors import UsageError
 from ...rank.params import DEFAULT, Params
 from ..console import Status, say
+from ..cases.splits import TEST, of_split
+from ..evaluation.comparison import held_out_line
 from ..evaluation.measurement import Measurement, measure
 from ..files import atomic_write_json, read_json, remove_orphans
 from ..numbers import utc_now
 from .storage import open_storage, redact
 from .strategy import RunFolder, Strategy, suggest_point
 from .study import (START_ATTR, StudySetup, TrialRecord, best_of, claim, counts, ensure_start, fail,
-                    fail_abandoned, records, setup_study, trials_of)
+                    fail_abandoned, records, selects_by_validation, setup_study, trials_of)
 from .workers import Heartbeat, Worker
 
 if TYPE_CHECKING:
@@ -70,6 +77,9 @@ class LoopSettings:
 
     ``budget`` counts trials, the start point included (an L1 run of E episodes is E + 1
     trials). ``search_params`` limits the parameters a classical strategy varies.
+    ``sources`` says where the cases came from (repository roots and which are held out,
+    the mining settings, a case file): written to config.json so a resume can rebuild
+    the same cases without being told again.
     """
 
     out_dir: Path
@@ -81,6 +91,7 @@ class LoopSettings:
     storage: str | None = None
     search_params: tuple[str, ...] | None = None
     verbose: bool = False
+    sources: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class RunResult:
     start: TrialRecord | None
     best: TrialRecord | None
     new_trials: int  # completed by this call (0: the run was already done)
+    test: Mapping[str, Any] | None = None  # the held-out repositories' block of results.json
 
     @property
     def complete(self) -> int:
@@ -131,7 +143,7 @@ def run_folder(prefix: str, settings: LoopSettings) -> RunFolder:
         while (out / name).exists():
             name, k = f"{base}-{k}", k + 1
     check_run_name(name)
-    return RunFolder(name, out / name, out, settings.resume)
+    return RunFolder(name, out / name, out, settings.resume, shared=settings.storage is not None)
 
 
 class _Measurer:
@@ -149,14 +161,49 @@ class _Measurer:
         return self.last
 
 
-def _repos(ev: "Evaluator") -> list[dict[str, Any]]:
+def _repos(ev: "Evaluator", sources: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per indexed repository: its cases per split, and from ``sources`` its root
+    (what a resume mines again) and whether it is held out."""
+    roots = {str(r.get("name")): r for r in (sources or {}).get("repos") or () if isinstance(r, Mapping)}
     out = []
     for (repo, snap), s in sorted(ev.snapshots.items()):
         cases = [c for c in ev.cases if c.repo == repo and c.snapshot == snap]
-        out.append({"name": repo, "snapshot": snap, "files": s.file_count, "cases": len(cases),
-                    "train": sum(1 for c in cases if c.split == "train"),
-                    "holdout": sum(1 for c in cases if c.split == "holdout")})
+        test = sum(1 for c in cases if c.split == TEST)
+        row: dict[str, Any] = {"name": repo, "snapshot": snap, "files": s.file_count, "cases": len(cases),
+                               "train": sum(1 for c in cases if c.split == "train"),
+                               "holdout": sum(1 for c in cases if c.split == "holdout"), "test": test,
+                               "held_out": bool(cases) and test == len(cases)}
+        if repo in roots:
+            row["held_out"] = bool(roots[repo].get("held_out", row["held_out"]))
+            if roots[repo].get("root"):
+                row["root"] = str(roots[repo]["root"])
+        out.append(row)
     return out
+
+
+def _case_counts(ev: "Evaluator") -> dict[str, int]:
+    return {"train": len(ev.train_cases), "holdout": len(ev.holdout_cases), "test": len(of_split(ev.cases, TEST))}
+
+
+def _test_block(ev: "Evaluator", run: RunFolder, start: TrialRecord | None, final: TrialRecord | None,
+                seed: int) -> dict[str, Any] | None:
+    """The held-out repositories' figures for the start and the final point, computed once:
+    a block already in results.json for the same two points is kept as it is (another
+    worker, or an earlier call on a finished run, computed it)."""
+    from ..evaluation.comparison import compare
+
+    cases = of_split(ev.cases, TEST)
+    if not cases or start is None or final is None:
+        return None
+    old = read_json(run.path / RESULTS) if (run.path / RESULTS).is_file() else {}
+    prev = old.get("test") if isinstance(old, dict) else None
+    if (isinstance(prev, dict) and prev.get("start_trial") == start.number and prev.get("final_trial") == final.number
+            and prev.get("n") == len(cases)):
+        return prev
+    c = compare(ev, cases, Params(start.params), Params(final.params), seed=seed)
+    return {**c.to_dict(), "start_trial": start.number, "final_trial": final.number,
+            "default_is": "the run's start point", "best_is": "the run's final point (selected by "
+            + ("validation" if final.holdout_ndcg is not None else "train") + " NDCG@10)"}
 
 
 class _Writer:
@@ -168,7 +215,8 @@ class _Writer:
         self.meta = meta
         self.last_plot = float("-inf")
 
-    def write(self, trials: Sequence["FrozenTrial"], *, final: bool = False) -> list[TrialRecord]:
+    def write(self, trials: Sequence["FrozenTrial"], *, final: bool = False,
+              test: Mapping[str, Any] | None = None) -> list[TrialRecord]:
         recs = records(trials)
         done = [r for r in recs if r.complete]
         start = next((r for r in done if r.start), None)
@@ -179,7 +227,9 @@ class _Writer:
             "start": {"params": dict(start.params), "train": start.train_ndcg, "holdout": start.holdout_ndcg}
             if start else None,
             "best": {"number": best.number, **({"episode": best.episode} if best.episode is not None else {}),
-                     "train": best.train_ndcg, "holdout": best.holdout_ndcg} if best else None,
+                     "train": best.train_ndcg, "holdout": best.holdout_ndcg,
+                     "selected_by": "validation" if selects_by_validation(recs) else "train"} if best else None,
+            **({"test": dict(test)} if test else {}),
             "trials": [r.to_dict() for r in recs], **self.strategy.report()})
         if best is not None:
             trained = {"run": self.meta["run"], "kind": self.meta["kind"], "strategy": self.meta["strategy"],
@@ -195,7 +245,7 @@ class _Writer:
         if done and (final or now - self.last_plot >= PLOT_EVERY_S):
             self.last_plot = now
             try:
-                self.strategy.plot([r.to_dict() for r in done], d / PROGRESS, self.run.name)
+                self.strategy.plot([r.to_dict() for r in done], d / PROGRESS, self.run.name, test=test)
             except Exception as e:  # noqa: BLE001 - a plot must never cost a finished trial
                 say(f"warning: {PROGRESS} not written ({type(e).__name__}: {e})")
         return recs
@@ -206,11 +256,14 @@ def _write_config(run: RunFolder, strategy: Strategy, settings: LoopSettings, se
     path = run.path / CONFIG
     old = read_json(path) if path.is_file() else {}
     old = old if isinstance(old, dict) else {}
+    sources = dict(settings.sources or {})
     atomic_write_json(path, {
         "run": run.name, "kind": strategy.kind, "strategy": strategy.name, "created": old.get("created") or utc_now(),
         "budget": budget, "seed": setup.seed, "start": setup.start, "storage": redact(url),
         "search_params": list(settings.search_params) if settings.search_params else None,
-        "failure_threshold": ev.failure_threshold, "repos": _repos(ev),
+        "failure_threshold": ev.failure_threshold, "repos": _repos(ev, sources),
+        **{k: v for k, v in sources.items() if k != "repos"},
+        "cases": _case_counts(ev),
         "resumed": list(old.get("resumed", [])) + ([utc_now()] if old else []),
         **strategy.config()})
 
@@ -248,9 +301,10 @@ def optimize(strategy: Strategy, ev: "Evaluator", settings: LoopSettings) -> Run
             writer = _Writer(run, strategy, {
                 "run": run.name, "kind": strategy.kind, "strategy": strategy.name, "created": setup.created,
                 "budget": budget, "seed": setup.seed, "storage": redact(url), "objective": OBJECTIVE,
-                "grid": setup.design, "cases": {"train": len(ev.train_cases), "holdout": len(ev.holdout_cases)}})
+                "grid": setup.design, "cases": _case_counts(ev)})
             fail_abandoned(study, trials_of(study), me, revisit)
             ensure_start(study, setup)
+            strategy.observe(trials_of(study))
             strategy.bind(records(trials_of(study)), measurer)
             while True:
                 trials = trials_of(study)
@@ -277,8 +331,11 @@ def optimize(strategy: Strategy, ev: "Evaluator", settings: LoopSettings) -> Run
                 is_start = bool(trial.user_attrs.get(START_ATTR))
                 with Heartbeat(trial):
                     try:
+                        if not is_start:
+                            strategy.observe(trials_of(study))  # what other workers finished meanwhile
                         point = suggest_point(trial, space, base) if is_start else strategy.ask(trial, space, base)
                         m = measurer(point)
+                        strategy.observe(trials_of(study))
                     except BaseException:  # an interrupt, or an error: the point is not lost for a resume
                         fail(study, trial, revisit)
                         raise
@@ -298,16 +355,22 @@ def optimize(strategy: Strategy, ev: "Evaluator", settings: LoopSettings) -> Run
                 if rec.complete:
                     status.show(strategy.describe(rec, best_of(recs), sum(r.complete for r in recs), budget),
                                 keep=strategy.status_lines)
-            recs = writer.write(trials_of(study), final=True)
+            strategy.observe(trials_of(study))  # the last trials other workers finished
+            final = records(trials_of(study))
+            test = _test_block(ev, run, next((r for r in final if r.complete and r.start), None), best_of(final),
+                               setup.seed)
+            recs = writer.write(trials_of(study), final=True, test=test)
     finally:
         optuna.logging.set_verbosity(old_verbosity)
         status.close()
     result = RunResult(run=run.name, run_dir=run.path, strategy=strategy.name, budget=budget, trials=tuple(recs),
                        start=next((r for r in recs if r.complete and r.start), None), best=best_of(recs),
-                       new_trials=new_trials)
+                       new_trials=new_trials, test=test)
     line = strategy.summary(result)
     if line:
         say(line)
+    if test:
+        say(held_out_line(test))
     return result
 
 

@@ -37,12 +37,15 @@ Measure = Callable[[Params], "Measurement"]
 
 @dataclass(frozen=True)
 class RunFolder:
-    """Where a run lives: ``out_dir/name``. ``resume`` says the user asked to continue it."""
+    """Where a run lives: ``out_dir/name``. ``resume`` says the user asked to continue it;
+    ``shared`` that its study is in a storage named on the command line (``--storage``), so
+    another worker may be running it too: a worker that finds the run started joins it."""
 
     name: str
     path: Path
     out_dir: Path
     resume: bool = False
+    shared: bool = False
 
 
 def suggest_point(trial: "optuna.Trial", space: Space, base: Params) -> Params:
@@ -60,8 +63,9 @@ class Strategy(ABC):
     """How the next point is chosen. The hooks are called by the loop in this order:
 
     ``prepare`` (once, before the study is opened) → ``design``/``sampler``/``space``
-    (with the study's setup) → ``bind`` (the trials so far) → per trial ``ask`` →
-    (evaluation) → ``tell`` → at every write ``report``/``plot`` → ``summary``.
+    (with the study's setup) → ``observe`` + ``bind`` (the trials so far) → per trial
+    ``observe`` → ``ask`` → (evaluation) → ``observe`` → ``tell`` → at every write
+    ``report``/``plot`` → ``summary``.
     """
 
     name: ClassVar[str]
@@ -96,6 +100,11 @@ class Strategy(ABC):
         """What config.json records about this strategy besides the loop's own keys."""
         return {}
 
+    def observe(self, trials: Sequence["FrozenTrial"]) -> None:
+        """The study's trials, every worker's, read again before each ask and each tell.
+        A strategy that keeps a record of its own (L1's scratchpad) merges what other
+        workers finished here; a sampler reads the study itself and needs nothing."""
+
     def bind(self, history: Sequence[TrialRecord], measure: Measure) -> None:
         """Called once with the study's trials so far, before the first ask (resume)."""
 
@@ -115,19 +124,20 @@ class Strategy(ABC):
         """Keys added to results.json (L1: its episode rows)."""
         return {}
 
-    def plot(self, trials: Sequence[dict], path: Path, title: str) -> None:
-        """Draw progress.png; by default the best-so-far curve over the trials."""
+    def plot(self, trials: Sequence[dict], path: Path, title: str, *, test: Mapping[str, Any] | None = None) -> None:
+        """Draw progress.png; by default the best-so-far curve over the trials. ``test``: the
+        held-out repositories' block, once the run has ended."""
         from ..report.plots import plot_search_progress
 
-        plot_search_progress(list(trials), path, title=title)
+        plot_search_progress(list(trials), path, title=title, test=test)
 
     def describe(self, rec: TrialRecord, best: TrialRecord | None, complete: int, budget: int) -> str:
         """The live status line after a trial."""
         line = f"{self.name}: trial {complete}/{budget} (#{rec.number})  ndcg {rec.train_ndcg:.4f}"
+        if rec.holdout_ndcg is not None:
+            line += f"  validation {rec.holdout_ndcg:.4f}"
         if best is not None:
             line += f"  best {best.train_ndcg:.4f} (#{best.number})"
-        if rec.holdout_ndcg is not None:
-            line += f"  holdout {rec.holdout_ndcg:.4f}"
         return line
 
     def summary(self, result: "RunResult") -> str | None:
@@ -136,8 +146,9 @@ class Strategy(ABC):
         if b is None:
             return None
         ho = b.holdout_ndcg
-        return (f"{result.run}: best train NDCG@10 {b.train_ndcg:.4f} (trial {b.number})"
-                + (f", holdout {ho:.4f}" if isinstance(ho, (int, float)) else "") + f"; results in {result.run_dir}")
+        how = "by validation" if isinstance(ho, (int, float)) else "by train"
+        return (f"{result.run}: final point (trial {b.number}, selected {how}): train NDCG@10 {b.train_ndcg:.4f}"
+                + (f", validation {ho:.4f}" if isinstance(ho, (int, float)) else "") + f"; results in {result.run_dir}")
 
 
 __all__ = ["Measure", "RunFolder", "Space", "Strategy", "suggest_point"]

@@ -208,11 +208,27 @@ def records(trials: Sequence["FrozenTrial"]) -> list[TrialRecord]:
     return [TrialRecord.of(t) for t in sorted(trials, key=lambda t: t.number)]
 
 
-def best_of(recs: Sequence[TrialRecord]) -> TrialRecord | None:
-    """The highest train NDCG@10; ties go to the earliest trial (the start point wins a tie)."""
+def selects_by_validation(recs: Sequence[TrialRecord]) -> bool:
+    """Whether the final point is chosen by validation NDCG@10: when every complete trial
+    was measured on a validation split (``--holdout`` above 0)."""
     done = [r for r in recs if r.complete]
-    return max(done, key=lambda r: (r.train_ndcg, -r.number)) if done else None
+    return bool(done) and all(r.holdout_ndcg is not None for r in done)
+
+
+def best_of(recs: Sequence[TrialRecord]) -> TrialRecord | None:
+    """The run's final point: the highest validation NDCG@10 (the newest commits of the
+    training repositories, never optimized directly), train NDCG@10 breaking ties; without
+    a validation split the highest train NDCG@10. Remaining ties go to the earliest trial
+    (the start point wins a tie). Selecting by validation rather than by the objective is
+    what keeps the final point from being the one that fits the training cases' noise best.
+    """
+    done = [r for r in recs if r.complete]
+    if not done:
+        return None
+    if selects_by_validation(done):
+        return max(done, key=lambda r: (r.holdout_ndcg, r.train_ndcg, -r.number))
+    return max(done, key=lambda r: (r.train_ndcg, -r.number))
 
 
 __all__ = ["START_ATTR", "StudySetup", "TrialRecord", "best_of", "claim", "counts", "ensure_start",
-           "fail", "fail_abandoned", "records", "setup_study", "trials_of"]
+           "fail", "fail_abandoned", "records", "selects_by_validation", "setup_study", "trials_of"]
