@@ -21,7 +21,7 @@ from ..graph import GraphData
 from ..index import definitions
 from .edges import GraphKey, file_graph, graph_key, undirected
 from .lexical import LexicalIndex
-from .pagerank import transition
+from .pagerank import DirectSolver, transition
 from .pairing import pairing_matrix
 from .query import ParsedQuery, PathIndex, parse_query
 from .signals import file_depths
@@ -178,6 +178,22 @@ class RankContext:
         W = self.file_graph(params)
         key = ("PT", id(W))
         return W, self._get(key, lambda: transition(W))
+
+    def pagerank_solver(self, params: Mapping[str, float]) -> DirectSolver:
+        """PageRank's factorization for ``params``' graph and α (kept for the last few
+        (graph, α) pairs: an L1 episode that moves neither reuses it, a search trial
+        that moves either pays one factorization for all its queries)."""
+        key = (graph_key(params), float(params["pagerank_alpha"]))
+        memo = self._memo.setdefault("solvers", OrderedDict())
+        s = memo.get(key)
+        if s is None:
+            _W, (PT, dangling) = self.transition(params)
+            s = memo[key] = DirectSolver(PT, dangling, key[1])
+            while len(memo) > 2:  # each holds two dense n × n factors
+                memo.popitem(last=False)
+        else:
+            memo.move_to_end(key)
+        return s
 
     def depths(self) -> np.ndarray:
         return self._get("depths", lambda: file_depths(self.graph.files))
