@@ -179,6 +179,29 @@ class RankContext:
         key = ("PT", id(W))
         return W, self._get(key, lambda: transition(W))
 
+    @property
+    def paths_array(self) -> np.ndarray:
+        """The graph's files as an object array: a ranking's paths in order are one take."""
+        def make() -> np.ndarray:
+            a = np.empty(len(self.graph.files), dtype=object)
+            a[:] = list(self.graph.files)
+            return a
+        return self._get("paths_array", make)
+
+    def pageranks(self, key) -> dict:
+        """PageRank vectors by query for one personalization key
+        (:func:`~ripmap.rank.score.personalization_key`): filled by the ranking, kept for
+        the two latest keys (the current point and the one before it)."""
+        memo = self._memo.setdefault("pageranks", OrderedDict())
+        d = memo.get(key)
+        if d is None:
+            d = memo[key] = {}
+            while len(memo) > 2:
+                memo.popitem(last=False)
+        else:
+            memo.move_to_end(key)
+        return d
+
     def pagerank_solver(self, params: Mapping[str, float]) -> DirectSolver:
         """PageRank's factorization for ``params``' graph and α (kept for the last few
         (graph, α) pairs: an L1 episode that moves neither reuses it, a search trial

@@ -51,7 +51,10 @@ class Ranking:
         scores the top of many rankings never needs most of them as strings)."""
         if self._files is None:
             paths = self.paths
-            self._files = [paths[i] for i in self.order.tolist()]
+            if isinstance(paths, np.ndarray):
+                self._files = paths[self.order].tolist()
+            else:
+                self._files = [paths[i] for i in self.order.tolist()]
         return self._files
 
     @property

@@ -21,7 +21,9 @@ from .pairing import paired_with
 from .params import DEFAULT, Params
 from .query import ParsedQuery
 from .ranking import Ranking
-from .signals import churn_factor, class_weights, depth_weights, focus_expansion, recency_factor
+from .edges import graph_key
+from .signals import (CLASS_WEIGHT, DEPTH_PARAMS, churn_factor, class_weights, depth_weights,
+                      focus_expansion, recency_factor)
 from .symbols import rank_symbols
 
 
@@ -44,10 +46,12 @@ class _Evidence:
     chat: np.ndarray
     ment: np.ndarray
     q: ParsedQuery | None
-    name_strength: np.ndarray
+    hot_names: np.ndarray  # names the query uses (ids), and how strongly:
+    hot_strength: np.ndarray  # the name-strength vector, kept sparse
     ident_def: np.ndarray
     pointed: np.ndarray
-    named: np.ndarray  # chat or mentioned: sheds its class weight
+    has_pointed: bool
+    named: np.ndarray | None  # chat or mentioned: sheds its class weight; None: no such file
     others: np.ndarray  # files the user did not point at (what normalizes)
     seeds: np.ndarray
     pairing: np.ndarray
@@ -55,6 +59,14 @@ class _Evidence:
     chunk_lex: np.ndarray | None
     quality: float
     lex_chat: np.ndarray
+
+
+#: what a query's personalization vector depends on besides the query: the graph, α,
+#: the depth and file-class priors and the chat multiplier
+def personalization_key(params: Mapping[str, float]) -> tuple:
+    """The values that decide every query's PageRank at ``params`` (its memo key)."""
+    return (graph_key(params), float(params["pagerank_alpha"]), float(params["pagerank_chat_multiplier"]),
+            *(float(params[k]) for k in DEPTH_PARAMS), *(float(params[k]) for k in CLASS_WEIGHT.values()))
 
 
 def _evidence(ctx: RankContext, query: Query) -> _Evidence:
@@ -116,8 +128,10 @@ def _evidence(ctx: RankContext, query: Query) -> _Evidence:
         lex_chat = _normalized(lex_chat, others)
     # what co-change and test pairing start from: the user's own files and identifiers
     seeds = np.maximum(chat, pointed)
-    ev = _Evidence(chat_idx, chat, ment, q, name_strength, ident_def, pointed, named, others, seeds,
-                     paired_with(ctx.pairing, seeds), lex, chunk_lex, float(quality), lex_chat)
+    hot = np.flatnonzero(name_strength)
+    ev = _Evidence(chat_idx, chat, ment, q, hot, name_strength[hot], ident_def, pointed, bool(pointed.any()),
+                   named if named.any() else None, others, seeds, paired_with(ctx.pairing, seeds),
+                   lex if lex is not None and lex.any() else None, chunk_lex, float(quality), lex_chat)
     for v in vars(ev).values():  # memoized and shared by every ranking of this query: read-only
         if isinstance(v, np.ndarray):
             v.setflags(write=False)
@@ -186,7 +200,7 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
             cls = cls_docs
         else:
             cls = cls_all
-        if ev.named.any():
+        if ev.named is not None:
             cls = np.where(ev.named, 1.0, cls)
         clss.append(cls)
         # PageRank personalized by the prior and the user's context
@@ -194,21 +208,34 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
     alpha = params["pagerank_alpha"]
     if direct is None:
         direct = len(evs) >= DIRECT_MIN_QUERIES
-    if direct and 0 < n <= DIRECT_MAX_FILES:
-        prs = ctx.pagerank_solver(params).solve(pers)
-    elif len(evs) == 1:
-        prs = pagerank(W, pers[:, 0], alpha=alpha, PT=PT, dangling=dangling)[:, None]
-    else:
-        prs = pagerank_many(PT, dangling, pers, alpha=alpha)
+    direct = bool(direct) and 0 < n <= DIRECT_MAX_FILES
+    # a query's PageRank depends on the graph, α and its personalization alone: one met
+    # at an earlier point with the same of those (an L1 step that only moved fusion
+    # weights) is reused
+    known = ctx.pageranks((direct, personalization_key(params)))
+    todo = [j for j, qr in enumerate(queries) if qr not in known]
+    if todo:
+        block = pers[:, todo]
+        if direct:
+            got = ctx.pagerank_solver(params).solve(block)
+        elif len(todo) == 1:
+            got = pagerank(W, block[:, 0], alpha=alpha, PT=PT, dangling=dangling)[:, None]
+        else:
+            got = pagerank_many(PT, dangling, block, alpha=alpha)
+        for c, j in enumerate(todo):
+            v = got[:, c].copy()
+            v.setflags(write=False)
+            known[queries[j]] = v
+    prs = [known[qr] for qr in queries]
 
     A = None
     out: list[Ranking] = []
     for j, (qr, ev) in enumerate(zip(queries, evs)):
         focus_s = np.zeros(n)
-        if ev.pointed.any():
+        if ev.has_pointed:
             A = ctx.undirected(W) if A is None else A
             focus_s = focus_expansion(W, ev.pointed, params["focus_decay"], params["focus_max_hops"], A=A)
-        pr = prs[:, j]
+        pr = prs[j]
         struct = pr if hub is None else pr / hub
         struct = _normalized(struct, ev.others)
         lex = np.zeros(n)
@@ -223,7 +250,7 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
         cochange = ctx.association(ev.seeds, params)
         pairing = ev.pairing
         cfl = params["cochange_from_lexical"] if ev.chat_idx.size == 0 else 0.0
-        if cfl > 0 and lex.any():
+        if cfl > 0 and ev.lex is not None:
             top = _top_k(lex * ev.others, 5)
             cochange = np.maximum(cochange, cfl * ctx.association(top, params))
             pairing = np.maximum(pairing, cfl * paired_with(ctx.pairing, top))
@@ -246,15 +273,18 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
         scores = sig.scores(params)
         # deterministic order: score descending, ties by graph index (graph files are
         # sorted by path, so ties go by path)
-        order = np.lexsort((np.arange(n), -scores)) if n else np.zeros(0, dtype=np.int64)
-        name_strength = ev.name_strength if ev.name_strength.any() else None
+        order = np.argsort(-scores, kind="stable")
 
-        def make_symbols(scores=scores, name_strength=name_strength, chunk_lex=ev.chunk_lex):
+        def make_symbols(scores=scores, ev=ev):
             if tags is None:
                 return None
-            return rank_symbols(ctx, params, scores, tags, name_strength, chunk_lex)
+            name_strength = None
+            if ev.hot_names.size:
+                name_strength = np.zeros(len(g.names))
+                name_strength[ev.hot_names] = ev.hot_strength
+            return rank_symbols(ctx, params, scores, tags, name_strength, ev.chunk_lex)
 
-        out.append(Ranking(paths=g.files, score_values=scores, signals=sig, params=params, order=order,
+        out.append(Ranking(paths=ctx.paths_array, score_values=scores, signals=sig, params=params, order=order,
                            file_index=g.file_index, flags=ctx.flags, query=ev.q, _symbol_maker=make_symbols))
     return out
 

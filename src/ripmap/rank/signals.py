@@ -44,6 +44,10 @@ def file_depths(files: Sequence[str]) -> np.ndarray:
     return np.fromiter((f.count("/") for f in files), dtype=np.float64, count=len(files))
 
 
+#: the parameters :func:`depth_weights` reads
+DEPTH_PARAMS = ("depth_weight_root", "depth_weight_moderate", "depth_weight_deep")
+
+
 def depth_weights(files: Sequence[str] | np.ndarray, params: Mapping[str, float]) -> np.ndarray:
     """Prior weight per file from its directory depth, interpolated smoothly in log space.
 

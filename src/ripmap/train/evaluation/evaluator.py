@@ -174,8 +174,11 @@ class Evaluator:
             block = cases[i:j]
             queries = [Query(chat_files=tuple(c.chat_files), focus=c.focus) for c in block]
             for c, r in zip(block, rank_many(self.snapshots[key].ctx, params, queries, direct=True)):
-                chat = c.chat_files
-                yield r, [f for f in r.files if f not in chat]
+                files = list(r.files)
+                for f in c.chat_files:
+                    if f in r.file_index and f in files:
+                        files.remove(f)
+                yield r, files
             i = j
 
     def evaluate(self, params: Params | None = None, cases: Iterable[Case] | None = None, *,
