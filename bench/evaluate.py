@@ -33,7 +33,7 @@ import numpy as np
 
 from ripmap.rank.params import DEFAULT, REGISTRY, Params
 from ripmap.train.evaluation.evaluator import Evaluator
-from ripmap.train.cases.oracle import mine_cases
+from ripmap.train.cases.oracle import TASKS, mine_cases
 from ripmap.train.cases.snapshots import cleanup_snapshots
 
 TARGET_MS = 2.0
@@ -74,7 +74,7 @@ def main() -> int:
     rows: list[tuple[str, int, int, float, float, float]] = []
     for repo in a.repos:
         t0 = time.perf_counter()
-        mined = mine_cases(repo, snapshot_back=a.snapshot_back, max_commits=a.max_commits)
+        mined = mine_cases(repo, snapshot_back=a.snapshot_back, max_commits=a.max_commits, tasks=TASKS)
         t_mine = time.perf_counter() - t0
         if not mined.cases:
             print(f"{repo}: no cases", file=sys.stderr)
@@ -84,7 +84,8 @@ def main() -> int:
         t_index = time.perf_counter() - t0
         snap = next(iter(ev.snapshots.values()))
         n = len(ev.cases)
-        print(f"{Path(repo).name}: {snap.file_count} files in the graph, {n} cases "
+        per_task = ", ".join(f"{t} {sum(c.task == t for c in ev.cases)}" for t in TASKS)
+        print(f"{Path(repo).name}: {snap.file_count} files in the graph, {n} cases ({per_task}) "
               f"(mined in {t_mine:.1f} s, indexed in {t_index:.1f} s)")
 
         cold = timed(ev, DEFAULT)  # first evaluation: graph, factorization, per-query memos

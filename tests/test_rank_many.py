@@ -37,7 +37,8 @@ def _queries(files: list[str]) -> list[Query]:
     qs = [Query(chat_files=(f,)) for f in files[:8]]
     qs += [Query(focus="fix the churny module and its tests"), Query(focus="app.py top level handler"),
            Query(chat_files=(files[0],), focus="deep module three"), Query(chat_files=(files[1], files[2])),
-           Query(mentioned_idents=("main",)), Query(focus="docs for the vendor code")]
+           Query(mentioned_idents=("main",)), Query(focus="docs for the vendor code"),
+           Query(focus="top churny fresh")]
     return qs * 2  # repeats: at least DIRECT_MIN_QUERIES, and memo hits within one call
 
 
@@ -73,11 +74,13 @@ def test_rank_many_equals_rank_one_query_at_a_time(rich, direct):
 
 @pytest.mark.parametrize("change", [{"pagerank_alpha": 0.55}, {"edge_weight_call": 3.0},
                                     {"import_resolution_bias": 50.0}, {"depth_weight_root": 0.3},
-                                    {"pagerank_chat_multiplier": 5.0}, {"weight_test": 0.05}])
+                                    {"pagerank_chat_multiplier": 5.0}, {"weight_test": 0.05},
+                                    {"focus_decay": 0.9}, {"focus_max_hops": 1.0}, {"lexical_floor": 1.0}])
 def test_memos_follow_the_parameters_they_depend_on(rich, change):
     """A context that ranked at one point and then at another must give what a fresh
-    context gives at the second: a memo (graph, factorization, PageRank per query) that
-    ignored the changed parameter would hand back the first point's numbers."""
+    context gives at the second: a memo (graph, factorization, PageRank or focus
+    expansion per query, the best lexical matches' pairing) that ignored the changed
+    parameter would hand back the first point's numbers."""
     qs = _queries(list(rich.context.graph.files))
     p1 = Params({**DEFAULT.to_dict(), "hub_damping": 0.0})
     p2 = Params({**p1.to_dict(), **change})
@@ -87,10 +90,12 @@ def test_memos_follow_the_parameters_they_depend_on(rich, change):
     fresh = rank_many(_fresh(rich), p2, qs, direct=True)
     moved = False
     for a, b, r1 in zip(second, fresh, first):
-        np.testing.assert_array_equal(a.signals.pagerank, b.signals.pagerank)
+        for sig in ("pagerank", "focus", "pairing", "lexical"):
+            np.testing.assert_array_equal(a.signals.value(sig), b.signals.value(sig))
         _assert_same_ranking(a, b)
-        moved |= not np.allclose(a.signals.pagerank, r1.signals.pagerank, rtol=1e-9, atol=0)
-    assert moved, f"{change} does not move PageRank on the fixture: the test proves nothing"
+        moved |= not all(np.allclose(a.signals.value(sig), r1.signals.value(sig), rtol=1e-9, atol=0)
+                         for sig in ("pagerank", "focus", "pairing"))
+    assert moved, f"{change} moves none of the memoized signals on the fixture: the test proves nothing"
 
 
 def test_pagerank_memo_is_reused_when_only_fusion_weights_move(rich):
@@ -180,3 +185,32 @@ def test_evaluator_scores_what_rank_returns_per_case(tmp_path: Path):
         assert m == case_metrics(files, c.expected_map)
     again = ev.evaluate(p, explain_failures=False)  # memos filled: the same numbers
     assert [m for _, m in again.per_case] == [m for _, m in res.per_case]
+
+
+def test_focus_expansion_walks_only_the_frontier_to_the_same_values():
+    """The frontier walk gives, bit for bit, the whole-graph definition: each hop every
+    file takes decay × its strongest neighbour's strength, kept if it beats what it had."""
+    import math
+
+    from ripmap.rank.signals import focus_expansion
+
+    def whole_graph(A, seed, decay, hops):
+        out, prev, h = seed.copy(), seed.copy(), 1
+        while h <= math.ceil(hops):
+            fade = min(1.0, max(0.0, hops - h + 1.0))
+            spread = np.asarray(A.multiply(prev).max(axis=1).todense()).ravel() * decay
+            if not spread.any():
+                break
+            out, prev, h = np.maximum(out, spread * fade), np.maximum(prev, spread), h + 1
+        return out
+
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        n = int(rng.integers(2, 90))
+        W = sp.random(n, n, density=float(rng.choice([0.01, 0.05, 0.2])), random_state=rng, format="csr")
+        A = ((W + W.T) > 0).astype(np.float64).tocsr()
+        seed = np.zeros(n)
+        k = int(rng.integers(1, 4))
+        seed[rng.integers(0, n, k)] = rng.random(k)
+        decay, hops = float(rng.uniform(0.05, 0.95)), float(rng.choice([0.5, 1.0, 2.0, 2.5, 5.0]))
+        np.testing.assert_array_equal(focus_expansion(W, seed, decay, hops, A=A), whole_graph(A, seed, decay, hops))

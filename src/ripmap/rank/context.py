@@ -188,11 +188,13 @@ class RankContext:
             return a
         return self._get("paths_array", make)
 
-    def pageranks(self, key) -> dict:
-        """PageRank vectors by query for one personalization key
-        (:func:`~ripmap.rank.score.personalization_key`): filled by the ranking, kept for
-        the two latest keys (the current point and the one before it)."""
-        memo = self._memo.setdefault("pageranks", OrderedDict())
+    def by_query(self, kind: str, key) -> dict:
+        """Per-query vectors of one kind (``"pagerank"``, ``"focus"``) at one key: the
+        values of the parameters that vector depends on (for PageRank
+        :func:`~ripmap.rank.score.personalization_key`). Filled by the ranking; of each
+        kind the two latest keys are kept (the current point and the one before it), so
+        a step that moves none of a kind's parameters reuses its vectors."""
+        memo = self._memo.setdefault(("by_query", kind), OrderedDict())
         d = memo.get(key)
         if d is None:
             d = memo[key] = {}

@@ -212,7 +212,7 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
     # a query's PageRank depends on the graph, α and its personalization alone: one met
     # at an earlier point with the same of those (an L1 step that only moved fusion
     # weights) is reused
-    known = ctx.pageranks((direct, personalization_key(params)))
+    known = ctx.by_query("pagerank", (direct, personalization_key(params)))
     todo = [j for j, qr in enumerate(queries) if qr not in known]
     if todo:
         block = pers[:, todo]
@@ -228,13 +228,19 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
             known[queries[j]] = v
     prs = [known[qr] for qr in queries]
 
-    A = None
+    decay, hops = params["focus_decay"], params["focus_max_hops"]
+    focus_known = ctx.by_query("focus", (graph_key(params), float(decay), float(hops)))
+    zeros = np.zeros(n)
+    zeros.setflags(write=False)
     out: list[Ranking] = []
     for j, (qr, ev) in enumerate(zip(queries, evs)):
-        focus_s = np.zeros(n)
+        focus_s = zeros
         if ev.has_pointed:
-            A = ctx.undirected(W) if A is None else A
-            focus_s = focus_expansion(W, ev.pointed, params["focus_decay"], params["focus_max_hops"], A=A)
+            focus_s = focus_known.get(qr)
+            if focus_s is None:
+                focus_s = focus_expansion(W, ev.pointed, decay, hops, A=ctx.undirected(W))
+                focus_s.setflags(write=False)
+                focus_known[qr] = focus_s
         pr = prs[j]
         struct = pr if hub is None else pr / hub
         struct = _normalized(struct, ev.others)
@@ -253,7 +259,10 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
         if cfl > 0 and ev.lex is not None:
             top = _top_k(lex * ev.others, 5)
             cochange = np.maximum(cochange, cfl * ctx.association(top, params))
-            pairing = np.maximum(pairing, cfl * paired_with(ctx.pairing, top))
+            # the best matches' pairing depends on the query and the weak-match scale alone
+            top_pairing = ctx.per_query(("pairtop", qr, float(params["lexical_floor"])),
+                                        lambda top=top: paired_with(ctx.pairing, top))
+            pairing = np.maximum(pairing, cfl * top_pairing)
         sig = SignalTable(
             structure=struct,
             cochange=cochange,

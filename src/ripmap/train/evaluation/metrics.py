@@ -202,6 +202,18 @@ class CaseMetrics:
         return cls(*(float(values[name]) for name in METRIC_NAMES))
 
 
+def _positions(ranking: Sequence[str], expected: Mapping[str, float]) -> list[tuple[int, str]]:
+    """(first position, path) of each expected file the ranking lists, best first."""
+    found = []
+    for p in expected:
+        try:
+            found.append((ranking.index(p), p))
+        except ValueError:
+            pass
+    found.sort()
+    return found
+
+
 def case_metrics(
     ranking: Sequence[str], expected: Mapping[str, float], threshold: float = 0.0
 ) -> CaseMetrics:
@@ -211,13 +223,13 @@ def case_metrics(
     expected files alone: the trainer calls this for every case of every evaluation, and
     walking a ranking of every mapped file six times in Python was most of its cost.
     """
-    if len(set(ranking)) != len(ranking):
-        ranking = _unique(ranking)
-    elif not isinstance(ranking, list):
+    if not isinstance(ranking, (list, tuple)):
         ranking = list(ranking)
-    n = len(ranking)
-    # (position, path) of each expected file the ranking lists, best position first
-    found = sorted((ranking.index(p), p) for p in expected if p in ranking) if n else []
+    found = _positions(ranking, expected)
+    # only the top 10 and the expected files' positions matter: a repeat beyond both changes nothing
+    cut = max(10, found[-1][0] + 1) if found else 10
+    if len(set(ranking[:cut])) != len(ranking[:cut]):
+        found = _positions(_unique(ranking), expected)
     gains = [(i, float(expected[p])) for i, p in found]
     ideal = dcg(sorted((float(r) for r in expected.values()), reverse=True), 10)
     ideal5 = dcg(sorted((float(r) for r in expected.values()), reverse=True), 5)
