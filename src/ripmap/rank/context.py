@@ -123,8 +123,9 @@ class RankContext:
                                                                    self.lower_names))
 
     @property
-    def pairing(self) -> "sp.csr_matrix":
-        return self._get("pairing", lambda: pairing_matrix(self.graph.files))
+    def pairing(self) -> "sp.csc_matrix":
+        # column-compressed: a query reads its seeds' columns (:func:`~ripmap.rank.pairing.paired_with`)
+        return self._get("pairing", lambda: pairing_matrix(self.graph.files).tocsc())
 
     def association(self, seeds: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
         """Co-change evidence for every file from weighted seed files (graph order)."""

@@ -7,6 +7,7 @@ memos of a :class:`~ripmap.rank.context.RankContext`.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -213,19 +214,31 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
     # at an earlier point with the same of those (an L1 step that only moved fusion
     # weights) is reused
     known = ctx.by_query("pagerank", (direct, personalization_key(params)))
-    todo = [j for j, qr in enumerate(queries) if qr not in known]
+    # queries with equal personalizations (one file in the chat, in many commits) share
+    # one vector, in this call and across calls at this key
+    todo: dict[bytes, list[int]] = {}
+    for j, qr in enumerate(queries):
+        if qr not in known:
+            digest = hashlib.blake2b(pers[:, j].tobytes(), digest_size=16).digest()
+            v = known.get(digest)
+            if v is not None:
+                known[qr] = v
+            else:
+                todo.setdefault(digest, []).append(j)
     if todo:
-        block = pers[:, todo]
+        block = pers[:, [js[0] for js in todo.values()]]
         if direct:
             got = ctx.pagerank_solver(params).solve(block)
-        elif len(todo) == 1:
+        elif block.shape[1] == 1:
             got = pagerank(W, block[:, 0], alpha=alpha, PT=PT, dangling=dangling)[:, None]
         else:
             got = pagerank_many(PT, dangling, block, alpha=alpha)
-        for c, j in enumerate(todo):
+        for c, (digest, js) in enumerate(todo.items()):
             v = got[:, c].copy()
             v.setflags(write=False)
-            known[queries[j]] = v
+            known[digest] = v
+            for j in js:
+                known[queries[j]] = v
     prs = [known[qr] for qr in queries]
 
     decay, hops = params["focus_decay"], params["focus_max_hops"]
@@ -236,11 +249,14 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
     for j, (qr, ev) in enumerate(zip(queries, evs)):
         focus_s = zeros
         if ev.has_pointed:
-            focus_s = focus_known.get(qr)
+            # what the user pointed at does not involve the chat: the queries of one
+            # commit message (with each of its files in the chat, or none) share it
+            fkey = (qr.focus, qr.mentioned_idents, qr.mentioned_files)
+            focus_s = focus_known.get(fkey)
             if focus_s is None:
                 focus_s = focus_expansion(W, ev.pointed, decay, hops, A=ctx.undirected(W))
                 focus_s.setflags(write=False)
-                focus_known[qr] = focus_s
+                focus_known[fkey] = focus_s
         pr = prs[j]
         struct = pr if hub is None else pr / hub
         struct = _normalized(struct, ev.others)

@@ -115,6 +115,8 @@ def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, m
     if A is None:
         A = ((W + W.T) > 0).astype(np.float64).tocsr()
     indptr, indices, data = A.indptr, A.indices, A.data
+    binary = bool((data == 1.0).all())  # an adjacency: edge weight × strength is the strength
+    rows = np.flatnonzero(indptr[1:] > indptr[:-1])
     prev = out.copy()
     best = np.zeros(n)  # per file: its strongest neighbour's strength (times the edge's weight)
     changed = np.flatnonzero(prev)
@@ -124,10 +126,18 @@ def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, m
         starts = indptr[changed]
         lens = indptr[changed + 1] - starts
         total = int(lens.sum())
-        if total:
+        if total * 4 > indices.size:
+            # most of the graph moved: one pass over every row is cheaper than the runs
+            vals = np.take(prev, indices)
+            if not binary:
+                vals = data * vals
+            if rows.size:
+                best[rows] = np.maximum.reduceat(vals, indptr[rows])
+        elif total:
             # the stored entries of the changed files' rows, one run per file
             pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total)
-            np.maximum.at(best, indices[pos], data[pos] * np.repeat(prev[changed], lens))
+            vals = np.repeat(prev[changed], lens)
+            np.maximum.at(best, indices[pos], vals if binary else data[pos] * vals)
         spread = best * decay
         if not spread.any():
             break
