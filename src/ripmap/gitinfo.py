@@ -23,6 +23,8 @@ Design notes
 """
 from __future__ import annotations
 
+import functools
+
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -250,6 +252,25 @@ class GitSignals:
         vec = self.cochange_vector(np.asarray(idx, dtype=np.intp), reduce=reduce)
         return {self.files[i]: float(vec[i]) for i in np.flatnonzero(vec)}
 
+    @functools.cached_property
+    def _files_by_commit(self) -> sp.csr_matrix:
+        """``commit_files`` transposed, built once: every co-change query multiplies by it."""
+        return self.commit_files.T.tocsr()
+
+    def _commit_weights(self, half_life_days: float, size_exponent: float) -> np.ndarray:
+        """Each commit's recency × size weight (the same for every query at one point:
+        kept for the latest pair of parameters)."""
+        memo = self.__dict__.get("_weights_memo")
+        if memo is not None and memo[0] == (half_life_days, size_exponent):
+            return memo[1]
+        size = np.maximum(self.commit_size, 1.0)
+        with np.errstate(over="ignore"):
+            tw = np.exp2(-self.commit_age / max(half_life_days, 1e-9)) * np.power(np.maximum(size - 1.0, 1.0),
+                                                                               -size_exponent)
+        tw.setflags(write=False)
+        self.__dict__["_weights_memo"] = ((half_life_days, size_exponent), tw)
+        return tw
+
     def association_vector(self, seed_weights: np.ndarray, *, half_life_days: float = 365.0,
                            size_exponent: float = 0.5, prior: float = 1.0) -> np.ndarray:
         """Targeted association rules from weighted seed files to every file (TARMAQ/ROSE style).
@@ -282,15 +303,11 @@ class GitSignals:
         live = overlap > 0
         if not live.any():
             return out
-        size = np.maximum(self.commit_size, 1.0)
-        with np.errstate(over="ignore"):
-            tw = np.exp2(-self.commit_age / max(half_life_days, 1e-9)) * np.power(np.maximum(size - 1.0, 1.0),
-                                                                               -size_exponent)
-        tw = np.where(live, tw, 0.0)
+        tw = np.where(live, self._commit_weights(float(half_life_days), float(size_exponent)), 0.0)
         support = float((tw * overlap).sum()) / total
         if support <= 0:
             return out
-        mt = m.T.tocsr()
+        mt = self._files_by_commit
         score = (np.asarray(mt @ (tw * overlap)).ravel() - q * np.asarray(mt @ tw).ravel()) / total
         out = np.clip(score / (support + max(prior, 0.0)), 0.0, 1.0)
         return out

@@ -9,7 +9,8 @@ One concept per module:
 * :mod:`.pagerank`, :mod:`.signals`: the structural and prior signals;
 * :mod:`.context`: :class:`RankContext`, what depends only on the indexed code and its
   history, with its memos (built lazily, reused by every query);
-* :mod:`.score`: :func:`rank`, the fusion of one query's evidence into file scores;
+* :mod:`.score`: :func:`rank`, the fusion of one query's evidence into file scores, and
+  :func:`rank_many`, the same for many :class:`Query` at one parameter point (the trainer's path);
 * :mod:`.symbols`: each definition's share of its file's score;
 * :mod:`.ranking`: the :class:`Ranking` record; :mod:`.explain`: its per-signal breakdown.
 """
@@ -18,7 +19,8 @@ from __future__ import annotations
 from .context import LexicalStore, RankContext
 from .params import Params
 from .ranking import RankedSymbol, Ranking
-from .score import rank
+from .score import Query, rank, rank_many
 from .symbols import SymbolTable
 
-__all__ = ["LexicalStore", "RankContext", "Ranking", "RankedSymbol", "Params", "SymbolTable", "rank"]
+__all__ = ["LexicalStore", "Query", "RankContext", "Ranking", "RankedSymbol", "Params", "SymbolTable", "rank",
+           "rank_many"]

@@ -21,7 +21,7 @@ from ..graph import GraphData
 from ..index import definitions
 from .edges import GraphKey, file_graph, graph_key, undirected
 from .lexical import LexicalIndex
-from .pagerank import transition
+from .pagerank import DirectSolver, transition
 from .pairing import pairing_matrix
 from .query import ParsedQuery, PathIndex, parse_query
 from .signals import file_depths
@@ -123,8 +123,9 @@ class RankContext:
                                                                    self.lower_names))
 
     @property
-    def pairing(self) -> "sp.csr_matrix":
-        return self._get("pairing", lambda: pairing_matrix(self.graph.files))
+    def pairing(self) -> "sp.csc_matrix":
+        # column-compressed: a query reads its seeds' columns (:func:`~ripmap.rank.pairing.paired_with`)
+        return self._get("pairing", lambda: pairing_matrix(self.graph.files).tocsc())
 
     def association(self, seeds: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
         """Co-change evidence for every file from weighted seed files (graph order)."""
@@ -178,6 +179,47 @@ class RankContext:
         W = self.file_graph(params)
         key = ("PT", id(W))
         return W, self._get(key, lambda: transition(W))
+
+    @property
+    def paths_array(self) -> np.ndarray:
+        """The graph's files as an object array: a ranking's paths in order are one take."""
+        def make() -> np.ndarray:
+            a = np.empty(len(self.graph.files), dtype=object)
+            a[:] = list(self.graph.files)
+            return a
+        return self._get("paths_array", make)
+
+    def by_query(self, kind: str, key) -> dict:
+        """Per-query vectors of one kind (``"pagerank"``, ``"focus"``) at one key: the
+        values of the parameters that vector depends on (for PageRank
+        :func:`~ripmap.rank.score.personalization_key`). Filled by the ranking; of each
+        kind the two latest keys are kept (the current point and the one before it), so
+        a step that moves none of a kind's parameters reuses its vectors."""
+        memo = self._memo.setdefault(("by_query", kind), OrderedDict())
+        d = memo.get(key)
+        if d is None:
+            d = memo[key] = {}
+            while len(memo) > 2:
+                memo.popitem(last=False)
+        else:
+            memo.move_to_end(key)
+        return d
+
+    def pagerank_solver(self, params: Mapping[str, float]) -> DirectSolver:
+        """PageRank's factorization for ``params``' graph and α (kept for the last few
+        (graph, α) pairs: an L1 episode that moves neither reuses it, a search trial
+        that moves either pays one factorization for all its queries)."""
+        key = (graph_key(params), float(params["pagerank_alpha"]))
+        memo = self._memo.setdefault("solvers", OrderedDict())
+        s = memo.get(key)
+        if s is None:
+            _W, (PT, dangling) = self.transition(params)
+            s = memo[key] = DirectSolver(PT, dangling, key[1])
+            while len(memo) > 2:  # each holds two dense n × n factors
+                memo.popitem(last=False)
+        else:
+            memo.move_to_end(key)
+        return s
 
     def depths(self) -> np.ndarray:
         return self._get("depths", lambda: file_depths(self.graph.files))

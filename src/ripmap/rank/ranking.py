@@ -6,6 +6,7 @@ What :func:`~ripmap.rank.score.rank` returns and every consumer reads (the rende
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -28,8 +29,8 @@ class RankedSymbol:
 class Ranking:
     """Files and symbols in rank order, with the signals that put them there."""
 
-    files: list[str]
-    scores: dict[str, float]
+    paths: Sequence[str]  # the graph's files, in graph order
+    score_values: np.ndarray  # score per graph file
     signals: SignalTable
     params: Params
     order: np.ndarray  # graph file indices in rank order
@@ -39,8 +40,29 @@ class Ranking:
     #: the files it was ranked for as already in the LLM's context (the map does not repeat them)
     chat_files: tuple[str, ...] = ()
     _symbols: list[RankedSymbol] | None = None
+    _files: list[str] | None = None
+    _scores: dict[str, float] | None = None
     _symbol_maker: object = None
     _symbol_arrays: tuple | None = None
+
+    @property
+    def files(self) -> list[str]:
+        """Every file's path in rank order (built on first use: an evaluation that only
+        scores the top of many rankings never needs most of them as strings)."""
+        if self._files is None:
+            paths = self.paths
+            if isinstance(paths, np.ndarray):
+                self._files = paths[self.order].tolist()
+            else:
+                self._files = [paths[i] for i in self.order.tolist()]
+        return self._files
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Score per path, in rank order (built on first use)."""
+        if self._scores is None:
+            self._scores = dict(zip(self.files, self.score_values[self.order].tolist()))
+        return self._scores
 
     def _arrays(self):
         if self._symbol_arrays is None:

@@ -7,6 +7,8 @@ memos of a :class:`~ripmap.rank.context.RankContext`.
 """
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -15,31 +17,68 @@ from ..extract.tags import Tag
 from ..fileclass import FileClass
 from .context import RankContext
 from .explain import SignalTable
-from .pagerank import pagerank
+from .pagerank import pagerank, pagerank_many
 from .pairing import paired_with
 from .params import DEFAULT, Params
+from .query import ParsedQuery
 from .ranking import Ranking
-from .signals import churn_factor, class_weights, depth_weights, focus_expansion, recency_factor
+from .edges import graph_key
+from .signals import (CLASS_WEIGHT, DEPTH_PARAMS, churn_factor, class_weights, depth_weights,
+                      focus_expansion, recency_factor)
 from .symbols import rank_symbols
 
 
-def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable[str] = (),
-         focus: str | None = None, mentioned_idents: Iterable[str] = (), mentioned_files: Iterable[str] = (),
-         tags: Mapping[str, Sequence[Tag]] | None = None) -> Ranking:
-    """Rank every file of ``ctx`` for one query. ``tags`` enables symbol ranking.
+@dataclass(frozen=True)
+class Query:
+    """One ranking request: what the user has in the chat, names, and asks about."""
 
-    The focus text is parsed once (:mod:`ripmap.rank.query`) into files it names,
-    identifiers it uses and plain words; each kind feeds its own evidence (see
-    :mod:`ripmap.rank.explain` for how the signals combine).
-    """
-    params = params or DEFAULT
+    chat_files: tuple[str, ...] = ()
+    focus: str | None = None
+    mentioned_idents: tuple[str, ...] = ()
+    mentioned_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What a query says about every file before any parameter weighs it (memoized per
+    query in the context: the trainer ranks the same cases at thousands of points)."""
+
+    chat_idx: np.ndarray
+    chat: np.ndarray
+    ment: np.ndarray
+    q: ParsedQuery | None
+    hot_names: np.ndarray  # names the query uses (ids), and how strongly:
+    hot_strength: np.ndarray  # the name-strength vector, kept sparse
+    ident_def: np.ndarray
+    pointed: np.ndarray
+    has_pointed: bool
+    named: np.ndarray | None  # chat or mentioned: sheds its class weight; None: no such file
+    others: np.ndarray  # files the user did not point at (what normalizes)
+    seeds: np.ndarray
+    pairing: np.ndarray
+    lex: np.ndarray | None  # focus-text lexical scores normalized among ``others``; None: no terms
+    chunk_lex: np.ndarray | None
+    quality: float
+    lex_chat: np.ndarray
+
+
+#: what a query's personalization vector depends on besides the query: the graph, α,
+#: the depth and file-class priors and the chat multiplier
+def personalization_key(params: Mapping[str, float]) -> tuple:
+    """The values that decide every query's PageRank at ``params`` (its memo key)."""
+    return (graph_key(params), float(params["pagerank_alpha"]), float(params["pagerank_chat_multiplier"]),
+            *(float(params[k]) for k in DEPTH_PARAMS), *(float(params[k]) for k in CLASS_WEIGHT.values()))
+
+
+def _evidence(ctx: RankContext, query: Query) -> _Evidence:
     g = ctx.graph
     n = g.n_files
     fi = g.file_index
-    chat_idx = np.array(sorted({fi[f] for f in chat_files if f in fi}), dtype=np.int64)
-    ment_idx = np.array(sorted({fi[f] for f in mentioned_files if f in fi}), dtype=np.int64)
+    chat_idx = np.array(sorted({fi[f] for f in query.chat_files if f in fi}), dtype=np.int64)
+    ment_idx = np.array(sorted({fi[f] for f in query.mentioned_files if f in fi}), dtype=np.int64)
     chat = np.zeros(n)
     chat[chat_idx] = 1.0
+    focus = query.focus
     q = ctx.parse(focus) if focus and focus.strip() else None
 
     # files the user named: explicitly, or by path / trace frame / module in the focus
@@ -49,7 +88,7 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
         for i, st, _why in q.file_hits:
             ment[i] = max(ment[i], st)
     # identifiers the user used (--ident, or code-like pieces of the focus) and their definers
-    idents: dict[str, float] = {m: 1.0 for m in mentioned_idents if m}
+    idents: dict[str, float] = {m: 1.0 for m in query.mentioned_idents if m}
     if q is not None:
         for name, st in q.ident_hits:
             idents[name] = max(idents.get(name, 0.0), st)
@@ -63,100 +102,216 @@ def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable
         hot = np.flatnonzero(name_strength)
         sub = g.D[hot].tocoo()  # names × files
         np.maximum.at(ident_def, sub.col, name_strength[hot][sub.row])
-
-    W, (PT, dangling) = ctx.transition(params)
-    depth = depth_weights(ctx.depths(), params)
-
     # graph expansion is seeded only by what the user pointed at: files and identifiers,
     # never by plain words of the focus text
     pointed = np.maximum(ment, ident_def)
-    focus_s = np.zeros(n)
-    if pointed.any():
-        focus_s = focus_expansion(W, pointed, params["focus_decay"], params["focus_max_hops"], A=ctx.undirected(W))
-
-    # file classes weigh vendored, generated, fixture, stub and docs files down, except
-    # where the query asks for them: docs when the focus says so, and any file the user
-    # points at (chat, mentioned, or named in the focus) sheds its class weight
-    cls = class_weights(ctx.flags, params, int(FileClass.DOCS) if q is not None and q.asks_for_docs else 0)
     named = (chat + ment) > 0
-    if named.any():
-        cls = np.where(named, 1.0, cls)
-
-    # PageRank personalized by the prior and the user's context
-    pers = depth * cls * (1.0 + params["pagerank_chat_multiplier"] * np.minimum(1.0, chat + pointed))
-    pr = pagerank(W, pers, alpha=params["pagerank_alpha"], PT=PT, dangling=dangling)
-    struct = pr.copy()
-    if params["hub_damping"] > 0:
-        struct = struct / np.power(1.0 + ctx.indegree(params), params["hub_damping"])
     # normalize against files the user did not point at: a chat, mentioned or focus-
     # matched file holds personalization mass and would otherwise dwarf everyone else
     others = (chat == 0) & (pointed == 0)
     if not others.any():
         others = np.ones(n, dtype=bool)
-    struct = _normalized(struct, others)
 
     # lexical relevance, kept apart by source: the focus text, and the chat files' own terms
     lx = ctx.lexical if n else None
-    lex = np.zeros(n)
-    chunk_lex = None  # per definition: how well it matches the focus text (for the symbol order)
+    lex = chunk_lex = None
+    quality = 0.0
     if q is not None and lx is not None:
         terms = q.lexical_terms
         if terms:
-            lex, chunk_lex, quality = ctx.per_query(("lexq", focus),
+            raw, chunk_lex, quality = ctx.per_query(("lexq", focus),
                                                     lambda: lx.scores_and_chunks(*lx.query_vector(terms)))
-            # relative to the best match, and scaled down when even that is a weak match
-            # (its raw score below lexical_floor of what a perfect match would earn)
-            lex = _normalized(lex, others) * min(1.0, quality / params["lexical_floor"])
+            lex = _normalized(raw, others)
     lex_chat = np.zeros(n)
     strong = sorted(set(chat_idx.tolist()) | set(np.flatnonzero(ment >= 0.9).tolist()))
     if strong and lx is not None:
         lex_chat = ctx.per_query(("lexc", tuple(strong)), lambda: lx.scores(*lx.file_terms(strong)))
         lex_chat = _normalized(lex_chat, others)
-
-    # what co-change and test pairing start from: the user's own files and identifiers.
-    # With no file in the chat, also (weighed by cochange_from_lexical) the focus text's
-    # best lexical matches: a guess, so it is kept apart and never dilutes the user's own
-    # evidence; with chat files it only added noise (fit corpus: A+msg 0.605 → 0.619)
+    # what co-change and test pairing start from: the user's own files and identifiers
     seeds = np.maximum(chat, pointed)
-    cochange = ctx.association(seeds, params)
-    pairing = paired_with(ctx.pairing, seeds)
-    cfl = params["cochange_from_lexical"] if chat_idx.size == 0 else 0.0
-    if lex.any() and cfl > 0:
-        top = _top_k(lex * others, 5)
-        cochange = np.maximum(cochange, cfl * ctx.association(top, params))
-        pairing = np.maximum(pairing, cfl * paired_with(ctx.pairing, top))
+    hot = np.flatnonzero(name_strength)
+    ev = _Evidence(chat_idx, chat, ment, q, hot, name_strength[hot], ident_def, pointed, bool(pointed.any()),
+                   named if named.any() else None, others, seeds, paired_with(ctx.pairing, seeds),
+                   lex if lex is not None and lex.any() else None, chunk_lex, float(quality), lex_chat)
+    for v in vars(ev).values():  # memoized and shared by every ranking of this query: read-only
+        if isinstance(v, np.ndarray):
+            v.setflags(write=False)
+    return ev
 
+
+def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable[str] = (),
+         focus: str | None = None, mentioned_idents: Iterable[str] = (), mentioned_files: Iterable[str] = (),
+         tags: Mapping[str, Sequence[Tag]] | None = None) -> Ranking:
+    """Rank every file of ``ctx`` for one query. ``tags`` enables symbol ranking.
+
+    The focus text is parsed once (:mod:`ripmap.rank.query`) into files it names,
+    identifiers it uses and plain words; each kind feeds its own evidence (see
+    :mod:`ripmap.rank.explain` for how the signals combine).
+    """
+    query = Query(tuple(chat_files), focus, tuple(mentioned_idents), tuple(mentioned_files))
+    return rank_many(ctx, params, [query], tags=tags)[0]
+
+
+#: from this many queries on, :func:`rank_many` solves PageRank exactly through one
+#: factorization per (graph, α) instead of iterating per query
+DIRECT_MIN_QUERIES = 16
+#: graphs larger than this are always iterated (a sparse LU's fill-in grows too fast)
+DIRECT_MAX_FILES = 8000
+
+
+def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query], *,
+              tags: Mapping[str, Sequence[Tag]] | None = None, direct: bool | None = None) -> list[Ranking]:
+    """:func:`rank` for many queries at one parameter point: what an evaluation does.
+
+    What depends on the parameters alone (priors, git factors, the graph and its
+    transition matrix) is computed once; what depends on a query alone (its parsed
+    focus, lexical scores, seeds, pairing) comes from the context's per-query memo; the
+    PageRank of every query is one block solve (:meth:`RankContext.pagerank_solver`) or,
+    for a few queries, one batched power iteration. Each ranking is the one
+    :func:`rank` would return, within PageRank's tolerance. ``direct`` forces the block
+    solve on or off (None: on from :data:`DIRECT_MIN_QUERIES` queries); a caller that
+    ranks its queries in several calls passes True so no ranking depends on how they
+    were split.
+    """
+    params = params or DEFAULT
+    g = ctx.graph
+    n = g.n_files
+    if not queries:
+        return []
+    W, (PT, dangling) = ctx.transition(params)
+    depth = depth_weights(ctx.depths(), params)
+    cls_all = class_weights(ctx.flags, params)
+    cls_docs = None
     age, churn_n, _col = ctx.git_arrays()
-    sig = SignalTable(
-        structure=struct,
-        cochange=cochange,
-        lexical=lex,
-        focus=focus_s,
-        depth=depth,
-        chat=1.0 + (params["boost_chat_file"] - 1.0) * chat,
-        mentioned_file=1.0 + (params["boost_mentioned_file"] - 1.0) * ment,
-        mentioned_ident=1.0 + (params["boost_mentioned_ident"] - 1.0) * ident_def,
-        recency=recency_factor(age, params),
-        churn=churn_factor(churn_n, params),
-        pagerank=pr,
-        file_class=cls,
-        lexical_chat=lex_chat,
-        pairing=pairing,
-    )
-    scores = sig.scores(params)
-    # deterministic order: score descending, ties by path
-    order = np.lexsort((np.arange(n), -scores)) if n else np.zeros(0, dtype=np.int64)
-    # np.lexsort's tie-break above is by graph index, and graph files are sorted by path
-    files = [g.files[i] for i in order]
-    score_map = {g.files[i]: float(scores[i]) for i in order}
+    recency = recency_factor(age, params)
+    churn = churn_factor(churn_n, params)
+    hub = np.power(1.0 + ctx.indegree(params), params["hub_damping"]) if params["hub_damping"] > 0 else None
+    mult = params["pagerank_chat_multiplier"]
 
-    def make_symbols():
-        if tags is None:
-            return None
-        return rank_symbols(ctx, params, scores, tags, name_strength if name_strength.any() else None, chunk_lex)
+    evs = [ctx.per_query(("evidence", qr), lambda qr=qr: _evidence(ctx, qr)) for qr in queries]
+    clss: list[np.ndarray] = []
+    pers = np.empty((n, len(evs)))
+    for j, ev in enumerate(evs):
+        # file classes weigh vendored, generated, fixture, stub and docs files down, except
+        # where the query asks for them: docs when the focus says so, and any file the user
+        # points at (chat, mentioned, or named in the focus) sheds its class weight
+        if ev.q is not None and ev.q.asks_for_docs:
+            if cls_docs is None:
+                cls_docs = class_weights(ctx.flags, params, int(FileClass.DOCS))
+            cls = cls_docs
+        else:
+            cls = cls_all
+        if ev.named is not None:
+            cls = np.where(ev.named, 1.0, cls)
+        clss.append(cls)
+        # PageRank personalized by the prior and the user's context
+        pers[:, j] = depth * cls * (1.0 + mult * np.minimum(1.0, ev.chat + ev.pointed))
+    alpha = params["pagerank_alpha"]
+    if direct is None:
+        direct = len(evs) >= DIRECT_MIN_QUERIES
+    direct = bool(direct) and 0 < n <= DIRECT_MAX_FILES
+    # a query's PageRank depends on the graph, α and its personalization alone: one met
+    # at an earlier point with the same of those (an L1 step that only moved fusion
+    # weights) is reused
+    known = ctx.by_query("pagerank", (direct, personalization_key(params)))
+    # queries with equal personalizations (one file in the chat, in many commits) share
+    # one vector, in this call and across calls at this key
+    todo: dict[bytes, list[int]] = {}
+    for j, qr in enumerate(queries):
+        if qr not in known:
+            digest = hashlib.blake2b(pers[:, j].tobytes(), digest_size=16).digest()
+            v = known.get(digest)
+            if v is not None:
+                known[qr] = v
+            else:
+                todo.setdefault(digest, []).append(j)
+    if todo:
+        block = pers[:, [js[0] for js in todo.values()]]
+        if direct:
+            got = ctx.pagerank_solver(params).solve(block)
+        elif block.shape[1] == 1:
+            got = pagerank(W, block[:, 0], alpha=alpha, PT=PT, dangling=dangling)[:, None]
+        else:
+            got = pagerank_many(PT, dangling, block, alpha=alpha)
+        for c, (digest, js) in enumerate(todo.items()):
+            v = got[:, c].copy()
+            v.setflags(write=False)
+            known[digest] = v
+            for j in js:
+                known[queries[j]] = v
+    prs = [known[qr] for qr in queries]
 
-    return Ranking(files=files, scores=score_map, signals=sig, params=params, order=order,
-                   file_index=fi, flags=ctx.flags, query=q, _symbol_maker=make_symbols)
+    decay, hops = params["focus_decay"], params["focus_max_hops"]
+    focus_known = ctx.by_query("focus", (graph_key(params), float(decay), float(hops)))
+    zeros = np.zeros(n)
+    zeros.setflags(write=False)
+    out: list[Ranking] = []
+    for j, (qr, ev) in enumerate(zip(queries, evs)):
+        focus_s = zeros
+        if ev.has_pointed:
+            # what the user pointed at does not involve the chat: the queries of one
+            # commit message (with each of its files in the chat, or none) share it
+            fkey = (qr.focus, qr.mentioned_idents, qr.mentioned_files)
+            focus_s = focus_known.get(fkey)
+            if focus_s is None:
+                focus_s = focus_expansion(W, ev.pointed, decay, hops, A=ctx.undirected(W))
+                focus_s.setflags(write=False)
+                focus_known[fkey] = focus_s
+        pr = prs[j]
+        struct = pr if hub is None else pr / hub
+        struct = _normalized(struct, ev.others)
+        lex = np.zeros(n)
+        if ev.lex is not None:
+            # relative to the best match, and scaled down when even that is a weak match
+            # (its raw score below lexical_floor of what a perfect match would earn)
+            lex = ev.lex * min(1.0, ev.quality / params["lexical_floor"])
+        # co-change and pairing start from the seeds. With no file in the chat, also
+        # (weighed by cochange_from_lexical) the focus text's best lexical matches: a
+        # guess, so it is kept apart and never dilutes the user's own evidence; with chat
+        # files it only added noise (fit corpus: A+msg 0.605 → 0.619)
+        cochange = ctx.association(ev.seeds, params)
+        pairing = ev.pairing
+        cfl = params["cochange_from_lexical"] if ev.chat_idx.size == 0 else 0.0
+        if cfl > 0 and ev.lex is not None:
+            top = _top_k(lex * ev.others, 5)
+            cochange = np.maximum(cochange, cfl * ctx.association(top, params))
+            # the best matches' pairing depends on the query and the weak-match scale alone
+            top_pairing = ctx.per_query(("pairtop", qr, float(params["lexical_floor"])),
+                                        lambda top=top: paired_with(ctx.pairing, top))
+            pairing = np.maximum(pairing, cfl * top_pairing)
+        sig = SignalTable(
+            structure=struct,
+            cochange=cochange,
+            lexical=lex,
+            focus=focus_s,
+            depth=depth,
+            chat=1.0 + (params["boost_chat_file"] - 1.0) * ev.chat,
+            mentioned_file=1.0 + (params["boost_mentioned_file"] - 1.0) * ev.ment,
+            mentioned_ident=1.0 + (params["boost_mentioned_ident"] - 1.0) * ev.ident_def,
+            recency=recency,
+            churn=churn,
+            pagerank=pr,
+            file_class=clss[j],
+            lexical_chat=ev.lex_chat,
+            pairing=pairing,
+        )
+        scores = sig.scores(params)
+        # deterministic order: score descending, ties by graph index (graph files are
+        # sorted by path, so ties go by path)
+        order = np.argsort(-scores, kind="stable")
+
+        def make_symbols(scores=scores, ev=ev):
+            if tags is None:
+                return None
+            name_strength = None
+            if ev.hot_names.size:
+                name_strength = np.zeros(len(g.names))
+                name_strength[ev.hot_names] = ev.hot_strength
+            return rank_symbols(ctx, params, scores, tags, name_strength, ev.chunk_lex)
+
+        out.append(Ranking(paths=ctx.paths_array, score_values=scores, signals=sig, params=params, order=order,
+                           file_index=g.file_index, flags=ctx.flags, query=ev.q, _symbol_maker=make_symbols))
+    return out
 
 
 def _normalized(v: np.ndarray, among: np.ndarray) -> np.ndarray:

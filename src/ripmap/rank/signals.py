@@ -44,6 +44,10 @@ def file_depths(files: Sequence[str]) -> np.ndarray:
     return np.fromiter((f.count("/") for f in files), dtype=np.float64, count=len(files))
 
 
+#: the parameters :func:`depth_weights` reads
+DEPTH_PARAMS = ("depth_weight_root", "depth_weight_moderate", "depth_weight_deep")
+
+
 def depth_weights(files: Sequence[str] | np.ndarray, params: Mapping[str, float]) -> np.ndarray:
     """Prior weight per file from its directory depth, interpolated smoothly in log space.
 
@@ -97,6 +101,12 @@ def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, m
     A file ``h`` hops from a seed of strength ``s`` gets ``s · decay^h · fade(h)``
     (the best over seeds), where ``fade`` is 1 up to ``floor(max_hops)`` and fades
     linearly to 0 over the next hop, so the hop limit acts continuously.
+
+    ``A`` is the symmetric adjacency (:func:`~ripmap.rank.edges.undirected`). Each hop
+    only walks the neighbours of the files whose strength rose in the hop before (a
+    file's best neighbour can only have changed there), so a hop costs the edges of its
+    frontier, not of the whole graph: the trainer expands every focused query at every
+    parameter point.
     """
     n = W.shape[0]
     out = seed_strength.astype(np.float64).copy()
@@ -104,15 +114,37 @@ def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, m
         return out
     if A is None:
         A = ((W + W.T) > 0).astype(np.float64).tocsr()
+    indptr, indices, data = A.indptr, A.indices, A.data
+    binary = bool((data == 1.0).all())  # an adjacency: edge weight × strength is the strength
+    rows = np.flatnonzero(indptr[1:] > indptr[:-1])
     prev = out.copy()
+    best = np.zeros(n)  # per file: its strongest neighbour's strength (times the edge's weight)
+    changed = np.flatnonzero(prev)
     h = 1
     while h <= math.ceil(max_hops):
         fade = min(1.0, max(0.0, max_hops - h + 1.0))
-        spread = np.asarray(A.multiply(prev).max(axis=1).todense()).ravel() * decay
+        starts = indptr[changed]
+        lens = indptr[changed + 1] - starts
+        total = int(lens.sum())
+        if total * 4 > indices.size:
+            # most of the graph moved: one pass over every row is cheaper than the runs
+            vals = np.take(prev, indices)
+            if not binary:
+                vals = data * vals
+            if rows.size:
+                best[rows] = np.maximum.reduceat(vals, indptr[rows])
+        elif total:
+            # the stored entries of the changed files' rows, one run per file
+            pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total)
+            vals = np.repeat(prev[changed], lens)
+            np.maximum.at(best, indices[pos], vals if binary else data[pos] * vals)
+        spread = best * decay
         if not spread.any():
             break
         out = np.maximum(out, spread * fade)
-        prev = np.maximum(prev, spread)  # keep propagating at full strength; fade is per hop
+        nxt = np.maximum(prev, spread)  # keep propagating at full strength; fade is per hop
+        changed = np.flatnonzero(nxt > prev)
+        prev = nxt
         h += 1
     return out
 

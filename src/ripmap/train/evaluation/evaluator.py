@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ...api import RepoMap
-from ...rank import RankContext, rank
+from ...rank import RankContext, Ranking
+from ...rank.score import Query, rank_many
 from ...rank.params import DEFAULT, Params
 from ..cases.oracle import TASKS, Case, MinedRepo
 from ..cases.snapshots import materialize
@@ -23,6 +24,11 @@ from .metrics import CaseMetrics, aggregate, case_metrics
 
 FAILURE_POOL = 50
 """Failing cases explained per evaluation by default: the pool an agent's failures are drawn from."""
+
+
+#: cases ranked per :func:`~ripmap.rank.score.rank_many` call: enough columns for the
+#: block solve to run at BLAS speed, few enough that their signals stay small in memory
+RANK_BLOCK = 128
 
 
 @dataclass
@@ -167,10 +173,27 @@ class Evaluator:
     def _rank(self, params: Params, case: Case):
         """The real ranking for one case's task: chat file and/or focus text as the
         task says; files already in the chat are not part of the answer."""
-        snap = self.snapshots[(case.repo, case.snapshot)]
-        chat = case.chat_files
-        r = rank(snap.ctx, params, chat_files=chat, focus=case.focus)
-        return r, [f for f in r.files if f not in chat]
+        return next(self._ranked(params, [case]))
+
+    def _ranked(self, params: Params, cases: Sequence[Case]) -> Iterator[tuple[Ranking, list[str]]]:
+        """:meth:`_rank` for each case, in order, ranked in blocks of consecutive cases of
+        one snapshot (:func:`~ripmap.rank.score.rank_many`: one PageRank solve per block);
+        a block at a time, so an evaluation never holds every case's signals at once."""
+        i = 0
+        while i < len(cases):
+            key = (cases[i].repo, cases[i].snapshot)
+            j = i + 1
+            while j < len(cases) and j - i < RANK_BLOCK and (cases[j].repo, cases[j].snapshot) == key:
+                j += 1
+            block = cases[i:j]
+            queries = [Query(chat_files=tuple(c.chat_files), focus=c.focus) for c in block]
+            for c, r in zip(block, rank_many(self.snapshots[key].ctx, params, queries, direct=True)):
+                files = list(r.files)
+                for f in c.chat_files:
+                    if f in r.file_index and f in files:
+                        files.remove(f)
+                yield r, files
+            i = j
 
     def evaluate(self, params: Params | None = None, cases: Iterable[Case] | None = None, *,
                  explain_failures: bool = True) -> EvalResult:
@@ -181,8 +204,7 @@ class Evaluator:
         cases = list(self.cases if cases is None else cases)
         t0 = time.perf_counter()
         per_case: list[tuple[Case, CaseMetrics]] = []
-        for c in cases:
-            _r, files = self._rank(params, c)
+        for c, (_r, files) in zip(cases, self._ranked(params, cases)):
             per_case.append((c, case_metrics(files, c.expected_map)))
         failures: list[Failure] = []
         if explain_failures:
