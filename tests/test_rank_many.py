@@ -214,3 +214,26 @@ def test_focus_expansion_walks_only_the_frontier_to_the_same_values():
         seed[rng.integers(0, n, k)] = rng.random(k)
         decay, hops = float(rng.uniform(0.05, 0.95)), float(rng.choice([0.5, 1.0, 2.0, 2.5, 5.0]))
         np.testing.assert_array_equal(focus_expansion(W, seed, decay, hops, A=A), whole_graph(A, seed, decay, hops))
+
+
+def test_a_long_search_keeps_few_graphs_and_no_memo_of_a_dropped_one(rich):
+    """A search visits hundreds of graph-parameter points: the context keeps at most
+    MAX_FILE_GRAPHS assembled graphs, and coming back to an evicted point gives what a
+    fresh context gives (memos keyed by a dropped graph's id must go with it, or a new
+    graph that reuses the id would read another graph's transition and degrees)."""
+    from ripmap.rank.context import MAX_FILE_GRAPHS
+
+    qs = _queries(list(rich.context.graph.files))
+    used = _fresh(rich)
+    points = [Params({**DEFAULT.to_dict(), "edge_weight_other": w, "hub_damping": 0.2})
+              for w in np.linspace(0.05, 5.0, MAX_FILE_GRAPHS + 4)]
+    for p in points:
+        rank_many(used, p, qs, direct=False)
+    assert len(used.file_graphs) == MAX_FILE_GRAPHS
+    live = {id(W) for W in used.file_graphs.values()}
+    assert all(k[1] in live for k in used._memo if isinstance(k, tuple) and len(k) == 2
+               and k[0] in ("PT", "undirected", "indeg"))
+    again = rank_many(used, points[0], qs, direct=False)
+    fresh = rank_many(_fresh(rich), points[0], qs, direct=False)
+    for a, b in zip(again, fresh):
+        _assert_same_ranking(a, b)

@@ -37,6 +37,11 @@ class LexicalStore(Protocol):
     def save_lexical(self, lx: LexicalIndex) -> None: ...
 
 
+#: assembled file graphs kept per context (oldest dropped first); a search or L1 run moves
+#: graph parameters in few of its steps, and each graph of a large repository costs 1-2 MB
+MAX_FILE_GRAPHS = 8
+
+
 @dataclass
 class RankContext:
     """Query-independent state for ranking one snapshot of a repository."""
@@ -173,7 +178,16 @@ class RankContext:
         W = self.file_graphs.get(key)
         if W is None:
             W = self.file_graphs[key] = file_graph(self.graph, params)
+            while len(self.file_graphs) > MAX_FILE_GRAPHS:  # a long search visits hundreds of points
+                self._forget_graph(self.file_graphs.pop(next(iter(self.file_graphs))))
         return W
+
+    def _forget_graph(self, W: sp.csr_matrix) -> None:
+        """Drop the memos keyed by an evicted graph's ``id``: once it is freed, a new graph
+        could be given the same id and read another graph's transition or degrees."""
+        gone = id(W)
+        for k in [k for k in self._memo if isinstance(k, tuple) and len(k) == 2 and k[1] == gone]:
+            del self._memo[k]
 
     def transition(self, params: Mapping[str, float]):
         W = self.file_graph(params)
