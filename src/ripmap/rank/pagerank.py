@@ -52,6 +52,17 @@ def pagerank(W: sp.csr_matrix, personalization: np.ndarray | None = None, *, alp
     return r / r.sum()
 
 
+
+def _columns_as_distributions(P) -> np.ndarray:
+    """Each column of ``P`` (n × k personalizations) scaled to sum to 1; an all-zero
+    column becomes uniform (no preference is every file alike)."""
+    P = np.asarray(P, dtype=np.float64)
+    n, k = P.shape
+    if n == 0 or k == 0:
+        return np.zeros((n, k))
+    s = P.sum(axis=0)
+    return np.where(s > 0, P / np.where(s > 0, s, 1.0), 1.0 / n)
+
 def pagerank_many(PT: sp.csr_matrix, dangling: np.ndarray, P: np.ndarray, *, alpha: float = 0.85,
                   tol: float = 1e-9, max_iter: int = 150, start: np.ndarray | None = None) -> np.ndarray:
     """:func:`pagerank` for many personalizations at once: column ``j`` of the result is
@@ -64,12 +75,10 @@ def pagerank_many(PT: sp.csr_matrix, dangling: np.ndarray, P: np.ndarray, *, alp
     ``start`` (n × k) warm-starts the iteration, e.g. from :class:`DirectSolver`'s exact
     solution, after which one iteration suffices.
     """
-    P = np.asarray(P, dtype=np.float64)
+    P = _columns_as_distributions(P)
     n, k = P.shape
     if n == 0 or k == 0:
-        return np.zeros((n, k))
-    s = P.sum(axis=0)
-    P = np.where(s > 0, P / np.where(s > 0, s, 1.0), 1.0 / n)
+        return P
     out = np.empty((n, k))
     active = np.arange(k)
     p = P
@@ -135,12 +144,10 @@ class DirectSolver:
 
     def solve(self, P: np.ndarray, *, tol: float = 1e-9, max_iter: int = 150) -> np.ndarray:
         """PageRank for each column of ``P`` (n × k), like :func:`pagerank_many`."""
-        P = np.asarray(P, dtype=np.float64)
-        n, k = P.shape
+        Pn = _columns_as_distributions(P)
+        n, k = Pn.shape
         if n == 0 or k == 0:
-            return np.zeros((n, k))
-        s = P.sum(axis=0)
-        Pn = np.where(s > 0, P / np.where(s > 0, s, 1.0), 1.0 / n)
+            return Pn
         X = self._solve(Pn)
         tot = X.sum(axis=0)
         ok = np.isfinite(X).all(axis=0) & (tot > 0)
