@@ -1,7 +1,7 @@
 """Ranking quality on the three tasks agents pose, against plain baselines, with intervals.
 
     python bench/quality.py REPO [REPO ...] [--corpus FILE] [--tasks A A+msg B]
-                            [--preset NAME | --params FILE] [--json OUT]
+                            [--preset NAME] [--params FILE] [--json OUT]
 
 For each repository, cases are mined from the commits after a snapshot (the git oracle
 of ``ripmap.train.cases.oracle``); every ranker sees only the code and history at the
@@ -36,8 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ripmap.presets import load_preset  # noqa: E402
-from ripmap.rank.params import DEFAULT, Params  # noqa: E402
+from ripmap.presets import resolve_params  # noqa: E402
+from ripmap.rank.params import Params  # noqa: E402
 from ripmap.train.evaluation.baseline_rankers import STRUCTURE_ONLY, PlainRankers  # noqa: E402
 from ripmap.train.evaluation.evaluator import Evaluator  # noqa: E402
 from ripmap.train.evaluation.metrics import cluster_bootstrap_ci, hit_at_k, ndcg_at_k  # noqa: E402
@@ -177,7 +177,7 @@ def main() -> None:
         rows = json.loads(Path(a.rows).read_text())
         print(report(rows, tasks, a.n_boot))
         return
-    params = Params.load(a.params) if a.params else load_preset(a.preset).params if a.preset else DEFAULT
+    params = resolve_params(a.preset, a.params)  # the front ends' rule: the file's values over the preset's
     repos = list(a.repos) + (corpus_paths(a.corpus) if a.corpus else [])
     if not repos:
         ap.error("give repositories or --corpus")
@@ -192,4 +192,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from ripmap.errors import RipmapError, UsageError
+
+    try:
+        main()
+    except RipmapError as e:  # a bad preset, params file or repository: one line, no traceback
+        print(f"quality.py: {e}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(e, UsageError) else 1) from None

@@ -21,8 +21,8 @@ built in :func:`main`), so the graph, git signals and BM25 index are reused acro
 Before each reuse ``RepoMap.is_stale`` lists the files again (``git ls-files`` plus a
 stat per file, no file read) and compares them, with git HEAD and the config, against
 what the index was built from; any difference builds a fresh one (itself fast:
-unchanged files come from the on-disk tag cache). Measured on a ~1000-file tree: fresh
-RepoMap ≈1.1 s per call, reused ≈0.6 s, the staleness check ≈0.03 s.
+unchanged files come from the on-disk tag cache). The staleness check took 58 ms on
+gson (280 files) and 99 ms on mypy (1,498 files) when measured on 2026-11-30.
 """
 from __future__ import annotations
 
