@@ -918,3 +918,22 @@ def test_explain_and_json_show_what_the_query_was_understood_as(rich_root, tmp_p
                          "auth/token.py"], capture_output=True, text=True, env=env, timeout=120)
     assert ex.returncode == 0, ex.stderr
     assert "focus understood as (entity)" in ex.stdout and "identifiers: refresh_token" in ex.stdout
+
+
+def test_a_name_that_many_files_define_points_at_none_of_them(tmp_path):
+    """`Rack::Head` in a commit message: `Rack` is the module every file of the library
+    opens, so as a pointer it would make the whole library "mentioned" and seed pairing
+    and co-change from all of it; only `Head`'s one definer is pointed at."""
+    from ripmap.rank.score import MAX_POINTED_DEFINERS
+
+    files = {f"lib/rack/m{i}.rb": f"module Rack\n  class M{i}\n    def call(env)\n      env\n    end\n  end\nend\n"
+             for i in range(MAX_POINTED_DEFINERS + 2)}
+    files["lib/rack/head.rb"] = "module Rack\n  class Head\n    def call(env)\n      M1.new.call(env)\n    end\n  end\nend\n"
+    root = tmp_path / "r"
+    write_tree(root, files)
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r = rm.rank(focus="Directly close the body in `Rack::Head`.", params=PINNED)
+        assert factor(r, "lib/rack/head.rb", "mentioned_ident") == pytest.approx(PINNED["boost_mentioned_ident"])
+        for i in range(MAX_POINTED_DEFINERS + 2):
+            assert factor(r, f"lib/rack/m{i}.rb", "mentioned_ident") == pytest.approx(1.0)
+        assert r.files[0] == "lib/rack/head.rb"

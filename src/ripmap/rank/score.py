@@ -28,6 +28,11 @@ from .signals import (CLASS_WEIGHT, DEPTH_PARAMS, churn_factor, class_weights, d
 from .symbols import rank_symbols
 
 
+
+#: an identifier of the focus points at its definers only when at most this many files
+#: define it (per language family)
+MAX_POINTED_DEFINERS = 8
+
 @dataclass(frozen=True)
 class Query:
     """One ranking request: what the user has in the chat, names, and asks about."""
@@ -94,7 +99,10 @@ def _evidence(ctx: RankContext, query: Query) -> _Evidence:
             idents[name] = max(idents.get(name, 0.0), st)
     name_strength = np.zeros(len(g.names))
     for name, st in idents.items():
-        ids = g.ids_of(name)
+        # a name that many files define (Ruby's `module Rack` in every file, a namespace, an
+        # overloaded method) points nowhere in particular: as a seed it would make most of
+        # the repository "pointed at" and drown the chat file's own co-change and pairing
+        ids = [i for i in g.ids_of(name) if g.ndefs[i] <= MAX_POINTED_DEFINERS]
         if ids:
             name_strength[ids] = np.maximum(name_strength[ids], st)
     ident_def = np.zeros(n)
