@@ -227,11 +227,9 @@ class Evaluator:
 
     def explain_cases(self, params: Params, failing: Sequence[tuple[Case, float]]) -> list[Failure]:
         """Each (case, NDCG@10) ranked again with ``params`` and explained, with its kind."""
-        out = []
-        for c, ndcg in failing:
-            r, files = self._rank(params, c)
-            out.append(self._failure(c, self.snapshots[(c.repo, c.snapshot)], r, files, ndcg))
-        return out
+        ranked = self._ranked(params, [c for c, _ in failing])  # in blocks, like evaluate()
+        return [self._failure(c, self.snapshots[(c.repo, c.snapshot)], r, files, ndcg)
+                for (c, ndcg), (r, files) in zip(failing, ranked)]
 
     def _failure(self, c: Case, snap: Snapshot, r, files: list[str], ndcg: float) -> Failure:
         exp_sorted = [e.path for e in sorted(c.expected, key=lambda e: (-e.relevance, e.path))]
