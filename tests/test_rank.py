@@ -900,6 +900,22 @@ def test_task_text_keeps_the_chat_files_evidence(rich):
 
 
 @needs_git
+def test_identifiers_in_the_task_text_do_not_dilute_the_chat_files_history(rich):
+    """A+msg: `compute` (core/utils.py, 8 commits of its own) named next to a chat file
+    points at its definer, but does not share the chat file's co-change seed mass, which
+    would halve pair_a.py's evidence; with no chat file it is what co-change starts from."""
+    alone = rich.rank(chat_files=[S])
+    both = rich.rank(chat_files=[S], focus="`compute` returns a stale value after the refresh")
+    assert factor(both, "core/utils.py", "mentioned_ident") == pytest.approx(DEFAULT["boost_mentioned_ident"])
+    assert factor(both, "pair_a.py", "cochange") == pytest.approx(factor(alone, "pair_a.py", "cochange"))
+    assert factor(alone, "pair_a.py", "cochange") > 0
+    # no chat file: the identifier's definer seeds co-change (its own commits are alone,
+    # so nothing else gains, and the chat-less path still runs through the seeds)
+    only = rich.rank(focus="`start_session` forgets the refresh token")
+    assert factor(only, "pair_a.py", "cochange") > 0
+
+
+@needs_git
 def test_explain_and_json_show_what_the_query_was_understood_as(rich_root, tmp_path):
     import json
     import sys
@@ -937,3 +953,25 @@ def test_a_name_that_many_files_define_points_at_none_of_them(tmp_path):
         for i in range(MAX_POINTED_DEFINERS + 2):
             assert factor(r, f"lib/rack/m{i}.rb", "mentioned_ident") == pytest.approx(1.0)
         assert r.files[0] == "lib/rack/head.rb"
+
+
+def test_chat_lexical_evidence_is_relative_to_the_chat_file_itself(tmp_path):
+    """The best of weak vocabulary matches stays weak: a file sharing one of the chat
+    file's five names earns a small share of the lexical-chat weight, not all of it (it
+    used to be scaled to the best other file, so the best of any matches earned 1)."""
+    names = ["parse_header", "render_footer", "compute_margin", "lookup_glyph", "flush_buffer"]
+    files = {
+        "chat.py": "".join(f"def {n}():\n    return 1\n\n" for n in names),
+        "weak.py": "from chat import parse_header\n\ndef unrelated_thing():\n    return parse_header()\n",
+    }
+    root = tmp_path / "r"
+    write_tree(root, files)
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        weak = factor(rm.rank(chat_files=["chat.py"], params=PINNED), "weak.py", "lexical_chat")
+    assert 0 < weak < 0.5
+    # a file using all five names is a far better match than the one using one
+    files["strong.py"] = "from chat import *\n\ndef use_all():\n" + "".join(f"    {n}()\n" for n in names)
+    write_tree(root, files)
+    with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
+        r = rm.rank(chat_files=["chat.py"], params=PINNED)
+        assert factor(r, "weak.py", "lexical_chat") < 0.5 * factor(r, "strong.py", "lexical_chat")

@@ -5,15 +5,17 @@
     base(f)       = weight_structure        · structure(f)     PageRank, normalized to [0, 1]
                   + boost_temporal_coupling · cochange(f)      co-change rules from the seeds, [0, 1]
                   + boost_lexical           · lexical(f)       field-aware BM25 vs the focus text, [0, 1]
-                  + boost_lexical_chat      · lexical_chat(f)  the same vs the chat files' own terms, [0, 1]
+                  + boost_lexical_chat      · lexical_chat(f)  the same vs the chat files' own terms,
+                                                               relative to the chat files' own score, [0, 1]
                   + boost_focus_expansion   · focus(f)         named files / identifiers' definers and
                                                                their graph neighbours, decayed per hop
                   + boost_test_pairing      · pairing(f)       the test of a seed, or what a seed tests
 
-The *seeds* of co-change and pairing are the chat files, the files the focus names and
-the definers of its identifiers, plus its best lexical matches weighed by
-``cochange_from_lexical``; co-change is the recency- and size-weighted confidence of
-every commit rule from the seeds (:meth:`ripmap.gitinfo.GitSignals.association_vector`).
+The *seeds* of co-change and pairing are the chat files and the files named by path;
+with no chat file, also the definers of the focus's identifiers and (weighed by
+``cochange_from_lexical``) its best lexical matches. Co-change is the recency- and
+size-weighted confidence of every commit rule from the seeds
+(:meth:`ripmap.gitinfo.GitSignals.association_vector`).
 
     multiplier(f) = depth(f) · file_class(f) · chat(f) · mentioned_file(f) · mentioned_ident(f)
                   · recency(f) · churn(f)

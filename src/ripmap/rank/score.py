@@ -133,10 +133,22 @@ def _evidence(ctx: RankContext, query: Query) -> _Evidence:
     lex_chat = np.zeros(n)
     strong = sorted(set(chat_idx.tolist()) | set(np.flatnonzero(ment >= 0.9).tolist()))
     if strong and lx is not None:
-        lex_chat = ctx.per_query(("lexc", tuple(strong)), lambda: lx.scores(*lx.file_terms(strong)))
-        lex_chat = _normalized(lex_chat, others)
-    # what co-change and test pairing start from: the user's own files and identifiers
-    seeds = np.maximum(chat, pointed)
+        # relative to the chat files' own score against their own terms (a perfect
+        # match), not to the best other file: the best of weak matches stays weak instead
+        # of earning the full weight (fit corpus: A 0.608 -> 0.617)
+        raw = ctx.per_query(("lexc", tuple(strong)), lambda: lx.scores(*lx.file_terms(strong)))
+        own = float(raw[strong].max())
+        if own > 0:
+            lex_chat = np.minimum(1.0, raw / own)
+    # what co-change and test pairing start from: the user's own files. With a file in
+    # the chat, the focus text's identifiers (and its weak file matches) do not seed
+    # them: their definers share the seed mass with the chat file and drown its history
+    # (fit corpus A+msg 0.659 -> 0.666); with none, they are all there is to start from
+    if chat_idx.size:
+        seeds = chat.copy()
+        seeds[strong] = np.maximum(seeds[strong], ment[strong])
+    else:
+        seeds = pointed
     hot = np.flatnonzero(name_strength)
     ev = _Evidence(chat_idx, chat, ment, q, hot, name_strength[hot], ident_def, pointed, bool(pointed.any()),
                    named if named.any() else None, others, seeds, paired_with(ctx.pairing, seeds),
