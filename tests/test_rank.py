@@ -170,7 +170,7 @@ PARAM_QUERIES: dict[str, dict] = {
     "depth_weight_vendor": {},  # vendor/lib/vendored.py (referenced by five files)
     "boost_mentioned_ident": dict(mentioned_idents=["vendored_util"]),  # vendor file
     "boost_mentioned_file": dict(mentioned_files=[V]),  # vendor file
-    "boost_chat_file": dict(chat_files=[V]),  # vendor file
+    "boost_chat_file": dict(chat_files=[V], mentioned_files=[S]),  # the chat file vs a mentioned one
     "boost_temporal_coupling": dict(chat_files=[S]),  # pair_a.py, pair_b.py
     "boost_focus_expansion": dict(focus=FOCUS),  # api/client.py
     "git_recency_decay_days": {},  # top.py (50 days), d1/mod1.py (30 days)
