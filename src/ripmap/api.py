@@ -355,7 +355,8 @@ class RepoMap:
         """``ranking`` as a finished map within ``tokens`` (``str()`` of the result is the text).
 
         ``format``: ``text`` (the map), ``json`` (DESIGN's JSON object), ``join`` (the top
-        files' whole contents), ``join-json``. ``calls`` adds call lines under functions;
+        files' whole contents), ``join-json``, ``html`` (one self-contained page: the list,
+        the graph of the top files, their explanations and the text map). ``calls`` adds call lines under functions;
         ``reserve`` keeps that many tokens free for the caller's own lines, so map and
         footer together fit ``tokens``; ``color`` adds terminal colors (never counted).
         """
@@ -363,7 +364,8 @@ class RepoMap:
         tm = self.timings
         out = render(ranking, self.index.tags, root=self.root, counter=self.counter, tokens=tokens, format=format,
                      calls=self.calls if calls else None, reserve=reserve, color=color, title=self.root.name,
-                     cache_hits=self.index.cache_hits, spent_s=tm.index_s + tm.graph_s + tm.git_s + tm.rank_s)
+                     cache_hits=self.index.cache_hits, spent_s=tm.index_s + tm.graph_s + tm.git_s + tm.rank_s,
+                     graph=self.context.file_graph(ranking.params) if format == "html" else None)
         tm.render_s = time.perf_counter() - t
         return out
 
