@@ -25,7 +25,7 @@ from ..rank import Ranking
 
 #: files drawn in the graph: enough to see how the top of the map hangs together,
 #: few enough that a force layout settles within a re-rank's time
-GRAPH_TOP = 40
+GRAPH_TOP = 30
 #: edges drawn per node on average (the strongest first): more turns the graph to felt
 EDGES_PER_NODE = 3
 #: files whose explanation the static export carries (the list holds every file)
@@ -40,8 +40,10 @@ SERVED_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-i
 
 
 #: the drawing area of the graph layout (the page fits it to its box)
-LAYOUT_SIZE = 1000.0
+LAYOUT_SIZE = 500.0
 LAYOUT_ITERATIONS = 150
+#: the pull to the centre, against the repulsion: keeps files with no drawn edge near the rest
+GRAVITY = 0.4
 
 
 def group_of(path: str) -> str:
@@ -132,7 +134,7 @@ def force_layout(paths: list[str], rows: np.ndarray, cols: np.ndarray, weights: 
             a = np.sqrt(ex * ex + ey * ey) * w / k  # attraction along drawn edges: distance² / k
             fx += np.bincount(cols, a * ex, n) - np.bincount(rows, a * ex, n)
             fy += np.bincount(cols, a * ey, n) - np.bincount(rows, a * ey, n)
-        g = 0.08 * np.sqrt(x * x + y * y) / k  # gravity
+        g = GRAVITY * np.sqrt(x * x + y * y) / k  # gravity
         fx -= g * x
         fy -= g * y
         length = np.sqrt(fx * fx + fy * fy) + 1e-9

@@ -205,17 +205,20 @@
     const box = $("graph");
     if (typeof window.cytoscape !== "function") { box.textContent = "the graph library did not load"; return; }
     const nodes = g.nodes || [], edges = g.edges || [];
-    const maxS = Math.max(1e-300, ...nodes.map((n) => n.score));
+    // node area by score on a log scale: scores span orders of magnitude (a chat file's dwarfs the rest)
+    const logs = nodes.map((n) => Math.log(Math.max(n.score, 1e-12)));
+    const lo = Math.min(...logs), hi = Math.max(...logs);
+    const size = (n) => 12 + 28 * (hi > lo ? (Math.log(Math.max(n.score, 1e-12)) - lo) / (hi - lo) : 0.5);
     const maxW = Math.max(1e-300, ...edges.map((e) => e.weight));
     const chat = new Set(state.chat);
     const els = nodes.map((n) => ({
       group: "nodes",
-      data: { id: n.id, label: n.rank <= LABELLED ? basename(n.id) : "", size: 12 + 38 * Math.sqrt(Math.max(0, n.score) / maxS),
+      data: { id: n.id, label: n.rank <= LABELLED ? basename(n.id) : "", size: size(n),
               color: colorOf(n.group), rank: n.rank, score: n.score, group: n.group, lang: n.lang },
       classes: (chat.has(n.id) ? "chat " : "") + (n.id === state.selected ? "selected" : ""),
       position: { x: n.x || 0, y: n.y || 0 },
-    })).concat(edges.map((e, i) => ({
-      group: "edges", data: { id: "e" + i, source: e.source, target: e.target, weight: e.weight,
+    })).concat(edges.map((e) => ({
+      group: "edges", data: { id: e.source + "\u2192" + e.target, source: e.source, target: e.target, weight: e.weight,
                               width: 0.6 + 3.4 * Math.sqrt(e.weight / maxW) } })));
     // positions come with the data (laid out by ripmap): the page only draws and fits
     if (!cy) {
@@ -227,8 +230,9 @@
         "\nreferences (weighted): " + num(e.target.data("weight"), 3)));
       cy.on("mouseout", "node, edge", () => { $("tooltip").hidden = true; });
       cy.on("tap", "node", (e) => select(e.target.id()));
+      cy.resize();
     } else {
-      cy.batch(() => { cy.elements().remove(); cy.add(els); });
+      update(els);
     }
     fitView(nodes);
     box.dataset.nodes = String(nodes.length);
@@ -237,9 +241,25 @@
     const groups = [...new Set(nodes.map((n) => n.group))];
     $("legend").replaceChildren(...groups.map((gname) => h("span", {}, h("i", { style: "background:" + colorOf(gname) }), gname)));
   }
-  /* cy.fit measures every label's text; the positions are known, so the view is set from them. */
+  /* A re-rank keeps most of the top files: those elements are updated in place (their
+   * drawn labels stay cached), only files that left or joined the top are removed or added. */
+  function update(els) {
+    const want = new Map(els.map((e) => [e.data.id, e]));
+    cy.batch(() => {
+      cy.elements().filter((el) => !want.has(el.id())).remove();
+      const add = [];
+      for (const e of els) {
+        const el = cy.getElementById(e.data.id);
+        if (el.empty()) { add.push(e); continue; }
+        el.data(e.data);
+        if (e.group === "nodes") { el.position(e.position); el.classes(e.classes); }
+      }
+      if (add.length) cy.add(add);
+    });
+  }
+  /* cy.fit measures every label's text; the positions are known, so the view is set from them
+   * (from the size cytoscape already knows: asking the box would force a layout of the page). */
   function fitView(nodes) {
-    cy.resize();
     const w = cy.width(), hgt = cy.height(), pad = 34;
     if (!nodes.length || !w || !hgt) return;
     const xs = nodes.map((n) => n.x || 0), ys = nodes.map((n) => n.y || 0);
@@ -250,8 +270,9 @@
   function graphStyle() {
     return [
       { selector: "node", style: { width: "data(size)", height: "data(size)", "background-color": "data(color)",
-          label: "data(label)", "font-size": 9, color: "#2b3238", "text-valign": "bottom", "text-margin-y": 2,
-          "border-width": 1, "border-color": "#ffffff", "min-zoomed-font-size": 7 } },
+          label: "data(label)", "font-size": 10, color: "#2b3238", "text-valign": "bottom", "text-margin-y": 2,
+          "text-background-color": "#fcfcfb", "text-background-opacity": 0.7, "text-background-padding": 1,
+          "border-width": 1, "border-color": "#ffffff", "min-zoomed-font-size": 6 } },
       { selector: "node.chat", style: { "border-width": 3, "border-color": "#1d2327" } },
       { selector: "node.selected", style: { "border-width": 4, "border-color": "#f0a202" } },
       { selector: "edge", style: { width: "data(width)", "line-color": "#b4bcc2", "target-arrow-color": "#b4bcc2",
