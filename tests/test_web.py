@@ -253,6 +253,7 @@ def test_runs_are_listed_by_kind_and_a_broken_one_is_shown_not_fatal(repo):
     assert "not valid JSON" in by[("training/runs", "broken-run")]["note"]
     assert [v["version"] for v in d["lineage"]] == [v for v, _, _ in OUTER_STEPS]
     assert d["lineage"][1]["parent"] == "inner_v001"
+    assert d["lineage"][1]["runs"] == 1 and d["lineage"][1]["scores"]["best"] == OUTER_STEPS[1][2]
 
 
 def test_l1_run_detail_has_trajectory_moves_and_reasoning(repo):
@@ -265,6 +266,21 @@ def test_l1_run_detail_has_trajectory_moves_and_reasoning(repo):
     assert d["episodes"][2]["flags"] == ["basin_lock_in"]
 
 
+def test_outer_steps_in_the_seeds_shape_are_read_too(tmp_path):
+    """The outer format is young: a list of steps with other key names still reads."""
+    d = tmp_path / "training-outer" / "runs" / "old"
+    d.mkdir(parents=True)
+    (d / "outer_scratchpad.json").write_text(json.dumps([
+        {"step": 1, "promptgram_version": "inner_v001", "final_metrics": {"holdout_ndcg": 0.5, "train_ndcg": 0.6},
+         "refused_edits": ["API_contract: not editable"], "diagnosis": "collapse", "proposal": {"free": "text"}},
+        "garbage", {"step": "two"}]))
+    o = runs.run_detail(tmp_path, "training-outer/runs", "old")
+    assert [s["version"] for s in o["steps"]] == ["inner_v001", ""]
+    assert o["progress"][0]["train"] == 0.6 and o["progress"][0]["holdout"] == 0.5
+    assert o["steps"][0]["refused"] == ["API_contract: not editable"] and o["steps"][0]["diagnostics"] == "collapse"
+    assert '"free": "text"' in o["steps"][0]["proposal"]
+
+
 def test_search_and_outer_details_tolerate_odd_fields(repo):
     s = runs.run_detail(repo, "training/runs", "tpe-demo")
     assert [p["train"] for p in s["progress"]] == [0.5, 0.58, None]
@@ -272,7 +288,9 @@ def test_search_and_outer_details_tolerate_odd_fields(repo):
     o = runs.run_detail(repo, "training-outer/runs", "l2-demo")
     assert [st["version"] for st in o["steps"]] == [v for v, _, _ in OUTER_STEPS]
     assert [p["holdout"] for p in o["progress"]] == [m for _, _, m in OUTER_STEPS]
-    assert o["steps"][1]["refused"] == ["Output_schema: not editable"]
+    assert o["steps"][1]["refused"] == ["section 'Output_schema' belongs to the L1 output protocol: replace Output_schema: x"]
+    assert o["steps"][1]["diagnostics"] == "basin_lock_in: same parameters for 5 steps"
+    assert "step 3 is running with inner_v002" in o["note"]
     assert o["inner_runs"][0]["name"] == "step_001"
     inner = runs.run_detail(repo, o["inner_runs"][0]["folder"], "step_001")
     assert inner["kind"] == "l1" and inner["episodes"] == []

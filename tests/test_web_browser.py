@@ -138,6 +138,22 @@ def test_graph_renders_nodes(page, server, tmp_path):
     assert page.locator("[data-testid=legend] span").count() >= 2
 
 
+def test_graph_hover_names_the_file_click_explains_it_and_wheel_zooms(page, server):
+    open_page(page, server)
+    node = page.evaluate("window.__ripmap.nodes()")[3]
+    box = page.locator("[data-testid=graph]").bounding_box()
+    page.mouse.move(box["x"] + node["x"], box["y"] + node["y"])
+    page.wait_for_selector("[data-testid=graph-tooltip]:not([hidden])")
+    tip = page.inner_text("[data-testid=graph-tooltip]").splitlines()
+    assert tip[0] == node["id"] and tip[1].startswith("rank ")
+    page.mouse.click(box["x"] + node["x"], box["y"] + node["y"])
+    page.wait_for_selector(f"[data-testid=explain][data-path='{node['id']}'] [data-testid=explain-bars]")
+    before = page.evaluate("window.__ripmap.zoom()")
+    page.mouse.wheel(0, -400)
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__ripmap.zoom()") > before
+
+
 def test_no_console_errors_in_a_session(page, server, browser):
     open_page(page, server)
     seq = rank_seq(page)
@@ -257,5 +273,6 @@ def test_training_view_shows_runs_episodes_and_lineage(page, server):
     page.click("[data-testid=run][data-run='l2-demo']")
     page.wait_for_selector("[data-testid=outer-steps]")
     steps = page.inner_text("[data-testid=outer-steps]")
-    assert all(v in steps for v, _, _ in OUTER_STEPS) and "refused: Output_schema" in steps
+    assert all(v in steps for v, _, _ in OUTER_STEPS) and "refused: section 'Output_schema'" in steps
+    assert "basin_lock_in" in steps
     assert page.locator("[data-testid=lineage] li[data-version='inner_v001'] li[data-version='inner_v002']").count() == 1

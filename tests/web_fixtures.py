@@ -68,19 +68,28 @@ def write_runs(root: Path) -> None:
     outer = root / "training-outer" / "runs" / "l2-demo"
     (outer / "inner_runs" / "step_001").mkdir(parents=True)
     (outer / "inner_runs" / "step_001" / "scratchpad.json").write_text(json.dumps({"run": "step_001", "episodes": []}))
-    steps = [{"outer_step": i + 1, "promptgram_version": v, "parent": p,
-              "final_metrics": {"holdout_ndcg": m, "train_ndcg": m + 0.1},
+    # the layout of issue 14's outer_scratchpad.json (OuterStep.to_dict), with the nested
+    # tables (by_repo, test) a flat reader must step over
+    steps = [{"outer_step": i + 1, "promptgram": v, "parent": p, "inner_run": f"step_{i + 1:03d}",
+              "final_metrics": {"ndcg": m + 0.1, "train": m + 0.1, "validation": m, "score": m,
+                                "by_repo": {"flask": {"train": m}}, "test": None},
               "final_params": {"boost_lexical": 1.0 + i}, "strategy_capsules": [f"outer capsule {i + 1}"],
               "proposal": {"edits": [{"section": "Heuristics", "edit_type": "add", "content": f"prefer boost_lexical {i}"}]},
-              "rationale": f"rationale {i + 1}", "refused_edits": ["Output_schema: not editable"] if i else [],
-              "diagnostics": "basin lock-in" if i else None}
+              "rationale": f"rationale {i + 1}",
+              "refused": [{"edit": {"section": "Output_schema", "edit_type": "replace", "content": "x"},
+                           "reason": "section 'Output_schema' belongs to the L1 output protocol"}] if i else [],
+              "diagnostics": [{"kind": "basin_lock_in", "detail": "same parameters for 5 steps", "params": [], "step": 2}]
+              if i else [], "child": f"inner_v00{i + 2}"}
              for i, (v, p, m) in enumerate(OUTER_STEPS)]
-    (outer / "outer_scratchpad.json").write_text(json.dumps({"run": "l2-demo", "episodes": steps}))
+    (outer / "outer_scratchpad.json").write_text(json.dumps({"format": 1, "run": "l2-demo", "episodes": steps,
+                                                             "pending": {"outer_step": 3, "promptgram": "inner_v002"}}))
     prompts = root / "training-outer" / "prompts" / "inner"
     prompts.mkdir(parents=True)
     for v, p, m in OUTER_STEPS:
         (prompts / f"{v}.md").write_text(f"# Role\n{v} text\n")
-        (prompts / f"{v}.toml").write_text((f'parent = "{p}"\n' if p else "") + f"runs = 1\nscores = [{m}]\n")
+        (prompts / f"{v}.toml").write_text(f'version = "{v}"\n' + (f'parent = "{p}"\n' if p else "")
+                                           + f"\n[scores]\nruns = 1\nmean = {m}\nbest = {m}\n\n[[runs]]\n"
+                                           f'run = "l2-demo"\nouter_step = 1\nscore = {m}\n')
 
 
 def ripmap_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict:

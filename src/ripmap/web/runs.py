@@ -266,8 +266,28 @@ def search_detail(d: Path) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- L2 outer runs
 
-#: where an outer step's figure may be, most specific first (the format is young)
-_OUTER_METRICS = ("holdout_ndcg", "validation_ndcg", "holdout", "validation", "test", "train_ndcg", "train", "ndcg")
+#: where an outer step's figures may be, most specific first (the format is young)
+_OUTER_HELDOUT = ("validation", "holdout_ndcg", "validation_ndcg", "holdout", "score")
+_OUTER_TRAIN = ("train", "train_ndcg", "ndcg")
+
+
+def _first_num(d: dict[str, float], keys: tuple[str, ...]) -> float | None:
+    return next((d[k] for k in keys if k in d), None)
+
+
+def _lines(x: Any, limit: int = 4000) -> list[str]:
+    """A list of records ({kind, detail}, {edit, reason}, plain strings) as lines of text."""
+    out = []
+    for item in (x if isinstance(x, list) else [x] if x else []):
+        if isinstance(item, dict):
+            head = item.get("kind") or item.get("reason") or ""
+            rest = item.get("detail") if "detail" in item else item.get("edit")
+            if isinstance(rest, dict):
+                rest = f"{rest.get('edit_type', '')} {rest.get('section', '')}: {rest.get('content', '')}".strip()
+            out.append(_text(f"{head}: {rest}" if head and rest else head or rest or item, limit))
+        elif item is not None:
+            out.append(_text(item, limit))
+    return out
 
 
 def _steps(data: Any) -> list[dict]:
@@ -292,21 +312,20 @@ def outer_detail(d: Path, folder: str = RUN_FOLDERS[1]) -> dict[str, Any]:
         proposal = s.get("proposal")
         edits = _list(_dict(proposal).get("edits")) if isinstance(proposal, dict) else []
         steps.append({
-            "step": n, "version": _text(s.get("promptgram_version", s.get("promptgram", s.get("version"))), 200),
+            "step": n, "version": _text(s.get("promptgram", s.get("promptgram_version", s.get("version"))), 200),
             "parent": _text(s.get("parent", s.get("parent_version")), 200), "metrics": metrics,
             "capsules": [_text(c, 500) for c in _list(s.get("strategy_capsules"))],
             "edits": [{"section": str(_dict(e).get("section", "")), "edit_type": str(_dict(e).get("edit_type", "")),
                        "content": _text(_dict(e).get("content"), 4000), "target": _text(_dict(e).get("target"), 500)}
                       for e in edits],
-            "proposal": _text(proposal) if proposal is not None and not edits else "",
+            "proposal": _text(proposal) if proposal and not edits else "",
             "rationale": _text(s.get("rationale")),
-            "refused": [_text(r, 2000) for r in _list(s.get("refused_edits", s.get("refused")))],
-            "diagnostics": _text(s.get("diagnostics", s.get("diagnosis"))) if s.get("diagnostics", s.get("diagnosis")) else "",
+            "refused": _lines(s.get("refused", s.get("refused_edits")), 2000),
+            "diagnostics": "\n".join(_lines(s.get("diagnostics", s.get("diagnosis")))),
+            "child": _text(s.get("child"), 200) if s.get("child") else "",
         })
-        metric = next((metrics[k] for k in _OUTER_METRICS if k in metrics), None)
-        progress.append({"x": n, "train": metrics.get("train_ndcg", metrics.get("train")),
-                         "holdout": metric if metric is not None and metric != metrics.get("train_ndcg") else None,
-                         "version": steps[-1]["version"]})
+        progress.append({"x": n, "train": _first_num(metrics, _OUTER_TRAIN),
+                         "holdout": _first_num(metrics, _OUTER_HELDOUT), "version": steps[-1]["version"]})
         points.append(_numbers(s.get("final_params")))
     inner = []
     inner_dir = d / "inner_runs"
@@ -314,9 +333,15 @@ def outer_detail(d: Path, folder: str = RUN_FOLDERS[1]) -> dict[str, Any]:
         for p in sorted(inner_dir.iterdir(), key=lambda p: p.name):
             if p.is_dir() and _STEP.match(p.name) and _inside(d, p):
                 inner.append({"name": p.name, "folder": f"{folder}/{d.name}/inner_runs", "kind": kind_of(p)})
+    pending = _dict(data).get("pending") if isinstance(data, dict) else None
+    note = err if err and not inner else (None if steps or inner else "no outer steps yet")
+    if isinstance(pending, dict) and pending:
+        what = pending.get("outer_step", pending.get("step"))
+        note = ((note + "; ") if note else "") + f"step {what if what is not None else '?'} is running" + (
+            f" with {pending['promptgram']}" if isinstance(pending.get("promptgram"), str) else "")
     return {"kind": "outer", "name": d.name, "progress": progress, "x_label": "outer step", "steps": steps,
             "params": trajectories(points, [p["x"] for p in progress]), "inner_runs": inner, "episodes": [],
-            "updated": None, "note": err if err and not inner else (None if steps or inner else "no outer steps yet")}
+            "updated": None, "note": note}
 
 
 def lineage(root: Path) -> list[dict[str, Any]]:
@@ -336,11 +361,19 @@ def lineage(root: Path) -> list[dict[str, Any]]:
             except (OSError, UnicodeDecodeError):
                 text = ""
         parent = meta.get("parent")
+        runs = meta.get("runs")
         out.append({"version": stem, "parent": str(parent) if parent else None,
-                    "runs": meta.get("runs") if isinstance(meta.get("runs"), (int, list)) else None,
-                    "scores": _scores(meta.get("scores")), "edits": _text(meta.get("edits"), 4000) if meta.get("edits") else "",
-                    "text": _text(text), "note": err})
+                    "runs": len(runs) if isinstance(runs, list) else runs if _num(runs) is not None else None,
+                    "scores": _scores(meta.get("scores")),
+                    "edits": "\n".join(_edit_line(e) for e in _list(meta.get("edits"))) or _text(meta.get("edits") or ""),
+                    "rationale": _text(meta.get("rationale") or "", 4000), "text": _text(text), "note": err})
     return out
+
+
+def _edit_line(e: Any) -> str:
+    if not isinstance(e, dict):
+        return _text(e, 2000)
+    return _text(f"{e.get('edit_type', '')} {e.get('section', '')}: {e.get('content', '')}".strip(), 2000)
 
 
 def _scores(x: Any) -> Any:

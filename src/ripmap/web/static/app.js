@@ -47,7 +47,10 @@
   const state = { focus: "", chat: [], preset: "", params: {}, tokens: 8192, selected: null, seq: 0,
                   mapSeq: 0, ranking: null, info: null, mapText: "" };
   const timings = [];
-  const probe = { mode: STATIC ? "static" : "live", timings, ready: false, firstView: null, state };
+  const probe = { mode: STATIC ? "static" : "live", timings, ready: false, firstView: null, state,
+                  // for tests and the benchmark: where each drawn file is on screen, and the zoom
+                  nodes: () => (cy ? cy.nodes().map((n) => ({ id: n.id(), x: n.renderedPosition("x"), y: n.renderedPosition("y") })) : []),
+                  zoom: () => (cy ? cy.zoom() : null) };
   window.__ripmap = probe;
 
   const SIGNAL_LABEL = { structure: "structure", cochange: "co-change", lexical: "lexical", lexical_chat: "lexical (chat)",
@@ -514,7 +517,7 @@
     if (names.length) {
       parts.push(h("h2", { text: "Parameter trajectories (" + names.length + " moved)" }),
         h("div", { class: "spark-grid", "data-testid": "run-params" }, names.map((n) =>
-          lineChart({ title: n, width: 210, height: 80, small: true, series: [{ name: n, color: "#3a9d5d", points: d.params[n] }] }))));
+          lineChart({ title: n, width: 210, height: 90, small: true, series: [{ name: n, color: "#3a9d5d", points: d.params[n] }] }))));
     }
     if (d.kind === "l1" && d.episodes.length) parts.push(h("h2", { text: "Episodes" }), episodesTable(d.episodes));
     if (d.kind === "outer") {
@@ -557,8 +560,9 @@
         h("td", { class: "num" }, Object.entries(st.metrics || {}).map(([k, v]) => h("div", { text: k + " " + num(v, 4) }))),
         h("td", {}, st.edits.map((e) => h("div", { text: e.edit_type + " " + e.section + (e.target ? " [" + e.target + "]" : "") + ": " + e.content })),
           st.proposal ? h("pre", { text: st.proposal }) : null,
-          st.refused.map((r) => h("div", { class: "flag", text: "refused: " + r }))),
-        h("td", {}, st.diagnostics ? h("div", { text: st.diagnostics }) : null, st.capsules.map((c) => h("div", { class: "muted", text: c })),
+          st.refused.map((r) => h("div", { class: "flag", text: "refused: " + r })),
+          st.child ? h("div", { class: "muted", text: "→ " + st.child }) : null),
+        h("td", {}, st.diagnostics ? h("div", { style: "white-space:pre-line", text: st.diagnostics }) : null, st.capsules.map((c) => h("div", { class: "muted", text: c })),
           st.rationale ? h("details", {}, h("summary", { text: "rationale" }), h("pre", { text: st.rationale })) : null)))));
   }
   function renderLineage(items) {
@@ -577,12 +581,13 @@
       it.scores !== null && it.scores !== undefined ? " · scores " + (typeof it.scores === "object" ? JSON.stringify(it.scores) : num(it.scores, 4)) : "",
       it.note ? h("span", { class: "flag", text: it.note }) : null,
       (it.edits || it.text) ? h("details", {}, h("summary", { text: "edits and text" }),
-        it.edits ? h("pre", { text: it.edits }) : null, it.text ? h("pre", { text: it.text }) : null) : null,
+        it.edits ? h("pre", { text: it.edits }) : null, it.rationale ? h("pre", { text: "rationale: " + it.rationale }) : null,
+        it.text ? h("pre", { text: it.text }) : null) : null,
       byParent.has(it.version) ? tree(it.version) : null)));
     box.replaceChildren(h("div", { class: "lineage" }, tree("")));
   }
   function lineChart(o) {
-    const W = o.width, H = o.height, padL = o.small ? 34 : 46, padR = 10, padT = o.small ? 16 : 24, padB = o.small ? 16 : 24;
+    const W = o.width, H = o.height, padL = o.small ? 34 : 46, padR = 10, padT = o.small ? 22 : 26, padB = o.small ? 16 : 24;
     const pts = o.series.flatMap((sr) => sr.points.filter((p) => isNum(p[0]) && isNum(p[1])));
     const svg = s("svg", { class: "chart", width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": o.title });
     svg.append(s("text", { x: 6, y: 12, class: "title" }, o.title));
