@@ -57,7 +57,8 @@ def stats(xs: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(xs), 1), "p90": round(p90, 1), "max": round(xs[-1], 1), "n": len(xs)}
 
 
-def bench_repo(browser, root: Path, views: int, queries: int, env: dict[str, str]) -> dict:
+def bench_repo(browser, root: Path, views: int, queries: int, env: dict[str, str],
+               screenshot: Path | None = None) -> dict:
     t0 = time.perf_counter()
     served = start_server(root, env)
     startup = time.perf_counter() - t0
@@ -83,6 +84,11 @@ def bench_repo(browser, root: Path, views: int, queries: int, env: dict[str, str
             wait_ranked(page, seq + 1)
             page.wait_for_selector(f"body[data-map-seq='{seq + 1}']", state="attached", timeout=60_000)
             rows.append(page.evaluate("window.__ripmap.timings[window.__ripmap.timings.length - 1]"))
+        if screenshot is not None:  # the README's picture: the last query, its second file explained
+            page.click("[data-testid=file-list] > li:nth-child(2)")
+            page.wait_for_selector("[data-testid=explain-bars]")
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(screenshot), full_page=True)
         ctx.close()
     finally:
         log = served.stop()
@@ -103,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=12, help="focus texts per repository (default: 12)")
     ap.add_argument("--cache-dir", help="RIPMAP_CACHE_DIR for the server (default: the environment's)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    ap.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the first repository's page (docs/serve.png)")
     args = ap.parse_args(argv)
     missing = browser_missing()
     if missing:
@@ -115,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     with sync_playwright() as p:
         browser = launch(p)
         for repo in args.repos:
-            r = bench_repo(browser, Path(repo).resolve(), args.views, args.queries, env)
+            shot = Path(args.screenshot) if args.screenshot and repo == args.repos[0] else None
+            r = bench_repo(browser, Path(repo).resolve(), args.views, args.queries, env, shot)
             results.append(r)
             fv, rr, ls = r["first_view_ms"], r["rerank_painted_ms"], r["rerank_list_ms"]
             print(f"{Path(r['repo']).name}: {r['files']} files, load {r['load_avg'][0]}")

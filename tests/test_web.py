@@ -220,6 +220,24 @@ def test_unknown_api_and_static_paths(client):
     assert 'data-testid="file-list"' in page.text and "static/app.js" in page.text
 
 
+def test_list_map_and_explain_of_one_input_rank_once(live, monkeypatch):
+    from ripmap.web.service import Inputs
+
+    service = MapService(live)
+    with live.session() as rm:
+        calls = []
+        real = rm.rank
+        monkeypatch.setattr(rm, "rank", lambda *a, **k: calls.append(k.get("focus")) or real(*a, **k))
+    inp = Inputs.parse({"focus": "reader parser", "chat": ["app.py"]})
+    service.rank(inp)
+    service.map(Inputs.parse({"focus": "reader parser", "chat": ["app.py"], "tokens": 500}))
+    service.explain(Inputs.parse({"focus": "reader parser", "chat": ["app.py"], "path": "io/reader.py"}))
+    assert calls == ["reader parser"]
+    service.rank(Inputs.parse({"focus": "reader", "chat": ["app.py"]}))
+    service.rank(Inputs.parse({"focus": "reader", "chat": ["app.py"], "preset": "debug"}))
+    assert calls == ["reader parser", "reader", "reader"]
+
+
 def test_live_repo_picks_up_a_new_file(tmp_path, env, monkeypatch):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -302,6 +320,16 @@ def test_search_and_outer_details_tolerate_odd_fields(repo):
 def test_run_names_cannot_leave_the_root(client, folder, name):
     r = client.get("/api/run", params={"folder": folder, "name": name})
     assert r.status_code in (400, 404) and "error" in r.json()
+
+
+def test_unknown_run_is_404_and_a_folder_of_other_files_is_described(client, repo):
+    r = client.get("/api/run", params={"folder": "training/runs", "name": "nope"})
+    assert r.status_code == 404 and r.json()["error"] == "no run 'nope' in training/runs"
+    odd = repo / "training" / "runs" / "notes-only"
+    odd.mkdir()
+    (odd / "README.txt").write_text("hand-written notes\n")
+    d = client.get("/api/run", params={"folder": "training/runs", "name": "notes-only"}).json()
+    assert d["kind"] == "unknown" and "README.txt" in d["note"]
 
 
 # ------------------------------------------------------------------------- static export and the CLI

@@ -94,6 +94,10 @@ def _read_toml(p: Path) -> tuple[dict, str | None]:
         return {}, f"{p.name}: unreadable ({e})"
 
 
+class NoSuchRun(UsageError):
+    """A run name that names no run folder (the API answers 404)."""
+
+
 def kind_of(d: Path) -> str:
     """What kind of run a folder holds, by the files in it."""
     if (d / "outer_scratchpad.json").is_file():
@@ -117,7 +121,7 @@ def run_dir(root: Path, folder: str, name: str) -> Path:
         raise UsageError(f"'{name}' is not a run name (one folder name, no '/' or '..')")
     d = root / folder / name
     if not d.is_dir() or not _inside(root, d):
-        raise UsageError(f"no run '{name}' in {folder}")
+        raise NoSuchRun(f"no run '{name}' in {folder}")
     return d
 
 
@@ -411,5 +415,5 @@ def _first(it: Iterable[Path], n: int) -> list[Path]:
     return out
 
 
-__all__ = ["RUN_FOLDERS", "PROMPTS_FOLDER", "list_runs", "run_detail", "lineage", "kind_of", "run_dir",
+__all__ = ["NoSuchRun", "RUN_FOLDERS", "PROMPTS_FOLDER", "list_runs", "run_detail", "lineage", "kind_of", "run_dir",
            "trajectories"]

@@ -35,6 +35,7 @@ from typing import Any, Awaitable, Callable
 from ..errors import RipmapError, UsageError
 from ..render.html import SERVED_CSP, asset, served_page
 from .guard import HostPolicy, check_bind, cross_site, url_host
+from .runs import NoSuchRun
 from .service import Inputs, LiveRepo, MapService
 
 log = logging.getLogger("ripmap.serve")
@@ -104,8 +105,10 @@ def create_app(service: MapService, policy: HostPolicy, *, verbose: bool = False
                 return JSONResponse(await work(request), headers=HEADERS)
             except TooLarge as e:
                 return error(413, str(e))
+            except NoSuchRun as e:
+                return error(404, str(e))
             except UsageError as e:
-                return error(404 if "no run '" in str(e) else 400, str(e))
+                return error(400, str(e))
             except RipmapError as e:
                 return error(500, str(e))
             except Exception as e:  # a bug: one line to the page, the traceback to the log
@@ -147,7 +150,8 @@ def create_app(service: MapService, policy: HostPolicy, *, verbose: bool = False
 
     async def index(request: Request) -> Response:
         # the policy again as a header, where frame-ancestors counts (in a <meta> it is ignored)
-        return HTMLResponse(page, headers={**HEADERS, "Content-Security-Policy": SERVED_CSP + "; frame-ancestors 'none'"})
+        csp = SERVED_CSP + "; frame-ancestors 'none'"
+        return HTMLResponse(page, headers={**HEADERS, "Content-Security-Policy": csp})
 
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
@@ -160,10 +164,16 @@ def create_app(service: MapService, policy: HostPolicy, *, verbose: bool = False
 
     both = ["GET", "POST"]
     routes = [
-        Route("/", index), Route("/static/{name:path}", static),
-        Route("/api/info", endpoint(info)), Route("/api/rank", ranked(service.rank), methods=both),
-        Route("/api/explain", ranked(service.explain), methods=both), Route("/api/map", ranked(service.map), methods=both),
-        Route("/api/search", endpoint(search)), Route("/api/status", endpoint(status)), Route("/api/runs", endpoint(runs)), Route("/api/run", endpoint(run)),
+        Route("/", index),
+        Route("/static/{name:path}", static),
+        Route("/api/info", endpoint(info)),
+        Route("/api/status", endpoint(status)),
+        Route("/api/rank", ranked(service.rank), methods=both),
+        Route("/api/explain", ranked(service.explain), methods=both),
+        Route("/api/map", ranked(service.map), methods=both),
+        Route("/api/search", endpoint(search)),
+        Route("/api/runs", endpoint(runs)),
+        Route("/api/run", endpoint(run)),
         Route("/api/{rest:path}", not_found, methods=both),
     ]
     return Guard(Starlette(routes=routes), policy)

@@ -212,6 +212,10 @@ class MapService:
     def __init__(self, live: LiveRepo) -> None:
         self.live = live
         self.root = live.root
+        # the last ranking and what it was made from: the page asks for the list, then the
+        # text map, then (on a click) an explanation, all for the same inputs; only the
+        # first of them ranks. Read and written under the LiveRepo's lock.
+        self._last: tuple[tuple, Any] | None = None
 
     # -- the API ------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -275,7 +279,12 @@ class MapService:
         notes: list[str] = []
         with self.live.session() as rm:
             chat = chat_targets(rm, inp.chat, notes)
-            r = rm.rank(chat_files=chat, focus=inp.focus, params=params)
+            key = (self.live.generation, tuple(chat), inp.focus, params)
+            if self._last is not None and self._last[0] == key:
+                r = self._last[1]
+            else:
+                r = rm.rank(chat_files=chat, focus=inp.focus, params=params)
+                self._last = (key, r)
             out = make(rm, r, notes)
         out["notes"] = notes
         out["generation"] = self.live.generation

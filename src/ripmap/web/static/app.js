@@ -630,6 +630,7 @@
     if (Object.keys(state.params).length) $("params").value = JSON.stringify(state.params);
     wireInputs();
     renderChat();
+    const ranked = rerank("start");  // the first ranking does not wait for the presets list
     try {
       const info = await api("info");
       state.info = info;
@@ -643,7 +644,7 @@
     } catch (e) {
       showMessage(e.message);
     }
-    const ok = await rerank("start");
+    const ok = await ranked;
     if (!ok) {
       $("file-list").replaceChildren();
       $("explain").replaceChildren(h("p", { class: "muted", text: "No ranking yet: correct the input named above and press Enter in the focus box." }));
