@@ -46,11 +46,12 @@ from .rank import RankContext, Ranking, rank
 from .rank.edges import file_graph, graph_key
 from .rank.params import DEFAULT, Params
 from .render import Rendered, render
+from .render.html import GRAPH_TOP, ranking_view
 from .render.tokens import TokenCounter, default_counter
 from .search import SearchResult, search
 
 __all__ = ["RepoMap", "RepoMapPool", "Params", "Ranking", "Rendered", "Resolved", "SearchResult", "Stamp", "Timings",
-           "DEFAULT_TOKENS", "supported_languages", "__version__"]
+           "DEFAULT_TOKENS", "GRAPH_TOP", "supported_languages", "__version__"]
 
 #: the token budget of a map when the caller names none (CLI, MCP server, Python API)
 DEFAULT_TOKENS = 8192
@@ -368,6 +369,12 @@ class RepoMap:
                      graph=self.context.file_graph(ranking.params) if format == "html" else None)
         tm.render_s = time.perf_counter() - t
         return out
+
+    def view(self, ranking: Ranking, top: int = GRAPH_TOP) -> dict:
+        """``ranking`` as the web page draws it (``ripmap serve``, ``--format html``): every
+        file in rank order, the reference graph among the ``top`` files with a layout, and
+        what the focus was understood as; plain JSON-ready values."""
+        return ranking_view(ranking, self.context.file_graph(ranking.params), top)
 
     def search(self, query: str, limit: int | None = None) -> SearchResult:
         """Where identifiers matching ``query`` are defined and used (names, not text),

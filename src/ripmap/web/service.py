@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from ..api import DEFAULT_TOKENS, Params, RepoMap, __version__
+from ..api import DEFAULT_TOKENS, GRAPH_TOP, Params, RepoMap, __version__
 from ..errors import UsageError
 from ..presets import list_presets, resolve_params
-from ..rank.params import REGISTRY
-from ..render.html import GRAPH_TOP, explain_view, map_view, ranking_view
 from . import runs
+
 
 #: the longest focus text read (a long traceback or issue fits; a pasted log file does not)
 MAX_FOCUS_CHARS = 50_000
@@ -228,12 +227,12 @@ class MapService:
                 "generation": self.live.generation,
                 "presets": presets, "tokens": DEFAULT_TOKENS, "graph_top": GRAPH_TOP,
                 "max_focus_chars": MAX_FOCUS_CHARS,
-                "params": [{"name": p.name, "default": p.default, "low": p.low, "high": p.high} for p in REGISTRY]}
+                "params": Params().to_dict()}
 
     def rank(self, inp: Inputs) -> dict[str, Any]:
         """The list, the graph, how the focus was read, and (with ``path``) its explanation."""
         def make(rm: RepoMap, r, notes) -> dict[str, Any]:
-            out = ranking_view(r, rm.context.file_graph(r.params), inp.top)
+            out = rm.view(r, inp.top)
             if inp.path:  # the selected file may have gone since: the ranking still stands
                 try:
                     out["explain"] = self._explain(rm, r, inp.path)
@@ -251,7 +250,8 @@ class MapService:
         """The text map ``ripmap`` prints for these inputs, with its token count."""
         def make(rm: RepoMap, r, notes) -> dict[str, Any]:
             out = rm.render(r, tokens=inp.tokens)
-            return map_view(out.text, out.tokens, out.budget, out.counter, len(out.files))
+            return {"text": out.text, "tokens": out.tokens, "budget": out.budget, "counter": out.counter,
+                    "files_shown": len(out.files)}
         return self._with_ranking(inp, make)
 
     def search(self, query: str, limit: int | None) -> dict[str, Any]:
@@ -298,7 +298,7 @@ class MapService:
             near = rm.suggest(rel)
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
             raise UsageError(f"{path}: not among the mapped files{hint}")
-        return explain_view(r, rel)
+        return r.explain(rel).as_dict()
 
 
 def inside(rm: RepoMap, raw: str, what: str) -> str:
