@@ -47,7 +47,7 @@
   const state = { focus: "", chat: [], preset: "", params: {}, tokens: 8192, selected: null, seq: 0,
                   mapSeq: 0, ranking: null, info: null, mapText: "" };
   const timings = [];
-  const probe = { mode: STATIC ? "static" : "live", timings, ready: false, firstView: null, state,
+  const probe = { mode: STATIC ? "static" : "live", timings, ready: false, firstView: null, state, started: performance.now(),
                   // for tests and the benchmark: where each drawn file is on screen, and the zoom
                   nodes: () => (cy ? cy.nodes().map((n) => ({ id: n.id(), x: n.renderedPosition("x"), y: n.renderedPosition("y") })) : []),
                   zoom: () => (cy ? cy.zoom() : null) };
@@ -110,8 +110,9 @@
     const tReq = performance.now();
     const parts = showRanking(r);
     const tShown = performance.now();
-    await frame(); await frame();
+    await frame();
     const tPaint = performance.now();
+    await rowsDone;  // the whole list is there before the page says it is ranked
     const t = { seq, reason, request_ms: tReq - t0, list_ms: tReq - t0 + parts.list, graph_ms: parts.graph,
                 shown_ms: tShown - t0, painted_ms: tPaint - t0, server_ms: r.elapsed_ms, files: r.files.length };
     timings.push(t);
@@ -166,31 +167,49 @@
    * change costs the browser a style pass over every row (measured: 0.25-0.5 s), so the
    * hover text is made when hovered and rows below BARS have no bar. */
   const BARS = 50;
+  const FIRST_ROWS = 200;
+  let rowsDone = Promise.resolve();
   function renderList(files) {
     const ol = $("file-list");
+    if (ol.children.length !== files.length) {
+      // A new list (the first view): the rows a screen shows now, the rest after that frame
+      // is painted (laying out thousands of fresh rows took a big repository's first view
+      // half a second more); the list is complete before the page says it is ranked.
+      ol.replaceChildren(makeRows(0, Math.min(files.length, FIRST_ROWS)));
+      if (files.length > FIRST_ROWS) {
+        rowsDone = frame().then(() => {
+          ol.append(makeRows(FIRST_ROWS, files.length));
+          fillRows(state.ranking.files);
+          applyFilter();
+        });
+      }
+    }
+    fillRows(files);
+    $("count").textContent = "(" + files.length.toLocaleString("en-US") + ")";
+    applyFilter();
+  }
+  function makeRows(from, to) {
+    const frag = document.createDocumentFragment();
+    for (let i = from; i < to; i++) {
+      const li = document.createElement("li");
+      li.value = i + 1;
+      li.append(document.createTextNode(""));
+      if (i < BARS) li.append(h("span", { class: "bar" }));
+      frag.append(li);
+    }
+    return frag;
+  }
+  function fillRows(files) {
+    const lis = $("file-list").children;
     const max = files.length ? Math.max(files[0].score, 1e-300) : 1;
     const chat = new Set(state.chat);
-    if (ol.children.length !== files.length) {
-      const frag = document.createDocumentFragment();
-      for (let i = 0; i < files.length; i++) {
-        const li = document.createElement("li");
-        li.value = i + 1;
-        li.append(document.createTextNode(""));
-        if (i < BARS) li.append(h("span", { class: "bar" }));
-        frag.append(li);
-      }
-      ol.replaceChildren(frag);
-    }
-    const lis = ol.children;
-    for (let i = 0; i < files.length; i++) {
+    for (let i = 0; i < Math.min(files.length, lis.length); i++) {
       const f = files[i], li = lis[i];
       if (li.dataset.path !== f.path) { li.dataset.path = f.path; li.firstChild.nodeValue = f.path; }
       if (i < BARS) li.lastChild.style.width = Math.max(0, Math.min(100, 100 * f.score / max)).toFixed(1) + "%";
       const cls = (chat.has(f.path) ? "in-chat" : "") + (f.path === state.selected ? " selected" : "");
       if (li.className !== cls) li.className = cls;
     }
-    $("count").textContent = "(" + files.length.toLocaleString("en-US") + ")";
-    applyFilter();
   }
   /* The chat box's suggestions (every mapped file), made when the box is first used. */
   function fillSuggestions() {
@@ -706,9 +725,10 @@
     renderChat();
     renderQueryOnly(q);
     showMap(d.map);
-    await frame(); await frame();
+    await frame();
     probe.firstView = performance.now();
     timings.push({ seq: 0, reason: "static", painted_ms: performance.now() - t0, files: d.ranking.files.length });
+    await rowsDone;
     probe.ready = true;
     document.body.dataset.ready = "1";
     document.body.dataset.rankSeq = "0";
