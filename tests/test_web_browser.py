@@ -89,6 +89,26 @@ def test_list_order_equals_the_json_map(page, server, repo, env):
     assert page.get_attribute("[data-testid=file-list] > li:first-child", "value") == "1"
 
 
+def test_a_long_list_is_complete_and_in_json_order(browser, tmp_path, env):
+    """More files than the first screenful the page draws at once: the rest follows, in order."""
+    from fixtures_rank import init_repo
+
+    files = {f"pkg{i % 7}/mod{i}.py": f"from pkg{(i + 1) % 7}.mod{(i + 1) % 300} import f{(i + 1) % 300}\n\n"
+                                      f"def f{i}():\n    return f{(i + 1) % 300}()\n" for i in range(300)}
+    root = init_repo(tmp_path / "big", files)
+    served = start_server(root, env)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = ctx.new_page()
+        page.goto(served.url + "?focus=f17")
+        page.wait_for_selector("body[data-ready='1']", state="attached", timeout=TIMEOUT)
+        assert list_paths(page) == [f["path"] for f in ripmap_json(root, "-f", "f17", env=env)["files"]]
+        assert page.get_attribute("[data-testid=file-list] > li:last-child", "value") == "300"
+    finally:
+        ctx.close()
+        assert "Traceback" not in served.stop()
+
+
 def test_focus_reranks(page, server, repo, env):
     open_page(page, server)
     before = list_paths(page)
