@@ -245,6 +245,8 @@ def serve(root: Path, *, host: str = "127.0.0.1", port: int = 8765, allow_remote
     say = say or (lambda m: print(f"ripmap: {m}", file=sys.stderr, flush=True))
     warning = check_bind(host, allow_remote)
     sock = bind(host, port)
+    if warning:
+        say(f"warning: {warning}")
     actual = sock.getsockname()[1]
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="ripmap: %(message)s")
@@ -259,8 +261,6 @@ def serve(root: Path, *, host: str = "127.0.0.1", port: int = 8765, allow_remote
         live.start()
         policy = HostPolicy.for_bind(host, actual, allow_hosts)
         app = create_app(service, policy, verbose=verbose)
-        if warning:
-            say(f"warning: {warning}")
         shown = "127.0.0.1" if url_host(host) in ("0.0.0.0", "[::]") else url_host(host)
         say(f"serving {service.root} on http://{shown}:{actual}/ (Ctrl-C stops)")
         config = uvicorn.Config(app, log_level="info" if verbose else "warning", access_log=verbose,
