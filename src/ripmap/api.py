@@ -46,11 +46,12 @@ from .rank import RankContext, Ranking, rank
 from .rank.edges import file_graph, graph_key
 from .rank.params import DEFAULT, Params
 from .render import Rendered, render
+from .render.html import GRAPH_TOP, ranking_view
 from .render.tokens import TokenCounter, default_counter
 from .search import SearchResult, search
 
 __all__ = ["RepoMap", "RepoMapPool", "Params", "Ranking", "Rendered", "Resolved", "SearchResult", "Stamp", "Timings",
-           "DEFAULT_TOKENS", "supported_languages", "__version__"]
+           "DEFAULT_TOKENS", "GRAPH_TOP", "supported_languages", "__version__"]
 
 #: the token budget of a map when the caller names none (CLI, MCP server, Python API)
 DEFAULT_TOKENS = 8192
@@ -355,7 +356,8 @@ class RepoMap:
         """``ranking`` as a finished map within ``tokens`` (``str()`` of the result is the text).
 
         ``format``: ``text`` (the map), ``json`` (DESIGN's JSON object), ``join`` (the top
-        files' whole contents), ``join-json``. ``calls`` adds call lines under functions;
+        files' whole contents), ``join-json``, ``html`` (one self-contained page: the list,
+        the graph of the top files, their explanations and the text map). ``calls`` adds call lines under functions;
         ``reserve`` keeps that many tokens free for the caller's own lines, so map and
         footer together fit ``tokens``; ``color`` adds terminal colors (never counted).
         """
@@ -363,9 +365,16 @@ class RepoMap:
         tm = self.timings
         out = render(ranking, self.index.tags, root=self.root, counter=self.counter, tokens=tokens, format=format,
                      calls=self.calls if calls else None, reserve=reserve, color=color, title=self.root.name,
-                     cache_hits=self.index.cache_hits, spent_s=tm.index_s + tm.graph_s + tm.git_s + tm.rank_s)
+                     cache_hits=self.index.cache_hits, spent_s=tm.index_s + tm.graph_s + tm.git_s + tm.rank_s,
+                     graph=self.context.file_graph(ranking.params) if format == "html" else None)
         tm.render_s = time.perf_counter() - t
         return out
+
+    def view(self, ranking: Ranking, top: int = GRAPH_TOP) -> dict:
+        """``ranking`` as the web page draws it (``ripmap serve``, ``--format html``): every
+        file in rank order, the reference graph among the ``top`` files with a layout, and
+        what the focus was understood as; plain JSON-ready values."""
+        return ranking_view(ranking, self.context.file_graph(ranking.params), top)
 
     def search(self, query: str, limit: int | None = None) -> SearchResult:
         """Where identifiers matching ``query`` are defined and used (names, not text),

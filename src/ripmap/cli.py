@@ -23,6 +23,8 @@ examples:
   ripmap --chat app/models.py -t 2048 --format json
   ripmap --explain src/db.py --chat src/api.py   why is db.py where it is?
   ripmap --languages              what ripmap can parse
+  ripmap --format html > map.html one self-contained page: list, graph, explanations
+  ripmap serve                    the live page on http://127.0.0.1:8765/ (ripmap serve --help)
 
 environment:
   RIPMAP_CACHE_DIR   tag cache location (as --cache-dir)
@@ -58,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "repeatable (default: none)")
     p.add_argument("--ident", action="append", default=[], metavar="NAME",
                    help="an identifier mentioned by the user; repeatable (default: none)")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--format", choices=("text", "json", "html"), default="text",
+                   help="output format: text, json, or html (one self-contained page with the list, the graph of "
+                        "the top files and their explanations; nothing fetched from the network) (default: text)")
     p.add_argument("--preset", metavar="NAME", help="named parameter set: default, debug, explore, refactor, or a distilled one")
     p.add_argument("--params", metavar="FILE", help="JSON file of ranking parameters (overrides --preset values)")
     p.add_argument("--calls", action="store_true", help="show calls / called-by under each function")
@@ -95,7 +99,55 @@ def _print_languages() -> None:
         print(f"ripmap: {r['language']}: {r['status']}", file=sys.stderr)
 
 
+SERVE_EPILOG = """\
+The page: the ranked files (as `ripmap --format json` orders them), the reference graph of
+the top files, a focus box (Enter re-ranks), chat files and presets, why a clicked file
+ranks where it does, the text map with its token count, and the training runs under
+training/runs and training-outer/runs. Its JSON API is listed in `pydoc ripmap.web.server`.
+
+Only this machine can reach it unless --host names another address, which also needs
+--allow-remote: the page shows the repository's code to anyone who can reach the port.
+Requests whose Host header does not name this server are refused (DNS rebinding).
+To map a directory named "serve", write ./serve.
+"""
+
+
+def build_serve_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ripmap serve", description="Serve a repository's map as a local web page with live focus and explain.",
+                epilog=SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", nargs="?", default=".", metavar="PATH",
+                   help="the repository, or a path inside it (default: the one you are in)")
+    p.add_argument("--port", type=int, default=8765, metavar="N", help="port to listen on; 0 takes any free port (default: 8765)")
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDR",
+                   help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a --host that is not loopback (the page then shows the code to anyone who reaches it)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="another name the server may be reached by (its Host header), e.g. behind a tunnel; repeatable")
+    p.add_argument("--root", metavar="DIR", help="repository root (as for ripmap)")
+    p.add_argument("--no-git", action="store_true", help="ignore git history (no recency, churn or co-change)")
+    p.add_argument("--cache-dir", metavar="DIR", help="cache location (default: $RIPMAP_CACHE_DIR or the user cache dir)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request and the traceback of an internal error")
+    return p
+
+
+def serve(argv: Sequence[str]) -> int:
+    """``ripmap serve``: index the repository, then serve its page until interrupted."""
+    args = build_serve_parser().parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be from 0 to 65535 (got {args.port})")
+    from .web.server import serve as serve_page
+
+    where = RepoMap.resolve([args.path], root=args.root)
+    return serve_page(where.root, host=args.host, port=args.port, allow_remote=args.allow_remote,
+                      allow_hosts=tuple(args.allow_host), cache_dir=args.cache_dir, use_git=not args.no_git,
+                      verbose=args.verbose)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return serve(argv[1:])
     # intermixed: `ripmap . -t 2048 src/auth` has PATHs on both sides of an option
     args = build_parser().parse_intermixed_args(argv)
     if args.languages:
@@ -109,6 +161,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"--tokens must be at least 1 (got {args.tokens})")
     if args.join and args.calls:
         raise UsageError("--calls has no meaning with --join, which prints whole files")
+    if args.join and args.format == "html":
+        raise UsageError("--join prints whole files; --format html draws the map's page: choose one")
     params = resolve_params(args.preset or None, args.params)
     t0 = time.perf_counter()
     where = RepoMap.resolve(args.paths, args.chat, root=args.root)
@@ -233,6 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _verbose(argv: Sequence[str] | None) -> bool:
     """Whether the failed run asked for -v; its arguments parsed once already, so they parse again."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["serve"]:
+        return "-v" in args or "--verbose" in args
     try:
         return bool(build_parser().parse_intermixed_args(argv).verbose)
     except (SystemExit, Exception):

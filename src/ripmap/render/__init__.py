@@ -1,4 +1,4 @@
-"""Rendering: a ranking → the text map, the JSON object or the joined files, within a token budget.
+"""Rendering: a ranking → the text map, the JSON object, the joined files or the HTML page, within a token budget.
 
 :func:`render` is the one entry point (``RepoMap.render`` calls it): every format is
 fitted here, by one counter, to the caller's budget minus what the caller keeps for
@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import scipy.sparse as sp
+
 from ..errors import UsageError
 from ..extract.tags import Tag
 from ..rank import Ranking
+from .html import map_view, static_data, static_page
 from .join import JoinResult, join_files, join_json
 from .text import CallSource, MapFitter, RenderedMap
 from .tree import PLAIN, ansi_style
@@ -24,8 +27,9 @@ from .tokens import TokenCounter, default_counter
 __all__ = ["render", "Rendered", "FORMATS", "render_map", "map_json", "join_files", "join_json", "JoinResult",
            "RenderedMap", "ansi_style", "PLAIN", "default_counter"]
 
-#: what :func:`render` prints: the text map, its JSON object, the joined files, their JSON
-FORMATS = ("text", "json", "join", "join-json")
+#: what :func:`render` prints: the text map, its JSON object, the joined files, their JSON,
+#: the self-contained HTML page (list, graph, explanations and the text map)
+FORMATS = ("text", "json", "join", "join-json", "html")
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,15 @@ class Rendered:
 
 def render(ranking: Ranking, tags: Mapping[str, Sequence[Tag]], *, root: Path, counter: TokenCounter, tokens: int,
            format: str = "text", calls: CallSource | None = None, reserve: int = 0, color: bool = False,
-           title: str = "", cache_hits: int = 0, spent_s: float = 0.0) -> Rendered:
+           title: str = "", cache_hits: int = 0, spent_s: float = 0.0, graph: sp.spmatrix | None = None) -> Rendered:
     """``ranking`` printed in ``format`` within ``tokens - reserve`` tokens by ``counter``.
 
     ``reserve`` is kept free for the caller's own lines (the MCP server's stats line), so
     the whole answer fits ``tokens`` after one fit; with no room left the text is empty.
     The files in ``ranking.chat_files`` are named in the header, never repeated.
     ``spent_s`` is the time already spent on this map, for the JSON ``elapsed_s``.
+    ``graph`` is the weighted file graph (files × files, graph order) the ``html`` page
+    draws its edges from; without it the page's graph has nodes only.
     """
     t0 = time.perf_counter()
     if format not in FORMATS:
@@ -86,6 +92,12 @@ def render(ranking: Ranking, tags: Mapping[str, Sequence[Tag]], *, root: Path, c
     else:  # the caller's reserve takes the whole budget: no map
         fitted = RenderedMap(text="", tokens=0, blocks=[], also=[], files_total=len(ranking.files),
                              symbols_total=fitter.symbols_total, budget=0)
+    if format == "html":
+        shown = tuple(b.path for b in fitted.blocks)
+        data = static_data(ranking, graph, title=title, root=str(root),
+                           map_=map_view(fitted.text, fitted.tokens, fitted.budget, counter.name, len(shown)))
+        return Rendered(static_page(data), format, fitted.tokens, fitted.budget, counter.name, shown,
+                        fitted.files_total, fitted.symbols_shown, fitted.symbols_total, fitted.call_lines)
     if format == "json":
         text = map_json(root, ranking, fitted, elapsed_s=spent_s + time.perf_counter() - t0, cache_hits=cache_hits)
     else:
