@@ -15,8 +15,9 @@ protocol. Its policy, in order:
    those it raised) becomes ``avoid``; the one that raised it most becomes ``prefer``, unless
    L1 already makes that move in most episodes (a directive would change nothing).
    Parameters a directive already names are left alone.
-4. **Set the pace.** When every applied move raised validation NDCG, ``step large``; when
-   half of them lowered it, ``step small``.
+4. **Set the pace.** A move that raised validation NDCG and that L1 repeats in most
+   episodes asks for a larger ``step`` than L1 used; when most applied moves lowered
+   validation NDCG, ``step small``.
 5. **Never stand still.** With nothing else to say, try a directive not tried yet
    (``explore 0.25``, ``on plateau 2: orthogonal``, ``max-changes 2``, ``step small``), so
    every step tests something.
@@ -37,6 +38,8 @@ from ..agents.directives import Directive, directives_of, parse_line
 from ..numbers import finite
 
 MAX_EDITS_PER_STEP = 2
+SINGLE = ("step", "max-changes", "explore", "on-plateau")
+"""Directives of which only the last line counts: a new value replaces the old line."""
 MAX_DIRECTIVES = 6
 EPS = 1e-6
 FALLBACKS: tuple[tuple[str, str], ...] = (
@@ -127,12 +130,18 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
         if len(edits) >= MAX_EDITS_PER_STEP or c in present or c in tried_bad:
             return False
         live = [ln for ln in lines if ln.text not in removed]
-        if len(live) >= MAX_DIRECTIVES:
+        d, _err = parse_line(text)
+        same = next((ln for ln in live if d is not None and d.verb in SINGLE and ln.directive.verb == d.verb), None)
+        if same is not None:  # one line per single-valued directive: replace it
+            edits.append({"section": same.section, "edit_type": "replace", "content": text.strip(),
+                          "target": same.text})
+            removed.add(same.text)
+        elif len(live) >= MAX_DIRECTIVES:
             old = next((ln for ln in live if ln.directive.verb in ("prefer", "avoid")), None)
             if old is None:
                 return False
             edits.append({"section": old.section, "edit_type": "replace", "content": text.strip(),
-                          "target": old.text.lstrip("-*+ ").strip()})
+                          "target": old.text})
             removed.add(old.text)
         else:
             edits.append({"section": section, "edit_type": "add", "content": text.strip(), "target": ""})
@@ -157,13 +166,7 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
         if dv.explore is None:
             add("Policy", "- directive: explore 0.3", "lock-in: L1 keeps returning to the same point; explore")
         elif dv.explore < 0.6:
-            old = next((ln for ln in lines if ln.directive.verb == "explore"), None)
-            if old is not None and len(edits) < MAX_EDITS_PER_STEP:
-                text = f"- directive: explore {min(0.6, dv.explore + 0.2):g}"
-                if _canon(text) not in tried_bad:
-                    edits.append({"section": old.section, "edit_type": "replace", "content": text,
-                                  "target": old.text.lstrip("-*+ ").strip()})
-                    why.append("lock-in persists: explore more often")
+            add("Policy", f"- directive: explore {min(0.6, dv.explore + 0.2):g}", "lock-in persists: explore more often")
     if "oscillation" in kinds and dv.step != "small":
         add("Policy", "- directive: step small", "oscillation: L1 overshoots back and forth; smaller steps")
     for d in diags:
@@ -207,16 +210,25 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
             named.add(o["param"])
             break
 
-    # 4. the pace: consistent gains ask for larger steps, harmful episodes for smaller ones
+    # 4. the pace: a helpful move L1 keeps repeating in small steps asks for larger ones;
+    # moves that lower validation half the time ask for smaller ones
     traj = [t for t in latest.get("trajectory") or () if isinstance(t, Mapping)]
+    order = ("small", "medium", "large")
+    steady = [o for o in reversed(ranked) if share(o) >= 0.75 and _score(o)[0] > 0 and _score(o)[1] > EPS]
+    if steady and dv.step != "large":
+        o = steady[0]
+        mags = [str((t.get("applied") or {}).get(o["param"], ["", "small"])[1]) for t in traj
+                if o["param"] in (t.get("applied") or {})]
+        used = max((order.index(m) for m in mags if m in order), default=0)
+        want = order[min(2, max(used + 1, order.index(dv.step) + 1 if dv.step in order else 0))]
+        add("Policy", f"- directive: step {want}", f"L1 repeats {o['direction']} {o['param']} (it raised validation "
+                                                   f"NDCG@10) in {mags[0] if mags else 'small'} steps: larger steps "
+                                                   f"reach further in {n_eps} episodes")
     deltas = [finite(t.get("validation_after")) - finite(t.get("validation_before"))  # type: ignore[operator]
               for t in traj if finite(t.get("validation_after")) is not None
               and finite(t.get("validation_before")) is not None and t.get("applied")]
-    if deltas and not edits and dv.step is None:
-        if all(d > EPS for d in deltas):
-            add("Policy", "- directive: step large", "every applied move raised validation NDCG@10: larger steps")
-        elif sum(1 for d in deltas if d < -EPS) * 2 >= len(deltas):
-            add("Policy", "- directive: step small", "half the applied moves lowered validation NDCG@10: smaller steps")
+    if deltas and dv.step != "small" and sum(1 for d in deltas if d < -EPS) * 2 >= len(deltas) + 1:
+        add("Policy", "- directive: step small", "most applied moves lowered validation NDCG@10: smaller steps")
 
     # 5. never stand still
     if not edits:

@@ -117,9 +117,11 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 
 # -- the population ---------------------------------------------------------------------
 
-def members_of(sp: OuterScratchpad) -> list[Member]:
+def members_of(sp: OuterScratchpad, current: OuterStep | None = None) -> list[Member]:
+    """The population with its scores; ``current``: a step not recorded yet whose run counts too."""
+    steps = [*sp.episodes, *([current] if current is not None else [])]
     return build_members([(p["version"], p.get("parent"), int(p.get("born") or 0)) for p in sp.population],
-                         [(e.promptgram, e.score) for e in sp.episodes])
+                         [(e.promptgram, e.score) for e in steps])
 
 
 def version_edits(lib: PromptLibrary, sp: OuterScratchpad) -> dict[str, tuple[Edit, ...]]:
@@ -180,12 +182,14 @@ def run_inner(settings: OuterSettings, ev: "Evaluator", version: Version, start:
 # -- L2 -----------------------------------------------------------------------------------
 
 def l2_state(settings: OuterSettings, sp: OuterScratchpad, lib: PromptLibrary, n: int, version: Version,
-             selection: str, latest: InnerSummary | None, diagnostics: tuple[Diagnosis, ...]) -> L2State:
+             selection: str, latest: InnerSummary | None, diagnostics: tuple[Diagnosis, ...],
+             current: OuterStep | None = None) -> L2State:
+    """What L2 is shown at step ``n``: ``current`` is the step's own record so far (its run's score counts)."""
     pg = version.promptgram()
     return L2State(step=n, steps_total=settings.steps, episodes_inner=settings.episodes,
                    agent_inner=settings.agent_inner.spec, warm_start=settings.warm_start, version=version.name,
                    parent=version.parent, promptgram_text=pg.render(), promptgram_sections=dict(pg.sections),
-                   members=tuple(members_of(sp)), version_edits=version_edits(lib, sp),
+                   members=tuple(members_of(sp, current)), version_edits=version_edits(lib, sp),
                    history=tuple(sp.episodes), latest=latest, diagnostics=diagnostics, selection=selection)
 
 
@@ -277,7 +281,7 @@ def do_step(settings: OuterSettings, ev: "Evaluator", sp: OuterScratchpad, n: in
         inner={k: v for k, v in summary.to_dict().items() if k in ("episodes", "trajectory", "flags", "effects")})
     vedits = version_edits(lib, sp)
     diags = tuple(diagnose([*sp.episodes, rec], vedits))
-    state = l2_state(settings, sp, lib, n, version, sel.how, summary, diags)
+    state = l2_state(settings, sp, lib, n, version, sel.how, summary, diags, rec)
     l2 = ask_l2(settings, state, version)
     child, note = None, ""
     out = l2.edits
