@@ -280,11 +280,15 @@ def test_heuristic_l2_avoids_moves_that_hurt_validation_and_prefers_rare_helpful
         "focus_decay decrease": {"param": "focus_decay", "direction": "decrease", "episodes": 2, "train": 0.0,
                                  "validation": 0.02, "up": 0, "down": 0, "validation_up": 2, "validation_down": 0},
     }
-    edits = _edits_of(propose_outer(_l2_ctx(effects=effects)))
-    assert [e["content"].split("#")[0].strip() for e in edits] == ["- directive: avoid boost_lexical increase",
-                                                                  "- directive: prefer focus_decay decrease"]
+    edits = _edits_of(propose_outer(_l2_ctx(effects=effects)))  # one new directive per step, the harm first
+    assert [e["content"].split("#")[0].strip() for e in edits] == ["- directive: avoid boost_lexical increase"]
     out = apply_edits(parse_promptgram(MINIMAL), edits)
     assert not out.refused  # what it writes passes validation
+    nxt = _edits_of(propose_outer(_l2_ctx(effects=effects, promptgram=dict(out.child.sections))))
+    assert [e["content"].split("#")[0].strip() for e in nxt] == ["- directive: prefer focus_decay decrease"]
+    once = {k: {**v, "validation_up": 1, "validation_down": 0, "episodes": 1} for k, v in effects.items()
+            if k.startswith("focus")}
+    assert "focus_decay" not in propose_outer(_l2_ctx(effects=once))  # one episode is noise
 
 
 def test_heuristic_l2_undoes_a_child_that_scored_below_its_parent():
@@ -311,3 +315,55 @@ def test_heuristic_l2_never_stands_still():
     pg = apply_edits(parse_promptgram(MINIMAL), first).child
     second = _edits_of(propose_outer(_l2_ctx(promptgram=dict(pg.sections))))
     assert second != first
+
+
+# -- asking L2: every failure is a refusal with its reason, never a crash -----------------------------
+
+def test_l2_failures_are_refused_and_recorded(tmp_path):
+    from ripmap.train.agents import AgentReply
+    from ripmap.train.outer.loop import OuterSettings, ask_l2
+    from ripmap.train.outer.prompt import L2State
+
+    lib = PromptLibrary(tmp_path / "prompts" / "inner")
+    root = lib.ensure_default()
+    pg = root.promptgram()
+    settings = OuterSettings(run="r", out=tmp_path, steps=2, episodes=1)
+    state = L2State(step=1, steps_total=2, episodes_inner=1, agent_inner="heuristic", warm_start=False,
+                    version=root.name, parent=None, promptgram_text=pg.render(), promptgram_sections=dict(pg.sections),
+                    members=(Member(root.name, None, (0.5,), 1),), version_edits={}, history=(), latest=None)
+
+    class Scripted:
+        name = "scripted"
+
+        def __init__(self, reply):
+            self.reply, self.calls = reply, 0
+
+        def propose(self, prompt, context=None):
+            self.calls += 1
+            if isinstance(self.reply, Exception):
+                raise self.reply
+            return self.reply
+
+    cases = [(AgentReply("", 300.0, attempts=3, error="gemini: timed out after 300 s (3 attempts)"), "timed out"),
+             (AgentReply("   ", 0.1), "empty reply"),
+             (AgentReply('{"proposal": {"edits": [{"section": "Output_schema", "edit_type": "add", "content": "x"}]}}',
+                         0.1), "protocol"),
+             (ValueError("agent bug"), "ValueError: agent bug")]
+    for i, (reply, why) in enumerate(cases):
+        out = ask_l2(replace_step(settings, i), state, root, agent=Scripted(reply))
+        assert out.refused and why in out.refused[0].reason
+        assert out.edits is None or not out.edits.changed
+    # a good reply is stored; asked again (a resumed step) it is reused, not asked for twice
+    good = Scripted(AgentReply('{"proposal": {"edits": [{"section": "Style", "edit_type": "add", "content": "Be '
+                               'brief."}]}, "rationale": "r"}', 0.1))
+    first = ask_l2(settings, state, root, agent=good)
+    again = ask_l2(settings, state, root, agent=good)
+    assert first.edits.changed and again.edits.child.sha256 == first.edits.child.sha256
+    assert good.calls == 1 and again.info["reused"] is True
+    assert (tmp_path / "runs" / "r" / "l2" / "prompts" / "step_001.md").read_text().rstrip().endswith("```")
+
+
+def replace_step(settings, i):
+    from dataclasses import replace
+
+    return replace(settings, run=f"r{i}")

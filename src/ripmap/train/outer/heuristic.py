@@ -38,6 +38,11 @@ from ..agents.directives import Directive, directives_of, parse_line
 from ..numbers import finite
 
 MAX_EDITS_PER_STEP = 2
+MAX_NEW_PER_STEP = 1
+"""New directives per step (undoing one does not count): one idea at a time can be attributed."""
+MIN_NET_EPISODES = 2
+"""A move becomes ``prefer``/``avoid`` only when it raised (lowered) validation NDCG in at least this many
+more episodes than the other way: one episode is noise."""
 SINGLE = ("step", "max-changes", "explore", "on-plateau")
 """Directives of which only the last line counts: a new value replaces the old line."""
 MAX_DIRECTIVES = 6
@@ -125,10 +130,13 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
                       "target": line.text.lstrip("-*+ ").strip()})
         why.append(reason)
 
+    added = [0]
+
     def add(section: str, text: str, reason: str) -> bool:
         c = _canon(text)
-        if len(edits) >= MAX_EDITS_PER_STEP or c in present or c in tried_bad:
+        if len(edits) >= MAX_EDITS_PER_STEP or added[0] >= MAX_NEW_PER_STEP or c in present or c in tried_bad:
             return False
+        added[0] += 1
         live = [ln for ln in lines if ln.text not in removed]
         d, _err = parse_line(text)
         same = next((ln for ln in live if d is not None and d.verb in SINGLE and ln.directive.verb == d.verb), None)
@@ -191,7 +199,7 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
                     key=lambda o: (_score(o)[0], _score(o)[1], str(o.get("param")), str(o.get("direction"))))
     for o in ranked:  # most harmful first
         net, mean = _score(o)
-        if net >= 0 or mean >= -EPS or o["param"] in named:
+        if net > -MIN_NET_EPISODES or mean >= -EPS or o["param"] in named:
             continue
         if add("Heuristics", f"- directive: avoid {o['param']} {o['direction']}  # lowered validation NDCG@10 in "
                              f"{o.get('validation_down', o.get('down'))} of {o['episodes']} episode(s), mean "
@@ -201,7 +209,7 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
             break
     for o in reversed(ranked):  # most helpful first; a move L1 makes anyway needs no directive
         net, mean = _score(o)
-        if net <= 0 or mean <= EPS or o["param"] in named or share(o) >= 0.75:
+        if net < MIN_NET_EPISODES or mean <= EPS or o["param"] in named or share(o) >= 0.75:
             continue
         if add("Heuristics", f"- directive: prefer {o['param']} {o['direction']}  # raised validation NDCG@10 in "
                              f"{o.get('validation_up', o.get('up'))} of {o['episodes']} episode(s), mean "
@@ -214,7 +222,8 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
     # moves that lower validation half the time ask for smaller ones
     traj = [t for t in latest.get("trajectory") or () if isinstance(t, Mapping)]
     order = ("small", "medium", "large")
-    steady = [o for o in reversed(ranked) if share(o) >= 0.75 and _score(o)[0] > 0 and _score(o)[1] > EPS]
+    steady = [o for o in reversed(ranked) if share(o) >= 0.75 and _score(o)[0] >= MIN_NET_EPISODES
+              and _score(o)[1] > EPS]
     if steady and dv.step != "large":
         o = steady[0]
         mags = [str((t.get("applied") or {}).get(o["param"], ["", "small"])[1]) for t in traj

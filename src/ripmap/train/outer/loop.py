@@ -55,6 +55,7 @@ from .summary import InnerSummary, summarize
 from .versions import PromptLibrary, Version, VersionRun
 
 if TYPE_CHECKING:
+    from ..agents import Agent
     from ..evaluation.evaluator import Evaluator
 
 RUNS_DIR = "runs"
@@ -201,13 +202,15 @@ class L2Outcome:
     info: Mapping[str, Any]
 
 
-def ask_l2(settings: OuterSettings, state: L2State, version: Version) -> L2Outcome:
-    """Ask L2 (a stored reply to the same prompt is reused), keep prompt and reply, apply the edits."""
+def ask_l2(settings: OuterSettings, state: L2State, version: Version, agent: "Agent | None" = None) -> L2Outcome:
+    """Ask L2 (a stored reply to the same prompt is reused), keep prompt and reply, apply the edits.
+
+    ``agent`` replaces the one ``settings`` names (tests inject failing agents)."""
     run_dir = settings.run_dir
     prompt = build_l2_prompt(state)
     stem = step_name(state.step)
     l2_dir = run_dir / L2_DIR
-    agent = ReusingAgent(make_outer_agent(settings.agent_outer, run_dir), ReplyStore(l2_dir))
+    agent = ReusingAgent(agent or make_outer_agent(settings.agent_outer, run_dir), ReplyStore(l2_dir))
     info: dict[str, Any] = {"agent": settings.agent_outer.spec, "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
                             "prompt": f"{L2_DIR}/prompts/{stem}.md"}
     try:
