@@ -227,7 +227,8 @@ def test_outer_resume_after_sigkill_and_judgement(repos, tmp_path):
     before = json.loads((run / "outer_scratchpad.json").read_text())
     assert before["pending"]["outer_step"] == 2 and len(before["episodes"]) == 1
 
-    again = subprocess.run([sys.executable, "-m", "ripmap.train.outer_cli", "r", "--resume", "--out", str(out)],
+    again = subprocess.run([sys.executable, "-m", "ripmap.train.outer_cli", "r", "--resume", "--out", str(out),
+                            "--cache-dir", str(tmp_path / "cache")],  # everything else comes from config.json
                            capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     sp = json.loads((run / "outer_scratchpad.json").read_text())
@@ -294,3 +295,15 @@ def test_two_promptgrams_drive_different_heuristic_l1_trajectories(repos, tmp_pa
     assert not any("boost_temporal_coupling" in e["applied"] for e in steer)
     moves = [a for e in steer for a in e["applied"].values() if not a["rationale"].startswith("revert")]
     assert moves and all(a["magnitude"] == "large" for a in moves)
+
+
+def test_reason_with_an_unknown_version_name_fails_before_mining(tmp_path, monkeypatch, capsys):
+    from ripmap.train.cli import main as train_main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RIPMAP_PROMPTGRAM_DIR", str(tmp_path / "installed"))
+    # not a git repository: mining would fail with another message
+    assert train_main(["reason", "--repo", str(tmp_path), "--prompt", "inner_v042", "--run-name", "x",
+                       "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no promptgram 'inner_v042'" in err
