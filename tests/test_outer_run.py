@@ -203,7 +203,7 @@ def test_outer_resume_after_sigkill_and_judgement(repos, tmp_path):
             "e.Evaluator.evaluate = _slow\n"
             "from ripmap.train.outer_cli import main\n"
             "raise SystemExit(main(sys.argv[2:]))\n")
-    args = ["r", "--steps-outer", "3", "--episodes-inner", "2", "--out", str(out), *common(repos, tmp_path / "cache")]
+    args = ["r", "--steps-outer", "4", "--episodes-inner", "2", "--out", str(out), *common(repos, tmp_path / "cache")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     run = out / "runs" / "r"
     proc = subprocess.Popen([sys.executable, "-c", slow, "0.15", *args], stdout=subprocess.DEVNULL,
@@ -232,7 +232,7 @@ def test_outer_resume_after_sigkill_and_judgement(repos, tmp_path):
                            capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     sp = json.loads((run / "outer_scratchpad.json").read_text())
-    assert [s["outer_step"] for s in sp["episodes"]] == [1, 2, 3] and sp["pending"] is None
+    assert [s["outer_step"] for s in sp["episodes"]] == [1, 2, 3, 4] and sp["pending"] is None
     assert sp["episodes"][0] == before["episodes"][0]  # the finished step is kept as it was
     inner2 = json.loads((run / "inner_runs" / "step_002" / "scratchpad.json").read_text())["episodes"]
     assert [e["episode"] for e in inner2] == [1, 2]  # the killed inner run continued, not restarted
