@@ -192,7 +192,10 @@ def _agent(p: argparse.ArgumentParser) -> None:
 def _l1(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("L1")
     g.add_argument("--episodes", type=int, default=10, metavar="N", help="L1 episodes (default: 10)")
-    g.add_argument("--prompt", metavar="FILE", help="promptgram (Markdown: Role, Policy, Heuristics, Style) for L1")
+    g.add_argument("--prompt", metavar="FILE|NAME",
+                   help="promptgram (Markdown: Role, Policy, Heuristics, Style) for L1: a file, a version the outer "
+                        "loop wrote (inner_v003, in training-outer/prompts/inner/) or a name installed by "
+                        "ripmap-train-outer --install")
     g.add_argument("--min-confidence", type=float, default=0.3, metavar="X",
                    help="proposals below this confidence are not applied (default: 0.3)")
     g.add_argument("--replay", metavar="RUN", help="re-run a loop from RUN's stored agent replies")

@@ -332,6 +332,10 @@ def cmd_reason(s: Session) -> None:
         raise UsageError("--episodes must be at least 1")
     if _get(a, "failures_shown", 1) < 1 or _get(a, "failure_pool", 1) < 1:
         raise UsageError("--failures-shown and --failure-pool must be at least 1")
+    if _get(a, "prompt") and not _get(a, "replay"):
+        from .l1.promptgram import load_promptgram
+
+        load_promptgram(a.prompt)  # a missing file or an unknown version name: one line, before mining
     strategy = L1Strategy(L1Settings(agent=agent_settings(a), prompt=_get(a, "prompt"),
                                      min_confidence=float(a.min_confidence), replay=_get(a, "replay"),
                                      failures_shown=int(_get(a, "failures_shown", FAILURES_SHOWN))))

@@ -7,6 +7,11 @@ signal holds each expected file back most) say where to step sideways, and are t
 evidence for file-class weights. It needs the structured
 ``context`` the L1 loop renders its prompt from; it never parses the prompt text.
 Everything is computed from the context alone — same context, byte-identical reply.
+
+The promptgram's *directives* (:mod:`.directives`: ``prefer``, ``avoid``, ``step``,
+``max-changes``, ``explore``, ``on plateau``), passed in the context as the promptgram's
+sections, bias these choices: they are how an L2 edit of the promptgram changes what this
+agent proposes. A promptgram without directives (the shipped default) leaves it as it is.
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ from ..numbers import finite
 from ..vocabulary import DEPTH_PARAM, DIRECTIONS, FAILURE_KINDS, MAGNITUDES, SIGNAL_PARAM, opposite
 from .base import AgentReply
 from ..evaluation.failures import tally
-from .evidence import Evidence, SignalEvidence, analyse
+from .directives import Directives, directives_of
+from .evidence import BLOCKER_PARAM, Evidence, SignalEvidence, analyse
 
 MIN_SUPPORT = 0.5  # a move needs at least half of the usable failures to agree
 MIN_KIND_FAILURES = 2  # a failure kind is a pattern (worth a move) from this many failures on
@@ -91,7 +97,7 @@ def _applied(d: Any) -> dict[str, tuple[str, str]]:
     return out
 
 
-def read_trajectory(traj: Any) -> TrajectoryView:
+def read_trajectory(traj: Any, plateau_episodes: int = PLATEAU_EPISODES) -> TrajectoryView:
     entries = [t for t in (traj or ()) if isinstance(t, Mapping)]
     entries = sorted(entries, key=lambda t: (finite(t.get("episode")) or 0.0))
     done = [t for t in entries if finite(t.get("ndcg_after")) is not None and finite(t.get("ndcg_before")) is not None]
@@ -109,8 +115,8 @@ def read_trajectory(traj: Any) -> TrajectoryView:
         if a is not None and b is not None and a < b - HARMFUL_EPS:
             for p, (d, _m) in _applied(t.get("applied")).items():
                 avoid[(p, d)] = int(finite(t.get("episode")) or 0)
-    tail = done[-PLATEAU_EPISODES:]
-    plateau = len(tail) == PLATEAU_EPISODES and all(
+    tail = done[-plateau_episodes:]
+    plateau = len(tail) == plateau_episodes and all(
         abs((finite(t.get("ndcg_after")) or 0.0) - (finite(t.get("ndcg_before")) or 0.0)) < PLATEAU_EPS for t in tail)
     touched: list[str] = []
     for t in recent:
@@ -299,12 +305,65 @@ def _interactions(params: Sequence[str]) -> list[str]:
     return [text for group, text in INTERACTIONS if ps & set(group)]
 
 
+def _lean(ev: Evidence, param: str) -> str | None:
+    """The direction the failures lean for ``param``, however weakly (None: no evidence about it)."""
+    for sig, e in sorted(ev.signals.items()):
+        if BLOCKER_PARAM.get(sig) == param and e.n and abs(e.gap) > 1e-9:
+            return "increase" if e.gap > 0 else "decrease"
+    for (kind, p, direction), votes in _kind_moves(ev):
+        if p == param and votes:
+            return direction
+    return None
+
+
+def _directive_moves(dv: Directives, ev: Evidence, space: Space, tv: TrajectoryView,
+                     cands: Sequence[Proposal]) -> tuple[list[Proposal], list[str]]:
+    """The moves the promptgram's ``prefer`` directives ask for, in their order, and notes on
+    the ones that cannot be made (at a bound, recently harmful, no direction to follow)."""
+    out: list[Proposal] = []
+    notes: list[str] = []
+    by_param = {c.param: c for c in cands}
+    for param, direction in dv.prefer:
+        if any(p.param == param for p in out):
+            continue
+        c = by_param.get(param)
+        if c is not None and (direction is None or c.direction == direction):
+            out.append(replace(c, rationale=c.rationale + f" (the promptgram prefers {param})",
+                               source="directive"))
+            continue
+        d = direction or _lean(ev, param)
+        if d is None:
+            notes.append(f"the promptgram prefers {param}, but no failure says which way to move it")
+            continue
+        if (param, d) in tv.avoid:
+            notes.append(f"the promptgram prefers {d} {param}, but it lowered NDCG in episode {tv.avoid[(param, d)]}")
+            continue
+        if not space.has_room(param, d):
+            notes.append(f"the promptgram prefers {d} {param}, but it is at its "
+                         f"{'upper' if d == 'increase' else 'lower'} bound")
+            continue
+        how = f"the promptgram's directive 'prefer {param}{' ' + direction if direction else ''}'"
+        out.append(Proposal(param, d, "medium",
+                            f"{how}: {d} {param} (now {space.values[param]:.4g})"
+                            + ("" if direction else " the way the failures lean"), 0.6, "directive"))
+    return out, notes
+
+
+def _explore_now(episode: int, share: float) -> bool:
+    """Whether episode ``episode`` is one of the ``share`` of episodes that explore: evenly
+    spread and deterministic (share 0.3 explores in episodes 4, 7, 10, ...)."""
+    return share > 0 and math.floor(episode * share + 1e-9) > math.floor((episode - 1) * share + 1e-9)
+
+
 def propose_from_context(context: Mapping[str, Any]) -> str:
     """The full protocol answer (``REASONING:`` paragraph, then ``JSON:`` object)."""
     space = Space(context)
     failures = [f for f in (context.get("failures") or ()) if isinstance(f, Mapping)]
     ev = analyse(failures)
-    tv = read_trajectory(context.get("trajectory"))
+    dv = directives_of(context.get("promptgram"))
+    plateau_n = dv.plateau_after or PLATEAU_EPISODES
+    plateau_action = dv.plateau_action or "orthogonal"
+    tv = read_trajectory(context.get("trajectory"), plateau_n)
     episode = int(finite(context.get("episode")) or 0)
     ndcg, best = finite(context.get("ndcg")), finite(context.get("best_ndcg"))
     # A multiplier equal to 1 everywhere carries no information only if its boost is on
@@ -312,6 +371,7 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
     # git data). With the boost at 1 the trait is merely switched off, and raising it matters.
     inert = tuple(m for m in ev.inert if m in SIGNAL_PARAM and space.values[SIGNAL_PARAM[m]] > 1.0 + 1e-9)
     inert_params = {SIGNAL_PARAM[m] for m in inert}
+    avoided_params = {p for p, _d in dv.avoid}  # explore never picks an avoided parameter
 
     proposals: list[Proposal] = []
     insights: list[str] = []
@@ -321,6 +381,10 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
     if ndcg is not None:
         head += f": NDCG@10 {ndcg:.4f}" + (f" (best so far {best:.4f})" if best is not None else "")
     sentences.append(head + ".")
+    if not dv.empty:
+        sentences.append(f"The promptgram's directives: {dv.describe()}.")
+    if dv.errors:
+        sentences.append("Ignored malformed directive lines: " + "; ".join(dv.errors) + ".")
 
     if tv.last_harmful:
         for p, (d, m) in tv.last_applied.items():
@@ -331,6 +395,7 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
         sentences.append(f"The last change (episode {tv.last_episode}: {changes}) lowered NDCG@10 from "
                          f"{tv.last_before:.4f} to {tv.last_after:.4f}, so it is reverted and not re-proposed.")
 
+    hold = tv.plateau and plateau_action == "hold" and not tv.last_harmful
     if not failures:
         sentences.append("There are no failures to analyse: every case ranks its expected files above the "
                          "failure threshold, so there is no evidence for any change.")
@@ -345,15 +410,24 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
                              "top-ranked file): " + tally(ev.kinds) + ".")
         cands, notes = _evidence_proposals(ev, space)
         insights.extend(notes)
+        if not dv.empty:
+            for c in cands:
+                if dv.avoids(c.param, c.direction):
+                    sentences.append(f"The evidence says {c.direction} {c.param}, but the promptgram avoids it.")
+            cands = [c for c in cands if not dv.avoids(c.param, c.direction)]
+            wanted, dnotes = _directive_moves(dv, ev, space, tv, cands)
+            sentences.extend(n[0].upper() + n[1:] + "." for n in dnotes)
+            cands = wanted + [c for c in cands if c.param not in {w.param for w in wanted}]
         taken = {p.param for p in proposals}
         limit = 1 if proposals else 3
         # NDCG is a step function of rank swaps, so a flat stretch can hide steady progress
         # toward the swap: parameters the evidence still pushes the same way in nearly every
         # failure keep moving; only the others are held during a plateau.
         consistent = {SIGNAL_PARAM.get(e.signal) for e in ev.ranked("additive") if e.support >= 0.8}
-        plateau_touched = (set(tv.touched) - consistent) if tv.plateau else set()
+        escalate = tv.plateau and plateau_action == "escalate"
+        plateau_touched = (set(tv.touched) - consistent) if tv.plateau and not escalate else set()
         kept = 0
-        for c in cands:
+        for c in ([] if hold else cands):
             if c.param in taken:
                 continue
             if (c.param, c.direction) in tv.avoid:
@@ -405,20 +479,33 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
             insights.append(f"expected files sit at mean path depth {ev.depth_expected:.1f} vs "
                             f"{ev.depth_wrong:.1f} for the outranking files")
         if tv.plateau and not tv.last_harmful:
-            exclude = set(tv.touched) | {p.param for p in proposals}
-            x = _kind_explore(ev, space, exclude | inert_params,
-                              f"NDCG has not moved for {PLATEAU_EPISODES} episodes", 0.3) \
-                or _explore(space, episode, exclude, inert_params)
-            sentences.append(f"NDCG@10 moved less than {PLATEAU_EPS} in each of the last {PLATEAU_EPISODES} "
-                             f"episodes: a plateau" + (f", so {x.param} is explored." if x else "."))
+            what = {"orthogonal": "", "escalate": " (the promptgram says: escalate)",
+                    "hold": " (the promptgram says: hold)"}[plateau_action]
+            x = None
+            if plateau_action == "orthogonal":
+                exclude = set(tv.touched) | {p.param for p in proposals} | avoided_params
+                x = _kind_explore(ev, space, exclude | inert_params,
+                                  f"NDCG has not moved for {plateau_n} episodes", 0.3) \
+                    or _explore(space, episode, exclude, inert_params,
+                                why=f"NDCG has not moved for {plateau_n} episodes")
+            sentences.append(f"NDCG@10 moved less than {PLATEAU_EPS} in each of the last {plateau_n} "
+                             f"episodes: a plateau{what}" + (f", so {x.param} is explored." if x else "."))
             if x is not None:
                 proposals.append(x)
+        elif dv.explore and _explore_now(episode, dv.explore) and not tv.last_harmful:
+            exclude = set(tv.touched) | {p.param for p in proposals} | avoided_params
+            why = f"the promptgram explores on {dv.explore:g} of the episodes"
+            x = _kind_explore(ev, space, exclude | inert_params, why, 0.4) \
+                or _explore(space, episode, exclude, inert_params, why=why, support=0.4)
+            if x is not None:
+                sentences.append(f"This episode explores (directive 'explore {dv.explore:g}'): {x.param}.")
+                proposals.append(x)
 
-    if not proposals and failures and not tv.last_harmful:
+    if not proposals and failures and not tv.last_harmful and not hold:
         # Holding forever is a stall: with failures left but no consistent evidence, take
         # one sideways step on a parameter not tried recently (and not known to hurt);
         # if it hurts, the next episode reverts it and remembers.
-        avoided = {p for p, _d in tv.avoid}
+        avoided = {p for p, _d in tv.avoid} | avoided_params
         x = _kind_explore(ev, space, set(tv.touched) | avoided | inert_params, "the failures agree on no signal",
                           0.4) \
             or _explore(space, episode, set(tv.touched) | avoided, inert_params,
@@ -427,15 +514,28 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
             sentences.append(f"No signal separates the failures consistently, so {x.param} is explored.")
             proposals.append(x)
 
+    if dv.step:
+        proposals = [p if p.source == "revert" or p.magnitude == dv.step
+                     else replace(p, magnitude=dv.step, rationale=p.rationale + f" (step {dv.step}: the promptgram)")
+                     for p in proposals]
+    if dv.max_changes is not None and len(proposals) > dv.max_changes:
+        dropped = proposals[dv.max_changes:]
+        proposals = proposals[:dv.max_changes]
+        sentences.append(f"The promptgram allows {dv.max_changes} change(s) per episode; left out: "
+                         + ", ".join(f"{p.direction} {p.param}" for p in dropped) + ".")
+
     if proposals:
         sentences.append("Proposed: " + "; ".join(f"{p.direction} {p.param} ({p.magnitude})" for p in proposals) + ".")
     confidence = (min(CONF_MAX, max(CONF_MIN, sum(p.support for p in proposals) / len(proposals)))
                   if proposals else CONF_MIN)
 
-    evid = [p for p in proposals if p.source == "evidence"]
+    evid = [p for p in proposals if p.source in ("evidence", "directive")]
     if not failures and not proposals:
         capsule = "no failures: hold the parameters"
         diagnosis = "no failures to analyse: every case is above the failure threshold, so nothing to correct"
+    elif not proposals and hold:
+        capsule = "plateau: hold the parameters (the promptgram says so)"
+        diagnosis = f"NDCG@10 has plateaued for {plateau_n} episodes and the promptgram says to hold"
     elif not proposals and ev.n_usable == 0 and ev.unreachable:
         capsule = "expected files out of reach: hold the weights"
         diagnosis = (f"{ev.unreachable} expected file(s) score zero (no signal reaches them), so no weight change "
@@ -470,7 +570,7 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
         if tv.last_harmful:
             diag.append(f"the last change lowered NDCG@10 by {tv.last_before - tv.last_after:.4f}")
         if tv.plateau and not tv.last_harmful:
-            diag.append(f"NDCG@10 has plateaued for {PLATEAU_EPISODES} episodes")
+            diag.append(f"NDCG@10 has plateaued for {plateau_n} episodes")
         diagnosis = "; ".join(diag) or "see proposed changes"
 
     answer = {

@@ -256,9 +256,13 @@ def build_prompt(promptgram: Promptgram, state: PromptState) -> str:
     return assemble(promptgram.render(), format_state(state))
 
 
-def agent_context(s: PromptState) -> dict:
-    """Structured twin of the prompt for agents that compute rather than read (``heuristic``)."""
+def agent_context(s: PromptState, promptgram: Promptgram | None = None) -> dict:
+    """Structured twin of the prompt for agents that compute rather than read (``heuristic``).
+
+    With ``promptgram``, its sections (name → body) are part of it: the promptgram is part
+    of the prompt, and its directives are how it steers an agent that does not read prose."""
     return {
+        **({"promptgram": dict(promptgram.sections)} if promptgram is not None else {}),
         "params": s.params.to_dict(),
         "bounds": {p.name: [p.low, p.high, p.scale] for p in REGISTRY},
         "ndcg": s.ndcg,

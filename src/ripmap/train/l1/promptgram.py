@@ -14,6 +14,7 @@ is appended at run time by :mod:`ripmap.train.l1.protocol`.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -125,11 +126,51 @@ def default_promptgram_text() -> str:
     return resources.files("ripmap.train").joinpath(f"prompts/{DEFAULT_NAME}").read_text(encoding="utf-8")
 
 
+LIBRARY_DIR = Path("training-outer") / "prompts" / "inner"
+"""Where the outer loop (L2) writes its promptgram versions (``inner_v001.md``, ...), relative to the working directory."""
+INSTALLED_ENV = "RIPMAP_PROMPTGRAM_DIR"
+"""Overrides the folder of installed promptgrams (tests use it)."""
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def installed_dir() -> Path:
+    """Where ``ripmap-train-outer --install`` puts promptgrams, so ``--prompt NAME`` finds them from anywhere."""
+    env = os.environ.get(INSTALLED_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("ripmap")) / "promptgrams"
+
+
+def resolve_promptgram(ref: str | Path) -> Path:
+    """The file a ``--prompt`` value names: a path, else a version or installed name.
+
+    A bare name (``inner_v003``, or a name given to ``--install``) is looked up as
+    ``NAME.md`` in :data:`LIBRARY_DIR` (the outer loop's versions, under the working
+    directory) and then in :func:`installed_dir`. That is how an evolved promptgram becomes
+    the one later L1 runs use."""
+    p = Path(ref).expanduser()
+    if p.is_file():
+        return p
+    name = str(ref)
+    if _NAME.fullmatch(name):
+        stem = name[:-3] if name.endswith(".md") else name
+        where = [LIBRARY_DIR, installed_dir()]
+        for d in where:
+            if (d / f"{stem}.md").is_file():
+                return d / f"{stem}.md"
+        raise UsageError(f"promptgram {name}: no such file, and no promptgram '{stem}' in "
+                         f"{' or '.join(str(d) for d in where)}")
+    return p  # a path that does not exist: reading it says so
+
+
 def load_promptgram(path: str | Path | None = None) -> Promptgram:
-    """The promptgram at ``path`` (``--prompt FILE``), or the shipped default when None."""
+    """The promptgram ``--prompt`` names (a file, a version such as ``inner_v003``, an
+    installed name), or the shipped default when None."""
     if path is None:
         return parse_promptgram(default_promptgram_text(), source=f"(default) {DEFAULT_NAME}")
-    p = Path(path).expanduser()
+    p = resolve_promptgram(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:

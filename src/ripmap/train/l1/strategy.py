@@ -387,7 +387,7 @@ class L1Strategy(Strategy):
         error: str | None = None
         reply = None
         try:
-            reply = self.agent.propose(prompt, agent_context(state))
+            reply = self.agent.propose(prompt, agent_context(state, self.promptgram))
         except RipmapError:
             raise  # e.g. a replay that meets a prompt the original run never sent: stop, do not invent
         except Exception as e:  # noqa: BLE001 - an agent bug must not end a long run; the episode records it

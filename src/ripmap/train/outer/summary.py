@@ -1,0 +1,163 @@
+"""What one inner (L1) run did, reduced to what L2 reasons about.
+
+Read from the run folder the L1 machinery wrote (``scratchpad.json``, ``results.json``,
+``results.trained.json``), so the same summary comes out of a run that just ended, a run
+resumed after a kill, and a run looked at later by ``--show``. It holds the trajectory,
+the start and final point (the final point is the one the inner run selected, by its
+validation split), figures per repository, the strategy capsules, which parameters L1
+actually moved and how often, the episodes' flags, and each (parameter, direction)'s
+measured effect on train and validation NDCG.
+
+The held-out repositories' figures (``test``) are kept for the views and the judgement,
+but :meth:`InnerSummary.for_l2` leaves them out: L2 must not select promptgrams on the
+repositories they are finally judged on.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ...errors import RipmapError
+from ..files import read_json
+from ..l1.scratchpad import SCRATCHPAD, Scratchpad, change_effects
+from ..search.loop import RESULTS, TRAINED
+
+_EPS = 1e-9
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+@dataclass(frozen=True)
+class InnerSummary:
+    """One inner run, summarized (see the module docstring)."""
+
+    episodes: int
+    start_params: Mapping[str, float]
+    start_train: float | None
+    start_validation: float | None
+    final_params: Mapping[str, float]
+    final_train: float | None
+    final_validation: float | None
+    final_episode: int | None
+    selected_by: str
+    by_repo: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    trajectory: tuple[Mapping[str, Any], ...] = ()
+    capsules: tuple[str, ...] = ()
+    moved: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    flags: Mapping[str, int] = field(default_factory=dict)
+    effects: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    test: Mapping[str, Any] | None = None
+
+    @property
+    def score(self) -> float | None:
+        """What selection ranks promptgrams by: validation NDCG@10 of the final point, else train."""
+        return self.final_validation if self.final_validation is not None else self.final_train
+
+    def final_metrics(self) -> dict[str, Any]:
+        """The ``final_metrics`` of an outer step (``ndcg`` is train NDCG@10, as the seeds' queries read it)."""
+        out: dict[str, Any] = {"ndcg": self.final_train, "train": self.final_train,
+                               "validation": self.final_validation, "score": self.score,
+                               "episode": self.final_episode, "selected_by": self.selected_by,
+                               "by_repo": {k: dict(v) for k, v in self.by_repo.items()}}
+        if self.test:
+            out["test"] = {"default": self.test.get("default"), "best": self.test.get("best"),
+                           "delta": self.test.get("delta"), "delta_ci95": self.test.get("delta_ci95"),
+                           "note": "held-out repositories: start → final point of this inner run; never shown "
+                                   "to L2"}
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"episodes": self.episodes, "start_params": dict(self.start_params), "start_train": self.start_train,
+                "start_validation": self.start_validation, "final_params": dict(self.final_params),
+                "final_train": self.final_train, "final_validation": self.final_validation,
+                "final_episode": self.final_episode, "selected_by": self.selected_by,
+                "by_repo": {k: dict(v) for k, v in self.by_repo.items()}, "trajectory": [dict(t) for t in self.trajectory],
+                "capsules": list(self.capsules), "moved": {k: dict(v) for k, v in self.moved.items()},
+                "flags": dict(self.flags), "effects": {k: dict(v) for k, v in self.effects.items()},
+                "test": dict(self.test) if self.test else None}
+
+    def for_l2(self) -> dict[str, Any]:
+        """Everything but the held-out repositories' figures."""
+        d = self.to_dict()
+        d.pop("test", None)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "InnerSummary":
+        return cls(episodes=int(d.get("episodes") or 0), start_params=dict(d.get("start_params") or {}),
+                   start_train=_num(d.get("start_train")), start_validation=_num(d.get("start_validation")),
+                   final_params=dict(d.get("final_params") or {}), final_train=_num(d.get("final_train")),
+                   final_validation=_num(d.get("final_validation")),
+                   final_episode=d.get("final_episode") if isinstance(d.get("final_episode"), int) else None,
+                   selected_by=str(d.get("selected_by") or ""), by_repo=dict(d.get("by_repo") or {}),
+                   trajectory=tuple(t for t in d.get("trajectory") or () if isinstance(t, Mapping)),
+                   capsules=tuple(str(c) for c in d.get("capsules") or ()), moved=dict(d.get("moved") or {}),
+                   flags=dict(d.get("flags") or {}), effects=dict(d.get("effects") or {}),
+                   test=d.get("test") if isinstance(d.get("test"), Mapping) else None)
+
+
+def summarize(run_dir: str | Path) -> InnerSummary:
+    """The summary of the inner run in ``run_dir`` (a finished L1 run folder)."""
+    d = Path(run_dir)
+    if not (d / SCRATCHPAD).is_file() or not (d / RESULTS).is_file():
+        raise RipmapError(f"{d}: not a finished L1 run (no {SCRATCHPAD} or {RESULTS})")
+    sp = Scratchpad.load(d)
+    res = read_json(d / RESULTS)
+    trained = read_json(d / TRAINED) if (d / TRAINED).is_file() else {}
+    res = res if isinstance(res, dict) else {}
+    trained = trained if isinstance(trained, dict) else {}
+    start = res.get("start") if isinstance(res.get("start"), Mapping) else {}
+    best = res.get("best") if isinstance(res.get("best"), Mapping) else {}
+    start_params = dict(sp.start.params) if sp.start else dict(start.get("params") or {})
+    final_params = dict(trained.get("params") or start_params)
+
+    trajectory = []
+    for e in sp.episodes:
+        trajectory.append({"episode": e.episode, "train_before": e.ndcg_before, "train_after": e.ndcg_after,
+                           "validation_before": e.holdout_before, "validation_after": e.holdout_after,
+                           "applied": {p: [a.direction, a.magnitude] for p, a in sorted(e.applied.items())},
+                           "rejected": len(e.rejected), "flags": list(e.flags), "capsule": e.capsule,
+                           "confidence": e.confidence})
+    capsules = tuple(dict.fromkeys(e.capsule for e in sp.episodes if e.capsule))
+    moved: dict[str, dict[str, Any]] = {}
+    for e in sp.episodes:
+        for p, a in e.applied.items():
+            m = moved.setdefault(p, {"increase": 0, "decrease": 0, "directions": []})
+            m[a.direction] = m.get(a.direction, 0) + 1
+            m["directions"].append(a.direction)
+    for p, m in moved.items():
+        m["from"], m["to"] = start_params.get(p), final_params.get(p)
+    flags = Counter(f for e in sp.episodes for f in e.flags)
+
+    by_episode = {e.episode: e for e in sp.episodes}
+    effects: dict[str, dict[str, Any]] = {}
+    for (param, direction), rows in sorted(change_effects(sp.episodes).items()):
+        tr = [dlt for _ep, dlt in rows]
+        va = []
+        for ep, _dlt in rows:
+            e = by_episode[ep]
+            if e.holdout_after is not None and e.holdout_before is not None:
+                va.append(e.holdout_after - e.holdout_before)
+        effects[f"{param} {direction}"] = {
+            "param": param, "direction": direction, "episodes": len(rows),
+            "train": sum(tr) / len(tr), "up": sum(1 for x in tr if x > _EPS), "down": sum(1 for x in tr if x < -_EPS),
+            "validation": sum(va) / len(va) if va else None,
+            "validation_up": sum(1 for x in va if x > _EPS), "validation_down": sum(1 for x in va if x < -_EPS)}
+    by_repo = trained.get("by_repo") if isinstance(trained.get("by_repo"), Mapping) else {}
+    return InnerSummary(
+        episodes=len(sp.episodes), start_params=start_params,
+        start_train=_num(sp.start.train) if sp.start else _num(start.get("train")),
+        start_validation=_num(sp.start.holdout) if sp.start else _num(start.get("holdout")),
+        final_params=final_params, final_train=_num(trained.get("train_ndcg", best.get("train"))),
+        final_validation=_num(trained.get("holdout_ndcg", best.get("holdout"))),
+        final_episode=trained.get("episode") if isinstance(trained.get("episode"), int) else best.get("episode"),
+        selected_by=str(best.get("selected_by") or ""), by_repo={k: dict(v) for k, v in by_repo.items()},
+        trajectory=tuple(trajectory), capsules=capsules, moved=moved, flags=dict(flags), effects=effects,
+        test=res.get("test") if isinstance(res.get("test"), Mapping) else None)
+
+
+__all__ = ["InnerSummary", "summarize"]
