@@ -28,7 +28,7 @@ from ripmap.train.l1.protocol import protocol_text
 from ripmap.train.outer_cli import main
 from test_agents import FAKE_CLAUDE, FAKE_COMMON, FAKE_GEMINI
 
-BAD = {"boost_temporal_coupling": 0.5, "boost_lexical": 0.5, "weight_structure": 2.0}
+BAD = {"boost_temporal_coupling": 0.5, "boost_lexical": 0.5, "weight_structure": 2.0, "boost_lexical_chat": 0.5}
 ADDED = "- directive: prefer boost_lexical increase"
 
 RESPONDER_HOOK = r'''
