@@ -118,3 +118,100 @@ def test_strategy_writes_the_run_folder_and_resumes(ev, tmp_path, monkeypatch, n
 
     again = optimize(FACTORIES[name](), ev, settings(out, name, resume=True))
     assert again.new_trials == 0 and complete(results(run)) == done
+
+
+# -- seeds: one --seed, a different stream per strategy ---------------------------------------
+
+def test_strategies_derive_different_seeds_from_one_seed():
+    from ripmap.train.search.strategies.seeding import strategy_seed
+
+    for seed in range(5):
+        derived = {name: strategy_seed(seed, name) for name in STRATEGIES}
+        assert len(set(derived.values())) == len(STRATEGIES), derived
+    assert strategy_seed(0, "tpe") != strategy_seed(1, "tpe")
+    assert strategy_seed(7, "random") == strategy_seed(7, "random")  # a function of (seed, name) only
+
+
+def test_random_and_tpe_with_one_seed_draw_different_trials(ev, tmp_path):
+    """TPE's first trials are random draws: with a shared seed they were random search's very points."""
+    drawn = {}
+    for name in ("random", "tpe"):
+        optimize(make_strategy(name), ev, replace(settings(tmp_path, name), budget=3))
+        drawn[name] = [json.dumps(t["params"], sort_keys=True) for t in complete(results(tmp_path / name))
+                       if not t["start"]]
+    assert len(drawn["random"]) == len(drawn["tpe"]) == 2
+    assert not set(drawn["random"]) & set(drawn["tpe"])
+
+
+# -- the hybrid: the agent steps from the incumbent, TPE takes the other turns ----------------
+
+class StepAgent:
+    """Always raises the co-change weight (the planted oracle's own signal), or proposes nothing."""
+
+    name = "step"
+
+    def __init__(self, move: bool = True) -> None:
+        self.move = move
+        self.calls = 0
+
+    def propose(self, prompt: str, context: dict | None = None):
+        from ripmap.train.agents.base import AgentReply
+
+        self.calls += 1
+        changes = {"boost_temporal_coupling": ["increase", "large", "co-change is the oracle"]} if self.move else {}
+        body = {"strategy_capsule": "t", "diagnosis": "d", "proposed_changes": changes, "confidence": 0.9}
+        return AgentReply(text=f"REASONING: test\nJSON: {json.dumps(body)}", latency_s=0.0)
+
+
+def _trials(run: Path) -> list:
+    import optuna
+
+    study = optuna.load_study(study_name=run.name, storage=f"sqlite:///{run / 'study.db'}")
+    return sorted((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.number)
+
+
+def test_hybrid_agent_steps_from_the_incumbent_and_tpe_takes_the_other_turns(ev, tmp_path):
+    from ripmap.train.search.strategies.hybrid import Hybrid, agent_turn
+
+    budget = 7
+    res = optimize(Hybrid(agent=StepAgent()), ev, replace(settings(tmp_path, "hy"), budget=budget))
+    assert res.complete == budget
+    trials = _trials(tmp_path / "hy")
+    assert len(trials) == budget and trials[0].user_attrs["proposer"] == "start"
+    episodes = {e["episode"]: e for e in json.loads((tmp_path / "hy" / "scratchpad.json").read_text())["episodes"]}
+    seen = [t.user_attrs["proposer"] for t in trials[1:]]
+    # the agent proposes on its turns only (a turn whose point is already known goes to TPE)
+    assert seen[:4] == ["l1", "tpe", "l1", "tpe"]
+    assert all(agent_turn(k) for k, p in enumerate(seen) if p == "l1")
+    for i, t in enumerate(trials[1:], 1):
+        if t.user_attrs["proposer"] != "l1":
+            assert "episode" not in t.user_attrs  # a sampler's trial is no episode
+            continue
+        before = trials[:i]
+        best = max(before, key=lambda b: (b.user_attrs["train_ndcg"], -b.number))
+        e = episodes[t.user_attrs["episode"]]
+        assert e["params_before"] == best.user_attrs["params"]  # from the incumbent, not the last trial
+        assert e["params_after"] == t.user_attrs["params"]
+        assert e["params_after"]["boost_temporal_coupling"] > e["params_before"]["boost_temporal_coupling"]
+    points = [json.dumps(t.user_attrs["params"], sort_keys=True) for t in trials]
+    assert len(set(points)) == budget
+
+
+def test_hybrid_gives_the_agents_idle_turn_to_tpe(ev, tmp_path):
+    agent = StepAgent(move=False)
+    from ripmap.train.search.strategies.hybrid import Hybrid
+
+    res = optimize(Hybrid(agent=agent), ev, replace(settings(tmp_path, "idle"), budget=5))
+    trials = _trials(tmp_path / "idle")
+    assert res.complete == 5 and agent.calls >= 2  # asked on its turns...
+    assert [t.user_attrs["proposer"] for t in trials[1:]] == ["tpe"] * 4  # ...but no evaluation went to a known point
+    assert not json.loads((tmp_path / "idle" / "scratchpad.json").read_text())["episodes"]
+    assert len({json.dumps(t.user_attrs["params"], sort_keys=True) for t in trials}) == 5
+
+
+def test_search_command_runs_the_hybrid(tmp_path):
+    from ripmap.train import cli
+
+    commands, a = cli.parse(["search", "--strategy", "hybrid", "--repo", "r", "--budget", "5"])
+    assert commands == ["search"] and a.strategy == "hybrid"
+    assert make_strategy("hybrid").name == "hybrid" and make_strategy("cmaes").name == "cmaes"
