@@ -1,19 +1,25 @@
-"""The hybrid: the L1 agent steps from the incumbent, TPE explores, one shared study.
+"""The hybrid: the L1 agent and TPE take turns on one study, each using the other's finds.
 
-Every other trial (``every``, default 2; the first proposal after the start point is
-the agent's) the L1 agent reads the failures of the *incumbent*, the best point any
-proposer has reached so far by train NDCG@10, and proposes a move from there; the other
-trials are TPE's, whose model reads every trial of the study, the agent's included. So
-the agent refines what the sampler found (a local, evidence-driven step the sampler
-cannot take) and the sampler escapes where the agent's steps stall (the agent only ever
-moves a few parameters a little).
+Every other trial (``every``, default 2; the first proposal after the start point is the
+agent's) is an L1 episode, the others are TPE's. TPE's model reads every trial of the
+study, the agent's included. The agent walks its own trajectory as in an L1 run (it
+reasons from the last point it reached, and reverts a step that hurt), with two
+additions:
 
-The agent's turn goes to TPE when it proposes nothing new (no change applied, or a point
-already evaluated): an evaluation is never spent on a known point. Only the agent's
-trials are L1 episodes (``scratchpad.json``, prompts and replies, as in an L1 run); each
-trial records who proposed it (``proposer``: ``start``, ``l1`` or ``tpe``). The schedule
-depends on the number of finished trials only, so the first ``b`` trials of a run are
-the same whatever its budget: prefixes of one long run are runs of smaller budgets.
+* **adoption**: when the study's best point by train NDCG@10 (what the agent may see) is
+  better than every point the trajectory has stood on (TPE found it), the next episode
+  starts there, so the agent refines what the sampler found;
+* **no evaluation for a known point**: when the agent proposes a point already evaluated
+  (a revert lands back on the point before; a reply that changes nothing stays put), the
+  trajectory moves there without spending a trial and TPE takes the turn. Its
+  measurement is the one taken when it was first evaluated (re-ranked if this process no
+  longer holds it: the same numbers, never counted as a trial).
+
+Only the agent's trials are L1 episodes (``scratchpad.json``, prompts and replies, as in an
+L1 run); each trial records who proposed it (``proposer``: ``start``, ``l1`` or ``tpe``).
+The schedule depends on the number of finished trials only, so the first ``b`` trials of
+a run are the same whatever its budget: prefixes of one long run are runs of smaller
+budgets.
 """
 from __future__ import annotations
 
@@ -43,6 +49,8 @@ if TYPE_CHECKING:
 EVERY = 2
 """One trial in this many (the first of each group) is the agent's."""
 PROPOSER_ATTR = "proposer"
+KEEP_MEASUREMENTS = 8
+"""Measurements kept in memory for the trajectory's next step (each holds every train case's metrics)."""
 
 
 class MixedSampler(BaseSampler):
@@ -103,7 +111,10 @@ class Hybrid(L1Strategy):
             raise UsageError("hybrid: the agent's turn must come at least once in every trial (every >= 1)")
         self.every = int(every)
         self._done: list[TrialRecord] = []  # complete trials, every worker's, from the last observe
-        self._best: "Measurement | None" = None  # the incumbent's measurement, when this process has it
+        self._at: Params | None = None  # where the trajectory stands when not at its last episode's point
+        self._at_train: float | None = None  # that point's train NDCG@10 (adopted or moved to)
+        self._stood: float | None = None  # the best train NDCG@10 of a point adopted or moved to
+        self._known: dict[Params, "Measurement"] = {}  # a few recent measurements, newest last
         self._by = "tpe"
 
     # -- setup -------------------------------------------------------------------------
@@ -126,49 +137,85 @@ class Hybrid(L1Strategy):
         return {**super().config(), "every": self.every, "sampler": "tpe"}
 
     def bind(self, history: Sequence[TrialRecord], measure: "Measure") -> None:
-        self._measure = measure  # the incumbent is measured when the agent first needs it
+        self._measure = measure  # points are measured when the agent first needs them
 
     def observe(self, trials: Sequence["FrozenTrial"]) -> None:
         super().observe(trials)
         self._done = [r for r in records(trials) if r.complete]
 
-    # -- one trial ---------------------------------------------------------------------
-    def _incumbent(self) -> TrialRecord | None:
-        """The best complete trial by train NDCG@10 (what the agent may see), earliest on ties."""
-        return max(self._done, key=lambda r: (r.train_ndcg, -r.number), default=None)
+    # -- where the agent stands --------------------------------------------------------
+    def _remember(self, m: "Measurement") -> None:
+        self._known.pop(m.params, None)
+        self._known[m.params] = m
+        while len(self._known) > KEEP_MEASUREMENTS:
+            self._known.pop(next(iter(self._known)))
+
+    def _measured(self, point: Params) -> "Measurement":
+        m = self._known.get(point)
+        if m is None:
+            if self._measure is None:
+                raise UsageError("hybrid: bind() must run before the loop")
+            m = self._measure(point)  # a known point ranked again: the same numbers, not a trial
+            self._remember(m)
+        return m
+
+    def _position(self, base: Params) -> tuple[Params, float | None]:
+        """The trajectory's point and its train NDCG@10: where it moved without a trial,
+        else its last episode's point, else the start."""
+        sp = self._scratchpad()
+        if self._at is not None:
+            return self._at, self._at_train
+        if sp.episodes:
+            e = sp.episodes[-1]
+            return params_from_trial(dict(e.params_after)), e.ndcg_after
+        if sp.start is not None:
+            return params_from_trial(dict(sp.start.params)), sp.start.train
+        return base, None
 
     def _current(self, base: Params) -> "Measurement":
-        inc = self._incumbent()
-        if inc is None or self._measure is None:
-            return super()._current(base)
-        point = params_from_trial(dict(inc.params))
-        if self._best is None or self._best.params != point:
-            # another worker's point, or a resumed run: measured again, never counted as a trial
-            self._best = self._measure(point)
-        return self._best
+        point, _train = self._position(base)
+        stood = [v for v in (self._scratchpad().best().train, self._stood) if v is not None]
+        inc = max(self._done, key=lambda r: (r.train_ndcg, -r.number), default=None)
+        if inc is not None and stood and inc.train_ndcg > max(stood):
+            point = params_from_trial(dict(inc.params))  # adopt the sampler's better point
+            self._stand(point, inc.train_ndcg)
+        return self._measured(point)
 
-    def _new(self, point: Mapping[str, float], space: Space, base: Params) -> bool:
-        """Whether ``point``, as the trial would take it, differs from every finished trial."""
+    def _stand(self, point: Params, train: float | None) -> None:
+        """Move the trajectory to a point evaluated earlier, without a trial."""
+        self._at, self._at_train = point, train
+        if train is not None and (self._stood is None or train > self._stood):
+            self._stood = train
+
+    def _known_point(self, point: Mapping[str, float], space: Space, base: Params) -> TrialRecord | None:
+        """The finished trial at ``point`` as the trial would take it, if any."""
         p = params_from_trial({**base.to_dict(), **{k: v for k, v in point.items() if k in space}}).to_dict()
-        return all(dict(r.params) != p for r in self._done)
+        return next((r for r in self._done if dict(r.params) == p), None)
 
+    # -- one trial ---------------------------------------------------------------------
     def ask(self, trial: "optuna.Trial", space: Space, base: Params) -> Params:
         finished = sum(1 for r in self._done if not r.start)
         self._by = "tpe"
         if self._backlog or agent_turn(finished, self.every):
             point = self.propose(base)
-            if self._redo is not None or self._new(point, space, base):
+            known = None if self._redo is not None else self._known_point(point, space, base)
+            if known is None:
                 self._by = "l1"
                 self._sampler.stage(point)
                 return suggest_point(trial, space, base)
-            self._draft = None  # the agent has no new point: not an episode, TPE takes the trial
+            # a known point: the trajectory moves there without a trial, and TPE takes the turn
+            self._draft = None
+            self._stand(params_from_trial(dict(known.params)), known.train_ndcg)
         self._sampler.classical()
         return suggest_point(trial, space, base)
 
     def tell(self, number: int, point: Params, m: "Measurement", *, start: bool) -> Mapping[str, Any]:
-        if self._best is None or m.ndcg > self._best.ndcg:
-            self._best = m
-        attrs = super().tell(number, point, m, start=start) if start or self._by == "l1" else {}
+        self._remember(m)
+        attrs: Mapping[str, Any] = {}
+        if start or self._by == "l1":
+            attrs = super().tell(number, point, m, start=start)
+            if not start:
+                self._at = self._at_train = None  # the trajectory stands on this episode's point
         return {**attrs, PROPOSER_ATTR: "start" if start else self._by}
 
     # -- reporting: a search's, not an L1 run's ----------------------------------------
@@ -182,4 +229,4 @@ class Hybrid(L1Strategy):
         return Strategy.summary(self, result)
 
 
-__all__ = ["EVERY", "Hybrid", "MixedSampler", "PROPOSER_ATTR", "agent_turn"]
+__all__ = ["EVERY", "Hybrid", "KEEP_MEASUREMENTS", "MixedSampler", "PROPOSER_ATTR", "agent_turn"]
