@@ -13,7 +13,8 @@ used for any choice) against the defaults and against the preset it would replac
 95% bootstrap intervals over commits (resampled within each repository; each repository and
 each task weighs the same). With ``--write`` the preset file is replaced only when the
 lower bound of its interval against the defaults is above zero and it is not below the
-preset it replaces; otherwise the figures are printed and the old file stays. Resumable: the run lives in ``OUT/<preset>-<strategy>-s<seed>``.
+preset it replaces; otherwise the old parameters stay and the file records how they were
+judged and the refit that did not pass. Resumable: the run lives in ``OUT/<preset>-<strategy>-s<seed>``.
 """
 from __future__ import annotations
 
@@ -43,6 +44,23 @@ def round_sig(x: float, sig: int = 3) -> float:
     if x == 0 or not math.isfinite(x):
         return x
     return float(f"{x:.{sig}g}")
+
+
+def _recorded(argv: Sequence[str]) -> list[str]:
+    """The command line as provenance records it: without where files went (--out,
+    --cache-dir) or --write, which do not change the result."""
+    out, skip = [], False
+    for tok in argv:
+        if skip:
+            skip = False
+            continue
+        name = tok.split("=", 1)[0]
+        if name in ("--out", "--cache-dir"):
+            skip = "=" not in tok
+            continue
+        if name != "--write":
+            out.append(tok)
+    return out
 
 
 def parser() -> argparse.ArgumentParser:
@@ -122,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev_train = Evaluator(train, cache_dir=cache, progress=say)
     ev_judge = Evaluator(judged, cache_dir=cache, progress=say)
 
-    label = f"{a.preset}-{a.strategy}-s{a.seed}"
+    label = f"{a.preset}/{a.strategy}-s{a.seed}"  # the run's folder under --out
     out = Path(a.out)
     trials = bench.run_one(ev_train, a.strategy, a.seed, a.budget, out / a.preset, say)
     from ripmap.train.search.study import best_of
@@ -142,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ship = vs_default.improves and vs_old.delta >= 0.0
     prov = {
-        "method": f"python bench/refit_preset.py {' '.join(sys.argv[1:] if argv is None else argv)} "
+        "method": f"python bench/refit_preset.py {' '.join(_recorded(sys.argv[1:] if argv is None else argv))} "
                   f"(run {label}: trial {final.number} of {len(trials)}, selected by validation NDCG@10; values that "
                   f"differ from the defaults, rounded to three significant figures)",
         "strategy": a.strategy, "budget": a.budget, "seed": a.seed, "tasks": list(a.tasks),
@@ -150,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             f"commits back, {a.max_commits} commits mined each, newest 30% for validation",
                    "judged_on": f"{a.judge_corpus}: {', '.join(s.name for s in judge_specs)} ({len(cases)} cases of "
                                 f"{len({(c.repo, c.commit) for c in cases})} commits; {a.judge_max_commits} commits "
-                                f"mined each); never used for any choice"},
+                                f"mined each); never used to choose the point, only by the gate that ships it"},
         "fit_figures": {"train": round(final.train_ndcg, 4), "validation": round(final.holdout_ndcg or 0.0, 4),
                         "defaults": {"train": round(start.train_ndcg, 4),
                                      "validation": round(start.holdout_ndcg or 0.0, 4)}},
@@ -161,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d"),
     }
     report = {"preset": a.preset, "ship": ship, "params": values, "provenance": prov}
-    (out / a.preset / f"{label}.preset.json").write_text(json.dumps(report, indent=1))
+    (out / f"{label}.preset.json").write_text(json.dumps(report, indent=1))
     lo, hi = vs_default.delta_ci95
     print(f"{a.preset} ({', '.join(a.tasks)}): refit {vs_default.best:.4f} vs defaults {vs_default.default:.4f}: "
           f"Δ {vs_default.delta:+.4f} [{lo:+.4f}, {hi:+.4f}]; previous preset Δ {old_vs_default.delta:+.4f} "
@@ -174,8 +192,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         target.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {target}")
     elif a.write:
+        # the old preset stays; its file records how it was judged and the refit that did not pass
+        data = json.loads(target.read_text(encoding="utf-8"))
+        kept = {"method": "kept: the refit below did not pass the gate (interval against the defaults above zero, "
+                          "not below the preset it would replace)",
+                "judged": {"on": prov["corpus"]["judged_on"], "tasks": list(a.tasks),
+                           "vs_defaults": prov["held_out"]["previous_preset_vs_defaults"],
+                           "interval": prov["held_out"]["interval"]},
+                "refit_not_shipped": {k: v for k, v in prov.items() if k != "held_out"} | {
+                    "params": values, "vs_defaults": prov["held_out"]["vs_defaults"]},
+                "date": prov["date"]}
+        data = {"description": data.get("description", ""), "params": data.get("params", {}), "provenance": kept}
+        target.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         print(f"not shipped: the interval against the defaults is not above zero, or the previous preset scores "
-              f"higher; {target} unchanged")
+              f"higher; {target} keeps its parameters and records these figures")
     return 0
 
 
