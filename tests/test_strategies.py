@@ -118,3 +118,110 @@ def test_strategy_writes_the_run_folder_and_resumes(ev, tmp_path, monkeypatch, n
 
     again = optimize(FACTORIES[name](), ev, settings(out, name, resume=True))
     assert again.new_trials == 0 and complete(results(run)) == done
+
+
+# -- seeds: one --seed, a different stream per strategy ---------------------------------------
+
+def test_strategies_derive_different_seeds_from_one_seed():
+    from ripmap.train.search.strategies.seeding import strategy_seed
+
+    for seed in range(5):
+        derived = {name: strategy_seed(seed, name) for name in STRATEGIES}
+        assert len(set(derived.values())) == len(STRATEGIES), derived
+    assert strategy_seed(0, "tpe") != strategy_seed(1, "tpe")
+    assert strategy_seed(7, "random") == strategy_seed(7, "random")  # a function of (seed, name) only
+
+
+def test_random_and_tpe_with_one_seed_draw_different_trials(ev, tmp_path):
+    """TPE's first trials are random draws: with a shared seed they were random search's very points."""
+    drawn = {}
+    for name in ("random", "tpe"):
+        optimize(make_strategy(name), ev, replace(settings(tmp_path, name), budget=3))
+        drawn[name] = [json.dumps(t["params"], sort_keys=True) for t in complete(results(tmp_path / name))
+                       if not t["start"]]
+    assert len(drawn["random"]) == len(drawn["tpe"]) == 2
+    assert not set(drawn["random"]) & set(drawn["tpe"])
+
+
+# -- the hybrid: the agent steps from the incumbent, TPE takes the other turns ----------------
+
+class StepAgent:
+    """Always raises the co-change weight (the planted oracle's own signal), or proposes nothing."""
+
+    name = "step"
+
+    def __init__(self, move: bool = True) -> None:
+        self.move = move
+        self.calls = 0
+
+    def propose(self, prompt: str, context: dict | None = None):
+        from ripmap.train.agents.base import AgentReply
+
+        self.calls += 1
+        changes = {"boost_temporal_coupling": ["increase", "large", "co-change is the oracle"]} if self.move else {}
+        body = {"strategy_capsule": "t", "diagnosis": "d", "proposed_changes": changes, "confidence": 0.9}
+        return AgentReply(text=f"REASONING: test\nJSON: {json.dumps(body)}", latency_s=0.0)
+
+
+def _trials(run: Path) -> list:
+    import optuna
+
+    study = optuna.load_study(study_name=run.name, storage=f"sqlite:///{run / 'study.db'}")
+    return sorted((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.number)
+
+
+def test_hybrid_agent_walks_its_trajectory_and_adopts_what_tpe_finds(ev, tmp_path):
+    from ripmap.train.search.strategies.hybrid import Hybrid
+
+    budget = 7
+    res = optimize(Hybrid(agent=StepAgent()), ev, replace(settings(tmp_path, "hy"), budget=budget))
+    assert res.complete == budget
+    trials = _trials(tmp_path / "hy")
+    assert len(trials) == budget and trials[0].user_attrs["proposer"] == "start"
+    # the agent moves every time (its steps are never known points), so the turns alternate
+    assert [t.user_attrs["proposer"] for t in trials[1:]] == ["l1", "tpe"] * 3
+    episodes = {e["episode"]: e for e in json.loads((tmp_path / "hy" / "scratchpad.json").read_text())["episodes"]}
+    assert len(episodes) == 3
+    stood = [trials[0].user_attrs["train_ndcg"]]  # the train NDCG@10 of every point the trajectory stood on
+    here = trials[0].user_attrs["params"]
+    adopted = 0
+    for i, t in enumerate(trials[1:], 1):
+        if t.user_attrs["proposer"] != "l1":
+            assert "episode" not in t.user_attrs  # a sampler's trial is no episode
+            continue
+        e = episodes[t.user_attrs["episode"]]
+        best = max(trials[:i], key=lambda b: (b.user_attrs["train_ndcg"], -b.number))
+        if best.user_attrs["train_ndcg"] > max(stood):  # TPE found a better point than the agent ever stood on
+            assert e["params_before"] == best.user_attrs["params"]
+            stood.append(best.user_attrs["train_ndcg"])
+            adopted += 1
+        else:  # the agent continues from where its last step left it
+            assert e["params_before"] == here
+        assert e["params_after"] == t.user_attrs["params"]
+        assert e["params_after"]["boost_temporal_coupling"] > e["params_before"]["boost_temporal_coupling"]
+        here = e["params_after"]
+        stood.append(t.user_attrs["train_ndcg"])
+    assert adopted >= 1
+    points = [json.dumps(t.user_attrs["params"], sort_keys=True) for t in trials]
+    assert len(set(points)) == budget
+
+
+def test_hybrid_gives_the_agents_idle_turn_to_tpe(ev, tmp_path):
+    agent = StepAgent(move=False)
+    from ripmap.train.search.strategies.hybrid import Hybrid
+
+    res = optimize(Hybrid(agent=agent), ev, replace(settings(tmp_path, "idle"), budget=5))
+    trials = _trials(tmp_path / "idle")
+    assert res.complete == 5 and agent.calls >= 2  # asked on its turns...
+    # ...but its point is always one already evaluated: the trajectory stays there, no trial is spent on it
+    assert [t.user_attrs["proposer"] for t in trials[1:]] == ["tpe"] * 4
+    assert not json.loads((tmp_path / "idle" / "scratchpad.json").read_text())["episodes"]
+    assert len({json.dumps(t.user_attrs["params"], sort_keys=True) for t in trials}) == 5
+
+
+def test_search_command_runs_the_hybrid(tmp_path):
+    from ripmap.train import cli
+
+    commands, a = cli.parse(["search", "--strategy", "hybrid", "--repo", "r", "--budget", "5"])
+    assert commands == ["search"] and a.strategy == "hybrid"
+    assert make_strategy("hybrid").name == "hybrid" and make_strategy("cmaes").name == "cmaes"

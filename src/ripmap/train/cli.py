@@ -55,7 +55,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "  ripmap-train eval --repo ~/src/httpx --preset default\n"
              "  ripmap-train eval --cases cases.json --params training/runs/tpe1/results.trained.json\n"
              "  ripmap-train eval --repo ~/src/httpx --collect-failures failures.json\n"),
-    "search": ("classical search on Optuna (random, tpe, cmaes, grid, lhs)",
+    "search": ("search on Optuna (random, tpe, cmaes, grid, lhs; hybrid: TPE + the L1 agent)",
                "Spend a budget of evaluations with a classical strategy, starting from the start point (one trial "
                "at --params/--preset, or the defaults). The final point is the best on the validation split "
                "(--holdout); repositories given with --holdout-repo are evaluated once at the end, on the start and "
@@ -168,7 +168,8 @@ def _run_folder(p: argparse.ArgumentParser, *, storage: bool = True, resume: boo
 def _search(p: argparse.ArgumentParser, *, default: str | None) -> None:
     g = p.add_argument_group("search")
     g.add_argument("--strategy", choices=STRATEGIES, default=default,
-                   help="classical strategy on Optuna" + (f" (default: {default})" if default else ""))
+                   help="strategy on Optuna; hybrid: the heuristic L1 agent steps from the best point so far every "
+                        "other trial, TPE proposes the others" + (f" (default: {default})" if default else ""))
     g.add_argument("--budget", type=int, default=50, metavar="N",
                    help="evaluations, the start point included (default: 50)")
     g.add_argument("--search-params", metavar="A,B,...",

@@ -359,12 +359,20 @@ class L1Strategy(Strategy):
         return cur
 
     def ask(self, trial: "optuna.Trial", space: Space, base: Params) -> Params:
+        self._sampler.stage(self.propose(base))
+        return suggest_point(trial, space, base)
+
+    def propose(self, base: Params) -> dict[str, float]:
+        """The point the next episode evaluates, decided without touching the trial: an
+        episode the study lost, again; else the agent's proposal from the current point
+        (kept as the draft that :meth:`tell` records). Separate from :meth:`ask` so a
+        strategy that mixes the agent with a sampler (the hybrid) can look at the point
+        before the trial takes it."""
         sp = self._scratchpad()
         self._redo = None
         if self._backlog:
             self._redo = self._backlog[0]
-            self._sampler.stage(dict(self._redo.params_after))
-            return suggest_point(trial, space, base)
+            return dict(self._redo.params_after)
         cur = self._current(base)
         assert self.promptgram is not None and self.agent is not None
         n = sp.last_episode + 1
@@ -411,8 +419,7 @@ class L1Strategy(Strategy):
                 flags.append(FLAG_SCHEMA)
         self._draft = _Draft(n, t0, ts, total, min_conf, cur, shown, prompt, reply, text, parsed, decision,
                              tuple(flags), error)
-        self._sampler.stage(decision.params.to_dict())
-        return suggest_point(trial, space, base)
+        return decision.params.to_dict()
 
     def tell(self, number: int, point: Params, m: "Measurement", *, start: bool) -> Mapping[str, Any]:
         sp = self._scratchpad()

@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial
 from ....rank.params import SPECS, Params
 from ..strategy import Strategy
 from ..study import StudySetup
+from .seeding import strategy_seed
 
 # Parameters the grid varies, most promising first. The oracle's ground truth *is*
 # co-change, so its weight comes first; the two other additive weights set the balance
@@ -84,7 +85,7 @@ class GridSearch(Strategy):
         return grid_axes(budget, start)
 
     def sampler(self, setup: StudySetup) -> BaseSampler:
-        return _AskTellGrid(dict(setup.design or {}), seed=setup.seed)
+        return _AskTellGrid(dict(setup.design or {}), seed=strategy_seed(setup.seed, self.name))
 
     def space(self, setup: StudySetup, only: Sequence[str] | None) -> dict[str, FloatDistribution]:
         return {k: v for k, v in super().space(setup, only).items() if k in (setup.design or {})}

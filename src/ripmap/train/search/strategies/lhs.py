@@ -9,13 +9,14 @@ from optuna.samplers import BaseSampler, QMCSampler
 
 from ..strategy import Strategy
 from ..study import StudySetup
+from .seeding import strategy_seed
 
 
 class LatinHypercube(Strategy):
     name = "lhs"
 
     def sampler(self, setup: StudySetup) -> BaseSampler:
-        return QMCSampler(qmc_type="halton", scramble=True, seed=setup.seed, warn_independent_sampling=False,
+        return QMCSampler(qmc_type="halton", scramble=True, seed=strategy_seed(setup.seed, self.name), warn_independent_sampling=False,
                           warn_asynchronous_seeding=False)
 
 

@@ -5,7 +5,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 
 from ..strategy import Strategy
 from ..study import StudySetup
-from .seeding import PerTrialSeeded
+from .seeding import PerTrialSeeded, strategy_seed
 
 
 class RandomSearch(Strategy):
@@ -14,7 +14,7 @@ class RandomSearch(Strategy):
     name = "random"
 
     def sampler(self, setup: StudySetup) -> BaseSampler:
-        return PerTrialSeeded(lambda s: RandomSampler(seed=s), setup.seed)
+        return PerTrialSeeded(lambda s: RandomSampler(seed=s), strategy_seed(setup.seed, self.name))
 
 
 __all__ = ["RandomSearch"]

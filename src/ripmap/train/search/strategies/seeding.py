@@ -1,6 +1,15 @@
-"""Per-trial seeding: a sampler's randomness as a function of (seed, trial number) only."""
+"""Seeds: each strategy's own stream from ``--seed``, and per-trial seeding.
+
+Two rules keep comparisons honest. A strategy's randomness is derived from (``--seed``,
+the strategy's name), so random search and TPE run with the same ``--seed`` never draw
+the same points (TPE's first trials are random draws: with one shared seed they were the
+very points random search evaluated, and a table "comparing" the two compared the same
+trials). Within a strategy, trial k's draw depends on (its seed, k) alone
+(:class:`PerTrialSeeded`).
+"""
 from __future__ import annotations
 
+import zlib
 from typing import Callable
 
 import numpy as np
@@ -10,6 +19,14 @@ from optuna.samplers import BaseSampler
 def mix(seed: int, number: int) -> int:
     """A 32-bit seed that depends on (seed, trial number) and on nothing else."""
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(number)]).generate_state(1)[0])
+
+
+def strategy_seed(seed: int, strategy: str) -> int:
+    """The 32-bit seed a strategy's sampler uses for ``--seed seed``: distinct per strategy
+    name (and per seed), stable across processes and Python versions (CRC-32 of the name,
+    not ``hash``, which is salted per process)."""
+    salt = zlib.crc32(strategy.encode("utf-8"))
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, salt]).generate_state(1)[0])
 
 
 class PerTrialSeeded(BaseSampler):
@@ -48,4 +65,4 @@ class PerTrialSeeded(BaseSampler):
         self._inner.reseed_rng()
 
 
-__all__ = ["PerTrialSeeded", "mix"]
+__all__ = ["PerTrialSeeded", "mix", "strategy_seed"]

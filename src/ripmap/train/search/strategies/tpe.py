@@ -5,7 +5,7 @@ from optuna.samplers import BaseSampler, TPESampler
 
 from ..strategy import Strategy
 from ..study import StudySetup
-from .seeding import PerTrialSeeded
+from .seeding import PerTrialSeeded, strategy_seed
 
 
 class TPE(Strategy):
@@ -14,7 +14,7 @@ class TPE(Strategy):
     name = "tpe"
 
     def sampler(self, setup: StudySetup) -> BaseSampler:
-        return PerTrialSeeded(lambda s: TPESampler(seed=s, multivariate=True), setup.seed)
+        return PerTrialSeeded(lambda s: TPESampler(seed=s, multivariate=True), strategy_seed(setup.seed, self.name))
 
 
 __all__ = ["TPE"]
