@@ -40,7 +40,7 @@ from .config import Config, load_config
 from .discover import CLASSIFY_VERSION, discover
 from .errors import RipmapError, UsageError
 from .gitinfo import GitSignals, git_head, git_toplevel, load_git_signals
-from .graph import GraphData, build_graph
+from .graph import GraphData, build_graph, patch_graph
 from .index import Index, build_index, files_fingerprint
 from .rank import RankContext, Ranking, rank
 from .rank.edges import file_graph, graph_key
@@ -236,10 +236,14 @@ class RepoMap:
             files = tuple(f.rel for f in idx.files)
             stored = blobs.load_graph(files)
             key = graph_key(self.params)
-            if stored is None or stored.assembled is None or stored.assembled[0] != key:
-                g = stored.graph if stored is not None else build_graph(files, idx.tags)
+            if stored is None:
+                stamps = file_stamps(idx)
+                g = updated_graph(blobs.load_previous_graph(), idx, stamps)
                 # assembled once, stored with the graph
-                stored = StoredGraph(g, (key, file_graph(g, self.params)))
+                stored = StoredGraph(g, (key, file_graph(g, self.params)), stamps)
+                blobs.save_graph(stored)
+            elif stored.assembled is None or stored.assembled[0] != key:
+                stored = StoredGraph(stored.graph, (key, file_graph(stored.graph, self.params)), stored.stamps)
                 blobs.save_graph(stored)
             self.timings.graph_s = time.perf_counter() - t
             t = time.perf_counter()
@@ -409,6 +413,34 @@ class RepoMap:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def file_stamps(idx: Index) -> np.ndarray:
+    """(size, mtime_ns) per indexed file, in index order: what a stored graph remembers."""
+    out = np.zeros((len(idx.files), 2), dtype=np.int64)
+    for i, f in enumerate(idx.files):
+        out[i, 0], out[i, 1] = f.size, f.mtime_ns
+    return out
+
+
+def updated_graph(prev: StoredGraph | None, idx: Index, stamps: np.ndarray) -> GraphData:
+    """The graph of ``idx``: ``prev`` (the graph stored last) with the rows of the files
+    that changed since replaced, or built from every file's tags when there is no usable
+    ``prev``. A file counts as changed when its (size, mtime) differs from what ``prev``
+    saw, when it is new, or when this index parsed it."""
+    files = tuple(f.rel for f in idx.files)
+    if prev is None or prev.graph.rows is None or prev.stamps is None:
+        return build_graph(files, idx.tags)
+    old = {f: i for i, f in enumerate(prev.graph.files)}
+    ps = prev.stamps
+    changed = set(idx.fresh)
+    for i, f in enumerate(files):
+        j = old.get(f)
+        if j is None or ps[j, 0] != stamps[i, 0] or ps[j, 1] != stamps[i, 1]:
+            changed.add(f)
+    if len(changed) > len(files) // 2:  # most of the tree moved: a full read is as cheap
+        return build_graph(files, idx.tags)
+    return patch_graph(prev.graph, files, changed, idx.tags)
 
 
 def supported_languages() -> list[dict]:

@@ -78,16 +78,17 @@ class TagTable(Mapping[str, list[Tag]]):
             merged.sort(key=Tag.sort_key)
             self._full[r] = merged
 
-    def graph_rows(self) -> Iterator[tuple[str, list, list]]:
-        """(rel, definitions, reference counts) per file, the counts as
-        ``(name, kind, count)`` (see :func:`ripmap.extract.tags.ref_counts`).
+    def graph_rows(self, rels: Iterable[str] | None = None) -> Iterator[tuple[str, list, list]]:
+        """(rel, definitions, reference counts) per file (of ``rels``, default all), the
+        counts as ``(name, kind, count)`` (see :func:`ripmap.extract.tags.ref_counts`).
 
         For the graph builder: it needs only how often each name is used, so neither
         a Tag per reference nor the references themselves are decoded.
         """
-        missing = [r for r in self._defs if r not in self._full]
+        wanted = self._defs if rels is None else {r: self._defs[r] for r in rels if r in self._defs}
+        missing = [r for r in wanted if r not in self._full]
         counts = self._counts(missing) if missing else {}
-        for rel, defs in self._defs.items():
+        for rel, defs in wanted.items():
             full = self._full.get(rel)
             if full is None and rel not in counts:
                 full = self[rel]
@@ -136,6 +137,9 @@ class Index:
     #: :func:`files_fingerprint` of what discovery listed, before parsing dropped any
     #: file: what a later discovery is compared with to tell whether the index is current
     listing: str = ""
+    #: files whose tags were parsed (or re-validated by content hash) by this build: what an
+    #: incremental graph update reads again even when its size and mtime look unchanged
+    fresh: frozenset[str] = frozenset()
 
     @property
     def fingerprint(self) -> str:
@@ -459,5 +463,7 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     if warn is not None:
         for n in notes:
             warn(n)
+    fresh = frozenset(r[0] for r in rows) | frozenset(r[0] for r in touched)
     return Index(root=root, files=tuple(files), tags=table, notes=notes, cache_hits=hits,
-                 parsed=len(rows), elapsed_s=time.perf_counter() - t0, listing=files_fingerprint(disc.files))
+                 parsed=len(rows), elapsed_s=time.perf_counter() - t0, listing=files_fingerprint(disc.files),
+                 fresh=fresh)
