@@ -37,7 +37,7 @@ from .cache import NullCache, TagCache
 from .cache.blobs import BlobStore, StoredGraph
 from .callgraph import CallGraph
 from .config import Config, load_config
-from .discover import CLASSIFY_VERSION, discover
+from .discover import CLASSIFY_VERSION, ListingProbe, discover
 from .errors import RipmapError, UsageError
 from .gitinfo import GitSignals, git_head, git_toplevel, load_git_signals
 from .graph import GraphData, build_graph, patch_graph
@@ -138,6 +138,8 @@ class RepoMap:
         self._built: Stamp | None = None
         self._files: tuple[str, ...] | None = None
         self._file_set_memo: frozenset[str] | None = None
+        self._probe: ListingProbe | None = None  # see watch()
+        self._probe_ok: str | None = None
 
     # -- from command-line paths to a root --------------------------------------------
     @staticmethod
@@ -239,21 +241,81 @@ class RepoMap:
             if stored is None:
                 stamps = file_stamps(idx)
                 g = updated_graph(blobs.load_previous_graph(), idx, stamps)
-                # assembled once, stored with the graph
+                # assembled once, stored with the graph (unless it is huge: see below)
                 stored = StoredGraph(g, (key, file_graph(g, self.params)), stamps)
-                blobs.save_graph(stored)
+                blobs.save_graph(_storable(stored))
             elif stored.assembled is None or stored.assembled[0] != key:
                 stored = StoredGraph(stored.graph, (key, file_graph(stored.graph, self.params)), stored.stamps)
-                blobs.save_graph(stored)
+                blobs.save_graph(_storable(stored))
             self.timings.graph_s = time.perf_counter() - t
             t = time.perf_counter()
             git = self._load_git(blobs) if self.use_git else None
             self.timings.git_s = time.perf_counter() - t
-            # discovery's file classes reach ranking as one array (ranking never re-classifies)
-            flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
-            self._ctx = RankContext(graph=stored.graph, git=git, store=blobs, flags=flags, defs=idx.tags,
-                                    file_graphs=dict([stored.assembled]))
+            self._ctx = self._new_context(idx, stored.graph, git, dict([stored.assembled]))
         return self._ctx
+
+    def _new_context(self, idx: Index, graph: GraphData, git: GitSignals | None,
+                     file_graphs: dict | None = None) -> RankContext:
+        # discovery's file classes reach ranking as one array (ranking never re-classifies)
+        flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
+        return RankContext(graph=graph, git=git, store=BlobStore(self.cache, idx.fingerprint), flags=flags,
+                           defs=idx.tags, file_graphs=file_graphs or {})
+
+    def refresh(self) -> bool:
+        """Bring this RepoMap up to date with the tree, in place; whether anything changed.
+
+        For long-lived callers (the MCP server, ``ripmap serve``): only what changed is
+        redone. Unchanged files keep their definitions in memory (no cache read), changed
+        ones come from the tag cache or a parse, the reference graph is patched with the
+        changed files' rows (:func:`ripmap.graph.patch_graph`), and git signals are read
+        again only when HEAD moved. A changed config starts over. The result equals a
+        RepoMap built from scratch on the new tree.
+        """
+        if self._index is None:
+            return False
+        probe = self._probe.fingerprint() if self._probe is not None else None  # before the tree is read
+        config = self.config if self._config_given else load_config(self.root)
+        if config != self.config:
+            self.config = config
+            self._index = self._ctx = self._calls = self._files = self._file_set_memo = None
+            self._probe = None
+            self.index  # noqa: B018
+            return True
+        old_idx, old_ctx, old_built = self._index, self._ctx, self._built
+        t = time.perf_counter()
+        head = git_head(self.root) if self.use_git else None
+        idx = build_index(self.root, config=self.config, cache=self.cache, progress=False, previous=old_idx)
+        self.timings.index_s = time.perf_counter() - t
+        self._built = Stamp(self.config, idx.listing, head)
+        self._probe_ok = probe
+        self._summarize_notes([n for n in idx.notes if n not in set(old_idx.notes)])
+        moved = old_built is None or head != old_built.head
+        if idx.fingerprint == old_idx.fingerprint and not idx.fresh and not moved:
+            return False
+        self._index = idx
+        self._files = self._file_set_memo = self._calls = None
+        if old_ctx is not None:
+            t = time.perf_counter()
+            stamps = file_stamps(idx)
+            graph = updated_graph(StoredGraph(old_ctx.graph, None, file_stamps(old_idx)), idx, stamps)
+            self.timings.graph_s = time.perf_counter() - t
+            git = old_ctx.git
+            if moved and self.use_git:
+                t = time.perf_counter()
+                git = self._load_git(BlobStore(self.cache, idx.fingerprint))
+                self.timings.git_s = time.perf_counter() - t
+            self._ctx = self._new_context(idx, graph, git)
+        return True
+
+    def watch(self) -> None:
+        """Make :meth:`is_stale` cheap for a long-lived caller: from now on it first compares
+        a :class:`~ripmap.discover.ListingProbe` fingerprint (a ``stat`` per file) with the
+        one taken when the map was last found current, and runs the full :meth:`stamp` only
+        when they differ. Call before the first build, so the first fingerprint predates it."""
+        if self._probe is None:
+            self._probe = ListingProbe(self.root, self.config, language_of=languages.language_for_path)
+            fp = self._probe.fingerprint()
+            self._probe_ok = fp if self._index is None else None
 
     def _load_git(self, blobs: BlobStore) -> GitSignals:
         head = git_head(self.root)
@@ -390,8 +452,21 @@ class RepoMap:
 
     def is_stale(self) -> bool:
         """Whether the files, config or HEAD changed since the index was built (a
-        RepoMap that has not indexed yet is never stale: it will read them when it does)."""
-        return self._built is not None and self.stamp() != self._built
+        RepoMap that has not indexed yet is never stale: it will read them when it does).
+
+        After :meth:`watch`, a probe fingerprint equal to the last one that found the map
+        current answers without the full :meth:`stamp` (see :meth:`watch`)."""
+        if self._built is None:
+            return False
+        probe = None
+        if self._probe is not None:
+            probe = self._probe.fingerprint()
+            if probe == self._probe_ok and (not self.use_git or git_head(self.root) == self._built.head):
+                return False
+        stale = self.stamp() != self._built
+        if not stale and probe is not None:
+            self._probe_ok = probe
+        return stale
 
     def relpath(self, p: str | Path) -> str:
         """A root-relative '/' path for a path given relative to the root or absolute."""
@@ -413,6 +488,17 @@ class RepoMap:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: an assembled file graph with more entries than this is not stored: writing and reading
+#: it back costs more than assembling it again (a 70,000-file tree of copies: 41M entries)
+MAX_STORED_FILE_GRAPH = 4_000_000
+
+
+def _storable(stored: StoredGraph) -> StoredGraph:
+    if stored.assembled is not None and stored.assembled[1].nnz > MAX_STORED_FILE_GRAPH:
+        return StoredGraph(stored.graph, None, stored.stamps)
+    return stored
 
 
 def file_stamps(idx: Index) -> np.ndarray:
@@ -464,7 +550,8 @@ class PoolEntry:
 
 class RepoMapPool:
     """An LRU of RepoMaps, one per project root, each used by one call at a time and
-    rebuilt when :meth:`RepoMap.is_stale` says its files, config or HEAD moved on.
+    refreshed in place (:meth:`RepoMap.refresh`: only what changed is redone) when
+    :meth:`RepoMap.is_stale` says its files, config or HEAD moved on.
 
     For long-lived front ends (the MCP server builds one in its ``main``). A RepoMap is
     not meant for concurrent use (its stages build lazily), and servers run calls on
@@ -495,11 +582,14 @@ class RepoMapPool:
                     if entry is not None:
                         self._entries.move_to_end(root)
                 if entry is not None and entry.repo.is_stale():
-                    self.log.info("%s changed; rebuilding its map", root)
-                    with self._lock:
-                        self._entries.pop(root, None)
-                    entry.repo.close()
-                    entry = None
+                    self.log.info("%s changed; refreshing its map", root)
+                    try:
+                        entry.repo.refresh()  # only what changed is redone
+                    except BaseException:
+                        with self._lock:
+                            self._entries.pop(root, None)
+                        entry.repo.close()
+                        raise
                 if entry is None:
                     entry = self._build(root)
                     with self._lock:
@@ -526,6 +616,7 @@ class RepoMapPool:
 
         repo = RepoMap(root, use_cache=True, cache_dir=self.cache_dir, use_git=self.use_git, progress=False, warn=warn)
         try:
+            repo.watch()  # staleness checks by a stat per file, not a full discovery
             repo.index  # noqa: B018 - index now, so its warnings reach this call's output
         except BaseException:
             repo.close()

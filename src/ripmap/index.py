@@ -374,8 +374,12 @@ def _size(path: str) -> int:
 
 def build_index(root: Path, *, config: Config | None = None, cache: TagCache | NullCache | None = None,
                 workers: int | None = None, progress: bool | None = None,
-                warn: Callable[[str], None] | None = None) -> Index:
-    """Discover, then take tags from the cache or parse them; update the cache."""
+                warn: Callable[[str], None] | None = None, previous: Index | None = None) -> Index:
+    """Discover, then take tags from the cache or parse them; update the cache.
+
+    ``previous``, an index of the same root held in memory (a server's), lends the
+    definitions of files whose size and mtime it saw too, so a refresh decodes only
+    what changed instead of every file's definitions."""
     t0 = time.perf_counter()
     root = Path(root).resolve()
     config = config if config is not None else load_config(root)
@@ -387,13 +391,20 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         progress = sys.stderr.isatty()
 
     files = list(disc.files)
-    got = cache.get_many(((f.rel, f.size, f.mtime_ns) for f in files), refs=False)
+    racy_ns = time.time_ns() - _RACY_WINDOW_NS
+    lent: dict[str, list[Tag]] = {}
+    if previous is not None and cache.enabled:
+        seen = {f.rel: (f.size, f.mtime_ns) for f in previous.files}
+        for f in files:
+            if f.mtime_ns < racy_ns and seen.get(f.rel) == (f.size, f.mtime_ns):
+                lent[f.rel] = previous.tags.defs(f.rel)
+    got = cache.get_many(((f.rel, f.size, f.mtime_ns) for f in files if f.rel not in lent), refs=False)
+    got.update(lent)
     defs: dict[str, list[Tag]] = {}
     tags: dict[str, list[Tag]] = {}
     jobs: list[tuple[str, str, str]] = []
     touched: list[tuple[str, int, int]] = []
     hits = 0
-    racy_ns = time.time_ns() - _RACY_WINDOW_NS
     for f in files:
         t = got.get(f.rel)
         if t is not None and f.mtime_ns >= racy_ns and not _same_content(cache, f):
