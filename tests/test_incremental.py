@@ -69,16 +69,32 @@ def test_warm_cache_after_a_change_equals_a_cold_map(repo: Path, tmp_path: Path,
         return build_graph(files, tags)
 
     monkeypatch.setattr(ripmap.api, "build_graph", spy)
+    lexical_builds = _count_lexical_builds(monkeypatch)
     with RepoMap(repo, cache_dir=cache) as rm:
         warm = _maps(rm)
         assert rm.index.parsed == (0 if change == "delete" else 1)  # only the changed file parsed
     assert calls == []  # the stored graph was patched, not rebuilt from every file
+    assert lexical_builds == []  # so was the lexical index
     monkeypatch.undo()
     assert warm == _cold(repo)
 
 
+def _count_lexical_builds(monkeypatch) -> list[int]:
+    from ripmap.rank.lexical import LexicalIndex
+
+    builds: list[int] = []
+    real = LexicalIndex.build.__func__
+
+    def counted(cls, *a, **k):
+        builds.append(1)
+        return real(cls, *a, **k)
+
+    monkeypatch.setattr(LexicalIndex, "build", classmethod(counted))
+    return builds
+
+
 @pytest.mark.parametrize("change", sorted(EDITS))
-def test_refresh_in_place_equals_a_cold_map(repo: Path, tmp_path: Path, change: str) -> None:
+def test_refresh_in_place_equals_a_cold_map(repo: Path, tmp_path: Path, change: str, monkeypatch) -> None:
     with RepoMap(repo, cache_dir=tmp_path / "cache") as rm:
         before = _maps(rm)
         graph_before = rm.graph
@@ -86,7 +102,10 @@ def test_refresh_in_place_equals_a_cold_map(repo: Path, tmp_path: Path, change: 
         assert rm.is_stale()
         assert rm.refresh()
         assert not rm.is_stale()
+        lexical_builds = _count_lexical_builds(monkeypatch)
         after = _maps(rm)
+        assert lexical_builds == []  # the in-memory lexical index was patched
+        monkeypatch.undo()
         assert rm.graph is not graph_before
         assert rm.index.parsed == (0 if change == "delete" else 1)
         assert not rm.refresh()  # nothing changed since
@@ -182,3 +201,27 @@ def test_patched_graph_equals_a_cold_build_bit_for_bit(repo: Path) -> None:
         assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
         assert np.array_equal(a.data, b.data)
     assert set(files) ^ set(patched.files) == {"added_mod.py", "top.py"}
+
+
+def test_patched_lexical_index_equals_a_cold_build(repo: Path) -> None:
+    from ripmap.rank.lexical import LexicalIndex
+
+    def lexical(rm: RepoMap) -> LexicalIndex:
+        g = rm.graph
+        return LexicalIndex.build(g.files, g.names, g.D, (g.R[0] + g.R[1] + g.R[2]).tocsr(),
+                                  {r: [t for t in rm.index.tags[r] if t.is_def] for r in g.files})
+
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        old = lexical(rm)
+    for change in ("edit", "add", "delete"):
+        EDITS[change](repo)
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+        cold = lexical(rm)
+        patched = LexicalIndex.patch(old, g.files, g.names, g.D, (g.R[0] + g.R[1] + g.R[2]).tocsr(),
+                                     {r: [t for t in rm.index.tags[r] if t.is_def] for r in g.files},
+                                     {"d1/mod1.py"})
+    assert patched.vocab == cold.vocab and patched.n_files == cold.n_files
+    for a, b in ((patched.files, cold.files), (patched.chunks, cold.chunks)):
+        assert (a != b).nnz == 0 and np.array_equal(a.tocsr().data, b.tocsr().data)
+    assert np.array_equal(patched.chunk_file, cold.chunk_file) and np.array_equal(patched.idf, cold.idf)

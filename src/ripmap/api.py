@@ -41,7 +41,7 @@ from .discover import CLASSIFY_VERSION, ListingProbe, discover
 from .errors import RipmapError, UsageError
 from .gitinfo import GitSignals, git_head, git_toplevel, load_git_signals
 from .graph import GraphData, build_graph, patch_graph
-from .index import Index, build_index, files_fingerprint
+from .index import Index, build_index, changed_files, files_fingerprint
 from .rank import RankContext, Ranking, rank
 from .rank.edges import file_graph, graph_key
 from .rank.params import DEFAULT, Params
@@ -255,11 +255,12 @@ class RepoMap:
         return self._ctx
 
     def _new_context(self, idx: Index, graph: GraphData, git: GitSignals | None,
-                     file_graphs: dict | None = None) -> RankContext:
+                     file_graphs: dict | None = None, lexical_seed=None) -> RankContext:
         # discovery's file classes reach ranking as one array (ranking never re-classifies)
         flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
         return RankContext(graph=graph, git=git, store=BlobStore(self.cache, idx.fingerprint), flags=flags,
-                           defs=idx.tags, file_graphs=file_graphs or {})
+                           defs=idx.tags, file_graphs=file_graphs or {}, stamps=file_stamps(idx), fresh=idx.fresh,
+                           lexical_seed=lexical_seed)
 
     def refresh(self) -> bool:
         """Bring this RepoMap up to date with the tree, in place; whether anything changed.
@@ -304,7 +305,10 @@ class RepoMap:
                 t = time.perf_counter()
                 git = self._load_git(BlobStore(self.cache, idx.fingerprint))
                 self.timings.git_s = time.perf_counter() - t
-            self._ctx = self._new_context(idx, graph, git)
+            seed = old_ctx._memo.get("lexical")  # patched on first use, if it was ever built
+            if seed is not None and seed.stamps is None:
+                seed.stamps = file_stamps(old_idx)
+            self._ctx = self._new_context(idx, graph, git, lexical_seed=seed)
         return True
 
     def watch(self) -> None:
@@ -517,13 +521,7 @@ def updated_graph(prev: StoredGraph | None, idx: Index, stamps: np.ndarray) -> G
     files = tuple(f.rel for f in idx.files)
     if prev is None or prev.graph.rows is None or prev.stamps is None:
         return build_graph(files, idx.tags)
-    old = {f: i for i, f in enumerate(prev.graph.files)}
-    ps = prev.stamps
-    changed = set(idx.fresh)
-    for i, f in enumerate(files):
-        j = old.get(f)
-        if j is None or ps[j, 0] != stamps[i, 0] or ps[j, 1] != stamps[i, 1]:
-            changed.add(f)
+    changed = changed_files(prev.graph.files, prev.stamps, files, stamps, idx.fresh)
     if len(changed) > len(files) // 2:  # most of the tree moved: a full read is as cheap
         return build_graph(files, idx.tags)
     return patch_graph(prev.graph, files, changed, idx.tags)

@@ -11,7 +11,8 @@ reference graph           ``graph:<index fingerprint>``   any mapped file change
                                                           the newest one: changed files only)
 assembled file graph      ``filegraph:<fingerprint>``     the graph or its parameters change
 git signals               ``git:<HEAD>:<until>``          HEAD (or ``until``) moves
-lexical index             ``lexical2:<fingerprint>``      any mapped file changes
+lexical index             ``lexical2:<fingerprint>``      any mapped file changes (patched from
+                                                          the newest one: changed files only)
 ========================  ==============================  =====================================
 
 The file graph assembled for the parameters of the run that stored the graph is kept
@@ -37,7 +38,7 @@ import scipy.sparse as sp
 from ..gitinfo import GitSignals
 from ..graph import GRAPH_VERSION, GraphData, GraphRows
 from ..rank.edges import GraphKey
-from ..rank.lexical import INDEX_VERSION, LexicalIndex
+from ..rank.lexical import CHUNK_FIELDS, FILE_FIELDS, INDEX_VERSION, LexicalCounts, LexicalIndex
 from .protocol import Cache
 
 #: the key prefixes (the store keeps the newest two blobs of each)
@@ -123,6 +124,17 @@ class BlobStore:
 
     def save_lexical(self, lx: LexicalIndex) -> None:
         self.cache.put_blob(f"{LEXICAL}:{self.fingerprint}", encode_lexical(lx))
+
+    def load_previous_lexical(self) -> LexicalIndex | None:
+        """The lexical index stored last, whatever index it was built for (with its term
+        counts and file stamps, for an incremental update), or None."""
+        got = self.cache.newest_blob(LEXICAL)
+        if got is None:
+            return None
+        try:
+            return decode_lexical(got[1])
+        except Exception:  # stale or corrupt: the caller builds from scratch
+            return None
 
     # -- git signals (keyed by HEAD, not by the index) --------------------------------
     def load_git(self, head: str, until: str | None) -> GitSignals | None:
@@ -257,14 +269,26 @@ def decode_git(blob: bytes) -> GitSignals:
 
 
 def encode_lexical(lx: LexicalIndex) -> bytes:
-    """The lexical index's matrices and vocabulary as ``.npz`` bytes."""
+    """The lexical index's matrices and vocabulary (and its term counts and file stamps,
+    when it has them) as ``.npz`` bytes."""
     buf = io.BytesIO()
     f, c = lx.files.tocsc(), lx.chunks.tocsc()
-    np.savez(buf, version=np.array(INDEX_VERSION), vocab=np.array(json.dumps(lx.vocab)),
+    stems = sorted(lx.vocab, key=lx.vocab.__getitem__)
+    arrays: dict[str, np.ndarray] = {}
+    cnt = lx.counts
+    if cnt is not None and not any("\0" in x for x in (*cnt.stems, *cnt.files)):
+        for i, m in enumerate((*cnt.fields, *cnt.cfields)):
+            arrays.update(_csr_arrays(f"n{i}", m))
+        arrays.update(n_stems=np.array("\0".join(cnt.stems)), n_nstems=np.array(len(cnt.stems)),
+                      n_paths=np.array("\0".join(cnt.files)), n_npaths=np.array(len(cnt.files)),
+                      n_chunk_file=cnt.chunk_file)
+    if lx.stamps is not None:
+        arrays["stamps"] = np.asarray(lx.stamps, dtype=np.int64)
+    np.savez(buf, version=np.array(INDEX_VERSION), vocab=np.array(json.dumps(stems)),
              f_data=f.data, f_indices=f.indices, f_indptr=f.indptr, f_shape=np.array(f.shape),
              c_data=c.data, c_indices=c.indices, c_indptr=c.indptr, c_shape=np.array(c.shape),
              chunk_file=lx.chunk_file, n_files=np.array(lx.n_files),
-             idf=lx.idf if lx.idf is not None else np.zeros(0))
+             idf=lx.idf if lx.idf is not None else np.zeros(0), **arrays)
     return buf.getvalue()
 
 
@@ -275,7 +299,23 @@ def decode_lexical(b: bytes) -> LexicalIndex:
             raise ValueError("lexical index version mismatch")
         f = sp.csc_matrix((z["f_data"], z["f_indices"], z["f_indptr"]), shape=tuple(z["f_shape"]))
         c = sp.csc_matrix((z["c_data"], z["c_indices"], z["c_indptr"]), shape=tuple(z["c_shape"]))
-        return LexicalIndex(json.loads(str(z["vocab"])), f, c, z["chunk_file"], int(z["n_files"]), z["idf"])
+        stems = json.loads(str(z["vocab"]))
+        counts = None
+        if "n_stems" in z.files:
+            ns, nf = int(z["n_nstems"]), int(z["n_npaths"])
+            cstems = tuple(str(z["n_stems"]).split("\0")) if ns else ()
+            cfiles = tuple(str(z["n_paths"]).split("\0")) if nf else ()
+            if len(cstems) != ns or len(cfiles) != nf:
+                raise ValueError("lexical counts do not match their strings")
+            mats = [_csr_from(z, f"n{i}") for i in range(len(FILE_FIELDS) + len(CHUNK_FIELDS))]
+            counts = LexicalCounts(cstems, cfiles, tuple(mats[:len(FILE_FIELDS)]), tuple(mats[len(FILE_FIELDS):]),
+                                   z["n_chunk_file"])
+        stamps = z["stamps"] if "stamps" in z.files else None
+        lx = LexicalIndex(dict(zip(stems, range(len(stems)))), f, c, z["chunk_file"], int(z["n_files"]), z["idf"],
+                          counts=counts, stamps=stamps)
+    if stamps is not None and (counts is None or stamps.shape != (len(counts.files), 2)):
+        lx.stamps = None
+    return lx
 
 
 def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
