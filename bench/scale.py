@@ -25,6 +25,7 @@ settling run brings the cache back to the committed tree.
     nice -n 10 python bench/scale.py run /work/scale-tree --cache /tmp/ripmap-cache-scale
     nice -n 10 python bench/scale.py run /work/scale-tree --states warm,edit,add,delete
     nice -n 10 python bench/scale.py curve /work/scale-curve --sizes 5000,20000,70000
+    nice -n 10 python bench/scale.py server /work/scale-tree --cache /tmp/ripmap-cache-scale
 
 Linux only (it reads ``/proc``).
 """
@@ -277,6 +278,44 @@ def run_states(root: Path, cache: Path, tokens: int, states: list[str], log=prin
     return out
 
 
+def server_calls(root: Path, cache: Path, tokens: int, log=print) -> list[tuple[str, float, float]]:
+    """What an agent's MCP session costs: ``repo_map`` calls on one warm server process
+    (the MCP tools over a :class:`~ripmap.api.RepoMapPool`), before and after an edit."""
+    from ripmap.api import RepoMapPool
+    from ripmap.mcp_server import Tools
+
+    if _git(root, "rev-parse", "-q", "--verify", "refs/scale/base", check=False).returncode != 0:
+        _git(root, "update-ref", "refs/scale/base", _git(root, "rev-parse", "HEAD").stdout.decode().strip())
+    _restore(root)
+    edited = _pick(root, ".py")
+    chat = edited.relative_to(root).as_posix()
+    pool = RepoMapPool(2, cache_dir=cache)
+    tools = Tools(pool)
+    out: list[tuple[str, float, float]] = []
+
+    def call(label: str, **kw) -> None:
+        t, c = time.perf_counter(), time.process_time()
+        text = tools.repo_map(str(root), tokens=tokens, **kw)
+        out.append((label, time.perf_counter() - t, time.process_time() - c))
+        log(f"{label}: {out[-1][1]:.2f}s wall, {out[-1][2]:.2f} CPU-s ({len(text)} chars)")
+
+    try:
+        call("first call (process start, warm disk cache)")
+        call("same call again")
+        call("another focus", focus="parse the configuration file")
+        call("a chat file", chat_files=[chat])
+        call("same chat file again", chat_files=[chat])
+        with open(edited, "a") as fh:
+            fh.write("\n\ndef scale_bench_server_edit(value):\n    return value\n")
+        call("after editing the chat file", chat_files=[chat])
+        call("after the edit, a focus", focus="scale_bench_server_edit value")
+        call("again, nothing changed", focus="scale_bench_server_edit value")
+    finally:
+        pool.close()
+        _restore(root)
+    return out
+
+
 def _tree_mb(root: Path) -> float:
     marker = root / ".git" / _MARKER
     return json.loads(marker.read_text())["bytes"] / 1e6 if marker.exists() else float("nan")
@@ -304,6 +343,10 @@ def main() -> None:
     r.add_argument("--cache", type=Path, default=Path("/tmp/ripmap-cache-scale"))
     r.add_argument("--tokens", type=int, default=4096)
     r.add_argument("--states", default="cold,warm,edit,add,delete,commit")
+    v = sub.add_parser("server", help="repo_map calls on one warm MCP server (in process), before and after an edit")
+    v.add_argument("root", type=Path)
+    v.add_argument("--cache", type=Path, default=Path("/tmp/ripmap-cache-scale"))
+    v.add_argument("--tokens", type=int, default=4096)
     c = sub.add_parser("curve", help="cold and warm runs on trees of several sizes (CPU-s per MB)")
     c.add_argument("work", type=Path, help="directory holding one tree per size (built when missing)")
     c.add_argument("--sizes", default="5000,20000,70000")
@@ -314,6 +357,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.cmd == "assemble":
         print(json.dumps(assemble(args.dest.resolve(), args.files, args.sources)))
+    elif args.cmd == "server":
+        calls = server_calls(args.root.resolve(), args.cache, args.tokens)
+        print("\n| call | wall s | CPU s |\n| --- | ---: | ---: |")
+        for label, wall, cpu in calls:
+            print(f"| {label} | {wall:.2f} | {cpu:.2f} |")
     elif args.cmd == "run":
         runs = run_states(args.root.resolve(), args.cache, args.tokens, args.states.split(","))
         print(f"\n{args.root}: {_tree_mb(args.root):.1f} MB, budget {args.tokens}\n")

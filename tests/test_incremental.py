@@ -225,3 +225,25 @@ def test_patched_lexical_index_equals_a_cold_build(repo: Path) -> None:
     for a, b in ((patched.files, cold.files), (patched.chunks, cold.chunks)):
         assert (a != b).nnz == 0 and np.array_equal(a.tocsr().data, b.tocsr().data)
     assert np.array_equal(patched.chunk_file, cold.chunk_file) and np.array_equal(patched.idf, cold.idf)
+
+
+def test_a_repeated_question_is_answered_from_memory_until_the_tree_changes(repo: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    ranked: list[int] = []
+    real = ripmap.api.rank
+
+    def counted(*a, **k):
+        ranked.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(ripmap.api, "rank", counted)
+    with RepoMap(repo, cache_dir=tmp_path / "cache") as rm:
+        first = rm.render(rm.rank(chat_files=["app.py"], focus="report"), tokens=1024).text
+        again = rm.render(rm.rank(chat_files=["app.py"], focus="report"), tokens=1024).text
+        assert again == first and len(ranked) == 1
+        rm.rank(chat_files=["app.py"], focus="another question")
+        assert len(ranked) == 2
+        EDITS["edit"](repo)
+        assert rm.refresh()
+        after = rm.render(rm.rank(chat_files=["app.py"], focus="report incremental_probe"), tokens=1024).text
+        assert len(ranked) == 3 and "incremental_probe" in after

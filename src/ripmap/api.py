@@ -54,6 +54,8 @@ __all__ = ["RepoMap", "RepoMapPool", "Params", "Ranking", "Rendered", "Resolved"
 
 #: the token budget of a map when the caller names none (CLI, MCP server, Python API)
 DEFAULT_TOKENS = 8192
+#: rankings (and their printed maps) a RepoMap keeps for repeated questions on one snapshot
+_RANKINGS_KEPT = 8
 
 
 @dataclass
@@ -140,6 +142,8 @@ class RepoMap:
         self._file_set_memo: frozenset[str] | None = None
         self._probe: ListingProbe | None = None  # see watch()
         self._probe_ok: str | None = None
+        self._rankings: OrderedDict[tuple, Ranking] = OrderedDict()  # per query, for this snapshot
+        self._renders: OrderedDict[tuple, tuple[Ranking, Rendered]] = OrderedDict()
 
     # -- from command-line paths to a root --------------------------------------------
     @staticmethod
@@ -276,6 +280,8 @@ class RepoMap:
             return False
         probe = self._probe.fingerprint() if self._probe is not None else None  # before the tree is read
         config = self.config if self._config_given else load_config(self.root)
+        self._rankings.clear()
+        self._renders.clear()
         if config != self.config:
             self.config = config
             self._index = self._ctx = self._calls = self._files = self._file_set_memo = None
@@ -347,11 +353,22 @@ class RepoMap:
         ctx = self.context
         t = time.perf_counter()
         chat = self._chat_files(chat_files)
-        r = rank(ctx, params or self.params, chat_files=chat, focus=focus,
-                 mentioned_idents=mentioned_idents, mentioned_files=[self.relpath(p) for p in mentioned_files],
-                 tags=self.index.tags)
+        idents, mentioned = tuple(mentioned_idents), tuple(self.relpath(p) for p in mentioned_files)
+        key = (tuple(chat), focus, idents, mentioned, params or self.params)
+        r = self._rankings.get(key)
+        if r is None:
+            r = rank(ctx, params or self.params, chat_files=chat, focus=focus, mentioned_idents=idents,
+                     mentioned_files=list(mentioned), tags=self.index.tags)
+            r = dataclasses.replace(r, chat_files=tuple(chat))
+            # a long-lived caller asks the same question again (an agent's repeated repo_map):
+            # the ranking and its symbol arrays are kept for the current snapshot
+            self._rankings[key] = r
+            while len(self._rankings) > _RANKINGS_KEPT:
+                self._rankings.popitem(last=False)
+        else:
+            self._rankings.move_to_end(key)
         self.timings.rank_s = time.perf_counter() - t
-        return dataclasses.replace(r, chat_files=tuple(chat))
+        return r
 
     def _chat_files(self, given: Iterable[str | Path]) -> list[str]:
         """Root-relative chat files, each directory replaced by its mapped files."""
@@ -431,9 +448,19 @@ class RepoMap:
         """
         t = time.perf_counter()
         tm = self.timings
-        out = render(ranking, self.index.tags, root=self.root, counter=self.counter, tokens=tokens, format=format,
-                     calls=self.calls if calls else None, reserve=reserve, color=color, title=self.root.name,
-                     cache_hits=self.index.cache_hits, spent_s=tm.index_s + tm.graph_s + tm.git_s + tm.rank_s)
+        key = (id(ranking), tokens, format, calls, reserve, color)
+        kept = self._renders.get(key)
+        if kept is not None and kept[0] is ranking and format in ("text", "join"):
+            out = kept[1]  # the same ranking printed at the same budget: the same text
+        else:
+            out = render(ranking, self.index.tags, root=self.root, counter=self.counter, tokens=tokens,
+                         format=format, calls=self.calls if calls else None, reserve=reserve, color=color,
+                         title=self.root.name, cache_hits=self.index.cache_hits,
+                         spent_s=tm.index_s + tm.graph_s + tm.git_s + tm.rank_s)
+            if any(r is ranking for r in self._rankings.values()):
+                self._renders[key] = (ranking, out)
+                while len(self._renders) > _RANKINGS_KEPT:
+                    self._renders.popitem(last=False)
         tm.render_s = time.perf_counter() - t
         return out
 
