@@ -249,8 +249,10 @@ class RepoMap:
                 stored = StoredGraph(g, (key, file_graph(g, self.params)), stamps)
                 blobs.save_graph(_storable(stored))
             elif stored.assembled is None or stored.assembled[0] != key:
+                # the tree did not change since the graph was stored: a run on it again is
+                # likely, so the file graph is kept whatever its size
                 stored = StoredGraph(stored.graph, (key, file_graph(stored.graph, self.params)), stored.stamps)
-                blobs.save_graph(_storable(stored))
+                blobs.save_graph(stored)
             self.timings.graph_s = time.perf_counter() - t
             t = time.perf_counter()
             git = self._load_git(blobs) if self.use_git else None
@@ -521,8 +523,10 @@ class RepoMap:
         self.close()
 
 
-#: an assembled file graph with more entries than this is not stored: writing and reading
-#: it back costs more than assembling it again (a 70,000-file tree of copies: 41M entries)
+#: an assembled file graph with more entries than this is not stored with a graph that was
+#: just built or patched (after an edit another edit is as likely as a second run on the
+#: same tree, and writing it costs more than assembling it: 41M entries on a 70,000-file
+#: tree of copies); the next run on the unchanged tree stores it
 MAX_STORED_FILE_GRAPH = 4_000_000
 
 
