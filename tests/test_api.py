@@ -274,7 +274,7 @@ def test_is_stale_after_edits_new_files_commits_and_config(repo: Path, tmp_path:
     assert off.is_stale()  # the config decides which files are mapped
 
 
-def test_pool_reuses_rebuilds_when_stale_and_evicts(repo: Path, tmp_path: Path, monkeypatch) -> None:
+def test_pool_reuses_refreshes_when_stale_and_evicts(repo: Path, tmp_path: Path, monkeypatch) -> None:
     closed: list[RepoMap] = []
     real_close = RepoMap.close
 
@@ -290,13 +290,15 @@ def test_pool_reuses_rebuilds_when_stale_and_evicts(repo: Path, tmp_path: Path, 
             first = e1.repo
         with pool.session(repo.resolve()) as e2:
             assert e2.repo is first and not closed  # warm
-        (repo / "app.py").write_text((repo / "app.py").read_text() + "\n# edited\n")
+        (repo / "app.py").write_text((repo / "app.py").read_text() + "\n\ndef pool_edit_probe():\n    pass\n")
         with pool.session(repo.resolve()) as e3:
-            assert e3.repo is not first and closed == [first]  # stale: closed and rebuilt
+            # stale: refreshed in place (only the edited file read again), not closed
+            assert e3.repo is first and not closed
+            assert e3.repo.search("pool_edit_probe").definitions == 1
             rebuilt = e3.repo
         with pool.session(other.resolve()) as e4:
             assert e4.repo.files == ("b.py",)
-        assert closed == [first, rebuilt]  # evicted (size 1) once its call was over
+        assert closed == [rebuilt]  # evicted (size 1) once its call was over
     finally:
         pool.close()
     assert closed[-1] is e4.repo

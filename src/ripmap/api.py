@@ -37,11 +37,11 @@ from .cache import NullCache, TagCache
 from .cache.blobs import BlobStore, StoredGraph
 from .callgraph import CallGraph
 from .config import Config, load_config
-from .discover import CLASSIFY_VERSION, discover
+from .discover import CLASSIFY_VERSION, ListingProbe, discover
 from .errors import RipmapError, UsageError
 from .gitinfo import GitSignals, git_head, git_toplevel, load_git_signals
-from .graph import GraphData, build_graph
-from .index import Index, build_index, files_fingerprint
+from .graph import GraphData, build_graph, patch_graph
+from .index import Index, build_index, changed_files, files_fingerprint
 from .rank import RankContext, Ranking, rank
 from .rank.edges import file_graph, graph_key
 from .rank.params import DEFAULT, Params
@@ -55,6 +55,8 @@ __all__ = ["RepoMap", "RepoMapPool", "Params", "Ranking", "Rendered", "Resolved"
 
 #: the token budget of a map when the caller names none (CLI, MCP server, Python API)
 DEFAULT_TOKENS = 8192
+#: rankings (and their printed maps) a RepoMap keeps for repeated questions on one snapshot
+_RANKINGS_KEPT = 8
 
 
 @dataclass
@@ -139,6 +141,10 @@ class RepoMap:
         self._built: Stamp | None = None
         self._files: tuple[str, ...] | None = None
         self._file_set_memo: frozenset[str] | None = None
+        self._probe: ListingProbe | None = None  # see watch()
+        self._probe_ok: str | None = None
+        self._rankings: OrderedDict[tuple, Ranking] = OrderedDict()  # per query, for this snapshot
+        self._renders: OrderedDict[tuple, tuple[Ranking, Rendered]] = OrderedDict()
 
     # -- from command-line paths to a root --------------------------------------------
     @staticmethod
@@ -237,20 +243,92 @@ class RepoMap:
             files = tuple(f.rel for f in idx.files)
             stored = blobs.load_graph(files)
             key = graph_key(self.params)
-            if stored is None or stored.assembled is None or stored.assembled[0] != key:
-                g = stored.graph if stored is not None else build_graph(files, idx.tags)
-                # assembled once, stored with the graph
-                stored = StoredGraph(g, (key, file_graph(g, self.params)))
+            if stored is None:
+                stamps = file_stamps(idx)
+                g = updated_graph(blobs.load_previous_graph(), idx, stamps)
+                # assembled once, stored with the graph (unless it is huge: see below)
+                stored = StoredGraph(g, (key, file_graph(g, self.params)), stamps)
+                blobs.save_graph(_storable(stored))
+            elif stored.assembled is None or stored.assembled[0] != key:
+                # the tree did not change since the graph was stored: a run on it again is
+                # likely, so the file graph is kept whatever its size
+                stored = StoredGraph(stored.graph, (key, file_graph(stored.graph, self.params)), stored.stamps)
                 blobs.save_graph(stored)
             self.timings.graph_s = time.perf_counter() - t
             t = time.perf_counter()
             git = self._load_git(blobs) if self.use_git else None
             self.timings.git_s = time.perf_counter() - t
-            # discovery's file classes reach ranking as one array (ranking never re-classifies)
-            flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
-            self._ctx = RankContext(graph=stored.graph, git=git, store=blobs, flags=flags, defs=idx.tags,
-                                    file_graphs=dict([stored.assembled]))
+            self._ctx = self._new_context(idx, stored.graph, git, dict([stored.assembled]))
         return self._ctx
+
+    def _new_context(self, idx: Index, graph: GraphData, git: GitSignals | None,
+                     file_graphs: dict | None = None, lexical_seed=None) -> RankContext:
+        # discovery's file classes reach ranking as one array (ranking never re-classifies)
+        flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
+        return RankContext(graph=graph, git=git, store=BlobStore(self.cache, idx.fingerprint), flags=flags,
+                           defs=idx.tags, file_graphs=file_graphs or {}, stamps=file_stamps(idx), fresh=idx.fresh,
+                           lexical_seed=lexical_seed)
+
+    def refresh(self) -> bool:
+        """Bring this RepoMap up to date with the tree, in place; whether anything changed.
+
+        For long-lived callers (the MCP server, ``ripmap serve``): only what changed is
+        redone. Unchanged files keep their definitions in memory (no cache read), changed
+        ones come from the tag cache or a parse, the reference graph is patched with the
+        changed files' rows (:func:`ripmap.graph.patch_graph`), and git signals are read
+        again only when HEAD moved. A changed config starts over. The result equals a
+        RepoMap built from scratch on the new tree.
+        """
+        if self._index is None:
+            return False
+        probe = self._probe.fingerprint() if self._probe is not None else None  # before the tree is read
+        config = self.config if self._config_given else load_config(self.root)
+        self._rankings.clear()
+        self._renders.clear()
+        if config != self.config:
+            self.config = config
+            self._index = self._ctx = self._calls = self._files = self._file_set_memo = None
+            self._probe = None
+            self.index  # noqa: B018
+            return True
+        old_idx, old_ctx, old_built = self._index, self._ctx, self._built
+        t = time.perf_counter()
+        head = git_head(self.root) if self.use_git else None
+        idx = build_index(self.root, config=self.config, cache=self.cache, progress=False, previous=old_idx)
+        self.timings.index_s = time.perf_counter() - t
+        self._built = Stamp(self.config, idx.listing, head)
+        self._probe_ok = probe
+        self._summarize_notes([n for n in idx.notes if n not in set(old_idx.notes)])
+        moved = old_built is None or head != old_built.head
+        if idx.fingerprint == old_idx.fingerprint and not idx.fresh and not moved:
+            return False
+        self._index = idx
+        self._files = self._file_set_memo = self._calls = None
+        if old_ctx is not None:
+            t = time.perf_counter()
+            stamps = file_stamps(idx)
+            graph = updated_graph(StoredGraph(old_ctx.graph, None, file_stamps(old_idx)), idx, stamps)
+            self.timings.graph_s = time.perf_counter() - t
+            git = old_ctx.git
+            if moved and self.use_git:
+                t = time.perf_counter()
+                git = self._load_git(BlobStore(self.cache, idx.fingerprint))
+                self.timings.git_s = time.perf_counter() - t
+            seed = old_ctx._memo.get("lexical")  # patched on first use, if it was ever built
+            if seed is not None and seed.stamps is None:
+                seed.stamps = file_stamps(old_idx)
+            self._ctx = self._new_context(idx, graph, git, lexical_seed=seed)
+        return True
+
+    def watch(self) -> None:
+        """Make :meth:`is_stale` cheap for a long-lived caller: from now on it first compares
+        a :class:`~ripmap.discover.ListingProbe` fingerprint (a ``stat`` per file) with the
+        one taken when the map was last found current, and runs the full :meth:`stamp` only
+        when they differ. Call before the first build, so the first fingerprint predates it."""
+        if self._probe is None:
+            self._probe = ListingProbe(self.root, self.config, language_of=languages.language_for_path)
+            fp = self._probe.fingerprint()
+            self._probe_ok = fp if self._index is None else None
 
     def _load_git(self, blobs: BlobStore) -> GitSignals:
         head = git_head(self.root)
@@ -278,11 +356,22 @@ class RepoMap:
         ctx = self.context
         t = time.perf_counter()
         chat = self._chat_files(chat_files)
-        r = rank(ctx, params or self.params, chat_files=chat, focus=focus,
-                 mentioned_idents=mentioned_idents, mentioned_files=[self.relpath(p) for p in mentioned_files],
-                 tags=self.index.tags)
+        idents, mentioned = tuple(mentioned_idents), tuple(self.relpath(p) for p in mentioned_files)
+        key = (tuple(chat), focus, idents, mentioned, params or self.params)
+        r = self._rankings.get(key)
+        if r is None:
+            r = rank(ctx, params or self.params, chat_files=chat, focus=focus, mentioned_idents=idents,
+                     mentioned_files=list(mentioned), tags=self.index.tags)
+            r = dataclasses.replace(r, chat_files=tuple(chat))
+            # a long-lived caller asks the same question again (an agent's repeated repo_map):
+            # the ranking and its symbol arrays are kept for the current snapshot
+            self._rankings[key] = r
+            while len(self._rankings) > _RANKINGS_KEPT:
+                self._rankings.popitem(last=False)
+        else:
+            self._rankings.move_to_end(key)
         self.timings.rank_s = time.perf_counter() - t
-        return dataclasses.replace(r, chat_files=tuple(chat))
+        return r
 
     def _chat_files(self, given: Iterable[str | Path]) -> list[str]:
         """Root-relative chat files, each directory replaced by its mapped files."""
@@ -363,10 +452,20 @@ class RepoMap:
         """
         t = time.perf_counter()
         tm = self.timings
-        out = render(ranking, self.index.tags, root=self.root, counter=self.counter, tokens=tokens, format=format,
-                     calls=self.calls if calls else None, reserve=reserve, color=color, title=self.root.name,
-                     cache_hits=self.index.cache_hits, spent_s=tm.index_s + tm.graph_s + tm.git_s + tm.rank_s,
-                     graph=self.context.file_graph(ranking.params) if format == "html" else None)
+        key = (id(ranking), tokens, format, calls, reserve, color)
+        kept = self._renders.get(key)
+        if kept is not None and kept[0] is ranking and format in ("text", "join"):
+            out = kept[1]  # the same ranking printed at the same budget: the same text
+        else:
+            out = render(ranking, self.index.tags, root=self.root, counter=self.counter, tokens=tokens,
+                         format=format, calls=self.calls if calls else None, reserve=reserve, color=color,
+                         title=self.root.name, cache_hits=self.index.cache_hits,
+                         spent_s=tm.index_s + tm.graph_s + tm.git_s + tm.rank_s,
+                         graph=self.context.file_graph(ranking.params) if format == "html" else None)
+            if any(r is ranking for r in self._rankings.values()):
+                self._renders[key] = (ranking, out)
+                while len(self._renders) > _RANKINGS_KEPT:
+                    self._renders.popitem(last=False)
         tm.render_s = time.perf_counter() - t
         return out
 
@@ -395,8 +494,21 @@ class RepoMap:
 
     def is_stale(self) -> bool:
         """Whether the files, config or HEAD changed since the index was built (a
-        RepoMap that has not indexed yet is never stale: it will read them when it does)."""
-        return self._built is not None and self.stamp() != self._built
+        RepoMap that has not indexed yet is never stale: it will read them when it does).
+
+        After :meth:`watch`, a probe fingerprint equal to the last one that found the map
+        current answers without the full :meth:`stamp` (see :meth:`watch`)."""
+        if self._built is None:
+            return False
+        probe = None
+        if self._probe is not None:
+            probe = self._probe.fingerprint()
+            if probe == self._probe_ok and (not self.use_git or git_head(self.root) == self._built.head):
+                return False
+        stale = self.stamp() != self._built
+        if not stale and probe is not None:
+            self._probe_ok = probe
+        return stale
 
     def relpath(self, p: str | Path) -> str:
         """A root-relative '/' path for a path given relative to the root or absolute."""
@@ -420,6 +532,41 @@ class RepoMap:
         self.close()
 
 
+#: an assembled file graph with more entries than this is not stored with a graph that was
+#: just built or patched (after an edit another edit is as likely as a second run on the
+#: same tree, and writing it costs more than assembling it: 41M entries on a 70,000-file
+#: tree of copies); the next run on the unchanged tree stores it
+MAX_STORED_FILE_GRAPH = 4_000_000
+
+
+def _storable(stored: StoredGraph) -> StoredGraph:
+    if stored.assembled is not None and stored.assembled[1].nnz > MAX_STORED_FILE_GRAPH:
+        return StoredGraph(stored.graph, None, stored.stamps)
+    return stored
+
+
+def file_stamps(idx: Index) -> np.ndarray:
+    """(size, mtime_ns) per indexed file, in index order: what a stored graph remembers."""
+    out = np.zeros((len(idx.files), 2), dtype=np.int64)
+    for i, f in enumerate(idx.files):
+        out[i, 0], out[i, 1] = f.size, f.mtime_ns
+    return out
+
+
+def updated_graph(prev: StoredGraph | None, idx: Index, stamps: np.ndarray) -> GraphData:
+    """The graph of ``idx``: ``prev`` (the graph stored last) with the rows of the files
+    that changed since replaced, or built from every file's tags when there is no usable
+    ``prev``. A file counts as changed when its (size, mtime) differs from what ``prev``
+    saw, when it is new, or when this index parsed it."""
+    files = tuple(f.rel for f in idx.files)
+    if prev is None or prev.graph.rows is None or prev.stamps is None:
+        return build_graph(files, idx.tags)
+    changed = changed_files(prev.graph.files, prev.stamps, files, stamps, idx.fresh)
+    if len(changed) > len(files) // 2:  # most of the tree moved: a full read is as cheap
+        return build_graph(files, idx.tags)
+    return patch_graph(prev.graph, files, changed, idx.tags)
+
+
 def supported_languages() -> list[dict]:
     """What ripmap can parse: one row per language (name, extensions, whether references
     are extracted, status), for ``ripmap --languages``."""
@@ -441,7 +588,8 @@ class PoolEntry:
 
 class RepoMapPool:
     """An LRU of RepoMaps, one per project root, each used by one call at a time and
-    rebuilt when :meth:`RepoMap.is_stale` says its files, config or HEAD moved on.
+    refreshed in place (:meth:`RepoMap.refresh`: only what changed is redone) when
+    :meth:`RepoMap.is_stale` says its files, config or HEAD moved on.
 
     For long-lived front ends (the MCP server builds one in its ``main``). A RepoMap is
     not meant for concurrent use (its stages build lazily), and servers run calls on
@@ -472,11 +620,14 @@ class RepoMapPool:
                     if entry is not None:
                         self._entries.move_to_end(root)
                 if entry is not None and entry.repo.is_stale():
-                    self.log.info("%s changed; rebuilding its map", root)
-                    with self._lock:
-                        self._entries.pop(root, None)
-                    entry.repo.close()
-                    entry = None
+                    self.log.info("%s changed; refreshing its map", root)
+                    try:
+                        entry.repo.refresh()  # only what changed is redone
+                    except BaseException:
+                        with self._lock:
+                            self._entries.pop(root, None)
+                        entry.repo.close()
+                        raise
                 if entry is None:
                     entry = self._build(root)
                     with self._lock:
@@ -503,6 +654,7 @@ class RepoMapPool:
 
         repo = RepoMap(root, use_cache=True, cache_dir=self.cache_dir, use_git=self.use_git, progress=False, warn=warn)
         try:
+            repo.watch()  # staleness checks by a stat per file, not a full discovery
             repo.index  # noqa: B018 - index now, so its warnings reach this call's output
         except BaseException:
             repo.close()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,7 +34,7 @@ from .languages.families import family_for_path
 KIND_CLASSES = ("call", "type", "other")
 _TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
 #: what the matrices mean (bump when building them changes; the stored graph carries it)
-GRAPH_VERSION = "3"  # 3: names keyed by language family
+GRAPH_VERSION = "4"  # 3: names keyed by language family; 4: stored with its rows
 
 
 def _kind_class(kind: str) -> int:
@@ -59,13 +59,15 @@ class GraphData:
     families: tuple[str, ...]  # family labels; file_family and name_family index into it
     file_family: np.ndarray  # int32 per file
     name_family: np.ndarray  # int32 per name
+    #: what the matrices were assembled from, for :func:`patch_graph` (None: not kept)
+    rows: "GraphRows | None" = None
     #: lookups derived from the structure alone (never anything that depends on parameters)
     _memo: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_arrays(cls, files: Sequence[str], names: Sequence[str], R: Sequence[sp.csr_matrix], D: sp.csr_matrix,
                     I: sp.csr_matrix, families: Sequence[str], file_family: np.ndarray,
-                    name_family: np.ndarray) -> "GraphData":
+                    name_family: np.ndarray, rows: "GraphRows | None" = None) -> "GraphData":
         """A graph from its matrices, with the per-name summaries (definers, privacy)
         derived from them: what building and reading a stored graph both end with."""
         ndefs = np.asarray(D.sum(axis=1)).ravel().astype(np.float64)
@@ -73,7 +75,7 @@ class GraphData:
                                or n.startswith("__") and not n.endswith("__") for n in names),
                               dtype=bool, count=len(names))
         return cls(files=tuple(files), names=tuple(names), R=tuple(R), D=D, I=I, ndefs=ndefs, private=private,
-                   families=tuple(families), file_family=file_family, name_family=name_family)
+                   families=tuple(families), file_family=file_family, name_family=name_family, rows=rows)
 
     @property
     def n_files(self) -> int:
@@ -121,76 +123,179 @@ class GraphData:
 
 # -- building ---------------------------------------------------------------------------
 
+#: occurrence kinds of :class:`GraphRows` besides the reference classes 0-2 (``KIND_CLASSES``)
+_DEF, _IMPORT = 3, 4
+
+
+@dataclass(frozen=True, eq=False)
+class GraphRows:
+    """Every file's contribution to the graph, in the order the graph is read from them.
+
+    One row per definition, reference summary (name, kind class, count) or import of a
+    file, files in index order and each file's rows in its tags' order. The graph is a
+    function of these rows alone (:func:`assemble`), so after an edit only the changed
+    files' rows are replaced (:func:`patch_graph`) instead of reading every file's tags
+    again, and the result is the graph a cold build gives, bit for bit.
+    """
+
+    strs: tuple[str, ...]  # the names and import strings the rows point into
+    file: np.ndarray  # int32: file index of each row (non-decreasing)
+    str_id: np.ndarray  # int32: index into ``strs``
+    kind: np.ndarray  # int8: 0-2 reference class, 3 definition, 4 import
+    count: np.ndarray  # float64: references of this name and kind in the file (1 for the others)
+
+    @property
+    def size(self) -> int:
+        return int(self.file.size)
+
+
+def _collect(files: Sequence[str], rows_of, first: int = 0, strs: list[str] | None = None,
+             ids: dict[str, int] | None = None) -> tuple[list[str], dict[str, int], tuple[np.ndarray, ...]]:
+    """The :class:`GraphRows` arrays of ``files`` (numbered from ``first``), their strings
+    added to ``strs``/``ids``. ``rows_of``: (rel, definitions, reference counts) per file."""
+    strs = [] if strs is None else strs
+    ids = {} if ids is None else ids
+    got = {rel: (d, c) for rel, d, c in rows_of}
+    f_: list[int] = []
+    s_: list[int] = []
+    k_: list[int] = []
+    c_: list[float] = []
+    kind_class: dict[str, int] = {}
+
+    def sid(x: str) -> int:
+        i = ids.get(x)
+        if i is None:
+            i = ids[x] = len(strs)
+            strs.append(x)
+        return i
+
+    for fi, rel in enumerate(files, first):
+        defs, counts = got.get(rel, ((), ()))
+        for t in defs:  # tuples: (line, name, is_def, kind, ...)
+            if t[3] == "impl":  # Rust `impl Foo` groups Foo's methods; Foo is defined elsewhere
+                continue
+            f_.append(fi)
+            s_.append(sid(t[1]))
+            k_.append(_DEF)
+            c_.append(1.0)
+        for name, kind, n in counts:
+            if kind == "import":
+                k = _IMPORT
+            else:
+                k = kind_class.get(kind)
+                if k is None:
+                    k = kind_class[kind] = _kind_class(kind)
+            f_.append(fi)
+            s_.append(sid(name))
+            k_.append(k)
+            c_.append(n)
+    arrays = (np.asarray(f_, dtype=np.int32), np.asarray(s_, dtype=np.int32), np.asarray(k_, dtype=np.int8),
+              np.asarray(c_, dtype=np.float64))
+    return strs, ids, arrays
+
+
 def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> GraphData:
     """Collect names and references from tags into the factored sparse graph.
 
-    Each family numbers its names on its own while the tags are read (a file looks
-    its names up in its family's dict: no per-tag cost over one shared dict); the
-    per-family numbers are shifted into one id space with array arithmetic after.
+    The tags are read once into :class:`GraphRows` (a TagTable hands out each file's
+    definitions and reference counts without decoding the references themselves);
+    :func:`assemble` turns the rows into matrices with array arithmetic.
+    """
+    files = tuple(files)
+    source = tags.graph_rows() if hasattr(tags, "graph_rows") else _rows_of(files, tags)
+    strs, _ids, (f, s, k, c) = _collect(files, source)
+    return assemble(files, GraphRows(tuple(strs), f, s, k, c))
+
+
+def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
+                tags: Mapping[str, Sequence[Tag]]) -> GraphData:
+    """``old`` brought up to date: the rows of files that are gone or ``changed`` dropped,
+    those of changed and new files read from ``tags``, the rest kept.
+
+    Equal to ``build_graph(files, tags)`` whenever every file whose tags differ from
+    ``old``'s is in ``changed`` (or new); costs a read of the changed files' tags plus
+    array work over the rows, instead of reading every file's tags.
+    """
+    if old.rows is None:
+        return build_graph(files, tags)
+    files = tuple(files)
+    changed = set(changed)
+    new_index = {f: i for i, f in enumerate(files)}
+    rows = old.rows
+    old_to_new = np.fromiter((-1 if f in changed else new_index.get(f, -1) for f in old.files),
+                             dtype=np.int64, count=old.n_files)
+    kept_files = old_to_new[old_to_new >= 0]
+    keep = old_to_new[rows.file] >= 0 if rows.size else np.zeros(0, dtype=bool)
+    have = np.zeros(len(files), dtype=bool)
+    have[kept_files] = True
+    fresh = [files[i] for i in np.flatnonzero(~have)]
+    strs = list(rows.strs)
+    ids = {x: i for i, x in enumerate(strs)}
+    source = tags.graph_rows(fresh) if hasattr(tags, "graph_rows") else _rows_of(fresh, tags)
+    # numbered 0.. among the fresh files, then moved to their place in ``files``
+    strs, _ids, (f, s, k, c) = _collect(fresh, source, 0, strs, ids)
+    fresh_pos = np.asarray([new_index[x] for x in fresh], dtype=np.int32)
+    file = np.concatenate([old_to_new[rows.file[keep]].astype(np.int32), fresh_pos[f] if f.size else f])
+    str_id = np.concatenate([rows.str_id[keep], s])
+    kind = np.concatenate([rows.kind[keep], k])
+    count = np.concatenate([rows.count[keep], c])
+    order = np.argsort(file, kind="stable")  # each file's rows keep their own order
+    file, str_id, kind, count = file[order], str_id[order], kind[order], count[order]
+    used = np.unique(str_id)
+    if used.size < 0.75 * len(strs):  # strings of removed rows pile up: drop them
+        remap = np.full(len(strs), -1, dtype=np.int32)
+        remap[used] = np.arange(used.size, dtype=np.int32)
+        str_id = remap[str_id]
+        strs = [strs[i] for i in used.tolist()]
+    return assemble(files, GraphRows(tuple(strs), file, str_id, kind, count))
+
+
+def assemble(files: Sequence[str], rows: GraphRows) -> GraphData:
+    """The factored graph of ``files`` from their rows (see :class:`GraphRows`).
+
+    Families are numbered by their first file, and each family's names by their first
+    row (definitions before references within a file), with array arithmetic; ids of
+    one family are consecutive, families in their order.
     """
     files = tuple(files)
     nf = len(files)
     fam_ids: dict[str, int] = {}
     file_fam = np.fromiter((fam_ids.setdefault(family_for_path(rel), len(fam_ids)) for rel in files),
                            dtype=np.int32, count=nf)
-    fam_names: list[dict[str, int]] = [{} for _ in fam_ids]  # per family: name → local id
-    def_f: list[int] = []
-    def_n: list[int] = []
-    ref_f: list[int] = []
-    ref_n: list[int] = []
-    ref_k: list[int] = []
-    ref_c: list[int] = []
-    imports: list[tuple[int, str]] = []
-    kind_class: dict[str, int] = {}
-    # per file: definitions and (name, kind, count) reference summaries; a TagTable
-    # hands these out without decoding the references themselves
-    source = tags.graph_rows() if hasattr(tags, "graph_rows") else _rows_of(files, tags)
-    rows = {rel: (d, c) for rel, d, c in source}
-    fams = file_fam.tolist()
-    for fi, rel in enumerate(files):
-        defs, counts = rows.get(rel, ((), ()))
-        if not defs and not counts:
-            continue
-        name_ids = fam_names[fams[fi]]
-        get = name_ids.setdefault
-        for t in defs:  # tuples: (line, name, is_def, kind, ...)
-            if t[3] == "impl":  # Rust `impl Foo` groups Foo's methods; Foo is defined elsewhere
-                continue
-            def_f.append(fi)
-            def_n.append(get(t[1], len(name_ids)))
-        for name, kind, n in counts:
-            if kind == "import":
-                imports.append((fi, name))
-                continue
-            k = kind_class.get(kind)
-            if k is None:
-                k = kind_class[kind] = _kind_class(kind)
-            ref_f.append(fi)
-            ref_n.append(get(name, len(name_ids)))
-            ref_k.append(k)
-            ref_c.append(n)
-    sizes = np.fromiter((len(m) for m in fam_names), dtype=np.int64, count=len(fam_names))
-    offset = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64) if len(sizes) else sizes
-    nn = int(sizes.sum())
-    # local ids follow dict insertion order, so each family's names in id order are its keys
-    names = tuple(n for m in fam_names for n in m)
-    name_fam = np.repeat(np.arange(len(fam_names), dtype=np.int32), sizes)
-    rf = np.asarray(ref_f, dtype=np.int32)
-    rn = (np.asarray(ref_n, dtype=np.int64) + offset[file_fam[rf]]).astype(np.int32)
-    rk = np.asarray(ref_k, dtype=np.int8)
-    rc = np.asarray(ref_c, dtype=np.float64)
+    named = rows.kind != _IMPORT
+    f = rows.file[named]
+    s = rows.str_id[named].astype(np.int64)
+    k = rows.kind[named]
+    c = rows.count[named]
+    S = max(len(rows.strs), 1)
+    key = file_fam[f].astype(np.int64) * S + s
+    if key.size:
+        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    else:
+        uniq = first = inv = np.zeros(0, dtype=np.int64)
+    fam_u = uniq // S
+    order = np.lexsort((first, fam_u))  # by family, then by first appearance
+    new_id = np.empty(uniq.size, dtype=np.int64)
+    new_id[order] = np.arange(uniq.size)
+    nid = new_id[inv.reshape(-1)].astype(np.int32) if key.size else np.zeros(0, dtype=np.int32)
+    strs = rows.strs
+    names = tuple(strs[int(i)] for i in (uniq[order] % S))
+    name_fam = fam_u[order].astype(np.int32)
+    nn = len(names)
     R = []
-    for k in range(3):
-        m = rk == k
-        R.append(sp.csr_matrix((rc[m], (rf[m], rn[m])), shape=(nf, nn)))
-    df = np.asarray(def_f, dtype=np.int32)
-    dn = (np.asarray(def_n, dtype=np.int64) + offset[file_fam[df]]).astype(np.int32)
+    for kc in range(3):
+        m = k == kc
+        R.append(sp.csr_matrix((c[m], (f[m], nid[m])), shape=(nf, nn)))
+    m = k == _DEF
+    df, dn = f[m], nid[m]
     D = sp.csr_matrix((np.ones(len(df)), (dn, df)), shape=(nn, nf))
     D.data[:] = 1.0  # duplicates summed above: keep incidence only
     D.sum_duplicates()
     D.data[:] = 1.0
+    imp = ~named
+    imports = list(zip(rows.file[imp].tolist(), (strs[i] for i in rows.str_id[imp].tolist())))
     I = _import_matrix(files, imports, file_fam)
-    return GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam)
+    return GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam, rows=rows)
 
 
 def _rows_of(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]):

@@ -78,16 +78,17 @@ class TagTable(Mapping[str, list[Tag]]):
             merged.sort(key=Tag.sort_key)
             self._full[r] = merged
 
-    def graph_rows(self) -> Iterator[tuple[str, list, list]]:
-        """(rel, definitions, reference counts) per file, the counts as
-        ``(name, kind, count)`` (see :func:`ripmap.extract.tags.ref_counts`).
+    def graph_rows(self, rels: Iterable[str] | None = None) -> Iterator[tuple[str, list, list]]:
+        """(rel, definitions, reference counts) per file (of ``rels``, default all), the
+        counts as ``(name, kind, count)`` (see :func:`ripmap.extract.tags.ref_counts`).
 
         For the graph builder: it needs only how often each name is used, so neither
         a Tag per reference nor the references themselves are decoded.
         """
-        missing = [r for r in self._defs if r not in self._full]
+        wanted = self._defs if rels is None else {r: self._defs[r] for r in rels if r in self._defs}
+        missing = [r for r in wanted if r not in self._full]
         counts = self._counts(missing) if missing else {}
-        for rel, defs in self._defs.items():
+        for rel, defs in wanted.items():
             full = self._full.get(rel)
             if full is None and rel not in counts:
                 full = self[rel]
@@ -136,11 +137,28 @@ class Index:
     #: :func:`files_fingerprint` of what discovery listed, before parsing dropped any
     #: file: what a later discovery is compared with to tell whether the index is current
     listing: str = ""
+    #: files whose tags were parsed (or re-validated by content hash) by this build: what an
+    #: incremental graph update reads again even when its size and mtime look unchanged
+    fresh: frozenset[str] = frozenset()
 
     @property
     def fingerprint(self) -> str:
         """Identity of the indexed content: changes whenever any file is added, removed or edited."""
         return files_fingerprint(self.files)
+
+
+def changed_files(old_files: Sequence[str], old_stamps, files: Sequence[str], stamps,
+                  fresh: Iterable[str] = ()) -> set[str]:
+    """The files of ``files`` that an incremental update must read again: new ones, those
+    whose (size, mtime) differs from what the old structure saw (``*_stamps``: one
+    ``(size, mtime_ns)`` row per file), and ``fresh`` (parsed by this index)."""
+    old = {f: i for i, f in enumerate(old_files)}
+    out = set(fresh)
+    for i, f in enumerate(files):
+        j = old.get(f)
+        if j is None or old_stamps[j, 0] != stamps[i, 0] or old_stamps[j, 1] != stamps[i, 1]:
+            out.add(f)
+    return out
 
 
 def files_fingerprint(files: Iterable[SourceFile]) -> str:
@@ -313,27 +331,29 @@ def _progress(total: int, enabled: bool):
 
 
 def parse_files(jobs: list[tuple[str, str, str]], *, workers: int | None = None,
-                progress: bool = False) -> list[Parsed]:
-    """Extract many files, in parallel when there are enough of them."""
+                progress: bool = False) -> Iterator[Parsed]:
+    """Extract many files, in parallel when there are enough of them, yielding each
+    result as its chunk comes back (the caller stores them while the workers go on)."""
     if not jobs:
-        return []
+        return
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(jobs) < _POOL_MIN_FILES:
-        return [_parse_one(j) for j in jobs]
+        for j in jobs:
+            yield _parse_one(j)
+        return
     # big files first so the pool does not end on one straggler
     jobs = sorted(jobs, key=lambda j: -_size(j[1]))
     chunk = max(4, min(64, len(jobs) // (workers * 8) or 4))
     chunks = [jobs[i:i + chunk] for i in range(0, len(jobs), chunk)]
     bar = _progress(len(jobs), progress and len(jobs) >= 400)
-    out: list = []
     ex = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
                              initializer=_die_with_parent, initargs=(os.getpid(),))
     try:
         for res in ex.map(_parse_chunk, chunks):
-            out.extend(res)
             if bar is not None:
                 bar.advance(bar.task_ids[0], len(res))
-    except BaseException:  # Ctrl-C, SIGTERM turned into an exception, a broken pool
+            yield from res
+    except BaseException:  # Ctrl-C, SIGTERM turned into an exception, a broken pool, a closed generator
         _stop_workers(ex)
         raise
     else:
@@ -341,7 +361,10 @@ def parse_files(jobs: list[tuple[str, str, str]], *, workers: int | None = None,
     finally:
         if bar is not None:
             bar.stop()
-    return out
+
+
+#: parse results written to the cache per transaction while the workers go on
+_WRITE_BATCH = 2048
 
 
 def _parsed_or_cached(blobs: Mapping[str, bytes], rels: list[str], decode: Callable[[bytes], list | None],
@@ -370,8 +393,12 @@ def _size(path: str) -> int:
 
 def build_index(root: Path, *, config: Config | None = None, cache: TagCache | NullCache | None = None,
                 workers: int | None = None, progress: bool | None = None,
-                warn: Callable[[str], None] | None = None) -> Index:
-    """Discover, then take tags from the cache or parse them; update the cache."""
+                warn: Callable[[str], None] | None = None, previous: Index | None = None) -> Index:
+    """Discover, then take tags from the cache or parse them; update the cache.
+
+    ``previous``, an index of the same root held in memory (a server's), lends the
+    definitions of files whose size and mtime it saw too, so a refresh decodes only
+    what changed instead of every file's definitions."""
     t0 = time.perf_counter()
     root = Path(root).resolve()
     config = config if config is not None else load_config(root)
@@ -383,13 +410,20 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         progress = sys.stderr.isatty()
 
     files = list(disc.files)
-    got = cache.get_many(((f.rel, f.size, f.mtime_ns) for f in files), refs=False)
+    racy_ns = time.time_ns() - _RACY_WINDOW_NS
+    lent: dict[str, list[Tag]] = {}
+    if previous is not None and cache.enabled:
+        seen = {f.rel: (f.size, f.mtime_ns) for f in previous.files}
+        for f in files:
+            if f.mtime_ns < racy_ns and seen.get(f.rel) == (f.size, f.mtime_ns):
+                lent[f.rel] = previous.tags.defs(f.rel)
+    got = cache.get_many(((f.rel, f.size, f.mtime_ns) for f in files if f.rel not in lent), refs=False)
+    got.update(lent)
     defs: dict[str, list[Tag]] = {}
     tags: dict[str, list[Tag]] = {}
     jobs: list[tuple[str, str, str]] = []
     touched: list[tuple[str, int, int]] = []
     hits = 0
-    racy_ns = time.time_ns() - _RACY_WINDOW_NS
     for f in files:
         t = got.get(f.rel)
         if t is not None and f.mtime_ns >= racy_ns and not _same_content(cache, f):
@@ -410,15 +444,20 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     if touched:
         cache.touch_many(touched)
 
-    results = parse_files(jobs, workers=workers, progress=progress)
     by_rel = {f.rel: f for f in files}
     rows = []
+    parsed_rels: list[str] = []
     raw_refs: dict[str, bytes] = {}
     raw_counts: dict[str, bytes] = {}
     dropped: set[str] = set()
     # classes read from file contents: this run's parse, else what the cache kept
     found = cache.get_flags(list(defs)) if defs else {}
-    for rel, digest, def_tuples, refs_blob, counts_blob, fnotes, cflags in results:
+    # Results are stored as they come, a batch per transaction: the references (most of
+    # the volume) then never pile up in this process; they are read back from the cache
+    # if something asks (``--calls``, search). Without a cache they stay here.
+    keep_refs = not cache.enabled
+    for rel, digest, def_tuples, refs_blob, counts_blob, fnotes, cflags in parse_files(
+            jobs, workers=workers, progress=progress):
         for n in fnotes:
             notes.append(f"{rel}: {n}")
         if def_tuples is None:
@@ -426,12 +465,18 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
             continue
         f = by_rel[rel]
         defs[rel] = [Tag._make(t) for t in def_tuples]
-        raw_refs[rel] = refs_blob
+        if keep_refs:
+            raw_refs[rel] = refs_blob
         raw_counts[rel] = counts_blob
         found[rel] = cflags
         rows.append((rel, f.size, f.mtime_ns, digest, encode_tuples(def_tuples), refs_blob, counts_blob, cflags))
+        parsed_rels.append(rel)
+        if len(rows) >= _WRITE_BATCH:
+            cache.put_encoded(rows)
+            rows.clear()
     if rows:
         cache.put_encoded(rows)
+        rows.clear()
     if dropped or found:
         files = [f.with_content_flags(found.get(f.rel, 0)) for f in files if f.rel not in dropped]
     if jobs:
@@ -459,5 +504,7 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     if warn is not None:
         for n in notes:
             warn(n)
+    fresh = frozenset(parsed_rels) | frozenset(r[0] for r in touched)
     return Index(root=root, files=tuple(files), tags=table, notes=notes, cache_hits=hits,
-                 parsed=len(rows), elapsed_s=time.perf_counter() - t0, listing=files_fingerprint(disc.files))
+                 parsed=len(parsed_rels), elapsed_s=time.perf_counter() - t0, listing=files_fingerprint(disc.files),
+                 fresh=fresh)

@@ -18,11 +18,12 @@ a traceback.
 
 Warm calls: one :class:`RepoMap` per project root stays in a small LRU (a ``RepoMapPool``,
 built in :func:`main`), so the graph, git signals and BM25 index are reused across calls.
-Before each reuse ``RepoMap.is_stale`` lists the files again (``git ls-files`` plus a
-stat per file, no file read) and compares them, with git HEAD and the config, against
-what the index was built from; any difference builds a fresh one (itself fast:
-unchanged files come from the on-disk tag cache). The staleness check took 58 ms on
-gson (280 files) and 99 ms on mypy (1,498 files) when measured on 2026-11-30.
+Before each reuse ``RepoMap.is_stale`` compares a cheap fingerprint of the tree (a ``stat``
+per mapped file and per directory, see ``ListingProbe``) with the last one found current;
+when something moved, ``RepoMap.refresh`` brings the map up to date in place: only changed
+files are read again, the reference graph and the lexical index are patched with their
+rows, git history is read again only when HEAD moved. The same question asked twice on an
+unchanged tree is answered from the ranking kept for it.
 """
 from __future__ import annotations
 

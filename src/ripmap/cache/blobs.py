@@ -7,13 +7,18 @@ with the null cache every load misses and every save is dropped):
 ========================  ==============================  =====================================
 kind                      key                             rebuilt when
 ========================  ==============================  =====================================
-reference graph           ``graph:<index fingerprint>``   any mapped file changes
+reference graph           ``graph:<index fingerprint>``   any mapped file changes (patched from
+                                                          the newest one: changed files only)
+assembled file graph      ``filegraph:<fingerprint>``     the graph or its parameters change
 git signals               ``git:<HEAD>:<until>``          HEAD (or ``until``) moves
-lexical index             ``lexical2:<fingerprint>``      any mapped file changes
+lexical index             ``lexical2:<fingerprint>``      any mapped file changes (patched from
+                                                          the newest one: changed files only)
 ========================  ==============================  =====================================
 
-The stored graph carries the file graph assembled for the parameters of the run that
-stored it, so a warm run with the same graph parameters skips the sparse assembly too.
+The file graph assembled for the parameters of the run that stored the graph is kept
+beside it, so a warm run with the same graph parameters skips the sparse assembly too;
+the graph carries its rows and each file's (size, mtime), so the next index's graph is
+the newest one with the changed files' rows replaced (:func:`ripmap.graph.patch_graph`).
 (The tokenizer's vocabulary is a file of its own: :mod:`ripmap.cache.vocab`.)
 
 Every codec is numpy ``.npz`` without pickles, so loading a tampered cache cannot run
@@ -31,13 +36,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..gitinfo import GitSignals
-from ..graph import GRAPH_VERSION, GraphData
+from ..graph import GRAPH_VERSION, GraphData, GraphRows
 from ..rank.edges import GraphKey
-from ..rank.lexical import INDEX_VERSION, LexicalIndex
+from ..rank.lexical import CHUNK_FIELDS, FILE_FIELDS, INDEX_VERSION, LexicalCounts, LexicalIndex
 from .protocol import Cache
 
 #: the key prefixes (the store keeps the newest two blobs of each)
-GRAPH, GIT, LEXICAL = "graph", "git", "lexical2"
+GRAPH, FILE_GRAPH, GIT, LEXICAL = "graph", "filegraph", "git", "lexical2"
 #: version of the git-signals blob layout
 GIT_FORMAT = 2
 
@@ -49,6 +54,9 @@ class StoredGraph:
 
     graph: GraphData
     assembled: tuple[GraphKey, sp.csr_matrix] | None = None
+    #: (size, mtime_ns) per file of the graph when it was built: what tells the files an
+    #: incremental update must read again (None: unknown, every file counts as changed)
+    stamps: np.ndarray | None = None
 
 
 class BlobStore:
@@ -64,7 +72,8 @@ class BlobStore:
 
     # -- the reference graph ----------------------------------------------------------
     def load_graph(self, files: Sequence[str]) -> StoredGraph | None:
-        """The stored graph of this index, if it describes exactly ``files``."""
+        """The stored graph of this index, if it describes exactly ``files`` (with the file
+        graph assembled for it, when one was stored)."""
         blob = self.cache.get_blob(f"{GRAPH}:{self.fingerprint}")
         if blob is None:
             return None
@@ -72,10 +81,34 @@ class BlobStore:
             stored = decode_graph(blob)
         except Exception:  # stale or corrupt blob: rebuild, never trust it
             return None
-        return stored if stored.graph.files == tuple(files) else None
+        if stored.graph.files != tuple(files):
+            return None
+        wblob = self.cache.get_blob(f"{FILE_GRAPH}:{self.fingerprint}")
+        if wblob is not None:
+            try:
+                assembled = decode_file_graph(wblob, len(files))
+            except Exception:
+                assembled = None
+            stored = StoredGraph(stored.graph, assembled, stored.stamps)
+        return stored
 
     def save_graph(self, stored: StoredGraph) -> None:
-        self.cache.put_blob(f"{GRAPH}:{self.fingerprint}", encode_graph(stored))
+        """Keep the graph, and apart from it the assembled file graph: an incremental update
+        reads the previous graph alone, and the file graph may be much the larger."""
+        self.cache.put_blob(f"{GRAPH}:{self.fingerprint}", encode_graph(StoredGraph(stored.graph, None, stored.stamps)))
+        if stored.assembled is not None:
+            self.cache.put_blob(f"{FILE_GRAPH}:{self.fingerprint}", encode_file_graph(*stored.assembled))
+
+    def load_previous_graph(self) -> StoredGraph | None:
+        """The graph stored last, whatever index it was built for: where an incremental
+        update starts when this index has none yet (None when nothing usable is stored)."""
+        got = self.cache.newest_blob(GRAPH)
+        if got is None:
+            return None
+        try:
+            return decode_graph(got[1])
+        except Exception:  # stale or corrupt: the caller builds from scratch
+            return None
 
     # -- the lexical index ------------------------------------------------------------
     def load_lexical(self, n_files: int) -> LexicalIndex | None:
@@ -91,6 +124,17 @@ class BlobStore:
 
     def save_lexical(self, lx: LexicalIndex) -> None:
         self.cache.put_blob(f"{LEXICAL}:{self.fingerprint}", encode_lexical(lx))
+
+    def load_previous_lexical(self) -> LexicalIndex | None:
+        """The lexical index stored last, whatever index it was built for (with its term
+        counts and file stamps, for an incremental update), or None."""
+        got = self.cache.newest_blob(LEXICAL)
+        if got is None:
+            return None
+        try:
+            return decode_lexical(got[1])
+        except Exception:  # stale or corrupt: the caller builds from scratch
+            return None
 
     # -- git signals (keyed by HEAD, not by the index) --------------------------------
     def load_git(self, head: str, until: str | None) -> GitSignals | None:
@@ -128,6 +172,12 @@ def encode_graph(stored: StoredGraph) -> bytes:
         key, W = stored.assembled
         arrays.update(_csr_arrays("W", W))
         arrays["W_key"] = np.array([float(x) for x in key])
+    rows = g.rows
+    if rows is not None and not any("\0" in x for x in rows.strs):
+        arrays.update(rows_file=rows.file, rows_str=rows.str_id, rows_kind=rows.kind, rows_count=rows.count,
+                      rows_strs=np.array("\0".join(rows.strs)), rows_nstrs=np.array(len(rows.strs)))
+    if stored.stamps is not None:
+        arrays["stamps"] = np.asarray(stored.stamps, dtype=np.int64)
     np.savez(buf, version=np.array(GRAPH_VERSION), **arrays,
              files=np.array("\n".join(g.files)), names=np.array("\n".join(g.names)))
     return buf.getvalue()
@@ -148,7 +198,36 @@ def decode_graph(b: bytes) -> StoredGraph:
         name_family = z["name_family"].astype(np.int32)
         assembled = ((tuple(float(x) for x in z["W_key"]), _csr_from(z, "W"))
                      if "W_key" in z.files else None)
-    return StoredGraph(GraphData.from_arrays(files, names, R, D, I, families, file_family, name_family), assembled)
+        rows = None
+        if "rows_file" in z.files:
+            n = int(z["rows_nstrs"])
+            strs = tuple(str(z["rows_strs"]).split("\0")) if n else ()
+            if len(strs) != n:
+                raise ValueError("graph rows do not match their strings")
+            rows = GraphRows(strs, z["rows_file"], z["rows_str"], z["rows_kind"], z["rows_count"])
+        stamps = z["stamps"] if "stamps" in z.files else None
+    g = GraphData.from_arrays(files, names, R, D, I, families, file_family, name_family, rows=rows)
+    if stamps is not None and stamps.shape != (len(files), 2):
+        stamps = None
+    return StoredGraph(g, assembled, stamps)
+
+
+def encode_file_graph(key: GraphKey, W: sp.csr_matrix) -> bytes:
+    """An assembled file graph and the graph parameters it was assembled for."""
+    buf = io.BytesIO()
+    np.savez(buf, version=np.array(GRAPH_VERSION), W_key=np.array([float(x) for x in key]), **_csr_arrays("W", W))
+    return buf.getvalue()
+
+
+def decode_file_graph(b: bytes, n_files: int) -> tuple[GraphKey, sp.csr_matrix]:
+    """Inverse of :func:`encode_file_graph`; ``ValueError`` unless it has ``n_files`` files."""
+    with np.load(io.BytesIO(b), allow_pickle=False) as z:
+        if str(z["version"]) != GRAPH_VERSION:
+            raise ValueError("file graph cache version mismatch")
+        W = _csr_from(z, "W")
+        if W.shape != (n_files, n_files):
+            raise ValueError("file graph of another index")
+        return tuple(float(x) for x in z["W_key"]), W
 
 
 def encode_git(sig: GitSignals) -> bytes:
@@ -190,14 +269,26 @@ def decode_git(blob: bytes) -> GitSignals:
 
 
 def encode_lexical(lx: LexicalIndex) -> bytes:
-    """The lexical index's matrices and vocabulary as ``.npz`` bytes."""
+    """The lexical index's matrices and vocabulary (and its term counts and file stamps,
+    when it has them) as ``.npz`` bytes."""
     buf = io.BytesIO()
     f, c = lx.files.tocsc(), lx.chunks.tocsc()
-    np.savez(buf, version=np.array(INDEX_VERSION), vocab=np.array(json.dumps(lx.vocab)),
+    stems = sorted(lx.vocab, key=lx.vocab.__getitem__)
+    arrays: dict[str, np.ndarray] = {}
+    cnt = lx.counts
+    if cnt is not None and not any("\0" in x for x in (*cnt.stems, *cnt.files)):
+        for i, m in enumerate((*cnt.fields, *cnt.cfields)):
+            arrays.update(_csr_arrays(f"n{i}", m))
+        arrays.update(n_stems=np.array("\0".join(cnt.stems)), n_nstems=np.array(len(cnt.stems)),
+                      n_paths=np.array("\0".join(cnt.files)), n_npaths=np.array(len(cnt.files)),
+                      n_chunk_file=cnt.chunk_file)
+    if lx.stamps is not None:
+        arrays["stamps"] = np.asarray(lx.stamps, dtype=np.int64)
+    np.savez(buf, version=np.array(INDEX_VERSION), vocab=np.array(json.dumps(stems)),
              f_data=f.data, f_indices=f.indices, f_indptr=f.indptr, f_shape=np.array(f.shape),
              c_data=c.data, c_indices=c.indices, c_indptr=c.indptr, c_shape=np.array(c.shape),
              chunk_file=lx.chunk_file, n_files=np.array(lx.n_files),
-             idf=lx.idf if lx.idf is not None else np.zeros(0))
+             idf=lx.idf if lx.idf is not None else np.zeros(0), **arrays)
     return buf.getvalue()
 
 
@@ -208,7 +299,23 @@ def decode_lexical(b: bytes) -> LexicalIndex:
             raise ValueError("lexical index version mismatch")
         f = sp.csc_matrix((z["f_data"], z["f_indices"], z["f_indptr"]), shape=tuple(z["f_shape"]))
         c = sp.csc_matrix((z["c_data"], z["c_indices"], z["c_indptr"]), shape=tuple(z["c_shape"]))
-        return LexicalIndex(json.loads(str(z["vocab"])), f, c, z["chunk_file"], int(z["n_files"]), z["idf"])
+        stems = json.loads(str(z["vocab"]))
+        counts = None
+        if "n_stems" in z.files:
+            ns, nf = int(z["n_nstems"]), int(z["n_npaths"])
+            cstems = tuple(str(z["n_stems"]).split("\0")) if ns else ()
+            cfiles = tuple(str(z["n_paths"]).split("\0")) if nf else ()
+            if len(cstems) != ns or len(cfiles) != nf:
+                raise ValueError("lexical counts do not match their strings")
+            mats = [_csr_from(z, f"n{i}") for i in range(len(FILE_FIELDS) + len(CHUNK_FIELDS))]
+            counts = LexicalCounts(cstems, cfiles, tuple(mats[:len(FILE_FIELDS)]), tuple(mats[len(FILE_FIELDS):]),
+                                   z["n_chunk_file"])
+        stamps = z["stamps"] if "stamps" in z.files else None
+        lx = LexicalIndex(dict(zip(stems, range(len(stems)))), f, c, z["chunk_file"], int(z["n_files"]), z["idf"],
+                          counts=counts, stamps=stamps)
+    if stamps is not None and (counts is None or stamps.shape != (len(counts.files), 2)):
+        lx.stamps = None
+    return lx
 
 
 def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:

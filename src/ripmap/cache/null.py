@@ -67,6 +67,9 @@ class NullCache:
     def get_blob(self, key: str) -> bytes | None:
         return None
 
+    def newest_blob(self, prefix: str) -> tuple[str, bytes] | None:
+        return None
+
     def put_blob(self, key: str, value: bytes, *, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
         return None
 

@@ -123,6 +123,11 @@ class Cache(Protocol):
         """Store ``value`` under ``key``, keeping the newest ``keep`` keys of its prefix."""
         ...
 
+    def newest_blob(self, prefix: str) -> tuple[str, bytes] | None:
+        """The most recently stored ``(key, value)`` of a key prefix, or ``None``: what an
+        incremental update starts from when its own key is not stored yet."""
+        ...
+
     # -- lifetime ---------------------------------------------------------------------
     def close(self) -> None:
         """Release the store (idempotent); a no-op cache afterwards."""

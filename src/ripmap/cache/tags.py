@@ -355,6 +355,12 @@ class TagCache(SqliteStore):
                         (key, self._version_key)) if _utf8_ok(key) else None
         return None if row is None else bytes(row[0])
 
+    def newest_blob(self, prefix: str) -> tuple[str, bytes] | None:
+        """The most recently stored ``(key, value)`` whose key starts with ``prefix:``."""
+        row = self._one("SELECT key, value FROM blobs WHERE prefix = ? AND version = ? ORDER BY stamp DESC LIMIT 1",
+                        (prefix, self._version_key)) if _utf8_ok(prefix) else None
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
     def put_blob(self, key: str, value: bytes, *, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
         """Store ``value`` under ``key`` and keep only the newest ``keep`` keys that
         share its prefix (text before the first ``:``), e.g. ``graph:<fingerprint>``

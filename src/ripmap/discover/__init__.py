@@ -26,6 +26,7 @@ The stage is cut into its concerns, each a module of this package:
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -38,8 +39,86 @@ from .ignore import VENDOR_DIRS, Filters, is_vendor_path
 from .listing import git_list, walk
 from .source import Discovery, SourceFile
 
-__all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "SourceFile", "classify_path", "content_flags", "discover",
-           "is_binary", "is_vendor_path"]
+__all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "ListingProbe", "SourceFile", "classify_path",
+           "content_flags", "discover", "is_binary", "is_vendor_path"]
+
+#: files whose change can change what discovery or its classes decide, besides the sources
+_CONTROL_FILES = frozenset({".gitignore", ".gitattributes", ".gitmodules", "ripmap.toml", "pyproject.toml"})
+
+
+class ListingProbe:
+    """A cheap fingerprint of everything discovery would see: each candidate path's
+    (size, mtime), the control files (ignore rules, attributes, the config) and the
+    directories they sit in.
+
+    For long-lived callers that ask "did anything change?" before every answer: on a
+    70,000-file tree a full :func:`discover` (git, filters, classes, per-file checks)
+    takes seconds. The probe lists the tree once (and again whenever a watched
+    directory's mtime moved, which is what adding, removing or renaming an entry does,
+    or when the last listing is older than ``relist_s``), then only ``stat``s the paths
+    that matter and their directories. Equal fingerprints mean discovery would list the
+    same files with the same sizes and mtimes; a different one may still turn out to
+    change nothing (a touched file).
+    """
+
+    def __init__(self, root: Path, config: Config | None = None, *,
+                 language_of: Callable[[str], str | None] | None = None, relist_s: float = 30.0) -> None:
+        self.root = Path(root).resolve()
+        self.filters = Filters.from_config(config or Config())
+        self.language_of = language_of
+        self.relist_s = relist_s
+        self._paths: list[str] = []  # absolute paths of the files that matter
+        self._dirs: list[str] = []  # their directories (and every directory of a listed path)
+        self._dir_state: str | None = None
+        self._listed_at = 0.0
+
+    def _matters(self, rel: str) -> bool:
+        name = rel.rpartition("/")[2]
+        return name in _CONTROL_FILES or (self.filters.wanted(rel) and (
+            self.language_of is None or self.language_of(rel) is not None))
+
+    def _list(self) -> None:
+        import time
+
+        notes: list[str] = []
+        listed = git_list(self.root, notes)
+        if listed is None:
+            listed = walk(self.root, self.filters, notes)
+        prefix = os.path.join(str(self.root), "")
+        dirs = {str(self.root)}
+        for rel in listed:
+            d = rel.rpartition("/")[0]
+            while d and prefix + d not in dirs:
+                dirs.add(prefix + d)
+                d = d.rpartition("/")[0]
+        extra = [".git/info/exclude", "ripmap.toml", "pyproject.toml"]
+        self._paths = [prefix + rel for rel in [*listed, *extra] if self._matters(rel) or rel in extra]
+        self._dirs = sorted(dirs)
+        self._dir_state = None
+        self._listed_at = time.monotonic()
+
+    @staticmethod
+    def _stamp(paths: list[str]) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        stat = os.stat
+        for p in paths:
+            try:
+                st = stat(p)
+                h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+            except OSError:
+                h.update(f"{p}\0-\n".encode("utf-8", "surrogateescape"))
+        return h.hexdigest()
+
+    def fingerprint(self) -> str:
+        import time
+
+        dirs_now = self._stamp(self._dirs) if self._dirs else None
+        if (dirs_now is None or dirs_now != self._dir_state
+                or time.monotonic() - self._listed_at > self.relist_s):
+            self._list()
+            dirs_now = self._stamp(self._dirs)
+        self._dir_state = dirs_now
+        return f"{dirs_now}:{self._stamp(self._paths)}"
 
 
 def discover(

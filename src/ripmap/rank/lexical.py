@@ -53,7 +53,7 @@ K1 = 1.2
 CHUNK_SHARE = 0.0
 COHERENCE = 0.3  # credit for further matching chunks, relative to the best one
 #: what a stored index must match: any change of the build constants invalidates it
-INDEX_VERSION = f"3:{FILE_FIELDS!r}:{CHUNK_FIELDS!r}:{K1}"
+INDEX_VERSION = f"4:{FILE_FIELDS!r}:{CHUNK_FIELDS!r}:{K1}"  # 4: terms in stem order
 
 _stemmer = None
 
@@ -117,6 +117,72 @@ def _rows_to_csr(rows: list[list[int]], n: int) -> sp.csr_matrix:
     return m
 
 
+@dataclass(frozen=True, eq=False)
+class LexicalCounts:
+    """The term counts a :class:`LexicalIndex` is weighted from, kept so that an edit
+    replaces the changed files' rows instead of tokenizing every definition again.
+
+    Terms are numbered in the sorted order of their stems, so the numbering, and with it
+    every sum the index makes, does not depend on the order files were added in: a
+    patched index equals a cold build of the same files.
+    """
+
+    stems: tuple[str, ...]  # term id → stem (sorted)
+    files: tuple[str, ...]
+    fields: tuple[sp.csr_matrix, ...]  # files × terms counts, one per FILE_FIELDS entry
+    cfields: tuple[sp.csr_matrix, ...]  # chunks × terms counts, one per CHUNK_FIELDS entry
+    chunk_file: np.ndarray
+
+
+def _file_rows(voc: "_Vocab", rels: Sequence[str], first: int, names: Sequence[str], Dt: sp.csr_matrix,
+               R: sp.csr_matrix, defs: Mapping[str, Sequence[Tag]] | None, rows_of: Sequence[int]):
+    """Term-id lists per field for the files ``rels`` (graph rows ``rows_of``), and their
+    chunks (definitions), numbered from file ``first``: the Python part of a build."""
+    name_terms: dict[int, list[int]] = {}
+
+    def nterms(j: int) -> list[int]:
+        t = name_terms.get(j)
+        if t is None:
+            t = name_terms[j] = voc.term_ids(split_identifier(names[j]))
+        return t
+
+    f_rows: tuple[list, ...] = ([], [], [], [])  # path, defs, sigs, refs
+    c_rows: tuple[list, ...] = ([], [], [])  # name, sig, path
+    c_file: list[int] = []
+    for k, (rel, i) in enumerate(zip(rels, rows_of)):
+        pt = voc.term_ids(path_tokens(rel))
+        f_rows[0].append(pt)
+        f_rows[1].append([t for j in Dt.indices[Dt.indptr[i]:Dt.indptr[i + 1]] for t in nterms(int(j))])
+        f_rows[3].append([t for j in R.indices[R.indptr[i]:R.indptr[i + 1]] for t in nterms(int(j))])
+        sig_all: list[int] = []
+        for d in (defs.get(rel, ()) if defs is not None else ()):
+            nt = voc.term_ids(split_identifier(d.name))
+            st = voc.term_ids(_sig_words(d.signature, d.name)) if d.signature else []
+            pt_parent = voc.term_ids(split_identifier(d.parent)) if d.parent else []
+            sig_all.extend(st)
+            c_rows[0].append(nt)
+            c_rows[1].append(st + pt_parent)
+            c_rows[2].append(pt)
+            c_file.append(first + k)
+        f_rows[2].append(sig_all)
+    return f_rows, c_rows, c_file
+
+
+def _renumber(m: sp.csr_matrix, new_id: np.ndarray, nterms: int) -> sp.csr_matrix:
+    out = sp.csr_matrix((m.data, new_id[m.indices], m.indptr), shape=(m.shape[0], nterms))
+    out.sort_indices()
+    return out
+
+
+def _sorted_vocab(stems: list[str], mats: list[sp.csr_matrix]) -> tuple[tuple[str, ...], list[sp.csr_matrix]]:
+    """``stems`` in sorted order and the matrices' term ids renumbered to match."""
+    order = sorted(range(len(stems)), key=stems.__getitem__)
+    new_id = np.empty(len(stems), dtype=np.int64)
+    new_id[order] = np.arange(len(stems))
+    nt = max(len(stems), 1)
+    return tuple(stems[i] for i in order), [_renumber(m, new_id, nt) for m in mats]
+
+
 @dataclass
 class LexicalIndex:
     """The two lexical indexes of one graph (see module docstring)."""
@@ -128,6 +194,10 @@ class LexicalIndex:
     n_files: int
     idf: np.ndarray | None = None  # per term, of the file index (what a perfect match earns)
     _files_csr: sp.csr_matrix | None = field(default=None, repr=False)
+    #: what the weights were computed from (None: not kept, e.g. read from an old cache)
+    counts: LexicalCounts | None = field(default=None, repr=False)
+    #: (size, mtime) per file when built, for an incremental update by a later process
+    stamps: np.ndarray | None = field(default=None, repr=False)
 
     # -- building ---------------------------------------------------------------------
     @classmethod
@@ -136,48 +206,74 @@ class LexicalIndex:
         """``D``: names × files (defines), ``R``: files × names (references, any kind);
         ``defs``: each file's definitions (for signatures and chunks), may be None."""
         voc = _Vocab()
-        name_terms: list[list[int] | None] = [None] * len(names)
-
-        def nterms(j: int) -> list[int]:
-            t = name_terms[j]
-            if t is None:
-                t = name_terms[j] = voc.term_ids(split_identifier(names[j]))
-            return t
-
-        nf = len(files)
-        Dt = D.T.tocsr()
-        R = R.tocsr()
-        f_path: list[list[int]] = []
-        f_defs: list[list[int]] = []
-        f_refs: list[list[int]] = []
-        f_sigs: list[list[int]] = []
-        c_name: list[list[int]] = []
-        c_sig: list[list[int]] = []
-        c_path: list[list[int]] = []
-        c_file: list[int] = []
-        for i, rel in enumerate(files):
-            pt = voc.term_ids(path_tokens(rel))
-            f_path.append(pt)
-            f_defs.append([t for j in Dt.indices[Dt.indptr[i]:Dt.indptr[i + 1]] for t in nterms(int(j))])
-            f_refs.append([t for j in R.indices[R.indptr[i]:R.indptr[i + 1]] for t in nterms(int(j))])
-            sig_all: list[int] = []
-            for d in (defs.get(rel, ()) if defs is not None else ()):
-                nt = voc.term_ids(split_identifier(d.name))
-                st = voc.term_ids(_sig_words(d.signature, d.name)) if d.signature else []
-                pt_parent = voc.term_ids(split_identifier(d.parent)) if d.parent else []
-                sig_all.extend(st)
-                c_name.append(nt)
-                c_sig.append(st + pt_parent)
-                c_path.append(pt)
-                c_file.append(i)
-            f_sigs.append(sig_all)
+        files = tuple(files)
+        f_rows, c_rows, c_file = _file_rows(voc, files, 0, names, D.T.tocsr(), R.tocsr(), defs, range(len(files)))
         nt = len(voc.ids)
-        fmat, idf = _bm25_matrix([_rows_to_csr(r, nt) for r in (f_path, f_defs, f_sigs, f_refs)], FILE_FIELDS, nt)
-        if c_file:
-            cmat, _ = _bm25_matrix([_rows_to_csr(r, nt) for r in (c_name, c_sig, c_path)], CHUNK_FIELDS, nt)
+        mats = [_rows_to_csr(r, nt) for r in (*f_rows, *c_rows)]
+        stems, mats = _sorted_vocab(list(voc.ids), mats)
+        counts = LexicalCounts(stems, files, tuple(mats[:4]), tuple(mats[4:]), np.asarray(c_file, dtype=np.int64))
+        return cls.from_counts(counts)
+
+    @classmethod
+    def from_counts(cls, counts: LexicalCounts) -> "LexicalIndex":
+        """The weighted index of some term counts (array work only)."""
+        nt = len(counts.stems)
+        fmat, idf = _bm25_matrix(list(counts.fields), FILE_FIELDS, max(nt, 1))
+        if counts.chunk_file.size:
+            cmat, _ = _bm25_matrix(list(counts.cfields), CHUNK_FIELDS, max(nt, 1))
         else:
             cmat = sp.csc_matrix((0, max(nt, 1)))
-        return cls(voc.ids, fmat, cmat, np.asarray(c_file, dtype=np.int64), nf, idf)
+        vocab = dict(zip(counts.stems, range(nt)))
+        return cls(vocab, fmat, cmat, counts.chunk_file, len(counts.files), idf, counts=counts)
+
+    @classmethod
+    def patch(cls, old: "LexicalIndex", files: Sequence[str], names: Sequence[str], D: sp.csr_matrix,
+              R: sp.csr_matrix, defs: Mapping[str, Sequence[Tag]] | None, changed: set[str]) -> "LexicalIndex":
+        """``old`` brought to ``files``: the rows of files gone or ``changed`` dropped, the
+        changed and new files' rows tokenized, the rest kept; then weighted again. Equal
+        to :meth:`build` on the same arguments when every file whose definitions or
+        references differ from ``old``'s is in ``changed`` (or new)."""
+        c = old.counts
+        if c is None:
+            return cls.build(files, names, D, R, defs)
+        files = tuple(files)
+        new_index = {f: i for i, f in enumerate(files)}
+        old_to_new = np.fromiter((-1 if f in changed else new_index.get(f, -1) for f in c.files),
+                                 dtype=np.int64, count=len(c.files))
+        kept_old = np.flatnonzero(old_to_new >= 0)
+        have = np.zeros(len(files), dtype=bool)
+        have[old_to_new[kept_old]] = True
+        fresh_pos = np.flatnonzero(~have)
+        voc = _Vocab()
+        voc.ids = dict(zip(c.stems, range(len(c.stems))))
+        f_rows, c_rows, c_file = _file_rows(voc, [files[i] for i in fresh_pos], 0, names, D.T.tocsr(), R.tocsr(),
+                                            defs, fresh_pos.tolist())
+        nt = max(len(voc.ids), 1)
+        # files: kept rows, then fresh ones, put in file order
+        perm = np.empty(len(files), dtype=np.int64)
+        perm[old_to_new[kept_old]] = np.arange(kept_old.size)
+        perm[fresh_pos] = kept_old.size + np.arange(fresh_pos.size)
+        fields = []
+        for m, rows in zip(c.fields, f_rows):
+            kept = m[kept_old]
+            kept.resize((kept.shape[0], nt))
+            fields.append(sp.vstack([kept, _rows_to_csr(rows, nt)], format="csr")[perm])
+        # chunks: those of kept files (renumbered), then fresh ones, grouped by file
+        keep_c = old_to_new[c.chunk_file] >= 0 if c.chunk_file.size else np.zeros(0, dtype=bool)
+        chunk_file = np.concatenate([old_to_new[c.chunk_file[keep_c]], fresh_pos[np.asarray(c_file, dtype=np.int64)]
+                                     if c_file else np.zeros(0, dtype=np.int64)])
+        corder = np.argsort(chunk_file, kind="stable")
+        cfields = []
+        for m, rows in zip(c.cfields, c_rows):
+            kept = m[np.flatnonzero(keep_c)]
+            kept.resize((kept.shape[0], nt))
+            cfields.append(sp.vstack([kept, _rows_to_csr(rows, nt)], format="csr")[corder])
+        stems = list(voc.ids)
+        if len(stems) > len(c.stems):  # new stems: sorted order again
+            stems, mats = _sorted_vocab(stems, fields + cfields)
+            fields, cfields = mats[:4], mats[4:]
+        counts = LexicalCounts(tuple(stems), files, tuple(fields), tuple(cfields), chunk_file[corder])
+        return cls.from_counts(counts)
 
     # -- querying ---------------------------------------------------------------------
     def query_vector(self, weighted_tokens: Iterable[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:

@@ -121,18 +121,20 @@ def _evidence(ctx: RankContext, query: Query) -> _Evidence:
         others = np.ones(n, dtype=bool)
 
     # lexical relevance, kept apart by source: the focus text, and the chat files' own terms
-    lx = ctx.lexical if n else None
+    # (the index is read or built only when a query has terms or files to match: a map
+    # without focus or chat files never needs it)
     lex = chunk_lex = None
     quality = 0.0
-    if q is not None and lx is not None:
-        terms = q.lexical_terms
-        if terms:
-            raw, chunk_lex, quality = ctx.per_query(("lexq", focus),
-                                                    lambda: lx.scores_and_chunks(*lx.query_vector(terms)))
-            lex = _normalized(raw, others)
+    terms = q.lexical_terms if q is not None and n else None
+    if terms:
+        lx = ctx.lexical
+        raw, chunk_lex, quality = ctx.per_query(("lexq", focus),
+                                                lambda: lx.scores_and_chunks(*lx.query_vector(terms)))
+        lex = _normalized(raw, others)
     lex_chat = np.zeros(n)
     strong = sorted(set(chat_idx.tolist()) | set(np.flatnonzero(ment >= 0.9).tolist()))
-    if strong and lx is not None:
+    if strong and n:
+        lx = ctx.lexical
         # relative to the chat files' own score against their own terms (a perfect
         # match), not to the best other file: the best of weak matches stays weak instead
         # of earning the full weight (fit corpus: A 0.608 -> 0.617)

@@ -1,0 +1,249 @@
+"""Incremental updates: after an edit, a new file or a deleted file, the map a warm cache
+(graph patched from the stored one) or a refreshed RepoMap gives equals the map a cold
+build of the changed tree gives; long-lived callers see the change; damage is rebuilt."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ripmap.api
+from ripmap.api import RepoMap, RepoMapPool
+from ripmap.cache import TagCache
+from ripmap.discover import ListingProbe
+from ripmap.graph import build_graph
+
+from fixtures_rank import make_rich_repo
+
+QUERIES = [
+    {},
+    {"chat_files": ["app.py"]},
+    {"focus": "report helper config"},
+    {"chat_files": ["d1/mod1.py"], "focus": "incremental_probe"},
+]
+
+EDITS = {
+    "edit": lambda root: (root / "d1/mod1.py").write_text(
+        (root / "d1/mod1.py").read_text() + "\n\ndef incremental_probe(report):\n    return helper(report)\n"),
+    "add": lambda root: (root / "added_mod.py").write_text(
+        "from app import main\n\nclass IncrementalProbe:\n    def run(self):\n        return main()\n"),
+    "delete": lambda root: (root / "top.py").unlink(),
+}
+
+
+def _maps(rm: RepoMap) -> list[dict]:
+    """Every query's JSON map, without the figures that describe the run (time, cache hits)."""
+    out = []
+    for q in QUERIES:
+        chat = [c for c in q.get("chat_files", []) if c in rm.files]
+        got = json.loads(str(rm.render(rm.rank(chat_files=chat, focus=q.get("focus")), tokens=2048,
+                                       format="json")))
+        got["stats"].pop("elapsed_s", None)
+        got["stats"].pop("cache_hits", None)
+        out.append(got)
+    return out
+
+
+def _cold(root: Path) -> list[dict]:
+    with RepoMap(root, use_cache=False) as rm:
+        return _maps(rm)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_rich_repo(tmp_path / "repo")
+
+
+@pytest.mark.parametrize("change", sorted(EDITS))
+def test_warm_cache_after_a_change_equals_a_cold_map(repo: Path, tmp_path: Path, change: str, monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    with RepoMap(repo, cache_dir=cache) as rm:
+        _maps(rm)  # graph, file graph, lexical index stored
+    EDITS[change](repo)
+    calls: list[int] = []
+
+    def spy(files, tags):
+        calls.append(1)
+        return build_graph(files, tags)
+
+    monkeypatch.setattr(ripmap.api, "build_graph", spy)
+    lexical_builds = _count_lexical_builds(monkeypatch)
+    with RepoMap(repo, cache_dir=cache) as rm:
+        warm = _maps(rm)
+        assert rm.index.parsed == (0 if change == "delete" else 1)  # only the changed file parsed
+    assert calls == []  # the stored graph was patched, not rebuilt from every file
+    assert lexical_builds == []  # so was the lexical index
+    monkeypatch.undo()
+    assert warm == _cold(repo)
+
+
+def _count_lexical_builds(monkeypatch) -> list[int]:
+    from ripmap.rank.lexical import LexicalIndex
+
+    builds: list[int] = []
+    real = LexicalIndex.build.__func__
+
+    def counted(cls, *a, **k):
+        builds.append(1)
+        return real(cls, *a, **k)
+
+    monkeypatch.setattr(LexicalIndex, "build", classmethod(counted))
+    return builds
+
+
+@pytest.mark.parametrize("change", sorted(EDITS))
+def test_refresh_in_place_equals_a_cold_map(repo: Path, tmp_path: Path, change: str, monkeypatch) -> None:
+    with RepoMap(repo, cache_dir=tmp_path / "cache") as rm:
+        before = _maps(rm)
+        graph_before = rm.graph
+        EDITS[change](repo)
+        assert rm.is_stale()
+        assert rm.refresh()
+        assert not rm.is_stale()
+        lexical_builds = _count_lexical_builds(monkeypatch)
+        after = _maps(rm)
+        assert lexical_builds == []  # the in-memory lexical index was patched
+        monkeypatch.undo()
+        assert rm.graph is not graph_before
+        assert rm.index.parsed == (0 if change == "delete" else 1)
+        assert not rm.refresh()  # nothing changed since
+    assert after == _cold(repo)
+    assert after != before
+
+
+def test_refresh_after_a_commit_reads_the_new_history(repo: Path, tmp_path: Path) -> None:
+    from fixtures_rank import commit
+
+    with RepoMap(repo, cache_dir=tmp_path / "cache") as rm:
+        _maps(rm)
+        churn_before = rm.context.git.churn[rm.context.git.index["d1/mod1.py"]]
+        EDITS["edit"](repo)
+        commit(repo, 200, ["d1/mod1.py"], "probe")
+        assert rm.refresh()
+        git = rm.context.git
+        assert git.churn[git.index["d1/mod1.py"]] == churn_before + 1
+        after = _maps(rm)
+    assert after == _cold(repo)
+
+
+def test_pool_answers_with_the_edit_and_keeps_the_map_warm(repo: Path, tmp_path: Path) -> None:
+    """What the MCP server and ``ripmap serve`` do: one call after an edit shows the edit."""
+    pytest.importorskip("mcp")
+    from ripmap.mcp_server import Tools
+
+    pool = RepoMapPool(2, cache_dir=tmp_path / "cache")
+    tools = Tools(pool)
+    try:
+        first = tools.repo_map(str(repo), tokens=2048)
+        assert "incremental_probe" not in first
+        with pool.session(repo.resolve()) as e:
+            held = e.repo
+        EDITS["edit"](repo)
+        again = tools.repo_map(str(repo), focus="incremental_probe", tokens=2048)
+        assert "incremental_probe" in again
+        with pool.session(repo.resolve()) as e:
+            assert e.repo is held  # refreshed in place, not rebuilt
+        found = tools.search_identifiers(str(repo), "incremental_probe")
+        assert "incremental_probe" in found.content[0].text
+        EDITS["delete"](repo)
+        gone = tools.repo_map(str(repo), tokens=2048)
+        assert "top.py" not in gone
+    finally:
+        pool.close()
+
+
+def test_a_corrupt_stored_graph_is_rebuilt_not_patched(repo: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    with RepoMap(repo, cache_dir=cache) as rm:
+        _maps(rm)
+        fp = rm.index.fingerprint
+    with TagCache.open(repo, cache, parser_version=f"classify:{ripmap.api.CLASSIFY_VERSION}") as tc:
+        tc.put_blob(f"graph:{fp}", b"not a graph")
+        assert tc.newest_blob("graph") == (f"graph:{fp}", b"not a graph")
+    EDITS["edit"](repo)
+    with RepoMap(repo, cache_dir=cache) as rm:
+        warm = _maps(rm)
+    assert warm == _cold(repo)
+
+
+def test_listing_probe_sees_edits_new_and_deleted_files(repo: Path) -> None:
+    from ripmap import languages
+
+    probe = ListingProbe(repo, language_of=languages.language_for_path)
+    a = probe.fingerprint()
+    assert probe.fingerprint() == a
+    prints = [a]
+    for change in ("edit", "add", "delete"):
+        EDITS[change](repo)
+        prints.append(probe.fingerprint())
+    assert len(set(prints)) == 4
+    (repo / "notes.bin").write_bytes(b"\0\1")  # not a source file, but a new entry in a directory:
+    assert probe.fingerprint() != prints[-1]  # listed again, which may change nothing
+
+
+def test_patched_graph_equals_a_cold_build_bit_for_bit(repo: Path) -> None:
+    from ripmap.graph import patch_graph
+
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+        files = rm.files
+    EDITS["edit"](repo)
+    EDITS["add"](repo)
+    EDITS["delete"](repo)
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        changed = {"d1/mod1.py"}
+        patched = patch_graph(g, rm.files, changed, rm.index.tags)
+        cold = rm.graph
+    assert patched.files == cold.files and patched.names == cold.names and patched.families == cold.families
+    for a, b in zip((*patched.R, patched.D, patched.I), (*cold.R, cold.D, cold.I)):
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.data, b.data)
+    assert set(files) ^ set(patched.files) == {"added_mod.py", "top.py"}
+
+
+def test_patched_lexical_index_equals_a_cold_build(repo: Path) -> None:
+    from ripmap.rank.lexical import LexicalIndex
+
+    def lexical(rm: RepoMap) -> LexicalIndex:
+        g = rm.graph
+        return LexicalIndex.build(g.files, g.names, g.D, (g.R[0] + g.R[1] + g.R[2]).tocsr(),
+                                  {r: [t for t in rm.index.tags[r] if t.is_def] for r in g.files})
+
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        old = lexical(rm)
+    for change in ("edit", "add", "delete"):
+        EDITS[change](repo)
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+        cold = lexical(rm)
+        patched = LexicalIndex.patch(old, g.files, g.names, g.D, (g.R[0] + g.R[1] + g.R[2]).tocsr(),
+                                     {r: [t for t in rm.index.tags[r] if t.is_def] for r in g.files},
+                                     {"d1/mod1.py"})
+    assert patched.vocab == cold.vocab and patched.n_files == cold.n_files
+    for a, b in ((patched.files, cold.files), (patched.chunks, cold.chunks)):
+        assert (a != b).nnz == 0 and np.array_equal(a.tocsr().data, b.tocsr().data)
+    assert np.array_equal(patched.chunk_file, cold.chunk_file) and np.array_equal(patched.idf, cold.idf)
+
+
+def test_a_repeated_question_is_answered_from_memory_until_the_tree_changes(repo: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    ranked: list[int] = []
+    real = ripmap.api.rank
+
+    def counted(*a, **k):
+        ranked.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(ripmap.api, "rank", counted)
+    with RepoMap(repo, cache_dir=tmp_path / "cache") as rm:
+        first = rm.render(rm.rank(chat_files=["app.py"], focus="report"), tokens=1024).text
+        again = rm.render(rm.rank(chat_files=["app.py"], focus="report"), tokens=1024).text
+        assert again == first and len(ranked) == 1
+        rm.rank(chat_files=["app.py"], focus="another question")
+        assert len(ranked) == 2
+        EDITS["edit"](repo)
+        assert rm.refresh()
+        after = rm.render(rm.rank(chat_files=["app.py"], focus="report incremental_probe"), tokens=1024).text
+        assert len(ranked) == 3 and "incremental_probe" in after
