@@ -112,7 +112,6 @@ class Hybrid(L1Strategy):
         self.every = int(every)
         self._done: list[TrialRecord] = []  # complete trials, every worker's, from the last observe
         self._at: Params | None = None  # where the trajectory stands when not at its last episode's point
-        self._at_train: float | None = None  # that point's train NDCG@10 (adopted or moved to)
         self._stood: float | None = None  # the best train NDCG@10 of a point adopted or moved to
         self._known: dict[Params, "Measurement"] = {}  # a few recent measurements, newest last
         self._by = "tpe"
@@ -159,21 +158,20 @@ class Hybrid(L1Strategy):
             self._remember(m)
         return m
 
-    def _position(self, base: Params) -> tuple[Params, float | None]:
-        """The trajectory's point and its train NDCG@10: where it moved without a trial,
-        else its last episode's point, else the start."""
+    def _position(self, base: Params) -> Params:
+        """The trajectory's point: where it moved without a trial, else its last episode's
+        point, else the start."""
         sp = self._scratchpad()
         if self._at is not None:
-            return self._at, self._at_train
+            return self._at
         if sp.episodes:
-            e = sp.episodes[-1]
-            return params_from_trial(dict(e.params_after)), e.ndcg_after
+            return params_from_trial(dict(sp.episodes[-1].params_after))
         if sp.start is not None:
-            return params_from_trial(dict(sp.start.params)), sp.start.train
-        return base, None
+            return params_from_trial(dict(sp.start.params))
+        return base
 
     def _current(self, base: Params) -> "Measurement":
-        point, _train = self._position(base)
+        point = self._position(base)
         stood = [v for v in (self._scratchpad().best().train, self._stood) if v is not None]
         inc = max(self._done, key=lambda r: (r.train_ndcg, -r.number), default=None)
         if inc is not None and stood and inc.train_ndcg > max(stood):
@@ -183,7 +181,7 @@ class Hybrid(L1Strategy):
 
     def _stand(self, point: Params, train: float | None) -> None:
         """Move the trajectory to a point evaluated earlier, without a trial."""
-        self._at, self._at_train = point, train
+        self._at = point
         if train is not None and (self._stood is None or train > self._stood):
             self._stood = train
 
@@ -215,7 +213,7 @@ class Hybrid(L1Strategy):
         if start or self._by == "l1":
             attrs = super().tell(number, point, m, start=start)
             if not start:
-                self._at = self._at_train = None  # the trajectory stands on this episode's point
+                self._at = None  # the trajectory stands on this episode's point
         return {**attrs, PROPOSER_ATTR: "start" if start else self._by}
 
     # -- reporting: a search's, not an L1 run's ----------------------------------------
