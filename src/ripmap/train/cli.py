@@ -14,13 +14,12 @@ the subcommands (:func:`legacy_commands`).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from functools import partial
 from typing import Callable, Sequence
 
 from ..errors import RipmapError, drop_stdout, finish_stdout
-from .console import PROG
+from .console import PROG, report_unexpected
 from .search.strategies import STRATEGIES
 
 OVERVIEW = """\
@@ -418,23 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"with --resume for reason)", file=sys.stderr)
         return 130
     except Exception as e:
-        if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in (
-                "optuna", "matplotlib", "httpx", "cmaes"):
-            print(f"{PROG}: error: this needs the training extras ({e.name} is missing): "
-                  "pip install 'ripmap[train]'", file=sys.stderr)
-            return 1
-        if os.environ.get("RIPMAP_DEBUG"):
-            raise
-        args = list(sys.argv[1:] if argv is None else argv)
-        verbose = "-v" in args or "--verbose" in args
-        if verbose:
-            import traceback
-
-            traceback.print_exc(file=sys.stderr)
-        first = (str(e).strip().splitlines() or [""])[0]
-        print(f"{PROG}: internal error: {type(e).__name__}: {first} (please report"
-              + ("; the traceback is above)" if verbose else "; run with -v for the traceback)"), file=sys.stderr)
-        return 1
+        return report_unexpected(PROG, e, list(sys.argv[1:] if argv is None else argv))
 
 
 __all__ = ["COMMANDS", "build_parser", "given_options", "legacy_commands", "legacy_parser", "main", "parse",

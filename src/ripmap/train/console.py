@@ -4,7 +4,9 @@ stdout is kept for results a user may pipe (tables, views); everything else goes
 """
 from __future__ import annotations
 
+import os
 import sys
+from typing import Sequence
 
 PROG = "ripmap-train"
 
@@ -12,6 +14,32 @@ PROG = "ripmap-train"
 def say(msg: str) -> None:
     """A note to the user, one line, prefixed like every trainer message."""
     print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+
+
+#: packages of the ``train`` extra: a missing one is an install problem, not a bug
+TRAIN_EXTRAS = ("optuna", "matplotlib", "httpx", "cmaes")
+
+
+def report_unexpected(prog: str, e: Exception, args: Sequence[str]) -> int:
+    """The exit code for an exception no trainer command expected, after one line on
+    stderr: a missing training extra names its install command; anything else is a bug,
+    reported with its first line (its traceback with ``-v``; raised again under
+    ``RIPMAP_DEBUG``)."""
+    if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in TRAIN_EXTRAS:
+        print(f"{prog}: error: this needs the training extras ({e.name} is missing): "
+              "pip install 'ripmap[train]'", file=sys.stderr)
+        return 1
+    if os.environ.get("RIPMAP_DEBUG"):
+        raise e
+    verbose = "-v" in args or "--verbose" in args
+    if verbose:
+        import traceback
+
+        traceback.print_exception(e, file=sys.stderr)
+    first = (str(e).strip().splitlines() or [""])[0]
+    print(f"{prog}: internal error: {type(e).__name__}: {first} (please report"
+          + ("; the traceback is above)" if verbose else "; run with -v for the traceback)"), file=sys.stderr)
+    return 1
 
 
 class Status:

@@ -16,13 +16,13 @@ the LLM backends are those of L1.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import RipmapError, UsageError, drop_stdout, finish_stdout
 from .agents import AGENT_SPECS, AgentSettings
+from .console import report_unexpected
 
 PROG = "ripmap-train-outer"
 DEFAULT_OUT = "training-outer"
@@ -334,22 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted (finished steps are saved; continue with --resume)", file=sys.stderr)
         return 130
     except Exception as e:
-        if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in (
-                "optuna", "matplotlib", "httpx", "cmaes"):
-            print(f"{PROG}: error: this needs the training extras ({e.name} is missing): pip install 'ripmap[train]'",
-                  file=sys.stderr)
-            return 1
-        if os.environ.get("RIPMAP_DEBUG"):
-            raise
-        verbose = "-v" in args or "--verbose" in args
-        if verbose:
-            import traceback
-
-            traceback.print_exc(file=sys.stderr)
-        first = (str(e).strip().splitlines() or [""])[0]
-        print(f"{PROG}: internal error: {type(e).__name__}: {first} (please report"
-              + ("; the traceback is above)" if verbose else "; run with -v for the traceback)"), file=sys.stderr)
-        return 1
+        return report_unexpected(PROG, e, args)
 
 
 __all__ = ["build_parser", "main"]
