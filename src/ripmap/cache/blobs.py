@@ -102,13 +102,7 @@ class BlobStore:
     def load_previous_graph(self) -> StoredGraph | None:
         """The graph stored last, whatever index it was built for: where an incremental
         update starts when this index has none yet (None when nothing usable is stored)."""
-        got = self.cache.newest_blob(GRAPH)
-        if got is None:
-            return None
-        try:
-            return decode_graph(got[1])
-        except Exception:  # stale or corrupt: the caller builds from scratch
-            return None
+        return self._newest(GRAPH, decode_graph)
 
     # -- the lexical index ------------------------------------------------------------
     def load_lexical(self, n_files: int) -> LexicalIndex | None:
@@ -128,12 +122,17 @@ class BlobStore:
     def load_previous_lexical(self) -> LexicalIndex | None:
         """The lexical index stored last, whatever index it was built for (with its term
         counts and file stamps, for an incremental update), or None."""
-        got = self.cache.newest_blob(LEXICAL)
+        return self._newest(LEXICAL, decode_lexical)
+
+    def _newest(self, prefix: str, decode):
+        """The newest blob under ``prefix`` decoded, or None (nothing stored, or stale or
+        corrupt: the caller builds from scratch)."""
+        got = self.cache.newest_blob(prefix)
         if got is None:
             return None
         try:
-            return decode_lexical(got[1])
-        except Exception:  # stale or corrupt: the caller builds from scratch
+            return decode(got[1])
+        except Exception:
             return None
 
     # -- git signals (keyed by HEAD, not by the index) --------------------------------
