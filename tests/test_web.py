@@ -258,6 +258,38 @@ def test_live_repo_picks_up_a_new_file(tmp_path, env, monkeypatch):
         lr.close()
 
 
+def test_live_repo_patches_an_edit_in_place_into_the_map_a_cold_build_makes(tmp_path, env, monkeypatch):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    root = make_served_repo(tmp_path / "r")
+    made: list[RepoMap] = []
+
+    def make(r):
+        made.append(RepoMap(r, cache_dir=env["RIPMAP_CACHE_DIR"], progress=False))
+        return made[-1]
+
+    lr = LiveRepo(root, make, refresh_every=0)
+    lr.start()
+    try:
+        with lr.session() as rm:
+            before = {sf.rel: list(rm.index.tags[sf.rel]) for sf in rm.index.files}
+        edited = sorted(before)[0]
+        (root / edited).write_text((root / edited).read_text() + "\n\ndef brand_new_helper():\n    return 1\n")
+        assert lr.refresh() and lr.generation == 1
+        assert len(made) == 1  # the same RepoMap, brought up to date, not a second index
+        with lr.session() as rm:
+            assert "brand_new_helper" in {t.name for t in rm.index.tags[edited]}
+            for f, tags in before.items():
+                if f != edited:
+                    assert list(rm.index.tags[f]) == tags
+            # the patched map equals a map built from scratch on the edited tree
+            fresh = RepoMap(root, cache_dir=str(tmp_path / "other-cache"), progress=False)
+            assert list(rm.rank().paths[:20]) == list(fresh.rank().paths[:20])
+            fresh.close()
+    finally:
+        lr.close()
+
+
 # ------------------------------------------------------------------------- the runs reader
 
 def test_runs_are_listed_by_kind_and_a_broken_one_is_shown_not_fatal(repo):

@@ -133,17 +133,19 @@ def warm(rm: RepoMap) -> RepoMap:
 class LiveRepo:
     """The served root's :class:`RepoMap`, kept warm and fresh for a long-lived server.
 
-    Requests use the current RepoMap one at a time (its stages build lazily and are not
-    meant for concurrent use). A background thread asks ``RepoMap.is_stale`` every
-    :data:`REFRESH_EVERY_S` seconds; when files, config or HEAD moved it builds and warms
-    a new RepoMap *beside* the old one (unchanged files come from the tag cache) and
-    swaps it in, so no request waits for a rebuild or pays for the staleness check,
-    and an edit shows within seconds. ``generation`` counts the swaps (the page polls it).
+    Requests use the RepoMap one at a time (its stages build lazily and are not meant
+    for concurrent use). A background thread asks ``RepoMap.is_stale`` every
+    :data:`REFRESH_EVERY_S` seconds (cheap after :meth:`RepoMap.watch`: a ``stat`` per
+    file), so no request pays for the staleness check; when files, config or HEAD moved
+    it brings the same RepoMap up to date in place (:meth:`RepoMap.refresh`: only the
+    changed files are re-read, the graph and lexical index are patched, git signals are
+    re-read only when HEAD moved), so an edit on a large tree costs the edit, not a new
+    index. Requests wait for that patch instead of being answered from a stale map.
+    ``generation`` counts the refreshes that changed something (the page polls it).
 
     :class:`~ripmap.api.RepoMapPool` does the same for the MCP server, checking on every
     call; with one root and a page that re-ranks per keystroke of Enter, checking off
-    the request path keeps a re-rank on a 1,500-file repository inside its budget (the
-    check alone takes ~0.1 s there).
+    the request path keeps a re-rank on a 1,500-file repository inside its budget.
     """
 
     def __init__(self, root: Path, make: Callable[[Path], RepoMap], *, refresh_every: float = REFRESH_EVERY_S,
@@ -160,8 +162,10 @@ class LiveRepo:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Build and warm the first RepoMap now, then watch for changes in the background."""
-        self._repo = warm(self.make(self.root))
+        """Build and warm the RepoMap now, then watch for changes in the background."""
+        rm = self.make(self.root)
+        rm.watch()  # before the first build, so the first fingerprint predates it
+        self._repo = warm(rm)
         if self.refresh_every > 0:
             self._thread = threading.Thread(target=self._watch, name="ripmap-refresh", daemon=True)
             self._thread.start()
@@ -175,25 +179,24 @@ class LiveRepo:
             yield self._repo
 
     def refresh(self) -> bool:
-        """Swap in a fresh RepoMap if the current one is stale; whether it did."""
+        """Bring the RepoMap up to date if the tree moved; whether anything changed."""
         current = self._repo
         if current is None or not current.is_stale():
             return False
-        self.log.info("%s changed; re-indexing", self.root)
-        fresh = warm(self.make(self.root))
+        self.log.info("%s changed; refreshing", self.root)
         with self._lock:
-            old, self._repo = self._repo, fresh
-            self.generation += 1
-            if old is not None:
-                old.close()
-        return True
+            changed = current.refresh()
+            if changed:
+                warm(current)
+                self.generation += 1
+        return changed
 
     def _watch(self) -> None:
         while not self._stop.wait(self.refresh_every):
             try:
                 self.refresh()
-            except Exception as e:  # a failed rebuild keeps the old map; the next check tries again
-                self.log.warning("re-indexing %s failed: %s: %s", self.root, type(e).__name__, e)
+            except Exception as e:  # a failed refresh is retried at the next check
+                self.log.warning("refreshing %s failed: %s: %s", self.root, type(e).__name__, e)
 
     def close(self) -> None:
         self._stop.set()
