@@ -65,6 +65,17 @@ def test_list_runs(out):
     assert list_runs(out / "nowhere").startswith("no runs in")
 
 
+def test_list_runs_names_a_hybrid_search_as_hybrid(out, tmp_path):
+    import shutil
+    runs = tmp_path / "runs"
+    shutil.copytree(out / "view-run", runs / "hyb")
+    cfg = json.loads((runs / "hyb" / "config.json").read_text()) if (runs / "hyb" / "config.json").exists() else {}
+    cfg.update(strategy="hybrid", agent="heuristic")
+    (runs / "hyb" / "config.json").write_text(json.dumps(cfg))
+    line = next(x for x in list_runs(runs).splitlines() if x.startswith("hyb"))
+    assert "hybrid (heuristic)" in line and "l1" not in line
+
+
 def test_show_run(out):
     text = show_run(out, "view-run")
     lines = text.splitlines()

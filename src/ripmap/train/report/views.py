@@ -90,7 +90,8 @@ def _l1_row(d: Path) -> RunRow | None:
     eps = sp.episodes
     first = sp.start.train if sp.start else None
     b = sp.best()
-    kind = "l1" + (f" ({cfg['agent']})" if cfg.get("agent") else "")
+    # a hybrid search keeps an L1 scratchpad too (its agent's turns); its config says which
+    kind = ("hybrid" if cfg.get("strategy") == "hybrid" else "l1") + (f" ({cfg['agent']})" if cfg.get("agent") else "")
     started = cfg.get("created") or (eps[0].timestamp if eps else None) or _mtime(d / SCRATCHPAD)
     updated = (eps[-1].timestamp if eps else None) or _mtime(d / SCRATCHPAD)
     return RunRow(d.name, kind, len(eps), first, b.train, b.holdout, started, updated)
