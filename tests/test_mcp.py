@@ -193,7 +193,7 @@ def test_tools_and_errors(workspace: Path) -> None:
 
         # one string where a list is expected; a comma-separated list with an unknown file
         r = await s.call_tool("repo_map", {"project_root": str(repo), "chat_files": "shop/cart.py",
-                                           "mentioned_idents": "apply_discount", "preset": "debug"})
+                                           "mentioned_idents": "apply_discount", "preset": "default"})
         assert not _is_error(r), _text(r)
         assert "shop/cart.py" in _text(r)
         r = await s.call_tool("repo_map", {"project_root": str(repo), "chat_files": "shop/cart.py, nope.py"})
@@ -316,7 +316,7 @@ def test_bad_arguments_are_one_line_naming_the_argument(workspace: Path) -> None
             ("repo_map", {"project_root": str(repo), "focus": 3}, ["focus"]),
             ("repo_map", {"project_root": str(repo), "chat_files": [1, 2]}, ["chat_files"]),
             ("repo_map", {"project_root": str(repo), "mentioned_idents": {"a": 1}}, ["mentioned_idents"]),
-            ("repo_map", {"project_root": str(repo), "preset": ["debug"]}, ["preset"]),
+            ("repo_map", {"project_root": str(repo), "preset": ["default"]}, ["preset"]),
             ("repo_map", {"project_root": str(repo), "chat_files": ["nope.py"]}, ["chat_files", "nope.py"]),
             ("repo_map", {"project_root": str(repo), "chat_files": [str(outside)]},
              ["chat_files", str(outside), "outside"]),

@@ -16,7 +16,8 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 from fixtures_rank import commit  # noqa: E402
-from web_fixtures import L1_ALPHA, L1_TRAIN, OUTER_STEPS, make_served_repo, ripmap_json  # noqa: E402
+from web_fixtures import (L1_ALPHA, L1_TRAIN, OUTER_STEPS, TEST_PRESET, install_test_preset,  # noqa: E402
+                          make_served_repo, ripmap_json)  # noqa: E402
 
 from ripmap.api import RepoMap  # noqa: E402
 from ripmap.errors import UsageError  # noqa: E402
@@ -32,7 +33,7 @@ PORT = 8765
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     d = tmp_path_factory.mktemp("env")
-    (d / "presets").mkdir()
+    install_test_preset(d / "presets")
     return {"RIPMAP_CACHE_DIR": str(d / "cache"), "RIPMAP_PRESET_DIR": str(d / "presets"),
             "RIPMAP_TOKENIZER": "estimate"}
 
@@ -113,8 +114,8 @@ def test_server_refuses_foreign_host_and_origin(client):
 def test_rank_order_is_the_json_maps_order(client, repo, env):
     """The page's list is `ripmap --format json`'s files, in the same order, for the same inputs."""
     for args, body in [((), {}),
-                       (("-f", "token refresh session", "--chat", "auth/token.py", "--preset", "debug"),
-                        {"focus": "token refresh session", "chat": ["auth/token.py"], "preset": "debug"})]:
+                       (("-f", "token refresh session", "--chat", "auth/token.py", "--preset", TEST_PRESET),
+                        {"focus": "token refresh session", "chat": ["auth/token.py"], "preset": TEST_PRESET})]:
         want = [f["path"] for f in ripmap_json(repo, *args, env=env)["files"]]
         got = client.post("/api/rank", json=body).json()
         assert [f["path"] for f in got["files"]] == want
@@ -163,7 +164,7 @@ def test_search_finds_definitions(client):
 
 
 @pytest.mark.parametrize("body, status, pattern", [
-    ({"preset": "nope"}, 400, r"unknown preset 'nope' \(available: .*debug"),
+    ({"preset": "nope"}, 400, r"unknown preset 'nope' \(available: default, .*nearby"),
     ({"chat": ["auth/tokn.py"]}, 400, r"no such file .*did you mean auth/token.py"),
     ({"chat": ["../outside.py"]}, 400, r"outside the served root"),
     ({"chat": ["/etc/passwd"]}, 400, r"outside the served root"),
@@ -234,7 +235,7 @@ def test_list_map_and_explain_of_one_input_rank_once(live, monkeypatch):
     service.explain(Inputs.parse({"focus": "reader parser", "chat": ["app.py"], "path": "io/reader.py"}))
     assert calls == ["reader parser"]
     service.rank(Inputs.parse({"focus": "reader", "chat": ["app.py"]}))
-    service.rank(Inputs.parse({"focus": "reader", "chat": ["app.py"], "preset": "debug"}))
+    service.rank(Inputs.parse({"focus": "reader", "chat": ["app.py"], "preset": TEST_PRESET}))
     assert calls == ["reader parser", "reader", "reader"]
 
 

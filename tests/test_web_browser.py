@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from browser import browser_missing, launch, list_paths, rank_seq, start_server, wait_ranked
-from web_fixtures import L1_TRAIN, OUTER_STEPS, make_served_repo, ripmap_json
+from web_fixtures import L1_TRAIN, OUTER_STEPS, TEST_PRESET, install_test_preset, make_served_repo, ripmap_json
 
 from ripmap.render.html import GRAPH_TOP
 
@@ -29,7 +29,7 @@ TIMEOUT = 60_000
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     d = tmp_path_factory.mktemp("env")
-    (d / "presets").mkdir()
+    install_test_preset(d / "presets")
     return {"RIPMAP_CACHE_DIR": str(d / "cache"), "RIPMAP_PRESET_DIR": str(d / "presets"),
             "RIPMAP_TOKENIZER": "estimate"}
 
@@ -82,9 +82,9 @@ def open_page(page, server, query: str = "") -> None:
 
 
 def test_list_order_equals_the_json_map(page, server, repo, env):
-    open_page(page, server, "?focus=token%20refresh&chat=auth/session.py&preset=debug")
+    open_page(page, server, "?focus=token%20refresh&chat=auth/session.py&preset=" + TEST_PRESET)
     want = [f["path"] for f in ripmap_json(repo, "-f", "token refresh", "--chat", "auth/session.py",
-                                           "--preset", "debug", env=env)["files"]]
+                                           "--preset", TEST_PRESET, env=env)["files"]]
     assert list_paths(page) == want
     assert page.get_attribute("[data-testid=file-list] > li:first-child", "value") == "1"
 
@@ -184,7 +184,7 @@ def test_no_console_errors_in_a_session(page, server, browser):
     page.wait_for_selector("[data-testid=explain-bars]")
     page.click("[data-testid=explain-chat]")
     wait_ranked(page, seq + 2)
-    page.select_option("[data-testid=preset]", "explore")
+    page.select_option("[data-testid=preset]", TEST_PRESET)
     wait_ranked(page, seq + 3)
     page.wait_for_selector("body[data-map-seq]", state="attached")
     page.click("[data-testid=tab-training]")

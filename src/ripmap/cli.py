@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json", "html"), default="text",
                    help="output format: text, json, or html (one self-contained page with the list, the graph of "
                         "the top files and their explanations; nothing fetched from the network) (default: text)")
-    p.add_argument("--preset", metavar="NAME", help="named parameter set: default, debug, explore, refactor, or a distilled one")
+    p.add_argument("--preset", metavar="NAME", help="named parameter set: default, or one distilled by training (--list-presets shows them)")
     p.add_argument("--params", metavar="FILE", help="JSON file of ranking parameters (overrides --preset values)")
     p.add_argument("--calls", action="store_true", help="show calls / called-by under each function")
     p.add_argument("--explain", metavar="FILE", help="print the per-signal breakdown of FILE's score and rank, then exit")

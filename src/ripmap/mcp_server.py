@@ -99,7 +99,7 @@ _ARG_HINTS = {
     "chat_files": "a list of file paths (strings) relative to project_root",
     "mentioned_idents": "a list of identifiers (strings)",
     "tokens": "a positive integer such as 4096",
-    "preset": 'a preset name (string) such as "debug"',
+    "preset": 'a preset name (string) such as "default"',
     "query": "a string: a name or part of one",
     "limit": "a positive integer such as 50",
     "path": "a file path (string) relative to project_root",
@@ -348,9 +348,8 @@ class Tools:
             mentioned_idents: identifiers the user mentioned; their definitions rank higher.
             tokens: token budget of the whole returned text, stats line included (default 8192).
                 Use 1024-2048 for a quick look, 8192+ for a thorough overview.
-            preset: ranking preset: "default", "debug" (favour recently changed, co-changing
-                files), "explore" (broad structural overview), "refactor" (follow references),
-                or a trained preset name.
+            preset: ranking preset: "default" (the fitted defaults, also used when omitted)
+                or the name of a preset distilled by training on this machine.
 
         Returns the map text followed by one stats line (files and symbols shown of the total,
         tokens used of the budget).

@@ -1,7 +1,11 @@
 """Named parameter sets: the ones shipped with ripmap and the ones distilled by training.
 
-Shipped presets live beside this file as JSON (``{"description", "params"}``);
-distilled presets are installed by ``ripmap-train --distill`` into the user config
+Shipped presets live beside this file as JSON (``{"description", "params", "provenance"}``).
+A preset ships only with evidence: ``bench/refit_preset.py`` fits it on the training corpus
+for its task(s) and judges it on held-out repositories, and it stays only when the lower
+bound of its improvement interval over the defaults is above zero (``tests/test_presets.py``
+checks every file); one that fails is removed, so ``--preset NAME`` says it is unknown.
+Distilled presets are installed by ``ripmap-train --distill`` into the user config
 directory (``platformdirs.user_config_dir("ripmap")/presets``) and override shipped
 ones of the same name. ``RIPMAP_PRESET_DIR`` points somewhere else (tests use it).
 

@@ -19,7 +19,7 @@ judge on a repository the run trained on: what picks a preset never also validat
 Without held-out repositories nothing can be checked, so nothing is installed.
 
 Installed presets are named ``<run>-<preset>`` (e.g. ``l1-night-cochange_first``): a
-distilled preset must never shadow a shipped one (``default``, ``debug``...) or a
+distilled preset must never shadow a shipped one (``default``) or a
 preset distilled from another run, and the run name says where it came from.
 """
 from __future__ import annotations
