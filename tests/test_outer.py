@@ -97,6 +97,22 @@ def test_directives_change_the_heuristic_agents_proposal():
     assert len(moved) <= 2 and all(m == "large" for _p, _d, m in moved)
 
 
+def test_agree_directive_keeps_only_moves_several_repositories_ask_for():
+    lone = _context(None)  # four failures, all from repository "r", all asking to lower structure
+    plain = parse_reply(propose_from_context(lone))
+    assert "weight_structure" in {c.param for c in plain.changes}
+    agree2 = {"Policy": "- directive: agree 2", "Heuristics": ""}
+    steered = parse_reply(propose_from_context({**lone, "promptgram": agree2}))
+    assert not steered.changes and "1 of 1 repositories lean that way" in steered.reasoning
+    # the same failures spread over two repositories: both lean the same way, so the move is made
+    two = {**lone, "failures": [{**f, "repo": f"r{i % 2}"} for i, f in enumerate(lone["failures"])],
+           "promptgram": agree2}
+    both = parse_reply(propose_from_context(two))
+    assert "weight_structure" in {c.param for c in both.changes}
+    assert parse_line("directive: agree 9")[1] and parse_line("directive: agree two")[1]
+    assert directives_of({"Policy": "- directive: agree 3"}).agree == 3
+
+
 # -- edits ----------------------------------------------------------------------------------------
 
 def test_edits_apply_and_refuse_with_reasons():
@@ -307,6 +323,48 @@ def test_heuristic_l2_undoes_a_child_that_scored_below_its_parent():
                     effects={"x": {"param": "boost_lexical", "direction": "increase", "episodes": 3, "train": 0.01,
                                    "validation": 0.01, "up": 3, "down": 0, "validation_up": 3, "validation_down": 0}})
     assert all("boost_lexical" not in e["content"] for e in _edits_of(propose_outer(again)))
+
+
+def test_heuristic_l2_asks_for_agreement_when_the_left_out_repository_loses():
+    def ctx(gains: dict, **kw) -> dict:
+        tr = {"gain": sum(gains.values()) / len(gains), "repos": {r: {"point": 3, "gain": g} for r, g in gains.items()}}
+        return _l2_ctx(latest={"episodes": 4, "moved": {}, "trajectory": [], "transfer": tr}, **kw)
+
+    edits = _edits_of(propose_outer(ctx({"a": 0.004, "b": -0.012, "c": 0.001})))
+    assert [e["content"] for e in edits] == ["- directive: agree 2"] and "b" in parse_l2_reply(
+        propose_outer(ctx({"a": 0.004, "b": -0.012, "c": 0.001}))).rationale
+    pg = apply_edits(parse_promptgram(MINIMAL), edits).child
+    assert directives_of(dict(pg.sections)).agree == 2
+    # still losing with agree 2: one more repository must agree (the line is replaced, not added)
+    again = _edits_of(propose_outer(ctx({"a": -0.002, "b": -0.001, "c": 0.0}, promptgram=dict(pg.sections))))
+    assert again[0]["edit_type"] == "replace" and again[0]["content"] == "- directive: agree 3"
+    # moves that carry over to the left-out repository ask for nothing of the kind
+    assert "agree" not in propose_outer(ctx({"a": 0.004, "b": 0.002}))
+
+
+def test_transfer_estimate_scores_each_repository_at_the_point_the_others_select():
+    from ripmap.train.outer.summary import transfer_estimate
+
+    def t(n: int, a: tuple, b: tuple, c: tuple) -> dict:
+        return {"number": n, "state": "COMPLETE", "start": n == 0, "episode": n,
+                "by_repo": {"a": {"train": a[0], "holdout": a[1]}, "b": {"train": b[0], "holdout": b[1]},
+                            "c": {"train": c[0], "holdout": c[1]}}}
+    # point 1 pleases a's and b's validation and hurts c; point 2 is a small gain everywhere
+    rows = [t(0, (.5, .5), (.5, .5), (.5, .5)), t(1, (.5, .7), (.5, .7), (.4, .4)), t(2, (.52, .52), (.5, .51), (.5, .51))]
+    est = transfer_estimate(rows)
+    # without a: b and c's mean validation is .5 / .55 / .51 -> point 1; without b: .5 / .55 / .515 -> point 1;
+    # without c: .5 / .7 / .515 -> point 1, where c drops to .4 / .4
+    assert {r: v["point"] for r, v in est["repos"].items()} == {"a": 1, "b": 1, "c": 1}
+    assert est["repos"]["a"]["gain"] == pytest.approx(0.1)  # (.5 + .7) / 2 - .5
+    assert est["repos"]["c"]["gain"] == pytest.approx(-0.1)  # (.4 + .4) / 2 - .5
+    assert est["gain"] == pytest.approx(0.1 / 3) and est["worst"] == pytest.approx(-0.1)
+    # c's validation at point 1 low enough to outweigh: without a, b and c now prefer point 2
+    rows[1]["by_repo"]["c"] = {"train": 0.4, "holdout": 0.2}
+    est = transfer_estimate(rows)
+    assert est["repos"]["a"]["point"] == 2 and est["repos"]["a"]["gain"] == pytest.approx(0.02)  # (.52+.52)/2-.5
+    assert transfer_estimate([t(0, (.5, .5), (.5, .5), (.5, .5))])["gain"] == 0.0
+    one = [{"number": 0, "start": True, "by_repo": {"a": {"train": 0.5, "holdout": 0.5}}}]
+    assert transfer_estimate(one) is None  # one repository: nothing to leave out
 
 
 def test_heuristic_l2_never_stands_still():

@@ -349,6 +349,30 @@ def _directive_moves(dv: Directives, ev: Evidence, space: Space, tv: TrajectoryV
     return out, notes
 
 
+def _agreed(proposals: Sequence[Proposal], failures: Sequence[Mapping[str, Any]],
+            need: int) -> tuple[list[Proposal], list[str]]:
+    """The proposals that the failures of at least ``need`` repositories lean toward (reverts
+    always pass), and a note per one left out. Each repository's shown failures are analysed
+    on their own, so a move counts a repository only when its own evidence asks for it."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for f in failures:
+        groups.setdefault(str(f.get("repo") or ""), []).append(f)
+    leans = {r: analyse(fs) for r, fs in sorted(groups.items())}
+    kept: list[Proposal] = []
+    left: list[str] = []
+    for p in proposals:
+        if p.source == "revert":
+            kept.append(p)
+            continue
+        repos = [r for r, e in leans.items() if _lean(e, p.param) == p.direction]
+        if len(repos) >= need:
+            kept.append(replace(p, rationale=p.rationale + f" (the failures of {len(repos)} repositories agree: "
+                                                            f"{', '.join(repos)})"))
+        else:
+            left.append(f"{p.direction} {p.param} ({len(repos)} of {len(leans)} repositories lean that way)")
+    return kept, left
+
+
 def _explore_now(episode: int, share: float) -> bool:
     """Whether episode ``episode`` is one of the ``share`` of episodes that explore: evenly
     spread and deterministic (share 0.3 explores in episodes 4, 7, 10, ...)."""
@@ -513,6 +537,12 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
         if x is not None:
             sentences.append(f"No signal separates the failures consistently, so {x.param} is explored.")
             proposals.append(x)
+
+    if dv.agree and proposals:
+        proposals, left = _agreed(proposals, failures, dv.agree)
+        if left:
+            sentences.append(f"The promptgram moves a parameter only when the failures of {dv.agree} or more "
+                             f"repositories lean that way; left out: " + "; ".join(left) + ".")
 
     if dv.step:
         proposals = [p if p.source == "revert" or p.magnitude == dv.step
