@@ -113,6 +113,20 @@ def test_agree_directive_keeps_only_moves_several_repositories_ask_for():
     assert directives_of({"Policy": "- directive: agree 3"}).agree == 3
 
 
+def test_revert_nearest_lands_closest_to_the_value_before_the_harmful_change():
+    # episode 1 raised boost_temporal_coupling 74 -> 100 (x2 clamped at the bound) and NDCG fell
+    ctx = {**_context(None), "params": {"boost_temporal_coupling": 100.0}, "episode": 2,
+           "trajectory": [{"episode": 1, "ndcg_before": 0.40, "ndcg_after": 0.35,
+                           "applied": {"boost_temporal_coupling": ["increase", "large", 74.0]}}]}
+    same = parse_reply(propose_from_context(ctx))
+    near = parse_reply(propose_from_context({**ctx, "promptgram": {"Policy": "- directive: revert nearest"}}))
+    mag = {c.param: (c.direction, c.magnitude) for c in same.changes}
+    assert mag["boost_temporal_coupling"] == ("decrease", "large")  # halves: 50, far below 74
+    assert {c.param: (c.direction, c.magnitude) for c in near.changes}["boost_temporal_coupling"] == \
+        ("decrease", "medium")  # x0.7: 70, the step closest to 74
+    assert parse_line("directive: revert back")[1] and directives_of({"Policy": "directive: revert same"}).revert == "same"
+
+
 # -- edits ----------------------------------------------------------------------------------------
 
 def test_edits_apply_and_refuse_with_reasons():
@@ -340,6 +354,25 @@ def test_heuristic_l2_asks_for_agreement_when_the_left_out_repository_loses():
     assert again[0]["edit_type"] == "replace" and again[0]["content"] == "- directive: agree 3"
     # moves that carry over to the left-out repository ask for nothing of the kind
     assert "agree" not in propose_outer(ctx({"a": 0.004, "b": 0.002}))
+
+
+def test_heuristic_l2_stops_wandering_reverts_and_summary_counts_them():
+    from ripmap.train.l1.episode import Episode
+    from ripmap.train.l1.step import Applied
+    from ripmap.train.outer.summary import revert_drift
+
+    def ep(n: int, p: str, d: str, a: float, b: float) -> Episode:
+        return Episode(episode=n, applied={p: Applied(a, b, d, "large", "")})
+    eps = [ep(1, "boost_temporal_coupling", "increase", 74.0, 100.0), ep(2, "boost_temporal_coupling", "decrease", 100.0, 50.0),
+           ep(3, "boost_lexical", "increase", 24.0, 48.0), ep(4, "boost_lexical", "decrease", 48.0, 24.0),
+           ep(5, "git_churn_max_boost", "increase", 1.3, 1.69), ep(6, "git_churn_max_boost", "decrease", 1.69, 1.183)]
+    rv = revert_drift(eps)
+    assert rv["reverts"] == 3 and rv["drifted"] == 2  # the lexical one came back exactly
+    edits = _edits_of(propose_outer(_l2_ctx(latest={"episodes": 6, "moved": {}, "trajectory": [], "reverts": rv})))
+    assert [e["content"] for e in edits] == ["- directive: revert nearest"]
+    once = {**rv, "drifted": 1}
+    assert "revert nearest" not in propose_outer(_l2_ctx(latest={"episodes": 6, "moved": {}, "trajectory": [],
+                                                                 "reverts": once}))
 
 
 def test_transfer_estimate_scores_each_repository_at_the_point_the_others_select():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from ...rank.params import NAMES, SPECS
@@ -83,6 +83,7 @@ class TrajectoryView:
     avoid: dict[tuple[str, str], int]  # (param, direction) that hurt → the episode it hurt in
     plateau: bool
     touched: tuple[str, ...]  # params applied in the recent window, oldest first
+    last_from: Mapping[str, float] = field(default_factory=dict)  # the values before the last change, when known
 
 
 def _applied(d: Any) -> dict[str, tuple[str, str]]:
@@ -123,7 +124,10 @@ def read_trajectory(traj: Any, plateau_episodes: int = PLATEAU_EPISODES) -> Traj
         for p in _applied(t.get("applied")):
             if p not in touched:
                 touched.append(p)
-    return TrajectoryView(last_ep, harmful, applied, before, after, avoid, plateau, tuple(touched))
+    raw = last.get("applied") if isinstance(last.get("applied"), Mapping) else {}
+    last_from = {p: float(v[2]) for p, v in raw.items() if p in applied and isinstance(v, Sequence)
+                 and not isinstance(v, str) and len(v) >= 3 and finite(v[2]) is not None}
+    return TrajectoryView(last_ep, harmful, applied, before, after, avoid, plateau, tuple(touched), last_from)
 
 
 class Space:
@@ -373,6 +377,22 @@ def _agreed(proposals: Sequence[Proposal], failures: Sequence[Mapping[str, Any]]
     return kept, left
 
 
+def _nearest_magnitude(param: str, now: float, direction: str, target: float, default: str) -> str:
+    """The magnitude whose step from ``now`` in ``direction`` lands closest to ``target``
+    (in the parameter's own scale); ``default`` wins ties."""
+    from ..l1.step import step_value
+
+    spec = SPECS[param]
+
+    def dist(m: str) -> float:
+        v = step_value(spec, now, direction, m)
+        if spec.scale == "log" and v > 0 and target > 0:
+            return abs(math.log(v) - math.log(target))
+        return abs(v - target)
+
+    return min((default, *[m for m in MAGNITUDES if m != default]), key=dist)
+
+
 def _explore_now(episode: int, share: float) -> bool:
     """Whether episode ``episode`` is one of the ``share`` of episodes that explore: evenly
     spread and deterministic (share 0.3 explores in episodes 4, 7, 10, ...)."""
@@ -412,6 +432,8 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
 
     if tv.last_harmful:
         for p, (d, m) in tv.last_applied.items():
+            if dv.revert == "nearest" and p in tv.last_from:
+                m = _nearest_magnitude(p, space.values[p], opposite(d), tv.last_from[p], m)
             proposals.append(Proposal(p, opposite(d), m,
                                       f"revert: {d} {p} ({m}) in episode {tv.last_episode} lowered NDCG@10 from "
                                       f"{tv.last_before:.4f} to {tv.last_after:.4f}", 1.0, "revert"))

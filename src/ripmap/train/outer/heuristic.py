@@ -7,24 +7,27 @@ protocol. Its policy, in order:
 1. **Undo what hurt.** When the promptgram that just ran scored below its parent, delete
    the directive lines its edits added (and never add a directive again that a worse
    child introduced).
-2. **Ask for agreement when moves do not carry over.** The run's leave-one-repository-out
+2. **Stop reverts from wandering.** When most moves undone in the next episode left the
+   parameter away from where it was (asymmetric or clamped steps: ×1.3 then ×0.7), each
+   revert is a new, untested point and the run drifts: ``revert nearest``.
+3. **Ask for agreement when moves do not carry over.** The run's leave-one-repository-out
    figure (:func:`.summary.transfer_estimate`: each training repository scored at the point
    the other repositories' validation selects) below zero means L1's moves help the
    repositories that chose them and hurt the one left out: ``agree N`` (one more
    repository than the promptgram asks for now, from 2), unless a child that added it
    scored worse.
-3. **Answer the diagnostics.** Lock-in → ``explore`` (more of it if there is some already);
+4. **Answer the diagnostics.** Lock-in → ``explore`` (more of it if there is some already);
    oscillation → ``step small``; a ``prefer`` L1 could not follow (L2-not-steering) → delete it.
-4. **Follow the evidence L1 does not have.** L1 optimizes train NDCG; L2 also sees what
+5. **Follow the evidence L1 does not have.** L1 optimizes train NDCG; L2 also sees what
    each move did to validation NDCG (newer commits). Across every inner run so far, the
    (parameter, direction) move that lowered validation NDCG@10 in the most episodes (net of
    those it raised) becomes ``avoid``; the one that raised it most becomes ``prefer``, unless
    L1 already makes that move in most episodes (a directive would change nothing).
    Parameters a directive already names are left alone.
-5. **Set the pace.** A move that raised validation NDCG and that L1 repeats in most
+6. **Set the pace.** A move that raised validation NDCG and that L1 repeats in most
    episodes asks for a larger ``step`` than L1 used; when most applied moves lowered
    validation NDCG, ``step small``.
-6. **Never stand still.** With nothing else to say, try a directive not tried yet
+7. **Never stand still.** With nothing else to say, try a directive not tried yet
    (``explore 0.25``, ``on plateau 2: orthogonal``, ``max-changes 2``, ``step small``), so
    every step tests something.
 
@@ -49,7 +52,7 @@ MAX_NEW_PER_STEP = 1
 MIN_NET_EPISODES = 2
 """A move becomes ``prefer``/``avoid`` only when it raised (lowered) validation NDCG in at least this many
 more episodes than the other way: one episode is noise."""
-SINGLE = ("step", "max-changes", "explore", "on-plateau", "agree")
+SINGLE = ("step", "max-changes", "explore", "on-plateau", "agree", "revert")
 """Directives of which only the last line counts: a new value replaces the old line."""
 MAX_DIRECTIVES = 6
 EPS = 1e-6
@@ -175,7 +178,17 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
                            f"'{ln.directive.text()}'")
                 named.difference_update(ln.directive.params)
 
-    # 2. transfer: when the point the other repositories' validation selects lowers the
+    # 2. reverts that wander: a mechanical fact of the trajectory, fixed by one directive
+    latest = ctx.get("latest") if isinstance(ctx.get("latest"), Mapping) else {}
+    rv = latest.get("reverts") if isinstance(latest.get("reverts"), Mapping) else {}
+    drifted = int(rv.get("drifted") or 0)
+    if dv.revert != "nearest" and drifted >= MIN_NET_EPISODES and drifted * 2 >= int(rv.get("reverts") or 0):
+        add("Policy", "- directive: revert nearest",
+            f"{drifted} of {rv.get('reverts')} moves undone in the next episode left the parameter away from where "
+            f"it was ({'; '.join(rv.get('examples') or [])}): each revert is a new untested point, and the run "
+            f"wanders; revert to the nearest step instead")
+
+    # 3. transfer: when the point the other repositories' validation selects lowers the
     # repository left out, L1's moves do not generalize; ask for cross-repository agreement
     latest = ctx.get("latest") if isinstance(ctx.get("latest"), Mapping) else {}
     tr = latest.get("transfer") if isinstance(latest.get("transfer"), Mapping) else {}
@@ -190,7 +203,7 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
                    f"of {n} repositories to agree before a move"):
                 break
 
-    # 3. answer the diagnostics
+    # 4. answer the diagnostics
     if "basin_lock_in" in kinds:
         if dv.explore is None:
             add("Policy", "- directive: explore 0.3", "lock-in: L1 keeps returning to the same point; explore")
@@ -207,7 +220,7 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
                                    f"drop it")
                         named.discard(p)
 
-    # 4. follow the evidence: validation is what L2 knows and L1 does not
+    # 5. follow the evidence: validation is what L2 knows and L1 does not
     moved = latest.get("moved") if isinstance(latest.get("moved"), Mapping) else {}
     n_eps = max(1, int(latest.get("episodes") or 0))
 
@@ -238,7 +251,7 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
             named.add(o["param"])
             break
 
-    # 5. the pace: a helpful move L1 keeps repeating in small steps asks for larger ones;
+    # 6. the pace: a helpful move L1 keeps repeating in small steps asks for larger ones;
     # moves that lower validation half the time ask for smaller ones
     traj = [t for t in latest.get("trajectory") or () if isinstance(t, Mapping)]
     order = ("small", "medium", "large")
@@ -259,7 +272,7 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
     if deltas and dv.step != "small" and sum(1 for d in deltas if d < -EPS) * 2 >= len(deltas) + 1:
         add("Policy", "- directive: step small", "most applied moves lowered validation NDCG@10: smaller steps")
 
-    # 6. never stand still
+    # 7. never stand still
     if not edits:
         for section, text in FALLBACKS:
             if add(section, text, "no evidence points anywhere new: test a directive not tried yet"):

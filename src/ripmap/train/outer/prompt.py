@@ -126,6 +126,11 @@ def _latest_lines(s: L2State) -> list[str]:
         out.append("Leave-one-repository-out: " + ", ".join(
             f"{r} {_signed(v.get('gain'))} (point {v.get('point')})" for r, v in sorted(tr["repos"].items())
             if isinstance(v, Mapping)) + f"; mean {_signed(tr.get('gain'))}.")
+    rv = lt.reverts or {}
+    if rv.get("reverts"):
+        out.append(f"Moves undone in the next episode: {rv.get('reverts')}; {rv.get('drifted', 0)} of them left the "
+                   f"parameter away from where it was" + (f" ({'; '.join(rv.get('examples') or [])})"
+                                                           if rv.get("examples") else "") + ".")
     out += ["", "Episodes (train before → after; applied changes):"]
     for t in lt.trajectory:
         applied = ", ".join(f"{p} {d} {m}" for p, (d, m) in sorted((t.get("applied") or {}).items())) or "nothing"

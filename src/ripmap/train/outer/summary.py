@@ -73,6 +73,7 @@ class InnerSummary:
     effects: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     test: Mapping[str, Any] | None = None
     transfer: Mapping[str, Any] | None = None
+    reverts: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def score(self) -> float | None:
@@ -107,7 +108,7 @@ class InnerSummary:
                 "capsules": list(self.capsules), "moved": {k: dict(v) for k, v in self.moved.items()},
                 "flags": dict(self.flags), "effects": {k: dict(v) for k, v in self.effects.items()},
                 "test": dict(self.test) if self.test else None,
-                "transfer": dict(self.transfer) if self.transfer else None}
+                "transfer": dict(self.transfer) if self.transfer else None, "reverts": dict(self.reverts)}
 
     def for_l2(self) -> dict[str, Any]:
         """Everything but the held-out repositories' figures."""
@@ -127,7 +128,8 @@ class InnerSummary:
                    capsules=tuple(str(c) for c in d.get("capsules") or ()), moved=dict(d.get("moved") or {}),
                    flags=dict(d.get("flags") or {}), effects=dict(d.get("effects") or {}),
                    test=d.get("test") if isinstance(d.get("test"), Mapping) else None,
-                   transfer=d.get("transfer") if isinstance(d.get("transfer"), Mapping) else None)
+                   transfer=d.get("transfer") if isinstance(d.get("transfer"), Mapping) else None,
+                   reverts=dict(d.get("reverts") or {}))
 
 
 def _repo_figures(trial: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
@@ -193,6 +195,43 @@ def repo_move_effects(trials: Any, episodes: Any) -> dict[tuple[str, str], dict[
     return out
 
 
+REVERT_DRIFT = 0.05
+"""A back-and-forth move that ends further than this from where it began (in log units for
+log-scaled parameters, in shares of the range for linear ones) has drifted."""
+
+
+def revert_drift(episodes: Any) -> dict[str, Any]:
+    """Moves undone in the very next episode (the opposite direction on the same parameter),
+    and how many of them left the parameter away from where it was before the first move:
+    with asymmetric or clamped steps, a revert is a new point, and a run of them wanders."""
+    from ...rank.params import SPECS
+
+    eps = sorted(episodes, key=lambda e: e.episode)
+    n = drifted = 0
+    examples: list[str] = []
+    for a, b in zip(eps, eps[1:]):
+        if b.episode != a.episode + 1:
+            continue
+        for p, first in a.applied.items():
+            second = b.applied.get(p)
+            if second is None or second.direction == first.direction or p not in SPECS:
+                continue
+            n += 1
+            spec = SPECS[p]
+            if spec.scale == "log" and first.before > 0 and second.after > 0:
+                import math
+
+                off = abs(math.log(second.after) - math.log(first.before))
+            else:
+                off = abs(second.after - first.before) / ((spec.high - spec.low) or 1.0)
+            if off > REVERT_DRIFT:
+                drifted += 1
+                if len(examples) < 4:
+                    examples.append(f"{p} {first.before:.4g} → {first.after:.4g} → {second.after:.4g} "
+                                    f"(episodes {a.episode}-{b.episode})")
+    return {"reverts": n, "drifted": drifted, "examples": examples}
+
+
 def summarize(run_dir: str | Path) -> InnerSummary:
     """The summary of the inner run in ``run_dir`` (a finished L1 run folder)."""
     d = Path(run_dir)
@@ -256,7 +295,7 @@ def summarize(run_dir: str | Path) -> InnerSummary:
         selected_by=str(best.get("selected_by") or ""), by_repo={k: dict(v) for k, v in by_repo.items()},
         trajectory=tuple(trajectory), capsules=capsules, moved=moved, flags=dict(flags), effects=effects,
         test=res.get("test") if isinstance(res.get("test"), Mapping) else None,
-        transfer=transfer_estimate(res.get("trials")))
+        transfer=transfer_estimate(res.get("trials")), reverts=revert_drift(sp.episodes))
 
 
-__all__ = ["InnerSummary", "repo_move_effects", "summarize", "transfer_estimate"]
+__all__ = ["InnerSummary", "REVERT_DRIFT", "repo_move_effects", "revert_drift", "summarize", "transfer_estimate"]
