@@ -127,6 +127,23 @@ def test_revert_nearest_lands_closest_to_the_value_before_the_harmful_change():
     assert parse_line("directive: revert back")[1] and directives_of({"Policy": "directive: revert same"}).revert == "same"
 
 
+def test_stall_directive_stops_a_run_that_no_longer_improves():
+    traj = [{"episode": 1, "ndcg_before": 0.30, "ndcg_after": 0.32, "applied": {}},
+            {"episode": 2, "ndcg_before": 0.32, "ndcg_after": 0.32, "applied": {}},
+            {"episode": 3, "ndcg_before": 0.32, "ndcg_after": 0.3201, "applied": {}}]
+    ctx = {**_context(None), "episode": 4, "trajectory": traj}
+    assert parse_reply(propose_from_context(ctx)).changes  # the evidence still asks for moves
+    held = parse_reply(propose_from_context({**ctx, "promptgram": {"Policy": "- directive: stall 2"}}))
+    assert not held.changes and "No new best train NDCG@10 for 2 episodes" in held.reasoning
+    assert parse_reply(propose_from_context({**ctx, "promptgram": {"Policy": "- directive: stall 3"}})).changes
+    # a change that just hurt is still undone while stalled
+    hurt = traj + [{"episode": 4, "ndcg_before": 0.3201, "ndcg_after": 0.30,
+                    "applied": {"boost_lexical": ["increase", "medium", 24.0]}}]
+    undo = parse_reply(propose_from_context({**ctx, "episode": 5, "trajectory": hurt,
+                                             "promptgram": {"Policy": "- directive: stall 2"}}))
+    assert [(c.param, c.direction) for c in undo.changes] == [("boost_lexical", "decrease")]
+
+
 # -- edits ----------------------------------------------------------------------------------------
 
 def test_edits_apply_and_refuse_with_reasons():
@@ -373,6 +390,16 @@ def test_heuristic_l2_stops_wandering_reverts_and_summary_counts_them():
     once = {**rv, "drifted": 1}
     assert "revert nearest" not in propose_outer(_l2_ctx(latest={"episodes": 6, "moved": {}, "trajectory": [],
                                                                  "reverts": once}))
+
+
+def test_heuristic_l2_stops_a_run_whose_final_point_came_after_it_stopped_improving():
+    traj = [{"episode": i, "train_before": 0.5, "train_after": 0.51 if i == 2 else 0.5, "applied": {}}
+            for i in range(1, 13)]
+    late = {"episodes": 12, "moved": {}, "trajectory": traj, "start_train": 0.5, "final_episode": 9}
+    edits = _edits_of(propose_outer(_l2_ctx(latest=late)))
+    assert [e["content"] for e in edits] == ["- directive: stall 3"]
+    early = {**late, "final_episode": 2}  # validation chose the point where train improved: nothing to stop
+    assert "stall" not in propose_outer(_l2_ctx(latest=early))
 
 
 def test_transfer_estimate_scores_each_repository_at_the_point_the_others_select():

@@ -13,6 +13,7 @@ the outer loop would be steering nothing. A *directive* is one line of the ``Pol
     directive: on plateau N: orthogonal|escalate|hold
     directive: agree N                        (N from 1 to 8)
     directive: revert nearest|same
+    directive: stall N                        (N from 1 to 50)
 
 The line may be a list item (``- directive: ...``) and wrapped in backticks; what follows
 ``#``, ``(``, ``;`` or `` -- `` is a comment. Meanings (how the heuristic agent reads them):
@@ -38,6 +39,10 @@ The line may be a list item (``- directive: ...``) and wrapped in backticks; wha
   (×1.3 then ×0.7 is ×0.91; a step clamped at a bound and then halved ends far below its
   start), so a run of reverts wanders; ``nearest`` takes the magnitude whose step lands
   closest to the value before the change.
+* ``stall N``: after N episodes without a new best train NDCG@10, propose nothing but
+  the undoing of a change that just hurt. Every point a run visits is one more chance for
+  the validation split to select a point by luck; a run that has stopped improving only
+  buys such chances.
 
 Later lines win over earlier ones for the single-valued directives; ``avoid`` wins over
 ``prefer`` on the same parameter. A line that starts with ``directive:`` but does not
@@ -65,6 +70,7 @@ A directive is one line of the Policy or Heuristics section (a list item is fine
     directive: on plateau N: orthogonal|escalate|hold
     directive: agree N                  (N from 1 to 8)
     directive: revert nearest|same
+    directive: stall N                  (N from 1 to 50)
 
 - prefer: move these parameters before the failures' other suggestions; with a direction,
   move them that way every episode unless that move lowered NDCG recently; without one,
@@ -79,6 +85,8 @@ A directive is one line of the Policy or Heuristics section (a list item is fine
   repositories lean that way; take no sideways step without such support.
 - revert: undo a change that lowered NDCG with the same magnitude in the opposite direction
   (same, the default), or with the magnitude that lands closest to the value before it (nearest).
+- stall: after N episodes without a new best train NDCG@10, stop proposing changes (a change that
+  just hurt is still undone).
 Text after #, (, ; or -- is a comment. Later lines win; avoid wins over prefer. PARAM is a
 name from the parameter list of L1's prompt.
 """
@@ -92,6 +100,7 @@ MAX_CHANGES_RANGE = (1, 4)
 PLATEAU_RANGE = (1, 20)
 AGREE_RANGE = (1, 8)
 REVERT_MODES: tuple[str, ...] = ("nearest", "same")
+STALL_RANGE = (1, 50)
 
 _LINE = re.compile(r"^\s*(?:[-*+]\s+)?`?\s*directive\s*:\s*(?P<body>.*?)\s*`?\s*$", re.IGNORECASE)
 _COMMENT = re.compile(r"\s+--\s|\s*[#(;]|\s+—\s")
@@ -102,7 +111,7 @@ _PLATEAU = re.compile(r"^on\s+plateau\s+(?P<n>\d+)\s*:\s*(?P<action>[a-z-]+)$")
 class Directive:
     """One parsed directive line."""
 
-    verb: str  # prefer | avoid | step | max-changes | explore | on-plateau | agree | revert
+    verb: str  # prefer | avoid | step | max-changes | explore | on-plateau | agree | revert | stall
     params: tuple[str, ...] = ()
     direction: str | None = None
     value: str | float | int | None = None
@@ -134,6 +143,7 @@ class Directives:
     plateau_action: str | None = None
     agree: int | None = None
     revert: str | None = None
+    stall: int | None = None
 
     @property
     def empty(self) -> bool:
@@ -194,6 +204,11 @@ def parse_line(line: str) -> tuple[Directive | None, str | None]:
         if len(words) != 2 or not words[1].isdigit() or not lo <= int(words[1]) <= hi:
             return None, f"'{shown}': max-changes takes a whole number from {lo} to {hi}"
         return Directive("max-changes", value=int(words[1]), line=shown), None
+    if verb == "stall":
+        lo, hi = STALL_RANGE
+        if len(words) != 2 or not words[1].isdigit() or not lo <= int(words[1]) <= hi:
+            return None, f"'{shown}': stall takes a number of episodes from {lo} to {hi}"
+        return Directive("stall", value=int(words[1]), line=shown), None
     if verb == "revert":
         if len(words) != 2 or words[1] not in REVERT_MODES:
             return None, f"'{shown}': revert takes one of {', '.join(REVERT_MODES)}"
@@ -219,7 +234,7 @@ def parse_line(line: str) -> tuple[Directive | None, str | None]:
                           f"{', '.join(PLATEAU_ACTIONS)}")
         return Directive("on-plateau", value=(int(pm.group("n")), pm.group("action")), line=shown), None
     return None, (f"'{shown}': unknown directive '{verb}' (known: prefer, avoid, step, max-changes, explore, "
-                  f"on plateau, agree, revert)")
+                  f"on plateau, agree, revert, stall)")
 
 
 def parse_directives(texts: Iterable[str]) -> Directives:
@@ -241,7 +256,7 @@ def parse_directives(texts: Iterable[str]) -> Directives:
                 items.append(d)
     prefer: dict[tuple[str, str | None], None] = {}
     avoid: set[tuple[str, str | None]] = set()
-    step = max_changes = explore = plateau_after = plateau_action = agree = revert = None
+    step = max_changes = explore = plateau_after = plateau_action = agree = revert = stall = None
     for d in items:
         if d.verb == "prefer":
             for p in d.params:
@@ -260,9 +275,11 @@ def parse_directives(texts: Iterable[str]) -> Directives:
             agree = d.value
         elif d.verb == "revert":
             revert = d.value
+        elif d.verb == "stall":
+            stall = d.value
     kept = tuple((p, dr) for p, dr in prefer if (p, None) not in avoid and (p, dr) not in avoid)
     return Directives(tuple(items), tuple(errors), kept, frozenset(avoid), step, max_changes, explore,
-                      plateau_after, plateau_action, agree, revert)
+                      plateau_after, plateau_action, agree, revert, stall)
 
 
 def directives_of(sections: Mapping[str, str] | None) -> Directives:
@@ -273,5 +290,5 @@ def directives_of(sections: Mapping[str, str] | None) -> Directives:
     return parse_directives(keyed.get(s.lower(), "") for s in READ_SECTIONS)
 
 
-__all__ = ["AGREE_RANGE", "REVERT_MODES", "Directive", "Directives", "GRAMMAR", "PLATEAU_ACTIONS", "PREFIX", "READ_SECTIONS", "directives_of",
+__all__ = ["AGREE_RANGE", "REVERT_MODES", "STALL_RANGE", "Directive", "Directives", "GRAMMAR", "PLATEAU_ACTIONS", "PREFIX", "READ_SECTIONS", "directives_of",
            "parse_directives", "parse_line"]

@@ -377,6 +377,24 @@ def _agreed(proposals: Sequence[Proposal], failures: Sequence[Mapping[str, Any]]
     return kept, left
 
 
+def _episodes_since_best(traj: Any) -> int | None:
+    """Episodes since the last one that set a new best train NDCG@10 (the start counts as
+    the first best); None without a finished episode."""
+    done = sorted((t for t in traj or () if isinstance(t, Mapping) and finite(t.get("ndcg_after")) is not None
+                   and finite(t.get("ndcg_before")) is not None), key=lambda t: finite(t.get("episode")) or 0.0)
+    if not done:
+        return None
+    best = finite(done[0].get("ndcg_before")) or 0.0
+    since = 0
+    for t in done:
+        after = finite(t.get("ndcg_after")) or 0.0
+        if after > best + HARMFUL_EPS:
+            best, since = after, 0
+        else:
+            since += 1
+    return since
+
+
 def _nearest_magnitude(param: str, now: float, direction: str, target: float, default: str) -> str:
     """The magnitude whose step from ``now`` in ``direction`` lands closest to ``target``
     (in the parameter's own scale); ``default`` wins ties."""
@@ -559,6 +577,14 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
         if x is not None:
             sentences.append(f"No signal separates the failures consistently, so {x.param} is explored.")
             proposals.append(x)
+
+    since = _episodes_since_best(context.get("trajectory"))
+    if dv.stall and since is not None and since >= dv.stall:
+        left = [f"{p.direction} {p.param}" for p in proposals if p.source != "revert"]
+        proposals = [p for p in proposals if p.source == "revert"]
+        sentences.append(f"No new best train NDCG@10 for {since} episodes (the promptgram's 'stall {dv.stall}'): "
+                         f"the run holds" + (", only undoing the last change" if proposals else "")
+                         + (f"; not proposed: {', '.join(left)}" if left else "") + ".")
 
     if dv.agree and proposals:
         proposals, left = _agreed(proposals, failures, dv.agree)

@@ -10,6 +10,8 @@ protocol. Its policy, in order:
 2. **Stop reverts from wandering.** When most moves undone in the next episode left the
    parameter away from where it was (asymmetric or clamped steps: ×1.3 then ×0.7), each
    revert is a new, untested point and the run drifts: ``revert nearest``.
+   Then, when train NDCG@10 stopped improving early and the final point still came from
+   the stretch after (validation picking a point by luck): ``stall N`` (a quarter of K).
 3. **Ask for agreement when moves do not carry over.** The run's leave-one-repository-out
    figure (:func:`.summary.transfer_estimate`: each training repository scored at the point
    the other repositories' validation selects) below zero means L1's moves help the
@@ -52,7 +54,7 @@ MAX_NEW_PER_STEP = 1
 MIN_NET_EPISODES = 2
 """A move becomes ``prefer``/``avoid`` only when it raised (lowered) validation NDCG in at least this many
 more episodes than the other way: one episode is noise."""
-SINGLE = ("step", "max-changes", "explore", "on-plateau", "agree", "revert")
+SINGLE = ("step", "max-changes", "explore", "on-plateau", "agree", "revert", "stall")
 """Directives of which only the last line counts: a new value replaces the old line."""
 MAX_DIRECTIVES = 6
 EPS = 1e-6
@@ -187,6 +189,23 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
             f"{drifted} of {rv.get('reverts')} moves undone in the next episode left the parameter away from where "
             f"it was ({'; '.join(rv.get('examples') or [])}): each revert is a new untested point, and the run "
             f"wanders; revert to the nearest step instead")
+
+    # 2b. a run that goes on after it stopped improving only gives the validation split more
+    # points to pick by luck: when the final point came from that tail, stop it
+    traj0 = [t for t in latest.get("trajectory") or () if isinstance(t, Mapping)]
+    k = len(traj0)
+    best_train, last_best = finite(latest.get("start_train")), 0
+    for t in traj0:
+        a = finite(t.get("train_after"))
+        if a is not None and (best_train is None or a > best_train + 1e-4):
+            best_train, last_best = a, int(t.get("episode") or 0)
+    fe = latest.get("final_episode")
+    if dv.stall is None and k and k - last_best >= max(4, k // 3) and isinstance(fe, int) and fe > last_best:
+        n = max(3, min(50, k // 4))
+        add("Policy", f"- directive: stall {n}",
+            f"train NDCG@10 last improved in episode {last_best} of {k}, yet the final point is episode {fe}: "
+            f"validation picked a point from the stretch where L1 no longer improved; stop after {n} episodes "
+            f"without a new best")
 
     # 3. transfer: when the point the other repositories' validation selects lowers the
     # repository left out, L1's moves do not generalize; ask for cross-repository agreement
