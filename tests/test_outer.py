@@ -97,6 +97,53 @@ def test_directives_change_the_heuristic_agents_proposal():
     assert len(moved) <= 2 and all(m == "large" for _p, _d, m in moved)
 
 
+def test_agree_directive_keeps_only_moves_several_repositories_ask_for():
+    lone = _context(None)  # four failures, all from repository "r", all asking to lower structure
+    plain = parse_reply(propose_from_context(lone))
+    assert "weight_structure" in {c.param for c in plain.changes}
+    agree2 = {"Policy": "- directive: agree 2", "Heuristics": ""}
+    steered = parse_reply(propose_from_context({**lone, "promptgram": agree2}))
+    assert not steered.changes and "1 of 1 repositories lean that way" in steered.reasoning
+    # the same failures spread over two repositories: both lean the same way, so the move is made
+    two = {**lone, "failures": [{**f, "repo": f"r{i % 2}"} for i, f in enumerate(lone["failures"])],
+           "promptgram": agree2}
+    both = parse_reply(propose_from_context(two))
+    assert "weight_structure" in {c.param for c in both.changes}
+    assert parse_line("directive: agree 9")[1] and parse_line("directive: agree two")[1]
+    assert directives_of({"Policy": "- directive: agree 3"}).agree == 3
+
+
+def test_revert_nearest_lands_closest_to_the_value_before_the_harmful_change():
+    # episode 1 raised boost_temporal_coupling 74 -> 100 (x2 clamped at the bound) and NDCG fell
+    ctx = {**_context(None), "params": {"boost_temporal_coupling": 100.0}, "episode": 2,
+           "trajectory": [{"episode": 1, "ndcg_before": 0.40, "ndcg_after": 0.35,
+                           "applied": {"boost_temporal_coupling": ["increase", "large", 74.0]}}]}
+    same = parse_reply(propose_from_context(ctx))
+    near = parse_reply(propose_from_context({**ctx, "promptgram": {"Policy": "- directive: revert nearest"}}))
+    mag = {c.param: (c.direction, c.magnitude) for c in same.changes}
+    assert mag["boost_temporal_coupling"] == ("decrease", "large")  # halves: 50, far below 74
+    assert {c.param: (c.direction, c.magnitude) for c in near.changes}["boost_temporal_coupling"] == \
+        ("decrease", "medium")  # x0.7: 70, the step closest to 74
+    assert parse_line("directive: revert back")[1] and directives_of({"Policy": "directive: revert same"}).revert == "same"
+
+
+def test_stall_directive_stops_a_run_that_no_longer_improves():
+    traj = [{"episode": 1, "ndcg_before": 0.30, "ndcg_after": 0.32, "applied": {}},
+            {"episode": 2, "ndcg_before": 0.32, "ndcg_after": 0.32, "applied": {}},
+            {"episode": 3, "ndcg_before": 0.32, "ndcg_after": 0.3201, "applied": {}}]
+    ctx = {**_context(None), "episode": 4, "trajectory": traj}
+    assert parse_reply(propose_from_context(ctx)).changes  # the evidence still asks for moves
+    held = parse_reply(propose_from_context({**ctx, "promptgram": {"Policy": "- directive: stall 2"}}))
+    assert not held.changes and "No new best train NDCG@10 for 2 episodes" in held.reasoning
+    assert parse_reply(propose_from_context({**ctx, "promptgram": {"Policy": "- directive: stall 3"}})).changes
+    # a change that just hurt is still undone while stalled
+    hurt = traj + [{"episode": 4, "ndcg_before": 0.3201, "ndcg_after": 0.30,
+                    "applied": {"boost_lexical": ["increase", "medium", 24.0]}}]
+    undo = parse_reply(propose_from_context({**ctx, "episode": 5, "trajectory": hurt,
+                                             "promptgram": {"Policy": "- directive: stall 2"}}))
+    assert [(c.param, c.direction) for c in undo.changes] == [("boost_lexical", "decrease")]
+
+
 # -- edits ----------------------------------------------------------------------------------------
 
 def test_edits_apply_and_refuse_with_reasons():
@@ -307,6 +354,77 @@ def test_heuristic_l2_undoes_a_child_that_scored_below_its_parent():
                     effects={"x": {"param": "boost_lexical", "direction": "increase", "episodes": 3, "train": 0.01,
                                    "validation": 0.01, "up": 3, "down": 0, "validation_up": 3, "validation_down": 0}})
     assert all("boost_lexical" not in e["content"] for e in _edits_of(propose_outer(again)))
+
+
+def test_heuristic_l2_asks_for_agreement_when_the_left_out_repository_loses():
+    def ctx(gains: dict, **kw) -> dict:
+        tr = {"gain": sum(gains.values()) / len(gains), "repos": {r: {"point": 3, "gain": g} for r, g in gains.items()}}
+        return _l2_ctx(latest={"episodes": 4, "moved": {}, "trajectory": [], "transfer": tr}, **kw)
+
+    edits = _edits_of(propose_outer(ctx({"a": 0.004, "b": -0.012, "c": 0.001})))
+    assert [e["content"] for e in edits] == ["- directive: agree 2"] and "b" in parse_l2_reply(
+        propose_outer(ctx({"a": 0.004, "b": -0.012, "c": 0.001}))).rationale
+    pg = apply_edits(parse_promptgram(MINIMAL), edits).child
+    assert directives_of(dict(pg.sections)).agree == 2
+    # still losing with agree 2: one more repository must agree (the line is replaced, not added)
+    again = _edits_of(propose_outer(ctx({"a": -0.002, "b": -0.001, "c": 0.0}, promptgram=dict(pg.sections))))
+    assert again[0]["edit_type"] == "replace" and again[0]["content"] == "- directive: agree 3"
+    # moves that carry over to the left-out repository ask for nothing of the kind
+    assert "agree" not in propose_outer(ctx({"a": 0.004, "b": 0.002}))
+
+
+def test_heuristic_l2_stops_wandering_reverts_and_summary_counts_them():
+    from ripmap.train.l1.episode import Episode
+    from ripmap.train.l1.step import Applied
+    from ripmap.train.outer.summary import revert_drift
+
+    def ep(n: int, p: str, d: str, a: float, b: float) -> Episode:
+        return Episode(episode=n, applied={p: Applied(a, b, d, "large", "")})
+    eps = [ep(1, "boost_temporal_coupling", "increase", 74.0, 100.0), ep(2, "boost_temporal_coupling", "decrease", 100.0, 50.0),
+           ep(3, "boost_lexical", "increase", 24.0, 48.0), ep(4, "boost_lexical", "decrease", 48.0, 24.0),
+           ep(5, "git_churn_max_boost", "increase", 1.3, 1.69), ep(6, "git_churn_max_boost", "decrease", 1.69, 1.183)]
+    rv = revert_drift(eps)
+    assert rv["reverts"] == 3 and rv["drifted"] == 2  # the lexical one came back exactly
+    edits = _edits_of(propose_outer(_l2_ctx(latest={"episodes": 6, "moved": {}, "trajectory": [], "reverts": rv})))
+    assert [e["content"] for e in edits] == ["- directive: revert nearest"]
+    once = {**rv, "drifted": 1}
+    assert "revert nearest" not in propose_outer(_l2_ctx(latest={"episodes": 6, "moved": {}, "trajectory": [],
+                                                                 "reverts": once}))
+
+
+def test_heuristic_l2_stops_a_run_whose_final_point_came_after_it_stopped_improving():
+    traj = [{"episode": i, "train_before": 0.5, "train_after": 0.51 if i == 2 else 0.5, "applied": {}}
+            for i in range(1, 13)]
+    late = {"episodes": 12, "moved": {}, "trajectory": traj, "start_train": 0.5, "final_episode": 9}
+    edits = _edits_of(propose_outer(_l2_ctx(latest=late)))
+    assert [e["content"] for e in edits] == ["- directive: stall 3"]
+    early = {**late, "final_episode": 2}  # validation chose the point where train improved: nothing to stop
+    assert "stall" not in propose_outer(_l2_ctx(latest=early))
+
+
+def test_transfer_estimate_scores_each_repository_at_the_point_the_others_select():
+    from ripmap.train.outer.summary import transfer_estimate
+
+    def t(n: int, a: tuple, b: tuple, c: tuple) -> dict:
+        return {"number": n, "state": "COMPLETE", "start": n == 0, "episode": n,
+                "by_repo": {"a": {"train": a[0], "holdout": a[1]}, "b": {"train": b[0], "holdout": b[1]},
+                            "c": {"train": c[0], "holdout": c[1]}}}
+    # point 1 pleases a's and b's validation and hurts c; point 2 is a small gain everywhere
+    rows = [t(0, (.5, .5), (.5, .5), (.5, .5)), t(1, (.5, .7), (.5, .7), (.4, .4)), t(2, (.52, .52), (.5, .51), (.5, .51))]
+    est = transfer_estimate(rows)
+    # without a: b and c's mean validation is .5 / .55 / .51 -> point 1; without b: .5 / .55 / .515 -> point 1;
+    # without c: .5 / .7 / .515 -> point 1, where c drops to .4 / .4
+    assert {r: v["point"] for r, v in est["repos"].items()} == {"a": 1, "b": 1, "c": 1}
+    assert est["repos"]["a"]["gain"] == pytest.approx(0.1)  # (.5 + .7) / 2 - .5
+    assert est["repos"]["c"]["gain"] == pytest.approx(-0.1)  # (.4 + .4) / 2 - .5
+    assert est["gain"] == pytest.approx(0.1 / 3) and est["worst"] == pytest.approx(-0.1)
+    # c's validation at point 1 low enough to outweigh: without a, b and c now prefer point 2
+    rows[1]["by_repo"]["c"] = {"train": 0.4, "holdout": 0.2}
+    est = transfer_estimate(rows)
+    assert est["repos"]["a"]["point"] == 2 and est["repos"]["a"]["gain"] == pytest.approx(0.02)  # (.52+.52)/2-.5
+    assert transfer_estimate([t(0, (.5, .5), (.5, .5), (.5, .5))])["gain"] == 0.0
+    one = [{"number": 0, "start": True, "by_repo": {"a": {"train": 0.5, "holdout": 0.5}}}]
+    assert transfer_estimate(one) is None  # one repository: nothing to leave out
 
 
 def test_heuristic_l2_never_stands_still():

@@ -11,6 +11,9 @@ the outer loop would be steering nothing. A *directive* is one line of the ``Pol
     directive: max-changes N                  (N from 1 to 4)
     directive: explore F                      (F from 0 to 1)
     directive: on plateau N: orthogonal|escalate|hold
+    directive: agree N                        (N from 1 to 8)
+    directive: revert nearest|same
+    directive: stall N                        (N from 1 to 50)
 
 The line may be a list item (``- directive: ...``) and wrapped in backticks; what follows
 ``#``, ``(``, ``;`` or `` -- `` is a comment. Meanings (how the heuristic agent reads them):
@@ -26,6 +29,20 @@ The line may be a list item (``- directive: ...``) and wrapped in backticks; wha
 * ``on plateau N``: a plateau is N episodes without movement (default 3); then
   ``orthogonal`` tries an untouched parameter (the default), ``escalate`` repeats the
   current moves with a large step, ``hold`` proposes nothing.
+* ``agree N``: a move (other than a revert) is made only when the shown failures of at
+  least N different repositories lean that way; a sideways step with no such support is
+  not taken. This is the generalization rule: a change one repository's failures ask
+  for and the others' do not is the kind that raises train NDCG and loses on
+  repositories nobody trained on.
+* ``revert``: how a change that lowered NDCG is undone. ``same`` (the default) is the
+  opposite direction at the same magnitude, which does not land where the parameter was
+  (×1.3 then ×0.7 is ×0.91; a step clamped at a bound and then halved ends far below its
+  start), so a run of reverts wanders; ``nearest`` takes the magnitude whose step lands
+  closest to the value before the change.
+* ``stall N``: after N episodes without a new best train NDCG@10, propose nothing but
+  the undoing of a change that just hurt. Every point a run visits is one more chance for
+  the validation split to select a point by luck; a run that has stopped improving only
+  buys such chances.
 
 Later lines win over earlier ones for the single-valued directives; ``avoid`` wins over
 ``prefer`` on the same parameter. A line that starts with ``directive:`` but does not
@@ -51,6 +68,9 @@ A directive is one line of the Policy or Heuristics section (a list item is fine
     directive: max-changes N            (N from 1 to 4)
     directive: explore F                (F from 0 to 1)
     directive: on plateau N: orthogonal|escalate|hold
+    directive: agree N                  (N from 1 to 8)
+    directive: revert nearest|same
+    directive: stall N                  (N from 1 to 50)
 
 - prefer: move these parameters before the failures' other suggestions; with a direction,
   move them that way every episode unless that move lowered NDCG recently; without one,
@@ -61,6 +81,12 @@ A directive is one line of the Policy or Heuristics section (a list item is fine
 - explore: on this share of episodes, add one move on a parameter no recent episode touched.
 - on plateau N: after N episodes without movement, try an untouched parameter (orthogonal),
   repeat the current moves with a large step (escalate), or propose nothing (hold).
+- agree: make a move (other than a revert) only when the failures of at least N different
+  repositories lean that way; take no sideways step without such support.
+- revert: undo a change that lowered NDCG with the same magnitude in the opposite direction
+  (same, the default), or with the magnitude that lands closest to the value before it (nearest).
+- stall: after N episodes without a new best train NDCG@10, stop proposing changes (a change that
+  just hurt is still undone).
 Text after #, (, ; or -- is a comment. Later lines win; avoid wins over prefer. PARAM is a
 name from the parameter list of L1's prompt.
 """
@@ -72,6 +98,9 @@ READ_SECTIONS: tuple[str, ...] = ("Policy", "Heuristics")
 PLATEAU_ACTIONS: tuple[str, ...] = ("orthogonal", "escalate", "hold")
 MAX_CHANGES_RANGE = (1, 4)
 PLATEAU_RANGE = (1, 20)
+AGREE_RANGE = (1, 8)
+REVERT_MODES: tuple[str, ...] = ("nearest", "same")
+STALL_RANGE = (1, 50)
 
 _LINE = re.compile(r"^\s*(?:[-*+]\s+)?`?\s*directive\s*:\s*(?P<body>.*?)\s*`?\s*$", re.IGNORECASE)
 _COMMENT = re.compile(r"\s+--\s|\s*[#(;]|\s+—\s")
@@ -82,7 +111,7 @@ _PLATEAU = re.compile(r"^on\s+plateau\s+(?P<n>\d+)\s*:\s*(?P<action>[a-z-]+)$")
 class Directive:
     """One parsed directive line."""
 
-    verb: str  # prefer | avoid | step | max-changes | explore | on-plateau
+    verb: str  # prefer | avoid | step | max-changes | explore | on-plateau | agree | revert | stall
     params: tuple[str, ...] = ()
     direction: str | None = None
     value: str | float | int | None = None
@@ -112,6 +141,9 @@ class Directives:
     explore: float | None = None
     plateau_after: int | None = None
     plateau_action: str | None = None
+    agree: int | None = None
+    revert: str | None = None
+    stall: int | None = None
 
     @property
     def empty(self) -> bool:
@@ -172,6 +204,20 @@ def parse_line(line: str) -> tuple[Directive | None, str | None]:
         if len(words) != 2 or not words[1].isdigit() or not lo <= int(words[1]) <= hi:
             return None, f"'{shown}': max-changes takes a whole number from {lo} to {hi}"
         return Directive("max-changes", value=int(words[1]), line=shown), None
+    if verb == "stall":
+        lo, hi = STALL_RANGE
+        if len(words) != 2 or not words[1].isdigit() or not lo <= int(words[1]) <= hi:
+            return None, f"'{shown}': stall takes a number of episodes from {lo} to {hi}"
+        return Directive("stall", value=int(words[1]), line=shown), None
+    if verb == "revert":
+        if len(words) != 2 or words[1] not in REVERT_MODES:
+            return None, f"'{shown}': revert takes one of {', '.join(REVERT_MODES)}"
+        return Directive("revert", value=words[1], line=shown), None
+    if verb == "agree":
+        lo, hi = AGREE_RANGE
+        if len(words) != 2 or not words[1].isdigit() or not lo <= int(words[1]) <= hi:
+            return None, f"'{shown}': agree takes a number of repositories from {lo} to {hi}"
+        return Directive("agree", value=int(words[1]), line=shown), None
     if verb == "explore":
         try:
             f = float(words[1]) if len(words) == 2 else -1.0
@@ -188,7 +234,7 @@ def parse_line(line: str) -> tuple[Directive | None, str | None]:
                           f"{', '.join(PLATEAU_ACTIONS)}")
         return Directive("on-plateau", value=(int(pm.group("n")), pm.group("action")), line=shown), None
     return None, (f"'{shown}': unknown directive '{verb}' (known: prefer, avoid, step, max-changes, explore, "
-                  f"on plateau)")
+                  f"on plateau, agree, revert, stall)")
 
 
 def parse_directives(texts: Iterable[str]) -> Directives:
@@ -210,7 +256,7 @@ def parse_directives(texts: Iterable[str]) -> Directives:
                 items.append(d)
     prefer: dict[tuple[str, str | None], None] = {}
     avoid: set[tuple[str, str | None]] = set()
-    step = max_changes = explore = plateau_after = plateau_action = None
+    step = max_changes = explore = plateau_after = plateau_action = agree = revert = stall = None
     for d in items:
         if d.verb == "prefer":
             for p in d.params:
@@ -225,9 +271,15 @@ def parse_directives(texts: Iterable[str]) -> Directives:
             explore = d.value
         elif d.verb == "on-plateau":
             plateau_after, plateau_action = d.value  # type: ignore[misc]
+        elif d.verb == "agree":
+            agree = d.value
+        elif d.verb == "revert":
+            revert = d.value
+        elif d.verb == "stall":
+            stall = d.value
     kept = tuple((p, dr) for p, dr in prefer if (p, None) not in avoid and (p, dr) not in avoid)
     return Directives(tuple(items), tuple(errors), kept, frozenset(avoid), step, max_changes, explore,
-                      plateau_after, plateau_action)
+                      plateau_after, plateau_action, agree, revert, stall)
 
 
 def directives_of(sections: Mapping[str, str] | None) -> Directives:
@@ -238,5 +290,5 @@ def directives_of(sections: Mapping[str, str] | None) -> Directives:
     return parse_directives(keyed.get(s.lower(), "") for s in READ_SECTIONS)
 
 
-__all__ = ["Directive", "Directives", "GRAMMAR", "PLATEAU_ACTIONS", "PREFIX", "READ_SECTIONS", "directives_of",
+__all__ = ["AGREE_RANGE", "REVERT_MODES", "STALL_RANGE", "Directive", "Directives", "GRAMMAR", "PLATEAU_ACTIONS", "PREFIX", "READ_SECTIONS", "directives_of",
            "parse_directives", "parse_line"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from ...rank.params import NAMES, SPECS
@@ -83,6 +83,7 @@ class TrajectoryView:
     avoid: dict[tuple[str, str], int]  # (param, direction) that hurt → the episode it hurt in
     plateau: bool
     touched: tuple[str, ...]  # params applied in the recent window, oldest first
+    last_from: Mapping[str, float] = field(default_factory=dict)  # the values before the last change, when known
 
 
 def _applied(d: Any) -> dict[str, tuple[str, str]]:
@@ -123,7 +124,10 @@ def read_trajectory(traj: Any, plateau_episodes: int = PLATEAU_EPISODES) -> Traj
         for p in _applied(t.get("applied")):
             if p not in touched:
                 touched.append(p)
-    return TrajectoryView(last_ep, harmful, applied, before, after, avoid, plateau, tuple(touched))
+    raw = last.get("applied") if isinstance(last.get("applied"), Mapping) else {}
+    last_from = {p: float(v[2]) for p, v in raw.items() if p in applied and isinstance(v, Sequence)
+                 and not isinstance(v, str) and len(v) >= 3 and finite(v[2]) is not None}
+    return TrajectoryView(last_ep, harmful, applied, before, after, avoid, plateau, tuple(touched), last_from)
 
 
 class Space:
@@ -349,6 +353,64 @@ def _directive_moves(dv: Directives, ev: Evidence, space: Space, tv: TrajectoryV
     return out, notes
 
 
+def _agreed(proposals: Sequence[Proposal], failures: Sequence[Mapping[str, Any]],
+            need: int) -> tuple[list[Proposal], list[str]]:
+    """The proposals that the failures of at least ``need`` repositories lean toward (reverts
+    always pass), and a note per one left out. Each repository's shown failures are analysed
+    on their own, so a move counts a repository only when its own evidence asks for it."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for f in failures:
+        groups.setdefault(str(f.get("repo") or ""), []).append(f)
+    leans = {r: analyse(fs) for r, fs in sorted(groups.items())}
+    kept: list[Proposal] = []
+    left: list[str] = []
+    for p in proposals:
+        if p.source == "revert":
+            kept.append(p)
+            continue
+        repos = [r for r, e in leans.items() if _lean(e, p.param) == p.direction]
+        if len(repos) >= need:
+            kept.append(replace(p, rationale=p.rationale + f" (the failures of {len(repos)} repositories agree: "
+                                                            f"{', '.join(repos)})"))
+        else:
+            left.append(f"{p.direction} {p.param} ({len(repos)} of {len(leans)} repositories lean that way)")
+    return kept, left
+
+
+def _episodes_since_best(traj: Any) -> int | None:
+    """Episodes since the last one that set a new best train NDCG@10 (the start counts as
+    the first best); None without a finished episode."""
+    done = sorted((t for t in traj or () if isinstance(t, Mapping) and finite(t.get("ndcg_after")) is not None
+                   and finite(t.get("ndcg_before")) is not None), key=lambda t: finite(t.get("episode")) or 0.0)
+    if not done:
+        return None
+    best = finite(done[0].get("ndcg_before")) or 0.0
+    since = 0
+    for t in done:
+        after = finite(t.get("ndcg_after")) or 0.0
+        if after > best + HARMFUL_EPS:
+            best, since = after, 0
+        else:
+            since += 1
+    return since
+
+
+def _nearest_magnitude(param: str, now: float, direction: str, target: float, default: str) -> str:
+    """The magnitude whose step from ``now`` in ``direction`` lands closest to ``target``
+    (in the parameter's own scale); ``default`` wins ties."""
+    from ..l1.step import step_value
+
+    spec = SPECS[param]
+
+    def dist(m: str) -> float:
+        v = step_value(spec, now, direction, m)
+        if spec.scale == "log" and v > 0 and target > 0:
+            return abs(math.log(v) - math.log(target))
+        return abs(v - target)
+
+    return min((default, *[m for m in MAGNITUDES if m != default]), key=dist)
+
+
 def _explore_now(episode: int, share: float) -> bool:
     """Whether episode ``episode`` is one of the ``share`` of episodes that explore: evenly
     spread and deterministic (share 0.3 explores in episodes 4, 7, 10, ...)."""
@@ -388,6 +450,8 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
 
     if tv.last_harmful:
         for p, (d, m) in tv.last_applied.items():
+            if dv.revert == "nearest" and p in tv.last_from:
+                m = _nearest_magnitude(p, space.values[p], opposite(d), tv.last_from[p], m)
             proposals.append(Proposal(p, opposite(d), m,
                                       f"revert: {d} {p} ({m}) in episode {tv.last_episode} lowered NDCG@10 from "
                                       f"{tv.last_before:.4f} to {tv.last_after:.4f}", 1.0, "revert"))
@@ -513,6 +577,20 @@ def propose_from_context(context: Mapping[str, Any]) -> str:
         if x is not None:
             sentences.append(f"No signal separates the failures consistently, so {x.param} is explored.")
             proposals.append(x)
+
+    since = _episodes_since_best(context.get("trajectory"))
+    if dv.stall and since is not None and since >= dv.stall:
+        left = [f"{p.direction} {p.param}" for p in proposals if p.source != "revert"]
+        proposals = [p for p in proposals if p.source == "revert"]
+        sentences.append(f"No new best train NDCG@10 for {since} episodes (the promptgram's 'stall {dv.stall}'): "
+                         f"the run holds" + (", only undoing the last change" if proposals else "")
+                         + (f"; not proposed: {', '.join(left)}" if left else "") + ".")
+
+    if dv.agree and proposals:
+        proposals, left = _agreed(proposals, failures, dv.agree)
+        if left:
+            sentences.append(f"The promptgram moves a parameter only when the failures of {dv.agree} or more "
+                             f"repositories lean that way; left out: " + "; ".join(left) + ".")
 
     if dv.step:
         proposals = [p if p.source == "revert" or p.magnitude == dv.step

@@ -270,7 +270,7 @@ def agent_context(s: PromptState, promptgram: Promptgram | None = None) -> dict:
         "episode": s.episode,
         "episodes_total": s.episodes_total,
         "trajectory": [{"episode": e.episode, "ndcg_before": e.ndcg_before, "ndcg_after": e.ndcg_after,
-                        "applied": {p: [a.direction, a.magnitude] for p, a in e.applied.items()}}
+                        "applied": {p: [a.direction, a.magnitude, a.before] for p, a in e.applied.items()}}
                        for e in s.history],
         "failures": [f.to_dict() for f in s.failures],
     }

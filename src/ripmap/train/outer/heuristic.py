@@ -7,18 +7,29 @@ protocol. Its policy, in order:
 1. **Undo what hurt.** When the promptgram that just ran scored below its parent, delete
    the directive lines its edits added (and never add a directive again that a worse
    child introduced).
-2. **Answer the diagnostics.** Lock-in → ``explore`` (more of it if there is some already);
+2. **Stop reverts from wandering.** When most moves undone in the next episode left the
+   parameter away from where it was (asymmetric or clamped steps: ×1.3 then ×0.7), each
+   revert is a new, untested point and the run drifts: ``revert nearest``.
+   Then, when train NDCG@10 stopped improving early and the final point still came from
+   the stretch after (validation picking a point by luck): ``stall N`` (a quarter of K).
+3. **Ask for agreement when moves do not carry over.** The run's leave-one-repository-out
+   figure (:func:`.summary.transfer_estimate`: each training repository scored at the point
+   the other repositories' validation selects) below zero means L1's moves help the
+   repositories that chose them and hurt the one left out: ``agree N`` (one more
+   repository than the promptgram asks for now, from 2), unless a child that added it
+   scored worse.
+4. **Answer the diagnostics.** Lock-in → ``explore`` (more of it if there is some already);
    oscillation → ``step small``; a ``prefer`` L1 could not follow (L2-not-steering) → delete it.
-3. **Follow the evidence L1 does not have.** L1 optimizes train NDCG; L2 also sees what
+5. **Follow the evidence L1 does not have.** L1 optimizes train NDCG; L2 also sees what
    each move did to validation NDCG (newer commits). Across every inner run so far, the
    (parameter, direction) move that lowered validation NDCG@10 in the most episodes (net of
    those it raised) becomes ``avoid``; the one that raised it most becomes ``prefer``, unless
    L1 already makes that move in most episodes (a directive would change nothing).
    Parameters a directive already names are left alone.
-4. **Set the pace.** A move that raised validation NDCG and that L1 repeats in most
+6. **Set the pace.** A move that raised validation NDCG and that L1 repeats in most
    episodes asks for a larger ``step`` than L1 used; when most applied moves lowered
    validation NDCG, ``step small``.
-5. **Never stand still.** With nothing else to say, try a directive not tried yet
+7. **Never stand still.** With nothing else to say, try a directive not tried yet
    (``explore 0.25``, ``on plateau 2: orthogonal``, ``max-changes 2``, ``step small``), so
    every step tests something.
 
@@ -43,7 +54,7 @@ MAX_NEW_PER_STEP = 1
 MIN_NET_EPISODES = 2
 """A move becomes ``prefer``/``avoid`` only when it raised (lowered) validation NDCG in at least this many
 more episodes than the other way: one episode is noise."""
-SINGLE = ("step", "max-changes", "explore", "on-plateau")
+SINGLE = ("step", "max-changes", "explore", "on-plateau", "agree", "revert", "stall")
 """Directives of which only the last line counts: a new value replaces the old line."""
 MAX_DIRECTIVES = 6
 EPS = 1e-6
@@ -169,7 +180,49 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
                            f"'{ln.directive.text()}'")
                 named.difference_update(ln.directive.params)
 
-    # 2. answer the diagnostics
+    # 2. reverts that wander: a mechanical fact of the trajectory, fixed by one directive
+    latest = ctx.get("latest") if isinstance(ctx.get("latest"), Mapping) else {}
+    rv = latest.get("reverts") if isinstance(latest.get("reverts"), Mapping) else {}
+    drifted = int(rv.get("drifted") or 0)
+    if dv.revert != "nearest" and drifted >= MIN_NET_EPISODES and drifted * 2 >= int(rv.get("reverts") or 0):
+        add("Policy", "- directive: revert nearest",
+            f"{drifted} of {rv.get('reverts')} moves undone in the next episode left the parameter away from where "
+            f"it was ({'; '.join(rv.get('examples') or [])}): each revert is a new untested point, and the run "
+            f"wanders; revert to the nearest step instead")
+
+    # 2b. a run that goes on after it stopped improving only gives the validation split more
+    # points to pick by luck: when the final point came from that tail, stop it
+    traj0 = [t for t in latest.get("trajectory") or () if isinstance(t, Mapping)]
+    k = len(traj0)
+    best_train, last_best = finite(latest.get("start_train")), 0
+    for t in traj0:
+        a = finite(t.get("train_after"))
+        if a is not None and (best_train is None or a > best_train + 1e-4):
+            best_train, last_best = a, int(t.get("episode") or 0)
+    fe = latest.get("final_episode")
+    if dv.stall is None and k and k - last_best >= max(4, k // 3) and isinstance(fe, int) and fe > last_best:
+        n = max(3, min(50, k // 4))
+        add("Policy", f"- directive: stall {n}",
+            f"train NDCG@10 last improved in episode {last_best} of {k}, yet the final point is episode {fe}: "
+            f"validation picked a point from the stretch where L1 no longer improved; stop after {n} episodes "
+            f"without a new best")
+
+    # 3. transfer: when the point the other repositories' validation selects lowers the
+    # repository left out, L1's moves do not generalize; ask for cross-repository agreement
+    latest = ctx.get("latest") if isinstance(ctx.get("latest"), Mapping) else {}
+    tr = latest.get("transfer") if isinstance(latest.get("transfer"), Mapping) else {}
+    gain = finite(tr.get("gain"))
+    repos = tr.get("repos") if isinstance(tr.get("repos"), Mapping) else {}
+    if gain is not None and gain < -EPS and len(repos) >= 2:
+        losers = sorted(r for r, v in repos.items() if isinstance(v, Mapping) and (finite(v.get("gain")) or 0) < -EPS)
+        for n in range(max(2, (dv.agree or 1) + 1), len(repos) + 1):
+            if add("Policy", f"- directive: agree {n}",
+                   f"leave-one-repository-out: the point the other repositories' validation selects lowers "
+                   f"{', '.join(losers)} (mean {gain:+.4f}), so L1's moves do not carry over; require the failures "
+                   f"of {n} repositories to agree before a move"):
+                break
+
+    # 4. answer the diagnostics
     if "basin_lock_in" in kinds:
         if dv.explore is None:
             add("Policy", "- directive: explore 0.3", "lock-in: L1 keeps returning to the same point; explore")
@@ -186,8 +239,7 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
                                    f"drop it")
                         named.discard(p)
 
-    # 3. follow the evidence: validation is what L2 knows and L1 does not
-    latest = ctx.get("latest") if isinstance(ctx.get("latest"), Mapping) else {}
+    # 5. follow the evidence: validation is what L2 knows and L1 does not
     moved = latest.get("moved") if isinstance(latest.get("moved"), Mapping) else {}
     n_eps = max(1, int(latest.get("episodes") or 0))
 
@@ -218,7 +270,7 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
             named.add(o["param"])
             break
 
-    # 4. the pace: a helpful move L1 keeps repeating in small steps asks for larger ones;
+    # 6. the pace: a helpful move L1 keeps repeating in small steps asks for larger ones;
     # moves that lower validation half the time ask for smaller ones
     traj = [t for t in latest.get("trajectory") or () if isinstance(t, Mapping)]
     order = ("small", "medium", "large")
@@ -239,7 +291,7 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
     if deltas and dv.step != "small" and sum(1 for d in deltas if d < -EPS) * 2 >= len(deltas) + 1:
         add("Policy", "- directive: step small", "most applied moves lowered validation NDCG@10: smaller steps")
 
-    # 5. never stand still
+    # 7. never stand still
     if not edits:
         for section, text in FALLBACKS:
             if add(section, text, "no evidence points anywhere new: test a directive not tried yet"):

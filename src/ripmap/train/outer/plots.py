@@ -1,6 +1,6 @@
 """``outer_progress.png``: an outer run's progress and its promptgram lineage.
 
-Left: the score of every outer step (validation NDCG@10 of its inner run's final point),
+Left: the score of every outer step (the inner run's score: start validation NDCG@10 plus the leave-one-repository-out gain),
 one colour per promptgram, the running best as a step line, and where held-out
 repositories exist the held-out NDCG@10 of each step's final point (hollow markers; never
 used for selection). Right: the lineage, each version at the step that created it and at
@@ -57,7 +57,7 @@ def plot_outer_progress(sp: OuterScratchpad, path: Path) -> None:
             ax.scatter(tx, ty, facecolors="none", edgecolors="#555555", s=46, zorder=2,
                        label="held-out repos (not used for selection)")
         ax.set_xlabel("outer step")
-        ax.set_ylabel("NDCG@10 (score: validation of the final point)")
+        ax.set_ylabel("NDCG@10 (score: leave-one-repository-out)")
         ax.set_xticks(xs)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")

@@ -97,8 +97,8 @@ def pooled_effects(history: Sequence[OuterStep], latest: InnerSummary | None) ->
         if isinstance(r.get("validation"), (int, float)):
             o["validation_sum"] += float(r["validation"]) * n
             o["validation_n"] += n
-        for k in ("up", "down", "validation_up", "validation_down"):
-            o[k] += int(r.get(k) or 0)
+        for k in ("up", "down", "validation_up", "validation_down", "mixed", "repos_agree_up", "repos_agree_down"):
+            o[k] = o.get(k, 0) + int(r.get(k) or 0)
     for o in out.values():
         o["train"] = o["train_sum"] / o["episodes"] if o["episodes"] else 0.0
         o["validation"] = o["validation_sum"] / o["validation_n"] if o["validation_n"] else None
@@ -121,6 +121,16 @@ def _latest_lines(s: L2State) -> list[str]:
         out.append("Per repository at the final point: " + ", ".join(
             f"{r} train {fixed(v.get('train'))}" + (f" validation {fixed(v.get('holdout'))}" if 'holdout' in v else "")
             for r, v in sorted(lt.by_repo.items())) + ".")
+    tr = lt.transfer or {}
+    if isinstance(tr.get("repos"), Mapping) and tr["repos"]:
+        out.append("Leave-one-repository-out: " + ", ".join(
+            f"{r} {_signed(v.get('gain'))} (point {v.get('point')})" for r, v in sorted(tr["repos"].items())
+            if isinstance(v, Mapping)) + f"; mean {_signed(tr.get('gain'))}.")
+    rv = lt.reverts or {}
+    if rv.get("reverts"):
+        out.append(f"Moves undone in the next episode: {rv.get('reverts')}; {rv.get('drifted', 0)} of them left the "
+                   f"parameter away from where it was" + (f" ({'; '.join(rv.get('examples') or [])})"
+                                                           if rv.get("examples") else "") + ".")
     out += ["", "Episodes (train before → after; applied changes):"]
     for t in lt.trajectory:
         applied = ", ".join(f"{p} {d} {m}" for p, (d, m) in sorted((t.get("applied") or {}).items())) or "nothing"
@@ -146,7 +156,11 @@ def format_outer_state(s: L2State) -> str:
     out.append(f"Outer step {s.step} of {s.steps_total}. Each step runs L1 ({s.agent_inner}) for {s.episodes_inner} "
                f"episode(s) with one promptgram" + (", starting from the best parameters found so far (warm start)."
                                                     if s.warm_start else ", always from the same start point."))
-    out.append("Score of a run: validation NDCG@10 of its final point (newest commits of the training repositories).")
+    out.append("Score of a run: the start point's validation NDCG@10 (newest commits of the training repositories) "
+               "plus the leave-one-repository-out gain: each training repository scored at the point the other "
+               "repositories' validation selects, against the start (what choosing by validation gains on a "
+               "repository that had no say); without two repositories with validation cases, validation NDCG@10 of "
+               "the final point.")
     out += ["", f"## Promptgram that ran: {s.version}" + (f" (parent {s.parent}; selected: {s.selection})"
                                                           if s.parent else f" (selected: {s.selection or 'root'})"), ""]
     edits = s.version_edits.get(s.version) or ()
@@ -182,11 +196,13 @@ def format_outer_state(s: L2State) -> str:
     pooled = s.directive_effects or pooled_effects(s.history, s.latest)
     if pooled:
         out += ["", "## Parameter moves and their measured effect (all inner runs so far)", "",
-                "move: episodes, mean change of train / validation NDCG@10 (episodes up / down on validation)"]
+                "move: episodes, mean change of train / validation NDCG@10 (episodes up / down on validation; "
+                "episodes that raised validation in some repositories and lowered it in others)"]
         ranked = sorted(pooled.values(), key=lambda o: -abs(o.get("validation") or o.get("train") or 0.0))
         for o in ranked[:PARAMS_SHOWN * 2]:
             out.append(f"- {o['direction']} {o['param']}: {o['episodes']}, {_signed(o['train'])} / "
-                       f"{_signed(o['validation'])} ({o['validation_up']} / {o['validation_down']})")
+                       f"{_signed(o['validation'])} ({o['validation_up']} / {o['validation_down']}; mixed "
+                       f"{o.get('mixed', 0)})")
 
     out += [""] + _latest_lines(s)
     out += ["", "## Diagnostics", ""]

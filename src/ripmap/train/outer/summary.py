@@ -8,6 +8,25 @@ validation split), figures per repository, the strategy capsules, which paramete
 actually moved and how often, the episodes' flags, and each (parameter, direction)'s
 measured effect on train and validation NDCG.
 
+Two figures read the run *per training repository*, because that is what predicts
+whether its final point will help a repository nobody trained on:
+
+* ``transfer``: the leave-one-repository-out estimate. For each training repository R,
+  the point the run would have ended at had R's validation cases not existed (the best
+  of the visited points by the other repositories' validation NDCG@10) is scored on R
+  (its train and validation NDCG@10, averaged) against the start point. The mean over R
+  is what selecting a point by validation gains on a repository that had no say in the
+  choice. A run that wanders and keeps the point one repository's newest commits happen
+  to like scores below zero here even when its pooled validation rose; that is the
+  overfitting the pooled figure hides.
+* per move, ``repos_up`` / ``repos_down`` / ``mixed``: how each episode's applied
+  changes moved each repository's validation NDCG@10, and in how many episodes they
+  helped some repositories and hurt others (a move that does not generalize).
+
+:attr:`InnerSummary.score` (what the population is ranked by) is the start point's
+validation NDCG@10 plus ``transfer`` when it can be computed (two or more training
+repositories with validation cases), else the final point's validation NDCG@10.
+
 The held-out repositories' figures (``test``) are kept for the views and the judgement,
 but :meth:`InnerSummary.for_l2` leaves them out: L2 must not select promptgrams on the
 repositories they are finally judged on.
@@ -25,6 +44,8 @@ from ..l1.scratchpad import SCRATCHPAD, Scratchpad, change_effects
 from ..search.loop import RESULTS, TRAINED
 
 _EPS = 1e-9
+_REPO_EPS = 1e-4
+"""A repository's validation NDCG@10 moving less than this is counted as unchanged."""
 
 
 def _num(x: Any) -> float | None:
@@ -51,10 +72,17 @@ class InnerSummary:
     flags: Mapping[str, int] = field(default_factory=dict)
     effects: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     test: Mapping[str, Any] | None = None
+    transfer: Mapping[str, Any] | None = None
+    reverts: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def score(self) -> float | None:
-        """What selection ranks promptgrams by: validation NDCG@10 of the final point, else train."""
+        """What selection ranks promptgrams by: the start's validation NDCG@10 plus the
+        leave-one-repository-out gain (see the module docstring); without it, validation
+        NDCG@10 of the final point, else train."""
+        gain = _num((self.transfer or {}).get("gain"))
+        if gain is not None and self.start_validation is not None:
+            return self.start_validation + gain
         return self.final_validation if self.final_validation is not None else self.final_train
 
     def final_metrics(self) -> dict[str, Any]:
@@ -62,7 +90,8 @@ class InnerSummary:
         out: dict[str, Any] = {"ndcg": self.final_train, "train": self.final_train,
                                "validation": self.final_validation, "score": self.score,
                                "episode": self.final_episode, "selected_by": self.selected_by,
-                               "by_repo": {k: dict(v) for k, v in self.by_repo.items()}}
+                               "by_repo": {k: dict(v) for k, v in self.by_repo.items()},
+                               "transfer": dict(self.transfer) if self.transfer else None}
         if self.test:
             out["test"] = {"default": self.test.get("default"), "best": self.test.get("best"),
                            "delta": self.test.get("delta"), "delta_ci95": self.test.get("delta_ci95"),
@@ -78,7 +107,8 @@ class InnerSummary:
                 "by_repo": {k: dict(v) for k, v in self.by_repo.items()}, "trajectory": [dict(t) for t in self.trajectory],
                 "capsules": list(self.capsules), "moved": {k: dict(v) for k, v in self.moved.items()},
                 "flags": dict(self.flags), "effects": {k: dict(v) for k, v in self.effects.items()},
-                "test": dict(self.test) if self.test else None}
+                "test": dict(self.test) if self.test else None,
+                "transfer": dict(self.transfer) if self.transfer else None, "reverts": dict(self.reverts)}
 
     def for_l2(self) -> dict[str, Any]:
         """Everything but the held-out repositories' figures."""
@@ -97,7 +127,109 @@ class InnerSummary:
                    trajectory=tuple(t for t in d.get("trajectory") or () if isinstance(t, Mapping)),
                    capsules=tuple(str(c) for c in d.get("capsules") or ()), moved=dict(d.get("moved") or {}),
                    flags=dict(d.get("flags") or {}), effects=dict(d.get("effects") or {}),
-                   test=d.get("test") if isinstance(d.get("test"), Mapping) else None)
+                   test=d.get("test") if isinstance(d.get("test"), Mapping) else None,
+                   transfer=d.get("transfer") if isinstance(d.get("transfer"), Mapping) else None,
+                   reverts=dict(d.get("reverts") or {}))
+
+
+def _repo_figures(trial: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """repository → (train, validation) NDCG@10 of one trial, for repositories with both."""
+    out = {}
+    by = trial.get("by_repo") if isinstance(trial.get("by_repo"), Mapping) else {}
+    for r, v in by.items():
+        t, h = (_num(v.get("train")), _num(v.get("holdout"))) if isinstance(v, Mapping) else (None, None)
+        if t is not None and h is not None:
+            out[str(r)] = (t, h)
+    return out
+
+
+def transfer_estimate(trials: Any) -> dict[str, Any] | None:
+    """The leave-one-repository-out gain of a run's visited points (see the module docstring).
+
+    ``trials``: the ``trials`` rows of ``results.json`` (complete ones count; the start point
+    is the row marked ``start``). None with fewer than two repositories that have validation
+    figures on every point."""
+    rows = [t for t in trials or () if isinstance(t, Mapping) and t.get("state", "COMPLETE") == "COMPLETE"]
+    rows.sort(key=lambda t: int(t.get("number") or 0))
+    start = next((t for t in rows if t.get("start")), rows[0] if rows else None)
+    if start is None:
+        return None
+    figs = [(int(t.get("number") or 0), _repo_figures(t)) for t in rows]
+    repos = sorted(set.intersection(*(set(f) for _n, f in figs))) if figs else []
+    if len(repos) < 2:
+        return None
+    base = _repo_figures(start)
+    per: dict[str, dict[str, Any]] = {}
+    for r in repos:
+        others = [o for o in repos if o != r]
+        # best by the others' mean validation; ties to the earliest point (the start wins a tie)
+        n, f = max(figs, key=lambda nf: (sum(nf[1][o][1] for o in others) / len(others), -nf[0]))
+        gain = (f[r][0] + f[r][1]) / 2 - (base[r][0] + base[r][1]) / 2
+        per[r] = {"point": n, "gain": gain}
+    return {"gain": sum(v["gain"] for v in per.values()) / len(per), "repos": per,
+            "worst": min(v["gain"] for v in per.values()),
+            "note": "each training repository scored at the point the others' validation NDCG@10 selects, "
+                    "against the start point (mean of its train and validation NDCG@10)"}
+
+
+def repo_move_effects(trials: Any, episodes: Any) -> dict[tuple[str, str], dict[str, int]]:
+    """(param, direction) → episodes, and in how many of them the episode's changes raised the
+    validation NDCG@10 of every repository they moved (``agree_up``), lowered it in every one
+    (``agree_down``), or raised some and lowered others (``mixed``)."""
+    by_ep = {int(t["episode"]): _repo_figures(t) for t in trials or ()
+             if isinstance(t, Mapping) and isinstance(t.get("episode"), int)
+             and t.get("state", "COMPLETE") == "COMPLETE"}
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for e in episodes:
+        before, after = by_ep.get(e.episode - 1), by_ep.get(e.episode)
+        if not e.applied or before is None or after is None:
+            continue
+        ups = sum(1 for r in after if r in before and after[r][1] > before[r][1] + _REPO_EPS)
+        downs = sum(1 for r in after if r in before and after[r][1] < before[r][1] - _REPO_EPS)
+        kind = "mixed" if ups and downs else "agree_up" if ups else "agree_down" if downs else "flat"
+        for p, a in e.applied.items():
+            o = out.setdefault((p, a.direction), {"episodes": 0, "agree_up": 0, "agree_down": 0, "mixed": 0,
+                                                  "flat": 0})
+            o["episodes"] += 1
+            o[kind] += 1
+    return out
+
+
+REVERT_DRIFT = 0.05
+"""A back-and-forth move that ends further than this from where it began (in log units for
+log-scaled parameters, in shares of the range for linear ones) has drifted."""
+
+
+def revert_drift(episodes: Any) -> dict[str, Any]:
+    """Moves undone in the very next episode (the opposite direction on the same parameter),
+    and how many of them left the parameter away from where it was before the first move:
+    with asymmetric or clamped steps, a revert is a new point, and a run of them wanders."""
+    from ...rank.params import SPECS
+
+    eps = sorted(episodes, key=lambda e: e.episode)
+    n = drifted = 0
+    examples: list[str] = []
+    for a, b in zip(eps, eps[1:]):
+        if b.episode != a.episode + 1:
+            continue
+        for p, first in a.applied.items():
+            second = b.applied.get(p)
+            if second is None or second.direction == first.direction or p not in SPECS:
+                continue
+            n += 1
+            spec = SPECS[p]
+            if spec.scale == "log" and first.before > 0 and second.after > 0:
+                import math
+
+                off = abs(math.log(second.after) - math.log(first.before))
+            else:
+                off = abs(second.after - first.before) / ((spec.high - spec.low) or 1.0)
+            if off > REVERT_DRIFT:
+                drifted += 1
+                if len(examples) < 4:
+                    examples.append(f"{p} {first.before:.4g} → {first.after:.4g} → {second.after:.4g} "
+                                    f"(episodes {a.episode}-{b.episode})")
+    return {"reverts": n, "drifted": drifted, "examples": examples}
 
 
 def summarize(run_dir: str | Path) -> InnerSummary:
@@ -147,6 +279,11 @@ def summarize(run_dir: str | Path) -> InnerSummary:
             "train": sum(tr) / len(tr), "up": sum(1 for x in tr if x > _EPS), "down": sum(1 for x in tr if x < -_EPS),
             "validation": sum(va) / len(va) if va else None,
             "validation_up": sum(1 for x in va if x > _EPS), "validation_down": sum(1 for x in va if x < -_EPS)}
+    for (param, direction), o in repo_move_effects(res.get("trials"), sp.episodes).items():
+        key = f"{param} {direction}"
+        if key in effects:
+            effects[key].update({"repos_" + k if k.startswith("agree") else k: v for k, v in o.items()
+                                 if k != "episodes"})
     by_repo = trained.get("by_repo") if isinstance(trained.get("by_repo"), Mapping) else {}
     return InnerSummary(
         episodes=len(sp.episodes), start_params=start_params,
@@ -157,7 +294,8 @@ def summarize(run_dir: str | Path) -> InnerSummary:
         final_episode=trained.get("episode") if isinstance(trained.get("episode"), int) else best.get("episode"),
         selected_by=str(best.get("selected_by") or ""), by_repo={k: dict(v) for k, v in by_repo.items()},
         trajectory=tuple(trajectory), capsules=capsules, moved=moved, flags=dict(flags), effects=effects,
-        test=res.get("test") if isinstance(res.get("test"), Mapping) else None)
+        test=res.get("test") if isinstance(res.get("test"), Mapping) else None,
+        transfer=transfer_estimate(res.get("trials")), reverts=revert_drift(sp.episodes))
 
 
-__all__ = ["InnerSummary", "summarize"]
+__all__ = ["InnerSummary", "REVERT_DRIFT", "repo_move_effects", "revert_drift", "summarize", "transfer_estimate"]
