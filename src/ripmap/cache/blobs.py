@@ -155,6 +155,8 @@ def encode_graph(stored: StoredGraph) -> bytes:
     arrays["name_family"] = g.name_family
     if g.referrers is not None:
         arrays["referrers"] = np.asarray(g.referrers, dtype=np.float64)
+    if g.imported is not None:
+        arrays["imported"] = np.asarray(g.imported, dtype=np.float32)  # small counts: exact
     rows = g.rows
     if rows is not None and not any("\0" in x for x in rows.strs):
         arrays.update(rows_file=rows.file, rows_str=rows.str_id, rows_kind=rows.kind, rows_count=rows.count,
@@ -180,6 +182,7 @@ def decode_graph(b: bytes) -> StoredGraph:
         file_family = z["file_family"].astype(np.int32)
         name_family = z["name_family"].astype(np.int32)
         referrers = z["referrers"].astype(np.float64) if "referrers" in z.files else None
+        imported = z["imported"].astype(np.float64) if "imported" in z.files else None
         if referrers is not None and referrers.shape != (len(files),):
             raise ValueError("referrer counts do not match the files")
         rows = None
@@ -191,7 +194,7 @@ def decode_graph(b: bytes) -> StoredGraph:
             rows = GraphRows(strs, z["rows_file"], z["rows_str"], z["rows_kind"], z["rows_count"])
         stamps = z["stamps"] if "stamps" in z.files else None
     g = GraphData.from_arrays(files, names, R, D, I, families, file_family, name_family, rows=rows,
-                              referrers=referrers)
+                              referrers=referrers, imported=imported)
     if stamps is not None and stamps.shape != (len(files), 2):
         stamps = None
     return StoredGraph(g, stamps)

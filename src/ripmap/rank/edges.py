@@ -267,22 +267,8 @@ def _at_imports(Rv: sp.csr_matrix, D: sp.csr_matrix, I: sp.csr_matrix) -> sp.csr
 
 
 def _imported_definers(g: GraphData) -> sp.csr_matrix:
-    """files × names: for each reference a file makes (its :meth:`GraphData.reference_pattern`),
-    how many of the files it imports define the name (no entry: none). Parameter-free, so
-    kept with the graph for every parameter point; built in row blocks because ``I @ Dᵀ``
-    whole is every imported file's every definition per importer."""
-    from ..graph import _blocks
-
-    A = g._memo.get("imported_definers")
-    if A is None:
-        P = g.reference_pattern()
-        Dt = g.D.T.tocsr()
-        est = g.I @ np.diff(Dt.indptr).astype(np.float64)
-        parts = [(g.I[a:b] @ Dt).multiply(P[a:b]).tocsr() for a, b in _blocks(est)]
-        A = sp.vstack(parts, format="csr") if parts else sp.csr_matrix(P.shape)
-        A.eliminate_zeros()
-        g._memo["imported_definers"] = A
-    return A
+    """See :meth:`GraphData.imported_definers` (parameter-free: kept with the graph)."""
+    return g.imported_definers()
 
 
 def _referrers(g: GraphData, params: Mapping[str, float], Rw: sp.csr_matrix, Dw: sp.csr_matrix) -> np.ndarray:
