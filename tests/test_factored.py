@@ -250,3 +250,34 @@ def test_a_stored_graph_of_another_version_or_with_bad_counts_is_rebuilt(tmp_pat
             assert store.load_graph(files) is None
             assert store.load_previous_graph() is None
     assert BlobStore(NullCache(), "fp").load_graph(files) is None
+
+
+@needs_git
+def test_an_edit_resolves_only_the_edited_files_imports_and_patches_to_the_cold_graph(tmp_path, monkeypatch):
+    """With the same files, a patch takes every unchanged file's import row over (its
+    resolution depends on its own path and strings and the file list alone) and resolves
+    the edited file's imports only; the result equals a cold build bit for bit, with the
+    same referrer and import-resolution counts."""
+    import ripmap.graph as graph_mod
+
+    root = make_rich_repo(tmp_path / "repo")
+    with RepoMap(root, use_cache=False, use_git=False) as rm:
+        old = rm.graph
+    mod = root / "d1" / "mod1.py"
+    mod.write_text("from plugins.p1 import setup\nfrom core.utils import compute\n" + mod.read_text()
+                   + "\ndef patched_probe():\n    setup()\n    return compute()\n")
+    with RepoMap(root, use_cache=False, use_git=False) as rm:
+        cold = rm.graph
+        tags = rm.index.tags
+        resolved: list[str] = []
+        real = graph_mod._resolve_import
+        monkeypatch.setattr(graph_mod, "_resolve_import",
+                            lambda src, *a: resolved.append(src) or real(src, *a))
+        patched = patch_graph(old, rm.files, {"d1/mod1.py"}, tags)
+    assert resolved and set(resolved) == {"d1/mod1.py"}
+    assert cold.I[cold.file_index["d1/mod1.py"]].nnz > old.I[old.file_index["d1/mod1.py"]].nnz
+    for a, b in zip((*patched.R, patched.D, patched.I), (*cold.R, cold.D, cold.I)):
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.data, b.data)
+    assert patched.referrers.tolist() == cold.referrers.tolist()
+    assert patched.imported.tolist() == cold.imported.tolist()

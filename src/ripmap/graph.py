@@ -323,18 +323,25 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
         remap[used] = np.arange(used.size, dtype=np.int32)
         str_id = remap[str_id]
         strs = [strs[i] for i in used.tolist()]
-    g = assemble(files, GraphRows(tuple(strs), file, str_id, kind, count))
+    # with the same files, an unchanged file's imports resolve as before (resolution reads
+    # its own path and import strings and the file list): only the fresh files' are resolved
+    same_files = files == old.files
+    g = assemble(files, GraphRows(tuple(strs), file, str_id, kind, count),
+                 imports_of=(old.I, ~have) if same_files else None)
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
     g.imported_definers()  # imports of unchanged files may resolve anew (a file came or went): all counted
     return g
 
 
-def assemble(files: Sequence[str], rows: GraphRows) -> GraphData:
+def assemble(files: Sequence[str], rows: GraphRows,
+             imports_of: tuple[sp.csr_matrix, np.ndarray] | None = None) -> GraphData:
     """The factored graph of ``files`` from their rows (see :class:`GraphRows`).
 
     Families are numbered by their first file, and each family's names by their first
     row (definitions before references within a file), with array arithmetic; ids of
-    one family are consecutive, families in their order.
+    one family are consecutive, families in their order. ``imports_of``: the import
+    matrix of an earlier graph of exactly these files and which files' rows changed
+    since; only those files' imports are resolved, the other rows are taken over.
     """
     files = tuple(files)
     nf = len(files)
@@ -372,8 +379,15 @@ def assemble(files: Sequence[str], rows: GraphRows) -> GraphData:
     D.sum_duplicates()
     D.data[:] = 1.0
     imp = ~named
+    if imports_of is not None:
+        old_I, redo = imports_of
+        imp &= redo[rows.file]
     imports = list(zip(rows.file[imp].tolist(), (strs[i] for i in rows.str_id[imp].tolist())))
     I = _import_matrix(files, imports, file_fam)
+    if imports_of is not None:
+        I = (sp.diags((~redo).astype(np.float64)) @ old_I + I).tocsr()
+        I.eliminate_zeros()
+        I.sort_indices()
     return GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam, rows=rows)
 
 
@@ -475,8 +489,11 @@ def _import_matrix(files: tuple[str, ...], imports: list[tuple[int, str]], file_
     if not imports:
         return sp.csr_matrix((nf, nf))
     fams = file_fam.tolist()
+    wanted = {fams[fi] for fi, _spec in imports}  # only the importers' families are looked in
     tables: dict[int, tuple[dict, dict, dict]] = {}
     for i, rel in enumerate(files):
+        if fams[i] not in wanted:
+            continue
         t = tables.get(fams[i])
         if t is None:
             t = tables[fams[i]] = ({}, {}, {})
@@ -508,6 +525,7 @@ def _import_matrix(files: tuple[str, ...], imports: list[tuple[int, str]], file_
                 cols.append(t)
     m = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(nf, nf))
     m.sum_duplicates()
+    m.sort_indices()  # canonical, so a patched matrix is the cold one bit for bit
     m.data[:] = 1.0
     return m
 

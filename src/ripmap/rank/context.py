@@ -73,9 +73,8 @@ class RankContext:
     #: each file's definitions (signatures, parents) for chunk-level lexical retrieval;
     #: None: files are searched by their names and paths only
     defs: Mapping[str, Sequence[Tag]] | None = None
-    #: the assembled file graph per :func:`~ripmap.rank.edges.graph_key`: filled as
-    #: parameter points are ranked; a caller may seed it with one it already has (read
-    #: from the cache with the graph)
+    #: the assembled (factored) file graph per :func:`~ripmap.rank.edges.graph_key`: filled
+    #: as parameter points are ranked; a caller may seed it with one it already has
     file_graphs: dict[GraphKey, FileGraph] = field(default_factory=dict, repr=False)
     #: (size, mtime_ns) per graph file and the files parsed by this snapshot's index: what
     #: tells an incremental lexical update which files changed (None: never patch)
