@@ -246,6 +246,10 @@ class RepoMap:
                 g = updated_graph(blobs.load_previous_graph(), idx, stamps)
                 stored = StoredGraph(g, stamps)
                 blobs.save_graph(stored)
+            elif stored.graph.imported is None:
+                # stored before its import-resolution counts were kept: count them once, keep them
+                stored.graph.imported_definers()
+                blobs.save_graph(stored)
             self.timings.graph_s = time.perf_counter() - t
             t = time.perf_counter()
             git = self._load_git(blobs) if self.use_git else None
