@@ -663,15 +663,15 @@ def test_the_file_graph_is_assembled_once_per_graph_parameter_point(rich, monkey
     matrix whatever else changes, other graph parameters get their own."""
     import ripmap.rank.context as context_mod
     from ripmap.rank import RankContext, rank
-    from ripmap.rank.edges import file_graph
+    from ripmap.rank.edges import factored_file_graph
 
     calls = []
 
     def counting(g, params):
         calls.append(1)
-        return file_graph(g, params)
+        return factored_file_graph(g, params)
 
-    monkeypatch.setattr(context_mod, "file_graph", counting)
+    monkeypatch.setattr(context_mod, "factored_file_graph", counting)
     ctx = RankContext(graph=rich.graph, git=rich.context.git)
     first = rank(ctx, PINNED)
     rank(ctx, PINNED.replace(boost_lexical=0.9, pagerank_chat_multiplier=7.0), focus=FOCUS)  # per-query only
@@ -688,18 +688,20 @@ def test_the_file_graph_is_assembled_once_per_graph_parameter_point(rich, monkey
 
 
 @needs_git
-def test_a_warm_repomap_reads_the_assembled_graph_from_the_cache(rich_root, tmp_path, monkeypatch):
+def test_a_warm_repomap_reads_the_graph_and_its_referrer_counts_from_the_cache(rich_root, tmp_path, monkeypatch):
+    """A warm run neither rebuilds the graph nor counts its edges again: the counts
+    (the in-degree hub damping needs, the one costly structural quantity) are stored."""
     import ripmap.api
-    import ripmap.rank.context as context_mod
+    import ripmap.graph as graph_mod
 
     with RepoMap(rich_root, cache_dir=tmp_path / "c", warn=lambda m: None) as cold:
         want = cold.rank(focus=FOCUS).scores
 
     def boom(*a, **k):
-        raise AssertionError("the file graph was assembled although the cache holds it")
+        raise AssertionError("the graph was rebuilt or recounted although the cache holds it")
 
-    monkeypatch.setattr(ripmap.api, "file_graph", boom)
-    monkeypatch.setattr(context_mod, "file_graph", boom)
+    monkeypatch.setattr(ripmap.api, "build_graph", boom)
+    monkeypatch.setattr(graph_mod, "_column_counts", boom)
     with RepoMap(rich_root, cache_dir=tmp_path / "c", warn=lambda m: None) as warm:
         assert warm.rank(focus=FOCUS).scores == want
 

@@ -43,7 +43,6 @@ from .gitinfo import GitSignals, git_head, git_toplevel, load_git_signals
 from .graph import GraphData, build_graph, patch_graph
 from .index import Index, build_index, changed_files, files_fingerprint
 from .rank import RankContext, Ranking, rank
-from .rank.edges import file_graph, graph_key
 from .rank.params import DEFAULT, Params
 from .render import Rendered, render
 from .render.html import GRAPH_TOP, ranking_view
@@ -242,23 +241,20 @@ class RepoMap:
             blobs = BlobStore(self.cache, idx.fingerprint)
             files = tuple(f.rel for f in idx.files)
             stored = blobs.load_graph(files)
-            key = graph_key(self.params)
             if stored is None:
                 stamps = file_stamps(idx)
                 g = updated_graph(blobs.load_previous_graph(), idx, stamps)
-                # assembled once, stored with the graph (unless it is huge: see below)
-                stored = StoredGraph(g, (key, file_graph(g, self.params)), stamps)
-                blobs.save_graph(_storable(stored))
-            elif stored.assembled is None or stored.assembled[0] != key:
-                # the tree did not change since the graph was stored: a run on it again is
-                # likely, so the file graph is kept whatever its size
-                stored = StoredGraph(stored.graph, (key, file_graph(stored.graph, self.params)), stored.stamps)
+                stored = StoredGraph(g, stamps)
+                blobs.save_graph(stored)
+            elif stored.graph.imported is None:
+                # stored before its import-resolution counts were kept: count them once, keep them
+                stored.graph.imported_definers()
                 blobs.save_graph(stored)
             self.timings.graph_s = time.perf_counter() - t
             t = time.perf_counter()
             git = self._load_git(blobs) if self.use_git else None
             self.timings.git_s = time.perf_counter() - t
-            self._ctx = self._new_context(idx, stored.graph, git, dict([stored.assembled]))
+            self._ctx = self._new_context(idx, stored.graph, git)
         return self._ctx
 
     def _new_context(self, idx: Index, graph: GraphData, git: GitSignals | None,
@@ -307,7 +303,7 @@ class RepoMap:
         if old_ctx is not None:
             t = time.perf_counter()
             stamps = file_stamps(idx)
-            graph = updated_graph(StoredGraph(old_ctx.graph, None, file_stamps(old_idx)), idx, stamps)
+            graph = updated_graph(StoredGraph(old_ctx.graph, file_stamps(old_idx)), idx, stamps)
             self.timings.graph_s = time.perf_counter() - t
             git = old_ctx.git
             if moved and self.use_git:
@@ -530,19 +526,6 @@ class RepoMap:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-#: an assembled file graph with more entries than this is not stored with a graph that was
-#: just built or patched (after an edit another edit is as likely as a second run on the
-#: same tree, and writing it costs more than assembling it: 41M entries on a 70,000-file
-#: tree of copies); the next run on the unchanged tree stores it
-MAX_STORED_FILE_GRAPH = 4_000_000
-
-
-def _storable(stored: StoredGraph) -> StoredGraph:
-    if stored.assembled is not None and stored.assembled[1].nnz > MAX_STORED_FILE_GRAPH:
-        return StoredGraph(stored.graph, None, stored.stamps)
-    return stored
 
 
 def file_stamps(idx: Index) -> np.ndarray:

@@ -9,16 +9,17 @@ kind                      key                             rebuilt when
 ========================  ==============================  =====================================
 reference graph           ``graph:<index fingerprint>``   any mapped file changes (patched from
                                                           the newest one: changed files only)
-assembled file graph      ``filegraph:<fingerprint>``     the graph or its parameters change
 git signals               ``git:<HEAD>:<until>``          HEAD (or ``until``) moves
 lexical index             ``lexical2:<fingerprint>``      any mapped file changes (patched from
                                                           the newest one: changed files only)
 ========================  ==============================  =====================================
 
-The file graph assembled for the parameters of the run that stored the graph is kept
-beside it, so a warm run with the same graph parameters skips the sparse assembly too;
-the graph carries its rows and each file's (size, mtime), so the next index's graph is
-the newest one with the changed files' rows replaced (:func:`ripmap.graph.patch_graph`).
+The graph carries its rows, its referrer counts and each file's (size, mtime), so the
+next index's graph is the newest one with the changed files' rows replaced and their
+edges recounted (:func:`ripmap.graph.patch_graph`). The weighted file graph is not
+stored: it is kept factored (:class:`ripmap.rank.edges.FileGraph`) and assembled from
+the graph in a fraction of the time reading it would take (multiplied out, it was 41M
+entries on a 70,000-file tree).
 (The tokenizer's vocabulary is a file of its own: :mod:`ripmap.cache.vocab`.)
 
 Every codec is numpy ``.npz`` without pickles, so loading a tampered cache cannot run
@@ -37,23 +38,20 @@ import scipy.sparse as sp
 
 from ..gitinfo import GitSignals
 from ..graph import GRAPH_VERSION, GraphData, GraphRows
-from ..rank.edges import GraphKey
 from ..rank.lexical import CHUNK_FIELDS, FILE_FIELDS, INDEX_VERSION, LexicalCounts, LexicalIndex
 from .protocol import Cache
 
 #: the key prefixes (the store keeps the newest two blobs of each)
-GRAPH, FILE_GRAPH, GIT, LEXICAL = "graph", "filegraph", "git", "lexical2"
+GRAPH, GIT, LEXICAL = "graph", "git", "lexical2"
 #: version of the git-signals blob layout
 GIT_FORMAT = 2
 
 
 @dataclass(frozen=True)
 class StoredGraph:
-    """A reference graph as kept in the cache, with the file graph assembled for one
-    parameter point (``None`` when none was stored)."""
+    """A reference graph as kept in the cache."""
 
     graph: GraphData
-    assembled: tuple[GraphKey, sp.csr_matrix] | None = None
     #: (size, mtime_ns) per file of the graph when it was built: what tells the files an
     #: incremental update must read again (None: unknown, every file counts as changed)
     stamps: np.ndarray | None = None
@@ -72,8 +70,7 @@ class BlobStore:
 
     # -- the reference graph ----------------------------------------------------------
     def load_graph(self, files: Sequence[str]) -> StoredGraph | None:
-        """The stored graph of this index, if it describes exactly ``files`` (with the file
-        graph assembled for it, when one was stored)."""
+        """The stored graph of this index, if it describes exactly ``files``."""
         blob = self.cache.get_blob(f"{GRAPH}:{self.fingerprint}")
         if blob is None:
             return None
@@ -83,21 +80,10 @@ class BlobStore:
             return None
         if stored.graph.files != tuple(files):
             return None
-        wblob = self.cache.get_blob(f"{FILE_GRAPH}:{self.fingerprint}")
-        if wblob is not None:
-            try:
-                assembled = decode_file_graph(wblob, len(files))
-            except Exception:
-                assembled = None
-            stored = StoredGraph(stored.graph, assembled, stored.stamps)
         return stored
 
     def save_graph(self, stored: StoredGraph) -> None:
-        """Keep the graph, and apart from it the assembled file graph: an incremental update
-        reads the previous graph alone, and the file graph may be much the larger."""
-        self.cache.put_blob(f"{GRAPH}:{self.fingerprint}", encode_graph(StoredGraph(stored.graph, None, stored.stamps)))
-        if stored.assembled is not None:
-            self.cache.put_blob(f"{FILE_GRAPH}:{self.fingerprint}", encode_file_graph(*stored.assembled))
+        self.cache.put_blob(f"{GRAPH}:{self.fingerprint}", encode_graph(stored))
 
     def load_previous_graph(self) -> StoredGraph | None:
         """The graph stored last, whatever index it was built for: where an incremental
@@ -156,7 +142,7 @@ def _git_key(head: str, until: str | None) -> str:
 # -- codecs ---------------------------------------------------------------------------
 
 def encode_graph(stored: StoredGraph) -> bytes:
-    """The graph's matrices (and the assembled file graph, if any) as ``.npz`` bytes."""
+    """The graph's matrices, rows, referrer counts and stamps as ``.npz`` bytes."""
     g = stored.graph
     buf = io.BytesIO()
     arrays: dict[str, np.ndarray] = {}
@@ -167,10 +153,10 @@ def encode_graph(stored: StoredGraph) -> bytes:
     arrays["families"] = np.array(g.families, dtype=str)
     arrays["file_family"] = g.file_family
     arrays["name_family"] = g.name_family
-    if stored.assembled is not None:
-        key, W = stored.assembled
-        arrays.update(_csr_arrays("W", W))
-        arrays["W_key"] = np.array([float(x) for x in key])
+    if g.referrers is not None:
+        arrays["referrers"] = np.asarray(g.referrers, dtype=np.float64)
+    if g.imported is not None:
+        arrays["imported"] = np.asarray(g.imported, dtype=np.float32)  # small counts: exact
     rows = g.rows
     if rows is not None and not any("\0" in x for x in rows.strs):
         arrays.update(rows_file=rows.file, rows_str=rows.str_id, rows_kind=rows.kind, rows_count=rows.count,
@@ -195,8 +181,10 @@ def decode_graph(b: bytes) -> StoredGraph:
         families = tuple(str(x) for x in z["families"])
         file_family = z["file_family"].astype(np.int32)
         name_family = z["name_family"].astype(np.int32)
-        assembled = ((tuple(float(x) for x in z["W_key"]), _csr_from(z, "W"))
-                     if "W_key" in z.files else None)
+        referrers = z["referrers"].astype(np.float64) if "referrers" in z.files else None
+        imported = z["imported"].astype(np.float64) if "imported" in z.files else None
+        if referrers is not None and referrers.shape != (len(files),):
+            raise ValueError("referrer counts do not match the files")
         rows = None
         if "rows_file" in z.files:
             n = int(z["rows_nstrs"])
@@ -205,28 +193,12 @@ def decode_graph(b: bytes) -> StoredGraph:
                 raise ValueError("graph rows do not match their strings")
             rows = GraphRows(strs, z["rows_file"], z["rows_str"], z["rows_kind"], z["rows_count"])
         stamps = z["stamps"] if "stamps" in z.files else None
-    g = GraphData.from_arrays(files, names, R, D, I, families, file_family, name_family, rows=rows)
+    g = GraphData.from_arrays(files, names, R, D, I, families, file_family, name_family, rows=rows,
+                              referrers=referrers, imported=imported)
     if stamps is not None and stamps.shape != (len(files), 2):
         stamps = None
-    return StoredGraph(g, assembled, stamps)
+    return StoredGraph(g, stamps)
 
-
-def encode_file_graph(key: GraphKey, W: sp.csr_matrix) -> bytes:
-    """An assembled file graph and the graph parameters it was assembled for."""
-    buf = io.BytesIO()
-    np.savez(buf, version=np.array(GRAPH_VERSION), W_key=np.array([float(x) for x in key]), **_csr_arrays("W", W))
-    return buf.getvalue()
-
-
-def decode_file_graph(b: bytes, n_files: int) -> tuple[GraphKey, sp.csr_matrix]:
-    """Inverse of :func:`encode_file_graph`; ``ValueError`` unless it has ``n_files`` files."""
-    with np.load(io.BytesIO(b), allow_pickle=False) as z:
-        if str(z["version"]) != GRAPH_VERSION:
-            raise ValueError("file graph cache version mismatch")
-        W = _csr_from(z, "W")
-        if W.shape != (n_files, n_files):
-            raise ValueError("file graph of another index")
-        return tuple(float(x) for x in z["W_key"]), W
 
 
 def encode_git(sig: GitSignals) -> bytes:

@@ -19,7 +19,7 @@ from ..extract.tags import Tag
 from ..gitinfo import GitSignals
 from ..graph import GraphData
 from ..index import changed_files, definitions
-from .edges import GraphKey, file_graph, graph_key, undirected
+from .edges import FileGraph, GraphKey, factored_file_graph, graph_key
 from .lexical import LexicalIndex
 from .pagerank import DirectSolver, transition
 from .pairing import pairing_matrix
@@ -53,7 +53,8 @@ class _DefsOnly:
 
 
 #: assembled file graphs kept per context (oldest dropped first); a search or L1 run moves
-#: graph parameters in few of its steps, and each graph of a large repository costs 1-2 MB
+#: graph parameters in few of its steps, and each graph (its factors) costs about as much
+#: as the reference matrices
 MAX_FILE_GRAPHS = 8
 
 
@@ -72,10 +73,9 @@ class RankContext:
     #: each file's definitions (signatures, parents) for chunk-level lexical retrieval;
     #: None: files are searched by their names and paths only
     defs: Mapping[str, Sequence[Tag]] | None = None
-    #: the assembled file graph per :func:`~ripmap.rank.edges.graph_key`: filled as
-    #: parameter points are ranked; a caller may seed it with one it already has (read
-    #: from the cache with the graph)
-    file_graphs: dict[GraphKey, sp.csr_matrix] = field(default_factory=dict, repr=False)
+    #: the assembled (factored) file graph per :func:`~ripmap.rank.edges.graph_key`: filled
+    #: as parameter points are ranked; a caller may seed it with one it already has
+    file_graphs: dict[GraphKey, FileGraph] = field(default_factory=dict, repr=False)
     #: (size, mtime_ns) per graph file and the files parsed by this snapshot's index: what
     #: tells an incremental lexical update which files changed (None: never patch)
     stamps: np.ndarray | None = field(default=None, repr=False)
@@ -208,17 +208,18 @@ class RankContext:
             return age, churn, col
         return self._get("git", make)
 
-    def file_graph(self, params: Mapping[str, float]) -> sp.csr_matrix:
-        """The weighted file graph for ``params``, assembled once per graph-parameter point."""
+    def file_graph(self, params: Mapping[str, float]) -> FileGraph:
+        """The weighted file graph for ``params`` (kept factored: see
+        :class:`~ripmap.rank.edges.FileGraph`), assembled once per graph-parameter point."""
         key = graph_key(params)
         W = self.file_graphs.get(key)
         if W is None:
-            W = self.file_graphs[key] = file_graph(self.graph, params)
+            W = self.file_graphs[key] = factored_file_graph(self.graph, params)
             while len(self.file_graphs) > MAX_FILE_GRAPHS:  # a long search visits hundreds of points
                 self._forget_graph(self.file_graphs.pop(next(iter(self.file_graphs))))
         return W
 
-    def _forget_graph(self, W: sp.csr_matrix) -> None:
+    def _forget_graph(self, W: FileGraph) -> None:
         """Drop the memos keyed by an evicted graph's ``id``: once it is freed, a new graph
         could be given the same id and read another graph's transition or degrees."""
         gone = id(W)
@@ -263,7 +264,9 @@ class RankContext:
         memo = self._memo.setdefault("solvers", OrderedDict())
         s = memo.get(key)
         if s is None:
-            _W, (PT, dangling) = self.transition(params)
+            # the direct solver factors Pᵀ itself, so it takes W multiplied out (it serves
+            # graphs of at most DIRECT_MAX_FILES files only)
+            PT, dangling = transition(self.file_graph(params).tocsr())
             s = memo[key] = DirectSolver(PT, dangling, key[1])
             while len(memo) > 2:  # each holds two dense n × n factors
                 memo.popitem(last=False)
@@ -274,17 +277,14 @@ class RankContext:
     def depths(self) -> np.ndarray:
         return self._get("depths", lambda: file_depths(self.graph.files))
 
-    def undirected(self, W) -> "sp.csr_matrix":
-        return self._get(("undirected", id(W)), lambda: undirected(W))
+    def undirected(self, W: FileGraph) -> FileGraph:
+        """What focus expansion walks: the factored graph itself (it spreads through names,
+        never through the file × file adjacency)."""
+        return W
 
     def indegree(self, params: Mapping[str, float]) -> np.ndarray:
-        W = self.file_graph(params)
-        def make() -> np.ndarray:
-            # positive entries per column, counted on W's own arrays: ``(W > 0).sum(0)`` copies
-            # the whole matrix first (41M entries on a 70,000-file tree)
-            Wc = W.tocsr()
-            return np.bincount(Wc.indices[Wc.data > 0], minlength=W.shape[1]).astype(np.float64)
-        return self._get(("indeg", id(W)), make)
+        """Files with an edge to each file: counted once per graph without forming it."""
+        return self.file_graph(params).referrers
 
     def per_query(self, key, make):
         """Memoize a query-dependent but parameter-independent vector (bounded LRU).

@@ -15,12 +15,22 @@ definitions. Reference counts enter with a square root (ten calls are not ten ti
 one), and names defined in many files or private names weigh less. All of it is
 sparse linear algebra: there is no Python loop over edges.
 
-Nothing here memoizes: :class:`~ripmap.rank.context.RankContext` keeps one assembled
-matrix per :func:`graph_key`, so the trainer's thousands of parameter points that only
-move per-query weights never re-assemble the graph.
+The product is never multiplied out: :func:`factored_file_graph` keeps ``W`` as its
+factors (:class:`FileGraph`), because a name defined in ``d`` files and referenced from
+``r`` files is ``r × d`` entries of ``W`` but only ``r + d`` of the factors (41M against a
+few million on a 70,000-file tree of copies). PageRank multiplies by the factors, the
+in-degree is the graph's own structural count (:meth:`GraphData.referrer_counts`), and
+focus expansion walks the names. :func:`file_graph` multiplies it out: the definition the
+factored form is tested against, and what small consumers (the direct PageRank solver
+on small graphs) use.
+
+Nothing here memoizes across parameter points: :class:`~ripmap.rank.context.RankContext`
+keeps one :class:`FileGraph` per :func:`graph_key`, so the trainer's thousands of
+parameter points that only move per-query weights never re-assemble the graph.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
@@ -85,6 +95,193 @@ def file_graph(g: GraphData, params: Mapping[str, float]) -> sp.csr_matrix:
     W.setdiag(0)
     W.eliminate_zeros()
     return W
+
+
+@dataclass(frozen=True, eq=False)
+class FileGraph:
+    """The weighted file graph ``W = Wi + Rw @ Dw``, kept as its factors.
+
+    ``Rw`` (files × names): what each reference sends along the shared path, self-resolved
+    names removed; ``Dw`` (names × files): the equal share of each definer (1 / definers);
+    ``Wi`` (files × files): the import-resolved share, non-zero only where a file imports
+    another. Only names that someone references and someone defines are kept (the rest
+    carry no edge). ``out`` is ``W``'s row sums (PageRank's normalisation) and
+    ``referrers`` its positive entries per column (the in-degree hub damping divides by),
+    both computed without forming ``W``.
+    """
+
+    Rw: sp.csr_matrix
+    Dw: sp.csr_matrix
+    Wi: sp.csr_matrix
+    out: np.ndarray
+    referrers: np.ndarray
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        n = self.Wi.shape[0]
+        return (n, n)
+
+    def _get(self, key: str, make):
+        v = self._memo.get(key)
+        if v is None:
+            v = self._memo[key] = make()
+        return v
+
+    def __matmul__(self, x: np.ndarray) -> np.ndarray:
+        """``W @ x`` for a vector or an n × k block."""
+        return self.Wi @ x + self.Rw @ (self.Dw @ x)
+
+    def rmatmul(self, x: np.ndarray) -> np.ndarray:
+        """``Wᵀ @ x`` for a vector or an n × k block (transposes kept, CSR for speed)."""
+        WiT = self._get("WiT", lambda: self.Wi.T.tocsr())
+        RwT = self._get("RwT", lambda: self.Rw.T.tocsr())
+        DwT = self._get("DwT", lambda: self.Dw.T.tocsr())
+        return WiT @ x + DwT @ (RwT @ x)
+
+    def tocsr(self) -> sp.csr_matrix:
+        """``W`` multiplied out (only for small graphs: its size is what the factors avoid)."""
+        W = (self.Wi + self.Rw @ self.Dw).tocsr()
+        W.eliminate_zeros()
+        return W
+
+    def among(self, idx: np.ndarray) -> sp.csr_matrix:
+        """``W[idx][:, idx]`` (the edges among a few files, e.g. the top of a ranking)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        DwT = self._get("DwT", lambda: self.Dw.T.tocsr())
+        sub = sp.csr_matrix(self.Wi[idx][:, idx] + self.Rw[idx] @ DwT[idx].T)
+        sub.eliminate_zeros()
+        return sub
+
+    def transition(self) -> tuple["FactoredTransition", np.ndarray]:
+        """``Pᵀ`` of :func:`ripmap.rank.pagerank.transition` as an operator, and the dangling mask."""
+        dangling = self.out <= 0
+        inv = np.divide(1.0, self.out, out=np.zeros_like(self.out), where=~dangling)
+        return FactoredTransition(self, inv), dangling
+
+    def spread_max(self, best: np.ndarray, prev: np.ndarray, changed: np.ndarray) -> None:
+        """``best[j] = max(best[j], prev[i])`` for every neighbour ``i`` in ``changed`` of
+        ``j`` over the undirected structure (an edge either way), in place: one hop of
+        :func:`~ripmap.rank.signals.focus_expansion`, walked through the names the
+        changed files reference or define, at the cost of those names' entries."""
+        if changed.size == 0:
+            return
+        vals = prev[changed]
+        # along references: the names the changed files reference reach their definers
+        _scatter_max(best, self.Dw, _gather_max(self.Rw, changed, vals, self.Rw.shape[1]))
+        # against references: the names the changed files define reach their referrers
+        DwT = self._get("DwT", lambda: self.Dw.T.tocsr())
+        RwT = self._get("RwT", lambda: self.Rw.T.tocsr())
+        _scatter_max(best, RwT, _gather_max(DwT, changed, vals, DwT.shape[1]))
+
+
+class FactoredTransition:
+    """``Pᵀ = (diag(1/out) W)ᵀ`` as an operator: ``PT @ r`` is ``Wᵀ (r / out)``, which is
+    all :func:`~ripmap.rank.pagerank.pagerank` and ``pagerank_many`` ask of it."""
+
+    def __init__(self, W: FileGraph, inv_out: np.ndarray) -> None:
+        self.W = W
+        self.inv = inv_out
+        self.shape = W.shape
+
+    def __matmul__(self, r: np.ndarray) -> np.ndarray:
+        x = r * self.inv if r.ndim == 1 else r * self.inv[:, None]
+        return self.W.rmatmul(x)
+
+
+def _runs(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the stored entries of ``rows`` of a CSR matrix, and each one's row."""
+    starts = indptr[rows]
+    lens = indptr[rows + 1] - starts
+    total = int(lens.sum())
+    which = np.repeat(np.arange(rows.size), lens)
+    pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total)
+    return pos, which
+
+
+def _gather_max(M: sp.csr_matrix, rows: np.ndarray, vals: np.ndarray, ncols: int) -> np.ndarray:
+    """Per column of ``M``: the largest ``vals[k]`` over ``rows[k]`` with an entry there."""
+    out = np.zeros(ncols)
+    pos, which = _runs(M.indptr, rows)
+    if pos.size:
+        np.maximum.at(out, M.indices[pos], vals[which])
+    return out
+
+
+def _scatter_max(best: np.ndarray, M: sp.csr_matrix, by_row: np.ndarray) -> None:
+    """``best[c] = max(best[c], by_row[r])`` over ``M``'s entries ``(r, c)`` with ``by_row[r] > 0``."""
+    hot = np.flatnonzero(by_row > 0)
+    if hot.size:
+        pos, which = _runs(M.indptr, hot)
+        if pos.size:
+            np.maximum.at(best, M.indices[pos], by_row[hot][which])
+
+
+def factored_file_graph(g: GraphData, params: Mapping[str, float]) -> FileGraph:
+    """:func:`file_graph` for ``params`` as its factors (see :class:`FileGraph`); equal to
+    it within float rounding (sums are taken in another order)."""
+    nf = g.n_files
+    if nf == 0 or len(g.names) == 0:
+        z = sp.csr_matrix((nf, 0))
+        return FileGraph(z, sp.csr_matrix((0, nf)), sp.csr_matrix((nf, nf)), np.zeros(nf), np.zeros(nf))
+    R = reference_matrix(g, params)
+    Dt = g.D.T.tocsr()  # files × names
+    R = (R - R.multiply(Dt)).tocsr()  # a name the file defines itself is no edge
+    R.eliminate_zeros()
+    inv_ndefs = np.divide(1.0, g.ndefs, out=np.zeros_like(g.ndefs), where=g.ndefs > 0)
+    Wi = sp.csr_matrix((nf, nf))
+    if g.I.nnz:
+        A = _imported_definers(g)  # files × names: imported files defining the name
+        mask = R.multiply(A > 0).tocsr()
+        mask.data[:] = 1.0
+        R_imp = R.multiply(mask).tocsr()
+        R_plain = (R - R_imp).tocsr()
+        A_on = A.multiply(mask).tocsr()
+        A_on.data = 1.0 / A_on.data
+        b = params["import_resolution_bias"]
+        q = b / (1.0 + b)
+        Wi = q * _at_imports(R_imp.multiply(A_on).tocsr(), g.D, g.I)
+        R = ((1.0 - q) * R_imp + R_plain).tocsr()
+    # names nobody defines or nobody (else) references carry no edge: leave them out
+    live = (g.ndefs > 0) & (np.diff(R.tocsc().indptr) > 0)
+    keep = np.flatnonzero(live)
+    Rw = R[:, keep].tocsr()
+    Dw = (sp.diags(inv_ndefs[keep]) @ g.D[keep]).tocsr()
+    out = np.asarray(Wi.sum(axis=1)).ravel() + Rw @ np.asarray(Dw.sum(axis=1)).ravel()
+    return FileGraph(Rw, Dw, Wi.tocsr(), out, _referrers(g, params, Rw, Dw))
+
+
+def _at_imports(Rv: sp.csr_matrix, D: sp.csr_matrix, I: sp.csr_matrix) -> sp.csr_matrix:
+    """``(Rv @ D) ∘ I`` in row blocks: the product alone can be referrers × definers of
+    every imported name, so no more than a block of it is held at once."""
+    from ..graph import _blocks
+
+    nf = I.shape[0]
+    if Rv.nnz == 0:
+        return sp.csr_matrix((nf, nf))
+    parts = [(Rv[a:b] @ D).multiply(I[a:b]).tocsr()
+             for a, b in _blocks(Rv @ np.diff(D.indptr).astype(np.float64))]
+    W = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((nf, nf))
+    W.eliminate_zeros()
+    return W
+
+
+def _imported_definers(g: GraphData) -> sp.csr_matrix:
+    """See :meth:`GraphData.imported_definers` (parameter-free: kept with the graph)."""
+    return g.imported_definers()
+
+
+def _referrers(g: GraphData, params: Mapping[str, float], Rw: sp.csr_matrix, Dw: sp.csr_matrix) -> np.ndarray:
+    """W's positive entries per column: the graph's structural count while every weight
+    is positive (always, within the parameters' bounds); counted on the factors else."""
+    if all(params[k] > 0 for k in ("edge_weight_call", "edge_weight_type", "edge_weight_other",
+                                   "private_name_weight")):
+        return g.referrer_counts()
+    from ..graph import _column_counts
+
+    P = Rw.copy()
+    P.data[:] = 1.0
+    return _column_counts(P, Dw)
 
 
 def undirected(W: sp.csr_matrix) -> sp.csr_matrix:

@@ -12,7 +12,13 @@ import scipy.sparse as sp
 
 
 def transition(W: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Row-normalized transition matrix (transposed, ready for ``Pᵀ @ r``) and the dangling mask."""
+    """Row-normalized transition matrix (transposed, ready for ``Pᵀ @ r``) and the dangling mask.
+
+    A factored graph (:class:`~ripmap.rank.edges.FileGraph`) gives its own operator: the
+    iteration only ever multiplies by ``Pᵀ``, so it never needs ``W`` multiplied out.
+    """
+    if hasattr(W, "transition"):
+        return W.transition()
     out = np.asarray(W.sum(axis=1)).ravel()
     dangling = out <= 0
     inv = np.divide(1.0, out, out=np.zeros_like(out), where=~dangling)

@@ -102,7 +102,8 @@ def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, m
     (the best over seeds), where ``fade`` is 1 up to ``floor(max_hops)`` and fades
     linearly to 0 over the next hop, so the hop limit acts continuously.
 
-    ``A`` is the symmetric adjacency (:func:`~ripmap.rank.edges.undirected`). Each hop
+    ``A`` is the symmetric adjacency (:func:`~ripmap.rank.edges.undirected`), or a
+    factored :class:`~ripmap.rank.edges.FileGraph` that walks its names. Each hop
     only walks the neighbours of the files whose strength rose in the hop before (a
     file's best neighbour can only have changed there), so a hop costs the edges of its
     frontier, not of the whole graph: the trainer expands every focused query at every
@@ -114,15 +115,28 @@ def focus_expansion(W: sp.csr_matrix, seed_strength: np.ndarray, decay: float, m
         return out
     if A is None:
         A = ((W + W.T) > 0).astype(np.float64).tocsr()
-    indptr, indices, data = A.indptr, A.indices, A.data
-    binary = bool((data == 1.0).all())  # an adjacency: edge weight × strength is the strength
-    rows = np.flatnonzero(indptr[1:] > indptr[:-1])
+    factored = hasattr(A, "spread_max")  # a FileGraph walks its names instead of file pairs
+    if not factored:
+        indptr, indices, data = A.indptr, A.indices, A.data
+        binary = bool((data == 1.0).all())  # an adjacency: edge weight × strength is the strength
+        rows = np.flatnonzero(indptr[1:] > indptr[:-1])
     prev = out.copy()
     best = np.zeros(n)  # per file: its strongest neighbour's strength (times the edge's weight)
     changed = np.flatnonzero(prev)
     h = 1
     while h <= math.ceil(max_hops):
         fade = min(1.0, max(0.0, max_hops - h + 1.0))
+        if factored:
+            A.spread_max(best, prev, changed)
+            spread = best * decay
+            if not spread.any():
+                break
+            out = np.maximum(out, spread * fade)
+            nxt = np.maximum(prev, spread)
+            changed = np.flatnonzero(nxt > prev)
+            prev = nxt
+            h += 1
+            continue
         starts = indptr[changed]
         lens = indptr[changed + 1] - starts
         total = int(lens.sum())

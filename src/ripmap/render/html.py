@@ -80,7 +80,8 @@ def graph_view(ranking: Ranking, W: sp.spmatrix | None, top: int = GRAPH_TOP) ->
     rows = cols = np.zeros(0, dtype=np.int64)
     data = np.zeros(0)
     if W is not None and len(idx) > 1:
-        sub = sp.csr_matrix(W)[idx][:, idx].tocoo()
+        # a factored graph (ripmap.rank.edges.FileGraph) gives the edges among a few files itself
+        sub = (W.among(idx) if hasattr(W, "among") else sp.csr_matrix(W)[idx][:, idx]).tocoo()
         keep = (sub.row != sub.col) & (sub.data > 0)
         best = np.argsort(-sub.data[keep], kind="stable")[:EDGES_PER_NODE * len(idx)]
         rows, cols, data = sub.row[keep][best], sub.col[keep][best], sub.data[keep][best]
