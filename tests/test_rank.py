@@ -977,3 +977,34 @@ def test_chat_lexical_evidence_is_relative_to_the_chat_file_itself(tmp_path):
     with RepoMap(root, cache_dir=tmp_path / "c", use_git=False) as rm:
         r = rm.rank(chat_files=["chat.py"], params=PINNED)
         assert factor(r, "weak.py", "lexical_chat") < 0.5 * factor(r, "strong.py", "lexical_chat")
+
+
+def test_a_class_defining_items_does_not_take_every_dict_items_call(tmp_path, git_isolated):
+    # one class of the repository happens to define `items`; ten modules call `.items()`
+    # on their own dicts and import nothing of it. Before, the class was the name's single
+    # definer and took all ten calls, topping the map over the module that everyone
+    # really imports and calls
+    files = {
+        "pkg/bag.py": "class Bag:\n    def items(self):\n        return []\n",
+        "pkg/core.py": "def load_config(path):\n    return {}\n",
+    }
+    for i in range(10):
+        files[f"pkg/user{i}.py"] = (
+            "from pkg.core import load_config\n\n"
+            f"def run{i}(path):\n    cfg = load_config(path)\n"
+            "    return [k for k, v in cfg.items()]\n")
+    root = write_tree(tmp_path / "items", files)
+    with RepoMap(root, cache_dir=tmp_path / "c", warn=lambda m: None) as rm:
+        r = rm.rank()
+        assert r.files[0] == "pkg/core.py"
+        assert r.scores["pkg/bag.py"] < r.scores["pkg/core.py"] / 2
+        # a module that imports the class still reaches it through the name
+        (root / "pkg/user0.py").write_text("from pkg.bag import Bag\n\ndef run0():\n    return Bag().items()\n")
+    with RepoMap(root, cache_dir=tmp_path / "c2", warn=lambda m: None) as rm:
+        g = rm.context.graph
+        W = rm.context.file_graph(DEFAULT)
+        fi = g.file_index
+        x = np.zeros(g.n_files)
+        x[fi["pkg/bag.py"]] = 1.0
+        reach = np.asarray(W @ x).ravel()  # weight of each file's edge to bag.py
+        assert reach[fi["pkg/user0.py"]] > 10 * reach[fi["pkg/user1.py"]] > 0

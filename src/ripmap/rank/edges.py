@@ -57,6 +57,34 @@ def name_weights(g: GraphData, params: Mapping[str, float]) -> np.ndarray:
     return np.where(g.private, w * params["private_name_weight"], w)
 
 
+#: the methods every Python value of a builtin type already has (``d.items()``,
+#: ``xs.append(x)``, ``s.join(...)``), read from the interpreter rather than listed: a call
+#: of one of them almost never means the one class in the repository that also defines
+#: that name, yet as the name's single definer it would take every such call in the
+#: repository (a ``Directives.items`` became the map's top file through 85 ``dict.items()``
+#: callers). Such a reference keeps its full weight where the referrer imports the
+#: definer (import resolution) and weighs this much otherwise.
+BUILTIN_METHOD_WEIGHT = 0.05
+_PY_BUILTIN_METHODS = frozenset(n for t in (dict, list, str, bytes, set, frozenset, tuple, int, float)
+                                for n in dir(t) if not n.startswith("_"))
+
+
+def builtin_method_weights(g: GraphData) -> np.ndarray:
+    """Per name: :data:`BUILTIN_METHOD_WEIGHT` for Python names that builtin types define
+    as methods, 1 otherwise (parameter-free: kept in the graph's memo)."""
+    got = g._memo.get("builtin_method_weights")
+    if got is None:
+        got = np.ones(len(g.names))
+        if "python" in g.families:
+            py = g.families.index("python")
+            hit = np.fromiter((fam == py and n in _PY_BUILTIN_METHODS for n, fam in zip(g.names, g.name_family)),
+                              dtype=bool, count=len(g.names))
+            got[hit] = BUILTIN_METHOD_WEIGHT
+        got.setflags(write=False)
+        g._memo["builtin_method_weights"] = got
+    return got
+
+
 def reference_matrix(g: GraphData, params: Mapping[str, float]) -> sp.csr_matrix:
     """files × names reference strength: kind-weighted counts, square-rooted, name-weighted."""
     R = (params["edge_weight_call"] * g.R[0] + params["edge_weight_type"] * g.R[1]
@@ -82,7 +110,7 @@ def file_graph(g: GraphData, params: Mapping[str, float]) -> sp.csr_matrix:
         mask = R.multiply(A > 0).tocsr()
         mask.data[:] = 1.0
         R_imp = R.multiply(mask).tocsr()
-        R_plain = (R - R_imp).tocsr()
+        R_plain = (R - R_imp).tocsr() @ sp.diags(builtin_method_weights(g))
         A_on = A.multiply(mask).tocsr()
         A_on.data = 1.0 / A_on.data
         W_imp = ((R_imp.multiply(A_on)).tocsr() @ g.D).multiply(g.I).tocsr()
@@ -90,7 +118,7 @@ def file_graph(g: GraphData, params: Mapping[str, float]) -> sp.csr_matrix:
         q = b / (1.0 + b)
         W = q * W_imp + (((1.0 - q) * R_imp + R_plain) @ D_shared)
     else:
-        W = R @ D_shared
+        W = (R @ sp.diags(builtin_method_weights(g))) @ D_shared
     W = W.tocsr()
     W.setdiag(0)
     W.eliminate_zeros()
@@ -235,13 +263,15 @@ def factored_file_graph(g: GraphData, params: Mapping[str, float]) -> FileGraph:
         mask = R.multiply(A > 0).tocsr()
         mask.data[:] = 1.0
         R_imp = R.multiply(mask).tocsr()
-        R_plain = (R - R_imp).tocsr()
+        R_plain = (R - R_imp).tocsr() @ sp.diags(builtin_method_weights(g))
         A_on = A.multiply(mask).tocsr()
         A_on.data = 1.0 / A_on.data
         b = params["import_resolution_bias"]
         q = b / (1.0 + b)
         Wi = q * _at_imports(R_imp.multiply(A_on).tocsr(), g.D, g.I)
         R = ((1.0 - q) * R_imp + R_plain).tocsr()
+    else:
+        R = (R @ sp.diags(builtin_method_weights(g))).tocsr()
     # names nobody defines or nobody (else) references carry no edge: leave them out
     live = (g.ndefs > 0) & (np.diff(R.tocsc().indptr) > 0)
     keep = np.flatnonzero(live)
