@@ -18,8 +18,7 @@ import sys
 from functools import partial
 from typing import Callable, Sequence
 
-from ..errors import RipmapError, drop_stdout, finish_stdout
-from .console import PROG, report_unexpected
+from .console import PROG, run_entry
 from .search.strategies import STRATEGIES
 
 OVERVIEW = """\
@@ -399,25 +398,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        code = run(argv)
-        sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
-        return code
-    except BrokenPipeError:  # ripmap-train runs list | head -1: the reader has all it wants
-        drop_stdout()
-        return 0
-    except SystemExit:  # argparse: --help, bad usage
-        finish_stdout()
-        raise
-    except RipmapError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted (finished episodes and trials are saved; run the same command again, "
-              f"with --resume for reason)", file=sys.stderr)
-        return 130
-    except Exception as e:
-        return report_unexpected(PROG, e, list(sys.argv[1:] if argv is None else argv))
+    return run_entry(PROG, run, list(sys.argv[1:] if argv is None else argv),
+                     "finished episodes and trials are saved; run the same command again, with --resume for reason")
 
 
 __all__ = ["COMMANDS", "build_parser", "given_options", "legacy_commands", "legacy_parser", "main", "parse",

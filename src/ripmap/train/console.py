@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
+
+from ..errors import RipmapError, drop_stdout, finish_stdout
 
 PROG = "ripmap-train"
 
@@ -41,6 +43,30 @@ def report_unexpected(prog: str, e: Exception, args: Sequence[str]) -> int:
           + ("; the traceback is above)" if verbose else "; run with -v for the traceback)"), file=sys.stderr)
     return 1
 
+
+
+def run_entry(prog: str, run: Callable[[list[str]], int], args: list[str], interrupted: str) -> int:
+    """The shell of a trainer entry point around ``run(args)``: a closed pipe, argparse's
+    exit, a ripmap error, Ctrl-C (``interrupted`` says what is kept) and anything
+    unexpected each end in one line on stderr and an exit code, never a traceback."""
+    try:
+        code = run(args)
+        sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `ripmap-train runs list | head -1`: the reader has all it wants
+        drop_stdout()
+        return 0
+    except SystemExit:  # argparse: --help, bad usage
+        finish_stdout()
+        raise
+    except RipmapError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted ({interrupted})", file=sys.stderr)
+        return 130
+    except Exception as e:
+        return report_unexpected(prog, e, args)
 
 class Status:
     """A live progress line: redrawn in place on a terminal, or one line per update with

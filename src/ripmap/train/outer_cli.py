@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import RipmapError, UsageError, drop_stdout, finish_stdout
+from ..errors import UsageError
 from .agents import AGENT_SPECS, AgentSettings
-from .console import report_unexpected
+from .console import run_entry
 
 PROG = "ripmap-train-outer"
 DEFAULT_OUT = "training-outer"
@@ -316,25 +316,8 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        code = run(args)
-        sys.stdout.flush()
-        return code
-    except BrokenPipeError:
-        drop_stdout()
-        return 0
-    except SystemExit:
-        finish_stdout()
-        raise
-    except RipmapError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted (finished steps are saved; continue with --resume)", file=sys.stderr)
-        return 130
-    except Exception as e:
-        return report_unexpected(PROG, e, args)
+    return run_entry(PROG, run, list(sys.argv[1:] if argv is None else argv),
+                     "finished steps are saved; continue with --resume")
 
 
 __all__ = ["build_parser", "main"]
