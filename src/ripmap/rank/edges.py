@@ -31,7 +31,7 @@ parameter points that only move per-query weights never re-assemble the graph.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,32 +93,48 @@ def reference_matrix(g: GraphData, params: Mapping[str, float]) -> sp.csr_matrix
     return (R @ sp.diags(name_weights(g, params))).tocsr()
 
 
+def _resolved_references(g: GraphData, params: Mapping[str, float],
+                         imported: Callable[[], sp.csr_matrix]) -> tuple[sp.csr_matrix | None, sp.csr_matrix, float]:
+    """How each reference resolves, as the two shares :func:`file_graph` and
+    :func:`factored_file_graph` both build on: ``(to_imports, shared, q)``.
+
+    A name the file defines itself is no edge. A reference to a name that files the
+    referrer imports define goes to those files (``to_imports``: referrers × names, each
+    reference already divided among its imported definers; ``q · to_imports @ D`` masked
+    by the imports, ``None`` when nothing is imported), with the rest ``1 - q`` of its
+    weight, and every other reference, shared equally among all definers (``shared @
+    D / ndefs``). Only the shared part of a call to a builtin type's method is weighed
+    down (:func:`builtin_method_weights`). ``imported()`` is files × names: how many
+    imported files define each name.
+    """
+    R = reference_matrix(g, params)
+    R = (R - R.multiply(g.D.T.tocsr())).tocsr()
+    R.eliminate_zeros()
+    builtin = sp.diags(builtin_method_weights(g))
+    if not g.I.nnz:
+        return None, (R @ builtin).tocsr(), 0.0
+    A = imported()
+    mask = R.multiply(A > 0).tocsr()
+    mask.data[:] = 1.0
+    R_imp = R.multiply(mask).tocsr()
+    A_on = A.multiply(mask).tocsr()
+    A_on.data = 1.0 / A_on.data
+    b = params["import_resolution_bias"]
+    q = b / (1.0 + b)
+    shared = ((1.0 - q) * R_imp + (R - R_imp).tocsr() @ builtin).tocsr()
+    return R_imp.multiply(A_on).tocsr(), shared, q
+
+
 def file_graph(g: GraphData, params: Mapping[str, float]) -> sp.csr_matrix:
     """files × files weighted reference matrix (row = referrer, column = definer)."""
     nf = g.n_files
     if nf == 0 or len(g.names) == 0:
         return sp.csr_matrix((nf, nf))
-    R = reference_matrix(g, params)
-    Dt = g.D.T.tocsr()  # files × names
-    # same-file resolution: a name the file defines itself is not an edge
-    R = (R - R.multiply(Dt)).tocsr()
-    R.eliminate_zeros()
+    to_imports, R, q = _resolved_references(g, params, lambda: (g.I @ g.D.T).tocsr())
     inv_ndefs = np.divide(1.0, g.ndefs, out=np.zeros_like(g.ndefs), where=g.ndefs > 0)
-    D_shared = (sp.diags(inv_ndefs) @ g.D).tocsr()
-    if g.I.nnz:
-        A = (g.I @ Dt).tocsr()  # files × names: imported files defining the name
-        mask = R.multiply(A > 0).tocsr()
-        mask.data[:] = 1.0
-        R_imp = R.multiply(mask).tocsr()
-        R_plain = (R - R_imp).tocsr() @ sp.diags(builtin_method_weights(g))
-        A_on = A.multiply(mask).tocsr()
-        A_on.data = 1.0 / A_on.data
-        W_imp = ((R_imp.multiply(A_on)).tocsr() @ g.D).multiply(g.I).tocsr()
-        b = params["import_resolution_bias"]
-        q = b / (1.0 + b)
-        W = q * W_imp + (((1.0 - q) * R_imp + R_plain) @ D_shared)
-    else:
-        W = (R @ sp.diags(builtin_method_weights(g))) @ D_shared
+    W = R @ (sp.diags(inv_ndefs) @ g.D).tocsr()
+    if to_imports is not None:
+        W = q * (to_imports @ g.D).multiply(g.I) + W
     W = W.tocsr()
     W.setdiag(0)
     W.eliminate_zeros()
@@ -252,26 +268,9 @@ def factored_file_graph(g: GraphData, params: Mapping[str, float]) -> FileGraph:
     if nf == 0 or len(g.names) == 0:
         z = sp.csr_matrix((nf, 0))
         return FileGraph(z, sp.csr_matrix((0, nf)), sp.csr_matrix((nf, nf)), np.zeros(nf), np.zeros(nf))
-    R = reference_matrix(g, params)
-    Dt = g.D.T.tocsr()  # files × names
-    R = (R - R.multiply(Dt)).tocsr()  # a name the file defines itself is no edge
-    R.eliminate_zeros()
+    to_imports, R, q = _resolved_references(g, params, lambda: _imported_definers(g))
     inv_ndefs = np.divide(1.0, g.ndefs, out=np.zeros_like(g.ndefs), where=g.ndefs > 0)
-    Wi = sp.csr_matrix((nf, nf))
-    if g.I.nnz:
-        A = _imported_definers(g)  # files × names: imported files defining the name
-        mask = R.multiply(A > 0).tocsr()
-        mask.data[:] = 1.0
-        R_imp = R.multiply(mask).tocsr()
-        R_plain = (R - R_imp).tocsr() @ sp.diags(builtin_method_weights(g))
-        A_on = A.multiply(mask).tocsr()
-        A_on.data = 1.0 / A_on.data
-        b = params["import_resolution_bias"]
-        q = b / (1.0 + b)
-        Wi = q * _at_imports(R_imp.multiply(A_on).tocsr(), g.D, g.I)
-        R = ((1.0 - q) * R_imp + R_plain).tocsr()
-    else:
-        R = (R @ sp.diags(builtin_method_weights(g))).tocsr()
+    Wi = sp.csr_matrix((nf, nf)) if to_imports is None else q * _at_imports(to_imports, g.D, g.I)
     # names nobody defines or nobody (else) references carry no edge: leave them out
     live = (g.ndefs > 0) & (np.diff(R.tocsc().indptr) > 0)
     keep = np.flatnonzero(live)
