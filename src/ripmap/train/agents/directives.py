@@ -173,6 +173,16 @@ def _closest(name: str) -> str:
     return f" (did you mean '{near[0]}'?)" if near else ""
 
 
+#: verbs taking one word of a fixed set
+_CHOICE_VERBS: dict[str, tuple[str, ...]] = {"step": MAGNITUDES, "revert": REVERT_MODES}
+#: verbs taking a whole number in a range, and what the number counts (for the error)
+_COUNT_VERBS: dict[str, tuple[tuple[int, int], str]] = {
+    "max-changes": (MAX_CHANGES_RANGE, "a whole number"),
+    "stall": (STALL_RANGE, "a number of episodes"),
+    "agree": (AGREE_RANGE, "a number of repositories"),
+}
+
+
 def parse_line(line: str) -> tuple[Directive | None, str | None]:
     """(directive, None), (None, reason) for a malformed directive line, (None, None) for any other line."""
     m = _LINE.match(line)
@@ -195,29 +205,16 @@ def parse_line(line: str) -> tuple[Directive | None, str | None]:
             if p not in NAMES:
                 return None, f"'{shown}': unknown parameter '{p}'{_closest(p)}"
         return Directive(verb, tuple(dict.fromkeys(params)), direction, None, shown), None
-    if verb == "step":
-        if len(words) != 2 or words[1] not in MAGNITUDES:
-            return None, f"'{shown}': step takes one of {', '.join(MAGNITUDES)}"
-        return Directive("step", value=words[1], line=shown), None
-    if verb == "max-changes":
-        lo, hi = MAX_CHANGES_RANGE
+    if verb in _CHOICE_VERBS:
+        choices = _CHOICE_VERBS[verb]
+        if len(words) != 2 or words[1] not in choices:
+            return None, f"'{shown}': {verb} takes one of {', '.join(choices)}"
+        return Directive(verb, value=words[1], line=shown), None
+    if verb in _COUNT_VERBS:
+        (lo, hi), what = _COUNT_VERBS[verb]
         if len(words) != 2 or not words[1].isdigit() or not lo <= int(words[1]) <= hi:
-            return None, f"'{shown}': max-changes takes a whole number from {lo} to {hi}"
-        return Directive("max-changes", value=int(words[1]), line=shown), None
-    if verb == "stall":
-        lo, hi = STALL_RANGE
-        if len(words) != 2 or not words[1].isdigit() or not lo <= int(words[1]) <= hi:
-            return None, f"'{shown}': stall takes a number of episodes from {lo} to {hi}"
-        return Directive("stall", value=int(words[1]), line=shown), None
-    if verb == "revert":
-        if len(words) != 2 or words[1] not in REVERT_MODES:
-            return None, f"'{shown}': revert takes one of {', '.join(REVERT_MODES)}"
-        return Directive("revert", value=words[1], line=shown), None
-    if verb == "agree":
-        lo, hi = AGREE_RANGE
-        if len(words) != 2 or not words[1].isdigit() or not lo <= int(words[1]) <= hi:
-            return None, f"'{shown}': agree takes a number of repositories from {lo} to {hi}"
-        return Directive("agree", value=int(words[1]), line=shown), None
+            return None, f"'{shown}': {verb} takes {what} from {lo} to {hi}"
+        return Directive(verb, value=int(words[1]), line=shown), None
     if verb == "explore":
         try:
             f = float(words[1]) if len(words) == 2 else -1.0
