@@ -34,7 +34,8 @@ from .languages.families import family_for_path
 KIND_CLASSES = ("call", "type", "other")
 _TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
 #: what the matrices mean (bump when building them changes; the stored graph carries it)
-GRAPH_VERSION = "5"  # 3: names keyed by language family; 4: stored with its rows; 5: with referrer counts
+GRAPH_VERSION = "6"  # 3: names keyed by language family; 4: stored with its rows; 5: with referrer counts;
+# 6: with every definition's row (the symbol table's columns)
 
 
 def _kind_class(kind: str) -> int:
@@ -67,6 +68,9 @@ class GraphData:
     #: per entry of :meth:`reference_pattern` (in its order), how many of the files the
     #: referrer imports define the name (see :meth:`imported_definers`; None: not counted yet)
     imported: np.ndarray | None = None
+    #: per row of ``rows.defs``, the id of the name that definition defines in its file's
+    #: family (-1: none); with ``rows.defs`` the symbol table's columns (None: not kept)
+    def_names: np.ndarray | None = None
     #: lookups derived from the structure alone (never anything that depends on parameters)
     _memo: dict = field(default_factory=dict, repr=False)
 
@@ -74,7 +78,8 @@ class GraphData:
     def from_arrays(cls, files: Sequence[str], names: Sequence[str], R: Sequence[sp.csr_matrix], D: sp.csr_matrix,
                     I: sp.csr_matrix, families: Sequence[str], file_family: np.ndarray,
                     name_family: np.ndarray, rows: "GraphRows | None" = None,
-                    referrers: np.ndarray | None = None, imported: np.ndarray | None = None) -> "GraphData":
+                    referrers: np.ndarray | None = None, imported: np.ndarray | None = None,
+                    def_names: np.ndarray | None = None) -> "GraphData":
         """A graph from its matrices, with the per-name summaries (definers, privacy)
         derived from them: what building and reading a stored graph both end with."""
         ndefs = np.asarray(D.sum(axis=1)).ravel().astype(np.float64)
@@ -83,7 +88,7 @@ class GraphData:
                               dtype=bool, count=len(names))
         return cls(files=tuple(files), names=tuple(names), R=tuple(R), D=D, I=I, ndefs=ndefs, private=private,
                    families=tuple(families), file_family=file_family, name_family=name_family, rows=rows,
-                   referrers=referrers, imported=imported)
+                   referrers=referrers, imported=imported, def_names=def_names)
 
     @property
     def n_files(self) -> int:
@@ -201,6 +206,32 @@ _DEF, _IMPORT = 3, 4
 
 
 @dataclass(frozen=True, eq=False)
+class DefRows:
+    """Every definition of every file, one row each, files in index order and each file's
+    in the order of its definitions (``Impl`` blocks included, unlike the graph's rows).
+
+    What the symbol table is made of (:class:`ripmap.rank.symbols.SymbolTable`): kept and
+    patched with the graph so a warm map ranks symbols without decoding any file's tags,
+    and decodes only the files it shows.
+    """
+
+    file: np.ndarray  # int32: file index (non-decreasing)
+    str_id: np.ndarray  # int32: the defined name, an index into ``GraphRows.strs``
+    kind: np.ndarray  # int16: index into ``kinds``
+    local: np.ndarray  # bool: defined inside a function or method (a closure, a local helper)
+    line: np.ndarray  # int32
+    kinds: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return int(self.file.size)
+
+
+#: kinds whose definitions make the definitions inside them local
+_CALLABLE_KINDS = frozenset({"function", "method"})
+
+
+@dataclass(frozen=True, eq=False)
 class GraphRows:
     """Every file's contribution to the graph, in the order the graph is read from them.
 
@@ -216,6 +247,8 @@ class GraphRows:
     str_id: np.ndarray  # int32: index into ``strs``
     kind: np.ndarray  # int8: 0-2 reference class, 3 definition, 4 import
     count: np.ndarray  # float64: references of this name and kind in the file (1 for the others)
+    #: every definition's row (None: not kept; the symbol table then reads the tags)
+    defs: DefRows | None = None
 
     @property
     def size(self) -> int:
@@ -223,16 +256,25 @@ class GraphRows:
 
 
 def _collect(files: Sequence[str], rows_of, first: int = 0, strs: list[str] | None = None,
-             ids: dict[str, int] | None = None) -> tuple[list[str], dict[str, int], tuple[np.ndarray, ...]]:
+             ids: dict[str, int] | None = None, kinds: list[str] | None = None
+             ) -> tuple[list[str], dict[str, int], tuple[np.ndarray, ...], tuple[np.ndarray, ...], list[str]]:
     """The :class:`GraphRows` arrays of ``files`` (numbered from ``first``), their strings
-    added to ``strs``/``ids``. ``rows_of``: (rel, definitions, reference counts) per file."""
+    added to ``strs``/``ids``, and their :class:`DefRows` arrays (kinds added to ``kinds``).
+    ``rows_of``: (rel, definitions, reference counts) per file."""
     strs = [] if strs is None else strs
     ids = {} if ids is None else ids
+    kinds = [] if kinds is None else kinds
+    kind_ids = {k: i for i, k in enumerate(kinds)}
     got = {rel: (d, c) for rel, d, c in rows_of}
     f_: list[int] = []
     s_: list[int] = []
     k_: list[int] = []
     c_: list[float] = []
+    df_: list[int] = []
+    ds_: list[int] = []
+    dk_: list[int] = []
+    dl_: list[bool] = []
+    dline_: list[int] = []
     kind_class: dict[str, int] = {}
 
     def sid(x: str) -> int:
@@ -242,13 +284,28 @@ def _collect(files: Sequence[str], rows_of, first: int = 0, strs: list[str] | No
             strs.append(x)
         return i
 
+    def kid(x: str) -> int:
+        i = kind_ids.get(x)
+        if i is None:
+            i = kind_ids[x] = len(kinds)
+            kinds.append(x)
+        return i
+
     for fi, rel in enumerate(files, first):
         defs, counts = got.get(rel, ((), ()))
-        for t in defs:  # tuples: (line, name, is_def, kind, ...)
+        if defs:
+            kind_of = {t[1]: t[3] for t in defs}.get
+        for t in defs:  # tuples: (line, name, is_def, kind, end_line, parent, ...)
+            n = sid(t[1])
+            df_.append(fi)
+            ds_.append(n)
+            dk_.append(kid(t[3]))
+            dl_.append(kind_of(t[5]) in _CALLABLE_KINDS if len(t) > 5 else False)
+            dline_.append(t[0])
             if t[3] == "impl":  # Rust `impl Foo` groups Foo's methods; Foo is defined elsewhere
                 continue
             f_.append(fi)
-            s_.append(sid(t[1]))
+            s_.append(n)
             k_.append(_DEF)
             c_.append(1.0)
         for name, kind, n in counts:
@@ -264,7 +321,9 @@ def _collect(files: Sequence[str], rows_of, first: int = 0, strs: list[str] | No
             c_.append(n)
     arrays = (np.asarray(f_, dtype=np.int32), np.asarray(s_, dtype=np.int32), np.asarray(k_, dtype=np.int8),
               np.asarray(c_, dtype=np.float64))
-    return strs, ids, arrays
+    def_arrays = (np.asarray(df_, dtype=np.int32), np.asarray(ds_, dtype=np.int32), np.asarray(dk_, dtype=np.int16),
+                  np.asarray(dl_, dtype=bool), np.asarray(dline_, dtype=np.int32))
+    return strs, ids, arrays, def_arrays, kinds
 
 
 def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> GraphData:
@@ -276,8 +335,8 @@ def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> Grap
     """
     files = tuple(files)
     source = tags.graph_rows() if hasattr(tags, "graph_rows") else _rows_of(files, tags)
-    strs, _ids, (f, s, k, c) = _collect(files, source)
-    g = assemble(files, GraphRows(tuple(strs), f, s, k, c))
+    strs, _ids, (f, s, k, c), d, kinds = _collect(files, source)
+    g = assemble(files, GraphRows(tuple(strs), f, s, k, c, DefRows(*d, tuple(kinds))))
     g.referrer_counts()  # counted once here, then stored and patched with the graph
     g.imported_definers()
     return g
@@ -307,9 +366,11 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     fresh = [files[i] for i in np.flatnonzero(~have)]
     strs = list(rows.strs)
     ids = {x: i for i, x in enumerate(strs)}
+    old_defs = rows.defs
+    kinds = list(old_defs.kinds) if old_defs is not None else []
     source = tags.graph_rows(fresh) if hasattr(tags, "graph_rows") else _rows_of(fresh, tags)
     # numbered 0.. among the fresh files, then moved to their place in ``files``
-    strs, _ids, (f, s, k, c) = _collect(fresh, source, 0, strs, ids)
+    strs, _ids, (f, s, k, c), (df, ds, dk, dl, dline), kinds = _collect(fresh, source, 0, strs, ids, kinds)
     fresh_pos = np.asarray([new_index[x] for x in fresh], dtype=np.int32)
     file = np.concatenate([old_to_new[rows.file[keep]].astype(np.int32), fresh_pos[f] if f.size else f])
     str_id = np.concatenate([rows.str_id[keep], s])
@@ -317,16 +378,27 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     count = np.concatenate([rows.count[keep], c])
     order = np.argsort(file, kind="stable")  # each file's rows keep their own order
     file, str_id, kind, count = file[order], str_id[order], kind[order], count[order]
-    used = np.unique(str_id)
+    defs = None
+    if old_defs is not None:
+        dkeep = old_to_new[old_defs.file] >= 0 if old_defs.size else np.zeros(0, dtype=bool)
+        dfile = np.concatenate([old_to_new[old_defs.file[dkeep]].astype(np.int32), fresh_pos[df] if df.size else df])
+        dorder = np.argsort(dfile, kind="stable")
+        defs = DefRows(dfile[dorder], np.concatenate([old_defs.str_id[dkeep], ds])[dorder],
+                       np.concatenate([old_defs.kind[dkeep], dk])[dorder],
+                       np.concatenate([old_defs.local[dkeep], dl])[dorder],
+                       np.concatenate([old_defs.line[dkeep], dline])[dorder], tuple(kinds))
+    used = np.unique(str_id) if defs is None else np.unique(np.concatenate([str_id, defs.str_id]))
     if used.size < 0.75 * len(strs):  # strings of removed rows pile up: drop them
         remap = np.full(len(strs), -1, dtype=np.int32)
         remap[used] = np.arange(used.size, dtype=np.int32)
         str_id = remap[str_id]
+        if defs is not None:
+            defs = DefRows(defs.file, remap[defs.str_id], defs.kind, defs.local, defs.line, defs.kinds)
         strs = [strs[i] for i in used.tolist()]
     # with the same files, an unchanged file's imports resolve as before (resolution reads
     # its own path and import strings and the file list): only the fresh files' are resolved
     same_files = files == old.files
-    g = assemble(files, GraphRows(tuple(strs), file, str_id, kind, count),
+    g = assemble(files, GraphRows(tuple(strs), file, str_id, kind, count, defs),
                  imports_of=(old.I, ~have) if same_files else None)
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
     g.imported_definers()  # imports of unchanged files may resolve anew (a file came or went): all counted
@@ -388,7 +460,17 @@ def assemble(files: Sequence[str], rows: GraphRows,
         I = (sp.diags((~redo).astype(np.float64)) @ old_I + I).tocsr()
         I.eliminate_zeros()
         I.sort_indices()
-    return GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam, rows=rows)
+    def_names = None
+    if rows.defs is not None:
+        # each definition's name id: its (family, string) key among the named keys
+        dkey = file_fam[rows.defs.file].astype(np.int64) * S + rows.defs.str_id.astype(np.int64)
+        def_names = np.full(dkey.size, -1, dtype=np.int32)
+        if uniq.size and dkey.size:
+            pos = np.minimum(np.searchsorted(uniq, dkey), uniq.size - 1)
+            hit = uniq[pos] == dkey
+            def_names[hit] = new_id[pos[hit]]
+    return GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam, rows=rows,
+                                 def_names=def_names)
 
 
 #: the most entries of a file × file product held at once while counting referrers

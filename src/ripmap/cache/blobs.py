@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..gitinfo import GitSignals
-from ..graph import GRAPH_VERSION, GraphData, GraphRows
+from ..graph import GRAPH_VERSION, DefRows, GraphData, GraphRows
 from ..rank.lexical import CHUNK_FIELDS, FILE_FIELDS, INDEX_VERSION, LexicalCounts, LexicalIndex
 from .protocol import Cache
 
@@ -161,6 +161,11 @@ def encode_graph(stored: StoredGraph) -> bytes:
     if rows is not None and not any("\0" in x for x in rows.strs):
         arrays.update(rows_file=rows.file, rows_str=rows.str_id, rows_kind=rows.kind, rows_count=rows.count,
                       rows_strs=np.array("\0".join(rows.strs)), rows_nstrs=np.array(len(rows.strs)))
+        d = rows.defs
+        if d is not None and g.def_names is not None and not any("\0" in k for k in d.kinds):
+            arrays.update(defs_file=d.file, defs_str=d.str_id, defs_kind=d.kind, defs_local=d.local,
+                          defs_line=d.line, defs_kinds=np.array("\0".join(d.kinds)),
+                          defs_nkinds=np.array(len(d.kinds)), def_names=g.def_names)
     if stored.stamps is not None:
         arrays["stamps"] = np.asarray(stored.stamps, dtype=np.int64)
     np.savez(buf, version=np.array(GRAPH_VERSION), **arrays,
@@ -186,19 +191,40 @@ def decode_graph(b: bytes) -> StoredGraph:
         if referrers is not None and referrers.shape != (len(files),):
             raise ValueError("referrer counts do not match the files")
         rows = None
+        def_names = None
         if "rows_file" in z.files:
             n = int(z["rows_nstrs"])
             strs = tuple(str(z["rows_strs"]).split("\0")) if n else ()
             if len(strs) != n:
                 raise ValueError("graph rows do not match their strings")
-            rows = GraphRows(strs, z["rows_file"], z["rows_str"], z["rows_kind"], z["rows_count"])
+            defs, def_names = _def_rows(z, len(strs), len(files), len(names))
+            rows = GraphRows(strs, z["rows_file"], z["rows_str"], z["rows_kind"], z["rows_count"], defs)
         stamps = z["stamps"] if "stamps" in z.files else None
     g = GraphData.from_arrays(files, names, R, D, I, families, file_family, name_family, rows=rows,
-                              referrers=referrers, imported=imported)
+                              referrers=referrers, imported=imported, def_names=def_names)
     if stamps is not None and stamps.shape != (len(files), 2):
         stamps = None
     return StoredGraph(g, stamps)
 
+
+
+def _def_rows(z, n_strs: int, n_files: int, n_names: int) -> tuple[DefRows | None, np.ndarray | None]:
+    """The stored definition rows and their name ids, or (None, None) when the blob has
+    none; ``ValueError`` when they do not fit the graph they came with."""
+    if "defs_file" not in z.files:
+        return None, None
+    n = int(z["defs_nkinds"])
+    kinds = tuple(str(z["defs_kinds"]).split("\0")) if n else ()
+    d = DefRows(z["defs_file"], z["defs_str"], z["defs_kind"], z["defs_local"], z["defs_line"], kinds)
+    names = z["def_names"]
+    sizes = {a.shape for a in (d.file, d.str_id, d.kind, d.local, d.line, names)}
+    if len(kinds) != n or len(sizes) != 1 or len(next(iter(sizes))) != 1:
+        raise ValueError("definition rows do not match each other")
+    if d.size and (int(d.file.max()) >= n_files or int(d.str_id.max()) >= n_strs or int(d.kind.max()) >= n
+                   or int(d.file.min()) < 0 or int(d.str_id.min()) < 0 or int(d.kind.min()) < 0
+                   or int(names.max()) >= n_names or int(names.min()) < -1 or bool((np.diff(d.file) < 0).any())):
+        raise ValueError("definition rows point outside their graph")
+    return d, names
 
 
 def encode_git(sig: GitSignals) -> bytes:

@@ -27,12 +27,62 @@ _KIND_PRIOR = {"class": 1.3, "interface": 1.3, "struct": 1.3, "trait": 1.3, "enu
 _CALLABLE = frozenset({"function", "method"})
 
 
+class StoredDefinitions(Sequence[Tag]):
+    """The symbol table's :class:`Tag` per row, read from the files' tags only when asked.
+
+    The table's columns come from the graph's definition rows (:class:`ripmap.graph.DefRows`),
+    so ranking every symbol of a 70,000-file tree decodes no tags; rendering asks for the
+    hundred or so it shows. Row ``i`` is definition ``i - first_row[file]`` of its file; a
+    file whose tags no longer line up with the stored rows (rewritten by another process
+    since) is searched by (line, name), and a row that is gone is given as a bare Tag.
+    """
+
+    def __init__(self, table: "SymbolTable", tags: Mapping[str, Sequence[Tag]], strs: Sequence[str],
+                 str_id: np.ndarray, kinds: Sequence[str], kind: np.ndarray) -> None:
+        self._table = table
+        self._tags = tags
+        self._strs = strs
+        self._str_id = str_id
+        self._kinds = kinds
+        self._kind = kind
+        first = np.zeros(len(table.paths), dtype=np.int64)
+        first[table.groups] = table.starts
+        self._first = first
+
+    def __len__(self) -> int:
+        return int(self._table.file_idx.size)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        t = self._table
+        f = int(t.file_idx[i])
+        defs = definitions(self._tags, t.paths[f])
+        name, line = self._strs[int(self._str_id[i])], int(t.line[i])
+        local = i - int(self._first[f])
+        if local < len(defs) and defs[local].line == line and defs[local].name == name:
+            return defs[local]
+        for d in defs:
+            if d.line == line and d.name == name:
+                return d
+        return Tag(line, name, True, self._kinds[int(self._kind[i])], line)
+
+    def __iter__(self):
+        load = getattr(self._tags, "load_defs", None)
+        if load is not None:  # every file's definitions in one batch, not one read per file
+            load([self._table.paths[int(f)] for f in self._table.groups])
+        return (self[i] for i in range(len(self)))
+
+
 @dataclass
 class SymbolTable:
     """Every definition of the index as parallel arrays, grouped by file (graph order)."""
 
     paths: tuple[str, ...]
-    tags: list[Tag]
+    tags: Sequence[Tag]
     file_idx: np.ndarray
     name_idx: np.ndarray
     prior: np.ndarray  # kind prior × locality (closures and local helpers weigh less)
@@ -42,10 +92,18 @@ class SymbolTable:
 
     @classmethod
     def build(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "SymbolTable":
+        """From the graph's definition rows when it keeps them (no tag is decoded), else
+        from every file's definitions."""
+        d = g.rows.defs if g.rows is not None else None
+        if d is not None and g.def_names is not None and d.size == g.def_names.size:
+            return cls._from_rows(g, tags)
         # a file's definitions are the names of its own language family
         by_family = [m.get for m in g.family_name_indexes()]
         fam_of = g.file_family.tolist()
         kind_prior = _KIND_PRIOR.get
+        load = getattr(tags, "load_defs", None)
+        if load is not None:
+            load(g.files)
         all_tags: list[Tag] = []
         fidx: list[int] = []
         nidx: list[int] = []
@@ -63,10 +121,29 @@ class SymbolTable:
             prior.extend([kind_prior(t.kind, 0.7) * (0.15 if kind_of(t.parent) in _CALLABLE else 1.0)
                           for t in defs])
         file_idx = np.asarray(fidx, dtype=np.int64)
-        starts = np.flatnonzero(np.r_[True, file_idx[1:] != file_idx[:-1]]) if len(file_idx) else np.zeros(0, np.int64)
+        starts = _group_starts(file_idx)
         return cls(g.files, all_tags, file_idx, np.asarray(nidx, dtype=np.int64), np.asarray(prior),
                    np.asarray([t.line for t in all_tags], dtype=np.int64), starts,
                    file_idx[starts] if len(file_idx) else np.zeros(0, np.int64))
+
+    @classmethod
+    def _from_rows(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "SymbolTable":
+        d = g.rows.defs
+        kind_prior = np.array([_KIND_PRIOR.get(k, 0.7) for k in d.kinds] or [0.7])
+        prior = kind_prior[d.kind] * np.where(d.local, 0.15, 1.0)
+        file_idx = d.file.astype(np.int64)
+        starts = _group_starts(file_idx)
+        table = cls(g.files, (), file_idx, g.def_names.astype(np.int64), prior, d.line.astype(np.int64), starts,
+                    file_idx[starts] if len(file_idx) else np.zeros(0, np.int64))
+        table.tags = StoredDefinitions(table, tags, g.rows.strs, d.str_id, d.kinds, d.kind)
+        return table
+
+
+def _group_starts(file_idx: np.ndarray) -> np.ndarray:
+    """The first row of each run of equal file indices."""
+    if not len(file_idx):
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.r_[True, file_idx[1:] != file_idx[:-1]])
 
 
 SYMBOL_LEXICAL_WEIGHT = 2.0  # a file's best lexical match to the focus gets up to 3× its share

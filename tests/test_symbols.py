@@ -1,0 +1,148 @@
+"""The symbol table kept with the graph: a warm map ranks every definition without
+decoding any file's tags, and decodes only the files it shows.
+
+The table built from the graph's stored definition rows is compared with the one read
+from every file's definitions (the original way), on the sample files of every
+language (nested helpers, Rust ``impl`` blocks, overloads), after a patch and after a
+round trip through the cache.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ripmap import RepoMap
+from ripmap.cache.blobs import StoredGraph, decode_graph, encode_graph
+from ripmap.graph import build_graph, patch_graph
+from ripmap.rank.symbols import StoredDefinitions, SymbolTable
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+@pytest.fixture
+def polyglot(tmp_path: Path) -> Path:
+    """Every language's sample file, twice (two definers per name), plus a Python file
+    with a local helper inside a function."""
+    root = tmp_path / "poly"
+    for lang in sorted(p for p in SAMPLES.iterdir() if p.is_dir()):
+        for src in lang.iterdir():
+            if src.name != "expected.json":
+                for copy in ("one", "two"):
+                    dest = root / copy / lang.name / src.name
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(src, dest)
+    (root / "nested.py").write_text("def outer():\n    def inner():\n        return 1\n    return inner()\n\n"
+                                    "class Box:\n    def put(self):\n        pass\n")
+    return root
+
+
+def _legacy(g, tags) -> SymbolTable:
+    """The table as read from every file's definitions (the graph's rows ignored)."""
+    return SymbolTable.build(dataclasses.replace(g, def_names=None), tags)
+
+
+def _assert_same(a: SymbolTable, b: SymbolTable) -> None:
+    assert a.paths == b.paths
+    for col in ("file_idx", "name_idx", "prior", "line", "starts", "groups"):
+        assert np.array_equal(getattr(a, col), getattr(b, col)), col
+    assert list(a.tags) == list(b.tags)
+
+
+def test_the_stored_rows_give_the_table_the_definitions_give(polyglot: Path) -> None:
+    with RepoMap(polyglot, use_cache=False, use_git=False) as rm:
+        g, tags = rm.graph, rm.index.tags
+        stored = SymbolTable.build(g, tags)
+        assert isinstance(stored.tags, StoredDefinitions)
+        legacy = _legacy(g, tags)
+        assert not isinstance(legacy.tags, StoredDefinitions)
+        assert len(legacy.tags) > 100
+        # what the rows must carry: kinds with and without a prior, locals, impl blocks
+        kinds = {t.kind for t in legacy.tags}
+        assert {"impl", "function", "method", "class"} <= kinds
+        assert (legacy.prior < 0.2).any()  # the local helper is discounted
+        _assert_same(stored, legacy)
+        assert stored.tags[5] == legacy.tags[5] and stored.tags[-1] == legacy.tags[-1]
+
+
+def test_a_patched_graph_keeps_the_table_of_a_cold_build(polyglot: Path) -> None:
+    with RepoMap(polyglot, use_cache=False, use_git=False) as rm:
+        old = rm.graph
+    (polyglot / "nested.py").write_text("def first():\n    pass\n\ndef outer():\n    def inner2():\n"
+                                        "        return 2\n    return inner2()\n")
+    (polyglot / "one" / "go").joinpath("sample.go").unlink()
+    (polyglot / "added.rs").write_text("struct Fresh;\nimpl Fresh {\n    fn make() -> Fresh { Fresh }\n}\n")
+    with RepoMap(polyglot, use_cache=False, use_git=False) as rm:
+        patched = patch_graph(old, rm.files, {"nested.py"}, rm.index.tags)
+        cold = build_graph(rm.files, rm.index.tags)
+        _assert_same(SymbolTable.build(patched, rm.index.tags), SymbolTable.build(cold, rm.index.tags))
+        _assert_same(SymbolTable.build(patched, rm.index.tags), _legacy(cold, rm.index.tags))
+
+
+def test_the_rows_survive_the_cache_and_a_damaged_copy_is_refused(polyglot: Path) -> None:
+    with RepoMap(polyglot, use_cache=False, use_git=False) as rm:
+        g, tags = rm.graph, rm.index.tags
+        back = decode_graph(encode_graph(StoredGraph(g))).graph
+        _assert_same(SymbolTable.build(back, tags), _legacy(g, tags))
+        d = g.rows.defs
+        bad_file = d.file.copy()
+        bad_file[0] = len(g.files) + 3  # a row pointing past the files
+        bad = dataclasses.replace(g, rows=dataclasses.replace(g.rows, defs=dataclasses.replace(d, file=bad_file)))
+        with pytest.raises(ValueError):
+            decode_graph(encode_graph(StoredGraph(bad)))
+
+
+def test_a_row_whose_file_changed_underneath_is_found_by_name_or_given_bare(polyglot: Path) -> None:
+    with RepoMap(polyglot, use_cache=False, use_git=False) as rm:
+        g, tags = rm.graph, rm.index.tags
+        table = SymbolTable.build(g, tags)
+        row = int(np.flatnonzero(np.asarray([p == "nested.py" for p in g.files])[table.file_idx])[-1])
+        want = _legacy(g, tags).tags[row]
+
+        class Shifted(dict):
+            """Tags of nested.py as another process might have rewritten them: one more
+            definition in front, and the others reordered."""
+
+            def __contains__(self, rel):
+                return rel in tags
+
+            def get(self, rel, default=()):
+                defs = [t for t in tags[rel] if t.is_def]
+                if rel != "nested.py":
+                    return defs
+                return [defs[0]._replace(name="added_front", line=0)] + list(reversed(defs))
+
+        shifted = StoredDefinitions(table, Shifted(), g.rows.strs, g.rows.defs.str_id, g.rows.defs.kinds,
+                                    g.rows.defs.kind)
+        assert shifted[row] == want  # found again by (line, name)
+
+        class Gone(Shifted):
+            def get(self, rel, default=()):
+                return [] if rel == "nested.py" else super().get(rel, default)
+
+        bare = StoredDefinitions(table, Gone(), g.rows.strs, g.rows.defs.str_id, g.rows.defs.kinds,
+                                 g.rows.defs.kind)[row]
+        assert (bare.name, bare.line, bare.kind, bare.is_def) == (want.name, want.line, want.kind, True)
+
+
+def test_a_warm_map_decodes_only_the_files_it_shows(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    for i in range(300):
+        (root / f"pkg{i % 6}").mkdir(parents=True, exist_ok=True)
+        (root / f"pkg{i % 6}" / f"m{i}.py").write_text(
+            f"from pkg0.m0 import base0\n\n\ndef base{i}():\n    return base0()\n\n\nclass Thing{i}:\n"
+            f"    def run(self):\n        return base{i}()\n")
+    cache = tmp_path / "cache"
+    with RepoMap(root, cache_dir=cache, use_git=False) as rm:
+        cold_text = str(rm.render(rm.rank(), tokens=200))
+    with RepoMap(root, cache_dir=cache, use_git=False) as rm:
+        rendered = rm.render(rm.rank(), tokens=200)
+        tags = rm.index.tags
+        decoded = [r for r in tags if tags.loaded_defs(r) is not None]
+        assert rm.index.cache_hits == 300
+        # the fitter reads the candidates it weighs (a budget's worth), never the tree
+        assert set(rendered.files) <= set(decoded) and len(decoded) < 300 // 2
+        assert str(rendered) == cold_text
