@@ -302,3 +302,27 @@ def test_join_with_calls_is_a_usage_error(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "r", {"a.py": "def f():\n    return 1\n"})
     r = _run(str(repo), "--join", "--calls", env={"RIPMAP_CACHE_DIR": str(tmp_path / "cache")})
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--calls" in r.stderr and not r.stdout
+
+
+@pytest.mark.parametrize("name", ["hub", "camel", "checkout"])
+def test_a_plan_of_the_first_files_widened_on_demand_gives_the_whole_plans_map(repos, name: str,
+                                                                              monkeypatch) -> None:
+    """The fitter plans the items of the first files only and widens when it reaches past
+    them; starting from one file must give the map a plan of every file gives, at every
+    budget, with a chat file and with calls."""
+    import ripmap.render.text as text
+
+    if name not in repos:
+        pytest.skip("the checkout is not a git repository")
+    rm = repos[name]
+    rankings = [rm.rank(), rm.rank(chat_files=[rm.rank().files[1]])]
+    for ranking in rankings:
+        for tokens in (300, 1024, 4096):
+            for calls in (False, True):
+                monkeypatch.setattr(text, "_FIRST_PLANNED", 10**9)
+                rm._renders.clear()  # the facade keeps what it printed: print again
+                whole = str(rm.render(ranking, tokens=tokens, calls=calls))
+                monkeypatch.setattr(text, "_FIRST_PLANNED", 1)
+                rm._renders.clear()
+                narrow = str(rm.render(ranking, tokens=tokens, calls=calls))
+                assert narrow == whole, (tokens, calls)

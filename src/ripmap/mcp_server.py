@@ -468,7 +468,7 @@ def _answer(repo: RepoMap, ranking: Ranking, budget: int, preset_name: str, note
     smallest budget that works, rather than answering over budget.
     """
     counter = repo.counter
-    arrays = ranking.symbol_arrays()
+    arrays = ranking.symbol_scores()
     files_total, symbols_total = len(ranking.files), len(arrays[0].tags) if arrays is not None else 0
 
     def stats(files: int, symbols: int, used: int, of: int, elapsed_s: float) -> str:

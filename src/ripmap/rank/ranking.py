@@ -16,6 +16,7 @@ from .explain import Explanation, SignalTable, explain_row
 from .params import Params
 from .query import ParsedQuery
 from .signals import class_weights
+from .symbols import symbol_order
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Ranking:
     _scores: dict[str, float] | None = None
     _symbol_maker: object = None
     _symbol_arrays: tuple | None = None
+    _symbol_scores: tuple | None = None
 
     @property
     def files(self) -> list[str]:
@@ -65,9 +67,20 @@ class Ranking:
         return self._scores
 
     def _arrays(self):
+        """(table, order, scores); the order (a sort of every definition) on first use."""
         if self._symbol_arrays is None:
-            self._symbol_arrays = self._symbol_maker() if self._symbol_maker else None
+            got = self.symbol_scores()
+            if got is not None:
+                got = (got[0], symbol_order(got[0], got[1]), got[1])
+            self._symbol_arrays = got
         return self._symbol_arrays
+
+    def symbol_scores(self):
+        """``(table, scores)``: every definition's score, indexed like the
+        :class:`~ripmap.rank.symbols.SymbolTable`, or None without tags (computed once)."""
+        if self._symbol_scores is None and self._symbol_maker:
+            self._symbol_scores = self._symbol_maker()
+        return self._symbol_scores
 
     @property
     def symbols(self) -> list[RankedSymbol]:

@@ -157,13 +157,13 @@ def rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
     A definition's share grows with the references to its name, each weighted by the
     score of the referring file (so symbols used by the files that matter come first),
     times a small prior by kind (types before fields; local helpers far behind).
-    Returns (table, order, scores) for :meth:`Ranking.top_symbols`.
+    Returns (table, scores) (see :func:`symbol_order` for the rows in rank order).
     """
     g = ctx.graph
     table: SymbolTable = ctx._get(("symbols", id(tags)), lambda: SymbolTable.build(g, tags))
     n = len(table.tags)
     if n == 0:
-        return table, np.zeros(0, dtype=np.int64), np.zeros(0)
+        return table, np.zeros(0)
     R = reference_matrix(g, params)
     incoming = np.asarray(R.T @ file_scores).ravel()  # per name
     has = table.name_idx >= 0
@@ -183,6 +183,11 @@ def rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
         share = share * (1.0 + SYMBOL_LEXICAL_WEIGHT * np.divide(chunk_lex, cmx, out=np.zeros(n), where=cmx > 0))
     total = np.repeat(np.add.reduceat(share, table.starts), counts)
     sym_scores = file_scores[table.file_idx] * (share / total)
-    # order: score descending, then path (graph order is path order), line, name
-    order = np.lexsort((table.line, table.file_idx, -sym_scores))
-    return table, order, sym_scores
+    return table, sym_scores
+
+
+def symbol_order(table: SymbolTable, sym_scores: np.ndarray) -> np.ndarray:
+    """Every row in rank order: score descending, then path (graph order is path order),
+    line. A sort of every definition: the renderer, which shows a few hundred, orders
+    only the files it reaches."""
+    return np.lexsort((table.line, table.file_idx, -sym_scores))

@@ -67,6 +67,8 @@ _CALL_SHARE = 1.0
 _K_CHOICES = (10**9, 30, 12, 5, 2, 1)
 
 _TOP, _SYM, _CALL = 1, 2, 3
+#: files whose items the first plan holds (widened by 4× as the fitter reaches further)
+_FIRST_PLANNED = 512
 
 
 class CallSource(Protocol):
@@ -193,10 +195,13 @@ class MapFitter:
         self.calls = calls
         self.file_rank = {f: i + 1 for i, f in enumerate(ranking.files)}
         self.files = [f for f in ranking.files if f not in self.chat]  # what the map may show, in rank order
-        arrays = ranking.symbol_arrays()
-        self.symbols_total = len(arrays[0].tags) if arrays is not None else 0
-        self._keys, self._kinds, self._pos, self._rows, self._values = self._plan(arrays)
+        arrays = ranking.symbol_scores()
         self._arrays = arrays
+        self.symbols_total = len(arrays[0].tags) if arrays is not None else 0
+        self._setup_plan(arrays)
+        # a plan of the first files first (a map shows a few hundred of tens of thousands),
+        # widened when the fitter reaches past what it holds exactly; with calls, all of it
+        self._replan(len(self.files) if calls is not None else _FIRST_PLANNED)
         self.items: list[Item] = []
         self._line_costs: dict[str, float] = {}
         # an additive counter's unrounded measure: line sums are then the whole text's count
@@ -211,59 +216,107 @@ class MapFitter:
         self._sig_costs: dict[int, _SigCost] = {}
 
     # -- the plan: every non-call item's key, in order -----------------------------------
-    def _plan(self, arrays) -> tuple[np.ndarray, ...]:
-        """Keys of all top/symbol items, sorted (vectorized: no object per symbol).
+    def _setup_plan(self, arrays) -> None:
+        """What every plan reads: the shown files' graph indices and scores, each file's
+        rows in the symbol table, and the number of items of the whole plan."""
+        r = self.ranking
+        ranked = np.asarray(r.order, dtype=np.int64)  # graph index per rank
+        shown = np.ones(ranked.size, dtype=bool)
+        for f in self.chat:
+            i = r.file_index.get(f)
+            if i is not None:
+                shown[np.flatnonzero(ranked == i)] = False
+        self._shown_g = ranked[shown]
+        self._F = np.asarray(r.score_values, dtype=np.float64)[self._shown_g]
+        nf = self._shown_g.size
+        self._def_first = self._def_count = np.zeros(len(r.paths), dtype=np.int64)
+        if arrays is not None and len(arrays[0].tags):
+            table = arrays[0]
+            self._def_count = np.bincount(table.file_idx, minlength=len(r.paths)).astype(np.int64)
+            self._def_first = np.zeros(len(r.paths), dtype=np.int64)
+            self._def_first[table.groups] = table.starts
+        per_file = self._def_count[self._shown_g]
+        self._has_symbols = per_file > 0
+        #: every top item plus every further symbol of a shown file
+        self._n_items = int(nf + np.maximum(per_file - 1, 0).sum())
+        self._top_key = _suffix_max(self._F)
 
-        Also sets ``_row_value``: every definition's value (chat files' too, for the
-        far ends of call edges), indexed like the symbol table."""
-        nf = len(self.files)
-        F = np.array([self.ranking.scores[f] for f in self.files], dtype=np.float64)
-        top_row = np.full(nf, -1, dtype=np.int64)
+    def _replan(self, upto: int) -> None:
+        """The sorted keys of every top/symbol item of the first ``upto`` shown files.
+
+        A file's items depend on that file alone, and no item of a later file is worth
+        more than ``_bound`` (its score, at most the suffix maximum of the scores from
+        there on), so the first items of this plan are the whole plan's first items as
+        long as their keys reach ``_bound`` (ties go to the earlier file either way)."""
+        F = self._F
+        nf = F.size
+        c = min(max(int(upto), 1), nf)
+        self._planned = c
+        self._bound = float(self._top_key[c]) if c < nf else -np.inf
+        top_row = np.full(c, -1, dtype=np.int64)
         sym_rows = sym_pos = sym_stage = np.zeros(0, dtype=np.int64)
         sym_values = np.zeros(0)
-        self._row_value = np.zeros(0)
-        if arrays is not None and len(arrays[0].tags):
-            table, order, scores = arrays
-            rank_of = {f: i for i, f in enumerate(self.ranking.files)}
-            Fall = np.array([self.ranking.scores[f] for f in self.ranking.files], dtype=np.float64)
-            frank = np.array([rank_of.get(p, -1) for p in table.paths], dtype=np.int64)[table.file_idx]
-            so = order[frank[order] >= 0]  # rows by descending score
-            fr0 = frank[so]
+        if self._arrays is not None and len(self._arrays[0].tags):
+            table, scores = self._arrays
+            g_sel = self._shown_g[:c]
+            n_rows = self._def_count[g_sel]
+            total = int(n_rows.sum())
+            pos_of = np.repeat(np.arange(c, dtype=np.int64), n_rows)
+            offsets = np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
+            rows = np.repeat(self._def_first[g_sel], n_rows) + (np.arange(total, dtype=np.int64) - offsets)
+            # each file's rows in score order (score, then line: the ranking's own order)
+            o = np.lexsort((table.line[rows], pos_of, -scores[rows]))
+            so, fr0 = rows[o], pos_of[o]
             order_value = scores[so] / (1.0 + _overload_index(fr0, table.name_idx[so]))
             g = np.lexsort((-order_value, fr0))  # grouped by file, best first (ties: score order)
             rows, fr = so[g], fr0[g]
-            starts = np.flatnonzero(np.r_[True, fr[1:] != fr[:-1]])
+            starts = np.flatnonzero(np.r_[True, fr[1:] != fr[:-1]]) if fr.size else fr
             within = np.arange(len(fr)) - np.repeat(starts, np.diff(np.r_[starts, len(fr)]))
-            self._row_value = np.zeros(len(table.tags))
-            self._row_value[rows] = Fall[fr] / np.power(within + 1.0, _DEPTH_EXP)
-            pos_of_rank = np.full(len(self.ranking.files), -1, dtype=np.int64)  # chat files: -1
-            keep_rank = np.array([f not in self.chat for f in self.ranking.files], dtype=bool)
-            pos_of_rank[keep_rank] = np.arange(nf)
-            fp = pos_of_rank[fr]
-            shown = fp >= 0
-            top = shown & (within == 0)
-            top_row[fp[top]] = rows[top]
-            more = shown & (within > 0)
-            sym_rows, sym_pos, sym_stage = rows[more], fp[more], within[more] + 1
-            sym_values = self._row_value[sym_rows]
+            value = F[fr] / np.power(within + 1.0, _DEPTH_EXP)
+            top = within == 0
+            top_row[fr[top]] = rows[top]
+            more = ~top
+            sym_rows, sym_pos, sym_stage, sym_values = rows[more], fr[more], within[more] + 1, value[more]
         # a file's further symbols are worth less than its score, and scores fall with
         # rank: the suffix maximum only guards the order against float ties
-        top_key = _suffix_max(F)
-        keys = np.concatenate([top_key, sym_values])
-        values = np.concatenate([F, sym_values])
-        kinds = np.concatenate([np.full(nf, _TOP), np.full(sym_rows.size, _SYM)])
-        poss = np.concatenate([np.arange(nf, dtype=np.int64), sym_pos])
-        stages = np.concatenate([np.ones(nf, np.int64), sym_stage])
+        keys = np.concatenate([self._top_key[:c], sym_values])
+        values = np.concatenate([F[:c], sym_values])
+        kinds = np.concatenate([np.full(c, _TOP), np.full(sym_rows.size, _SYM)])
+        poss = np.concatenate([np.arange(c, dtype=np.int64), sym_pos])
+        stages = np.concatenate([np.ones(c, np.int64), sym_stage])
         rowss = np.concatenate([top_row, sym_rows])
-        self._has_symbols = top_row >= 0
         o = np.lexsort((stages, poss, -keys))
-        return keys[o], kinds[o], poss[o], rowss[o], values[o]
+        self._keys, self._kinds, self._pos, self._rows, self._values = keys[o], kinds[o], poss[o], rowss[o], values[o]
+
+    def _row_values(self) -> np.ndarray:
+        """Every definition's value (chat files' too: the far ends of call edges), indexed
+        like the symbol table: its file's score over its place in the file."""
+        table, scores = self._arrays
+        r = self.ranking
+        Fall = np.asarray(r.score_values, dtype=np.float64)
+        rank_pos = np.empty(len(r.paths), dtype=np.int64)
+        rank_pos[np.asarray(r.order, dtype=np.int64)] = np.arange(len(r.paths))
+        frank = rank_pos[table.file_idx]
+        so = np.lexsort((table.line, table.file_idx, -scores))
+        fr0 = frank[so]
+        order_value = scores[so] / (1.0 + _overload_index(fr0, table.name_idx[so]))
+        g = np.lexsort((-order_value, fr0))
+        rows, fr = so[g], fr0[g]
+        starts = np.flatnonzero(np.r_[True, fr[1:] != fr[:-1]]) if fr.size else fr
+        within = np.arange(len(fr)) - np.repeat(starts, np.diff(np.r_[starts, len(fr)]))
+        out = np.zeros(len(table.tags))
+        out[rows] = Fall[table.file_idx[rows]] / np.power(within + 1.0, _DEPTH_EXP)
+        return out
 
     def _materialize(self, limit: int) -> list[Item]:
-        """The first ``limit`` top/symbol items as objects."""
+        """The first ``limit`` top/symbol items as objects (the plan widened first when
+        they reach past what it holds exactly)."""
+        while self._planned < len(self.files) and (
+                limit > len(self._keys) or self._keys[min(limit, len(self._keys)) - 1] < self._bound):
+            self._replan(self._planned * 4)
         n = min(limit, len(self._keys))
         table = self._arrays[0] if self._arrays is not None else None
-        scores = self._arrays[2] if self._arrays is not None else None
+        scores = self._arrays[1] if self._arrays is not None else None
         out: list[Item] = []
         for k in range(n):
             kind, p, row = int(self._kinds[k]), int(self._pos[k]), int(self._rows[k])
@@ -281,7 +334,7 @@ class MapFitter:
         if self.calls is None or not items:
             return items
         floor = items[fitting].key if fitting < len(items) else (
-            items[-1].key if len(items) < len(self._keys) else -np.inf)
+            items[-1].key if len(items) < self._n_items else -np.inf)
         calls = [c for c in self._call_items(items[:fitting]) if c.key >= floor]
         # a call's key is below its function's own value, so sorting by key alone puts
         # it after its function; ties go to the higher file, then to symbols before calls
@@ -293,7 +346,7 @@ class MapFitter:
         function and direction. Below its function's own value, so never before it."""
         if self._value_of is None:
             table = self._arrays[0]
-            paths, fidx, value = table.paths, table.file_idx, self._row_value
+            paths, fidx, value = table.paths, table.file_idx, self._row_values()
             self._value_of = {(paths[fidx[i]], t.name, t.line): float(value[i]) for i, t in enumerate(table.tags)}
         get = self._value_of.get
         out: list[Item] = []
@@ -497,7 +550,7 @@ class MapFitter:
             if self.calls is not None:
                 self.items = self._with_calls(self.items, m)
                 _u, m, k = self._search(target, budget, (k,))
-            if m < len(self.items) or limit >= len(self._keys) or limit > target:
+            if m < len(self.items) or limit >= self._n_items or limit > target:
                 return m, k
             limit *= 4
 
