@@ -146,3 +146,67 @@ def test_a_warm_map_decodes_only_the_files_it_shows(tmp_path: Path) -> None:
         # the fitter reads the candidates it weighs (a budget's worth), never the tree
         assert set(rendered.files) <= set(decoded) and len(decoded) < 300 // 2
         assert str(rendered) == cold_text
+
+
+def test_the_graph_codec_keeps_every_value_and_odd_file_names(tmp_path: Path) -> None:
+    """The compact codec (UTF-8 text, float32 where exact, all-ones flags) gives back
+    what it was given: float64 values, non-UTF-8 file names, values float32 cannot hold."""
+    import os
+
+    import scipy.sparse as sp
+
+    from ripmap.cache.blobs import _csr_arrays, _csr_from
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    (root / "plain.py").write_text("def thing2():\n    return thing()\n")
+    with open(os.path.join(os.fsencode(root), b"caf\xe9.py"), "w") as fh:
+        fh.write("def thing():\n    return 1\n")
+    with RepoMap(root, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+    assert any("\udce9" in f for f in g.files)
+    back = decode_graph(encode_graph(StoredGraph(g))).graph
+    assert back.files == g.files and back.names == g.names and back.rows.strs == g.rows.strs
+    for a, b in zip((*g.R, g.D, g.I), (*back.R, back.D, back.I)):
+        assert b.data.dtype == np.float64 and np.array_equal(a.toarray(), b.toarray())
+    assert np.array_equal(back.rows.count, g.rows.count) and back.rows.count.dtype == np.float64
+
+    m = sp.csr_matrix(np.array([[0.1, 0.0], [2.0, 1.0]]))
+
+    class Z(dict):
+        files = property(lambda self: list(self))
+
+    z = Z(_csr_arrays("m", m))
+    assert "m_data" in z  # 0.1 is not a float32: kept as it is
+    assert np.array_equal(_csr_from(z, "m").toarray(), m.toarray())
+    ones = Z(_csr_arrays("m", sp.csr_matrix(np.eye(3))))
+    assert "m_data" not in ones and np.array_equal(_csr_from(ones, "m").toarray(), np.eye(3))
+
+
+def test_a_damaged_definitions_row_is_parsed_again_on_a_warm_map(tmp_path: Path) -> None:
+    """A warm map trusts a row by size and mtime and decodes it only when asked; a row
+    that then does not decode is parsed again, and the map equals a cold one."""
+    import os
+    import sqlite3
+
+    from ripmap.cache.tags import cache_path_for
+
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "core.py").write_text("class Engine:\n    def start(self):\n        return 1\n")
+    (root / "app.py").write_text("from core import Engine\n\n\ndef main():\n    return Engine().start()\n")
+    for p in root.iterdir():  # older than the racy window, so size and mtime are trusted
+        os.utime(p, (1_600_000_000, 1_600_000_000))
+    cache = tmp_path / "cache"
+    with RepoMap(root, use_cache=False, use_git=False) as rm:
+        cold = str(rm.render(rm.rank(), tokens=512))
+    with RepoMap(root, cache_dir=cache, use_git=False) as rm:
+        assert str(rm.render(rm.rank(), tokens=512)) == cold
+    db = sqlite3.connect(cache_path_for(root, cache))
+    db.execute("UPDATE files SET defs = x'00ff13' WHERE rel = 'core.py'")
+    db.commit()
+    db.close()
+    with RepoMap(root, cache_dir=cache, use_git=False) as rm:
+        assert rm.index.cache_hits == 2  # trusted by its stamp, decoded only when shown
+        assert str(rm.render(rm.rank(), tokens=512)) == cold
+        assert [t.name for t in rm.index.tags.defs("core.py")] == ["Engine", "start"]

@@ -34,8 +34,8 @@ from .languages.families import family_for_path
 KIND_CLASSES = ("call", "type", "other")
 _TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
 #: what the matrices mean (bump when building them changes; the stored graph carries it)
-GRAPH_VERSION = "6"  # 3: names keyed by language family; 4: stored with its rows; 5: with referrer counts;
-# 6: with every definition's row (the symbol table's columns)
+GRAPH_VERSION = "7"  # 3: names keyed by language family; 4: stored with its rows; 5: with referrer counts;
+# 6: with every definition's row (the symbol table's columns); 7: compact codec (UTF-8 text, float32 counts)
 
 
 def _kind_class(kind: str) -> int:

@@ -207,7 +207,7 @@ def files_fingerprint(files: Iterable[SourceFile]) -> str:
     file is read) and different whenever a file is added, removed or edited."""
     h = hashlib.blake2b(digest_size=16)
     for f in files:
-        h.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\n".encode())
+        h.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 

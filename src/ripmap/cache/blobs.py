@@ -159,17 +159,18 @@ def encode_graph(stored: StoredGraph) -> bytes:
         arrays["imported"] = np.asarray(g.imported, dtype=np.float32)  # small counts: exact
     rows = g.rows
     if rows is not None and not any("\0" in x for x in rows.strs):
-        arrays.update(rows_file=rows.file, rows_str=rows.str_id, rows_kind=rows.kind, rows_count=rows.count,
-                      rows_strs=np.array("\0".join(rows.strs)), rows_nstrs=np.array(len(rows.strs)))
+        arrays.update(rows_file=rows.file, rows_str=rows.str_id, rows_kind=rows.kind,
+                      rows_strs=_text(rows.strs, "\0"), rows_nstrs=np.array(len(rows.strs)),
+                      **_floats("rows_count", rows.count))
         d = rows.defs
         if d is not None and g.def_names is not None and not any("\0" in k for k in d.kinds):
             arrays.update(defs_file=d.file, defs_str=d.str_id, defs_kind=d.kind, defs_local=d.local,
-                          defs_line=d.line, defs_kinds=np.array("\0".join(d.kinds)),
+                          defs_line=d.line, defs_kinds=_text(d.kinds, "\0"),
                           defs_nkinds=np.array(len(d.kinds)), def_names=g.def_names)
     if stored.stamps is not None:
         arrays["stamps"] = np.asarray(stored.stamps, dtype=np.int64)
     np.savez(buf, version=np.array(GRAPH_VERSION), **arrays,
-             files=np.array("\n".join(g.files)), names=np.array("\n".join(g.names)))
+             files=_text(g.files, "\n"), names=_text(g.names, "\n"))
     return buf.getvalue()
 
 
@@ -178,8 +179,8 @@ def decode_graph(b: bytes) -> StoredGraph:
     with np.load(io.BytesIO(b), allow_pickle=False) as z:
         if str(z["version"]) != GRAPH_VERSION:
             raise ValueError("graph cache version mismatch")
-        files = tuple(str(z["files"]).split("\n")) if str(z["files"]) else ()
-        names = tuple(str(z["names"]).split("\n")) if str(z["names"]) else ()
+        files = _text_from(z["files"], "\n")
+        names = _text_from(z["names"], "\n")
         R = tuple(_csr_from(z, f"R{i}") for i in range(3))
         D = _csr_from(z, "D")
         I = _csr_from(z, "I")
@@ -194,11 +195,13 @@ def decode_graph(b: bytes) -> StoredGraph:
         def_names = None
         if "rows_file" in z.files:
             n = int(z["rows_nstrs"])
-            strs = tuple(str(z["rows_strs"]).split("\0")) if n else ()
+            strs = _text_from(z["rows_strs"], "\0") if n else ()
             if len(strs) != n:
                 raise ValueError("graph rows do not match their strings")
             defs, def_names = _def_rows(z, len(strs), len(files), len(names))
-            rows = GraphRows(strs, z["rows_file"], z["rows_str"], z["rows_kind"], z["rows_count"], defs)
+            rows_file = z["rows_file"]
+            rows = GraphRows(strs, rows_file, z["rows_str"], z["rows_kind"],
+                             _floats_from(z, "rows_count", rows_file.size), defs)
         stamps = z["stamps"] if "stamps" in z.files else None
     g = GraphData.from_arrays(files, names, R, D, I, families, file_family, name_family, rows=rows,
                               referrers=referrers, imported=imported, def_names=def_names)
@@ -214,7 +217,7 @@ def _def_rows(z, n_strs: int, n_files: int, n_names: int) -> tuple[DefRows | Non
     if "defs_file" not in z.files:
         return None, None
     n = int(z["defs_nkinds"])
-    kinds = tuple(str(z["defs_kinds"]).split("\0")) if n else ()
+    kinds = _text_from(z["defs_kinds"], "\0") if n else ()
     d = DefRows(z["defs_file"], z["defs_str"], z["defs_kind"], z["defs_local"], z["defs_line"], kinds)
     names = z["def_names"]
     sizes = {a.shape for a in (d.file, d.str_id, d.kind, d.local, d.line, names)}
@@ -316,11 +319,49 @@ def decode_lexical(b: bytes) -> LexicalIndex:
 
 
 def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A CSR matrix's arrays; its values left out when every one is 1 (incidence
+    matrices) and kept as float32 when that is exact (counts): a warm map reads the
+    graph blob whole, so its size is read time."""
     m = m.tocsr()
-    return {f"{prefix}_data": m.data, f"{prefix}_indices": m.indices, f"{prefix}_indptr": m.indptr,
-            f"{prefix}_shape": np.array(m.shape)}
+    out = {f"{prefix}_indices": m.indices, f"{prefix}_indptr": m.indptr, f"{prefix}_shape": np.array(m.shape)}
+    out.update(_floats(f"{prefix}_data", m.data))
+    return out
 
 
 def _csr_from(z, prefix: str) -> sp.csr_matrix:
     shape = tuple(int(x) for x in z[f"{prefix}_shape"])
-    return sp.csr_matrix((z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]), shape=shape)
+    indices = z[f"{prefix}_indices"]
+    return sp.csr_matrix((_floats_from(z, f"{prefix}_data", indices.size), indices, z[f"{prefix}_indptr"]),
+                         shape=shape)
+
+
+def _floats(name: str, a: np.ndarray) -> dict[str, np.ndarray]:
+    """``a`` stored compactly (see :func:`_floats_from`): float64 values that are all 1,
+    or that float32 holds exactly, are stored as a flag or as float32."""
+    if a.dtype == np.float64 and a.size:
+        if bool((a == 1.0).all()):
+            return {f"{name}_ones": np.array(True)}
+        small = a.astype(np.float32)
+        if np.array_equal(small, a):
+            return {f"{name}_f32": small}
+    return {name: a}
+
+
+def _floats_from(z, name: str, n: int) -> np.ndarray:
+    """Inverse of :func:`_floats` (``n``: the length, for the all-ones form)."""
+    if f"{name}_ones" in z.files:
+        return np.ones(n)
+    if f"{name}_f32" in z.files:
+        return z[f"{name}_f32"].astype(np.float64)
+    return z[name]
+
+
+def _text(strs: Sequence[str], sep: str) -> np.ndarray:
+    """Strings joined by ``sep`` as UTF-8 bytes (a quarter of numpy's UTF-32 text; file
+    names that are not UTF-8 keep their escaped bytes)."""
+    return np.frombuffer(sep.join(strs).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+
+
+def _text_from(a: np.ndarray, sep: str) -> tuple[str, ...]:
+    text = a.tobytes().decode("utf-8", "surrogatepass")
+    return tuple(text.split(sep)) if text else ()
