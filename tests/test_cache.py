@@ -625,6 +625,81 @@ def test_blobs_keep_only_newest_few_per_prefix(root: Path, cdir: Path) -> None:
         assert c.get_blob("sig:x") is None and c.get_blob("sig:y") == b"2"
 
 
+@pytest.fixture
+def small_files(monkeypatch) -> None:
+    """Values of 64 bytes and more go to files (the real threshold is a megabyte)."""
+    from ripmap.cache import tags as tags_mod
+
+    monkeypatch.setattr(tags_mod, "BLOB_FILE_MIN", 64)
+
+
+def _blob_files(c: TagCache) -> list[str]:
+    d = c._blob_dir()
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def test_a_big_blob_lives_in_a_file_and_reads_back_whole(root: Path, cdir: Path, small_files) -> None:
+    big = bytes(range(256)) * 4
+    with open_cache(root, cdir) as c:
+        c.put_blob("graph:a", big)
+        c.put_blob("graph:small", b"tiny")  # under the threshold: in the row
+        assert c.get_blob("graph:a") == big and c.get_blob("graph:small") == b"tiny"
+        assert len(_blob_files(c)) == 1
+        db = sqlite3.connect(c.path)
+        (stored,) = db.execute("SELECT value FROM blobs WHERE key = 'graph:a'").fetchone()
+        db.close()
+        assert len(stored) < 100  # the row only says where
+        c.put_blob("graph:a", big[::-1])  # a newer value of the same key replaces the file
+        assert c.get_blob("graph:a") == big[::-1] and len(_blob_files(c)) == 1
+        assert c.newest_blob("graph") == ("graph:a", big[::-1])
+
+
+def test_pruned_blobs_take_their_files_with_them(root: Path, cdir: Path, small_files) -> None:
+    with open_cache(root, cdir) as c:
+        for i in range(4):
+            c.put_blob(f"graph:fp{i}", bytes([i]) * 200)
+        assert [c.get_blob(f"graph:fp{i}") is not None for i in range(4)] == [False, False, True, True]
+        assert len(_blob_files(c)) == 2
+
+
+def test_a_missing_or_short_blob_file_is_a_miss(root: Path, cdir: Path, small_files) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_blob("graph:a", b"a" * 300)
+        c.put_blob("lexical2:b", b"b" * 300)
+        files = {p.read_bytes()[:1]: p for p in c._blob_dir().iterdir()}
+        files[b"a"].write_bytes(b"a" * 100)  # cut short
+        files[b"b"].unlink()
+        assert c.get_blob("graph:a") is None and c.get_blob("lexical2:b") is None
+        assert c.newest_blob("graph") is None
+
+
+def test_orphaned_blob_files_are_swept_once_old(root: Path, cdir: Path, small_files) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_blob("graph:a", b"a" * 300)
+        d = c._blob_dir()
+        old, fresh = d / ("0" * 32 + ".blob"), d / ("1" * 32 + ".blob")
+        old.write_bytes(b"left by a killed process")
+        fresh.write_bytes(b"another process is about to commit its row")
+        os.utime(old, (time.time() - 3600, time.time() - 3600))
+        c.put_blob("graph:b", b"b" * 300)
+        assert not old.exists() and fresh.exists()
+        assert c.get_blob("graph:a") == b"a" * 300 and c.get_blob("graph:b") == b"b" * 300
+
+
+def test_kinds_of_blob_this_version_does_not_keep_are_dropped(root: Path, cdir: Path, small_files) -> None:
+    with open_cache(root, cdir) as c:
+        c.put_blob("filegraph:old", b"f" * 500)  # what an older ripmap kept, in a file
+        c.put_blob("oldkind:x", b"small")
+        c.put_blob("graph:a", b"g" * 500)
+        c.put_blob("git:h", b"h")
+        assert len(_blob_files(c)) == 2
+        assert c.drop_blobs_except(("graph", "git", "lexical2")) == 2
+        assert c.get_blob("filegraph:old") is None and c.get_blob("oldkind:x") is None
+        assert c.get_blob("graph:a") == b"g" * 500 and c.get_blob("git:h") == b"h"
+        assert len(_blob_files(c)) == 1
+    assert NullCache().drop_blobs_except(()) == 0
+
+
 # ---------------------------------------------------------------- no-op paths
 
 

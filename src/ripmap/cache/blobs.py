@@ -43,6 +43,8 @@ from .protocol import Cache
 
 #: the key prefixes (the store keeps the newest two blobs of each)
 GRAPH, GIT, LEXICAL = "graph", "git", "lexical2"
+#: every kind this version keeps (others are dropped: see :meth:`BlobStore.save_graph`)
+KINDS = (GRAPH, GIT, LEXICAL)
 #: version of the git-signals blob layout
 GIT_FORMAT = 2
 
@@ -84,6 +86,9 @@ class BlobStore:
 
     def save_graph(self, stored: StoredGraph) -> None:
         self.cache.put_blob(f"{GRAPH}:{self.fingerprint}", encode_graph(stored))
+        # a new graph is rare and costly already: the moment to let go of kinds of blob
+        # this version does not keep
+        self.cache.drop_blobs_except(KINDS)
 
     def load_previous_graph(self) -> StoredGraph | None:
         """The graph stored last, whatever index it was built for: where an incremental

@@ -73,6 +73,9 @@ class NullCache:
     def put_blob(self, key: str, value: bytes, *, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
         return None
 
+    def drop_blobs_except(self, prefixes: Iterable[str]) -> int:
+        return 0
+
     def close(self) -> None:
         return None
 

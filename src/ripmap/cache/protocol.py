@@ -123,6 +123,11 @@ class Cache(Protocol):
         """Store ``value`` under ``key``, keeping the newest ``keep`` keys of its prefix."""
         ...
 
+    def drop_blobs_except(self, prefixes: Iterable[str]) -> int:
+        """Delete every blob whose key prefix is not one of ``prefixes`` (kinds an older
+        ripmap kept and this one does not); how many went."""
+        ...
+
     def newest_blob(self, prefix: str) -> tuple[str, bytes] | None:
         """The most recently stored ``(key, value)`` of a key prefix, or ``None``: what an
         incremental update starts from when its own key is not stored yet."""
