@@ -398,15 +398,22 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     # with the same files, an unchanged file's imports resolve as before (resolution reads
     # its own path and import strings and the file list): only the fresh files' are resolved
     same_files = files == old.files
+    # a file's family depends on its path alone: the kept files' are taken over
+    labels = np.empty(len(files), dtype=object)
+    known = np.flatnonzero(old_to_new >= 0)
+    labels[old_to_new[known]] = np.asarray(old.families, dtype=object)[old.file_family[known]]
+    for i in np.flatnonzero(~have).tolist():
+        labels[i] = family_for_path(files[i])
     g = assemble(files, GraphRows(tuple(strs), file, str_id, kind, count, defs),
-                 imports_of=(old.I, ~have) if same_files else None)
+                 imports_of=(old.I, ~have) if same_files else None, labels=labels.tolist())
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
     g.imported_definers()  # imports of unchanged files may resolve anew (a file came or went): all counted
     return g
 
 
 def assemble(files: Sequence[str], rows: GraphRows,
-             imports_of: tuple[sp.csr_matrix, np.ndarray] | None = None) -> GraphData:
+             imports_of: tuple[sp.csr_matrix, np.ndarray] | None = None,
+             labels: Sequence[str] | None = None) -> GraphData:
     """The factored graph of ``files`` from their rows (see :class:`GraphRows`).
 
     Families are numbered by their first file, and each family's names by their first
@@ -414,12 +421,15 @@ def assemble(files: Sequence[str], rows: GraphRows,
     one family are consecutive, families in their order. ``imports_of``: the import
     matrix of an earlier graph of exactly these files and which files' rows changed
     since; only those files' imports are resolved, the other rows are taken over.
+    ``labels``: each file's language family when known already (a family depends on
+    the path alone), else read from the paths.
     """
     files = tuple(files)
     nf = len(files)
     fam_ids: dict[str, int] = {}
-    file_fam = np.fromiter((fam_ids.setdefault(family_for_path(rel), len(fam_ids)) for rel in files),
-                           dtype=np.int32, count=nf)
+    if labels is None:
+        labels = [family_for_path(rel) for rel in files]
+    file_fam = np.fromiter((fam_ids.setdefault(lab, len(fam_ids)) for lab in labels), dtype=np.int32, count=nf)
     named = rows.kind != _IMPORT
     f = rows.file[named]
     s = rows.str_id[named].astype(np.int64)
