@@ -121,3 +121,30 @@ def test_a_request_for_documentation_is_read_with_the_rest_of_the_text():
     for text in ("fix the redirect handling", "`Session.send` fails", "documented behaviour", ""):
         assert not parse(text).asks_for_docs, text
     assert "asks_for_docs" not in parse("the guide").as_dict()  # the JSON's query block is unchanged
+
+
+def test_path_lookups_name_exactly_the_files_whose_components_end_so():
+    """The index keeps only each file's last component; every trailing run of every path
+    (and module path) must still find exactly the files that end with it, in file order."""
+    files = ["a/b/c.py", "x/b/c.py", "c.py", "pkg/__init__.py", "web/pkg/index.ts", "src/lib.rs",
+             "deep/a/b/c.py", "b/c.py.bak", "proto/shapes_pb2.py", "types/x.d.ts"]
+    px = PathIndex.build(files)
+
+    def ending(comps: list[list[str]], key: str) -> list[int]:
+        want = key.split("/")
+        return [i for i, c in enumerate(comps) if c[-len(want):] == want and len(c) >= len(want)]
+
+    paths_ = [f.split("/") for f in files]
+    modules = []
+    for f in files:
+        parts = f.split("/")
+        stem = parts[-1][: parts[-1].rfind(".")] if parts[-1].rfind(".") > 0 else parts[-1]
+        stem = stem[:-2] if stem.endswith(".d") else stem
+        m = parts[:-1] + [stem]
+        modules.append(m[:-1] if stem in ("__init__", "index", "mod", "lib") and len(m) > 1 else m)
+    keys = {"/".join(c[j:]) for c in paths_ + modules for j in range(len(c))} | {"nothing/c.py", "q"}
+    for key in sorted(keys):
+        assert px.suffix(key) == ending(paths_, key), key
+        assert px.module(key) == ending(modules, key), key
+    assert px.suffix("b/c.py") == [0, 1, 6] and px.module("pkg") == [3, 4]
+    assert px.resolve_path("/home/u/x/b/c.py") == [1] and px.resolve_module("web.pkg") == [4]

@@ -415,8 +415,10 @@ class TagCache(SqliteStore):
             c.execute("INSERT OR REPLACE INTO blobs (key, prefix, version, stamp, value) "
                       "VALUES (?, ?, ?, ?, ?)", (key, prefix, self._version_key, stamp, stored))
             old = "(SELECT key FROM blobs WHERE prefix = ? ORDER BY stamp DESC LIMIT ?)"
+            # only rows that refer to a file are read (a value held inline may be big)
             gone[:] = [bytes(v) for (v,) in c.execute(
-                f"SELECT value FROM blobs WHERE prefix = ? AND key NOT IN {old}", (prefix, prefix, keep))]
+                f"SELECT value FROM blobs WHERE prefix = ? AND length(value) < 512 AND key NOT IN {old}",
+                (prefix, prefix, keep))]
             c.execute(f"DELETE FROM blobs WHERE prefix = ? AND key NOT IN {old}", (prefix, prefix, keep))
 
         try:
