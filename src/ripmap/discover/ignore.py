@@ -87,6 +87,45 @@ class Filters:
             return False
         return self.exclude is None or not self.exclude.match_file(rel)
 
+    def select(self, rels: Iterable[str]) -> list[str]:
+        """The paths of ``rels`` that :meth:`wanted` keeps, in their order.
+
+        The same verdicts as asking :meth:`wanted` path by path, for a fraction of the
+        cost on a big tree: the built-in excludes depend only on a path's directory
+        (vendor components) and on its name (lock files, bundles), and a 70,000-file
+        tree has some 11,000 directories and 5,000 distinct names, so each is judged
+        once. Only the user's globs, which can name single files, are matched per path.
+        """
+        kept: list[str]
+        if self.defaults:
+            kept = []
+            dir_out: dict[str, bool] = {}
+            name_out: dict[str, bool] = {}
+            plain = os.sep == "/"
+            for rel in rels:
+                directory, _sep, name = rel.rpartition("/")
+                if not plain:  # is_vendor_path splits on os.sep too; names keep theirs
+                    directory = rel.replace(os.sep, "/").rpartition("/")[0]
+                out = dir_out.get(directory)
+                if out is None:
+                    out = dir_out[directory] = bool(directory) and not VENDOR_DIRS.isdisjoint(directory.split("/"))
+                if out:
+                    continue
+                out = name_out.get(name)
+                if out is None:
+                    out = name_out[name] = name in LOCK_FILES or name.endswith(GENERATED_SUFFIXES)
+                if not out:
+                    kept.append(rel)
+        else:
+            kept = list(rels)
+        if self.include is not None:
+            include = self.include.match_file
+            kept = [rel for rel in kept if include(rel)]
+        if self.exclude is not None:
+            exclude = self.exclude.match_file
+            kept = [rel for rel in kept if not exclude(rel)]
+        return kept
+
     def skip_dir(self, rel_dir: str) -> bool:
         """Whether a walk may skip ``rel_dir`` without changing the result."""
         if self.defaults and rel_dir.rpartition("/")[2] in VENDOR_DIRS:
