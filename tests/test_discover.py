@@ -876,3 +876,17 @@ def test_source_file_path_is_its_root_joined_with_rel(mode_root: Path) -> None:
     assert f.root == str(mode_root.resolve())
     assert f.path == mode_root.resolve() / "pkg" / "mod.py"
     assert f.with_content_flags(int(FileClass.GENERATED)).path == f.path
+
+
+def test_source_files_built_in_bulk_equal_those_built_one_by_one() -> None:
+    rows = [("a.py", "/r", 1, 10, "python", 0, 0), ("b/c.rs", "/r", 2, 20, None, 5, 1)]
+    bulk = SourceFile.many(rel=[r[0] for r in rows], root=[r[1] for r in rows], size=[r[2] for r in rows],
+                           mtime_ns=[r[3] for r in rows], language=[r[4] for r in rows],
+                           flags=[r[5] for r in rows], fixed=[r[6] for r in rows])
+    one_by_one = tuple(SourceFile(*r) for r in rows)
+    assert bulk == one_by_one and [hash(f) for f in bulk] == [hash(f) for f in one_by_one]
+    assert [repr(f) for f in bulk] == [repr(f) for f in one_by_one]
+    with pytest.raises(AttributeError):  # still frozen
+        bulk[0].size = 3  # type: ignore[misc]
+    with pytest.raises(TypeError, match="columns"):
+        SourceFile.many(rel=["a.py"], root=["/r"])

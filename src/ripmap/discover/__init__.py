@@ -193,7 +193,8 @@ def discover(
     kept, kept_langs, sizes, mtimes = _inspect_all(root_str, prefix, rels, langs, config.max_file_size,
                                                    notes, known, sniff)
     flags, fixed = class_bits(root, kept, listed, notes=notes)
-    files = tuple(map(SourceFile, kept, repeat(root_str), sizes, mtimes, kept_langs, flags, fixed))
+    files = SourceFile.many(rel=kept, root=repeat(root_str, len(kept)), size=sizes, mtime_ns=mtimes,
+                            language=kept_langs, flags=flags, fixed=fixed)
     return Discovery(files, tuple(notes), in_git)
 
 
