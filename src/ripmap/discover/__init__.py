@@ -74,10 +74,18 @@ class ListingProbe:
         self._dir_state: str | None = None
         self._listed_at = 0.0
 
-    def _matters(self, rel: str, wanted: bool) -> bool:
+    def _matters(self, rel: str, wanted: bool, mapped_names: dict[str, bool]) -> bool:
+        """A control file, or a file discovery would map (``mapped_names``: whether
+        ``language_of`` knows a name, asked once per name as :func:`discover` does)."""
         name = rel.rpartition("/")[2]
-        return name in _CONTROL_FILES or (wanted and (
-            self.language_of is None or self.language_of(rel) is not None))
+        if name in _CONTROL_FILES:
+            return True
+        if not wanted or self.language_of is None:
+            return wanted
+        known = mapped_names.get(name)
+        if known is None:
+            known = mapped_names[name] = self.language_of(rel) is not None
+        return known
 
     def _list(self) -> None:
         import time
@@ -95,8 +103,9 @@ class ListingProbe:
                 d = d.rpartition("/")[0]
         extra = [".git/info/exclude", "ripmap.toml", "pyproject.toml"]
         wanted = set(self.filters.select(listed))
+        mapped_names: dict[str, bool] = {}
         self._paths = [prefix + rel for rel in [*listed, *extra]
-                       if self._matters(rel, rel in wanted) or rel in extra]
+                       if self._matters(rel, rel in wanted, mapped_names) or rel in extra]
         self._dirs = sorted(dirs)
         self._dir_state = None
         self._listed_at = time.monotonic()
