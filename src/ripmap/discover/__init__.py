@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
-from stat import S_ISREG
-from collections.abc import Callable, Mapping
 from pathlib import Path
+from stat import S_ISREG
+
+import numpy as np
 
 from ..config import Config
 from ..errors import RipmapError
@@ -39,6 +41,7 @@ from .checks import inspect_file, is_binary
 from .classes import CLASSIFY_VERSION, class_bits, classify_path, content_flags
 from .ignore import VENDOR_DIRS, Filters, is_vendor_path
 from .listing import git_list, walk
+from .paths import PathTable
 from .source import Discovery, SourceFile
 
 __all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "ListingProbe", "SourceFile", "classify_path",
@@ -184,44 +187,42 @@ def discover(
 
     root_str = str(root)
     prefix = os.path.join(root_str, "")  # with exactly one trailing separator
-    rels = filters.select(sorted(set(listed)))
+    # sorted, then duplicates dropped: git's listing comes sorted, so the sort is one pass
+    table = PathTable.of(list(dict.fromkeys(sorted(listed))))
+    candidates = table.take(np.flatnonzero(filters.keep(table)))
+    languages: list[str | None] = [None] * len(table.names)
     if language_of is not None:
-        by_name: dict[str, str | None] = {}
-        langs = []
-        for rel in rels:
-            name = rel.rpartition("/")[2]
-            lang = by_name.get(name, by_name)
-            if lang is by_name:
-                lang = by_name[name] = language_of(rel)
-            langs.append(lang)
+        # a language is told by the name: asked once per name, of the first path having it
+        first = candidates.first_of_name().tolist()
+        for k, at in enumerate(first):
+            if at >= 0:
+                languages[k] = language_of(candidates.rels[at])
         if not keep_unknown:
-            rels = [rel for rel, lang in zip(rels, langs) if lang is not None]
-            langs = [lang for lang in langs if lang is not None]
-    else:
-        langs = [None] * len(rels)
-    kept, kept_langs, sizes, mtimes = _inspect_all(root_str, prefix, rels, langs, config.max_file_size,
-                                                   notes, known, sniff)
-    flags, fixed = class_bits(root, kept, listed, notes=notes)
-    files = SourceFile.many(rel=kept, root=repeat(root_str, len(kept)), size=sizes, mtime_ns=mtimes,
-                            language=kept_langs, flags=flags, fixed=fixed)
+            recognised = np.fromiter((lang is not None for lang in languages), dtype=bool, count=len(languages))
+            candidates = candidates.take(np.flatnonzero(recognised[candidates.name_of]))
+    kept, sizes, mtimes = _inspect_all(root_str, prefix, candidates.rels, config.max_file_size, notes, known, sniff)
+    found = candidates.take(np.asarray(kept, dtype=np.int64))
+    flags, fixed = class_bits(root, found, listed, notes=notes)
+    files = SourceFile.many(rel=found.rels, root=repeat(root_str, len(kept)), size=sizes, mtime_ns=mtimes,
+                            language=[languages[k] for k in found.name_of.tolist()],
+                            flags=flags.tolist(), fixed=fixed.tolist())
     return Discovery(files, tuple(notes), in_git)
 
 
-def _inspect_all(root_str: str, prefix: str, rels: list[str], langs: list[str | None], max_size: int,
-                 notes: list[str], known: Mapping[str, tuple[int, int]] | None,
-                 sniff: bool) -> tuple[list[str], list[str | None], list[int], list[int]]:
-    """:func:`inspect_file` over ``rels``: the kept paths with their languages, sizes and mtimes.
+def _inspect_all(root_str: str, prefix: str, rels: Sequence[str], max_size: int, notes: list[str],
+                 known: Mapping[str, tuple[int, int]] | None, sniff: bool) -> tuple[list[int], list[int], list[int]]:
+    """:func:`inspect_file` over ``rels``: the indexes of the mappable ones, with their
+    sizes and mtimes.
 
     The common case (a regular file within the limit that needs no binary sniff) is
     decided here from one ``lstat``; anything else (links, special files, errors,
     files to sniff) goes through :func:`inspect_file`, which words the notes.
     """
-    kept: list[str] = []
-    kept_langs: list[str | None] = []
+    kept: list[int] = []
     sizes: list[int] = []
     mtimes: list[int] = []
     lstat = os.lstat
-    for rel, lang in zip(rels, langs):
+    for i, rel in enumerate(rels):
         try:
             st = lstat(prefix + rel)
         except OSError:
@@ -233,8 +234,7 @@ def _inspect_all(root_str: str, prefix: str, rels: list[str], langs: list[str | 
         else:
             found = inspect_file(root_str, prefix + rel, rel, max_size, notes, known, sniff)
         if found is not None:
-            kept.append(rel)
-            kept_langs.append(lang)
+            kept.append(i)
             sizes.append(found[0])
             mtimes.append(found[1])
-    return kept, kept_langs, sizes, mtimes
+    return kept, sizes, mtimes
