@@ -22,7 +22,10 @@ The stage is cut into its concerns, each a module of this package:
 * :mod:`.ignore`: what is left out (built-in excludes, the config's globs, ``.gitignore``);
 * :mod:`.checks`: per-file checks (size, binary, symlinks, special files);
 * :mod:`.classes`: file-class detection (path, neighbours, ``.gitattributes``, content);
-* :mod:`.source`: the records handed on (:class:`SourceFile`, :class:`Discovery`).
+* :mod:`.source`: the records handed on (:class:`SourceFile`, :class:`Discovery`);
+* :mod:`.paths`: paths split and interned once, so each directory and each name is
+  judged once however many files share it (a warm 70,000-file tree must list in well
+  under a second).
 """
 from __future__ import annotations
 

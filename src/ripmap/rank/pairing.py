@@ -16,11 +16,13 @@ are closest to the test's get the pairing (split among them).
 from __future__ import annotations
 
 import re
-from itertools import chain, count
+from itertools import chain
 from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+
+from ..discover.paths import PathTable
 
 _TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs", "testing", "t"})
 _MARKERS = (
@@ -70,8 +72,8 @@ def pairing_matrix(files: Sequence[str]) -> sp.csr_matrix:
     then scored at once with numpy, on each directory's chain of ancestor ids.
     """
     n = len(files)
-    dir_arr, dirs = _interned([r.rpartition("/")[0] for r in files])
-    name_arr, names = _interned([r.rpartition("/")[2] for r in files])
+    table = PathTable.of(files)
+    dir_arr, dirs, name_arr, names = table.dir_of, table.dirs, table.name_of, table.names
     key_ids: dict[str, int] = {}
     name_key = np.full(len(names), -1, dtype=np.int64)
     name_marked = np.zeros(len(names), dtype=bool)
@@ -89,17 +91,6 @@ def pairing_matrix(files: Sequence[str]) -> sp.csr_matrix:
                        (np.concatenate([rows, cols]), np.concatenate([cols, rows]))), shape=(n, n))
     m.sum_duplicates()
     return m
-
-
-def _interned(values: list[str]) -> tuple[np.ndarray, list[str]]:
-    """(per value the index of its first occurrence among the distinct ones, the
-    distinct values in order of appearance): one dictionary pass, no per-item Python."""
-    first: dict[str, int] = {}
-    at = np.fromiter(map(first.setdefault, values, count()), dtype=np.int64, count=len(values))
-    starts = np.fromiter(first.values(), dtype=np.int64, count=len(first))
-    dense = np.empty(len(values), dtype=np.int64)
-    dense[starts] = np.arange(starts.size)
-    return dense[at], list(first)
 
 
 def _closest_pairs(file_key: np.ndarray, file_test: np.ndarray, file_dir: np.ndarray,
