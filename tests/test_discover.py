@@ -766,3 +766,127 @@ def test_generated_header_is_flagged_and_stays_flagged_on_a_warm_run(tmp_path: P
     _backdate(root)
     edited, parsed = classes()
     assert parsed == 1 and edited["api/client.go"] == ()
+
+
+# -- one verdict per directory and per name (the warm path of a big tree) ---------------
+
+from ripmap import languages  # noqa: E402
+from ripmap.discover.checks import inspect_file  # noqa: E402
+from ripmap.discover.ignore import Filters  # noqa: E402
+from ripmap.discover.listing import git_list, walk  # noqa: E402
+
+_PARTS = st.sampled_from(["src", "vendor", "node_modules", "dist", "build", "lib", "a", "tests", ".venv",
+                          "site-packages", "vendored", "x.min.js", "Cargo.lock", "yarn.lock", "m.map", "m.py",
+                          "build.rs", "targeting.rs", "deep", ""])
+_CONFIGS = [
+    Config(),
+    Config(exclude=()),  # the user opts back into vendor/ and the rest
+    Config(extend_exclude=("tests/", "*.rs")),
+    Config(include=("src/**", "*.lock")),
+    Config(exclude=("deep/", "!deep/m.py"), include=("**/*.py", "**/*.rs")),
+]
+
+
+@given(st.lists(st.lists(_PARTS, min_size=1, max_size=4).map("/".join), max_size=30))
+def test_filters_select_agrees_with_wanted_path_by_path(paths: list[str]) -> None:
+    """The batch verdict (per directory, per name) is the per-path rule, for every config."""
+    for config in _CONFIGS:
+        filters = Filters.from_config(config)
+        assert filters.select(paths) == [p for p in paths if filters.wanted(p)]
+
+
+def _reference_discovery(root: Path, config: Config, known, sniff: bool) -> tuple[list[tuple], list[str]]:
+    """discover() spelled out file by file with the per-path rules (no classes but the
+    path's own and the stub-tree rule; the fixture has no .gitattributes)."""
+    notes: list[str] = []
+    listed = git_list(root, notes)
+    if listed is None:
+        listed = walk(root, Filters.from_config(config), notes)
+    filters = Filters.from_config(config)
+    kept = []
+    for rel in sorted(set(listed)):
+        lang = languages.language_for_path(rel)
+        if not filters.wanted(rel) or lang is None:
+            continue
+        found = inspect_file(str(root), f"{root}/{rel}", rel, config.max_file_size, notes, known, sniff)
+        if found is not None:
+            kept.append((rel, found, lang))
+    impl = {stub: {r.rpartition("/")[0] for r, _f, _l in kept if r.endswith(exts) and not r.endswith(stub)}
+            for stub, exts in ((".pyi", (".py",)), (".d.ts", (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs")))}
+    out = []
+    for rel, (size, mtime), lang in kept:
+        flags = classify_path(rel)
+        if any(rel.endswith(stub) and rel.rpartition("/")[0] not in dirs for stub, dirs in impl.items()):
+            flags |= int(FileClass.STUB)
+        out.append((rel, root / rel, size, mtime, lang, flags, 0))
+    return out, notes
+
+
+def _messy_tree(root: Path) -> None:
+    for copy in ("one", "two", "three"):
+        for rel in ("src/core.py", "src/core.pyi", "stubs/only.pyi", "tests/test_core.py", "web/app.ts",
+                    "web/app.d.ts", "types/index.d.ts", "proto/msg_pb2.py", "docs/conf.py", "vendored/lib.py",
+                    "vendor/skip.py", "node_modules/x/index.js", "build/out.py", "static/app.min.js",
+                    "Cargo.lock", "README.md", "data.bin.py", "big.py", "empty.py", "notes.txt"):
+            write(root, f"{copy}/{rel}", b"\x00\x01binary" if rel == "data.bin.py" else
+                  "x" * 3000 if rel == "big.py" else "" if rel == "empty.py" else "x = 1\n")
+    write(root, "top.py")
+    write(root, "tests/fixtures/case.py")
+    if sys.platform != "win32":
+        os.symlink("top.py", root / "link.py")
+        os.symlink("missing.py", root / "dangling.py")
+        os.symlink(str(root.parent), root / "escape.py")
+        os.symlink("one", root / "dirlink.py")
+
+
+@pytest.mark.parametrize("sniff", [True, False])
+def test_discovery_matches_the_per_file_rules(mode_root: Path, sniff: bool) -> None:
+    _messy_tree(mode_root)
+    root = mode_root.resolve()
+    config = Config(max_file_size=2000)
+    known = {"two/data.bin.py": (0, 0)}  # a stale entry: still sniffed
+    want, want_notes = _reference_discovery(root, config, known, sniff)
+    d = discover(root, config, language_of=languages.language_for_path, known=known, sniff=sniff)
+    got = [(f.rel, f.path, f.size, f.mtime_ns, f.language, f.flags, f.fixed) for f in d.files]
+    assert got == want
+    assert list(d.notes) == want_notes
+    assert any("binary" in n for n in want_notes) == sniff and any("size limit" in n for n in want_notes)
+
+
+def test_language_of_is_asked_once_per_file_name(mode_root: Path) -> None:
+    """Languages are told by name: a tree that repeats names pays once per name."""
+    for pkg in ("a", "b", "c/d"):
+        write(mode_root, f"{pkg}/__init__.py")
+        write(mode_root, f"{pkg}/util.rs")
+    asked: list[str] = []
+
+    def language_of(rel: str) -> str | None:
+        asked.append(rel)
+        return languages.language_for_path(rel)
+
+    d = discover(mode_root, language_of=language_of)
+    assert len(d.files) == 6 and {f.language for f in d.files} == {"python", "rust"}
+    assert sorted(rel.rpartition("/")[2] for rel in asked) == ["__init__.py", "util.rs"]
+
+
+def test_source_file_path_is_its_root_joined_with_rel(mode_root: Path) -> None:
+    """The absolute path is derived, not stored: the root once, as a string."""
+    write(mode_root, "pkg/mod.py")
+    (f,) = discover(mode_root).files
+    assert f.root == str(mode_root.resolve())
+    assert f.path == mode_root.resolve() / "pkg" / "mod.py"
+    assert f.with_content_flags(int(FileClass.GENERATED)).path == f.path
+
+
+def test_source_files_built_in_bulk_equal_those_built_one_by_one() -> None:
+    rows = [("a.py", "/r", 1, 10, "python", 0, 0), ("b/c.rs", "/r", 2, 20, None, 5, 1)]
+    bulk = SourceFile.many(rel=[r[0] for r in rows], root=[r[1] for r in rows], size=[r[2] for r in rows],
+                           mtime_ns=[r[3] for r in rows], language=[r[4] for r in rows],
+                           flags=[r[5] for r in rows], fixed=[r[6] for r in rows])
+    one_by_one = tuple(SourceFile(*r) for r in rows)
+    assert bulk == one_by_one and [hash(f) for f in bulk] == [hash(f) for f in one_by_one]
+    assert [repr(f) for f in bulk] == [repr(f) for f in one_by_one]
+    with pytest.raises(AttributeError):  # still frozen
+        bulk[0].size = 3  # type: ignore[misc]
+    with pytest.raises(TypeError, match="columns"):
+        SourceFile.many(rel=["a.py"], root=["/r"])

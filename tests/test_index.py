@@ -201,3 +201,18 @@ def test_broken_query_is_one_warning_not_one_per_file(tmp_path: Path, monkeypatc
     broken = [w for w in warnings if "does not compile" in w]
     assert len(broken) == 1 and broken[0].startswith("4 files")
     assert set(ranking.files) == {"m0.py", "m1.py", "m2.py", "m3.py", "notes.md"}  # the map still comes out
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="needs a file system that takes any bytes in a name")
+def test_a_file_name_that_is_not_utf8_does_not_stop_the_map(tmp_path: Path) -> None:
+    """git and the walk hand such a name on with its bytes escaped (os.fsdecode); the
+    index's fingerprint once tried to encode it strictly and the whole map failed."""
+    from ripmap.index import files_fingerprint
+
+    root = _tree(tmp_path / "r")
+    bad = os.fsdecode(b"pkg/\xffodd.py")
+    (root / bad).write_text("def odd():\n    return 1\n")
+    idx = build_index(root, progress=False)
+    assert bad in {f.rel for f in idx.files}
+    assert "odd" in {t.name for t in idx.tags.defs(bad)}
+    assert idx.listing == files_fingerprint(idx.files) != files_fingerprint(idx.files[:-1])

@@ -204,10 +204,14 @@ def changed_files(old_files: Sequence[str], old_stamps, files: Sequence[str], st
 
 def files_fingerprint(files: Iterable[SourceFile]) -> str:
     """Identity of a file list by each file's path, size and mtime: cheap to take (no
-    file is read) and different whenever a file is added, removed or edited."""
+    file is read) and different whenever a file is added, removed or edited.
+
+    One hash update over the joined lines (the same digest as line by line, at a
+    fraction of the calls on a big tree); names that are not valid UTF-8 reach here
+    with their raw bytes escaped (as ``os.fsdecode`` gives them) and hash as those bytes.
+    """
     h = hashlib.blake2b(digest_size=16)
-    for f in files:
-        h.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    h.update("".join([f"{f.rel}\0{f.size}\0{f.mtime_ns}\n" for f in files]).encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 

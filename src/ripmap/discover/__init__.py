@@ -22,21 +22,29 @@ The stage is cut into its concerns, each a module of this package:
 * :mod:`.ignore`: what is left out (built-in excludes, the config's globs, ``.gitignore``);
 * :mod:`.checks`: per-file checks (size, binary, symlinks, special files);
 * :mod:`.classes`: file-class detection (path, neighbours, ``.gitattributes``, content);
-* :mod:`.source`: the records handed on (:class:`SourceFile`, :class:`Discovery`).
+* :mod:`.source`: the records handed on (:class:`SourceFile`, :class:`Discovery`);
+* :mod:`.paths`: paths split and interned once, so each directory and each name is
+  judged once however many files share it (a warm 70,000-file tree must list in well
+  under a second).
 """
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
+from stat import S_ISREG
+
+import numpy as np
 
 from ..config import Config
 from ..errors import RipmapError
 from .checks import inspect_file, is_binary
-from .classes import CLASSIFY_VERSION, classify, classify_path, content_flags
+from .classes import CLASSIFY_VERSION, class_bits, classify_path, content_flags
 from .ignore import VENDOR_DIRS, Filters, is_vendor_path
 from .listing import git_list, walk
+from .paths import PathTable
 from .source import Discovery, SourceFile
 
 __all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "ListingProbe", "SourceFile", "classify_path",
@@ -72,10 +80,18 @@ class ListingProbe:
         self._dir_state: str | None = None
         self._listed_at = 0.0
 
-    def _matters(self, rel: str) -> bool:
+    def _matters(self, rel: str, wanted: bool, mapped_names: dict[str, bool]) -> bool:
+        """A control file, or a file discovery would map (``mapped_names``: whether
+        ``language_of`` knows a name, asked once per name as :func:`discover` does)."""
         name = rel.rpartition("/")[2]
-        return name in _CONTROL_FILES or (self.filters.wanted(rel) and (
-            self.language_of is None or self.language_of(rel) is not None))
+        if name in _CONTROL_FILES:
+            return True
+        if not wanted or self.language_of is None:
+            return wanted
+        known = mapped_names.get(name)
+        if known is None:
+            known = mapped_names[name] = self.language_of(rel) is not None
+        return known
 
     def _list(self) -> None:
         import time
@@ -92,7 +108,10 @@ class ListingProbe:
                 dirs.add(prefix + d)
                 d = d.rpartition("/")[0]
         extra = [".git/info/exclude", "ripmap.toml", "pyproject.toml"]
-        self._paths = [prefix + rel for rel in [*listed, *extra] if self._matters(rel) or rel in extra]
+        wanted = set(self.filters.select(listed))
+        mapped_names: dict[str, bool] = {}
+        self._paths = [prefix + rel for rel in [*listed, *extra]
+                       if self._matters(rel, rel in wanted, mapped_names) or rel in extra]
         self._dirs = sorted(dirs)
         self._dir_state = None
         self._listed_at = time.monotonic()
@@ -135,7 +154,10 @@ def discover(
     ``language_of`` maps a root-relative path to a language name. When it is
     given and ``keep_unknown`` is false, files it does not recognise are
     dropped silently and *before* any I/O: they are not source code, and not
-    touching them is what keeps discovery fast on asset-heavy repos.
+    touching them is what keeps discovery fast on asset-heavy repos. A language is
+    told by the file's name (its extension), so ``language_of`` is asked once per
+    distinct name and its answer reused for every file of that name: a big tree
+    repeats names (70,000 files under 5,000 names in the scale benchmark).
 
     ``known`` maps paths to the (size, mtime_ns) at which they were last parsed as
     text (the tag cache): an unchanged file needs no binary sniff. ``sniff=False``
@@ -166,17 +188,56 @@ def discover(
             notes.extend(walk_notes)
             listed = walked
 
-    files: list[SourceFile] = []
     root_str = str(root)
     prefix = os.path.join(root_str, "")  # with exactly one trailing separator
-    for rel in sorted(set(listed)):
-        if not filters.wanted(rel):
-            continue
-        language = language_of(rel) if language_of is not None else None
-        if language is None and language_of is not None and not keep_unknown:
-            continue
-        found = inspect_file(root_str, prefix + rel, rel, config.max_file_size, notes, known, sniff)
+    # sorted, then duplicates dropped: git's listing comes sorted, so the sort is one pass
+    table = PathTable.of(list(dict.fromkeys(sorted(listed))))
+    candidates = table.take(np.flatnonzero(filters.keep(table)))
+    languages: list[str | None] = [None] * len(table.names)
+    if language_of is not None:
+        # a language is told by the name: asked once per name, of the first path having it
+        first = candidates.first_of_name().tolist()
+        for k, at in enumerate(first):
+            if at >= 0:
+                languages[k] = language_of(candidates.rels[at])
+        if not keep_unknown:
+            recognised = np.fromiter((lang is not None for lang in languages), dtype=bool, count=len(languages))
+            candidates = candidates.take(np.flatnonzero(recognised[candidates.name_of]))
+    kept, sizes, mtimes = _inspect_all(root_str, prefix, candidates.rels, config.max_file_size, notes, known, sniff)
+    found = candidates.take(np.asarray(kept, dtype=np.int64))
+    flags, fixed = class_bits(root, found, listed, notes=notes)
+    files = SourceFile.many(rel=found.rels, root=repeat(root_str, len(kept)), size=sizes, mtime_ns=mtimes,
+                            language=[languages[k] for k in found.name_of.tolist()],
+                            flags=flags.tolist(), fixed=fixed.tolist())
+    return Discovery(files, tuple(notes), in_git)
+
+
+def _inspect_all(root_str: str, prefix: str, rels: Sequence[str], max_size: int, notes: list[str],
+                 known: Mapping[str, tuple[int, int]] | None, sniff: bool) -> tuple[list[int], list[int], list[int]]:
+    """:func:`inspect_file` over ``rels``: the indexes of the mappable ones, with their
+    sizes and mtimes.
+
+    The common case (a regular file within the limit that needs no binary sniff) is
+    decided here from one ``lstat``; anything else (links, special files, errors,
+    files to sniff) goes through :func:`inspect_file`, which words the notes.
+    """
+    kept: list[int] = []
+    sizes: list[int] = []
+    mtimes: list[int] = []
+    lstat = os.lstat
+    for i, rel in enumerate(rels):
+        try:
+            st = lstat(prefix + rel)
+        except OSError:
+            st = None
+        if (st is not None and S_ISREG(st.st_mode) and st.st_size <= max_size
+                and (not sniff or not st.st_size or (known is not None
+                                                     and known.get(rel) == (st.st_size, st.st_mtime_ns)))):
+            found: tuple[int, int] | None = (st.st_size, st.st_mtime_ns)
+        else:
+            found = inspect_file(root_str, prefix + rel, rel, max_size, notes, known, sniff)
         if found is not None:
-            size, mtime_ns = found
-            files.append(SourceFile(rel, root / rel, size, mtime_ns, language))
-    return Discovery(tuple(classify(root, files, listed, notes=notes)), tuple(notes), in_git)
+            kept.append(i)
+            sizes.append(found[0])
+            mtimes.append(found[1])
+    return kept, sizes, mtimes

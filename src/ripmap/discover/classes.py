@@ -12,8 +12,11 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from ..fileclass import FileClass
 from .checks import os_reason
+from .paths import PathTable
 from .source import SourceFile
 
 #: Version of the classification rules in :func:`content_flags`, whose results the tag
@@ -139,46 +142,72 @@ def classify(root: Path, files: Iterable[SourceFile], listed: Iterable[str] = ()
     class the path would imply: the user's word wins.
     """
     files = list(files)
+    flags, fixed = class_bits(root, PathTable.of([f.rel for f in files]), listed, notes=notes)
+    return [f if (fl, fx) == (f.flags, f.fixed)
+            else SourceFile(f.rel, f.root, f.size, f.mtime_ns, f.language, fl, fx)
+            for f, fl, fx in zip(files, flags.tolist(), fixed.tolist())]
+
+
+def class_bits(root: Path, table: PathTable, listed: Iterable[str] = (), *,
+               notes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per path of ``table``: (class bits, bits ``.gitattributes`` decided), as int64
+    arrays; what :func:`classify` sets, computed before any record exists so discovery
+    builds each :class:`SourceFile` once.
+
+    The path rules are judged once per directory and once per file name (a big tree
+    repeats both: 70,000 files sit in 11,000 directories under 5,000 names) and spread
+    to the files with numpy; only ``.gitattributes`` rules are matched path by path.
+    """
     notes = notes if notes is not None else []
-    rels = [f.rel for f in files]
-    by_dir: dict[str, int] = {}  # a thousand files sit in a few dozen directories
-    flags = []
-    for r in rels:
-        directory, _sep, name = r.rpartition("/")
-        df = by_dir.get(directory)
-        if df is None:
-            df = by_dir[directory] = _dir_flags(directory)
-        flags.append(df | _name_flags(name))
-    for i in _stub_trees(rels):
-        flags[i] |= _STUB
+    rels = table.rels
+    n = len(rels)
+    dir_bits = np.zeros(len(table.dirs), dtype=np.int64)
+    for d in np.unique(table.dir_of).tolist():
+        dir_bits[d] = _dir_flags(table.dirs[d])
+    name_bits = np.zeros(len(table.names), dtype=np.int64)
+    stub_kind = np.full(len(table.names), -1, dtype=np.int64)
+    impl_kinds = np.zeros(len(table.names), dtype=np.int64)
+    for k in np.unique(table.name_of).tolist():
+        name = table.names[k]
+        name_bits[k] = _name_flags(name)
+        stub_kind[k], impl_kinds[k] = _stub_roles(name)
+    flags = dir_bits[table.dir_of] | name_bits[table.name_of]
+    # stub trees: a stub whose directory holds no implementation of its kind
+    kind_of = stub_kind[table.name_of]
+    impl_of = impl_kinds[table.name_of]
+    for k in range(len(_STUB_IMPLS)):
+        has_impl = np.zeros(len(table.dirs), dtype=bool)
+        has_impl[table.dir_of[(impl_of >> k) & 1 == 1]] = True
+        flags[(kind_of == k) & ~has_impl[table.dir_of]] |= _STUB
     under = tuple(p + "/" for p in _submodule_paths(root))
-    if under:
-        for i, r in enumerate(rels):
-            if r.startswith(under):
-                flags[i] |= _VENDOR
+    if under:  # rel starts with "p/" exactly when its directory + "/" does (names hold no "/")
+        in_sub = np.fromiter(((d + "/").startswith(under) for d in table.dirs), dtype=bool, count=len(table.dirs))
+        flags[in_sub[table.dir_of]] |= _VENDOR
+    fixed = np.zeros(n, dtype=np.int64)
     attr_files = [r for r in listed if r == ".gitattributes" or r.endswith("/.gitattributes")]
-    decided = _attributes(root, attr_files, rels, notes) if attr_files and rels else {}
-    out: list[SourceFile] = []
-    for f, fl in zip(files, flags):
-        fixed = 0
-        says = decided.get(f.rel)
-        if says is not None:
-            for bit, on in says.items():
-                fixed |= bit
-                fl = fl | bit if on else fl & ~bit
-        out.append(f if (fl, fixed) == (f.flags, f.fixed)
-                   else SourceFile(f.rel, f.path, f.size, f.mtime_ns, f.language, fl, fixed))
-    return out
+    decided = _attributes(root, attr_files, list(rels), notes) if attr_files and n else {}
+    if decided:
+        for i, r in enumerate(rels):
+            says = decided.get(r)
+            if says is not None:
+                fl, fx = int(flags[i]), 0
+                for bit, on in says.items():
+                    fx |= bit
+                    fl = fl | bit if on else fl & ~bit
+                flags[i], fixed[i] = fl, fx
+    return flags, fixed
 
 
-def _stub_trees(rels: list[str]) -> Iterable[int]:
-    """Indexes of the stub files that sit in a directory holding no implementation."""
-    impl_dirs = {stub: {r.rpartition("/")[0] for r in rels if r.endswith(impls) and not r.endswith(stub)}
-                 for stub, impls in _STUB_IMPLS}
-    for i, r in enumerate(rels):
-        for stub, _impls in _STUB_IMPLS:
-            if r.endswith(stub) and r.rpartition("/")[0] not in impl_dirs[stub]:
-                yield i
+def _stub_roles(name: str) -> tuple[int, int]:
+    """(the :data:`_STUB_IMPLS` kind a file of this name is a stub of, or -1; bit
+    mask of the kinds it is an implementation for): a suffix test, so the name decides."""
+    kind, impl = -1, 0
+    for k, (stub, impls) in enumerate(_STUB_IMPLS):
+        if name.endswith(stub):
+            kind = k
+        elif name.endswith(impls):
+            impl |= 1 << k
+    return kind, impl
 
 
 _SUBMODULE_PATH = re.compile(r"^\s*path\s*=\s*(.+?)\s*$", re.M)

@@ -13,11 +13,13 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pathspec
 
 from ..config import Config
 from ..errors import ConfigError
 from .checks import os_reason
+from .paths import PathTable
 
 #: Directories left out of the map entirely: installed packages, environments, caches
 #: and build outputs, which nobody reads to understand a project (and which can be
@@ -86,6 +88,40 @@ class Filters:
         if self.include is not None and not self.include.match_file(rel):
             return False
         return self.exclude is None or not self.exclude.match_file(rel)
+
+    def select(self, rels: Iterable[str]) -> list[str]:
+        """The paths of ``rels`` that :meth:`wanted` keeps, in their order."""
+        rels = list(rels)
+        return [rels[i] for i in np.flatnonzero(self.keep(PathTable.of(rels))).tolist()]
+
+    def keep(self, table: PathTable) -> np.ndarray:
+        """Per path of ``table``, whether :meth:`wanted` keeps it (a bool array).
+
+        The same verdicts as asking :meth:`wanted` path by path, for a fraction of the
+        cost on a big tree: the built-in excludes depend only on a path's directory
+        (vendor components) and on its name (lock files, bundles), so each directory
+        and each name is judged once. Only the user's globs, which can name single
+        files, are matched per path.
+        """
+        n = len(table.rels)
+        keep = np.ones(n, dtype=bool)
+        if self.defaults:
+            if os.sep == "/":
+                vendor = np.fromiter((bool(d) and not VENDOR_DIRS.isdisjoint(d.split("/")) for d in table.dirs),
+                                     dtype=bool, count=len(table.dirs))
+                keep &= ~vendor[table.dir_of]
+            else:  # is_vendor_path splits on os.sep too
+                keep &= ~np.fromiter(map(is_vendor_path, table.rels), dtype=bool, count=n)
+            dropped = np.fromiter((name in LOCK_FILES or name.endswith(GENERATED_SUFFIXES) for name in table.names),
+                                  dtype=bool, count=len(table.names))
+            keep &= ~dropped[table.name_of]
+        for spec, want in ((self.include, True), (self.exclude, False)):
+            if spec is not None:
+                at = np.flatnonzero(keep)
+                match = spec.match_file
+                keep[at] = np.fromiter((match(table.rels[i]) == want for i in at.tolist()), dtype=bool,
+                                       count=at.size)
+        return keep
 
     def skip_dir(self, rel_dir: str) -> bool:
         """Whether a walk may skip ``rel_dir`` without changing the result."""

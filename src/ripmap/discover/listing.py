@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pathspec
@@ -50,7 +51,10 @@ def git_list(root: Path, notes: list[str]) -> list[str] | None:
         first = listing.stderr.decode(errors="replace").strip().splitlines()[:1]
         notes.append(f"git ls-files failed ({first[0] if first else listing.returncode}); walked the tree instead")
         return None
-    return [os.fsdecode(p) for p in listing.stdout.split(b"\0") if p]
+    # one decode for the whole listing (what os.fsdecode does per name: NUL never occurs
+    # inside an encoded name, so decoding before splitting gives the same names)
+    text = listing.stdout.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+    return [p for p in text.split("\0") if p]
 
 
 # -- candidates from a directory walk ----------------------------------------

@@ -2,8 +2,12 @@
 :class:`Discovery` of a root (its files plus why anything was left out)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,21 +17,53 @@ class SourceFile:
     ``flags`` are its :class:`~ripmap.fileclass.FileClass` bits. ``fixed`` marks the
     bits a ``.gitattributes`` entry decided (``linguist-generated=false`` included):
     the user's word, which detection from the file's content must not overturn.
+
+    The absolute :attr:`path` is derived on demand from ``root`` and ``rel`` rather
+    than stored: a warm map of a 70,000-file tree builds every record but opens only
+    the few files it parses, and a ``pathlib.Path`` per file cost more than all the
+    other fields together.
     """
 
     rel: str  # relative to the root, '/'-separated
-    path: Path  # absolute
+    root: str  # the resolved root the file was discovered under, absolute
     size: int
     mtime_ns: int
     language: str | None
     flags: int = 0
     fixed: int = 0
 
+    @property
+    def path(self) -> Path:
+        """The file's absolute path (``root`` joined with ``rel``)."""
+        return Path(self.root, self.rel)
+
+    @classmethod
+    def many(cls, **columns: Iterable[Any]) -> tuple[SourceFile, ...]:
+        """One record per row of ``columns`` (one iterable per field, by name, all of
+        them given), equal to what the constructor builds row by row.
+
+        Why not the constructor: a frozen dataclass sets each field through
+        ``object.__setattr__`` in Python, some 3 µs a record, which was a fifth of
+        discovering a 70,000-file tree. Here each field's slot is filled for all
+        records in one C-level pass through its descriptor.
+        """
+        names = [f.name for f in fields(cls)]
+        if set(columns) != set(names):
+            raise TypeError(f"SourceFile.many needs exactly the columns {names}, got {sorted(columns)}")
+        lists = [list(columns[name]) for name in names]
+        n = len(lists[0])
+        if any(len(col) != n for col in lists):
+            raise ValueError("SourceFile.many: columns of different lengths")
+        out = list(map(object.__new__, repeat(cls, n)))
+        for name, col in zip(names, lists):
+            deque(map(cls.__dict__[name].__set__, out, col), maxlen=0)
+        return tuple(out)
+
     def with_content_flags(self, found: int) -> SourceFile:
         """This file with the classes :func:`content_flags` found added (except where
         ``.gitattributes`` already decided)."""
         flags = self.flags | (found & ~self.fixed)
-        return self if flags == self.flags else SourceFile(self.rel, self.path, self.size, self.mtime_ns,
+        return self if flags == self.flags else SourceFile(self.rel, self.root, self.size, self.mtime_ns,
                                                            self.language, flags, self.fixed)
 
 
