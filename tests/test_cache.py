@@ -654,6 +654,24 @@ def test_a_big_blob_lives_in_a_file_and_reads_back_whole(root: Path, cdir: Path,
         assert c.newest_blob("graph") == ("graph:a", big[::-1])
 
 
+def test_a_big_blob_opens_as_its_own_file_for_the_decoder_to_read(root: Path, cdir: Path, small_files) -> None:
+    """A decoder reads a big value from its file as it goes, never from a copy in memory."""
+    big = b"z" * 500
+    with open_cache(root, cdir) as c:
+        c.put_blob("lexical2:a", big)
+        c.put_blob("lexical2:s", b"tiny")
+        with c.open_blob("lexical2:a") as fh:
+            assert os.path.dirname(fh.name) == str(c._blob_dir()) and fh.read() == big
+        with c.open_blob("lexical2:s") as fh:
+            assert fh.read() == b"tiny"
+        key, fh = c.open_newest_blob("lexical2")
+        with fh:
+            assert (key, fh.read()) == ("lexical2:s", b"tiny")
+        (c._blob_dir() / os.listdir(c._blob_dir())[0]).write_bytes(b"z" * 499)  # cut short
+        assert c.open_blob("lexical2:a") is None and c.open_blob("lexical2:none") is None
+    assert NullCache().open_blob("x") is None and NullCache().open_newest_blob("x") is None
+
+
 def test_pruned_blobs_take_their_files_with_them(root: Path, cdir: Path, small_files) -> None:
     with open_cache(root, cdir) as c:
         for i in range(4):

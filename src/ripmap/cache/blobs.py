@@ -31,7 +31,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -73,12 +73,8 @@ class BlobStore:
     # -- the reference graph ----------------------------------------------------------
     def load_graph(self, files: Sequence[str]) -> StoredGraph | None:
         """The stored graph of this index, if it describes exactly ``files``."""
-        blob = self.cache.get_blob(f"{GRAPH}:{self.fingerprint}")
-        if blob is None:
-            return None
-        try:
-            stored = decode_graph(blob)
-        except Exception:  # stale or corrupt blob: rebuild, never trust it
+        stored = self._load(f"{GRAPH}:{self.fingerprint}", decode_graph)
+        if stored is None:  # nothing stored, or stale or corrupt: rebuild, never trust it
             return None
         if stored.graph.files != tuple(files):
             return None
@@ -98,14 +94,8 @@ class BlobStore:
     # -- the lexical index ------------------------------------------------------------
     def load_lexical(self, n_files: int) -> LexicalIndex | None:
         """The stored lexical index of this index, if it covers ``n_files`` files."""
-        blob = self.cache.get_blob(f"{LEXICAL}:{self.fingerprint}")
-        if blob is None:
-            return None
-        try:
-            lx = decode_lexical(blob)
-        except Exception:  # stale or corrupt: rebuild, never trust it
-            return None
-        return lx if lx.n_files == n_files else None
+        lx = self._load(f"{LEXICAL}:{self.fingerprint}", decode_lexical)
+        return lx if lx is not None and lx.n_files == n_files else None
 
     def save_lexical(self, lx: LexicalIndex) -> None:
         self.cache.put_blob(f"{LEXICAL}:{self.fingerprint}", encode_lexical(lx))
@@ -118,13 +108,25 @@ class BlobStore:
     def _newest(self, prefix: str, decode):
         """The newest blob under ``prefix`` decoded, or None (nothing stored, or stale or
         corrupt: the caller builds from scratch)."""
-        got = self.cache.newest_blob(prefix)
+        got = self.cache.open_newest_blob(prefix)
         if got is None:
             return None
-        try:
-            return decode(got[1])
-        except Exception:
+        with got[1] as fh:
+            try:
+                return decode(fh)
+            except Exception:
+                return None
+
+    def _load(self, key: str, decode):
+        """The blob under ``key`` decoded as it is read, or None (missing, stale, corrupt)."""
+        fh = self.cache.open_blob(key)
+        if fh is None:
             return None
+        with fh:
+            try:
+                return decode(fh)
+            except Exception:
+                return None
 
     # -- git signals (keyed by HEAD, not by the index) --------------------------------
     def load_git(self, head: str, until: str | None) -> GitSignals | None:
@@ -179,9 +181,10 @@ def encode_graph(stored: StoredGraph) -> bytes:
     return buf.getvalue()
 
 
-def decode_graph(b: bytes) -> StoredGraph:
-    """Inverse of :func:`encode_graph`; ``ValueError`` for another graph version."""
-    with np.load(io.BytesIO(b), allow_pickle=False) as z:
+def decode_graph(b: bytes | BinaryIO) -> StoredGraph:
+    """Inverse of :func:`encode_graph` (bytes, or a binary file read as it goes);
+    ``ValueError`` for another graph version."""
+    with np.load(_readable(b), allow_pickle=False) as z:
         if str(z["version"]) != GRAPH_VERSION:
             raise ValueError("graph cache version mismatch")
         files = _text_from(z["files"], "\n")
@@ -297,9 +300,10 @@ def encode_lexical(lx: LexicalIndex) -> bytes:
     return buf.getvalue()
 
 
-def decode_lexical(b: bytes) -> LexicalIndex:
-    """Inverse of :func:`encode_lexical`; ``ValueError`` for an index built otherwise."""
-    with np.load(io.BytesIO(b), allow_pickle=False) as z:
+def decode_lexical(b: bytes | BinaryIO) -> LexicalIndex:
+    """Inverse of :func:`encode_lexical` (bytes or a binary file); ``ValueError`` for an
+    index built otherwise."""
+    with np.load(_readable(b), allow_pickle=False) as z:
         if str(z["version"]) != INDEX_VERSION:
             raise ValueError("lexical index version mismatch")
         f = sp.csc_matrix((z["f_data"], z["f_indices"], z["f_indptr"]), shape=tuple(z["f_shape"]))
@@ -359,6 +363,10 @@ def _floats_from(z, name: str, n: int) -> np.ndarray:
     if f"{name}_f32" in z.files:
         return z[f"{name}_f32"].astype(np.float64)
     return z[name]
+
+
+def _readable(b: bytes | BinaryIO) -> BinaryIO:
+    return io.BytesIO(b) if isinstance(b, (bytes, bytearray, memoryview)) else b
 
 
 def _text(strs: Sequence[str], sep: str) -> np.ndarray:

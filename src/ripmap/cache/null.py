@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from ..extract.tags import Tag
 from .protocol import DEFAULT_BLOBS_PER_PREFIX, CacheRow, CacheStats, EncodedRow
@@ -68,6 +69,12 @@ class NullCache:
         return None
 
     def newest_blob(self, prefix: str) -> tuple[str, bytes] | None:
+        return None
+
+    def open_blob(self, key: str) -> BinaryIO | None:
+        return None
+
+    def open_newest_blob(self, prefix: str) -> tuple[str, BinaryIO] | None:
         return None
 
     def put_blob(self, key: str, value: bytes, *, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from ..extract.tags import Tag
 
@@ -117,6 +117,15 @@ class Cache(Protocol):
     # -- blobs ------------------------------------------------------------------------
     def get_blob(self, key: str) -> bytes | None:
         """The bytes stored under ``key``, or ``None``."""
+        ...
+
+    def open_blob(self, key: str) -> BinaryIO | None:
+        """The bytes stored under ``key`` as a readable binary file (the caller closes it),
+        or ``None``."""
+        ...
+
+    def open_newest_blob(self, prefix: str) -> tuple[str, BinaryIO] | None:
+        """The newest ``(key, readable binary file)`` under ``prefix``, or ``None``."""
         ...
 
     def put_blob(self, key: str, value: bytes, *, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
