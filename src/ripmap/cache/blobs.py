@@ -101,9 +101,10 @@ class BlobStore:
         self.cache.put_blob(f"{LEXICAL}:{self.fingerprint}", encode_lexical(lx))
 
     def load_previous_lexical(self) -> LexicalIndex | None:
-        """The lexical index stored last, whatever index it was built for (with its term
-        counts and file stamps, for an incremental update), or None."""
-        return self._newest(LEXICAL, decode_lexical)
+        """The term counts and file stamps of the lexical index stored last, whatever index
+        it was built for (what an incremental update reads: its weighted matrices are not
+        decoded), or None."""
+        return self._newest(LEXICAL, lambda fh: decode_lexical(fh, counts_only=True))
 
     def _newest(self, prefix: str, decode):
         """The newest blob under ``prefix`` decoded, or None (nothing stored, or stale or
@@ -300,15 +301,23 @@ def encode_lexical(lx: LexicalIndex) -> bytes:
     return buf.getvalue()
 
 
-def decode_lexical(b: bytes | BinaryIO) -> LexicalIndex:
+def decode_lexical(b: bytes | BinaryIO, *, counts_only: bool = False) -> LexicalIndex:
     """Inverse of :func:`encode_lexical` (bytes or a binary file); ``ValueError`` for an
-    index built otherwise."""
+    index built otherwise. ``counts_only``: what an incremental update reads (the term
+    counts and stamps; the weighted matrices, half the blob, left empty and unread)."""
     with np.load(_readable(b), allow_pickle=False) as z:
         if str(z["version"]) != INDEX_VERSION:
             raise ValueError("lexical index version mismatch")
-        f = sp.csc_matrix((z["f_data"], z["f_indices"], z["f_indptr"]), shape=tuple(z["f_shape"]))
-        c = sp.csc_matrix((z["c_data"], z["c_indices"], z["c_indptr"]), shape=tuple(z["c_shape"]))
-        stems = json.loads(str(z["vocab"]))
+        if counts_only:
+            if "n_stems" not in z.files:
+                raise ValueError("lexical index without term counts")
+            f = sp.csc_matrix(tuple(int(x) for x in z["f_shape"]))
+            c = sp.csc_matrix(tuple(int(x) for x in z["c_shape"]))
+            stems = []
+        else:
+            f = sp.csc_matrix((z["f_data"], z["f_indices"], z["f_indptr"]), shape=tuple(z["f_shape"]))
+            c = sp.csc_matrix((z["c_data"], z["c_indices"], z["c_indptr"]), shape=tuple(z["c_shape"]))
+            stems = json.loads(str(z["vocab"]))
         counts = None
         if "n_stems" in z.files:
             ns, nf = int(z["n_nstems"]), int(z["n_npaths"])

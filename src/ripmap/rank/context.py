@@ -37,7 +37,8 @@ class LexicalStore(Protocol):
     def save_lexical(self, lx: LexicalIndex) -> None: ...
 
     def load_previous_lexical(self) -> LexicalIndex | None:
-        """The index stored last, for whatever files: what an incremental update starts from."""
+        """The index stored last, for whatever files: what an incremental update starts from
+        (its term counts and stamps are all the update reads; the rest may be left empty)."""
         ...
 
 
