@@ -317,6 +317,9 @@ class MapFitter:
         n = min(limit, len(self._keys))
         table = self._arrays[0] if self._arrays is not None else None
         scores = self._arrays[1] if self._arrays is not None else None
+        load = getattr(self.tags, "load_defs", None)
+        if load is not None and n:  # the files these items show, read in one batch
+            load(dict.fromkeys(self.files[p] for p in self._pos[:n].tolist()))
         out: list[Item] = []
         for k in range(n):
             kind, p, row = int(self._kinds[k]), int(self._pos[k]), int(self._rows[k])
