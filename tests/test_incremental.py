@@ -247,3 +247,24 @@ def test_a_repeated_question_is_answered_from_memory_until_the_tree_changes(repo
         assert rm.refresh()
         after = rm.render(rm.rank(chat_files=["app.py"], focus="report incremental_probe"), tokens=1024).text
         assert len(ranked) == 3 and "incremental_probe" in after
+
+
+def test_a_watched_map_refreshes_on_a_change_without_a_second_listing(repo: Path, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """``refresh_if_stale``: nothing changed → no refresh; a change → one refresh, found by
+    the probe, without the full ``stamp`` listing before the refresh's own."""
+    rm = RepoMap(repo, cache_dir=tmp_path / "cache")
+    rm.watch()
+    before = _maps(rm)
+
+    def no_stamp(self):
+        raise AssertionError("a full stamp listing was taken")
+
+    monkeypatch.setattr(RepoMap, "stamp", no_stamp)
+    assert rm.refresh_if_stale() is False
+    EDITS["edit"](repo)
+    assert rm.refresh_if_stale() is True
+    after = _maps(rm)
+    assert after != before and after == _cold(repo)
+    assert rm.refresh_if_stale() is False
+    rm.close()

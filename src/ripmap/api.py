@@ -265,7 +265,25 @@ class RepoMap:
                            defs=idx.tags, file_graphs=file_graphs or {}, stamps=file_stamps(idx), fresh=idx.fresh,
                            lexical_seed=lexical_seed)
 
-    def refresh(self) -> bool:
+    def refresh_if_stale(self) -> bool:
+        """:meth:`refresh` when the tree may have changed; whether anything changed.
+
+        What a long-lived caller runs before each answer. After :meth:`watch`, an
+        unchanged probe fingerprint (a ``stat`` per file) and HEAD answer at once; a changed
+        one goes straight to :meth:`refresh`, whose own discovery tells what changed (and
+        finds nothing when only an unmapped file moved), instead of a full :meth:`stamp`
+        first and the refresh's discovery after it: on a 70,000-file tree each listing
+        costs a second or more."""
+        if self._index is None or self._built is None:
+            return False
+        if self._probe is None:
+            return self.refresh() if self.is_stale() else False
+        probe = self._probe.fingerprint()  # before the tree is read
+        if probe == self._probe_ok and (not self.use_git or git_head(self.root) == self._built.head):
+            return False
+        return self.refresh(probe=probe)
+
+    def refresh(self, *, probe: str | None = None) -> bool:
         """Bring this RepoMap up to date with the tree, in place; whether anything changed.
 
         For long-lived callers (the MCP server, ``ripmap serve``): only what changed is
@@ -273,11 +291,13 @@ class RepoMap:
         ones come from the tag cache or a parse, the reference graph is patched with the
         changed files' rows (:func:`ripmap.graph.patch_graph`), and git signals are read
         again only when HEAD moved. A changed config starts over. The result equals a
-        RepoMap built from scratch on the new tree.
+        RepoMap built from scratch on the new tree. ``probe``: the probe fingerprint the
+        caller took before anything was read (see :meth:`refresh_if_stale`).
         """
         if self._index is None:
             return False
-        probe = self._probe.fingerprint() if self._probe is not None else None  # before the tree is read
+        if probe is None and self._probe is not None:
+            probe = self._probe.fingerprint()  # before the tree is read
         config = self.config if self._config_given else load_config(self.root)
         self._rankings.clear()
         self._renders.clear()
@@ -602,10 +622,10 @@ class RepoMapPool:
                     entry = self._entries.get(root)
                     if entry is not None:
                         self._entries.move_to_end(root)
-                if entry is not None and entry.repo.is_stale():
-                    self.log.info("%s changed; refreshing its map", root)
+                if entry is not None:
                     try:
-                        entry.repo.refresh()  # only what changed is redone
+                        if entry.repo.refresh_if_stale():  # only what changed is redone
+                            self.log.info("%s changed; refreshed its map", root)
                     except BaseException:
                         with self._lock:
                             self._entries.pop(root, None)
