@@ -268,3 +268,22 @@ def test_a_watched_map_refreshes_on_a_change_without_a_second_listing(repo: Path
     assert after != before and after == _cold(repo)
     assert rm.refresh_if_stale() is False
     rm.close()
+
+
+def test_a_map_that_read_its_lexical_index_from_the_cache_is_patched_after_an_edit(
+        repo: Path, tmp_path: Path, monkeypatch) -> None:
+    """A warm map reads the stored lexical index without its term counts; a refresh then
+    reads the counts from the store and patches, and equals a cold map."""
+    cache = tmp_path / "cache"
+    with RepoMap(repo, cache_dir=cache) as rm:
+        _maps(rm)  # builds and stores the lexical index
+    with RepoMap(repo, cache_dir=cache) as rm:
+        _maps(rm)
+        assert rm.context.lexical.counts is None  # ranking read the weights only
+        EDITS["edit"](repo)
+        assert rm.refresh()
+        lexical_builds = _count_lexical_builds(monkeypatch)
+        after = _maps(rm)
+        assert lexical_builds == []  # patched from the stored counts, not rebuilt
+        monkeypatch.undo()
+    assert after == _cold(repo)

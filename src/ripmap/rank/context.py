@@ -31,7 +31,8 @@ class LexicalStore(Protocol):
     """Where a context keeps its lexical index between runs (one index's worth)."""
 
     def load_lexical(self, n_files: int) -> LexicalIndex | None:
-        """The stored index, if there is one for ``n_files`` files."""
+        """The stored index, if there is one for ``n_files`` files (its term counts may be
+        left out: :meth:`load_previous_lexical` gives them to an update)."""
         ...
 
     def save_lexical(self, lx: LexicalIndex) -> None: ...
@@ -115,7 +116,9 @@ class RankContext:
 
         def patched() -> LexicalIndex | None:
             prev = self.lexical_seed
-            if prev is None and self.store is not None and hasattr(self.store, "load_previous_lexical"):
+            if (prev is None or prev.counts is None) and self.store is not None \
+                    and hasattr(self.store, "load_previous_lexical"):
+                # a seed read from the store for ranking has no term counts: read them now
                 prev = self.store.load_previous_lexical()
             if prev is None or prev.counts is None or prev.stamps is None or self.stamps is None:
                 return None
