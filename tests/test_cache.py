@@ -672,6 +672,24 @@ def test_a_big_blob_opens_as_its_own_file_for_the_decoder_to_read(root: Path, cd
     assert NullCache().open_blob("x") is None and NullCache().open_newest_blob("x") is None
 
 
+def test_a_writer_value_goes_straight_to_its_file(root: Path, cdir: Path) -> None:
+    """A big value can be written by a callback into the cache's file (no copy of it in
+    memory first); a writer that fails keeps nothing and warns once."""
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings) as c:
+        c.put_blob("graph:w", lambda fh: fh.write(b"abc" * 10))
+        assert c.get_blob("graph:w") == b"abc" * 10 and len(_blob_files(c)) == 1
+
+        def broken(fh):
+            fh.write(b"half")
+            raise ValueError("encoder failed")
+
+        c.put_blob("graph:x", broken)
+        assert c.get_blob("graph:x") is None and len(_blob_files(c)) == 1
+        assert len(warnings) == 1 and "not kept" in warnings[0]
+    NullCache().put_blob("graph:w", lambda fh: fh.write(b"x"))
+
+
 def test_pruned_blobs_take_their_files_with_them(root: Path, cdir: Path, small_files) -> None:
     with open_cache(root, cdir) as c:
         for i in range(4):

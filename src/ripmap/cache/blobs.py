@@ -81,7 +81,8 @@ class BlobStore:
         return stored
 
     def save_graph(self, stored: StoredGraph) -> None:
-        self.cache.put_blob(f"{GRAPH}:{self.fingerprint}", encode_graph(stored))
+        # written straight into the cache's file: no copy of 100+ MB in memory first
+        self.cache.put_blob(f"{GRAPH}:{self.fingerprint}", lambda fh: write_graph(stored, fh))
         # a new graph is rare and costly already: the moment to let go of kinds of blob
         # this version does not keep
         self.cache.drop_blobs_except(KINDS)
@@ -101,7 +102,7 @@ class BlobStore:
         return lx if lx is not None and lx.n_files == n_files else None
 
     def save_lexical(self, lx: LexicalIndex) -> None:
-        self.cache.put_blob(f"{LEXICAL}:{self.fingerprint}", encode_lexical(lx))
+        self.cache.put_blob(f"{LEXICAL}:{self.fingerprint}", lambda fh: write_lexical(lx, fh))
 
     def load_previous_lexical(self) -> LexicalIndex | None:
         """The term counts and file stamps of the lexical index stored last, whatever index
@@ -154,8 +155,14 @@ def _git_key(head: str, until: str | None) -> str:
 
 def encode_graph(stored: StoredGraph) -> bytes:
     """The graph's matrices, rows, referrer counts and stamps as ``.npz`` bytes."""
-    g = stored.graph
     buf = io.BytesIO()
+    write_graph(stored, buf)
+    return buf.getvalue()
+
+
+def write_graph(stored: StoredGraph, buf: BinaryIO) -> None:
+    """:func:`encode_graph` written straight into a binary file."""
+    g = stored.graph
     arrays: dict[str, np.ndarray] = {}
     for i, m in enumerate(g.R):
         arrays.update(_csr_arrays(f"R{i}", m))
@@ -182,7 +189,6 @@ def encode_graph(stored: StoredGraph) -> bytes:
         arrays["stamps"] = np.asarray(stored.stamps, dtype=np.int64)
     np.savez(buf, version=np.array(GRAPH_VERSION), **arrays,
              files=_text(g.files, "\n"), names=_text(g.names, "\n"))
-    return buf.getvalue()
 
 
 def decode_graph(b: bytes | BinaryIO) -> StoredGraph:
@@ -284,6 +290,12 @@ def encode_lexical(lx: LexicalIndex) -> bytes:
     """The lexical index's matrices and vocabulary (and its term counts and file stamps,
     when it has them) as ``.npz`` bytes."""
     buf = io.BytesIO()
+    write_lexical(lx, buf)
+    return buf.getvalue()
+
+
+def write_lexical(lx: LexicalIndex, buf: BinaryIO) -> None:
+    """:func:`encode_lexical` written straight into a binary file."""
     f, c = lx.files.tocsc(), lx.chunks.tocsc()
     stems = sorted(lx.vocab, key=lx.vocab.__getitem__)
     arrays: dict[str, np.ndarray] = {}
@@ -301,7 +313,7 @@ def encode_lexical(lx: LexicalIndex) -> bytes:
              c_data=c.data, c_indices=c.indices, c_indptr=c.indptr, c_shape=np.array(c.shape),
              chunk_file=lx.chunk_file, n_files=np.array(lx.n_files),
              idf=lx.idf if lx.idf is not None else np.zeros(0), **arrays)
-    return buf.getvalue()
+
 
 
 def decode_lexical(b: bytes | BinaryIO, *, counts_only: bool = False, with_counts: bool = True) -> LexicalIndex:

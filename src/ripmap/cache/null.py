@@ -6,7 +6,7 @@ branch on which cache they hold.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -77,7 +77,8 @@ class NullCache:
     def open_newest_blob(self, prefix: str) -> tuple[str, BinaryIO] | None:
         return None
 
-    def put_blob(self, key: str, value: bytes, *, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
+    def put_blob(self, key: str, value: bytes | Callable[[BinaryIO], None], *,
+                 keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
         return None
 
     def drop_blobs_except(self, prefixes: Iterable[str]) -> int:

@@ -8,7 +8,7 @@ kinds of answers, so a caller never needs to ask which one it holds; the contrac
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -128,8 +128,10 @@ class Cache(Protocol):
         """The newest ``(key, readable binary file)`` under ``prefix``, or ``None``."""
         ...
 
-    def put_blob(self, key: str, value: bytes, *, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
-        """Store ``value`` under ``key``, keeping the newest ``keep`` keys of its prefix."""
+    def put_blob(self, key: str, value: bytes | Callable[[BinaryIO], None], *,
+                 keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
+        """Store ``value`` under ``key``, keeping the newest ``keep`` keys of its prefix.
+        ``value`` may be a writer called with a binary file (for big values)."""
         ...
 
     def drop_blobs_except(self, prefixes: Iterable[str]) -> int:

@@ -27,6 +27,7 @@ import io
 import marshal
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -428,7 +429,8 @@ class TagCache(SqliteStore):
             return None
         return fh
 
-    def put_blob(self, key: str, value: bytes, *, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
+    def put_blob(self, key: str, value: bytes | Callable[[BinaryIO], None], *,
+                 keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
         """Store ``value`` under ``key`` and keep only the newest ``keep`` keys that
         share its prefix (text before the first ``:``), e.g. ``graph:<fingerprint>``
         or ``git:<HEAD>``. Fingerprint-keyed values would otherwise pile up forever;
@@ -436,17 +438,30 @@ class TagCache(SqliteStore):
 
         A value of :data:`BLOB_FILE_MIN` bytes or more goes to a file of its own beside
         the database (see :meth:`_blob_file`), the row holding where and how long it is.
+        ``value`` may be a writer (called with a binary file) for big values: it writes
+        straight into that file, never into a copy in memory first.
         """
         if not _utf8_ok(key):
             return
         prefix = key.split(":", 1)[0]  # e.g. "graph" of graph:<fingerprint>
         keep = max(1, keep)
-        value = bytes(value)
-        stored = value
-        if len(value) >= BLOB_FILE_MIN and self.path is not None:
+        if callable(value) and self.path is not None:
             stored = self._write_blob_file(key, value)
             if stored is None:
                 return
+            in_file = True
+        else:
+            if callable(value):
+                buf = io.BytesIO()
+                value(buf)
+                value = buf.getvalue()
+            value = bytes(value)
+            stored = value
+            in_file = len(value) >= BLOB_FILE_MIN and self.path is not None
+            if in_file:
+                stored = self._write_blob_file(key, value)
+                if stored is None:
+                    return
         gone: list[bytes] = []
 
         def store(c: sqlite3.Connection) -> None:
@@ -469,7 +484,7 @@ class TagCache(SqliteStore):
             where = _file_ref(v)
             if where is not None:
                 self._unlink_blob(where[0])
-        if stored is not value:
+        if in_file:
             self._sweep_blob_files()
 
     def drop_blobs_except(self, prefixes: Iterable[str]) -> int:
@@ -508,24 +523,30 @@ class TagCache(SqliteStore):
         digest = hashlib.blake2b(f"{self._version_key}\0{key}".encode("utf-8", "surrogatepass"), digest_size=16)
         return digest.hexdigest() + ".blob"
 
-    def _write_blob_file(self, key: str, value: bytes) -> bytes | None:
-        """Write ``value`` to its file (whole or not at all: a temporary file renamed into
-        place) and give the row's reference to it; None when it cannot be written."""
+    def _write_blob_file(self, key: str, value: bytes | Callable[[BinaryIO], None]) -> bytes | None:
+        """Write ``value`` (bytes, or a writer called with the open file) to its file
+        (whole or not at all: a temporary file renamed into place) and give the row's
+        reference to it; None when it cannot be written."""
         name = self._blob_file(key)
         d = self._blob_dir()
-        tmp = d / f"{name}.{os.getpid()}.tmp"
+        tmp = d / f"{name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             d.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(value)
+            with open(tmp, "wb") as fh:
+                if callable(value):
+                    value(fh)
+                else:
+                    fh.write(value)
+                size = fh.tell()
             os.replace(tmp, d / name)
-        except OSError as e:
+        except Exception as e:  # a full disk, or a writer that failed: the value is not kept
             try:
                 tmp.unlink()
             except OSError:
                 pass
             self._warn_once("blobfile", f"{self.LABEL}: cannot write {d}: {e}; not kept")
             return None
-        return _FILE_MARK + f"{name}\0{len(value)}".encode()
+        return _FILE_MARK + f"{name}\0{size}".encode()
 
     def _resolve(self, stored: bytes) -> bytes | None:
         """A row's value: itself, or the contents of the file it names when that file is
