@@ -201,6 +201,39 @@ def test_patched_graph_equals_a_cold_build_bit_for_bit(repo: Path) -> None:
         assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
         assert np.array_equal(a.data, b.data)
     assert set(files) ^ set(patched.files) == {"added_mod.py", "top.py"}
+    assert np.array_equal(patched.imported, cold.imported)
+
+
+@pytest.mark.parametrize("edited", ["d1/mod1.py", "app.py"])
+def test_an_edit_recounts_only_the_import_counts_it_can_change(repo: Path, edited: str, monkeypatch) -> None:
+    """With the same files, the imported-definer counts of files that neither changed nor
+    import a changed file are carried over (to the names' new ids); the result is the
+    cold count, value for value."""
+    from ripmap.graph import GraphData, patch_graph
+
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+    path = repo / edited
+    # a new definition and a new reference: names come and go, ids move
+    path.write_text(path.read_text() + "\n\ndef brand_new_name_for_ids(x):\n    return helper(x)\n")
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        counted: list[int] = []
+        real = GraphData._count_imported
+
+        def spy(self, rows, counts=None):
+            counted.append(len(rows))
+            return real(self, rows, counts)
+
+        monkeypatch.setattr(GraphData, "_count_imported", spy)
+        patched = patch_graph(g, rm.files, {edited}, rm.index.tags)
+        monkeypatch.undo()
+        assert counted and counted[0] < len(rm.files)  # only some rows were counted again
+        cold = rm.graph
+    assert patched.names != g.names  # the name ids did move
+    assert patched.imported is not None and cold.imported is not None
+    assert np.array_equal(patched.imported, cold.imported)
+    A, B = patched.imported_definers(), cold.imported_definers()
+    assert np.array_equal(A.toarray(), B.toarray()) and A.nnz > 0
 
 
 def test_patched_lexical_index_equals_a_cold_build(repo: Path) -> None:

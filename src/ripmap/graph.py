@@ -147,25 +147,35 @@ class GraphData:
             return A
         P = self.reference_pattern()
         if self.imported is None or self.imported.shape != (P.nnz,):
-            counts = np.zeros(P.nnz)
-            if self.I.nnz and P.nnz:
-                Dt = self.D.T.tocsr()
-                est = self.I @ np.diff(Dt.indptr).astype(np.float64)
-                P.sort_indices()
-                for a, b in _blocks(est):
-                    C = (self.I[a:b] @ Dt).multiply(P[a:b]).tocsr()
-                    C.sort_indices()
-                    # C's entries are a subset of P's rows a..b: find each one's place among them
-                    lo, hi = P.indptr[a], P.indptr[b]
-                    keys_p = np.repeat(np.arange(a, b, dtype=np.int64), np.diff(P.indptr[a:b + 1])) * P.shape[1] \
-                        + P.indices[lo:hi]
-                    keys_c = np.repeat(np.arange(a, b, dtype=np.int64), np.diff(C.indptr)) * P.shape[1] + C.indices
-                    counts[lo + np.searchsorted(keys_p, keys_c)] = C.data
-            self.imported = counts
+            self.imported = self._count_imported(np.arange(self.n_files))
         A = sp.csr_matrix((self.imported.copy(), P.indices.copy(), P.indptr.copy()), shape=P.shape)
         A.eliminate_zeros()  # in place: on copies, never on the pattern's own arrays
         self._memo["imported_definers"] = A
         return A
+
+    def _count_imported(self, rows: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+        """:attr:`imported` counted for ``rows`` (ascending file indices), written into
+        ``counts`` (one value per :meth:`reference_pattern` entry; zeros when None)."""
+        P = self.reference_pattern()
+        counts = np.zeros(P.nnz) if counts is None else counts
+        if not self.I.nnz or not P.nnz or not rows.size:
+            return counts
+        Dt = self.D.T.tocsr()
+        whole = rows.size == self.n_files
+        I = self.I if whole else self.I[rows]
+        est = I @ np.diff(Dt.indptr).astype(np.float64)
+        P.sort_indices()
+        for a, b in _blocks(est):
+            C = (I[a:b] @ Dt).multiply(P[a:b] if whole else P[rows[a:b]]).tocsr()
+            C.sort_indices()
+            # C's entries are a subset of those rows of P: find each one's place among them
+            r = rows[a:b]
+            n_in = np.diff(P.indptr)[r]
+            pos = np.repeat(P.indptr[r], n_in) + (np.arange(int(n_in.sum())) - np.repeat(np.cumsum(n_in) - n_in, n_in))
+            keys_p = np.repeat(np.arange(b - a, dtype=np.int64), n_in) * P.shape[1] + P.indices[pos]
+            keys_c = np.repeat(np.arange(b - a, dtype=np.int64), np.diff(C.indptr)) * P.shape[1] + C.indices
+            counts[pos[np.searchsorted(keys_p, keys_c)]] = C.data
+        return counts
 
     def family_name_indexes(self) -> list[dict[str, int]]:
         """Per family (index into ``families``): name string → name id.
@@ -407,6 +417,8 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     g = assemble(files, GraphRows(tuple(strs), file, str_id, kind, count, defs),
                  imports_of=(old.I, ~have) if same_files else None, labels=labels.tolist())
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
+    if same_files:
+        g.imported = _patched_imported(old, g, ~have)
     g.imported_definers()  # imports of unchanged files may resolve anew (a file came or went): all counted
     return g
 
@@ -551,6 +563,48 @@ def _patched_referrers(old: GraphData, new: GraphData, old_to_new: np.ndarray, f
         out += gained
         out[fresh] = _row_counts(new.D.T.tocsr()[fresh], P.T.tocsr())
     return out
+
+
+def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray) -> np.ndarray | None:
+    """``new``'s :attr:`GraphData.imported` from ``old``'s when both have the same files:
+    a count changes only in the rows of files read again (``fresh``: a bool per file) and
+    of files that import one of them (an imported file's definitions changed); the other
+    rows keep their counts, moved to the names' new ids. None when ``old`` has no counts
+    or its rows do not line up (then every row is counted)."""
+    Po = old.reference_pattern()
+    if old.imported is None or old.imported.shape != (Po.nnz,):
+        return None
+    P = new.reference_pattern()
+    importers = np.asarray(new.I[:, np.flatnonzero(fresh)].sum(axis=1)).ravel() > 0
+    redo = fresh | importers
+    # old name id → new id, through (family, string): ids are renumbered as names come and go
+    maps = new.family_name_indexes()
+    fam_new = {f: i for i, f in enumerate(new.families)}
+    to_new = np.fromiter((maps[fam_new[old.families[f]]].get(n, -1) if old.families[f] in fam_new else -1
+                          for n, f in zip(old.names, old.name_family.tolist())), dtype=np.int64,
+                         count=len(old.names))
+    keep_rows = np.flatnonzero(~redo)
+    counts = np.zeros(P.nnz)
+    if keep_rows.size:
+        n_old = np.diff(Po.indptr)[keep_rows]
+        pos_o = np.repeat(Po.indptr[keep_rows], n_old) + (np.arange(int(n_old.sum()))
+                                                          - np.repeat(np.cumsum(n_old) - n_old, n_old))
+        n_new = np.diff(P.indptr)[keep_rows]
+        if not np.array_equal(n_old, n_new):
+            return None
+        pos_n = np.repeat(P.indptr[keep_rows], n_new) + (np.arange(int(n_new.sum()))
+                                                         - np.repeat(np.cumsum(n_new) - n_new, n_new))
+        row_of = np.repeat(keep_rows.astype(np.int64), n_old)
+        cols = to_new[Po.indices[pos_o]]
+        if (cols < 0).any():
+            return None
+        key_o = row_of * P.shape[1] + cols
+        key_n = row_of * P.shape[1] + P.indices[pos_n]  # ascending: rows ascending, columns sorted
+        order = np.argsort(key_o, kind="stable")
+        if not np.array_equal(key_o[order], key_n):
+            return None
+        counts[pos_n] = old.imported[pos_o[order]]
+    return new._count_imported(np.flatnonzero(redo), counts)
 
 
 def _rows_of(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]):
