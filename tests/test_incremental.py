@@ -320,3 +320,72 @@ def test_a_map_that_read_its_lexical_index_from_the_cache_is_patched_after_an_ed
         assert lexical_builds == []  # patched from the stored counts, not rebuilt
         monkeypatch.undo()
     assert after == _cold(repo)
+
+
+@pytest.mark.parametrize("change", ["add", "delete"])
+def test_a_file_that_comes_or_goes_recounts_only_the_rows_it_can_change(repo: Path, change: str,
+                                                                        monkeypatch) -> None:
+    """Files that come or go can change where other files' imports resolve; only those
+    files, the fresh ones and their importers are counted again, and the counts equal a
+    cold build's."""
+    from ripmap.graph import GraphData, patch_graph
+
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+    EDITS[change](repo)
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        counted: list[int] = []
+        real = GraphData._count_imported
+
+        def spy(self, rows, counts=None):
+            counted.append(len(rows))
+            return real(self, rows, counts)
+
+        monkeypatch.setattr(GraphData, "_count_imported", spy)
+        patched = patch_graph(g, rm.files, set(), rm.index.tags)
+        monkeypatch.undo()
+        assert counted and counted[0] < len(rm.files)
+        cold = rm.graph
+    assert np.array_equal(patched.imported, cold.imported)
+    assert np.array_equal(patched.imported_definers().toarray(), cold.imported_definers().toarray())
+
+
+def test_a_new_file_that_an_old_import_now_names_is_counted_for_that_importer(tmp_path: Path) -> None:
+    """``a.py`` imports ``helpers``, which does not exist yet: adding it changes where an
+    unchanged file's import resolves, so that file's counts must be taken again."""
+    from ripmap.graph import patch_graph
+
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "a.py").write_text("from helpers import tool\n\n\ndef run():\n    return tool()\n")
+    (root / "b.py").write_text("def tool():\n    return 2\n")
+    with RepoMap(root, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+    (root / "helpers.py").write_text("def tool():\n    return 1\n")
+    with RepoMap(root, use_cache=False, use_git=False) as rm:
+        patched = patch_graph(g, rm.files, set(), rm.index.tags)
+        cold = rm.graph
+    assert cold.imported.sum() > 0 and g.imported.sum() == 0  # the import resolves only now
+    assert np.array_equal(patched.imported, cold.imported)
+
+
+def test_an_unchanged_importer_whose_import_lost_a_target_is_counted_again(tmp_path: Path) -> None:
+    """``import helpers`` names ``helpers.py`` and ``other/helpers.py``; when the first is
+    deleted, the unchanged importer's import resolves to one file only, and its count of
+    imported definers of ``tool`` must drop from 2 to 1."""
+    from ripmap.graph import patch_graph
+
+    root = tmp_path / "r"
+    (root / "other").mkdir(parents=True)
+    (root / "a.py").write_text("import helpers\n\n\ndef run():\n    return helpers.tool()\n")
+    (root / "helpers.py").write_text("def tool():\n    return 1\n")
+    (root / "other" / "helpers.py").write_text("def tool():\n    return 2\n")
+    (root / "b.py").write_text("def tool():\n    return 3\n")
+    with RepoMap(root, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+    (root / "helpers.py").unlink()
+    with RepoMap(root, use_cache=False, use_git=False) as rm:
+        patched = patch_graph(g, rm.files, set(), rm.index.tags)
+        cold = rm.graph
+    assert sorted(g.imported.tolist()) != sorted(cold.imported.tolist())  # the count did change
+    assert np.array_equal(patched.imported, cold.imported)

@@ -417,8 +417,7 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     g = assemble(files, GraphRows(tuple(strs), file, str_id, kind, count, defs),
                  imports_of=(old.I, ~have) if same_files else None, labels=labels.tolist())
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
-    if same_files:
-        g.imported = _patched_imported(old, g, ~have)
+    g.imported = _patched_imported(old, g, ~have, old_to_new)
     g.imported_definers()  # imports of unchanged files may resolve anew (a file came or went): all counted
     return g
 
@@ -565,33 +564,67 @@ def _patched_referrers(old: GraphData, new: GraphData, old_to_new: np.ndarray, f
     return out
 
 
-def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray) -> np.ndarray | None:
-    """``new``'s :attr:`GraphData.imported` from ``old``'s when both have the same files:
-    a count changes only in the rows of files read again (``fresh``: a bool per file) and
-    of files that import one of them (an imported file's definitions changed); the other
-    rows keep their counts, moved to the names' new ids. None when ``old`` has no counts
-    or its rows do not line up (then every row is counted)."""
+def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
+                      old_to_new: np.ndarray) -> np.ndarray | None:
+    """``new``'s :attr:`GraphData.imported` from ``old``'s.
+
+    A file's counts depend on its own rows (references, definitions, imports) and on the
+    definitions of the files it imports. So they are counted again only for files read
+    again (``fresh``: a bool per new file), files that import one of them, and files whose
+    imports now resolve to other files (a file came or went); the other files keep their
+    counts, moved to their new row and to the names' new ids. ``old_to_new``: each old
+    file's index in ``new`` (-1: gone or read again). None when ``old`` has no counts or
+    its rows do not line up (then every row is counted)."""
     Po = old.reference_pattern()
     if old.imported is None or old.imported.shape != (Po.nnz,):
         return None
     P = new.reference_pattern()
-    importers = np.asarray(new.I[:, np.flatnonzero(fresh)].sum(axis=1)).ravel() > 0
-    redo = fresh | importers
+    nf = new.n_files
+    redo = fresh.copy()
+    fresh_idx = np.flatnonzero(fresh)
+    if fresh_idx.size:
+        redo |= np.asarray(new.I[:, fresh_idx].sum(axis=1)).ravel() > 0
+    # files whose imports resolve differently now: compare each kept file's import row,
+    # the old one moved to new indices by path (a target that is gone moves to -1)
+    new_index = new.file_index
+    by_path = np.fromiter((new_index.get(f, -1) for f in old.files), dtype=np.int64, count=old.n_files)
+    kept_old = np.flatnonzero(old_to_new >= 0)
+    kept_new = old_to_new[kept_old]
+    Io = old.I[kept_old].tocsr()
+    In = new.I[kept_new].tocsr()
+    Io.sort_indices()
+    In.sort_indices()
+    n_o, n_n = np.diff(Io.indptr), np.diff(In.indptr)
+    ro = np.repeat(np.arange(kept_old.size), n_o)
+    o = np.lexsort((by_path[Io.indices], ro))  # each row's targets in new-index order
+    ro, co = ro[o], by_path[Io.indices][o]
+    rn = np.repeat(np.arange(kept_old.size), n_n)
+    differs = n_o != n_n
+    # rows of equal length line up entry for entry (rows ascending, targets sorted)
+    eq_o, eq_n = ~differs[ro], ~differs[rn]
+    mism = co[eq_o] != In.indices[eq_n]
+    differs[ro[eq_o][mism]] = True
+    redo[kept_new[differs]] = True
     # old name id → new id, through (family, string): ids are renumbered as names come and go
     maps = new.family_name_indexes()
     fam_new = {f: i for i, f in enumerate(new.families)}
     to_new = np.fromiter((maps[fam_new[old.families[f]]].get(n, -1) if old.families[f] in fam_new else -1
                           for n, f in zip(old.names, old.name_family.tolist())), dtype=np.int64,
                          count=len(old.names))
-    keep_rows = np.flatnonzero(~redo)
+    new_to_old = np.full(nf, -1, dtype=np.int64)
+    new_to_old[kept_new] = kept_old
+    keep_rows = np.flatnonzero(~redo & (new_to_old >= 0))
+    if (~redo & (new_to_old < 0)).any():  # a file neither kept nor read again: cannot be
+        return None
     counts = np.zeros(P.nnz)
     if keep_rows.size:
-        n_old = np.diff(Po.indptr)[keep_rows]
-        pos_o = np.repeat(Po.indptr[keep_rows], n_old) + (np.arange(int(n_old.sum()))
-                                                          - np.repeat(np.cumsum(n_old) - n_old, n_old))
+        src = new_to_old[keep_rows]
+        n_old = np.diff(Po.indptr)[src]
         n_new = np.diff(P.indptr)[keep_rows]
         if not np.array_equal(n_old, n_new):
             return None
+        pos_o = np.repeat(Po.indptr[src], n_old) + (np.arange(int(n_old.sum()))
+                                                    - np.repeat(np.cumsum(n_old) - n_old, n_old))
         pos_n = np.repeat(P.indptr[keep_rows], n_new) + (np.arange(int(n_new.sum()))
                                                          - np.repeat(np.cumsum(n_new) - n_new, n_new))
         row_of = np.repeat(keep_rows.astype(np.int64), n_old)
