@@ -417,7 +417,7 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     g = assemble(files, GraphRows(tuple(strs), file, str_id, kind, count, defs),
                  imports_of=(old.I, ~have) if same_files else None, labels=labels.tolist())
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
-    g.imported = _patched_imported(old, g, ~have, old_to_new)
+    g.imported = _patched_imported(old, g, ~have, old_to_new, same_files)
     g.imported_definers()  # imports of unchanged files may resolve anew (a file came or went): all counted
     return g
 
@@ -565,7 +565,7 @@ def _patched_referrers(old: GraphData, new: GraphData, old_to_new: np.ndarray, f
 
 
 def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
-                      old_to_new: np.ndarray) -> np.ndarray | None:
+                      old_to_new: np.ndarray, same_files: bool = False) -> np.ndarray | None:
     """``new``'s :attr:`GraphData.imported` from ``old``'s.
 
     A file's counts depend on its own rows (references, definitions, imports) and on the
@@ -584,27 +584,29 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
     fresh_idx = np.flatnonzero(fresh)
     if fresh_idx.size:
         redo |= np.asarray(new.I[:, fresh_idx].sum(axis=1)).ravel() > 0
-    # files whose imports resolve differently now: compare each kept file's import row,
-    # the old one moved to new indices by path (a target that is gone moves to -1)
-    new_index = new.file_index
-    by_path = np.fromiter((new_index.get(f, -1) for f in old.files), dtype=np.int64, count=old.n_files)
     kept_old = np.flatnonzero(old_to_new >= 0)
     kept_new = old_to_new[kept_old]
-    Io = old.I[kept_old].tocsr()
-    In = new.I[kept_new].tocsr()
-    Io.sort_indices()
-    In.sort_indices()
-    n_o, n_n = np.diff(Io.indptr), np.diff(In.indptr)
-    ro = np.repeat(np.arange(kept_old.size), n_o)
-    o = np.lexsort((by_path[Io.indices], ro))  # each row's targets in new-index order
-    ro, co = ro[o], by_path[Io.indices][o]
-    rn = np.repeat(np.arange(kept_old.size), n_n)
-    differs = n_o != n_n
-    # rows of equal length line up entry for entry (rows ascending, targets sorted)
-    eq_o, eq_n = ~differs[ro], ~differs[rn]
-    mism = co[eq_o] != In.indices[eq_n]
-    differs[ro[eq_o][mism]] = True
-    redo[kept_new[differs]] = True
+    if not same_files:
+        # files whose imports resolve differently now (with the same files an unchanged
+        # file's imports resolve as before): compare each kept file's import row, the old
+        # one moved to new indices by path (a target that is gone moves to -1)
+        new_index = new.file_index
+        by_path = np.fromiter((new_index.get(f, -1) for f in old.files), dtype=np.int64, count=old.n_files)
+        Io = old.I[kept_old].tocsr()
+        In = new.I[kept_new].tocsr()
+        Io.sort_indices()
+        In.sort_indices()
+        n_o, n_n = np.diff(Io.indptr), np.diff(In.indptr)
+        ro = np.repeat(np.arange(kept_old.size), n_o)
+        o = np.lexsort((by_path[Io.indices], ro))  # each row's targets in new-index order
+        ro, co = ro[o], by_path[Io.indices][o]
+        rn = np.repeat(np.arange(kept_old.size), n_n)
+        differs = n_o != n_n
+        # rows of equal length line up entry for entry (rows ascending, targets sorted)
+        eq_o, eq_n = ~differs[ro], ~differs[rn]
+        mism = co[eq_o] != In.indices[eq_n]
+        differs[ro[eq_o][mism]] = True
+        redo[kept_new[differs]] = True
     # old name id → new id, through (family, string): ids are renumbered as names come and go
     maps = new.family_name_indexes()
     fam_new = {f: i for i, f in enumerate(new.families)}
