@@ -379,18 +379,19 @@ class TagCache(SqliteStore):
 
     def get_blob(self, key: str) -> bytes | None:
         """A value stored with :meth:`put_blob`, or ``None``."""
-        row = self._one("SELECT value FROM blobs WHERE key = ? AND version = ?",
-                        (key, self._version_key)) if _utf8_ok(key) else None
-        return None if row is None else self._resolve(bytes(row[0]))
+        fh = self.open_blob(key)
+        if fh is None:
+            return None
+        with fh:
+            return fh.read()
 
     def newest_blob(self, prefix: str) -> tuple[str, bytes] | None:
         """The most recently stored ``(key, value)`` whose key starts with ``prefix:``."""
-        row = self._one("SELECT key, value FROM blobs WHERE prefix = ? AND version = ? ORDER BY stamp DESC LIMIT 1",
-                        (prefix, self._version_key)) if _utf8_ok(prefix) else None
-        if row is None:
+        got = self.open_newest_blob(prefix)
+        if got is None:
             return None
-        value = self._resolve(bytes(row[1]))
-        return None if value is None else (str(row[0]), value)
+        with got[1] as fh:
+            return got[0], fh.read()
 
     def open_blob(self, key: str) -> BinaryIO | None:
         """A value stored with :meth:`put_blob` as a readable binary file, or ``None``: a
@@ -480,10 +481,7 @@ class TagCache(SqliteStore):
                 self._write_txn(conn, store)
         except _Disabled:
             return
-        for v in gone:  # other keys: other file names
-            where = _file_ref(v)
-            if where is not None:
-                self._unlink_blob(where[0])
+        self._unlink_files_of(gone)  # other keys: other file names
         if in_file:
             self._sweep_blob_files()
 
@@ -506,10 +504,7 @@ class TagCache(SqliteStore):
                 n = self._write_txn(conn, drop)
         except _Disabled:
             return 0
-        for v in gone:
-            where = _file_ref(v)
-            if where is not None:
-                self._unlink_blob(where[0])
+        self._unlink_files_of(gone)
         return int(n or 0)
 
     # -- blobs kept as files ----------------------------------------------------------
@@ -548,21 +543,6 @@ class TagCache(SqliteStore):
             return None
         return _FILE_MARK + f"{name}\0{size}".encode()
 
-    def _resolve(self, stored: bytes) -> bytes | None:
-        """A row's value: itself, or the contents of the file it names when that file is
-        there whole (a missing or short file is a miss: the caller rebuilds)."""
-        where = _file_ref(stored)
-        if where is None:
-            return stored
-        name, size = where
-        if self.path is None:
-            return None
-        try:
-            data = (self._blob_dir() / name).read_bytes()
-        except OSError:
-            return None
-        return data if len(data) == size else None
-
     def _sweep_blob_files(self) -> None:
         """Remove files no row refers to (a process killed between writing a file and its
         row, a database rebuilt after damage), once they are old enough that no other
@@ -588,11 +568,15 @@ class TagCache(SqliteStore):
             except OSError:
                 pass
 
-    def _unlink_blob(self, name: str) -> None:
-        try:
-            (self._blob_dir() / name).unlink()
-        except OSError:
-            pass
+    def _unlink_files_of(self, values: Iterable[bytes]) -> None:
+        """Remove the files that deleted rows' values referred to."""
+        for v in values:
+            where = _file_ref(v)
+            if where is not None:
+                try:
+                    (self._blob_dir() / where[0]).unlink()
+                except OSError:
+                    pass
 
     def __enter__(self) -> TagCache:
         return self
