@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -169,10 +169,8 @@ class GraphData:
             C = (I[a:b] @ Dt).multiply(P[a:b] if whole else P[rows[a:b]]).tocsr()
             C.sort_indices()
             # C's entries are a subset of those rows of P: find each one's place among them
-            r = rows[a:b]
-            n_in = np.diff(P.indptr)[r]
-            pos = np.repeat(P.indptr[r], n_in) + (np.arange(int(n_in.sum())) - np.repeat(np.cumsum(n_in) - n_in, n_in))
-            keys_p = np.repeat(np.arange(b - a, dtype=np.int64), n_in) * P.shape[1] + P.indices[pos]
+            pos, which = row_runs(P.indptr, rows[a:b])
+            keys_p = which.astype(np.int64) * P.shape[1] + P.indices[pos]
             keys_c = np.repeat(np.arange(b - a, dtype=np.int64), np.diff(C.indptr)) * P.shape[1] + C.indices
             counts[pos[np.searchsorted(keys_p, keys_c)]] = C.data
         return counts
@@ -287,19 +285,8 @@ def _collect(files: Sequence[str], rows_of, first: int = 0, strs: list[str] | No
     dline_: list[int] = []
     kind_class: dict[str, int] = {}
 
-    def sid(x: str) -> int:
-        i = ids.get(x)
-        if i is None:
-            i = ids[x] = len(strs)
-            strs.append(x)
-        return i
-
-    def kid(x: str) -> int:
-        i = kind_ids.get(x)
-        if i is None:
-            i = kind_ids[x] = len(kinds)
-            kinds.append(x)
-        return i
+    sid = _interner(strs, ids)
+    kid = _interner(kinds, kind_ids)
 
     for fi, rel in enumerate(files, first):
         defs, counts = got.get(rel, ((), ()))
@@ -334,6 +321,17 @@ def _collect(files: Sequence[str], rows_of, first: int = 0, strs: list[str] | No
     def_arrays = (np.asarray(df_, dtype=np.int32), np.asarray(ds_, dtype=np.int32), np.asarray(dk_, dtype=np.int16),
                   np.asarray(dl_, dtype=bool), np.asarray(dline_, dtype=np.int32))
     return strs, ids, arrays, def_arrays, kinds
+
+
+def _interner(table: list[str], ids: dict[str, int]) -> Callable[[str], int]:
+    """``x`` → its index in ``table``, appended (and recorded in ``ids``) when new."""
+    def intern(x: str) -> int:
+        i = ids.get(x)
+        if i is None:
+            i = ids[x] = len(table)
+            table.append(x)
+        return i
+    return intern
 
 
 def build_graph(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]) -> GraphData:
@@ -418,7 +416,7 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
                  imports_of=(old.I, ~have) if same_files else None, labels=labels.tolist())
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
     g.imported = _patched_imported(old, g, ~have, old_to_new, same_files)
-    g.imported_definers()  # imports of unchanged files may resolve anew (a file came or went): all counted
+    g.imported_definers()  # counted whole when they could not be carried over
     return g
 
 
@@ -492,6 +490,17 @@ def assemble(files: Sequence[str], rows: GraphRows,
             def_names[hit] = new_id[pos[hit]]
     return GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam, rows=rows,
                                  def_names=def_names)
+
+
+def row_runs(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the stored entries of ``rows`` of a CSR matrix (any row pointer:
+    ``indptr[r]..indptr[r + 1]`` are row ``r``'s), in row order, and each one's index
+    into ``rows``."""
+    starts = indptr[rows]
+    lens = indptr[rows + 1] - starts
+    which = np.repeat(np.arange(rows.size), lens)
+    pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+    return pos, which
 
 
 #: the most entries of a file × file product held at once while counting referrers
@@ -615,9 +624,7 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
                          count=len(old.names))
     new_to_old = np.full(nf, -1, dtype=np.int64)
     new_to_old[kept_new] = kept_old
-    keep_rows = np.flatnonzero(~redo & (new_to_old >= 0))
-    if (~redo & (new_to_old < 0)).any():  # a file neither kept nor read again: cannot be
-        return None
+    keep_rows = np.flatnonzero(~redo)  # every file not kept is fresh, so redone
     counts = np.zeros(P.nnz)
     if keep_rows.size:
         src = new_to_old[keep_rows]
@@ -625,11 +632,9 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
         n_new = np.diff(P.indptr)[keep_rows]
         if not np.array_equal(n_old, n_new):
             return None
-        pos_o = np.repeat(Po.indptr[src], n_old) + (np.arange(int(n_old.sum()))
-                                                    - np.repeat(np.cumsum(n_old) - n_old, n_old))
-        pos_n = np.repeat(P.indptr[keep_rows], n_new) + (np.arange(int(n_new.sum()))
-                                                         - np.repeat(np.cumsum(n_new) - n_new, n_new))
-        row_of = np.repeat(keep_rows.astype(np.int64), n_old)
+        pos_o, _ = row_runs(Po.indptr, src)
+        pos_n, which = row_runs(P.indptr, keep_rows)
+        row_of = keep_rows[which].astype(np.int64)
         cols = to_new[Po.indices[pos_o]]
         if (cols < 0).any():
             return None

@@ -36,7 +36,7 @@ from typing import Callable, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from ..graph import GraphData
+from ..graph import GraphData, row_runs
 
 #: the parameters that shape the assembled file graph (everything else is per query)
 GRAPH_PARAMS = ("edge_weight_call", "edge_weight_type", "edge_weight_other", "common_name_penalty",
@@ -233,20 +233,10 @@ class FactoredTransition:
         return self.W.rmatmul(x)
 
 
-def _runs(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the stored entries of ``rows`` of a CSR matrix, and each one's row."""
-    starts = indptr[rows]
-    lens = indptr[rows + 1] - starts
-    total = int(lens.sum())
-    which = np.repeat(np.arange(rows.size), lens)
-    pos = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total)
-    return pos, which
-
-
 def _gather_max(M: sp.csr_matrix, rows: np.ndarray, vals: np.ndarray, ncols: int) -> np.ndarray:
     """Per column of ``M``: the largest ``vals[k]`` over ``rows[k]`` with an entry there."""
     out = np.zeros(ncols)
-    pos, which = _runs(M.indptr, rows)
+    pos, which = row_runs(M.indptr, rows)
     if pos.size:
         np.maximum.at(out, M.indices[pos], vals[which])
     return out
@@ -256,7 +246,7 @@ def _scatter_max(best: np.ndarray, M: sp.csr_matrix, by_row: np.ndarray) -> None
     """``best[c] = max(best[c], by_row[r])`` over ``M``'s entries ``(r, c)`` with ``by_row[r] > 0``."""
     hot = np.flatnonzero(by_row > 0)
     if hot.size:
-        pos, which = _runs(M.indptr, hot)
+        pos, which = row_runs(M.indptr, hot)
         if pos.size:
             np.maximum.at(best, M.indices[pos], by_row[hot][which])
 
