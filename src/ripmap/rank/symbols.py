@@ -7,6 +7,7 @@ identifiers the user named and for definitions that match the focus text.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -45,9 +46,7 @@ class StoredDefinitions(Sequence[Tag]):
         self._str_id = str_id
         self._kinds = kinds
         self._kind = kind
-        first = np.zeros(len(table.paths), dtype=np.int64)
-        first[table.groups] = table.starts
-        self._first = first
+        self._first = table.row_ptr
 
     def __len__(self) -> int:
         return int(self._table.file_idx.size)
@@ -89,6 +88,13 @@ class SymbolTable:
     line: np.ndarray
     starts: np.ndarray  # first row of each non-empty file group
     groups: np.ndarray  # file index of each group
+
+    @functools.cached_property
+    def row_ptr(self) -> np.ndarray:
+        """Each file's rows, as a CSR row pointer over the graph's files: rows
+        ``row_ptr[f]`` up to ``row_ptr[f + 1]`` are file ``f``'s definitions."""
+        counts = np.bincount(self.file_idx, minlength=len(self.paths))
+        return np.r_[0, np.cumsum(counts)].astype(np.int64)
 
     @classmethod
     def build(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "SymbolTable":

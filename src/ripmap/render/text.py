@@ -40,6 +40,7 @@ import numpy as np
 
 from ..callgraph import CallEdge, call_line
 from ..extract.tags import Tag
+from ..graph import row_runs
 from ..index import definitions
 from ..rank import RankedSymbol, Ranking
 from .tokens import TokenCounter
@@ -124,6 +125,19 @@ def _overload_index(file_pos: np.ndarray, name_idx: np.ndarray) -> np.ndarray:
     occ = np.empty(n, dtype=np.int64)
     occ[g] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
     return occ
+
+
+def _by_file(rows: np.ndarray, file_key: np.ndarray, scores: np.ndarray,
+             name_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Symbol-table ``rows`` (in score order, ``file_key`` the file of each) grouped by
+    file, each file's best first with repeated overloads pushed back (ties keep score
+    order): ``(rows, file_key, place within its file)``."""
+    order_value = scores[rows] / (1.0 + _overload_index(file_key, name_idx[rows]))
+    g = np.lexsort((-order_value, file_key))
+    rows, fr = rows[g], file_key[g]
+    starts = np.flatnonzero(np.r_[True, fr[1:] != fr[:-1]]) if fr.size else fr
+    within = np.arange(len(fr)) - np.repeat(starts, np.diff(np.r_[starts, len(fr)]))
+    return rows, fr, within
 
 
 def _suffix_max(a: np.ndarray) -> np.ndarray:
@@ -229,13 +243,9 @@ class MapFitter:
         self._shown_g = ranked[shown]
         self._F = np.asarray(r.score_values, dtype=np.float64)[self._shown_g]
         nf = self._shown_g.size
-        self._def_first = self._def_count = np.zeros(len(r.paths), dtype=np.int64)
-        if arrays is not None and len(arrays[0].tags):
-            table = arrays[0]
-            self._def_count = np.bincount(table.file_idx, minlength=len(r.paths)).astype(np.int64)
-            self._def_first = np.zeros(len(r.paths), dtype=np.int64)
-            self._def_first[table.groups] = table.starts
-        per_file = self._def_count[self._shown_g]
+        # each graph file's rows of the symbol table: ``_row_ptr[f]`` up to ``_row_ptr[f + 1]``
+        self._row_ptr = arrays[0].row_ptr if arrays is not None else np.zeros(len(r.paths) + 1, dtype=np.int64)
+        per_file = np.diff(self._row_ptr)[self._shown_g]
         self._has_symbols = per_file > 0
         #: every top item plus every further symbol of a shown file
         self._n_items = int(nf + np.maximum(per_file - 1, 0).sum())
@@ -258,20 +268,10 @@ class MapFitter:
         sym_values = np.zeros(0)
         if self._arrays is not None and len(self._arrays[0].tags):
             table, scores = self._arrays
-            g_sel = self._shown_g[:c]
-            n_rows = self._def_count[g_sel]
-            total = int(n_rows.sum())
-            pos_of = np.repeat(np.arange(c, dtype=np.int64), n_rows)
-            offsets = np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
-            rows = np.repeat(self._def_first[g_sel], n_rows) + (np.arange(total, dtype=np.int64) - offsets)
+            rows, pos_of = row_runs(self._row_ptr, self._shown_g[:c])
             # each file's rows in score order (score, then line: the ranking's own order)
             o = np.lexsort((table.line[rows], pos_of, -scores[rows]))
-            so, fr0 = rows[o], pos_of[o]
-            order_value = scores[so] / (1.0 + _overload_index(fr0, table.name_idx[so]))
-            g = np.lexsort((-order_value, fr0))  # grouped by file, best first (ties: score order)
-            rows, fr = so[g], fr0[g]
-            starts = np.flatnonzero(np.r_[True, fr[1:] != fr[:-1]]) if fr.size else fr
-            within = np.arange(len(fr)) - np.repeat(starts, np.diff(np.r_[starts, len(fr)]))
+            rows, fr, within = _by_file(rows[o], pos_of[o], scores, table.name_idx)
             value = F[fr] / np.power(within + 1.0, _DEPTH_EXP)
             top = within == 0
             top_row[fr[top]] = rows[top]
@@ -296,14 +296,8 @@ class MapFitter:
         Fall = np.asarray(r.score_values, dtype=np.float64)
         rank_pos = np.empty(len(r.paths), dtype=np.int64)
         rank_pos[np.asarray(r.order, dtype=np.int64)] = np.arange(len(r.paths))
-        frank = rank_pos[table.file_idx]
         so = np.lexsort((table.line, table.file_idx, -scores))
-        fr0 = frank[so]
-        order_value = scores[so] / (1.0 + _overload_index(fr0, table.name_idx[so]))
-        g = np.lexsort((-order_value, fr0))
-        rows, fr = so[g], fr0[g]
-        starts = np.flatnonzero(np.r_[True, fr[1:] != fr[:-1]]) if fr.size else fr
-        within = np.arange(len(fr)) - np.repeat(starts, np.diff(np.r_[starts, len(fr)]))
+        rows, _fr, within = _by_file(so, rank_pos[table.file_idx[so]], scores, table.name_idx)
         out = np.zeros(len(table.tags))
         out[rows] = Fall[table.file_idx[rows]] / np.power(within + 1.0, _DEPTH_EXP)
         return out
