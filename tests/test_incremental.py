@@ -79,6 +79,21 @@ def test_warm_cache_after_a_change_equals_a_cold_map(repo: Path, tmp_path: Path,
     assert warm == _cold(repo)
 
 
+def _count_rows_counted(monkeypatch) -> list[int]:
+    """How many rows each count of imported definers takes (appended per call)."""
+    from ripmap.graph import GraphData
+
+    counted: list[int] = []
+    real = GraphData._count_imported
+
+    def spy(self, rows, counts=None):
+        counted.append(len(rows))
+        return real(self, rows, counts)
+
+    monkeypatch.setattr(GraphData, "_count_imported", spy)
+    return counted
+
+
 def _count_lexical_builds(monkeypatch) -> list[int]:
     from ripmap.rank.lexical import LexicalIndex
 
@@ -209,7 +224,7 @@ def test_an_edit_recounts_only_the_import_counts_it_can_change(repo: Path, edite
     """With the same files, the imported-definer counts of files that neither changed nor
     import a changed file are carried over (to the names' new ids); the result is the
     cold count, value for value."""
-    from ripmap.graph import GraphData, patch_graph
+    from ripmap.graph import patch_graph
 
     with RepoMap(repo, use_cache=False, use_git=False) as rm:
         g = rm.graph
@@ -217,14 +232,7 @@ def test_an_edit_recounts_only_the_import_counts_it_can_change(repo: Path, edite
     # a new definition and a new reference: names come and go, ids move
     path.write_text(path.read_text() + "\n\ndef brand_new_name_for_ids(x):\n    return helper(x)\n")
     with RepoMap(repo, use_cache=False, use_git=False) as rm:
-        counted: list[int] = []
-        real = GraphData._count_imported
-
-        def spy(self, rows, counts=None):
-            counted.append(len(rows))
-            return real(self, rows, counts)
-
-        monkeypatch.setattr(GraphData, "_count_imported", spy)
+        counted = _count_rows_counted(monkeypatch)
         patched = patch_graph(g, rm.files, {edited}, rm.index.tags)
         monkeypatch.undo()
         assert counted and counted[0] < len(rm.files)  # only some rows were counted again
@@ -328,20 +336,13 @@ def test_a_file_that_comes_or_goes_recounts_only_the_rows_it_can_change(repo: Pa
     """Files that come or go can change where other files' imports resolve; only those
     files, the fresh ones and their importers are counted again, and the counts equal a
     cold build's."""
-    from ripmap.graph import GraphData, patch_graph
+    from ripmap.graph import patch_graph
 
     with RepoMap(repo, use_cache=False, use_git=False) as rm:
         g = rm.graph
     EDITS[change](repo)
     with RepoMap(repo, use_cache=False, use_git=False) as rm:
-        counted: list[int] = []
-        real = GraphData._count_imported
-
-        def spy(self, rows, counts=None):
-            counted.append(len(rows))
-            return real(self, rows, counts)
-
-        monkeypatch.setattr(GraphData, "_count_imported", spy)
+        counted = _count_rows_counted(monkeypatch)
         patched = patch_graph(g, rm.files, set(), rm.index.tags)
         monkeypatch.undo()
         assert counted and counted[0] < len(rm.files)

@@ -279,9 +279,14 @@ class RepoMap:
         if self._probe is None:
             return self.refresh() if self.is_stale() else False
         probe = self._probe.fingerprint()  # before the tree is read
-        if probe == self._probe_ok and (not self.use_git or git_head(self.root) == self._built.head):
+        if self._probe_current(probe):
             return False
         return self.refresh(probe=probe)
+
+    def _probe_current(self, probe: str) -> bool:
+        """Whether a probe fingerprint (and HEAD) still match the last state that was found
+        current: then nothing the map reads has changed."""
+        return probe == self._probe_ok and (not self.use_git or git_head(self.root) == self._built.head)
 
     def refresh(self, *, probe: str | None = None) -> bool:
         """Bring this RepoMap up to date with the tree, in place; whether anything changed.
@@ -519,7 +524,7 @@ class RepoMap:
         probe = None
         if self._probe is not None:
             probe = self._probe.fingerprint()
-            if probe == self._probe_ok and (not self.use_git or git_head(self.root) == self._built.head):
+            if self._probe_current(probe):
                 return False
         stale = self.stamp() != self._built
         if not stale and probe is not None:
