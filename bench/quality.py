@@ -4,8 +4,9 @@
                             [--preset NAME] [--params FILE] [--json OUT]
 
 For each repository, cases are mined from the commits after a snapshot (the git oracle
-of ``ripmap.train.cases.oracle``); every ranker sees only the code and history at the
-snapshot. Each commit poses three tasks:
+of ``ripmap.train.cases.oracle``); every ranker sees the code at the snapshot and the
+history before the case's commit, as its author had it (``--history snapshot``: the
+history at the snapshot). Each commit poses three tasks:
 
 * ``A``      one changed file is in the chat; the other changed files are expected;
 * ``A+msg``  the same file plus the commit message as the focus text;
@@ -64,7 +65,7 @@ def measure_repo(repo: Path, params: Params, tasks: tuple[str, ...], args, cache
     if not mined.cases:
         print(f"{repo.name}: no cases", file=sys.stderr)
         return []
-    ev = Evaluator([mined], cache_dir=cache)
+    ev = Evaluator([mined], cache_dir=cache, history=args.history)
     snap = next(iter(ev.snapshots.values()))
     plain = PlainRankers(snap.ctx)
     fi = snap.ctx.graph.file_index
@@ -76,7 +77,7 @@ def measure_repo(repo: Path, params: Params, tasks: tuple[str, ...], args, cache
         t = time.perf_counter()
         mine = ev.ranking_for(params, c)
         dt = time.perf_counter() - t
-        ranked = {"ripmap": mine, "bm25": plain.bm25(c), "cochange": plain.cochange(c),
+        ranked = {"ripmap": mine, "bm25": plain.bm25(c), "cochange": plain.cochange(c, ev.context_for(c)),
                   "structure": ev.ranking_for(STRUCTURE_ONLY, c)}
         row = {"repo": mined.repo, "commit": c.commit, "task": c.task, "weight": c.case_weight,
                "files": snap.file_count, "rank_s": dt}
@@ -167,6 +168,9 @@ def main() -> None:
     ap.add_argument("--max-commits", type=int, default=300)
     ap.add_argument("--preset", help="evaluate this preset instead of the defaults")
     ap.add_argument("--params", help="evaluate this parameters file instead of the defaults")
+    ap.add_argument("--history", choices=("case", "snapshot"), default="case",
+                    help="git history each case is ranked with: its own, every commit before it (default), "
+                         "or the snapshot's, cut where the code was indexed")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--json", help="also write every per-case row to this file")
     ap.add_argument("--rows", help="skip mining: report from rows written earlier by --json")

@@ -405,3 +405,63 @@ def test_parse_large_log_counts() -> None:
     sig = gitinfo._build(*parsed, 30, "h", ())
     assert int(sig.churn.sum()) == 10_000
     assert sig.cochange_vector(np.arange(5)).shape == (len(sig.files),)
+
+
+# ---------------------------------------------------------------------------- timeline
+
+
+def test_a_timeline_view_is_the_history_a_load_at_the_parent_reads(tmp_path: Path) -> None:
+    """``GitTimeline.before(sha)`` slices one log; it must give what ``load_git_signals`` gives
+    at ``sha``'s parent, for the same window of commits (ages, churn, co-change, head)."""
+    repo = tmp_path / "r"
+    shas = planted(repo)
+    shas.append(commit(repo, T0 + 12 * DAY, *[f"big/{i}.py" for i in range(5)], "a.py"))  # large
+    shas.append(commit(repo, T0 + 13 * DAY, "b.py", "d.py"))
+    tl = gitinfo.load_git_timeline(repo, commits=2, max_commits=4, max_commit_files=3)
+    assert tl is not None and tl.shas[0] == shas[-1] and len(tl.shas) == 6  # 2 + 4 asked, 7 exist
+    tl = gitinfo.load_git_timeline(repo, commits=3, max_commits=4, max_commit_files=3)
+    for sha, parent in ((shas[-1], shas[-2]), (shas[-2], shas[-3]), (shas[-3], shas[-4])):
+        view = tl.before(sha)
+        ref = load_git_signals(repo, until=parent, max_commits=4, max_commit_files=3)
+        assert view.head == ref.head == parent and view.now == ref.now
+        touched = {f for f in view.files if view.churn[view.index[f]] > 0}
+        assert touched == set(ref.files)
+        for f in ref.files:
+            assert view.churn[view.index[f]] == ref.churn[ref.index[f]]
+            assert view.age_days[view.index[f]] == pytest.approx(ref.age_days[ref.index[f]])
+        for seed in ref.files:
+            q_ref = np.zeros(len(ref.files))
+            q_ref[ref.index[seed]] = 1.0
+            q_view = np.zeros(len(view.files))
+            q_view[view.index[seed]] = 1.0
+            got = view.association_vector(q_view)
+            want = ref.association_vector(q_ref)
+            assert {f: got[view.index[f]] for f in ref.files} == pytest.approx(dict(zip(ref.files, want)))
+    # nothing from the commit itself or after it: d.py is only in the last commit
+    assert tl.before(shas[-1]).churn[tl.before(shas[-1]).index["d.py"]] == 0
+    assert np.isinf(tl.before(shas[-1]).age_days[tl.before(shas[-1]).index["d.py"]])
+    # the oldest commit read has no history before it in the log read
+    assert tl.before(tl.shas[-1]).is_empty
+    with pytest.raises(KeyError):
+        tl.before("0" * 40)
+
+
+def test_each_view_has_its_own_serial(tmp_path: Path) -> None:
+    """Memos of derived values are keyed by the serial: two views of one timeline (or two
+    loads of one history) must never share one."""
+    repo = tmp_path / "r"
+    shas = planted(repo)
+    tl = gitinfo.load_git_timeline(repo, commits=2)
+    assert tl is not None
+    serials = {tl.before(shas[-1]).serial, tl.before(shas[-1]).serial, load_git_signals(repo).serial,
+               load_git_signals(repo).serial}
+    assert len(serials) == 4
+
+
+def test_a_timeline_that_git_cannot_read_is_none(tmp_path: Path) -> None:
+    assert gitinfo.load_git_timeline(tmp_path) is None
+    repo = tmp_path / "r"
+    planted(repo)
+    assert gitinfo.load_git_timeline(repo, tip="no-such-commit") is None
+    with pytest.raises(ValueError):
+        gitinfo.load_git_timeline(repo, commits=-1)

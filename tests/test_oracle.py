@@ -109,7 +109,7 @@ def test_no_leakage_future_cochange_does_not_help(tmp_path: Path) -> None:
     # relevance grades come from history before the snapshot only, where the pairs are not
     # special (all files co-changed once, in the initial commit): 0.5 + 1/7 for everyone
     assert {e.relevance for c in mined.cases for e in c.expected} == {round(0.5 + 1 / 7, 6)}
-    ev = Evaluator([mined], cache_dir=tmp_path / "c")
+    ev = Evaluator([mined], cache_dir=tmp_path / "c", history="snapshot")
     res = ev.evaluate(DEFAULT)
     # 1 relevant file among 19 with no usable signal: chance NDCG@10 is about 0.2; a leak
     # of the predicted commits' own co-change would put the partner first (NDCG 1.0)
@@ -122,6 +122,30 @@ def test_no_leakage_future_cochange_does_not_help(tmp_path: Path) -> None:
     assert head == mined.snapshot
 
 
+def test_each_case_sees_the_history_before_its_own_commit_and_none_after(tmp_path: Path) -> None:
+    """Per-case history (the default): a pair's second commit may use its first (made
+    before it, as its author would have it), but no case sees its own commit or a later one."""
+    root, pairs = _future_only_repo(tmp_path / "r")
+    mined = mine_cases(root, snapshot_back=2 * len(pairs), max_commits=100)
+    ev = Evaluator([mined], cache_dir=tmp_path / "c")
+    assert ev.history == "case"
+    p = DEFAULT.replace(boost_temporal_coupling=100.0, boost_lexical=0.01, weight_structure=0.01)
+    res = ev.evaluate(p, explain_failures=False)
+    order = {sha: i for i, sha in enumerate(dict.fromkeys(c.commit for c in mined.cases))}
+    first = [m.ndcg_10 for c, m in res.per_case if order[c.commit] < len(pairs)]
+    second = [m.ndcg_10 for c, m in res.per_case if order[c.commit] >= len(pairs)]
+    assert len(first) == len(second) == 2 * len(pairs)
+    assert sum(first) / len(first) < 0.45  # the pair's own commit is not in its history
+    assert min(second) == 1.0  # the first commit of the pair is
+    # the context a case is ranked in holds history up to its parent, on the snapshot's code
+    case = mined.cases[-1]
+    ctx = ev.context_for(case)
+    parent = subprocess.run(["git", "-C", str(root), "rev-parse", f"{case.commit}^"], capture_output=True,
+                            text=True).stdout.strip()
+    assert ctx.git.head == parent and ctx.graph is ev.snapshots[(case.repo, case.snapshot)].ctx.graph
+    a, b = next(pr for pr in pairs if case.seed_file in pr)
+    col = ctx.git.index[a]
+    assert ctx.git.churn[col] == 3 + 1 + 1  # initial commit, its own update, the pair's first commit
 def test_files_created_after_the_snapshot_are_dropped(tmp_path: Path) -> None:
     root = tmp_path / "r"
     root.mkdir()

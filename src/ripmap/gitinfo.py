@@ -24,7 +24,7 @@ Design notes
 from __future__ import annotations
 
 import functools
-
+import itertools
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -41,9 +41,11 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "SHALLOW_NOTE",
     "GitSignals",
+    "GitTimeline",
     "git_head",
     "git_toplevel",
     "load_git_signals",
+    "load_git_timeline",
 ]
 
 #: How many (non-merge) commits to read by default: enough for a stable churn and
@@ -59,6 +61,7 @@ DEFAULT_TIMEOUT = 30.0
 SHALLOW_NOTE = "shallow clone: git history is truncated"
 
 _SECONDS_PER_DAY = 86400.0
+_SERIALS = itertools.count(1)
 # Record separator: starts every commit header in our ``--format``. With ``-z`` file
 # names are NUL-terminated, so splitting the whole output on NUL gives header and
 # name tokens; a name would have to begin with this control byte to be mistaken
@@ -124,8 +127,12 @@ class GitSignals:
     commit_size: np.ndarray | None = None
     index: dict[str, int] = field(init=False, repr=False)
     commit_counts: np.ndarray = field(init=False, repr=False)
+    #: a number no other GitSignals of this process has: what memos of values derived
+    #: from these signals are keyed by (an ``id`` can be reused once an object is freed)
+    serial: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "serial", next(_SERIALS))
         n = len(self.files)
         # Copies, so freezing them cannot make a caller's own arrays read-only.
         age = np.array(self.age_days, dtype=np.float64).reshape(-1)
@@ -395,14 +402,15 @@ def _resolve(root: Path, until: str | None, timeout: float) -> tuple[str, bool, 
     return lines[2].strip(), lines[0] == "true", shallow_file
 
 
-def _parse_log(text: str, boundary: frozenset[str]) -> tuple[list[int], list[int], list[str], list[int]]:
+def _parse_log(text: str, boundary: frozenset[str],
+               shas: list[str] | None = None) -> tuple[list[int], list[int], list[str], list[int]]:
     """Split ``git log -z`` output into commit times, per-commit file counts and paths.
 
     Output shape per commit: ``<MARKER><sha> <ct>\\0`` then, if it touched anything,
     ``\\n<path>\\0<path>\\0...``. Returns ``(times, nfiles, paths, commit_of_path)``
     with commits numbered in log order. Shallow-boundary commits (listed in
     ``boundary``) are dropped: git shows them as adding the whole tree, which is not
-    a real change.
+    a real change. ``shas``, when given, receives each kept commit's id in log order.
     """
     times: list[int] = []
     nfiles: list[int] = []
@@ -417,6 +425,8 @@ def _parse_log(text: str, boundary: frozenset[str]) -> tuple[list[int], list[int
             sha, _, ct = tok[1:].partition(" ")
             skipping = sha in boundary
             if not skipping:
+                if shas is not None:
+                    shas.append(sha)
                 times.append(int(ct))
                 nfiles.append(0)
                 c += 1
@@ -461,6 +471,36 @@ def _build(times: list[int], nfiles: list[int], paths: list[str], owner: list[in
                       commit_age=(now - ts[small]) / _SECONDS_PER_DAY, commit_size=n[small].astype(np.float64))
 
 
+_NO_COMMITS = "no commits touch this directory: no git signals"
+
+
+def _read_log(root: Path, until: str | None, max_commits: int,
+              timeout: float) -> tuple[str, tuple[str, ...], str, frozenset[str]]:
+    """``(tip id, notes, git log -z output, shallow-boundary commits)`` for the newest
+    ``max_commits`` non-merge commits reachable from ``until`` (HEAD) touching ``root``.
+    Raises :class:`_GitFailure` with the user-facing note."""
+    if until is not None and until.startswith("-"):
+        raise _GitFailure(f"until={until!r} is not a commit: no git signals")
+    head, shallow, shallow_file = _resolve(root, until, timeout)
+    notes: tuple[str, ...] = ()
+    boundary: frozenset[str] = frozenset()
+    if shallow:
+        notes = (SHALLOW_NOTE,)
+        try:
+            boundary = frozenset(shallow_file.read_text("ascii").split())
+        except OSError:
+            pass
+    r = _run_git(root, [
+        "-c", "log.showSignature=false", "-c", "log.showRoot=true",
+        "log", "--no-merges", "--no-renames", "--no-color", "--no-notes",
+        "--name-only", "-z", "--relative", f"--format={_MARKER}%H %ct",
+        "-n", str(int(max_commits)), head, "--", ".",
+    ], timeout)
+    if r.returncode != 0:
+        raise _GitFailure(f"git log failed: {_first_line(r.stderr)}")
+    return head, notes, os.fsdecode(r.stdout), boundary
+
+
 def load_git_signals(root: Path, *, until: str | None = None,
                      max_commits: int = DEFAULT_MAX_COMMITS,
                      max_commit_files: int = DEFAULT_MAX_COMMIT_FILES,
@@ -486,32 +526,95 @@ def load_git_signals(root: Path, *, until: str | None = None,
     """
     if max_commits < 1 or max_commit_files < 1:
         raise ValueError("max_commits and max_commit_files must be at least 1")
-    root = Path(root)
-    if until is not None and until.startswith("-"):
-        return GitSignals.empty(f"until={until!r} is not a commit: no git signals")
     try:
-        head, shallow, shallow_file = _resolve(root, until, timeout)
-        notes: tuple[str, ...] = ()
-        boundary: frozenset[str] = frozenset()
-        if shallow:
-            notes = (SHALLOW_NOTE,)
-            try:
-                boundary = frozenset(shallow_file.read_text("ascii").split())
-            except OSError:
-                pass
-        r = _run_git(root, [
-            "-c", "log.showSignature=false", "-c", "log.showRoot=true",
-            "log", "--no-merges", "--no-renames", "--no-color", "--no-notes",
-            "--name-only", "-z", "--relative", f"--format={_MARKER}%H %ct",
-            "-n", str(int(max_commits)), head, "--", ".",
-        ], timeout)
-        if r.returncode != 0:
-            raise _GitFailure(f"git log failed: {_first_line(r.stderr)}")
+        head, notes, text, boundary = _read_log(Path(root), until, max_commits, timeout)
     except _GitFailure as exc:
         return GitSignals.empty(str(exc))
-    times, nfiles, paths, owner = _parse_log(os.fsdecode(r.stdout), boundary)
+    times, nfiles, paths, owner = _parse_log(text, boundary)
     if not times:
-        return GitSignals.empty("no commits touch this directory: no git signals",
+        return GitSignals.empty(_NO_COMMITS,
                                 head=head, notes=notes)
     sig = _build(times, nfiles, paths, owner, max_commit_files, head, notes)
     return sig if files is None else sig.restrict(files)
+
+
+@dataclass(frozen=True, eq=False)
+class GitTimeline:
+    """One ``git log`` read once and viewed as it stood before any commit in it.
+
+    The trainer and ``bench/quality.py`` rank each case with the history its author had:
+    every commit older than the case's, not only those older than the snapshot the code
+    was indexed at. :meth:`before` gives that view as :class:`GitSignals`, the same
+    numbers :func:`load_git_signals` would give at the commit's parent (the same window
+    of ``max_commits`` commits), by slicing one incidence matrix instead of running git
+    per case. "Older" is git's log order (reverse chronological, merges left out), the
+    order cases are mined in.
+    """
+
+    shas: tuple[str, ...]  # log order, newest first
+    times: np.ndarray
+    sizes: np.ndarray  # files each commit touched under root
+    incidence: sp.csr_matrix  # commits x files, every commit
+    files: tuple[str, ...]
+    max_commits: int
+    max_commit_files: int
+    notes: tuple[str, ...] = ()
+    position: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "position", {s: i for i, s in enumerate(self.shas)})
+
+    def __contains__(self, sha: str) -> bool:
+        return sha in self.position
+
+    def before(self, sha: str) -> GitSignals:
+        """The history a user had just before ``sha`` was committed (``KeyError`` when the
+        log read does not hold it). Files the window never touched have no age (inf)."""
+        p = self.position[sha] + 1
+        rows = slice(p, min(p + self.max_commits, len(self.shas)))
+        n = len(self.files)
+        if rows.start >= rows.stop:
+            return GitSignals.empty(_NO_COMMITS, notes=self.notes)
+        m = self.incidence[rows]
+        ts = self.times[rows]
+        now = int(ts.max())
+        churn = np.bincount(m.indices, minlength=n).astype(np.int64)
+        last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(last, m.indices, np.repeat(ts, np.diff(m.indptr)))
+        age = np.full(n, np.inf)
+        seen = churn > 0
+        age[seen] = (now - last[seen]) / _SECONDS_PER_DAY
+        size = self.sizes[rows]
+        small = np.flatnonzero((size >= 1) & (size <= self.max_commit_files))
+        return GitSignals(files=self.files, age_days=age, churn=churn, commit_files=m[small],
+                          head=self.shas[p], notes=self.notes, now=now,
+                          commit_age=(now - ts[small]) / _SECONDS_PER_DAY,
+                          commit_size=size[small].astype(np.float64))
+
+
+def load_git_timeline(root: Path, *, tip: str | None = None, commits: int = DEFAULT_MAX_COMMITS,
+                      max_commits: int = DEFAULT_MAX_COMMITS,
+                      max_commit_files: int = DEFAULT_MAX_COMMIT_FILES,
+                      timeout: float = DEFAULT_TIMEOUT) -> GitTimeline | None:
+    """The newest ``commits`` + ``max_commits`` non-merge commits reachable from ``tip``
+    (HEAD) touching ``root``, as a :class:`GitTimeline` whose views are ``max_commits``
+    commits deep: every one of the newest ``commits`` can be viewed with a full window.
+    ``None`` when git cannot read it (the caller keeps the history it has)."""
+    if max_commits < 1 or max_commit_files < 1 or commits < 0:
+        raise ValueError("commits must be at least 0, max_commits and max_commit_files at least 1")
+    shas: list[str] = []
+    try:
+        _head, notes, text, boundary = _read_log(Path(root), tip, commits + max_commits, timeout)
+    except _GitFailure:
+        return None
+    times, nfiles, paths, owner = _parse_log(text, boundary, shas)
+    files, cols = np.unique(np.asarray(paths, dtype=object), return_inverse=True) if paths \
+        else (np.zeros(0, dtype=object), np.zeros(0, dtype=np.intp))
+    m = sp.csr_matrix((np.ones(len(owner), np.float32), (np.asarray(owner, dtype=np.intp), cols.astype(np.intp))),
+                      shape=(len(times), len(files)))
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return GitTimeline(shas=tuple(shas), times=np.asarray(times, dtype=np.int64),
+                       sizes=np.asarray(nfiles, dtype=np.int64), incidence=m,
+                       files=tuple(str(f) for f in files), max_commits=max_commits,
+                       max_commit_files=max_commit_files, notes=notes)

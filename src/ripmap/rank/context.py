@@ -8,6 +8,7 @@ against one context.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
@@ -180,7 +181,7 @@ class RankContext:
         if g is None or g.is_empty or nz.size == 0:
             return np.zeros(n)
         half, expo = float(params["cochange_half_life_days"]), float(params["cochange_size_exponent"])
-        key = ("assoc", tuple(nz.tolist()), tuple(np.round(seeds[nz], 6).tolist()), half, expo)
+        key = ("assoc", g.serial, tuple(nz.tolist()), tuple(np.round(seeds[nz], 6).tolist()), half, expo)
 
         def make() -> np.ndarray:
             _age, _churn, col = self.git_arrays()
@@ -194,7 +195,10 @@ class RankContext:
         return self.per_query(key, make)
 
     def git_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(age_days, churn, git column index or -1) aligned with the graph's files."""
+        """(age_days, churn, git column index or -1) aligned with the graph's files.
+
+        Keyed by the signals' serial: contexts made by :meth:`with_history` share this
+        context's memos, and each has its own history."""
         def make():
             n = self.graph.n_files
             age = np.full(n, np.inf)
@@ -210,7 +214,14 @@ class RankContext:
                 age[has] = g.age_days[col[has]]
                 churn[has] = g.churn[col[has]]
             return age, churn, col
-        return self._get("git", make)
+        return self._get(("git", None if self.git is None else self.git.serial), make)
+
+    def with_history(self, git: GitSignals | None) -> "RankContext":
+        """This snapshot ranked with another history (its state as of a later commit):
+        the graph, indexes and every history-free memo are shared, not rebuilt."""
+        if git is self.git:
+            return self
+        return dataclasses.replace(self, git=git)
 
     def file_graph(self, params: Mapping[str, float]) -> FileGraph:
         """The weighted file graph for ``params`` (kept factored: see

@@ -144,6 +144,9 @@ def _evaluation(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("evaluation")
     g.add_argument("--params", metavar="FILE", help="parameters to evaluate / start from (JSON; its values override --preset's)")
     g.add_argument("--preset", metavar="NAME", help="named preset to evaluate / start from")
+    g.add_argument("--history", choices=("case", "snapshot"), default="case",
+                   help="git history each case is ranked with: its own, every commit before the case's (default; "
+                        "what a user working on it has), or the snapshot's, cut where the code was indexed")
     g.add_argument("--failure-threshold", type=float, default=0.5, metavar="X",
                    help="per-case NDCG@10 below which a case fails (default: 0.5)")
     g.add_argument("--failure-pool", type=int, default=50, metavar="N",

@@ -259,7 +259,8 @@ class Session:
             from .evaluation.evaluator import FAILURE_POOL, Evaluator
 
             self._ev = Evaluator(self.mined(), cache_dir=self.cache_dir, failure_threshold=self.a.failure_threshold,
-                                 failure_pool=int(_get(self.a, "failure_pool", FAILURE_POOL)), progress=say)
+                                 failure_pool=int(_get(self.a, "failure_pool", FAILURE_POOL)), progress=say,
+                                 history=str(_get(self.a, "history", "case")))
         return self._ev
 
 

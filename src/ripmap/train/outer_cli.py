@@ -130,6 +130,7 @@ RECORDED: tuple[tuple[str, str, bool], ...] = (
     ("base_url", "--base-url", False), ("timeout", "--timeout", True), ("agentic", "--agentic", True),
     ("min_confidence", "--min-confidence", False), ("failures_shown", "--failures-shown", False),
     ("failure_threshold", "--failure-threshold", False), ("failure_pool", "--failure-pool", False),
+    ("history", "--history", False),
     ("prompt", "--prompt", False), ("preset", "--preset", False), ("params", "--params", False),
 )
 

@@ -76,6 +76,7 @@ _COMMON = (
     *(Option(k, "--" + k.replace("_", "-"), ("mining", k), _tasks if k == "tasks" else (lambda v: v))
       for k in MINING),
     Option("failure_threshold", "--failure-threshold", ("failure_threshold",), float),
+    Option("history", "--history", ("history",)),
     Option("seed", "--seed", ("seed",), int),
 )
 SEARCH = (*_COMMON,

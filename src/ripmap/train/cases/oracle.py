@@ -14,8 +14,10 @@ body, with trailers such as ``Signed-off-by`` removed).
 No leakage, by construction:
 
 * every case is ranked on the code as it was at the snapshot, which precedes all case
-  commits; the ranker's git view is cut there too (the snapshot is a detached worktree
-  whose HEAD is the snapshot commit, so ``git log`` cannot see the future);
+  commits (a detached worktree whose HEAD is the snapshot commit); its git history is
+  the log before the case's own commit (the evaluator's default, ``history="case"``:
+  what its author had) or the snapshot's (``history="snapshot"``), never the commit
+  itself or a later one;
 * expected files that did not exist at the snapshot are dropped (nothing could rank them);
 * relevance grades use co-change statistics from history *before the snapshot* only.
 

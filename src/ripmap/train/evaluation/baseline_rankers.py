@@ -9,7 +9,7 @@ signals can never move its own baseline:
   task's evidence: the seed file's own tokens (task A), the commit message's sub-words
   (task B), or both (A+msg). No stop words, no stemming, no fields.
 * **co-change** (``cochange``): Jaccard similarity of commit sets with the seed file,
-  from history before the snapshot. In task B nothing is in the chat, so the seed is
+  from the history the case is ranked with (its own, before its commit, by default). In task B nothing is in the chat, so the seed is
   BM25's top file for the message (ranked first). Files with no co-change follow in
   BM25 order.
 * **structure** (``structure``): ripmap's own PageRank personalized on the seed (or the
@@ -102,7 +102,10 @@ class PlainRankers:
     def bm25(self, case: Case) -> list[str]:
         return self._order(self.bm25_scores(case), case)
 
-    def cochange(self, case: Case) -> list[str]:
+    def cochange(self, case: Case, ctx: RankContext | None = None) -> list[str]:
+        """Co-change order for ``case``; history from ``ctx`` (the case's own, from
+        :meth:`~ripmap.train.evaluation.evaluator.Evaluator.context_for`), else this
+        snapshot's."""
         g = self.ctx.graph
         lex = self.bm25_scores(case)
         seeds = [g.file_index[f] for f in case.chat_files if f in g.file_index]
@@ -111,19 +114,19 @@ class PlainRankers:
             top = int(np.argmax(lex))
             seeds = [top]
             first[top] = 1.0
-        cc = self._jaccard(seeds)
+        cc = self._jaccard(seeds, self.ctx if ctx is None else ctx)
         # lexicographic: seed first (task B), then co-change, then BM25
         order = np.lexsort((np.arange(g.n_files), -lex, -cc, -first))
         chat = set(case.chat_files)
         return [g.files[i] for i in order if g.files[i] not in chat]
 
-    def _jaccard(self, seeds: list[int]) -> np.ndarray:
+    def _jaccard(self, seeds: list[int], ctx: RankContext) -> np.ndarray:
         """Max Jaccard similarity of commit sets with the seeds (graph order)."""
-        g, git = self.ctx.graph, self.ctx.git
+        g, git = ctx.graph, ctx.git
         out = np.zeros(g.n_files)
         if not seeds or git is None or git.is_empty:
             return out
-        _age, _churn, col = self.ctx.git_arrays()
+        _age, _churn, col = ctx.git_arrays()
         cols = col[np.asarray(seeds)]
         cols = cols[cols >= 0]
         if cols.size == 0:

@@ -1,24 +1,31 @@
 """The evaluator: run ripmap's real ranking on every case and score it.
 
-Each (repository, snapshot) is indexed once (a detached worktree at the snapshot, so
-code *and* git history are as they were before the predicted commits); its graph, BM25
-index and git arrays live in a :class:`~ripmap.rank.RankContext` that every evaluation
-reuses. A parameter change only re-assembles what it touches (the graph matrix is
+Each (repository, snapshot) is indexed once (a detached worktree at the snapshot, so the
+code is as it was before the predicted commits); its graph, BM25 index and git arrays
+live in a :class:`~ripmap.rank.RankContext` that every evaluation reuses. Git history is
+each case's own by default (``history="case"``): every commit before the case's, as a
+user working on it would have, the commits between the snapshot and the case included
+(one ``git log`` per snapshot, viewed per case: :class:`~ripmap.gitinfo.GitTimeline`).
+``history="snapshot"`` cuts every case's history at the snapshot instead. A parameter change only re-assembles what it touches (the graph matrix is
 memoized per graph-parameter tuple). Same parameters → identical numbers.
 """
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ...api import RepoMap
+from ...errors import RipmapError
+from ...gitinfo import GitTimeline, load_git_timeline
 from ...rank import RankContext, Ranking
 from ...rank.score import Query, rank_many
 from ...rank.params import DEFAULT, Params
 from ..cases.oracle import TASKS, Case, MinedRepo
 from ..cases.snapshots import materialize
+from ..git import run_git
 from .failures import Candidate, classify, spread
 from .metrics import CaseMetrics, aggregate, case_metrics
 
@@ -31,6 +38,13 @@ FAILURE_POOL = 50
 RANK_BLOCK = 128
 
 
+#: per-case histories kept per snapshot (each a few sparse arrays; cases of one commit
+#: come together, so a small window serves an evaluation in case order)
+MAX_HISTORY_VIEWS = 64
+
+HISTORIES = ("case", "snapshot")
+
+
 @dataclass
 class Snapshot:
     repo: str
@@ -38,6 +52,23 @@ class Snapshot:
     root: Path
     ctx: RankContext
     file_count: int
+    #: the log the cases' own histories are viewed from (None: every case gets ``ctx.git``)
+    timeline: GitTimeline | None = None
+    _views: "OrderedDict[str, RankContext]" = field(default_factory=OrderedDict, repr=False)
+
+    def context_for(self, commit: str) -> RankContext:
+        """The context to rank a case of ``commit`` in: the snapshot's, with the history
+        just before ``commit`` when the timeline holds it."""
+        if self.timeline is None or commit not in self.timeline:
+            return self.ctx
+        ctx = self._views.get(commit)
+        if ctx is None:
+            ctx = self._views[commit] = self.ctx.with_history(self.timeline.before(commit))
+            while len(self._views) > MAX_HISTORY_VIEWS:
+                self._views.popitem(last=False)
+        else:
+            self._views.move_to_end(commit)
+        return ctx
 
 
 @dataclass(frozen=True)
@@ -137,7 +168,11 @@ class Evaluator:
     """
 
     def __init__(self, mined: Sequence[MinedRepo], *, cache_dir: str | Path, failure_threshold: float = 0.5,
-                 failure_pool: int = FAILURE_POOL, progress: Callable[[str], None] | None = None) -> None:
+                 failure_pool: int = FAILURE_POOL, progress: Callable[[str], None] | None = None,
+                 history: str = "case") -> None:
+        if history not in HISTORIES:
+            raise ValueError(f"history must be one of {', '.join(HISTORIES)}, not {history!r}")
+        self.history = history
         self.cache_dir = Path(cache_dir)
         self.failure_threshold = failure_threshold
         self.failure_pool = failure_pool
@@ -154,7 +189,9 @@ class Evaluator:
                 _ = ctx.lexical  # build once, up front (and before any fork)
                 _ = ctx.pairing
                 _ = ctx.git_arrays()
-                self.snapshots[key] = Snapshot(m.repo, m.snapshot, wt, ctx, ctx.graph.n_files)
+                timeline = _timeline(wt, m.snapshot, [c for n in mined if (n.repo, n.snapshot) == key
+                                                      for c in n.cases]) if history == "case" else None
+                self.snapshots[key] = Snapshot(m.repo, m.snapshot, wt, ctx, ctx.graph.n_files, timeline)
                 rm.close()
             self.cases.extend(m.cases)
 
@@ -181,19 +218,31 @@ class Evaluator:
         a block at a time, so an evaluation never holds every case's signals at once."""
         i = 0
         while i < len(cases):
-            key = (cases[i].repo, cases[i].snapshot)
+            key = self._block_key(cases[i])
             j = i + 1
-            while j < len(cases) and j - i < RANK_BLOCK and (cases[j].repo, cases[j].snapshot) == key:
+            while j < len(cases) and j - i < RANK_BLOCK and self._block_key(cases[j]) == key:
                 j += 1
             block = cases[i:j]
             queries = [Query(chat_files=tuple(c.chat_files), focus=c.focus) for c in block]
-            for c, r in zip(block, rank_many(self.snapshots[key].ctx, params, queries, direct=True)):
+            ctx = self.context_for(block[0])
+            for c, r in zip(block, rank_many(ctx, params, queries, direct=True)):
                 files = list(r.files)
                 for f in c.chat_files:
                     if f in r.file_index and f in files:
                         files.remove(f)
                 yield r, files
             i = j
+
+    def context_for(self, case: Case) -> RankContext:
+        """What ``case`` is ranked in: its snapshot's code, with its own history (by
+        :attr:`history`). Baselines read history from here too."""
+        return self.snapshots[(case.repo, case.snapshot)].context_for(case.commit)
+
+    def _block_key(self, case: Case) -> tuple[str, ...]:
+        """Cases ranked together share a snapshot and, with per-case history, a commit."""
+        if self.history == "case":
+            return (case.repo, case.snapshot, case.commit)
+        return (case.repo, case.snapshot)
 
     def evaluate(self, params: Params | None = None, cases: Iterable[Case] | None = None, *,
                  explain_failures: bool = True) -> EvalResult:
@@ -246,6 +295,18 @@ class Evaluator:
                        intent=c.intent, seed_file=c.seed_file, expected_top=tuple(exp_sorted[:5]),
                        actual_top=tuple(files[:5]), ndcg=ndcg, explanations=tuple(rows), task=c.task,
                        kind=classify(rows))
+
+
+def _timeline(root: Path, snapshot: str, cases: Sequence[Case]) -> GitTimeline | None:
+    """The log from the newest of ``cases`` back to a full window before ``snapshot``."""
+    if not cases:
+        return None
+    tip = max(cases, key=lambda c: c.timestamp).commit
+    try:
+        after = int(run_git(root, "rev-list", "--no-merges", "--count", f"{snapshot}..{tip}", "--", ".").strip())
+    except (RipmapError, ValueError):
+        return None
+    return load_git_timeline(root, tip=tip, commits=after)
 
 
 __all__ = ["Evaluator", "EvalResult", "FAILURE_POOL", "Failure", "Snapshot"]

@@ -261,7 +261,7 @@ def _write_config(run: RunFolder, strategy: Strategy, settings: LoopSettings, se
         "run": run.name, "kind": strategy.kind, "strategy": strategy.name, "created": old.get("created") or utc_now(),
         "budget": budget, "seed": setup.seed, "start": setup.start, "storage": redact(url),
         "search_params": list(settings.search_params) if settings.search_params else None,
-        "failure_threshold": ev.failure_threshold, "repos": _repos(ev, sources),
+        "failure_threshold": ev.failure_threshold, "history": ev.history, "repos": _repos(ev, sources),
         **{k: v for k, v in sources.items() if k != "repos"},
         "cases": _case_counts(ev),
         "resumed": list(old.get("resumed", [])) + ([utc_now()] if old else []),
