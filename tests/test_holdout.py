@@ -224,6 +224,9 @@ def test_a_search_resumes_from_its_config_and_refuses_other_repositories(cli, re
                       "repositories")
     _one_line_refusal(*cli("search", "--run-name", "r", "--strategy", "tpe")[::2], "--strategy random")
     _one_line_refusal(*cli("search", "--run-name", "r", "--snapshot-back", "6")[::2], "--snapshot-back 8")
+    # the history cases are ranked with is recorded (each case's own, the default) and kept
+    assert json.loads((cli.out / "r" / "config.json").read_text())["history"] == "case"
+    _one_line_refusal(*cli("search", "--run-name", "r", "--history", "snapshot")[::2], "--history case")
     assert json.loads((cli.out / "r" / "results.json").read_text())["complete"] == 3  # nothing was mixed in
 
 
