@@ -390,3 +390,75 @@ def test_an_unchanged_importer_whose_import_lost_a_target_is_counted_again(tmp_p
         cold = rm.graph
     assert sorted(g.imported.tolist()) != sorted(cold.imported.tolist())  # the count did change
     assert np.array_equal(patched.imported, cold.imported)
+
+
+def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_maps(repo: Path, tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """A large graph's factors are stored; the next map reads them instead of assembling
+    them and draws the same maps; another point of the graph parameters, a damaged blob
+    and an edit are assembled again, never trusted."""
+    import ripmap.cache.blobs as blobs
+    import ripmap.rank.context as context
+    from ripmap.rank.edges import graph_key
+    from ripmap.rank.params import DEFAULT
+
+    monkeypatch.setattr(blobs, "FILE_GRAPH_MIN_REFS", 0)  # the fixture is small; the rule is the same
+    cold = _cold(repo)
+    built: list[int] = []
+    real = context.factored_file_graph
+
+    def counting(g, params):
+        built.append(1)
+        return real(g, params)
+
+    monkeypatch.setattr(context, "factored_file_graph", counting)
+    cdir = tmp_path / "cache"
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        first = _maps(rm)
+        fp = rm.index.fingerprint
+    assert len(built) == 1
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        again = _maps(rm)
+        assert len(built) == 1  # read back, not assembled
+        rm.rank(params=DEFAULT.replace(edge_weight_call=2.0))
+        assert len(built) == 2  # another point of the graph parameters is assembled
+    assert again == first == cold
+    with TagCache.open(repo, cdir, parser_version=f"classify:{ripmap.api.CLASSIFY_VERSION}") as tc:
+        tc.put_blob(blobs._file_graph_key(fp, graph_key(DEFAULT)), b"not a blob")
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        assert _maps(rm) == first
+    assert len(built) == 3  # the damaged blob was assembled again
+    EDITS["edit"](repo)
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        edited = _maps(rm)
+    assert len(built) == 4  # the edited index has no factors stored yet
+    assert edited == _cold(repo)
+
+
+def test_a_stored_weighted_graph_round_trips_and_refuses_damage(repo: Path) -> None:
+    import io
+
+    import scipy.sparse as sp
+
+    from ripmap.cache.blobs import decode_file_graph, write_file_graph
+    from ripmap.rank.edges import FileGraph, factored_file_graph
+    from ripmap.rank.params import DEFAULT
+
+    with RepoMap(repo, use_cache=False) as rm:
+        g = rm.context.graph
+    W = factored_file_graph(g, DEFAULT)
+    assert W.Wi.nnz and W.Rw.nnz  # the fixture imports and references across files
+    buf = io.BytesIO()
+    write_file_graph(W, buf)
+    got = decode_file_graph(buf.getvalue())
+    for name in ("Rw", "Dw", "Wi"):
+        assert (getattr(got, name) != getattr(W, name)).nnz == 0
+    assert np.array_equal(got.out, W.out) and np.array_equal(got.referrers, W.referrers)
+    # an index pointing outside its matrix is refused, not used
+    Dw = W.Dw.copy()
+    Dw.indices[:] = W.Dw.shape[1] + 5
+    buf = io.BytesIO()
+    write_file_graph(FileGraph(W.Rw, sp.csr_matrix((Dw.data, Dw.indices, Dw.indptr), shape=W.Dw.shape, copy=False),
+                               W.Wi, W.out, W.referrers), buf)
+    with pytest.raises(ValueError):
+        decode_file_graph(buf.getvalue())

@@ -12,14 +12,17 @@ reference graph           ``graph:<index fingerprint>``   any mapped file change
 git signals               ``git:<HEAD>:<until>``          HEAD (or ``until``) moves
 lexical index             ``lexical2:<fingerprint>``      any mapped file changes (patched from
                                                           the newest one: changed files only)
+weighted file graph       ``wgraph:<fingerprint>:<point>``  any mapped file changes, or another
+                                                          point of the graph parameters
 ========================  ==============================  =====================================
 
 The graph carries its rows, its referrer counts and each file's (size, mtime), so the
 next index's graph is the newest one with the changed files' rows replaced and their
-edges recounted (:func:`ripmap.graph.patch_graph`). The weighted file graph is not
-stored: it is kept factored (:class:`ripmap.rank.edges.FileGraph`) and assembled from
-the graph in a fraction of the time reading it would take (multiplied out, it was 41M
-entries on a 70,000-file tree).
+edges recounted (:func:`ripmap.graph.patch_graph`). The weighted file graph is stored as
+its factors (:class:`ripmap.rank.edges.FileGraph`; multiplied out it was 41M entries on a
+70,000-file tree), and only for graphs of at least :data:`FILE_GRAPH_MIN_REFS` references:
+assembling it costs 1.3 s there and reading it a tenth of that, while on a small graph
+assembling is as quick as a read.
 (The tokenizer's vocabulary is a file of its own: :mod:`ripmap.cache.vocab`.)
 
 Every codec is numpy ``.npz`` without pickles, so loading a tampered cache cannot run
@@ -38,13 +41,20 @@ import scipy.sparse as sp
 
 from ..gitinfo import GitSignals
 from ..graph import GRAPH_VERSION, DefRows, GraphData, GraphRows
+from ..rank.edges import FileGraph
 from ..rank.lexical import CHUNK_FIELDS, FILE_FIELDS, INDEX_VERSION, LexicalCounts, LexicalIndex
 from .protocol import Cache
 
 #: the key prefixes (the store keeps the newest two blobs of each)
-GRAPH, GIT, LEXICAL = "graph", "git", "lexical2"
+GRAPH, GIT, LEXICAL, FILE_GRAPH = "graph", "git", "lexical2", "wgraph"
 #: every kind this version keeps (others are dropped: see :meth:`BlobStore.save_graph`)
-KINDS = (GRAPH, GIT, LEXICAL)
+KINDS = (GRAPH, GIT, LEXICAL, FILE_GRAPH)
+#: version of the weighted file graph blob: bumped whenever :mod:`ripmap.rank.edges` weighs
+#: an edge differently, so factors assembled by older code are never read
+FILE_GRAPH_VERSION = 1
+#: reference entries (of the graph's three kinds) from which the weighted file graph is
+#: stored: below, assembling it is about as quick as reading it back
+FILE_GRAPH_MIN_REFS = 300_000
 #: version of the git-signals blob layout
 GIT_FORMAT = 2
 
@@ -133,6 +143,21 @@ class BlobStore:
             except Exception:
                 return None
 
+    # -- the weighted file graph (per point of the graph parameters) -------------------
+    def load_file_graph(self, graph: GraphData, key: Sequence[float]) -> FileGraph | None:
+        """The stored factors of ``graph``'s weighted file graph at graph-parameter point
+        ``key``, or None (not stored, too small to be, stale or corrupt)."""
+        if not _worth_storing(graph):
+            return None
+        got = self._load(_file_graph_key(self.fingerprint, key), decode_file_graph)
+        if got is None or got.Wi.shape != (graph.n_files, graph.n_files) or got.Dw.shape[1] != graph.n_files:
+            return None
+        return got
+
+    def save_file_graph(self, graph: GraphData, key: Sequence[float], W: FileGraph) -> None:
+        if _worth_storing(graph):
+            self.cache.put_blob(_file_graph_key(self.fingerprint, key), lambda fh: write_file_graph(W, fh))
+
     # -- git signals (keyed by HEAD, not by the index) --------------------------------
     def load_git(self, head: str, until: str | None) -> GitSignals | None:
         blob = self.cache.get_blob(_git_key(head, until))
@@ -149,6 +174,15 @@ class BlobStore:
 
 def _git_key(head: str, until: str | None) -> str:
     return f"{GIT}:{head}:{until or ''}"
+
+
+def _file_graph_key(fingerprint: str, key: Sequence[float]) -> str:
+    # repr of each float: the exact value, so two points never share a blob
+    return f"{FILE_GRAPH}:{fingerprint}:{GRAPH_VERSION}.{FILE_GRAPH_VERSION}:{','.join(map(repr, key))}"
+
+
+def _worth_storing(graph: GraphData) -> bool:
+    return sum(m.nnz for m in graph.R) >= FILE_GRAPH_MIN_REFS
 
 
 # -- codecs ---------------------------------------------------------------------------
@@ -246,6 +280,32 @@ def _def_rows(z, n_strs: int, n_files: int, n_names: int) -> tuple[DefRows | Non
                    or int(names.max()) >= n_names or int(names.min()) < -1 or bool((np.diff(d.file) < 0).any())):
         raise ValueError("definition rows point outside their graph")
     return d, names
+
+
+def write_file_graph(W: FileGraph, buf: BinaryIO) -> None:
+    """A weighted file graph's factors, row sums and referrer counts as ``.npz``."""
+    arrays: dict[str, np.ndarray] = {}
+    for name in ("Rw", "Dw", "Wi"):
+        arrays.update(_csr_arrays(name, getattr(W, name)))
+    np.savez(buf, version=np.array(FILE_GRAPH_VERSION), out=np.asarray(W.out, dtype=np.float64),
+             referrers=np.asarray(W.referrers), **arrays)
+
+
+def decode_file_graph(b: bytes | BinaryIO) -> FileGraph:
+    """Inverse of :func:`write_file_graph`; ``ValueError`` for another version or
+    factors that do not fit together."""
+    with np.load(_readable(b), allow_pickle=False) as z:
+        if int(z["version"]) != FILE_GRAPH_VERSION:
+            raise ValueError("weighted file graph blob of another version")
+        Rw, Dw, Wi = (_csr_from(z, name) for name in ("Rw", "Dw", "Wi"))
+        out, referrers = z["out"], z["referrers"]
+    n = Wi.shape[0]
+    if Wi.shape != (n, n) or Rw.shape != (n, Dw.shape[0]) or Dw.shape[1] != n or out.shape != (n,) \
+            or referrers.shape != (n,):
+        raise ValueError("weighted file graph factors do not fit together")
+    for m in (Rw, Dw, Wi):
+        m.check_format(full_check=True)  # indices in range: a damaged blob must not index outside
+    return FileGraph(Rw, Dw, Wi, out, referrers)
 
 
 def encode_git(sig: GitSignals) -> bytes:

@@ -225,11 +225,18 @@ class RankContext:
 
     def file_graph(self, params: Mapping[str, float]) -> FileGraph:
         """The weighted file graph for ``params`` (kept factored: see
-        :class:`~ripmap.rank.edges.FileGraph`), assembled once per graph-parameter point."""
+        :class:`~ripmap.rank.edges.FileGraph`), assembled once per graph-parameter point
+        (or read from the store, which keeps it for large graphs)."""
         key = graph_key(params)
         W = self.file_graphs.get(key)
         if W is None:
-            W = self.file_graphs[key] = factored_file_graph(self.graph, params)
+            keeps = self.store is not None and hasattr(self.store, "load_file_graph")
+            W = self.store.load_file_graph(self.graph, key) if keeps else None  # type: ignore[union-attr]
+            if W is None:
+                W = factored_file_graph(self.graph, params)
+                if keeps:
+                    self.store.save_file_graph(self.graph, key, W)  # type: ignore[union-attr]
+            self.file_graphs[key] = W
             while len(self.file_graphs) > MAX_FILE_GRAPHS:  # a long search visits hundreds of points
                 self._forget_graph(self.file_graphs.pop(next(iter(self.file_graphs))))
         return W
