@@ -28,7 +28,7 @@ import itertools
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -130,8 +130,11 @@ class GitSignals:
     #: a number no other GitSignals of this process has: what memos of values derived
     #: from these signals are keyed by (an ``id`` can be reused once an object is freed)
     serial: int = field(init=False, repr=False)
+    #: ``index`` when the caller already has it for these ``files`` (the views of one
+    #: :class:`GitTimeline` share the timeline's)
+    known_index: InitVar[dict[str, int] | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, known_index: dict[str, int] | None) -> None:
         object.__setattr__(self, "serial", next(_SERIALS))
         n = len(self.files)
         # Copies, so freezing them cannot make a caller's own arrays read-only.
@@ -158,7 +161,8 @@ class GitSignals:
         object.__setattr__(self, "age_days", _frozen(age))
         object.__setattr__(self, "churn", _frozen(churn))
         object.__setattr__(self, "commit_files", m)
-        object.__setattr__(self, "index", {f: i for i, f in enumerate(self.files)})
+        object.__setattr__(self, "index", {f: i for i, f in enumerate(self.files)} if known_index is None
+                           or len(known_index) != len(self.files) else known_index)
         object.__setattr__(self, "commit_counts", _frozen(counts))
 
     # ------------------------------------------------------------------ construction
@@ -560,9 +564,11 @@ class GitTimeline:
     max_commit_files: int
     notes: tuple[str, ...] = ()
     position: dict[str, int] = field(init=False, repr=False)
+    file_index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", {s: i for i, s in enumerate(self.shas)})
+        object.__setattr__(self, "file_index", {f: i for i, f in enumerate(self.files)})
 
     def __contains__(self, sha: str) -> bool:
         return sha in self.position
@@ -589,7 +595,7 @@ class GitTimeline:
         return GitSignals(files=self.files, age_days=age, churn=churn, commit_files=m[small],
                           head=self.shas[p], notes=self.notes, now=now,
                           commit_age=(now - ts[small]) / _SECONDS_PER_DAY,
-                          commit_size=size[small].astype(np.float64))
+                          commit_size=size[small].astype(np.float64), known_index=self.file_index)
 
 
 def load_git_timeline(root: Path, *, tip: str | None = None, commits: int = DEFAULT_MAX_COMMITS,

@@ -203,18 +203,27 @@ class RankContext:
             n = self.graph.n_files
             age = np.full(n, np.inf)
             churn = np.zeros(n)
-            col = np.full(n, -1, dtype=np.int64)
             g = self.git
-            if g is not None and not g.is_empty:
-                for i, f in enumerate(self.graph.files):
-                    j = g.index.get(f)
-                    if j is not None:
-                        col[i] = j
-                has = col >= 0
-                age[has] = g.age_days[col[has]]
-                churn[has] = g.churn[col[has]]
+            if g is None or g.is_empty:
+                return age, churn, np.full(n, -1, dtype=np.int64)
+            # the views of one timeline share their files: their columns are found once
+            col = self.per_query(("git columns", g.files), lambda: self._git_columns(g))
+            has = col >= 0
+            age[has] = g.age_days[col[has]]
+            churn[has] = g.churn[col[has]]
             return age, churn, col
-        return self._get(("git", None if self.git is None else self.git.serial), make)
+        # bounded with the per-query memos: an evaluation with each case's own history
+        # makes one set per commit
+        return self.per_query(("git", None if self.git is None else self.git.serial), make)
+
+    def _git_columns(self, g: GitSignals) -> np.ndarray:
+        """Each graph file's column in ``g`` (-1: not in its history)."""
+        col = np.full(self.graph.n_files, -1, dtype=np.int64)
+        for i, f in enumerate(self.graph.files):
+            j = g.index.get(f)
+            if j is not None:
+                col[i] = j
+        return col
 
     def with_history(self, git: GitSignals | None) -> "RankContext":
         """This snapshot ranked with another history (its state as of a later commit):

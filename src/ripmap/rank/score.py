@@ -200,68 +200,19 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
     n = g.n_files
     if not queries:
         return []
-    W, (PT, dangling) = ctx.transition(params)
+    W = ctx.file_graph(params)
     depth = depth_weights(ctx.depths(), params)
     cls_all = class_weights(ctx.flags, params)
-    cls_docs = None
     age, churn_n, _col = ctx.git_arrays()
     recency = recency_factor(age, params)
     churn = churn_factor(churn_n, params)
     hub = np.power(1.0 + ctx.indegree(params), params["hub_damping"]) if params["hub_damping"] > 0 else None
-    mult = params["pagerank_chat_multiplier"]
 
-    evs = [ctx.per_query(("evidence", qr), lambda qr=qr: _evidence(ctx, qr)) for qr in queries]
-    clss: list[np.ndarray] = []
-    pers = np.empty((n, len(evs)))
-    for j, ev in enumerate(evs):
-        # file classes weigh vendored, generated, fixture, stub and docs files down, except
-        # where the query asks for them: docs when the focus says so, and any file the user
-        # points at (chat, mentioned, or named in the focus) sheds its class weight
-        if ev.q is not None and ev.q.asks_for_docs:
-            if cls_docs is None:
-                cls_docs = class_weights(ctx.flags, params, int(FileClass.DOCS))
-            cls = cls_docs
-        else:
-            cls = cls_all
-        if ev.named is not None:
-            cls = np.where(ev.named, 1.0, cls)
-        clss.append(cls)
-        # PageRank personalized by the prior and the user's context
-        pers[:, j] = depth * cls * (1.0 + mult * np.minimum(1.0, ev.chat + ev.pointed))
-    alpha = params["pagerank_alpha"]
+    evs = _evidences(ctx, queries)
+    pers, clss = _personalizations(ctx, params, evs, depth, cls_all)
     if direct is None:
         direct = len(evs) >= DIRECT_MIN_QUERIES
-    direct = bool(direct) and 0 < n <= DIRECT_MAX_FILES
-    # a query's PageRank depends on the graph, α and its personalization alone: one met
-    # at an earlier point with the same of those (an L1 step that only moved fusion
-    # weights) is reused
-    known = ctx.by_query("pagerank", (direct, personalization_key(params)))
-    # queries with equal personalizations (one file in the chat, in many commits) share
-    # one vector, in this call and across calls at this key
-    todo: dict[bytes, list[int]] = {}
-    for j, qr in enumerate(queries):
-        if qr not in known:
-            digest = hashlib.blake2b(pers[:, j].tobytes(), digest_size=16).digest()
-            v = known.get(digest)
-            if v is not None:
-                known[qr] = v
-            else:
-                todo.setdefault(digest, []).append(j)
-    if todo:
-        block = pers[:, [js[0] for js in todo.values()]]
-        if direct:
-            got = ctx.pagerank_solver(params).solve(block)
-        elif block.shape[1] == 1:
-            got = pagerank(W, block[:, 0], alpha=alpha, PT=PT, dangling=dangling)[:, None]
-        else:
-            got = pagerank_many(PT, dangling, block, alpha=alpha)
-        for c, (digest, js) in enumerate(todo.items()):
-            v = got[:, c].copy()
-            v.setflags(write=False)
-            known[digest] = v
-            for j in js:
-                known[queries[j]] = v
-    prs = [known[qr] for qr in queries]
+    prs = _pageranks(ctx, params, queries, pers, direct)
 
     decay, hops = params["focus_decay"], params["focus_max_hops"]
     focus_known = ctx.by_query("focus", (graph_key(params), float(decay), float(hops)))
@@ -334,6 +285,91 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
         out.append(Ranking(paths=ctx.paths_array, score_values=scores, signals=sig, params=params, order=order,
                            file_index=g.file_index, flags=ctx.flags, query=ev.q, _symbol_maker=make_symbols))
     return out
+
+
+def _evidences(ctx: RankContext, queries: Sequence[Query]) -> list[_Evidence]:
+    return [ctx.per_query(("evidence", qr), lambda qr=qr: _evidence(ctx, qr)) for qr in queries]
+
+
+def _personalizations(ctx: RankContext, params: Params, evs: Sequence[_Evidence], depth: np.ndarray,
+                      cls_all: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each query's PageRank personalization (a column) and its file-class weights."""
+    mult = params["pagerank_chat_multiplier"]
+    cls_docs = None
+    clss: list[np.ndarray] = []
+    pers = np.empty((ctx.graph.n_files, len(evs)))
+    for j, ev in enumerate(evs):
+        # file classes weigh vendored, generated, fixture, stub and docs files down, except
+        # where the query asks for them: docs when the focus says so, and any file the user
+        # points at (chat, mentioned, or named in the focus) sheds its class weight
+        if ev.q is not None and ev.q.asks_for_docs:
+            if cls_docs is None:
+                cls_docs = class_weights(ctx.flags, params, int(FileClass.DOCS))
+            cls = cls_docs
+        else:
+            cls = cls_all
+        if ev.named is not None:
+            cls = np.where(ev.named, 1.0, cls)
+        clss.append(cls)
+        # PageRank personalized by the prior and the user's context
+        pers[:, j] = depth * cls * (1.0 + mult * np.minimum(1.0, ev.chat + ev.pointed))
+    return pers, clss
+
+
+def _pageranks(ctx: RankContext, params: Params, queries: Sequence[Query], pers: np.ndarray,
+               direct: bool) -> list[np.ndarray]:
+    """Each query's PageRank (column ``j`` of ``pers`` personalizes query ``j``)."""
+    n = ctx.graph.n_files
+    alpha = params["pagerank_alpha"]
+    direct = bool(direct) and 0 < n <= DIRECT_MAX_FILES
+    # a query's PageRank depends on the graph, α and its personalization alone: one met
+    # at an earlier point with the same of those (an L1 step that only moved fusion
+    # weights) is reused
+    known = ctx.by_query("pagerank", (direct, personalization_key(params)))
+    # queries with equal personalizations (one file in the chat, in many commits) share
+    # one vector, in this call and across calls at this key
+    todo: dict[bytes, list[int]] = {}
+    for j, qr in enumerate(queries):
+        if qr not in known:
+            digest = hashlib.blake2b(pers[:, j].tobytes(), digest_size=16).digest()
+            v = known.get(digest)
+            if v is not None:
+                known[qr] = v
+            else:
+                todo.setdefault(digest, []).append(j)
+    if todo:
+        block = pers[:, [js[0] for js in todo.values()]]
+        if direct:
+            got = ctx.pagerank_solver(params).solve(block)
+        else:
+            W, (PT, dangling) = ctx.transition(params)
+            if block.shape[1] == 1:
+                got = pagerank(W, block[:, 0], alpha=alpha, PT=PT, dangling=dangling)[:, None]
+            else:
+                got = pagerank_many(PT, dangling, block, alpha=alpha)
+        for c, (digest, js) in enumerate(todo.items()):
+            v = got[:, c].copy()
+            v.setflags(write=False)
+            known[digest] = v
+            for j in js:
+                known[queries[j]] = v
+    return [known[qr] for qr in queries]
+
+
+def solve_pageranks(ctx: RankContext, params: Params | None, queries: Sequence[Query], *,
+                    direct: bool | None = None) -> None:
+    """Solve the PageRank of every query in one block and keep it where :func:`rank_many`
+    finds it. PageRank does not read git history, so a caller that ranks a long run of
+    queries in short runs of one history each (an evaluation with each case's own
+    history: one run per commit) solves them all at once first, at BLAS speed, instead
+    of a few columns per call."""
+    params = params or DEFAULT
+    if not queries or ctx.graph.n_files == 0:
+        return
+    evs = _evidences(ctx, queries)
+    pers, _clss = _personalizations(ctx, params, evs, depth_weights(ctx.depths(), params),
+                                    class_weights(ctx.flags, params))
+    _pageranks(ctx, params, queries, pers, len(evs) >= DIRECT_MIN_QUERIES if direct is None else direct)
 
 
 def _normalized(v: np.ndarray, among: np.ndarray) -> np.ndarray:
