@@ -192,6 +192,8 @@ RICH_HISTORY: list[tuple[float, list[str]]] = (
     # a large commit (5 files) and a recent one: commit size and age as co-change evidence
     + [(29, ["auth/session.py", "io/reader.py", "io/importer.py", "io/parser.py", "d1/d2/mod2.py"]),
        (90, ["auth/session.py", "auth/login.py"])]
+    # session.py's newest commit (its two newest: the work in progress) is with pair_b.py
+    + [(92, ["auth/session.py", "pair_b.py"])]
     + [(50, ["top.py"]), (70, ["d1/mod1.py"]), (85, ["app.py"]), (95, ["d1/d2/d3/mod3.py"]),
        (100, ["fresh.py"])]
 )

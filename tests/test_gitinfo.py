@@ -465,3 +465,20 @@ def test_a_timeline_that_git_cannot_read_is_none(tmp_path: Path) -> None:
     assert gitinfo.load_git_timeline(repo, tip="no-such-commit") is None
     with pytest.raises(ValueError):
         gitinfo.load_git_timeline(repo, commits=-1)
+
+
+def test_recent_partners_are_what_the_seeds_newest_commits_touched(tmp_path: Path) -> None:
+    """planted(): a's newest commits are c4 (a alone) and c3 (a, b); c's are c5 (c alone)
+    and c1 (a, b, c). Shares worked out by hand."""
+    repo = tmp_path / "r"
+    planted(repo)
+    sig = load_git_signals(repo)
+    q = {f: np.zeros(len(sig.files)) for f in ("a.py", "c.py")}
+    for f, v in q.items():
+        v[sig.index[f]] = 1.0
+    assert by_name(sig, sig.recent_partners(q["a.py"], 2)) == pytest.approx({"a.py": 0.0, "b.py": 0.5, "c.py": 0.0})
+    assert by_name(sig, sig.recent_partners(q["a.py"], 3)) == pytest.approx({"a.py": 0.0, "b.py": 2 / 3, "c.py": 0.0})
+    assert by_name(sig, sig.recent_partners(q["c.py"], 2)) == pytest.approx({"a.py": 0.5, "b.py": 0.5, "c.py": 0.0})
+    both = sig.recent_partners(q["a.py"] + q["c.py"], 2)  # the largest share over the seeds
+    assert by_name(sig, both) == pytest.approx({"a.py": 0.5, "b.py": 0.5, "c.py": 0.0})
+    assert not sig.recent_partners(np.zeros(len(sig.files)), 2).any()

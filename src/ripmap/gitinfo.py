@@ -323,6 +323,39 @@ class GitSignals:
         out = np.clip(score / (support + max(prior, 0.0)), 0.0, 1.0)
         return out
 
+    def recent_partners(self, seed_weights: np.ndarray, commits: int = 2) -> np.ndarray:
+        """For every file, the share of each seed's ``commits`` newest (small) commits
+        that also touched it, the largest over the seeds with positive weight; in [0, 1].
+
+        What someone is in the middle of: a seed's last commits name the files its
+        current work goes with, which a long history's rules dilute. A seed's own entry
+        is its share among the *other* seeds' commits. Rows of ``commit_files`` are in
+        log order (newest first), which is what "newest" reads.
+        """
+        n = len(self.files)
+        q = np.asarray(seed_weights, dtype=np.float64).reshape(-1)
+        if q.shape != (n,):
+            raise ValueError(f"seed_weights must have {n} entries, got {q.shape}")
+        seeds = np.flatnonzero(q > 0)
+        out = np.zeros(n)
+        if seeds.size == 0 or self.commit_files.nnz == 0 or commits < 1:
+            return out
+        by_file = self._files_by_commit  # files x commits, each row's commits in log order
+        starts, ends = by_file.indptr[seeds], np.minimum(by_file.indptr[seeds + 1], by_file.indptr[seeds] + commits)
+        took = ends - starts
+        live = took > 0
+        if not live.any():
+            return out
+        seeds, starts, took = seeds[live], starts[live], took[live]
+        pos = np.repeat(starts, took) + (np.arange(took.sum()) - np.repeat(np.cumsum(took) - took, took))
+        which = np.repeat(np.arange(seeds.size), took)
+        S = sp.csr_matrix((1.0 / took[which], (which, by_file.indices[pos])),
+                          shape=(seeds.size, self.commit_files.shape[0]))
+        share = (S @ self.commit_files).tocsr()  # seeds x files
+        share[np.arange(seeds.size), seeds] = 0.0
+        share.eliminate_zeros()
+        return np.asarray(share.max(axis=0).todense(), dtype=np.float64).reshape(-1)
+
 
 # ---------------------------------------------------------------------- subprocess
 

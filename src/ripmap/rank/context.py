@@ -55,6 +55,10 @@ class _DefsOnly:
         return definitions(self.tags, rel) if rel in self.tags else default
 
 
+#: how many of a seed's newest commits say what its current work goes with
+#: (:meth:`RankContext.recent_cochange`)
+RECENT_COMMITS = 2
+
 #: assembled file graphs kept per context (oldest dropped first); a search or L1 run moves
 #: graph parameters in few of its steps, and each graph (its factors) costs about as much
 #: as the reference matrices
@@ -193,6 +197,26 @@ class RankContext:
             out[has] = cc[col[has]]
             return out
         return self.per_query(key, make)
+
+    def recent_cochange(self, seeds: np.ndarray) -> np.ndarray:
+        """What the seeds' own newest commits touched besides them (graph order): see
+        :meth:`~ripmap.gitinfo.GitSignals.recent_partners`."""
+        n = self.graph.n_files
+        g = self.git
+        nz = np.flatnonzero(seeds > 0)
+        if g is None or g.is_empty or nz.size == 0:
+            return np.zeros(n)
+
+        def make() -> np.ndarray:
+            _age, _churn, col = self.git_arrays()
+            has = col >= 0
+            q = np.zeros(len(g.files))
+            np.maximum.at(q, col[has], seeds[has])
+            rp = g.recent_partners(q, RECENT_COMMITS)
+            out = np.zeros(n)
+            out[has] = rp[col[has]]
+            return out
+        return self.per_query(("recent", g.serial, tuple(nz.tolist())), make)
 
     def git_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(age_days, churn, git column index or -1) aligned with the graph's files.

@@ -15,7 +15,9 @@ The *seeds* of co-change and pairing are the chat files and the files named by p
 with no chat file, also the definers of the focus's identifiers and (weighed by
 ``cochange_from_lexical``) its best lexical matches. Co-change is the recency- and
 size-weighted confidence of every commit rule from the seeds
-(:meth:`ripmap.gitinfo.GitSignals.association_vector`).
+(:meth:`ripmap.gitinfo.GitSignals.association_vector`), or, where larger,
+``cochange_recent_weight`` × the share of the chat files' two newest commits that touched
+the file (:meth:`ripmap.gitinfo.GitSignals.recent_partners`: the work in progress).
 
     multiplier(f) = depth(f) · file_class(f) · chat(f) · mentioned_file(f) · mentioned_ident(f)
                   · recency(f) · churn(f)

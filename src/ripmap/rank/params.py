@@ -107,6 +107,8 @@ REGISTRY: tuple[ParamSpec, ...] = (
        "half-life in days of a commit's weight as co-change evidence (older commits say less)"),
     _P("cochange_size_exponent", 0.71, 0.0, 2.0, "linear", "git",
        "how much large commits are discounted as co-change evidence: weight (files-1)^-exponent"),
+    _P("cochange_recent_weight", 0.2, 0.0, 1.0, "linear", "git",
+       "co-change from the seeds' two newest commits alone (the work in progress), against the whole history's"),
     _P("cochange_from_lexical", 0.6, 0.0, 1.0, "linear", "git",
        "with no chat file, how strongly the focus text's best lexical matches seed co-change and pairing"),
     _P("edge_weight_call", 1.0, 0.01, 10.0, "log", "graph",

@@ -243,6 +243,11 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
         # guess, so it is kept apart and never dilutes the user's own evidence; with chat
         # files it only added noise (fit corpus: A+msg 0.605 → 0.619)
         cochange = ctx.association(ev.seeds, params)
+        recent_w = params["cochange_recent_weight"]
+        if recent_w > 0 and ev.chat_idx.size:
+            # what the chat files' own last commits touched: the work in progress (the
+            # files the user works on only; never files the focus text names or guesses)
+            cochange = np.maximum(cochange, recent_w * ctx.recent_cochange(ev.chat))
         pairing = ev.pairing
         cfl = params["cochange_from_lexical"] if ev.chat_idx.size == 0 else 0.0
         if cfl > 0 and ev.lex is not None:
