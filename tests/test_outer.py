@@ -361,9 +361,9 @@ def test_heuristic_l2_asks_for_agreement_when_the_left_out_repository_loses():
         tr = {"gain": sum(gains.values()) / len(gains), "repos": {r: {"point": 3, "gain": g} for r, g in gains.items()}}
         return _l2_ctx(latest={"episodes": 4, "moved": {}, "trajectory": [], "transfer": tr}, **kw)
 
-    edits = _edits_of(propose_outer(ctx({"a": 0.004, "b": -0.012, "c": 0.001})))
+    edits = _edits_of(propose_outer(ctx({"a": 0.004, "b": -0.012, "c": -0.001})))
     assert [e["content"] for e in edits] == ["- directive: agree 2"] and "b" in parse_l2_reply(
-        propose_outer(ctx({"a": 0.004, "b": -0.012, "c": 0.001}))).rationale
+        propose_outer(ctx({"a": 0.004, "b": -0.012, "c": -0.001}))).rationale
     pg = apply_edits(parse_promptgram(MINIMAL), edits).child
     assert directives_of(dict(pg.sections)).agree == 2
     # still losing with agree 2: one more repository must agree (the line is replaced, not added)
@@ -371,6 +371,43 @@ def test_heuristic_l2_asks_for_agreement_when_the_left_out_repository_loses():
     assert again[0]["edit_type"] == "replace" and again[0]["content"] == "- directive: agree 3"
     # moves that carry over to the left-out repository ask for nothing of the kind
     assert "agree" not in propose_outer(ctx({"a": 0.004, "b": 0.002}))
+
+
+def test_heuristic_l2_asks_for_agreement_when_most_left_out_repositories_lose_though_one_gains_much():
+    # the mean is positive only because of d; three of four repositories lose when left out
+    gains = {"a": -0.003, "b": -0.0016, "c": -0.0032, "d": 0.0101}
+    assert sum(gains.values()) > 0
+    tr = {"gain": sum(gains.values()) / len(gains), "repos": {r: {"point": 6, "gain": g} for r, g in gains.items()}}
+    edits = _edits_of(propose_outer(_l2_ctx(latest={"episodes": 24, "moved": {}, "trajectory": [], "transfer": tr})))
+    assert [e["content"] for e in edits] == ["- directive: agree 2"]
+
+
+def _four_repo_rows(point1: dict[str, tuple[float, float]]) -> list[dict]:
+    start = {r: {"train": 0.5, "holdout": 0.5} for r in "abcd"}
+    return [{"number": 0, "state": "COMPLETE", "start": True, "episode": 0, "by_repo": start},
+            {"number": 1, "state": "COMPLETE", "start": False, "episode": 1,
+             "by_repo": {r: {"train": t, "holdout": h} for r, (t, h) in point1.items()}}]
+
+
+def test_runs_are_ranked_by_what_a_typical_left_out_repository_gains():
+    from ripmap.train.outer.summary import InnerSummary, transfer_estimate
+
+    # point 1 raises a, b and c's validation a little and lowers their train; d gains much
+    one_wins = transfer_estimate(_four_repo_rows({"a": (.46, .52), "b": (.46, .52), "c": (.46, .52), "d": (.6, .6)}))
+    assert {v["point"] for v in one_wins["repos"].values()} == {1}
+    assert one_wins["gain"] > 0
+    # a run whose visited points no validation prefers to the start: every repository stays
+    stays = transfer_estimate(_four_repo_rows({r: (.55, .45) for r in "abcd"}))
+    score = {name: InnerSummary.from_dict({"start_validation": 0.5, "transfer": tr}).score
+             for name, tr in (("one_wins", one_wins), ("stays", stays))}
+    assert score["stays"] == pytest.approx(0.5) and score["stays"] > score["one_wins"]
+
+    from ripmap.train.outer.summary import transfer_median
+    assert one_wins["losing"] == 3
+    assert transfer_median(one_wins) == pytest.approx(-0.01)  # (.46 + .52) / 2 - .5, for a, b and c
+    # a summary stored without the median reads the same (it is recomputed from the repositories)
+    old = {k: v for k, v in one_wins.items() if k != "median"}
+    assert transfer_median(old) == transfer_median(one_wins)
 
 
 def test_heuristic_l2_stops_wandering_reverts_and_summary_counts_them():

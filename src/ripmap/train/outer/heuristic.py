@@ -14,7 +14,8 @@ protocol. Its policy, in order:
    the stretch after (validation picking a point by luck): ``stall N`` (a quarter of K).
 3. **Ask for agreement when moves do not carry over.** The run's leave-one-repository-out
    figure (:func:`.summary.transfer_estimate`: each training repository scored at the point
-   the other repositories' validation selects) below zero means L1's moves help the
+   the other repositories' validation selects; its median over the repositories, so one
+   repository that gains much does not hide the others losing) below zero means L1's moves help the
    repositories that chose them and hurt the one left out: ``agree N`` (one more
    repository than the promptgram asks for now, from 2), unless a child that added it
    scored worse.
@@ -47,6 +48,7 @@ from typing import Any, Mapping, Sequence
 from ..agents.base import AgentReply
 from ..agents.directives import Directive, directives_of, parse_line
 from ..numbers import finite
+from .summary import transfer_median
 
 MAX_EDITS_PER_STEP = 2
 MAX_NEW_PER_STEP = 1
@@ -211,15 +213,15 @@ def propose_outer(ctx: Mapping[str, Any]) -> str:
     # repository left out, L1's moves do not generalize; ask for cross-repository agreement
     latest = ctx.get("latest") if isinstance(ctx.get("latest"), Mapping) else {}
     tr = latest.get("transfer") if isinstance(latest.get("transfer"), Mapping) else {}
-    gain = finite(tr.get("gain"))
+    gain = transfer_median(tr)
     repos = tr.get("repos") if isinstance(tr.get("repos"), Mapping) else {}
     if gain is not None and gain < -EPS and len(repos) >= 2:
         losers = sorted(r for r, v in repos.items() if isinstance(v, Mapping) and (finite(v.get("gain")) or 0) < -EPS)
         for n in range(max(2, (dv.agree or 1) + 1), len(repos) + 1):
             if add("Policy", f"- directive: agree {n}",
                    f"leave-one-repository-out: the point the other repositories' validation selects lowers "
-                   f"{', '.join(losers)} (mean {gain:+.4f}), so L1's moves do not carry over; require the failures "
-                   f"of {n} repositories to agree before a move"):
+                   f"{', '.join(losers)} (median {gain:+.4f}), so L1's moves do not carry over; require the "
+                   f"failures of {n} repositories to agree before a move"):
                 break
 
     # 4. answer the diagnostics

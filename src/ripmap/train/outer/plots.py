@@ -1,6 +1,6 @@
 """``outer_progress.png``: an outer run's progress and its promptgram lineage.
 
-Left: the score of every outer step (the inner run's score: start validation NDCG@10 plus the leave-one-repository-out gain),
+Left: the score of every outer step (the inner run's score: start validation NDCG@10 plus the median leave-one-repository-out gain),
 one colour per promptgram, the running best as a step line, and where held-out
 repositories exist the held-out NDCG@10 of each step's final point (hollow markers; never
 used for selection). Right: the lineage, each version at the step that created it and at

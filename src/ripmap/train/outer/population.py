@@ -10,7 +10,7 @@ Selection follows the seeds:
 3. else *exploit*: the member with the best mean score (ties: fewer runs, then older).
 
 A member's score is the mean over its runs in this outer run of the inner run's score
-(:attr:`.summary.InnerSummary.score`: the start's validation NDCG@10 plus the
+(:attr:`.summary.InnerSummary.score`: the start's validation NDCG@10 plus the median
 leave-one-repository-out gain; validation, else train, NDCG@10 of the final point when it
 cannot be computed). The
 draw is seeded by (seed, outer step), so a resumed run selects exactly as the killed one

@@ -24,7 +24,7 @@ from .diagnostics import Diagnosis
 from .edits import Edit
 from .population import Member
 from .scratchpad import OuterStep
-from .summary import InnerSummary
+from .summary import InnerSummary, transfer_median
 
 HISTORY_SHOWN = 8
 PARAMS_SHOWN = 8
@@ -125,7 +125,8 @@ def _latest_lines(s: L2State) -> list[str]:
     if isinstance(tr.get("repos"), Mapping) and tr["repos"]:
         out.append("Leave-one-repository-out: " + ", ".join(
             f"{r} {_signed(v.get('gain'))} (point {v.get('point')})" for r, v in sorted(tr["repos"].items())
-            if isinstance(v, Mapping)) + f"; mean {_signed(tr.get('gain'))}.")
+            if isinstance(v, Mapping)) + f"; median {_signed(transfer_median(tr))} (what runs are ranked by), "
+                                          f"mean {_signed(tr.get('gain'))}.")
     rv = lt.reverts or {}
     if rv.get("reverts"):
         out.append(f"Moves undone in the next episode: {rv.get('reverts')}; {rv.get('drifted', 0)} of them left the "
@@ -157,9 +158,10 @@ def format_outer_state(s: L2State) -> str:
                f"episode(s) with one promptgram" + (", starting from the best parameters found so far (warm start)."
                                                     if s.warm_start else ", always from the same start point."))
     out.append("Score of a run: the start point's validation NDCG@10 (newest commits of the training repositories) "
-               "plus the leave-one-repository-out gain: each training repository scored at the point the other "
-               "repositories' validation selects, against the start (what choosing by validation gains on a "
-               "repository that had no say); without two repositories with validation cases, validation NDCG@10 of "
+               "plus the median leave-one-repository-out gain: each training repository scored at the point the "
+               "other repositories' validation selects, against the start (what choosing by validation gains on a "
+               "repository that had no say), the median over the repositories so that one gaining much does not "
+               "hide most losing; without two repositories with validation cases, validation NDCG@10 of "
                "the final point.")
     out += ["", f"## Promptgram that ran: {s.version}" + (f" (parent {s.parent}; selected: {s.selection})"
                                                           if s.parent else f" (selected: {s.selection or 'root'})"), ""]

@@ -126,7 +126,7 @@ def show_outer_run(out: str | Path, run: str) -> str:
                      _short(",".join(sorted({str(x.get('kind')) for x in s.diagnostics})) or "-", 40)])
     lines += ["", _table(["step", "promptgram", "sel", "train", "valid", "held-out", "L1 moved", "edits",
                           "child", "diagnostics"], rows) if rows else "no finished step yet"]
-    lines += ["", "lineage (score: mean over the version's inner runs of the leave-one-repository-out estimate):"]
+    lines += ["", "lineage (score: mean over the version's inner runs of start validation + median leave-one-repository-out gain):"]
     lines += ["  " + x for x in lineage_lines(sp, lib)]
     last = sp.episodes[-1] if sp.episodes else None
     if last is not None:
