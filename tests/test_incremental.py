@@ -392,6 +392,47 @@ def test_an_unchanged_importer_whose_import_lost_a_target_is_counted_again(tmp_p
     assert np.array_equal(patched.imported, cold.imported)
 
 
+def test_a_large_graphs_pagerank_is_read_back_for_the_same_question_and_only_then(repo: Path, tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """For a large graph a query's PageRank is stored with what it was computed from; the
+    same question on the unchanged tree reads it (no iteration) and draws the same map,
+    and neither another question nor an edited tree ever reads it."""
+    import ripmap.cache.blobs as blobs
+    import ripmap.rank.score as score
+
+    monkeypatch.setattr(blobs, "FILE_GRAPH_MIN_REFS", 0)
+    solved: list[int] = []
+    real = score.pagerank
+
+    def counting(*a, **k):
+        solved.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(score, "pagerank", counting)
+    cdir = tmp_path / "cache"
+
+    def one(rm: RepoMap, **q) -> dict:
+        got = json.loads(str(rm.render(rm.rank(**q), tokens=2048, format="json")))
+        got["stats"].pop("elapsed_s", None)
+        got["stats"].pop("cache_hits", None)
+        return got
+
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        first = one(rm)
+    assert len(solved) == 1
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        assert one(rm) == first
+        assert len(solved) == 1  # read back
+        one(rm, focus="`ApiClient`")  # an identifier: its definer is in the personalization
+        assert len(solved) == 2  # another personalization
+    EDITS["edit"](repo)
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        edited = one(rm)
+    assert len(solved) == 3  # the edited tree's graph is another
+    with RepoMap(repo, use_cache=False) as rm:
+        assert one(rm) == edited
+
+
 def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_maps(repo: Path, tmp_path: Path,
                                                                                       monkeypatch) -> None:
     """A large graph's factors are stored; the next map reads them instead of assembling

@@ -20,7 +20,7 @@ from ..extract.tags import Tag
 from ..gitinfo import GitSignals
 from ..graph import GraphData
 from ..index import changed_files, definitions
-from .edges import FileGraph, GraphKey, factored_file_graph, graph_key
+from .edges import FileGraph, GraphKey, factored_file_graph, graph_key, structural_referrers
 from .lexical import LexicalIndex
 from .pagerank import DirectSolver, transition
 from .pairing import pairing_matrix
@@ -198,6 +198,16 @@ class RankContext:
             return out
         return self.per_query(key, make)
 
+    def stored_pagerank(self, key: str) -> np.ndarray | None:
+        """A PageRank vector the store keeps under ``key`` for this graph, or None."""
+        if self.store is None or not hasattr(self.store, "load_pagerank"):
+            return None
+        return self.store.load_pagerank(self.graph, key)
+
+    def keep_pagerank(self, key: str, r: np.ndarray) -> None:
+        if self.store is not None and hasattr(self.store, "save_pagerank"):
+            self.store.save_pagerank(self.graph, key, r)
+
     def recent_cochange(self, seeds: np.ndarray) -> np.ndarray:
         """What the seeds' own newest commits touched besides them (graph order): see
         :meth:`~ripmap.gitinfo.GitSignals.recent_partners`."""
@@ -338,7 +348,11 @@ class RankContext:
         return W
 
     def indegree(self, params: Mapping[str, float]) -> np.ndarray:
-        """Files with an edge to each file: counted once per graph without forming it."""
+        """Files with an edge to each file: counted once per graph without forming it (and
+        without assembling the weighted graph at all while every weight is positive: a
+        warm map whose PageRank is stored never needs it)."""
+        if structural_referrers(params):
+            return self.graph.referrer_counts()
         return self.file_graph(params).referrers
 
     def per_query(self, key, make):

@@ -290,11 +290,18 @@ def _imported_definers(g: GraphData) -> sp.csr_matrix:
     return g.imported_definers()
 
 
+def structural_referrers(params: Mapping[str, float]) -> bool:
+    """Whether W's positive entries per column are the graph's structural referrer counts
+    (:meth:`GraphData.referrer_counts`): while every edge weight is positive, which the
+    parameters' bounds always keep; then the in-degree needs no assembled graph."""
+    return all(params[k] > 0 for k in ("edge_weight_call", "edge_weight_type", "edge_weight_other",
+                                       "private_name_weight"))
+
+
 def _referrers(g: GraphData, params: Mapping[str, float], Rw: sp.csr_matrix, Dw: sp.csr_matrix) -> np.ndarray:
     """W's positive entries per column: the graph's structural count while every weight
     is positive (always, within the parameters' bounds); counted on the factors else."""
-    if all(params[k] > 0 for k in ("edge_weight_call", "edge_weight_type", "edge_weight_other",
-                                   "private_name_weight")):
+    if structural_referrers(params):
         return g.referrer_counts()
     from ..graph import _column_counts
 

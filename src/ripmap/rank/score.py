@@ -200,7 +200,6 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
     n = g.n_files
     if not queries:
         return []
-    W = ctx.file_graph(params)
     depth = depth_weights(ctx.depths(), params)
     cls_all = class_weights(ctx.flags, params)
     age, churn_n, _col = ctx.git_arrays()
@@ -227,6 +226,7 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
             fkey = (qr.focus, qr.mentioned_idents, qr.mentioned_files)
             focus_s = focus_known.get(fkey)
             if focus_s is None:
+                W = ctx.file_graph(params)
                 focus_s = focus_expansion(W, ev.pointed, decay, hops, A=ctx.undirected(W))
                 focus_s.setflags(write=False)
                 focus_known[fkey] = focus_s
@@ -346,12 +346,20 @@ def _pageranks(ctx: RankContext, params: Params, queries: Sequence[Query], pers:
         block = pers[:, [js[0] for js in todo.values()]]
         if direct:
             got = ctx.pagerank_solver(params).solve(block)
+        elif block.shape[1] == 1:
+            # one query on a graph too big for the direct solve (a user's map): the store
+            # may hold this very vector, computed from the same index, graph, α and
+            # personalization
+            skey = pagerank_key(params, next(iter(todo)))
+            got = ctx.stored_pagerank(skey)
+            if got is None:
+                W, (PT, dangling) = ctx.transition(params)
+                got = pagerank(W, block[:, 0], alpha=alpha, PT=PT, dangling=dangling)
+                ctx.keep_pagerank(skey, got)
+            got = got[:, None]
         else:
-            W, (PT, dangling) = ctx.transition(params)
-            if block.shape[1] == 1:
-                got = pagerank(W, block[:, 0], alpha=alpha, PT=PT, dangling=dangling)[:, None]
-            else:
-                got = pagerank_many(PT, dangling, block, alpha=alpha)
+            _W, (PT, dangling) = ctx.transition(params)
+            got = pagerank_many(PT, dangling, block, alpha=alpha)
         for c, (digest, js) in enumerate(todo.items()):
             v = got[:, c].copy()
             v.setflags(write=False)
@@ -359,6 +367,12 @@ def _pageranks(ctx: RankContext, params: Params, queries: Sequence[Query], pers:
             for j in js:
                 known[queries[j]] = v
     return [known[qr] for qr in queries]
+
+
+def pagerank_key(params: Params, digest: bytes) -> str:
+    """What a stored PageRank vector is keyed by besides the index: the graph point, α and
+    the personalization's digest (the iteration's tolerance is fixed)."""
+    return f"{','.join(map(repr, graph_key(params)))}:{float(params['pagerank_alpha'])!r}:{digest.hex()}"
 
 
 def solve_pageranks(ctx: RankContext, params: Params | None, queries: Sequence[Query], *,
