@@ -153,12 +153,18 @@ def _evidence(ctx: RankContext, query: Query) -> _Evidence:
         seeds = pointed
     hot = np.flatnonzero(name_strength)
     ev = _Evidence(chat_idx, chat, ment, q, hot, name_strength[hot], ident_def, pointed, bool(pointed.any()),
-                   named if named.any() else None, others, seeds, paired_with(ctx.pairing, seeds),
+                   named if named.any() else None, others, seeds, _paired(ctx, seeds),
                    lex if lex is not None and lex.any() else None, chunk_lex, float(quality), lex_chat)
     for v in vars(ev).values():  # memoized and shared by every ranking of this query: read-only
         if isinstance(v, np.ndarray):
             v.setflags(write=False)
     return ev
+
+
+def _paired(ctx: RankContext, seeds: np.ndarray) -> np.ndarray:
+    """:func:`paired_with` the seeds; with none, the pairing matrix (a pass over every
+    file name) is not even built: a map with nothing in the chat never needs it."""
+    return paired_with(ctx.pairing, seeds) if seeds.any() else np.zeros(ctx.graph.n_files)
 
 
 def rank(ctx: RankContext, params: Params | None = None, *, chat_files: Iterable[str] = (),
@@ -255,7 +261,7 @@ def rank_many(ctx: RankContext, params: Params | None, queries: Sequence[Query],
             cochange = np.maximum(cochange, cfl * ctx.association(top, params))
             # the best matches' pairing depends on the query and the weak-match scale alone
             top_pairing = ctx.per_query(("pairtop", qr, float(params["lexical_floor"])),
-                                        lambda top=top: paired_with(ctx.pairing, top))
+                                        lambda top=top: _paired(ctx, top))
             pairing = np.maximum(pairing, cfl * top_pairing)
         sig = SignalTable(
             structure=struct,
