@@ -418,17 +418,19 @@ def test_a_large_graphs_pagerank_is_read_back_for_the_same_question_and_only_the
         return got
 
     with RepoMap(repo, cache_dir=cdir) as rm:
-        first = one(rm)
-    assert len(solved) == 1
+        first = one(rm)  # a new graph: nothing derived from it is kept yet
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        assert one(rm) == first  # the tree is seen unchanged: now its PageRank is kept
+    assert len(solved) == 2
     with RepoMap(repo, cache_dir=cdir) as rm:
         assert one(rm) == first
-        assert len(solved) == 1  # read back
+        assert len(solved) == 2  # read back
         one(rm, focus="`ApiClient`")  # an identifier: its definer is in the personalization
-        assert len(solved) == 2  # another personalization
+        assert len(solved) == 3  # another personalization
     EDITS["edit"](repo)
     with RepoMap(repo, cache_dir=cdir) as rm:
         edited = one(rm)
-    assert len(solved) == 3  # the edited tree's graph is another
+    assert len(solved) == 4  # the edited tree's graph is another
     with RepoMap(repo, use_cache=False) as rm:
         assert one(rm) == edited
 
@@ -455,24 +457,29 @@ def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_
     monkeypatch.setattr(context, "factored_file_graph", counting)
     cdir = tmp_path / "cache"
     with RepoMap(repo, cache_dir=cdir) as rm:
-        first = _maps(rm)
+        first = _maps(rm)  # a new graph: its factors are not kept (an edit is usually followed by another)
         fp = rm.index.fingerprint
-    assert len(built) == 1
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        assert _maps(rm) == first  # the tree seen unchanged: the factors are kept now
+    assert len(built) == 2
     with RepoMap(repo, cache_dir=cdir) as rm:
         again = _maps(rm)
-        assert len(built) == 1  # read back, not assembled
+        assert len(built) == 2  # read back, not assembled
         rm.rank(params=DEFAULT.replace(edge_weight_call=2.0))
-        assert len(built) == 2  # another point of the graph parameters is assembled
+        assert len(built) == 3  # another point of the graph parameters is assembled
     assert again == first == cold
     with TagCache.open(repo, cdir, parser_version=f"classify:{ripmap.api.CLASSIFY_VERSION}") as tc:
         tc.put_blob(blobs._file_graph_key(fp, graph_key(DEFAULT)), b"not a blob")
     with RepoMap(repo, cache_dir=cdir) as rm:
         assert _maps(rm) == first
-    assert len(built) == 3  # the damaged blob was assembled again
+    assert len(built) == 4  # the damaged blob was assembled again
     EDITS["edit"](repo)
     with RepoMap(repo, cache_dir=cdir) as rm:
         edited = _maps(rm)
-    assert len(built) == 4  # the edited index has no factors stored yet
+    assert len(built) == 5  # the edited index has no factors stored
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        assert _maps(rm) == edited
+    assert len(built) == 6  # nor did that map keep any: it built the graph
     assert edited == _cold(repo)
 
 

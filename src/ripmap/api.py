@@ -241,6 +241,10 @@ class RepoMap:
             blobs = BlobStore(self.cache, idx.fingerprint)
             files = tuple(f.rel for f in idx.files)
             stored = blobs.load_graph(files)
+            # what ranking derives from the graph (its weighted form, PageRank) is worth
+            # keeping only for a tree seen unchanged before: right after an edit the next
+            # map usually follows another edit, and writing it would only cost
+            settled = stored is not None
             if stored is None:
                 stamps = file_stamps(idx)
                 g = updated_graph(blobs.load_previous_graph(), idx, stamps)
@@ -254,16 +258,16 @@ class RepoMap:
             t = time.perf_counter()
             git = self._load_git(blobs) if self.use_git else None
             self.timings.git_s = time.perf_counter() - t
-            self._ctx = self._new_context(idx, stored.graph, git)
+            self._ctx = self._new_context(idx, stored.graph, git, keep_derived=settled)
         return self._ctx
 
     def _new_context(self, idx: Index, graph: GraphData, git: GitSignals | None,
-                     file_graphs: dict | None = None, lexical_seed=None) -> RankContext:
+                     file_graphs: dict | None = None, lexical_seed=None, keep_derived: bool = False) -> RankContext:
         # discovery's file classes reach ranking as one array (ranking never re-classifies)
         flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
         return RankContext(graph=graph, git=git, store=BlobStore(self.cache, idx.fingerprint), flags=flags,
                            defs=idx.tags, file_graphs=file_graphs or {}, stamps=file_stamps(idx), fresh=idx.fresh,
-                           lexical_seed=lexical_seed)
+                           lexical_seed=lexical_seed, keep_derived=keep_derived)
 
     def refresh_if_stale(self) -> bool:
         """:meth:`refresh` when the tree may have changed; whether anything changed.

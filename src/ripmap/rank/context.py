@@ -90,6 +90,9 @@ class RankContext:
     #: the lexical index of an earlier snapshot held in memory (a refreshed server's), to
     #: patch instead of the stored one
     lexical_seed: LexicalIndex | None = field(default=None, repr=False)
+    #: whether the store may be given what ranking derives from the graph (the weighted
+    #: graph, PageRank vectors); it is read from the store either way
+    keep_derived: bool = True
     _memo: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -205,7 +208,7 @@ class RankContext:
         return self.store.load_pagerank(self.graph, key)
 
     def keep_pagerank(self, key: str, r: np.ndarray) -> None:
-        if self.store is not None and hasattr(self.store, "save_pagerank"):
+        if self.keep_derived and self.store is not None and hasattr(self.store, "save_pagerank"):
             self.store.save_pagerank(self.graph, key, r)
 
     def recent_cochange(self, seeds: np.ndarray) -> np.ndarray:
@@ -277,7 +280,7 @@ class RankContext:
             W = self.store.load_file_graph(self.graph, key) if keeps else None  # type: ignore[union-attr]
             if W is None:
                 W = factored_file_graph(self.graph, params)
-                if keeps:
+                if keeps and self.keep_derived:
                     self.store.save_file_graph(self.graph, key, W)  # type: ignore[union-attr]
             self.file_graphs[key] = W
             while len(self.file_graphs) > MAX_FILE_GRAPHS:  # a long search visits hundreds of points
