@@ -81,8 +81,12 @@ def test_no_worker_outlives_a_stopped_ripmap(big_repo: Path, tmp_path: Path, sig
     workers: list[int] = []
     with open(err, "w") as err_fh:
         # stderr to a file, not a pipe: an orphaned worker would hold a pipe open forever
+        # the signal's default disposition in ripmap, whatever the runner's (under `nohup`
+        # SIGHUP is ignored, and ripmap rightly keeps ignoring it)
         proc = subprocess.Popen([sys.executable, "-m", "ripmap.cli", str(big_repo), "--no-git", "-t", "100"],
-                                stdout=subprocess.DEVNULL, stderr=err_fh, env=env, start_new_session=group)
+                                stdout=subprocess.DEVNULL, stderr=err_fh, env=env, start_new_session=group,
+                                preexec_fn=None if sig == signal.SIGKILL
+                                else lambda: signal.signal(sig, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
