@@ -276,7 +276,13 @@ def test_live_repo_patches_an_edit_in_place_into_the_map_a_cold_build_makes(tmp_
             before = {sf.rel: list(rm.index.tags[sf.rel]) for sf in rm.index.files}
         edited = sorted(before)[0]
         (root / edited).write_text((root / edited).read_text() + "\n\ndef brand_new_helper():\n    return 1\n")
+
+        def no_stamp(self):
+            raise AssertionError("a full listing was taken before the refresh's own")
+
+        monkeypatch.setattr(RepoMap, "stamp", no_stamp)  # the probe finds the change
         assert lr.refresh() and lr.generation == 1
+        assert not lr.refresh() and lr.generation == 1  # and then finds nothing
         assert len(made) == 1  # the same RepoMap, brought up to date, not a second index
         with lr.session() as rm:
             assert "brand_new_helper" in {t.name for t in rm.index.tags[edited]}

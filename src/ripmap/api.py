@@ -278,14 +278,23 @@ class RepoMap:
         finds nothing when only an unmapped file moved), instead of a full :meth:`stamp`
         first and the refresh's discovery after it: on a 70,000-file tree each listing
         costs a second or more."""
+        probe = self.moved()
+        return False if probe is None else self.refresh(probe=probe or None)
+
+    def moved(self) -> str | None:
+        """Whether the tree may have changed since the map was last found current: None
+        when it has not, else what :meth:`refresh` takes as ``probe`` (after
+        :meth:`watch`, the probe fingerprint taken now, before the tree is read; without
+        it, "" after a full :meth:`is_stale` check).
+
+        A caller that must not hold its lock through a ``stat`` per file (``ripmap
+        serve``'s refresh thread) asks this outside the lock and refreshes inside it."""
         if self._index is None or self._built is None:
-            return False
+            return None
         if self._probe is None:
-            return self.refresh() if self.is_stale() else False
-        probe = self._probe.fingerprint()  # before the tree is read
-        if self._probe_current(probe):
-            return False
-        return self.refresh(probe=probe)
+            return "" if self.is_stale() else None
+        probe = self._probe.fingerprint()
+        return None if self._probe_current(probe) else probe
 
     def _probe_current(self, probe: str) -> bool:
         """Whether a probe fingerprint (and HEAD) still match the last state that was found
