@@ -469,7 +469,7 @@ def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_
         assert len(built) == 3  # another point of the graph parameters is assembled
     assert again == first == cold
     with TagCache.open(repo, cdir, parser_version=f"classify:{ripmap.api.CLASSIFY_VERSION}") as tc:
-        tc.put_blob(blobs._file_graph_key(fp, graph_key(DEFAULT)), b"not a blob")
+        tc.put_blob(blobs._derived_key(blobs.FILE_GRAPH, fp, blobs._point(graph_key(DEFAULT))), b"not a blob")
     with RepoMap(repo, cache_dir=cdir) as rm:
         assert _maps(rm) == first
     assert len(built) == 4  # the damaged blob was assembled again

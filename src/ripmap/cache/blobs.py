@@ -154,14 +154,15 @@ class BlobStore:
         ``key``, or None (not stored, too small to be, stale or corrupt)."""
         if not _worth_storing(graph):
             return None
-        got = self._load(_file_graph_key(self.fingerprint, key), decode_file_graph)
+        got = self._load(_derived_key(FILE_GRAPH, self.fingerprint, _point(key)), decode_file_graph)
         if got is None or got.Wi.shape != (graph.n_files, graph.n_files) or got.Dw.shape[1] != graph.n_files:
             return None
         return got
 
     def save_file_graph(self, graph: GraphData, key: Sequence[float], W: FileGraph) -> None:
         if _worth_storing(graph):
-            self.cache.put_blob(_file_graph_key(self.fingerprint, key), lambda fh: write_file_graph(W, fh))
+            self.cache.put_blob(_derived_key(FILE_GRAPH, self.fingerprint, _point(key)),
+                                lambda fh: write_file_graph(W, fh))
 
     # -- one query's PageRank (a large graph's) ------------------------------------------
     def load_pagerank(self, graph: GraphData, key: str) -> np.ndarray | None:
@@ -175,7 +176,7 @@ class BlobStore:
                 if int(z["version"]) != FILE_GRAPH_VERSION:
                     raise ValueError("PageRank blob of another version")
                 return z["r"]
-        v = self._load(f"{PAGERANK}:{self.fingerprint}:{key}", decode)
+        v = self._load(_derived_key(PAGERANK, self.fingerprint, key), decode)
         if v is None or v.shape != (graph.n_files,) or v.dtype != np.float64 or not np.isfinite(v).all():
             return None
         v.setflags(write=False)
@@ -185,7 +186,7 @@ class BlobStore:
         if _worth_storing(graph):
             buf = io.BytesIO()
             np.savez(buf, version=np.array(FILE_GRAPH_VERSION), r=np.asarray(r, dtype=np.float64))
-            self.cache.put_blob(f"{PAGERANK}:{self.fingerprint}:{key}", buf.getvalue())
+            self.cache.put_blob(_derived_key(PAGERANK, self.fingerprint, key), buf.getvalue())
 
     # -- git signals (keyed by HEAD, not by the index) --------------------------------
     def load_git(self, head: str, until: str | None) -> GitSignals | None:
@@ -205,9 +206,15 @@ def _git_key(head: str, until: str | None) -> str:
     return f"{GIT}:{head}:{until or ''}"
 
 
-def _file_graph_key(fingerprint: str, key: Sequence[float]) -> str:
+def _derived_key(kind: str, fingerprint: str, rest: str) -> str:
+    """The key of a value derived from an index's graph: both versions are in it, so a
+    graph built (or weighed) by other code never finds values derived from another's."""
+    return f"{kind}:{fingerprint}:{GRAPH_VERSION}.{FILE_GRAPH_VERSION}:{rest}"
+
+
+def _point(key: Sequence[float]) -> str:
     # repr of each float: the exact value, so two points never share a blob
-    return f"{FILE_GRAPH}:{fingerprint}:{GRAPH_VERSION}.{FILE_GRAPH_VERSION}:{','.join(map(repr, key))}"
+    return ",".join(map(repr, key))
 
 
 def _worth_storing(graph: GraphData) -> bool:
