@@ -483,29 +483,43 @@ def _parse_log(text: str, boundary: frozenset[str],
 def _build(times: list[int], nfiles: list[int], paths: list[str], owner: list[int],
            max_commit_files: int, head: str, notes: tuple[str, ...]) -> GitSignals:
     """Turn parsed log records into arrays: age, churn and the sparse incidence."""
-    ts = np.asarray(times, dtype=np.int64)
-    now = int(ts.max())
+    files, full = _incidence(len(times), paths, owner)
+    return _signals(full, np.asarray(times, dtype=np.int64), np.asarray(nfiles, dtype=np.int64), files,
+                    max_commit_files, head, notes)
+
+
+def _incidence(n_commits: int, paths: list[str], owner: list[int]) -> tuple[tuple[str, ...], sp.csr_matrix]:
+    """The files of parsed log records (sorted) and the commits x files incidence of
+    every commit; a path listed twice in one commit counts once."""
     files, cols = np.unique(np.asarray(paths, dtype=object), return_inverse=True) if paths \
         else (np.zeros(0, dtype=object), np.zeros(0, dtype=np.intp))
-    rows = np.asarray(owner, dtype=np.intp)
+    m = sp.csr_matrix((np.ones(len(owner), np.float32), (np.asarray(owner, dtype=np.intp), cols.astype(np.intp))),
+                      shape=(n_commits, len(files)))
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return tuple(str(f) for f in files), m
+
+
+def _signals(full: sp.csr_matrix, ts: np.ndarray, sizes: np.ndarray, files: tuple[str, ...],
+             max_commit_files: int, head: str | None, notes: tuple[str, ...],
+             known_index: dict[str, int] | None = None) -> GitSignals:
+    """:class:`GitSignals` of the commits that are ``full``'s rows (log order; ``ts``
+    their times, ``sizes`` how many files each touched under root). A file no row
+    touches has no age (inf) and no churn."""
     n_files = len(files)
-    # Full incidence (every commit) for churn and age; duplicates collapse to one.
-    full = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, cols.astype(np.intp))),
-                         shape=(ts.size, n_files))
-    full.sum_duplicates()
-    full.data[:] = 1.0
+    now = int(ts.max())
     churn = np.bincount(full.indices, minlength=n_files).astype(np.int64)
-    nnz_rows = np.repeat(np.arange(ts.size), np.diff(full.indptr))
     last = np.full(n_files, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(last, full.indices, ts[nnz_rows])
-    age_days = (now - last) / _SECONDS_PER_DAY
+    np.maximum.at(last, full.indices, np.repeat(ts, np.diff(full.indptr)))
+    age_days = np.full(n_files, np.inf)
+    seen = churn > 0
+    age_days[seen] = (now - last[seen]) / _SECONDS_PER_DAY
     # Co-change incidence: only small commits, judged by everything they touched
     # under root, and only commits that touched something.
-    n = np.asarray(nfiles, dtype=np.int64)
-    small = np.flatnonzero((n >= 1) & (n <= max_commit_files))
-    return GitSignals(files=tuple(str(f) for f in files), age_days=age_days, churn=churn,
-                      commit_files=full[small], head=head, notes=notes, now=now,
-                      commit_age=(now - ts[small]) / _SECONDS_PER_DAY, commit_size=n[small].astype(np.float64))
+    small = np.flatnonzero((sizes >= 1) & (sizes <= max_commit_files))
+    return GitSignals(files=files, age_days=age_days, churn=churn, commit_files=full[small], head=head,
+                      notes=notes, now=now, commit_age=(now - ts[small]) / _SECONDS_PER_DAY,
+                      commit_size=sizes[small].astype(np.float64), known_index=known_index)
 
 
 _NO_COMMITS = "no commits touch this directory: no git signals"
@@ -611,24 +625,10 @@ class GitTimeline:
         log read does not hold it). Files the window never touched have no age (inf)."""
         p = self.position[sha] + 1
         rows = slice(p, min(p + self.max_commits, len(self.shas)))
-        n = len(self.files)
         if rows.start >= rows.stop:
             return GitSignals.empty(_NO_COMMITS, notes=self.notes)
-        m = self.incidence[rows]
-        ts = self.times[rows]
-        now = int(ts.max())
-        churn = np.bincount(m.indices, minlength=n).astype(np.int64)
-        last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-        np.maximum.at(last, m.indices, np.repeat(ts, np.diff(m.indptr)))
-        age = np.full(n, np.inf)
-        seen = churn > 0
-        age[seen] = (now - last[seen]) / _SECONDS_PER_DAY
-        size = self.sizes[rows]
-        small = np.flatnonzero((size >= 1) & (size <= self.max_commit_files))
-        return GitSignals(files=self.files, age_days=age, churn=churn, commit_files=m[small],
-                          head=self.shas[p], notes=self.notes, now=now,
-                          commit_age=(now - ts[small]) / _SECONDS_PER_DAY,
-                          commit_size=size[small].astype(np.float64), known_index=self.file_index)
+        return _signals(self.incidence[rows], self.times[rows], self.sizes[rows], self.files,
+                        self.max_commit_files, self.shas[p], self.notes, known_index=self.file_index)
 
 
 def load_git_timeline(root: Path, *, tip: str | None = None, commits: int = DEFAULT_MAX_COMMITS,
@@ -647,13 +647,7 @@ def load_git_timeline(root: Path, *, tip: str | None = None, commits: int = DEFA
     except _GitFailure:
         return None
     times, nfiles, paths, owner = _parse_log(text, boundary, shas)
-    files, cols = np.unique(np.asarray(paths, dtype=object), return_inverse=True) if paths \
-        else (np.zeros(0, dtype=object), np.zeros(0, dtype=np.intp))
-    m = sp.csr_matrix((np.ones(len(owner), np.float32), (np.asarray(owner, dtype=np.intp), cols.astype(np.intp))),
-                      shape=(len(times), len(files)))
-    m.sum_duplicates()
-    m.data[:] = 1.0
+    files, m = _incidence(len(times), paths, owner)
     return GitTimeline(shas=tuple(shas), times=np.asarray(times, dtype=np.int64),
-                       sizes=np.asarray(nfiles, dtype=np.int64), incidence=m,
-                       files=tuple(str(f) for f in files), max_commits=max_commits,
-                       max_commit_files=max_commit_files, notes=notes)
+                       sizes=np.asarray(nfiles, dtype=np.int64), incidence=m, files=files,
+                       max_commits=max_commits, max_commit_files=max_commit_files, notes=notes)
