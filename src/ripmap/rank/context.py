@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -182,24 +182,37 @@ class RankContext:
 
     def association(self, seeds: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
         """Co-change evidence for every file from weighted seed files (graph order)."""
-        n = self.graph.n_files
-        g = self.git
-        nz = np.flatnonzero(seeds > 0)
-        if g is None or g.is_empty or nz.size == 0:
-            return np.zeros(n)
         half, expo = float(params["cochange_half_life_days"]), float(params["cochange_size_exponent"])
-        key = ("assoc", g.serial, tuple(nz.tolist()), tuple(np.round(seeds[nz], 6).tolist()), half, expo)
+        nz = np.flatnonzero(seeds > 0)
+        return self._from_history(
+            seeds, ("assoc", tuple(nz.tolist()), tuple(np.round(seeds[nz], 6).tolist()), half, expo),
+            lambda g, q: g.association_vector(q, half_life_days=half, size_exponent=expo))
+
+    def recent_cochange(self, seeds: np.ndarray) -> np.ndarray:
+        """What the seeds' own newest commits touched besides them (graph order): see
+        :meth:`~ripmap.gitinfo.GitSignals.recent_partners`."""
+        return self._from_history(seeds, ("recent", tuple(np.flatnonzero(seeds > 0).tolist())),
+                                  lambda g, q: g.recent_partners(q, RECENT_COMMITS))
+
+    def _from_history(self, seeds: np.ndarray, key: tuple,
+                      compute: Callable[[GitSignals, np.ndarray], np.ndarray]) -> np.ndarray:
+        """``compute(git, seeds in git's file order)`` back in graph order (zeros for files
+        git does not know, or with no history or no seed), memoized per query under
+        ``key`` and this context's history."""
+        g = self.git
+        if g is None or g.is_empty or not (seeds > 0).any():
+            return np.zeros(self.graph.n_files)
 
         def make() -> np.ndarray:
             _age, _churn, col = self.git_arrays()
             has = col >= 0
             q = np.zeros(len(g.files))
             np.maximum.at(q, col[has], seeds[has])
-            cc = g.association_vector(q, half_life_days=half, size_exponent=expo)
-            out = np.zeros(n)
-            out[has] = cc[col[has]]
+            got = compute(g, q)
+            out = np.zeros(self.graph.n_files)
+            out[has] = got[col[has]]
             return out
-        return self.per_query(key, make)
+        return self.per_query((g.serial, *key), make)
 
     def stored_pagerank(self, key: str) -> np.ndarray | None:
         """A PageRank vector the store keeps under ``key`` for this graph, or None."""
@@ -210,26 +223,6 @@ class RankContext:
     def keep_pagerank(self, key: str, r: np.ndarray) -> None:
         if self.keep_derived and self.store is not None and hasattr(self.store, "save_pagerank"):
             self.store.save_pagerank(self.graph, key, r)
-
-    def recent_cochange(self, seeds: np.ndarray) -> np.ndarray:
-        """What the seeds' own newest commits touched besides them (graph order): see
-        :meth:`~ripmap.gitinfo.GitSignals.recent_partners`."""
-        n = self.graph.n_files
-        g = self.git
-        nz = np.flatnonzero(seeds > 0)
-        if g is None or g.is_empty or nz.size == 0:
-            return np.zeros(n)
-
-        def make() -> np.ndarray:
-            _age, _churn, col = self.git_arrays()
-            has = col >= 0
-            q = np.zeros(len(g.files))
-            np.maximum.at(q, col[has], seeds[has])
-            rp = g.recent_partners(q, RECENT_COMMITS)
-            out = np.zeros(n)
-            out[has] = rp[col[has]]
-            return out
-        return self.per_query(("recent", g.serial, tuple(nz.tolist())), make)
 
     def git_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(age_days, churn, git column index or -1) aligned with the graph's files.
