@@ -215,37 +215,23 @@ class Evaluator:
 
     def _ranked(self, params: Params, cases: Sequence[Case]) -> Iterator[tuple[Ranking, list[str]]]:
         """:meth:`_rank` for each case, in order, ranked in blocks of consecutive cases of
-        one snapshot (:func:`~ripmap.rank.score.rank_many`: one PageRank solve per block);
-        a block at a time, so an evaluation never holds every case's signals at once."""
+        one snapshot (and, with each case's own history, one commit) through
+        :func:`~ripmap.rank.score.rank_many`, a block at a time, so an evaluation never
+        holds every case's signals at once."""
         if self.history == "case":
             # PageRank reads no history: solve every query of a snapshot's run of cases in
             # blocks of RANK_BLOCK first, at BLAS speed, instead of one commit's few at a time
-            i = 0
-            while i < len(cases):
-                snap = (cases[i].repo, cases[i].snapshot)
-                j = i + 1
-                while j < len(cases) and j - i < RANK_BLOCK and (cases[j].repo, cases[j].snapshot) == snap:
-                    j += 1
-                solve_pageranks(self.snapshots[snap].ctx, params,
-                                [Query(chat_files=tuple(c.chat_files), focus=c.focus) for c in cases[i:j]],
-                                direct=True)
-                i = j
-        i = 0
-        while i < len(cases):
-            key = self._block_key(cases[i])
-            j = i + 1
-            while j < len(cases) and j - i < RANK_BLOCK and self._block_key(cases[j]) == key:
-                j += 1
-            block = cases[i:j]
-            queries = [Query(chat_files=tuple(c.chat_files), focus=c.focus) for c in block]
-            ctx = self.context_for(block[0])
-            for c, r in zip(block, rank_many(ctx, params, queries, direct=True)):
+            for block in _runs(cases, lambda c: (c.repo, c.snapshot)):
+                solve_pageranks(self.snapshots[(block[0].repo, block[0].snapshot)].ctx, params,
+                                [_query(c) for c in block], direct=True)
+        for block in _runs(cases, self._block_key):
+            for c, r in zip(block, rank_many(self.context_for(block[0]), params, [_query(c) for c in block],
+                                             direct=True)):
                 files = list(r.files)
                 for f in c.chat_files:
                     if f in r.file_index and f in files:
                         files.remove(f)
                 yield r, files
-            i = j
 
     def context_for(self, case: Case) -> RankContext:
         """What ``case`` is ranked in: its snapshot's code, with its own history (by
@@ -309,6 +295,24 @@ class Evaluator:
                        intent=c.intent, seed_file=c.seed_file, expected_top=tuple(exp_sorted[:5]),
                        actual_top=tuple(files[:5]), ndcg=ndcg, explanations=tuple(rows), task=c.task,
                        kind=classify(rows))
+
+
+def _query(case: Case) -> Query:
+    """What a case asks ripmap: its chat files and its focus text."""
+    return Query(chat_files=tuple(case.chat_files), focus=case.focus)
+
+
+def _runs(cases: Sequence[Case], key: Callable[[Case], tuple]) -> Iterator[Sequence[Case]]:
+    """``cases`` in order, in runs of consecutive cases with one ``key``, at most
+    :data:`RANK_BLOCK` long."""
+    i = 0
+    while i < len(cases):
+        k = key(cases[i])
+        j = i + 1
+        while j < len(cases) and j - i < RANK_BLOCK and key(cases[j]) == k:
+            j += 1
+        yield cases[i:j]
+        i = j
 
 
 def _timeline(root: Path, snapshot: str, cases: Sequence[Case]) -> GitTimeline | None:
