@@ -279,7 +279,7 @@ class RepoMap:
         first and the refresh's discovery after it: on a 70,000-file tree each listing
         costs a second or more."""
         probe = self.moved()
-        return False if probe is None else self.refresh(probe=probe or None)
+        return False if probe is None else self.refresh(probe=probe)
 
     def moved(self) -> str | None:
         """Whether the tree may have changed since the map was last found current: None
@@ -310,11 +310,11 @@ class RepoMap:
         changed files' rows (:func:`ripmap.graph.patch_graph`), and git signals are read
         again only when HEAD moved. A changed config starts over. The result equals a
         RepoMap built from scratch on the new tree. ``probe``: the probe fingerprint the
-        caller took before anything was read (see :meth:`refresh_if_stale`).
+        caller took before anything was read (see :meth:`moved`); None or empty: taken now.
         """
         if self._index is None:
             return False
-        if probe is None and self._probe is not None:
+        if not probe and self._probe is not None:
             probe = self._probe.fingerprint()  # before the tree is read
         config = self.config if self._config_given else load_config(self.root)
         self._rankings.clear()

@@ -190,7 +190,7 @@ class LiveRepo:
             return False
         self.log.info("%s changed; refreshing", self.root)
         with self._lock:
-            changed = current.refresh(probe=probe or None)
+            changed = current.refresh(probe=probe)
             if changed:
                 warm(current)
                 self.generation += 1
