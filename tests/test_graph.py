@@ -311,3 +311,18 @@ def test_graph_is_the_same_from_a_parse_from_cached_counts_and_from_plain_tags(r
     assert _matrices(from_parse) == _matrices(from_cache) == _matrices(plain)
     # helper is called three times in a.py: the count survives the summary
     assert _matrices(from_cache)["R0"][("a.py", "helper")] == 3.0
+
+
+@pytest.mark.parametrize("bound", [50, 1 << 40])
+def test_unique_first_agrees_with_numpy_unique_in_both_of_its_ways(bound):
+    # a small bound takes the presence table, a huge one the sort: both must answer as
+    # np.unique does (sorted keys, first positions, inverse), repeated keys included
+    from ripmap.graph import _unique_first
+    rng = np.random.default_rng(7)
+    key = rng.integers(0, 50, size=400).astype(np.int64)
+    uniq, first, inv = _unique_first(key, bound)
+    u2, f2, i2 = np.unique(key, return_index=True, return_inverse=True)
+    assert uniq.tolist() == u2.tolist()
+    assert first.tolist() == f2.tolist()
+    assert inv.tolist() == i2.reshape(-1).tolist()
+    assert (uniq[inv] == key).all() and (key[first] == uniq).all()

@@ -395,7 +395,11 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
                        np.concatenate([old_defs.kind[dkeep], dk])[dorder],
                        np.concatenate([old_defs.local[dkeep], dl])[dorder],
                        np.concatenate([old_defs.line[dkeep], dline])[dorder], tuple(kinds))
-    used = np.unique(str_id) if defs is None else np.unique(np.concatenate([str_id, defs.str_id]))
+    seen = np.zeros(len(strs), dtype=bool)
+    seen[str_id] = True
+    if defs is not None:
+        seen[defs.str_id] = True
+    used = np.flatnonzero(seen)
     if used.size < 0.75 * len(strs):  # strings of removed rows pile up: drop them
         remap = np.full(len(strs), -1, dtype=np.int32)
         remap[used] = np.arange(used.size, dtype=np.int32)
@@ -446,10 +450,7 @@ def assemble(files: Sequence[str], rows: GraphRows,
     c = rows.count[named]
     S = max(len(rows.strs), 1)
     key = file_fam[f].astype(np.int64) * S + s
-    if key.size:
-        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
-    else:
-        uniq = first = inv = np.zeros(0, dtype=np.int64)
+    uniq, first, inv = _unique_first(key, max(len(fam_ids), 1) * S)
     fam_u = uniq // S
     order = np.lexsort((first, fam_u))  # by family, then by first appearance
     new_id = np.empty(uniq.size, dtype=np.int64)
@@ -490,6 +491,27 @@ def assemble(files: Sequence[str], rows: GraphRows,
             def_names[hit] = new_id[pos[hit]]
     return GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam, rows=rows,
                                  def_names=def_names)
+
+
+def _unique_first(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(key, return_index=True, return_inverse=True)`` for keys in
+    ``[0, bound)``: the sorted distinct keys, each one's first position and every key's
+    index among them. Where the key range is not much larger than the keys themselves
+    (a graph's (family, string) keys: 1.3M possible against 3.1M rows on the 70k tree) a
+    presence table answers in one pass instead of a sort (0.05 s against 0.54 s there)."""
+    if not key.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    if bound > max(8 * key.size, 1 << 20) or bound >= 1 << 31:
+        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        return uniq, first, inv.reshape(-1)
+    present = np.zeros(bound, dtype=bool)
+    present[key] = True
+    uniq = np.flatnonzero(present)
+    inv = (np.cumsum(present, dtype=np.int32) - 1)[key].astype(np.int64)
+    first = np.full(uniq.size, key.size, dtype=np.int64)
+    np.minimum.at(first, inv, np.arange(key.size, dtype=np.int64))
+    return uniq, first, inv
 
 
 def row_runs(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
