@@ -92,6 +92,26 @@ def test_reference_counts_are_stored_beside_the_tags(root: Path, cdir: Path) -> 
     assert NullCache().get_ref_counts(["a.py"]) == {}
 
 
+def test_a_cache_made_before_the_stamps_index_gets_it_and_keeps_its_rows(root: Path, cdir: Path) -> None:
+    # every run reads every file's stamps: they come from a covering index, which an
+    # older database lacks; opening it adds the index instead of dropping its rows
+    with open_cache(root, cdir) as c:
+        c.put_many([row("a.py", 1, size=10, mtime=7), row("pkg/b.py", 2, size=20, mtime=8)])
+        path = c.path
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX files_stamps")
+    db.commit()
+    db.close()
+    warnings: list[str] = []
+    with open_cache(root, cdir, warnings) as c:
+        assert c.known_files() == {"a.py": (10, 7), "pkg/b.py": (20, 8)}
+        assert c.get_many([("a.py", 10, 7)]) == {"a.py": make_tags(1)}
+        query = "SELECT rel, size, mtime_ns FROM files WHERE parser = ?"
+        plan = " ".join(str(r) for r in c._conn.execute("EXPLAIN QUERY PLAN " + query, ("x",)))
+    assert "COVERING INDEX files_stamps" in plan
+    assert warnings == []
+
+
 def test_undecodable_blob_is_a_miss_not_a_crash(root: Path, cdir: Path) -> None:
     with open_cache(root, cdir) as c:
         c.put_many([row("a.py", 1), row("b.py", 2)])

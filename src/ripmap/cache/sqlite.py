@@ -271,6 +271,7 @@ class SqliteStore:
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
         """Create the tables, or drop and recreate them if another version made them."""
         if self._retry(lambda: self._is_current(conn)):
+            self._add_missing_indexes(conn)
             return
 
         def rebuild(c: sqlite3.Connection) -> None:
@@ -287,6 +288,27 @@ class SqliteStore:
                           sorted(self._meta_expected.items()))
 
         self._write_txn(conn, rebuild)
+
+    def _add_missing_indexes(self, conn: sqlite3.Connection) -> None:
+        """Create the schema's indexes that a current database lacks: an index added to
+        the layout later only speeds reads up, so it is built once (a scan of the
+        table) instead of dropping every row the way a new schema version does."""
+        wanted = {stmt.split()[5]: stmt for stmt in self.SCHEMA
+                  if stmt.upper().startswith("CREATE INDEX IF NOT EXISTS ")}
+        if not wanted:
+            return
+        have = {r[0] for r in self._retry(lambda: conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'").fetchall())}
+        missing = [stmt for name, stmt in wanted.items() if name not in have]
+        if missing:
+            def create(c: sqlite3.Connection) -> None:
+                for stmt in missing:
+                    c.execute(stmt)
+
+            try:
+                self._write_txn(conn, create)
+            except sqlite3.Error:
+                pass  # read-only, say: the reads it would speed up work without it
 
     # ----------------------------------------------------------- transactions
 

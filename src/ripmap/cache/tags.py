@@ -153,6 +153,9 @@ _SCHEMA = (
     " defs BLOB NOT NULL, refs BLOB NOT NULL, refcounts BLOB NOT NULL)",
     # few files have content flags: a warm run reads just those rows
     "CREATE INDEX IF NOT EXISTS files_flagged ON files (flags) WHERE flags != 0",
+    # every run reads every file's stamps (known_files): from this covering index, not
+    # from the table's pages, which hold the tags too (0.11 against 0.26 s for 70k files)
+    "CREATE INDEX IF NOT EXISTS files_stamps ON files (rel, parser, size, mtime_ns)",
     "CREATE TABLE IF NOT EXISTS blobs ("
     " key TEXT PRIMARY KEY, prefix TEXT NOT NULL, version TEXT NOT NULL,"
     " stamp INTEGER NOT NULL, value BLOB NOT NULL)",
