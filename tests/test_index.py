@@ -177,6 +177,24 @@ def test_file_deleted_between_discovery_and_parse(tmp_path: Path, monkeypatch: p
     assert any("pkg/b.py" in n and "vanished" in n for n in idx.notes)
 
 
+def test_the_fingerprint_describes_the_indexed_files_whether_or_not_one_was_dropped(tmp_path: Path) -> None:
+    # taken once and, when no file was dropped, shared with the listing's; a binary
+    # file found by the parse workers leaves the index and so its fingerprint
+    from ripmap.index import files_fingerprint
+
+    root = _tree(tmp_path / "r")
+    with TagCache.open(root, tmp_path / "c") as c:
+        whole = build_index(root, cache=c, progress=False)
+    assert whole.fingerprint == files_fingerprint(whole.files) == whole.listing
+    (root / "pkg" / "bin.py").write_bytes(b"\x00\x01\x02" * 100)
+    _old(root / "pkg" / "bin.py")
+    with TagCache.open(root, tmp_path / "c") as c:
+        less = build_index(root, cache=c, progress=False)
+    assert "pkg/bin.py" not in {f.rel for f in less.files}
+    assert less.fingerprint == files_fingerprint(less.files) == whole.fingerprint
+    assert less.listing != less.fingerprint
+
+
 def test_broken_query_is_one_warning_not_one_per_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import ripmap.languages as langs
     from ripmap import RepoMap
