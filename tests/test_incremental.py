@@ -128,6 +128,24 @@ def test_refresh_in_place_equals_a_cold_map(repo: Path, tmp_path: Path, change: 
     assert after != before
 
 
+@pytest.mark.parametrize("change", sorted(EDITS))
+def test_refresh_takes_over_what_depends_on_the_paths_only_while_the_files_stay(repo: Path, tmp_path: Path,
+                                                                               change: str) -> None:
+    # an edit keeps the file list, so the test↔source pairing (and the path index) carry
+    # over; an added or deleted file makes them anew; either way they equal a fresh build
+    from ripmap.rank.pairing import pairing_matrix
+
+    with RepoMap(repo, cache_dir=tmp_path / "cache") as rm:
+        _maps(rm)
+        pairing_before, paths_before = rm.context.pairing, rm.context.paths
+        EDITS[change](repo)
+        assert rm.refresh()
+        ctx = rm.context
+        assert (ctx.pairing is pairing_before) == (change == "edit")
+        assert (ctx.paths is paths_before) == (change == "edit")
+        assert (ctx.pairing != pairing_matrix(ctx.graph.files).tocsc()).nnz == 0
+
+
 def test_refresh_after_a_commit_reads_the_new_history(repo: Path, tmp_path: Path) -> None:
     from fixtures_rank import commit
 

@@ -352,6 +352,7 @@ class RepoMap:
             if seed is not None and seed.stamps is None:
                 seed.stamps = file_stamps(old_idx)
             self._ctx = self._new_context(idx, graph, git, lexical_seed=seed)
+            self._ctx.take_path_memos(old_ctx)
         return True
 
     def watch(self) -> None:

@@ -175,6 +175,19 @@ class RankContext:
         return self.per_query(("parse", focus), lambda: parse_query(focus, self.paths, self.defined_names,
                                                                    self.lower_names))
 
+    #: memos that read the file paths alone: a context of the same files may take them over
+    PATH_MEMOS = ("paths", "pairing", "paths_array", "depths")
+
+    def take_path_memos(self, other: "RankContext") -> None:
+        """Take over ``other``'s memos that depend on the file paths alone, when both
+        graphs have the same files (an edit): the test↔source pairing of a 70,000-file
+        tree costs 0.35 s to build again, the path index and depths less."""
+        if other is self or other.graph.files != self.graph.files:
+            return
+        for k in self.PATH_MEMOS:
+            if k in other._memo and k not in self._memo:
+                self._memo[k] = other._memo[k]
+
     @property
     def pairing(self) -> "sp.csc_matrix":
         # column-compressed: a query reads its seeds' columns (:func:`~ripmap.rank.pairing.paired_with`)
