@@ -958,7 +958,7 @@ def test_blob_store_keeps_each_kind_under_its_key_and_misses_what_it_cannot_trus
         assert store.load_git("abc", None).churn.tolist() == [4]
         assert store.load_git("abc", "v1.0") is None  # git blobs are keyed by HEAD and until
         assert store.load_lexical(2).vocab == lx.vocab and store.load_lexical(3) is None
-        assert {cache.get_blob(k) is not None for k in ("graph:fp1", "git:abc:", "lexical2:fp1")} == {True}
+        assert {cache.get_blob(k) is not None for k in ("graph:fp1", "git:abc:", "lexical3:fp1")} == {True}
         cache.put_blob("graph:fp1", b"not a graph")
         cache.put_blob("git:abc:", b"not git")
         assert store.load_graph(g.files) is None and store.load_git("abc", None) is None

@@ -281,9 +281,16 @@ def test_patched_lexical_index_equals_a_cold_build(repo: Path) -> None:
                                      {r: [t for t in rm.index.tags[r] if t.is_def] for r in g.files},
                                      {"d1/mod1.py"})
     assert patched.vocab == cold.vocab and patched.n_files == cold.n_files
-    for a, b in ((patched.files, cold.files), (patched.chunks, cold.chunks)):
+    for a, b in zip((*patched.counts.fields, *patched.counts.cfields), (*cold.counts.fields, *cold.counts.cfields)):
         assert (a != b).nnz == 0 and np.array_equal(a.tocsr().data, b.tocsr().data)
+    # the document frequencies were patched from the changed rows alone, yet equal a count
+    assert np.array_equal(patched.file_df, cold.file_df) and np.array_equal(patched.chunk_df, cold.chunk_df)
     assert np.array_equal(patched.chunk_file, cold.chunk_file) and np.array_equal(patched.idf, cold.idf)
+    every = np.arange(len(cold.vocab))
+    for ix in range(3):  # every weight of every file and chunk, bit for bit
+        q = (every, np.linspace(0.5, 1.5, every.size)) if ix == 0 else cold.file_terms([ix])
+        a, b = patched.scores_and_chunks(*q), cold.scores_and_chunks(*q)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
 
 
 def test_a_repeated_question_is_answered_from_memory_until_the_tree_changes(repo: Path, tmp_path: Path,
@@ -331,14 +338,17 @@ def test_a_watched_map_refreshes_on_a_change_without_a_second_listing(repo: Path
 
 def test_a_map_that_read_its_lexical_index_from_the_cache_is_patched_after_an_edit(
         repo: Path, tmp_path: Path, monkeypatch) -> None:
-    """A warm map reads the stored lexical index without its term counts; a refresh then
-    reads the counts from the store and patches, and equals a cold map."""
+    """A warm map reads the stored lexical index (its term counts and document
+    frequencies: weights are taken where a query looks); a refresh patches it, and equals
+    a cold map."""
     cache = tmp_path / "cache"
     with RepoMap(repo, cache_dir=cache) as rm:
         _maps(rm)  # builds and stores the lexical index
     with RepoMap(repo, cache_dir=cache) as rm:
+        read = _count_lexical_builds(monkeypatch)
         _maps(rm)
-        assert rm.context.lexical.counts is None  # ranking read the weights only
+        assert read == [] and rm.context.lexical.stamps is not None  # read from the store
+        monkeypatch.undo()
         EDITS["edit"](repo)
         assert rm.refresh()
         lexical_builds = _count_lexical_builds(monkeypatch)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from ripmap.cache.blobs import decode_git, decode_lexical, encode_git, encode_lexical
@@ -145,3 +146,79 @@ def test_association_survives_the_cache_and_restrict():
     assert np.array_equal(back.commit_age, g.commit_age) and np.array_equal(back.commit_size, g.commit_size)
     r = g.restrict(["f1.py", "f2.py"])
     assert list(r.commit_age) == [5.0, 7.0] and list(r.commit_size) == [2.0, 2.0]
+
+
+def test_scores_are_bm25f_of_the_stored_counts_worked_out_densely():
+    # the index keeps counts and weighs a query's postings; an independent dense
+    # computation of the documented formula must give the same scores and file terms
+    from ripmap.rank.lexical import FILE_FIELDS, K1
+
+    lx, rels = _index({
+        "auth/session.py": [_tag("SessionStore", "class"), _tag("load_session"), _tag("token_for")],
+        "auth/token.py": [_tag("SessionToken", "class"), _tag("refresh_token")],
+        "misc/colors.py": [_tag("paint"), _tag("rainbow"), _tag("paint_session")],
+    }, refs={"misc/colors.py": ["refresh_token"], "auth/session.py": ["SessionToken", "refresh_token"]})
+    n = len(rels)
+    tf = np.zeros((n, len(lx.vocab)))
+    for m, (_name, w, b) in zip(lx.counts.fields, FILE_FIELDS):
+        dense = m.toarray()
+        ln = dense.sum(axis=1)
+        norm = 1.0 - b + b * ln / (ln[ln > 0].mean() if (ln > 0).any() else 1.0)  # an empty field: no length
+        tf += w * dense / norm[:, None]
+    df = (tf > 0).sum(axis=0)
+    idf = np.log1p((n - df + 0.5) / (df + 0.5))
+    weight = np.where(tf > 0, tf / (K1 + tf), 0.0) * idf
+    ids, w = lx.query_vector([("session", 1.0), ("token", 0.5), ("paint", 2.0)])
+    raw = weight[:, ids] @ w
+    assert np.allclose(lx.scores(ids, w), raw / raw.max())
+    t_ids, t_w = lx.file_terms([0, 2])
+    expect = weight[[0, 2]].max(axis=0)
+    assert t_ids.tolist() == np.flatnonzero(expect).tolist()
+    assert np.allclose(t_w, expect[t_ids] / expect.max())
+    assert lx.file_df.tolist() == df.tolist()
+
+
+@pytest.mark.parametrize("eager", [True, False])
+def test_every_way_of_weighing_a_query_gives_the_same_bits(monkeypatch, eager):
+    # a first query scans the postings, later ones read columns (and a small index its
+    # whole weight matrix), terms already weighed come from memory: all must agree exactly
+    import ripmap.rank.lexical as lexical
+
+    monkeypatch.setattr(lexical, "EAGER_ENTRIES", 10**9 if eager else 0)
+    monkeypatch.setattr(lexical, "TERM_MEMO", 40)  # let go of memos along the way too
+    files = {f"pkg/m{i}.py": [_tag(f"load_{w}"), _tag(f"{w}Store", "class"), _tag(f"save_{w}_session")]
+             for i, w in enumerate(["user", "token", "session", "cart", "order", "user_token"])}
+    queries = [[("session", 1.0), ("token", 0.5)], [("user", 2.0), ("store", 1.0), ("session", 0.3)],
+               [("load", 1.0)], [("token", 0.5), ("session", 1.0), ("cart", 1.5)]]
+
+    def fresh_scores(q):
+        lx, _ = _index(files)
+        return lx.scores_and_chunks(*lx.query_vector(q))
+
+    lx, _ = _index(files)
+    for _round in range(2):
+        for q in queries:
+            got = lx.scores_and_chunks(*lx.query_vector(q))
+            want = fresh_scores(q)
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]) and got[2] == want[2]
+    assert (lx._files._matrix is not None) == eager
+    assert eager or lx._files._columns is not None
+
+
+def test_rows_are_stacked_and_ordered_as_a_stack_and_a_take_would():
+    # the patch copies runs of rows as slices; any keep/fresh/order must equal vstack + take
+    from ripmap.rank.lexical import _stacked
+
+    rng = np.random.default_rng(3)
+    old = sp.random(40, 30, density=0.2, random_state=1, format="csr")
+    old.data = np.round(old.data * 5) + 1
+    fresh = sp.random(6, 33, density=0.3, random_state=2, format="csr")
+    for _ in range(20):
+        keep = np.sort(rng.choice(40, size=int(rng.integers(0, 41)), replace=False))
+        order = rng.permutation(keep.size + 6) if rng.random() < 0.5 else np.arange(keep.size + 6)
+        kept = old[keep]
+        kept.resize((keep.size, 33))
+        want = sp.vstack([kept, fresh], format="csr")[order]
+        got = _stacked(old, keep, fresh, 33, order)
+        assert got.shape == want.shape and (got != want).nnz == 0
+        assert np.array_equal(got.indptr, want.indptr) and np.array_equal(got.data, want.data)

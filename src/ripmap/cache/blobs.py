@@ -10,7 +10,7 @@ kind                      key                             rebuilt when
 reference graph           ``graph:<index fingerprint>``   any mapped file changes (patched from
                                                           the newest one: changed files only)
 git signals               ``git:<HEAD>:<until>``          HEAD (or ``until``) moves
-lexical index             ``lexical2:<fingerprint>``      any mapped file changes (patched from
+lexical index             ``lexical3:<fingerprint>``      any mapped file changes (patched from
                                                           the newest one: changed files only)
 weighted file graph       ``wgraph:<fingerprint>:<point>``  any mapped file changes, or another
                                                           point of the graph parameters
@@ -51,7 +51,7 @@ from ..rank.lexical import CHUNK_FIELDS, FILE_FIELDS, INDEX_VERSION, LexicalCoun
 from .protocol import Cache
 
 #: the key prefixes (the store keeps the newest two blobs of each)
-GRAPH, GIT, LEXICAL, FILE_GRAPH, PAGERANK = "graph", "git", "lexical2", "wgraph", "pagerank"
+GRAPH, GIT, LEXICAL, FILE_GRAPH, PAGERANK = "graph", "git", "lexical3", "wgraph", "pagerank"
 #: every kind this version keeps (others are dropped: see :meth:`BlobStore.save_graph`)
 KINDS = (GRAPH, GIT, LEXICAL, FILE_GRAPH, PAGERANK)
 #: version of the weighted file graph blob: bumped whenever :mod:`ripmap.rank.edges` weighs
@@ -109,21 +109,19 @@ class BlobStore:
 
     # -- the lexical index ------------------------------------------------------------
     def load_lexical(self, n_files: int) -> LexicalIndex | None:
-        """The stored lexical index of this index, if it covers ``n_files`` files (without
-        its term counts: 200 of 475 MB on a 70,000-file tree)."""
-        # ranking needs the weighted matrices only; an update reads the term counts
-        # itself (:meth:`load_previous_lexical`)
-        lx = self._load(f"{LEXICAL}:{self.fingerprint}", lambda fh: decode_lexical(fh, with_counts=False))
+        """The stored lexical index of this index, if it covers ``n_files`` files."""
+        lx = self._load(f"{LEXICAL}:{self.fingerprint}", decode_lexical)
         return lx if lx is not None and lx.n_files == n_files else None
 
     def save_lexical(self, lx: LexicalIndex) -> None:
+        if any("\0" in x for x in (*lx.counts.stems, *lx.counts.files)):
+            return  # not storable (NUL separates the strings); built again next time
         self.cache.put_blob(f"{LEXICAL}:{self.fingerprint}", lambda fh: write_lexical(lx, fh))
 
     def load_previous_lexical(self) -> LexicalIndex | None:
-        """The term counts and file stamps of the lexical index stored last, whatever index
-        it was built for (what an incremental update reads: its weighted matrices are not
-        decoded), or None."""
-        return self._newest(LEXICAL, lambda fh: decode_lexical(fh, counts_only=True))
+        """The lexical index stored last, whatever index it was built for (where an
+        incremental update starts), or None."""
+        return self._newest(LEXICAL, decode_lexical)
 
     def _newest(self, prefix: str, decode):
         """The newest blob under ``prefix`` decoded, or None (nothing stored, or stale or
@@ -383,67 +381,52 @@ def decode_git(blob: bytes) -> GitSignals:
 
 
 def encode_lexical(lx: LexicalIndex) -> bytes:
-    """The lexical index's matrices and vocabulary (and its term counts and file stamps,
-    when it has them) as ``.npz`` bytes."""
+    """The lexical index (its term counts, document frequencies and file stamps) as
+    ``.npz`` bytes."""
     buf = io.BytesIO()
     write_lexical(lx, buf)
     return buf.getvalue()
 
 
 def write_lexical(lx: LexicalIndex, buf: BinaryIO) -> None:
-    """:func:`encode_lexical` written straight into a binary file."""
-    f, c = lx.files.tocsc(), lx.chunks.tocsc()
-    stems = sorted(lx.vocab, key=lx.vocab.__getitem__)
-    arrays: dict[str, np.ndarray] = {}
+    """:func:`encode_lexical` written straight into a binary file. The index is its term
+    counts: the weights are taken where a query looks (see :class:`LexicalIndex`), so an
+    edit rewrites counts, never a weight matrix."""
     cnt = lx.counts
-    if cnt is not None and not any("\0" in x for x in (*cnt.stems, *cnt.files)):
-        for i, m in enumerate((*cnt.fields, *cnt.cfields)):
-            arrays.update(_csr_arrays(f"n{i}", m))
-        arrays.update(n_stems=np.array("\0".join(cnt.stems)), n_nstems=np.array(len(cnt.stems)),
-                      n_paths=np.array("\0".join(cnt.files)), n_npaths=np.array(len(cnt.files)),
-                      n_chunk_file=cnt.chunk_file)
+    if any("\0" in x for x in (*cnt.stems, *cnt.files)):
+        raise ValueError("a stem or path holds NUL: not storable")
+    arrays: dict[str, np.ndarray] = {}
+    for i, m in enumerate((*cnt.fields, *cnt.cfields)):
+        arrays.update(_csr_arrays(f"n{i}", m))
     if lx.stamps is not None:
         arrays["stamps"] = np.asarray(lx.stamps, dtype=np.int64)
-    np.savez(buf, version=np.array(INDEX_VERSION), vocab=np.array(json.dumps(stems)),
-             f_data=f.data, f_indices=f.indices, f_indptr=f.indptr, f_shape=np.array(f.shape),
-             c_data=c.data, c_indices=c.indices, c_indptr=c.indptr, c_shape=np.array(c.shape),
-             chunk_file=lx.chunk_file, n_files=np.array(lx.n_files),
-             idf=lx.idf if lx.idf is not None else np.zeros(0), **arrays)
+    np.savez(buf, version=np.array(INDEX_VERSION), n_stems=np.array("\0".join(cnt.stems)),
+             n_nstems=np.array(len(cnt.stems)), n_paths=np.array("\0".join(cnt.files)),
+             n_npaths=np.array(len(cnt.files)), n_chunk_file=cnt.chunk_file,
+             file_df=lx.file_df, chunk_df=lx.chunk_df, **arrays)
 
 
-
-def decode_lexical(b: bytes | BinaryIO, *, counts_only: bool = False, with_counts: bool = True) -> LexicalIndex:
+def decode_lexical(b: bytes | BinaryIO) -> LexicalIndex:
     """Inverse of :func:`encode_lexical` (bytes or a binary file); ``ValueError`` for an
-    index built otherwise. ``counts_only``: what an incremental update reads (the term
-    counts and stamps; the weighted matrices, half the blob, left empty and unread);
-    ``with_counts=False``: what ranking reads (the term counts left unread)."""
+    index built otherwise."""
     with np.load(_readable(b), allow_pickle=False) as z:
         if str(z["version"]) != INDEX_VERSION:
             raise ValueError("lexical index version mismatch")
-        if counts_only:
-            if "n_stems" not in z.files:
-                raise ValueError("lexical index without term counts")
-            f = sp.csc_matrix(tuple(int(x) for x in z["f_shape"]))
-            c = sp.csc_matrix(tuple(int(x) for x in z["c_shape"]))
-            stems = []
-        else:
-            f = sp.csc_matrix((z["f_data"], z["f_indices"], z["f_indptr"]), shape=tuple(z["f_shape"]))
-            c = sp.csc_matrix((z["c_data"], z["c_indices"], z["c_indptr"]), shape=tuple(z["c_shape"]))
-            stems = json.loads(str(z["vocab"]))
-        counts = None
-        if "n_stems" in z.files and (with_counts or counts_only):
-            ns, nf = int(z["n_nstems"]), int(z["n_npaths"])
-            cstems = tuple(str(z["n_stems"]).split("\0")) if ns else ()
-            cfiles = tuple(str(z["n_paths"]).split("\0")) if nf else ()
-            if len(cstems) != ns or len(cfiles) != nf:
-                raise ValueError("lexical counts do not match their strings")
-            mats = [_csr_from(z, f"n{i}") for i in range(len(FILE_FIELDS) + len(CHUNK_FIELDS))]
-            counts = LexicalCounts(cstems, cfiles, tuple(mats[:len(FILE_FIELDS)]), tuple(mats[len(FILE_FIELDS):]),
-                                   z["n_chunk_file"])
+        ns, nf = int(z["n_nstems"]), int(z["n_npaths"])
+        cstems = tuple(str(z["n_stems"]).split("\0")) if ns else ()
+        cfiles = tuple(str(z["n_paths"]).split("\0")) if nf else ()
+        if len(cstems) != ns or len(cfiles) != nf:
+            raise ValueError("lexical counts do not match their strings")
+        mats = [_csr_from(z, f"n{i}") for i in range(len(FILE_FIELDS) + len(CHUNK_FIELDS))]
+        counts = LexicalCounts(cstems, cfiles, tuple(mats[:len(FILE_FIELDS)]), tuple(mats[len(FILE_FIELDS):]),
+                               z["n_chunk_file"])
+        nt = max(ns, 1)
+        if any(m.shape[1] != nt for m in mats) or z["file_df"].shape != (nt,) or z["chunk_df"].shape != (nt,):
+            raise ValueError("lexical counts do not match their vocabulary")
         stamps = z["stamps"] if "stamps" in z.files else None
-        lx = LexicalIndex(dict(zip(stems, range(len(stems)))), f, c, z["chunk_file"], int(z["n_files"]), z["idf"],
-                          counts=counts, stamps=stamps)
-    if stamps is not None and (counts is None or stamps.shape != (len(counts.files), 2)):
+        lx = LexicalIndex(counts, file_df=z["file_df"].astype(np.int64), chunk_df=z["chunk_df"].astype(np.int64),
+                          stamps=stamps)
+    if stamps is not None and stamps.shape != (nf, 2):
         lx.stamps = None
     return lx
 

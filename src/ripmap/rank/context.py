@@ -124,11 +124,9 @@ class RankContext:
 
         def patched() -> LexicalIndex | None:
             prev = self.lexical_seed
-            if (prev is None or prev.counts is None) and self.store is not None \
-                    and hasattr(self.store, "load_previous_lexical"):
-                # a seed read from the store for ranking has no term counts: read them now
+            if prev is None and self.store is not None and hasattr(self.store, "load_previous_lexical"):
                 prev = self.store.load_previous_lexical()
-            if prev is None or prev.counts is None or prev.stamps is None or self.stamps is None:
+            if prev is None or prev.stamps is None or self.stamps is None:
                 return None
             g = self.graph
             changed = changed_files(prev.counts.files, prev.stamps, g.files, self.stamps, self.fresh)

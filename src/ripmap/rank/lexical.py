@@ -18,8 +18,15 @@ http, response) and stemmed (Snowball English, via PyStemmer):
 relevance per file, with ``CHUNK_SHARE`` of the chunk evidence; measured, the file-level
 BM25F ranks files best, so chunks serve to order each file's definitions by how well
 they match (the symbols a focused map shows first). Query terms come with weights (identifiers count more than plain
-words, see :class:`ripmap.rank.query.ParsedQuery`). Scoring is a sparse column gather
-and one mat-vec per index: no Python loop over files or postings.
+words, see :class:`ripmap.rank.query.ParsedQuery`).
+
+Both indexes are kept as term counts, never as weights: a BM25 weight depends on every
+document (average lengths, document frequencies), so a stored weight matrix would change
+whole with any edit, while counts change only in the edited files' rows and the document
+frequencies by what those rows held (:meth:`LexicalIndex.patch`: 0.9 s instead of 3.3 s
+on a 70,000-file tree). A query weighs the postings of its own terms (:class:`_Bm25`),
+remembers them per term, and a small index weighs everything once at its second query;
+every way gives the same bits, in array work with no Python loop over files or postings.
 """
 from __future__ import annotations
 
@@ -46,6 +53,11 @@ CHUNK_FIELDS: tuple[tuple[str, float, float], ...] = (
     ("path", 0.6, 0.3),
 )
 K1 = 1.2
+#: weighted postings a lexical index keeps per term for later queries (12 bytes each)
+TERM_MEMO = 4_000_000
+#: counts (over all fields) up to which an index weighs every posting once, at its second
+#: query (a 1,500-file repository has ~1M; the 70,000-file scale tree 21M)
+EAGER_ENTRIES = 3_000_000
 #: blend of chunk evidence into the file relevance. Measured on the fit corpus (11
 #: repositories, three tasks), file-level BM25F alone ranks files best (task-balanced
 #: NDCG@10 0.603 against 0.595 at 0.5 and 0.575 with chunks alone), so chunks only order
@@ -53,7 +65,7 @@ K1 = 1.2
 CHUNK_SHARE = 0.0
 COHERENCE = 0.3  # credit for further matching chunks, relative to the best one
 #: what a stored index must match: any change of the build constants invalidates it
-INDEX_VERSION = f"4:{FILE_FIELDS!r}:{CHUNK_FIELDS!r}:{K1}"  # 4: terms in stem order
+INDEX_VERSION = f"5:{FILE_FIELDS!r}:{CHUNK_FIELDS!r}:{K1}"  # 5: counts and frequencies, no weights
 
 _stemmer = None
 
@@ -87,24 +99,201 @@ class _Vocab:
         return out
 
 
-def _bm25_matrix(fields: list[sp.csr_matrix], spec: Sequence[tuple[str, float, float]], nterms: int,
-                 k1: float = K1) -> tuple[sp.csc_matrix, np.ndarray]:
-    """BM25F: Σ_field weight · tf / (1 - b + b·len/avglen), saturated as tf/(k1 + tf) × idf.
-    Returns the saturated docs × terms matrix (CSC, for column gathers) and the idf."""
-    n = fields[0].shape[0]
-    acc = sp.csr_matrix((n, nterms))
-    for m, (_name, w, b) in zip(fields, spec):
-        m = m.tocsr()
-        m.resize((n, nterms))
-        ln = np.asarray(m.sum(axis=1)).ravel()
-        avg = ln[ln > 0].mean() if (ln > 0).any() else 1.0
-        norm = 1.0 - b + b * ln / avg
-        acc = acc + sp.diags(w / np.where(norm > 0, norm, 1.0)) @ m
-    acc = acc.tocsr()
-    df = np.bincount(acc.indices, minlength=nterms).astype(np.float64)
-    idf = np.log1p((n - df + 0.5) / (df + 0.5))
-    acc.data = acc.data / (k1 + acc.data) * idf[acc.indices]
-    return acc.tocsc(), idf
+@dataclass(eq=False)
+class _Bm25:
+    """One BM25F index kept as its term counts, weighed only where a query looks.
+
+    A document's weight for a term is ``tf/(k1 + tf) × idf`` with ``tf = Σ_field
+    weight · count / (1 - b + b·len/avglen)``. Those weights are not stored: each field's
+    per-document factor (``weight / normalization``) and each term's idf are, and a query
+    weighs the postings of its own terms. The weights depend on every document (average
+    lengths, document frequencies), so a stored weight matrix changes whole with any
+    edit; kept this way, an edit replaces the changed documents' count rows and patches
+    the document frequencies, and nothing else is recomputed.
+
+    The arithmetic is the eager matrix's, in its order (fields summed in field order,
+    a query's terms accumulated in their order), so scores are the same to the bit.
+    """
+
+    fields: tuple[sp.csr_matrix, ...]  # docs × terms counts, one per field (canonical CSR)
+    scale: tuple[np.ndarray, ...]  # per field: weight / length normalization, per document
+    df: np.ndarray  # per term: documents having it in any field (int64)
+    idf: np.ndarray  # per term
+    #: the fields by column, made at the second query: one query scans the postings
+    #: (cheaper than converting), many (an evaluation, a server) read columns
+    _columns: tuple[sp.csc_matrix, ...] | None = field(default=None, repr=False)
+    _queries: int = field(default=0, repr=False)
+    #: each term's weighted postings once taken (document, weight), while they stay under
+    #: TERM_MEMO entries: an evaluation's thousands of queries share most of their terms
+    _terms: dict = field(default_factory=dict, repr=False)
+    _term_entries: int = field(default=0, repr=False)
+    #: the whole weight matrix (by column), made at the second query of a small index:
+    #: where it costs little, column gathers in C beat weighing postings in numpy
+    _matrix: sp.csc_matrix | None = field(default=None, repr=False)
+
+    @property
+    def n_docs(self) -> int:
+        return self.fields[0].shape[0] if self.fields else 0
+
+    @classmethod
+    def of(cls, fields: Sequence[sp.csr_matrix], spec: Sequence[tuple[str, float, float]], nterms: int,
+           df: np.ndarray | None = None) -> "_Bm25":
+        """The index of these counts; ``df`` when known (carried by a patch), else counted."""
+        n = fields[0].shape[0]
+        mats, scale = [], []
+        for m, (_name, w, b) in zip(fields, spec):
+            m = m.tocsr()
+            m.resize((n, nterms))
+            ln = np.asarray(m.sum(axis=1)).ravel()
+            avg = ln[ln > 0].mean() if (ln > 0).any() else 1.0
+            norm = 1.0 - b + b * ln / avg
+            mats.append(m)
+            scale.append(w / np.where(norm > 0, norm, 1.0))
+        if df is None:
+            df = _document_frequency(mats, np.arange(n), nterms)
+        dff = df.astype(np.float64)
+        idf = np.log1p((n - dff + 0.5) / (dff + 0.5))
+        return cls(tuple(mats), tuple(scale), df, idf)
+
+    def postings(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(document, position in ``ids``, weight) of every posting of the terms ``ids``,
+        ordered by position, then document."""
+        if not self.n_docs or not ids.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        terms = ids.tolist()
+        missing = [t for t in dict.fromkeys(terms) if t not in self._terms]
+        if missing:
+            sub = np.asarray(missing, dtype=np.int64)
+            doc, pos, w = self._weigh(sub)
+            bounds = np.searchsorted(pos, np.arange(sub.size + 1))
+            for j, t in enumerate(missing):
+                a, b = int(bounds[j]), int(bounds[j + 1])
+                self._terms[t] = (doc[a:b], w[a:b])
+                self._term_entries += b - a
+        got = [self._terms[t] for t in terms]
+        if self._term_entries > TERM_MEMO:  # answered from what is held; held no longer
+            self._terms, self._term_entries = {}, 0
+        lens = np.fromiter((d.size for d, _w in got), dtype=np.int64, count=len(got))
+        return (np.concatenate([d for d, _w in got]), np.repeat(np.arange(len(got)), lens),
+                np.concatenate([w for _d, w in got]))
+
+    def matrix(self) -> sp.csc_matrix | None:
+        """The weight matrix of a small index from its second query on (None before, and
+        for an index of more than EAGER_ENTRIES counts, whose queries weigh postings)."""
+        if self._matrix is None and self._queries >= 1 and sum(m.nnz for m in self.fields) <= EAGER_ENTRIES:
+            acc = sp.csr_matrix(self.fields[0].shape)
+            for m, sc in zip(self.fields, self.scale):
+                acc = acc + sp.diags(sc) @ m  # field by field, as the postings are summed
+            acc = acc.tocsr()
+            acc.data = acc.data / (K1 + acc.data) * self.idf[acc.indices]
+            self._matrix = acc.tocsc()
+        self._queries += 1
+        return self._matrix
+
+    def _weigh(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`postings` worked out from the counts."""
+        n = self.n_docs
+        if self._columns is None and self._queries >= 2:
+            self._columns = tuple(m.tocsc() for m in self.fields)
+        if self._columns is not None:
+            return self._column_postings(ids)
+        pos_of = np.full(self.idf.size, -1, dtype=np.int64)
+        pos_of[ids] = np.arange(ids.size)
+        asked = pos_of >= 0  # a byte per term: the scan over every posting reads a byte each
+        keys, vals = [], []
+        for m, sc in zip(self.fields, self.scale):
+            at = np.flatnonzero(asked[m.indices])
+            if not at.size:
+                continue
+            row = np.searchsorted(m.indptr, at, side="right") - 1
+            pos = pos_of[m.indices[at]]
+            # each field's postings put in (position, document) order here, by a radix sort
+            # of small positions, so that the merge of the fields sorts a few sorted runs
+            by_pos = np.argsort(pos.astype(np.uint16) if ids.size <= 0xFFFF else pos, kind="stable")
+            row, pos, at = row[by_pos], pos[by_pos], at[by_pos]
+            keys.append(pos * n + row)
+            vals.append(sc[row] * m.data[at])
+        return _saturated(keys, vals, n, self.idf, ids)
+
+    def _column_postings(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`postings` read from the fields by column (each field's entries come out in
+        (position, document) order already)."""
+        n = self.n_docs
+        keys, vals = [], []
+        for mc, sc in zip(self._columns or (), self.scale):
+            at, pos = _row_entries(mc.indptr, ids)
+            if not at.size:
+                continue
+            row = mc.indices[at].astype(np.int64)
+            keys.append(pos * n + row)
+            vals.append(sc[row] * mc.data[at])
+        return _saturated(keys, vals, n, self.idf, ids)
+
+    def rows(self, docs: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(term, weight): the weights of the documents ``docs``, every term once with its
+        largest weight among them, terms ascending."""
+        docs = np.asarray(docs, dtype=np.int64)
+        nt = self.idf.size
+        keys, vals = [], []
+        for m, sc in zip(self.fields, self.scale):
+            pos, which = _row_entries(m.indptr, docs)
+            keys.append(m.indices[pos].astype(np.int64) * docs.size + which)
+            vals.append(sc[docs[which]] * m.data[pos])
+        _d, term, w = _saturated(keys, vals, docs.size, self.idf, np.arange(nt))
+        if not term.size:
+            return term, w
+        starts = np.flatnonzero(np.r_[True, term[1:] != term[:-1]])
+        return term[starts], np.maximum.reduceat(w, starts)
+
+
+def _saturated(keys: list[np.ndarray], vals: list[np.ndarray], n: int, idf: np.ndarray,
+               ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-field contributions (``keys``: position·n + document, in field order) summed per
+    key in field order, saturated and scaled by the term's idf: (document, position, weight)
+    ordered by key."""
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    k = np.concatenate(keys)
+    v = np.concatenate(vals)
+    order = np.argsort(k, kind="stable")  # equal keys keep the field order
+    k, v = k[order], v[order]
+    first = np.r_[True, k[1:] != k[:-1]]
+    starts = np.flatnonzero(first)
+    # summed one field after another, ((x0 + x1) + x2) + x3, as adding the fields'
+    # matrices does (np.add.reduceat may pair them otherwise: a different last bit)
+    seg = np.cumsum(first) - 1
+    rank = np.arange(k.size) - starts[seg]
+    acc = v[starts].copy()
+    for r in range(1, int(rank.max()) + 1 if rank.size else 1):
+        at = rank == r
+        acc[seg[at]] += v[at]
+    k = k[starts]
+    pos = k // n
+    return k % n, pos, acc / (K1 + acc) * idf[ids[pos]]
+
+
+def _row_entries(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the stored entries of ``rows`` in a CSR matrix, and each one's index
+    into ``rows``."""
+    starts = indptr[rows]
+    lens = indptr[rows + 1] - starts
+    which = np.repeat(np.arange(rows.size), lens)
+    first = np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens)
+    return first + np.arange(int(lens.sum())), which
+
+
+def _document_frequency(fields: Sequence[sp.csr_matrix], docs: np.ndarray, nterms: int) -> np.ndarray:
+    """Per term, how many of the documents ``docs`` have it in any field."""
+    if not docs.size:
+        return np.zeros(nterms, dtype=np.int64)
+    every = docs.size == fields[0].shape[0] and bool((docs == np.arange(docs.size)).all())
+    pattern = None
+    for m in fields:
+        sub = m if every else m[docs]
+        # presence only (one byte per entry): a cold build of 70,000 files holds this beside the counts
+        sub = sp.csr_matrix((np.ones(sub.nnz, dtype=np.int8), sub.indices, sub.indptr), shape=(docs.size, nterms))
+        pattern = sub if pattern is None else (pattern + sub).astype(np.int8)
+    return np.bincount(pattern.indices, minlength=nterms).astype(np.int64)
 
 
 def _rows_to_csr(rows: list[list[int]], n: int) -> sp.csr_matrix:
@@ -174,30 +363,46 @@ def _renumber(m: sp.csr_matrix, new_id: np.ndarray, nterms: int) -> sp.csr_matri
     return out
 
 
-def _sorted_vocab(stems: list[str], mats: list[sp.csr_matrix]) -> tuple[tuple[str, ...], list[sp.csr_matrix]]:
-    """``stems`` in sorted order and the matrices' term ids renumbered to match."""
+def _sorted_vocab(stems: list[str], mats: list[sp.csr_matrix]) -> tuple[tuple[str, ...], list[sp.csr_matrix],
+                                                                         np.ndarray]:
+    """``stems`` in sorted order, the matrices' term ids renumbered to match, and each
+    old term id's new one."""
     order = sorted(range(len(stems)), key=stems.__getitem__)
     new_id = np.empty(len(stems), dtype=np.int64)
     new_id[order] = np.arange(len(stems))
     nt = max(len(stems), 1)
-    return tuple(stems[i] for i in order), [_renumber(m, new_id, nt) for m in mats]
+    return tuple(stems[i] for i in order), [_renumber(m, new_id, nt) for m in mats], new_id
 
 
-@dataclass
+@dataclass(eq=False)
 class LexicalIndex:
-    """The two lexical indexes of one graph (see module docstring)."""
+    """The two lexical indexes of one graph (see module docstring), kept as term counts
+    (:class:`LexicalCounts`) weighed where a query looks (:class:`_Bm25`)."""
 
-    vocab: dict[str, int]  # stem → term id
-    files: sp.csc_matrix  # files × terms, saturated BM25F weights
-    chunks: sp.csc_matrix  # chunks × terms, saturated BM25 weights
-    chunk_file: np.ndarray  # file index of each chunk (sorted by file)
-    n_files: int
-    idf: np.ndarray | None = None  # per term, of the file index (what a perfect match earns)
-    _files_csr: sp.csr_matrix | None = field(default=None, repr=False)
-    #: what the weights were computed from (None: not kept, e.g. read from an old cache)
-    counts: LexicalCounts | None = field(default=None, repr=False)
+    counts: LexicalCounts
+    #: per term, documents having it: of the file index, then of the chunk index (what a
+    #: patch carries over instead of counting every document again)
+    file_df: np.ndarray | None = field(default=None, repr=False)
+    chunk_df: np.ndarray | None = field(default=None, repr=False)
     #: (size, mtime) per file when built, for an incremental update by a later process
     stamps: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        c = self.counts
+        nt = max(len(c.stems), 1)
+        self.vocab: dict[str, int] = dict(zip(c.stems, range(len(c.stems))))
+        self.n_files = len(c.files)
+        self.chunk_file = c.chunk_file
+        self._files = _Bm25.of(list(c.fields), FILE_FIELDS, nt, self.file_df)
+        self._chunks = (_Bm25.of(list(c.cfields), CHUNK_FIELDS, nt, self.chunk_df) if c.chunk_file.size
+                        else None)
+        self.file_df = self._files.df
+        self.chunk_df = self._chunks.df if self._chunks is not None else np.zeros(nt, dtype=np.int64)
+
+    @property
+    def idf(self) -> np.ndarray:
+        """Per term, of the file index (what a perfect match earns)."""
+        return self._files.idf
 
     # -- building ---------------------------------------------------------------------
     @classmethod
@@ -210,37 +415,30 @@ class LexicalIndex:
         f_rows, c_rows, c_file = _file_rows(voc, files, 0, names, D.T.tocsr(), R.tocsr(), defs, range(len(files)))
         nt = len(voc.ids)
         mats = [_rows_to_csr(r, nt) for r in (*f_rows, *c_rows)]
-        stems, mats = _sorted_vocab(list(voc.ids), mats)
+        stems, mats, _ = _sorted_vocab(list(voc.ids), mats)
         counts = LexicalCounts(stems, files, tuple(mats[:4]), tuple(mats[4:]), np.asarray(c_file, dtype=np.int64))
         return cls.from_counts(counts)
 
     @classmethod
     def from_counts(cls, counts: LexicalCounts) -> "LexicalIndex":
-        """The weighted index of some term counts (array work only)."""
-        nt = len(counts.stems)
-        fmat, idf = _bm25_matrix(list(counts.fields), FILE_FIELDS, max(nt, 1))
-        if counts.chunk_file.size:
-            cmat, _ = _bm25_matrix(list(counts.cfields), CHUNK_FIELDS, max(nt, 1))
-        else:
-            cmat = sp.csc_matrix((0, max(nt, 1)))
-        vocab = dict(zip(counts.stems, range(nt)))
-        return cls(vocab, fmat, cmat, counts.chunk_file, len(counts.files), idf, counts=counts)
+        """The index of some term counts (array work only)."""
+        return cls(counts)
 
     @classmethod
     def patch(cls, old: "LexicalIndex", files: Sequence[str], names: Sequence[str], D: sp.csr_matrix,
               R: sp.csr_matrix, defs: Mapping[str, Sequence[Tag]] | None, changed: set[str]) -> "LexicalIndex":
         """``old`` brought to ``files``: the rows of files gone or ``changed`` dropped, the
-        changed and new files' rows tokenized, the rest kept; then weighted again. Equal
-        to :meth:`build` on the same arguments when every file whose definitions or
-        references differ from ``old``'s is in ``changed`` (or new)."""
+        changed and new files' rows tokenized, the rest kept, and the document frequencies
+        patched with the dropped and added rows alone. Equal to :meth:`build` on the same
+        arguments when every file whose definitions or references differ from ``old``'s
+        is in ``changed`` (or new)."""
         c = old.counts
-        if c is None:
-            return cls.build(files, names, D, R, defs)
         files = tuple(files)
         new_index = {f: i for i, f in enumerate(files)}
         old_to_new = np.fromiter((-1 if f in changed else new_index.get(f, -1) for f in c.files),
                                  dtype=np.int64, count=len(c.files))
         kept_old = np.flatnonzero(old_to_new >= 0)
+        gone_old = np.flatnonzero(old_to_new < 0)
         have = np.zeros(len(files), dtype=bool)
         have[old_to_new[kept_old]] = True
         fresh_pos = np.flatnonzero(~have)
@@ -249,31 +447,33 @@ class LexicalIndex:
         f_rows, c_rows, c_file = _file_rows(voc, [files[i] for i in fresh_pos], 0, names, D.T.tocsr(), R.tocsr(),
                                             defs, fresh_pos.tolist())
         nt = max(len(voc.ids), 1)
+        old_nt = max(len(c.stems), 1)
+        fresh_f = [_rows_to_csr(rows, nt) for rows in f_rows]
+        fresh_c = [_rows_to_csr(rows, nt) for rows in c_rows]
+        keep_c = old_to_new[c.chunk_file] >= 0 if c.chunk_file.size else np.zeros(0, dtype=bool)
+        # document frequencies: the dropped rows' counted out, the fresh rows' counted in
+        file_df = _grown(old.file_df, nt) - _grown(_document_frequency(c.fields, gone_old, old_nt), nt)
+        file_df += _document_frequency(fresh_f, np.arange(fresh_pos.size), nt)
+        chunk_df = _grown(old.chunk_df, nt) - _grown(
+            _document_frequency(c.cfields, np.flatnonzero(~keep_c), old_nt), nt)
+        chunk_df += _document_frequency(fresh_c, np.arange(len(c_file)), nt)
         # files: kept rows, then fresh ones, put in file order
         perm = np.empty(len(files), dtype=np.int64)
         perm[old_to_new[kept_old]] = np.arange(kept_old.size)
         perm[fresh_pos] = kept_old.size + np.arange(fresh_pos.size)
-        fields = []
-        for m, rows in zip(c.fields, f_rows):
-            kept = m[kept_old]
-            kept.resize((kept.shape[0], nt))
-            fields.append(sp.vstack([kept, _rows_to_csr(rows, nt)], format="csr")[perm])
+        fields = [_stacked(m, kept_old, fresh, nt, perm) for m, fresh in zip(c.fields, fresh_f)]
         # chunks: those of kept files (renumbered), then fresh ones, grouped by file
-        keep_c = old_to_new[c.chunk_file] >= 0 if c.chunk_file.size else np.zeros(0, dtype=bool)
         chunk_file = np.concatenate([old_to_new[c.chunk_file[keep_c]], fresh_pos[np.asarray(c_file, dtype=np.int64)]
                                      if c_file else np.zeros(0, dtype=np.int64)])
         corder = np.argsort(chunk_file, kind="stable")
-        cfields = []
-        for m, rows in zip(c.cfields, c_rows):
-            kept = m[np.flatnonzero(keep_c)]
-            kept.resize((kept.shape[0], nt))
-            cfields.append(sp.vstack([kept, _rows_to_csr(rows, nt)], format="csr")[corder])
+        cfields = [_stacked(m, np.flatnonzero(keep_c), fresh, nt, corder) for m, fresh in zip(c.cfields, fresh_c)]
         stems = list(voc.ids)
         if len(stems) > len(c.stems):  # new stems: sorted order again
-            stems, mats = _sorted_vocab(stems, fields + cfields)
+            stems, mats, new_id = _sorted_vocab(stems, fields + cfields)
             fields, cfields = mats[:4], mats[4:]
+            file_df, chunk_df = _renumbered(file_df, new_id), _renumbered(chunk_df, new_id)
         counts = LexicalCounts(tuple(stems), files, tuple(fields), tuple(cfields), chunk_file[corder])
-        return cls.from_counts(counts)
+        return cls(counts, file_df=file_df, chunk_df=chunk_df)
 
     # -- querying ---------------------------------------------------------------------
     def query_vector(self, weighted_tokens: Iterable[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -298,18 +498,13 @@ class LexicalIndex:
         idx = [int(i) for i in idx]
         if not idx:
             return np.zeros(0, np.int64), np.zeros(0)
-        if self._files_csr is None:
-            self._files_csr = self.files.tocsr()
-        sub = self._files_csr[idx]
-        row = np.asarray(sub.max(axis=0).todense()).ravel()
-        ids = np.flatnonzero(row)
-        w = row[ids]
+        ids, w = self._files.rows(idx)
         return ids, w / w.max() if w.size else w
 
     def ideal(self, ids: np.ndarray, weights: np.ndarray) -> float:
         """What a file matching every query term perfectly would score (Σ weight · idf):
         the yardstick that tells a strong match from the best of weak ones."""
-        if ids.size == 0 or self.idf is None or not self.idf.size:
+        if ids.size == 0 or not self.idf.size:
             return 0.0
         return float(np.dot(weights, self.idf[ids]))
 
@@ -327,21 +522,84 @@ class LexicalIndex:
         out = np.zeros(self.n_files)
         if ids.size == 0:
             return out, None, 0.0
-        fs = np.asarray(self.files[:, ids] @ weights).ravel()
+        ids = np.asarray(ids, dtype=np.int64)
+        weights = np.asarray(weights, dtype=np.float64)
+        fs = _weighted_sums(self._files, ids, weights, self.n_files)
         mx = fs.max() if fs.size else 0.0
         ideal = self.ideal(ids, weights)
         quality = min(1.0, mx / ideal) if ideal > 0 else 0.0
         if mx > 0:
             out += (1.0 - CHUNK_SHARE) * fs / mx
         cs = None
-        if self.chunks.shape[0]:
-            cs = np.asarray(self.chunks[:, ids] @ weights).ravel()
+        if self._chunks is not None:
+            cs = _weighted_sums(self._chunks, ids, weights, self._chunks.n_docs)
             if cs.any():
                 agg = _file_aggregate(cs, self.chunk_file, self.n_files)
                 m2 = agg.max()
                 if m2 > 0:
                     out += CHUNK_SHARE * agg / m2
         return out, cs, quality
+
+
+def _weighted_sums(ix: _Bm25, ids: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Σ over the query terms of weight × the document's BM25 weight, per document (terms
+    accumulated in their order, as a column-compressed matrix times a vector would)."""
+    W = ix.matrix()
+    if W is not None:
+        return np.asarray(W[:, ids] @ weights).ravel()
+    doc, pos, w = ix.postings(ids)
+    return np.bincount(doc, weights=w * weights[pos], minlength=n)
+
+
+def _grown(v: np.ndarray | None, n: int) -> np.ndarray:
+    """``v`` (per term) extended with zeros to ``n`` terms."""
+    out = np.zeros(n, dtype=np.int64)
+    if v is not None:
+        out[:min(v.size, n)] = v[:n]
+    return out
+
+
+def _renumbered(v: np.ndarray, new_id: np.ndarray) -> np.ndarray:
+    out = np.zeros(max(new_id.size, 1), dtype=np.int64)
+    out[new_id] = v[:new_id.size]
+    return out
+
+
+def _stacked(old: sp.csr_matrix, keep: np.ndarray, fresh: sp.csr_matrix, nterms: int,
+             order: np.ndarray) -> sp.csr_matrix:
+    """The kept rows of ``old`` then ``fresh``, widened to ``nterms`` and put in ``order``
+    (row ``i`` of the result is row ``order[i]`` of that stack).
+
+    Copied as slices: an edit keeps long runs of consecutive old rows (all but the edited
+    file's), so the result is a few ``memcpy``-sized pieces, not a row-by-row gather."""
+    old = old.tocsr()
+    fresh = fresh.tocsr()
+    src = np.asarray(order, dtype=np.int64)
+    from_old = src < keep.size
+    # the row each output row comes from: old rows as themselves, fresh rows after them
+    row = np.where(from_old, keep[np.minimum(src, max(keep.size - 1, 0))] if keep.size else 0,
+                   old.shape[0] + src - keep.size)
+    ptr = np.concatenate([old.indptr[:-1], old.indptr[-1] + fresh.indptr])
+    data = (old.data, fresh.data)
+    indices = (old.indices, fresh.indices)
+    # runs of output rows that are consecutive rows of one source
+    cut = np.flatnonzero(np.r_[True, (row[1:] != row[:-1] + 1) | (from_old[1:] != from_old[:-1]),
+                               True]) if row.size else np.zeros(1, dtype=np.int64)
+    pieces_d, pieces_i = [], []
+    lens = np.zeros(row.size, dtype=np.int64)
+    for a, b in zip(cut[:-1].tolist(), cut[1:].tolist()):
+        first, last = int(row[a]), int(row[b - 1])
+        which = 0 if from_old[a] else 1
+        base = 0 if which == 0 else old.indptr[-1]
+        lo, hi = int(ptr[first]) - base, int(ptr[last + 1]) - base
+        pieces_d.append(data[which][lo:hi])
+        pieces_i.append(indices[which][lo:hi])
+        lens[a:b] = np.diff(ptr[first:last + 2])
+    indptr = np.zeros(row.size + 1, dtype=np.int64)
+    np.cumsum(lens, out=indptr[1:])
+    out_i = np.concatenate(pieces_i) if pieces_i else np.zeros(0, dtype=np.int32)
+    out_d = np.concatenate(pieces_d) if pieces_d else np.zeros(0)
+    return sp.csr_matrix((out_d, out_i, indptr), shape=(row.size, nterms))
 
 
 def _sig_words(sig: str, name: str) -> list[str]:
