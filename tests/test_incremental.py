@@ -538,3 +538,26 @@ def test_a_stored_weighted_graph_round_trips_and_refuses_damage(repo: Path) -> N
                                W.Wi, W.out, W.referrers), buf)
     with pytest.raises(ValueError):
         decode_file_graph(buf.getvalue())
+
+
+def test_the_lexical_index_reads_definitions_a_window_at_a_time_and_equals_a_whole_read(
+        repo: Path, tmp_path: Path, monkeypatch) -> None:
+    from ripmap.rank import context as context_mod
+    from ripmap.rank.lexical import LexicalIndex
+
+    cache = tmp_path / "cache"
+    with RepoMap(repo, cache_dir=cache) as rm:
+        rm.graph  # noqa: B018 - the tags and graph are cached; no lexical index yet
+    monkeypatch.setattr(context_mod._StreamedDefs, "WINDOW", 2)
+    with RepoMap(repo, cache_dir=cache, use_git=False) as rm:
+        g = rm.graph
+        builds = _count_lexical_builds(monkeypatch)
+        streamed = rm.context.lexical
+        assert builds == [1]
+        # the definitions read for it were not kept by the tag table
+        assert sum(rm.index.tags.loaded_defs(r) is not None for r in g.files) < len(g.files)
+        whole = LexicalIndex.build(g.files, g.names, g.D, (g.R[0] + g.R[1] + g.R[2]).tocsr(),
+                                   {r: rm.index.tags.defs(r) for r in g.files})
+    assert streamed.vocab == whole.vocab and np.array_equal(streamed.chunk_file, whole.chunk_file)
+    for a, b in zip((*streamed.counts.fields, *streamed.counts.cfields), (*whole.counts.fields, *whole.counts.cfields)):
+        assert (a != b).nnz == 0

@@ -222,3 +222,16 @@ def test_rows_are_stacked_and_ordered_as_a_stack_and_a_take_would():
         got = _stacked(old, keep, fresh, 33, order)
         assert got.shape == want.shape and (got != want).nnz == 0
         assert np.array_equal(got.indptr, want.indptr) and np.array_equal(got.data, want.data)
+
+
+def test_an_index_built_in_batches_of_files_equals_one_built_at_once(monkeypatch):
+    import ripmap.rank.lexical as lexical
+
+    files = {f"pkg/m{i}.py": [_tag(f"load_{w}"), _tag(f"{w}Store", "class")]
+             for i, w in enumerate(["user", "token", "session", "cart", "order"])}
+    whole, _ = _index(files)
+    monkeypatch.setattr(lexical, "_BUILD_BATCH", 2)
+    batched, _ = _index(files)
+    assert batched.vocab == whole.vocab and np.array_equal(batched.chunk_file, whole.chunk_file)
+    for a, b in zip((*batched.counts.fields, *batched.counts.cfields), (*whole.counts.fields, *whole.counts.cfields)):
+        assert a.shape == b.shape and (a != b).nnz == 0

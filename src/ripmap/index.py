@@ -94,6 +94,18 @@ class TagTable(Mapping[str, list[Tag]]):
         for r in missing:
             self._defs[r] = got.get(r) or []
 
+    def peek_defs(self, rels: Sequence[str]) -> dict[str, list[Tag]]:
+        """The definitions of ``rels`` without keeping the ones decoded for this call: a
+        caller that reads every file's once (the lexical index of 70,000 files, 1.4M
+        definitions) holds a window of them at a time, not all."""
+        out = {r: self._defs[r] for r in rels if r in self._defs}
+        missing = [r for r in rels if r not in out and r in self._order]
+        got = self._load_defs(missing) if missing and self._load_defs is not None else {}
+        for r in missing:
+            tags = got.get(r)
+            out[r] = tags if tags is not None else self.defs(r)  # lost from the cache: the usual way
+        return out
+
     def __getitem__(self, rel: str) -> list[Tag]:
         got = self._full.get(rel)
         if got is not None:

@@ -55,6 +55,28 @@ class _DefsOnly:
         return definitions(self.tags, rel) if rel in self.tags else default
 
 
+class _StreamedDefs:
+    """``.get(rel)`` over a TagTable for a caller that walks the files in order: decoded a
+    window of files at a time and let go of with the next window (see
+    :meth:`~ripmap.index.TagTable.peek_defs`)."""
+
+    WINDOW = 4096
+
+    def __init__(self, table, order: Sequence[str]) -> None:
+        self.table = table
+        self.order = list(order)
+        self.pos = {r: i for i, r in enumerate(self.order)}
+        self.window: dict[str, list[Tag]] = {}
+
+    def get(self, rel: str, default: Sequence[Tag] = ()) -> Sequence[Tag]:
+        if rel not in self.window:
+            i = self.pos.get(rel)
+            if i is None:
+                return default
+            self.window = self.table.peek_defs(self.order[i:i + self.WINDOW])
+        return self.window.get(rel, default)
+
+
 #: how many of a seed's newest commits say what its current work goes with
 #: (:meth:`RankContext.recent_cochange`)
 RECENT_COMMITS = 2
@@ -117,10 +139,12 @@ class RankContext:
         def build() -> LexicalIndex:
             g = self.graph
             R = (g.R[0] + g.R[1] + g.R[2]).tocsr()
-            defs = None
-            if self.defs is not None:
+            defs: Mapping[str, Sequence[Tag]] | _StreamedDefs | None = None
+            if hasattr(self.defs, "peek_defs"):
+                defs = _StreamedDefs(self.defs, g.files)
+            elif self.defs is not None:
                 defs = {rel: definitions(self.defs, rel) for rel in g.files}
-            return LexicalIndex.build(g.files, g.names, g.D, R, defs)
+            return LexicalIndex.build(g.files, g.names, g.D, R, defs)  # type: ignore[arg-type]
 
         def patched() -> LexicalIndex | None:
             prev = self.lexical_seed

@@ -53,6 +53,8 @@ CHUNK_FIELDS: tuple[tuple[str, float, float], ...] = (
     ("path", 0.6, 0.3),
 )
 K1 = 1.2
+#: files tokenized at a time by :meth:`LexicalIndex.build`
+_BUILD_BATCH = 4096
 #: weighted postings a lexical index keeps per term for later queries (12 bytes each)
 TERM_MEMO = 4_000_000
 #: counts (over all fields) up to which an index weighs every posting once, at its second
@@ -412,9 +414,23 @@ class LexicalIndex:
         ``defs``: each file's definitions (for signatures and chunks), may be None."""
         voc = _Vocab()
         files = tuple(files)
-        f_rows, c_rows, c_file = _file_rows(voc, files, 0, names, D.T.tocsr(), R.tocsr(), defs, range(len(files)))
-        nt = len(voc.ids)
-        mats = [_rows_to_csr(r, nt) for r in (*f_rows, *c_rows)]
+        Dt, Rr = D.T.tocsr(), R.tocsr()
+        parts: list[list[sp.csr_matrix]] = [[] for _ in range(len(FILE_FIELDS) + len(CHUNK_FIELDS))]
+        c_file: list[int] = []
+        # a batch of files at a time: their term lists become arrays before the next batch
+        # is read (1.4M definitions of Python lists would be most of a big tree's peak)
+        for a in range(0, len(files), _BUILD_BATCH):
+            b = min(a + _BUILD_BATCH, len(files))
+            f_rows, c_rows, c_part = _file_rows(voc, files[a:b], a, names, Dt, Rr, defs, range(a, b))
+            for out, rows in zip(parts, (*f_rows, *c_rows)):
+                out.append(_rows_to_csr(rows, len(voc.ids)))
+            c_file.extend(c_part)
+        nt = max(len(voc.ids), 1)
+        mats = []
+        for pieces in parts:
+            for m in pieces:
+                m.resize((m.shape[0], nt))
+            mats.append(sp.vstack(pieces, format="csr") if pieces else sp.csr_matrix((0, nt)))
         stems, mats, _ = _sorted_vocab(list(voc.ids), mats)
         counts = LexicalCounts(stems, files, tuple(mats[:4]), tuple(mats[4:]), np.asarray(c_file, dtype=np.int64))
         return cls.from_counts(counts)
