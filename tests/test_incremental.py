@@ -561,3 +561,52 @@ def test_the_lexical_index_reads_definitions_a_window_at_a_time_and_equals_a_who
     assert streamed.vocab == whole.vocab and np.array_equal(streamed.chunk_file, whole.chunk_file)
     for a, b in zip((*streamed.counts.fields, *streamed.counts.cfields), (*whole.counts.fields, *whole.counts.cfields)):
         assert (a != b).nnz == 0
+
+
+def _count_discoveries(monkeypatch) -> list[int]:
+    import ripmap.index
+
+    calls: list[int] = []
+    real = ripmap.index.discover
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(ripmap.index, "discover", counted)
+    return calls
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "delete", "attributes"])
+def test_a_watched_refresh_lists_the_tree_again_only_when_files_may_have_come_or_gone(
+        repo: Path, tmp_path: Path, change: str, monkeypatch) -> None:
+    # an edit changes no directory: the probe's stats say which file changed and the
+    # refresh starts from the last discovery; anything else lists the tree again
+    edits = {**EDITS, "attributes": lambda root: (root / ".gitattributes").write_text("app.py linguist-generated\n")}
+    rm = RepoMap(repo, cache_dir=tmp_path / "cache")
+    rm.watch()
+    _maps(rm)
+    listings = _count_discoveries(monkeypatch)
+    edits[change](repo)
+    assert rm.refresh_if_stale() is True
+    after = _maps(rm)
+    assert listings == ([] if change == "edit" else [1])
+    monkeypatch.undo()
+    rm.close()
+    assert after == _cold(repo)
+
+
+def test_rediscovery_gives_up_where_only_a_listing_can_tell(tmp_path: Path) -> None:
+    from ripmap.config import Config
+    from ripmap.discover import discover, rediscover
+
+    root = make_rich_repo(tmp_path / "r")
+    disc = discover(root, Config(), sniff=False)
+    target = root / "d1/mod1.py"
+    target.write_text(target.read_text() + "\n# more\n")
+    again = rediscover(disc, ["d1/mod1.py"], Config())
+    assert again is not None and again.files == discover(root, Config(), sniff=False).files
+    assert rediscover(disc, ["not/mapped.py"], Config()) is None  # not a file it listed
+    assert rediscover(disc, ["d1/mod1.py"], Config(max_file_size=10)) is None  # now too big: skipped
+    target.unlink()
+    assert rediscover(disc, ["d1/mod1.py"], Config()) is None  # gone

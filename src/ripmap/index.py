@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 from . import languages
 from .cache import NullCache, TagCache, decode_blob, decode_raw, encode_tuples
 from .config import Config, load_config
-from .discover import SourceFile, content_flags, discover, is_binary
+from .discover import Discovery, SourceFile, content_flags, discover, is_binary
 from .extract import extract_split
 from .extract.tags import Tag, graph_row, ref_counts
 
@@ -194,6 +194,9 @@ class Index:
     #: files whose tags were parsed (or re-validated by content hash) by this build: what an
     #: incremental graph update reads again even when its size and mtime look unchanged
     fresh: frozenset[str] = frozenset()
+    #: what discovery answered for this index (where a refresh that saw no directory
+    #: change starts from, instead of listing the tree again)
+    discovery: Discovery | None = None
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -452,12 +455,14 @@ def _size(path: str) -> int:
 
 def build_index(root: Path, *, config: Config | None = None, cache: TagCache | NullCache | None = None,
                 workers: int | None = None, progress: bool | None = None,
-                warn: Callable[[str], None] | None = None, previous: Index | None = None) -> Index:
+                warn: Callable[[str], None] | None = None, previous: Index | None = None,
+                discovered: Discovery | None = None) -> Index:
     """Discover, then take tags from the cache or parse them; update the cache.
 
     ``previous``, an index of the same root held in memory (a server's), lends the
     definitions of files whose size and mtime it saw too, so a refresh decodes only
-    what changed instead of every file's definitions."""
+    what changed instead of every file's definitions. ``discovered``: what discovery
+    would answer, when the caller knows it already (see :func:`~ripmap.discover.rediscover`)."""
     t0 = time.perf_counter()
     root = Path(root).resolve()
     config = config if config is not None else load_config(root)
@@ -467,7 +472,7 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     # discovery's `git ls-files` and `lstat`s wait outside the GIL; 0.35 s of 70,000 rows)
     with ThreadPoolExecutor(max_workers=1) as reader:
         known_soon = reader.submit(cache.known_files)
-        disc = discover(root, config, language_of=languages.language_for_path, sniff=False)
+        disc = discovered or discover(root, config, language_of=languages.language_for_path, sniff=False)
         known = known_soon.result()
     notes = list(disc.notes)
     if progress is None:
@@ -579,7 +584,8 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     fresh = frozenset(parsed_rels) | frozenset(r[0] for r in touched)
     listing = files_fingerprint(disc.files)
     idx = Index(root=root, files=tuple(files), tags=table, notes=notes, cache_hits=hits,
-                parsed=len(parsed_rels), elapsed_s=time.perf_counter() - t0, listing=listing, fresh=fresh)
+                parsed=len(parsed_rels), elapsed_s=time.perf_counter() - t0, listing=listing, fresh=fresh,
+                discovery=disc)
     if not dropped:  # discovery's files, flags aside: the same (path, size, mtime) fingerprint
         idx.__dict__["fingerprint"] = listing
     return idx

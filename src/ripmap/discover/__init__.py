@@ -29,9 +29,11 @@ The stage is cut into its concerns, each a module of this package:
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 from stat import S_ISREG
@@ -47,8 +49,8 @@ from .listing import git_list, walk
 from .paths import PathTable
 from .source import Discovery, SourceFile
 
-__all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "ListingProbe", "SourceFile", "classify_path",
-           "content_flags", "discover", "is_binary", "is_vendor_path"]
+__all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "ListingProbe", "ProbeSnapshot", "SourceFile", "classify_path",
+           "content_flags", "discover", "is_binary", "is_vendor_path", "rediscover"]
 
 #: files whose change can change what discovery or its classes decide, besides the sources
 _CONTROL_FILES = frozenset({".gitignore", ".gitattributes", ".gitmodules", "ripmap.toml", "pyproject.toml"})
@@ -79,6 +81,9 @@ class ListingProbe:
         self._dirs: list[str] = []  # their directories (and every directory of a listed path)
         self._dir_state: str | None = None
         self._listed_at = 0.0
+        #: bumped at every listing: two snapshots of one generation watched the same paths
+        self.generation = 0
+        self._snapshot: ProbeSnapshot | None = None
 
     def _matters(self, rel: str, wanted: bool, mapped_names: dict[str, bool]) -> bool:
         """A control file, or a file discovery would map (``mapped_names``: whether
@@ -115,17 +120,24 @@ class ListingProbe:
         self._dirs = sorted(dirs)
         self._dir_state = None
         self._listed_at = time.monotonic()
+        self.generation += 1
 
     @staticmethod
-    def _stamp(paths: list[str]) -> str:
+    def _stamp(paths: list[str], seen: list | None = None) -> str:
+        """The digest of ``paths``' sizes and mtimes (``seen``, when given, gets each
+        path's ``(size, mtime_ns)``, or None where it cannot be read)."""
         h = hashlib.blake2b(digest_size=16)
         stat = os.stat
         for p in paths:
             try:
                 st = stat(p)
                 h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+                if seen is not None:
+                    seen.append((st.st_size, st.st_mtime_ns))
             except OSError:
                 h.update(f"{p}\0-\n".encode("utf-8", "surrogateescape"))
+                if seen is not None:
+                    seen.append(None)
         return h.hexdigest()
 
     def fingerprint(self) -> str:
@@ -137,7 +149,35 @@ class ListingProbe:
             self._list()
             dirs_now = self._stamp(self._dirs)
         self._dir_state = dirs_now
-        return f"{dirs_now}:{self._stamp(self._paths)}"
+        seen: list = []
+        fp = f"{dirs_now}:{self._stamp(self._paths, seen)}"
+        self._snapshot = ProbeSnapshot(fp, self.generation, self.root, self._paths, seen)
+        return fp
+
+    def snapshot(self) -> "ProbeSnapshot | None":
+        """What the last :meth:`fingerprint` saw, path by path."""
+        return self._snapshot
+
+
+@dataclass(frozen=True, eq=False)
+class ProbeSnapshot:
+    """One :meth:`ListingProbe.fingerprint`: the paths it watched (those of one listing,
+    its ``generation``) and each one's ``(size, mtime_ns)``."""
+
+    fingerprint: str
+    generation: int
+    root: Path
+    paths: list[str]  # absolute
+    seen: list  # per path: (size, mtime_ns) or None
+
+    def changed_since(self, before: "ProbeSnapshot") -> list[str] | None:
+        """The root-relative paths whose size or mtime differs from ``before``'s, or None
+        when the two did not watch the same listing (a directory changed in between:
+        files may have come or gone, which only a listing tells)."""
+        if before.generation != self.generation or before.paths is not self.paths:
+            return None
+        cut = len(os.path.join(str(self.root), ""))
+        return [p[cut:] for p, a, b in zip(self.paths, self.seen, before.seen) if a != b]
 
 
 def discover(
@@ -210,6 +250,33 @@ def discover(
                             language=[languages[k] for k in found.name_of.tolist()],
                             flags=flags.tolist(), fixed=fixed.tolist())
     return Discovery(files, tuple(notes), in_git)
+
+
+def rediscover(previous: Discovery, changed: Sequence[str], config: Config | None = None) -> Discovery | None:
+    """What :func:`discover` would answer now, from its ``previous`` answer and the paths
+    whose size or mtime changed since (a :class:`ListingProbe` saw no directory change,
+    so no file came or went): the changed files' records with their new size and mtime.
+    None when that cannot be told without a listing (a changed path that was not mapped:
+    a control file, a file that was skipped; or a changed file now skipped: too big, no
+    longer a regular file, gone)."""
+    config = config if config is not None else Config()
+    if not previous.files:
+        return None
+    at = {f.rel: i for i, f in enumerate(previous.files)}
+    rels = list(dict.fromkeys(changed))
+    if any(r not in at for r in rels):
+        return None
+    root_str = previous.files[0].root
+    notes: list[str] = []
+    kept, sizes, mtimes = _inspect_all(root_str, os.path.join(root_str, ""), rels, config.max_file_size, notes,
+                                       None, False)
+    if len(kept) != len(rels) or notes:
+        return None
+    files = list(previous.files)
+    for r, size, mtime in zip(rels, sizes, mtimes):
+        i = at[r]
+        files[i] = dataclasses.replace(files[i], size=size, mtime_ns=mtime)
+    return Discovery(tuple(files), previous.notes, previous.in_git)
 
 
 def _inspect_all(root_str: str, prefix: str, rels: Sequence[str], max_size: int, notes: list[str],
