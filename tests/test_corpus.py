@@ -129,3 +129,16 @@ def test_git_runner_ignores_the_callers_git_environment(repo, tmp_path, monkeypa
         run_git(repo, "rev-parse", "no-such-revision")
     assert str(info.value).startswith(f"{repo}: git rev-parse:") and info.value.detail
     assert os.environ["GIT_DIR"]  # the caller's environment itself is left alone
+
+
+def test_the_shipped_corpus_lists_share_no_repository(monkeypatch):
+    # fitting on a repository the figures are judged on would make them worthless
+    monkeypatch.setenv("RIPMAP_CORPUS", "/nonexistent")
+    here = Path(__file__).resolve().parents[1] / "bench" / "corpus"
+    seen: dict[str, str] = {}
+    for name in ("fit.toml", "eval.toml", "fresh.toml"):
+        for spec in load_corpus(here / name):
+            key = (spec.url or spec.name).lower().rstrip("/")
+            assert key not in seen, f"{key} is in both {seen[key]} and {name}"
+            seen[key] = name
+    assert len(seen) == 11 + 17 + 6
