@@ -326,3 +326,34 @@ def test_unique_first_agrees_with_numpy_unique_in_both_of_its_ways(bound):
     assert first.tolist() == f2.tolist()
     assert inv.tolist() == i2.reshape(-1).tolist()
     assert (uniq[inv] == key).all() and (key[first] == uniq).all()
+
+
+def test_import_resolution_tables_are_kept_for_the_same_files_only():
+    # a server resolves a few files' imports edit after edit against tables of every
+    # file: kept for the same file list, made anew for another, the answers those of a
+    # fresh build either way
+    import ripmap.graph as graph_mod
+
+    def matrix(files, imports):
+        fam_ids: dict[str, int] = {}
+        fam = np.array([fam_ids.setdefault(graph_mod.family_for_path(f), len(fam_ids)) for f in files])
+        return graph_mod._import_matrix(files, imports, fam).toarray()
+
+    a = ("pkg/a.py", "pkg/b.py", "pkg/sub/c.py", "web/x.js", "web/y.js")
+    b = ("pkg/a.py", "pkg/c.py", "pkg/sub/b.py", "web/x.js")
+    imports_a = [(0, "pkg.b"), (1, "pkg.sub.c"), (3, "./y")]
+    imports_b = [(0, "pkg.sub.b"), (1, "pkg.a")]
+    graph_mod._TABLES.update(files=None, fams=None, tables={})
+    first = matrix(a, imports_a)
+    kept = graph_mod._TABLES["tables"]
+    again = matrix(a, imports_a[:1])
+    assert graph_mod._TABLES["tables"] is kept  # same files: the tables were reused
+    other = matrix(b, imports_b)
+    assert graph_mod._TABLES["tables"] is not kept  # other files: made anew
+    graph_mod._TABLES.update(files=None, fams=None, tables={})
+    assert np.array_equal(first, matrix(a, imports_a))
+    graph_mod._TABLES.update(files=None, fams=None, tables={})
+    assert np.array_equal(again, matrix(a, imports_a[:1]))
+    graph_mod._TABLES.update(files=None, fams=None, tables={})
+    assert np.array_equal(other, matrix(b, imports_b))
+    assert first[0, 1] == 1 and first[1, 2] == 1 and other[0, 2] == 1 and other[1, 0] == 1
