@@ -610,3 +610,33 @@ def test_rediscovery_gives_up_where_only_a_listing_can_tell(tmp_path: Path) -> N
     assert rediscover(disc, ["d1/mod1.py"], Config(max_file_size=10)) is None  # now too big: skipped
     target.unlink()
     assert rediscover(disc, ["d1/mod1.py"], Config()) is None  # gone
+
+
+def test_a_watched_map_writes_its_cache_in_the_background_and_all_of_it_by_close(
+        repo: Path, tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from ripmap.cache import TagCache
+
+    threads: list[str] = []
+    real = TagCache.put_blob
+
+    def spy(self, key, value, **kw):
+        threads.append(threading.current_thread().name)
+        return real(self, key, value, **kw)
+
+    monkeypatch.setattr(TagCache, "put_blob", spy)
+    cache = tmp_path / "cache"
+    rm = RepoMap(repo, cache_dir=cache)
+    rm.watch()
+    _maps(rm)
+    EDITS["edit"](repo)
+    assert rm.refresh_if_stale() is True
+    after = _maps(rm)
+    rm.close()  # waits for what was handed over
+    assert threads and all(t.startswith("ripmap-cache-write") for t in threads)
+    monkeypatch.undo()
+    builds = _count_lexical_builds(monkeypatch)
+    with RepoMap(repo, cache_dir=cache) as again:  # the next process finds it all stored
+        assert _maps(again) == after
+    assert builds == []

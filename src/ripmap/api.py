@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,7 @@ class RepoMap:
         self._probe: ListingProbe | None = None  # see watch()
         self._probe_ok: str | None = None
         self._probe_snap: ProbeSnapshot | None = None  # what the probe saw when _probe_ok was taken
+        self._writer: ThreadPoolExecutor | None = None  # a watched map's cache writes (see watch())
         self._rankings: OrderedDict[tuple, Ranking] = OrderedDict()  # per query, for this snapshot
         self._renders: OrderedDict[tuple, tuple[Ranking, Rendered]] = OrderedDict()
 
@@ -239,7 +241,7 @@ class RepoMap:
         if self._ctx is None:
             idx = self.index
             t = time.perf_counter()
-            blobs = BlobStore(self.cache, idx.fingerprint)
+            blobs = self._blobs(idx.fingerprint)
             files = tuple(f.rel for f in idx.files)
             stored = blobs.load_graph(files)
             # what ranking derives from the graph (its weighted form, PageRank) is worth
@@ -266,7 +268,7 @@ class RepoMap:
                      file_graphs: dict | None = None, lexical_seed=None, keep_derived: bool = False) -> RankContext:
         # discovery's file classes reach ranking as one array (ranking never re-classifies)
         flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
-        return RankContext(graph=graph, git=git, store=BlobStore(self.cache, idx.fingerprint), flags=flags,
+        return RankContext(graph=graph, git=git, store=self._blobs(idx.fingerprint), flags=flags,
                            defs=idx.tags, file_graphs=file_graphs or {}, stamps=file_stamps(idx), fresh=idx.fresh,
                            lexical_seed=lexical_seed, keep_derived=keep_derived)
 
@@ -352,7 +354,7 @@ class RepoMap:
             git = old_ctx.git
             if moved and self.use_git:
                 t = time.perf_counter()
-                git = self._load_git(BlobStore(self.cache, idx.fingerprint))
+                git = self._load_git(self._blobs(idx.fingerprint))
                 self.timings.git_s = time.perf_counter() - t
             seed = old_ctx._memo.get("lexical")  # patched on first use, if it was ever built
             if seed is not None and seed.stamps is None:
@@ -374,11 +376,33 @@ class RepoMap:
             return None
         return rediscover(old.discovery, changed, self.config)
 
+    def _blobs(self, fingerprint: str) -> BlobStore:
+        return BlobStore(self.cache, fingerprint, later=self._write_later if self._writer is not None else None)
+
+    def _write_later(self, write: Callable[[], None]) -> None:
+        """Hand a cache write to the background writer: a long-lived map answers first
+        (its values are in memory) and the next process finds them stored (a 70,000-file
+        lexical index takes 0.7 s to write)."""
+        def run() -> None:
+            try:
+                write()
+            except Exception as e:  # the cache never raises by design; never lose the thread to it
+                self.warn(f"cache write failed: {type(e).__name__}: {e}")
+
+        if self._writer is None:
+            run()
+        else:
+            self._writer.submit(run)
+
     def watch(self) -> None:
         """Make :meth:`is_stale` cheap for a long-lived caller: from now on it first compares
         a :class:`~ripmap.discover.ListingProbe` fingerprint (a ``stat`` per file) with the
         one taken when the map was last found current, and runs the full :meth:`stamp` only
-        when they differ. Call before the first build, so the first fingerprint predates it."""
+        when they differ. Call before the first build, so the first fingerprint predates it.
+        A watched map also writes its cache (graph, lexical index, ...) from a background
+        thread, all of it by :meth:`close`."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ripmap-cache-write")
         if self._probe is None:
             self._probe = ListingProbe(self.root, self.config, language_of=languages.language_for_path)
             fp = self._probe.fingerprint()
@@ -579,6 +603,9 @@ class RepoMap:
         return posixpath.normpath(pp.as_posix())
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)  # what was handed over is written before the cache closes
+            self._writer = None
         if self._cache is not None:
             self._cache.close()
 

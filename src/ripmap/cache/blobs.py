@@ -39,7 +39,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -81,9 +81,19 @@ class BlobStore:
     raise (the cache drops what it cannot keep).
     """
 
-    def __init__(self, cache: Cache, fingerprint: str = "") -> None:
+    def __init__(self, cache: Cache, fingerprint: str = "", *,
+                 later: Callable[[Callable[[], None]], None] | None = None) -> None:
+        """``later``: where writes go instead of happening now (a long-lived caller's
+        background writer: the next process reads them, this one holds the values)."""
         self.cache = cache
         self.fingerprint = fingerprint
+        self.later = later
+
+    def _put(self, key: str, value) -> None:
+        if self.later is not None:
+            self.later(lambda: self.cache.put_blob(key, value))
+        else:
+            self.cache.put_blob(key, value)
 
     # -- the reference graph ----------------------------------------------------------
     def load_graph(self, files: Sequence[str]) -> StoredGraph | None:
@@ -97,7 +107,7 @@ class BlobStore:
 
     def save_graph(self, stored: StoredGraph) -> None:
         # written straight into the cache's file: no copy of 100+ MB in memory first
-        self.cache.put_blob(f"{GRAPH}:{self.fingerprint}", lambda fh: write_graph(stored, fh))
+        self._put(f"{GRAPH}:{self.fingerprint}", lambda fh: write_graph(stored, fh))
         # a new graph is rare and costly already: the moment to let go of kinds of blob
         # this version does not keep
         self.cache.drop_blobs_except(KINDS)
@@ -116,7 +126,7 @@ class BlobStore:
     def save_lexical(self, lx: LexicalIndex) -> None:
         if any("\0" in x for x in (*lx.counts.stems, *lx.counts.files)):
             return  # not storable (NUL separates the strings); built again next time
-        self.cache.put_blob(f"{LEXICAL}:{self.fingerprint}", lambda fh: write_lexical(lx, fh))
+        self._put(f"{LEXICAL}:{self.fingerprint}", lambda fh: write_lexical(lx, fh))
 
     def load_previous_lexical(self) -> LexicalIndex | None:
         """The lexical index stored last, whatever index it was built for (where an
@@ -159,7 +169,7 @@ class BlobStore:
 
     def save_file_graph(self, graph: GraphData, key: Sequence[float], W: FileGraph) -> None:
         if _worth_storing(graph):
-            self.cache.put_blob(_derived_key(FILE_GRAPH, self.fingerprint, _point(key)),
+            self._put(_derived_key(FILE_GRAPH, self.fingerprint, _point(key)),
                                 lambda fh: write_file_graph(W, fh))
 
     # -- one query's PageRank (a large graph's) ------------------------------------------
@@ -184,7 +194,7 @@ class BlobStore:
         if _worth_storing(graph):
             buf = io.BytesIO()
             np.savez(buf, version=np.array(FILE_GRAPH_VERSION), r=np.asarray(r, dtype=np.float64))
-            self.cache.put_blob(_derived_key(PAGERANK, self.fingerprint, key), buf.getvalue())
+            self._put(_derived_key(PAGERANK, self.fingerprint, key), buf.getvalue())
 
     # -- git signals (keyed by HEAD, not by the index) --------------------------------
     def load_git(self, head: str, until: str | None) -> GitSignals | None:
@@ -197,7 +207,7 @@ class BlobStore:
             return None
 
     def save_git(self, head: str, until: str | None, sig: GitSignals) -> None:
-        self.cache.put_blob(_git_key(head, until), encode_git(sig))
+        self._put(_git_key(head, until), encode_git(sig))
 
 
 def _git_key(head: str, until: str | None) -> str:
