@@ -169,9 +169,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     warn = (lambda m: print(f"ripmap: {m}", file=sys.stderr))
     with RepoMap(where.root, params, use_cache=not args.no_cache, cache_dir=args.cache_dir, use_git=not args.no_git,
                  warn=warn, verbose=args.verbose, tokenizer=args.tokenizer) as rm:
+        tokenizer = None
         if not args.explain:
-            rm.counter  # noqa: B018 - before indexing: a tokenizer that cannot be had is a quick usage error
+            if args.tokenizer or os.environ.get("RIPMAP_TOKENIZER"):
+                rm.counter  # noqa: B018 - before indexing: a forced tokenizer that cannot be had is a quick usage error
+            else:
+                # the default falls back to the estimate and never fails: its vocabulary is
+                # read and its encoder built (0.17 s, mostly outside the GIL) while indexing runs
+                tokenizer = threading.Thread(target=lambda: rm.counter, name="ripmap-tokenizer", daemon=True)
+                tokenizer.start()
         ranking = rm.rank(chat_files=where.chat, focus=args.focus, mentioned_idents=args.ident)
+        if tokenizer is not None:
+            tokenizer.join()  # had it failed, rendering makes the counter again and says why
         if args.explain:
             return _explain(ranking, where.relative(args.explain), args)
         fmt = ("join-json" if args.format == "json" else "join") if args.join else args.format
