@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..extract.tags import Tag
+from ..graph import row_runs
 from .signals import path_tokens, split_identifier
 
 #: field weights of the file-level BM25F (path words are few and telling; references many)
@@ -223,7 +224,7 @@ class _Bm25:
         n = self.n_docs
         keys, vals = [], []
         for mc, sc in zip(self._columns or (), self.scale):
-            at, pos = _row_entries(mc.indptr, ids)
+            at, pos = row_runs(mc.indptr, ids)
             if not at.size:
                 continue
             row = mc.indices[at].astype(np.int64)
@@ -238,7 +239,7 @@ class _Bm25:
         nt = self.idf.size
         keys, vals = [], []
         for m, sc in zip(self.fields, self.scale):
-            pos, which = _row_entries(m.indptr, docs)
+            pos, which = row_runs(m.indptr, docs)
             keys.append(m.indices[pos].astype(np.int64) * docs.size + which)
             vals.append(sc[docs[which]] * m.data[pos])
         _d, term, w = _saturated(keys, vals, docs.size, self.idf, np.arange(nt))
@@ -272,16 +273,6 @@ def _saturated(keys: list[np.ndarray], vals: list[np.ndarray], n: int, idf: np.n
     k = k[starts]
     pos = k // n
     return k % n, pos, acc / (K1 + acc) * idf[ids[pos]]
-
-
-def _row_entries(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the stored entries of ``rows`` in a CSR matrix, and each one's index
-    into ``rows``."""
-    starts = indptr[rows]
-    lens = indptr[rows + 1] - starts
-    which = np.repeat(np.arange(rows.size), lens)
-    first = np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens)
-    return first + np.arange(int(lens.sum())), which
 
 
 def _document_frequency(fields: Sequence[sp.csr_matrix], docs: np.ndarray, nterms: int) -> np.ndarray:
