@@ -331,13 +331,11 @@ class RepoMap:
         old_idx, old_ctx, old_built = self._index, self._ctx, self._built
         t = time.perf_counter()
         head = git_head(self.root) if self.use_git else None
-        snap = self._probe.snapshot() if self._probe is not None else None
         idx = build_index(self.root, config=self.config, cache=self.cache, progress=False, previous=old_idx,
-                          discovered=self._rediscovered(old_idx, probe, snap))
+                          discovered=self._rediscovered(old_idx, probe))
         self.timings.index_s = time.perf_counter() - t
         self._built = Stamp(self.config, idx.listing, head)
-        self._probe_ok = probe
-        self._probe_snap = snap if snap is not None and snap.fingerprint == probe else None
+        self._settle(probe)
         self._summarize_notes([n for n in idx.notes if n not in set(old_idx.notes)])
         moved = old_built is None or head != old_built.head
         # classes come from paths and control files (.gitattributes), not from the stamps
@@ -363,13 +361,25 @@ class RepoMap:
             self._ctx.take_path_memos(old_ctx)
         return True
 
-    def _rediscovered(self, old: Index, probe: str | None, snap: ProbeSnapshot | None) -> Discovery | None:
+    def _snapshot_of(self, probe: str | None) -> ProbeSnapshot | None:
+        """What the probe saw, path by path, when it gave the fingerprint ``probe`` (None
+        when its last fingerprint was another one, or there is none)."""
+        snap = self._probe.snapshot() if self._probe is not None and probe else None
+        return snap if snap is not None and snap.fingerprint == probe else None
+
+    def _settle(self, probe: str | None) -> None:
+        """Record ``probe`` as the fingerprint the map was last found current at, with
+        what the probe saw then (where a later refresh starts from: :meth:`_rediscovered`)."""
+        self._probe_ok = probe
+        self._probe_snap = self._snapshot_of(probe)
+
+    def _rediscovered(self, old: Index, probe: str | None) -> Discovery | None:
         """The new discovery without listing the tree, when the probe fingerprint that
-        sent us here (``probe``, seen as ``snap``) and the one the index was built at
-        watched the same listing: the files whose stat changed are looked at again, the
-        rest taken as they were (a server's refresh after an edit: 2 s of 70,000 files)."""
-        before = self._probe_snap
-        if snap is None or before is None or old.discovery is None or not probe or snap.fingerprint != probe:
+        sent us here (``probe``) and the one the index was built at watched the same
+        listing: the files whose stat changed are looked at again, the rest taken as they
+        were (a server's refresh after an edit: 2 s of 70,000 files)."""
+        snap, before = self._snapshot_of(probe), self._probe_snap
+        if snap is None or before is None or old.discovery is None:
             return None
         changed = snap.changed_since(before)
         if changed is None:
@@ -406,8 +416,7 @@ class RepoMap:
         if self._probe is None:
             self._probe = ListingProbe(self.root, self.config, language_of=languages.language_for_path)
             fp = self._probe.fingerprint()
-            self._probe_ok = fp if self._index is None else None
-            self._probe_snap = self._probe.snapshot() if self._index is None else None
+            self._settle(fp if self._index is None else None)
 
     def _load_git(self, blobs: BlobStore) -> GitSignals:
         head = git_head(self.root)
@@ -586,9 +595,7 @@ class RepoMap:
                 return False
         stale = self.stamp() != self._built
         if not stale and probe is not None:
-            self._probe_ok = probe
-            snap = self._probe.snapshot() if self._probe is not None else None
-            self._probe_snap = snap if snap is not None and snap.fingerprint == probe else None
+            self._settle(probe)
         return stale
 
     def relpath(self, p: str | Path) -> str:
