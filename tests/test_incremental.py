@@ -13,7 +13,6 @@ import ripmap.api
 from ripmap.api import RepoMap, RepoMapPool
 from ripmap.cache import TagCache
 from ripmap.discover import ListingProbe
-from ripmap.graph import build_graph
 
 from fixtures_rank import make_rich_repo
 
@@ -62,13 +61,7 @@ def test_warm_cache_after_a_change_equals_a_cold_map(repo: Path, tmp_path: Path,
     with RepoMap(repo, cache_dir=cache) as rm:
         _maps(rm)  # graph, file graph, lexical index stored
     EDITS[change](repo)
-    calls: list[int] = []
-
-    def spy(files, tags):
-        calls.append(1)
-        return build_graph(files, tags)
-
-    monkeypatch.setattr(ripmap.api, "build_graph", spy)
+    calls = _count_calls(monkeypatch, ripmap.api, "build_graph")
     lexical_builds = _count_lexical_builds(monkeypatch)
     with RepoMap(repo, cache_dir=cache) as rm:
         warm = _maps(rm)
@@ -77,6 +70,19 @@ def test_warm_cache_after_a_change_equals_a_cold_map(repo: Path, tmp_path: Path,
     assert lexical_builds == []  # so was the lexical index
     monkeypatch.undo()
     assert warm == _cold(repo)
+
+
+def _count_calls(monkeypatch, module, name: str) -> list[int]:
+    """Calls of ``module.name`` from now on (one entry each), the function still called."""
+    calls: list[int] = []
+    real = getattr(module, name)
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
 
 
 def _count_rows_counted(monkeypatch) -> list[int]:
@@ -295,14 +301,7 @@ def test_patched_lexical_index_equals_a_cold_build(repo: Path) -> None:
 
 def test_a_repeated_question_is_answered_from_memory_until_the_tree_changes(repo: Path, tmp_path: Path,
                                                                           monkeypatch) -> None:
-    ranked: list[int] = []
-    real = ripmap.api.rank
-
-    def counted(*a, **k):
-        ranked.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(ripmap.api, "rank", counted)
+    ranked = _count_calls(monkeypatch, ripmap.api, "rank")
     with RepoMap(repo, cache_dir=tmp_path / "cache") as rm:
         first = rm.render(rm.rank(chat_files=["app.py"], focus="report"), tokens=1024).text
         again = rm.render(rm.rank(chat_files=["app.py"], focus="report"), tokens=1024).text
@@ -429,14 +428,7 @@ def test_a_large_graphs_pagerank_is_read_back_for_the_same_question_and_only_the
     import ripmap.rank.score as score
 
     monkeypatch.setattr(blobs, "FILE_GRAPH_MIN_REFS", 0)
-    solved: list[int] = []
-    real = score.pagerank
-
-    def counting(*a, **k):
-        solved.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(score, "pagerank", counting)
+    solved = _count_calls(monkeypatch, score, "pagerank")
     cdir = tmp_path / "cache"
 
     def one(rm: RepoMap, **q) -> dict:
@@ -475,14 +467,7 @@ def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_
 
     monkeypatch.setattr(blobs, "FILE_GRAPH_MIN_REFS", 0)  # the fixture is small; the rule is the same
     cold = _cold(repo)
-    built: list[int] = []
-    real = context.factored_file_graph
-
-    def counting(g, params):
-        built.append(1)
-        return real(g, params)
-
-    monkeypatch.setattr(context, "factored_file_graph", counting)
+    built = _count_calls(monkeypatch, context, "factored_file_graph")
     cdir = tmp_path / "cache"
     with RepoMap(repo, cache_dir=cdir) as rm:
         first = _maps(rm)  # a new graph: its factors are not kept (an edit is usually followed by another)
@@ -563,20 +548,6 @@ def test_the_lexical_index_reads_definitions_a_window_at_a_time_and_equals_a_who
         assert (a != b).nnz == 0
 
 
-def _count_discoveries(monkeypatch) -> list[int]:
-    import ripmap.index
-
-    calls: list[int] = []
-    real = ripmap.index.discover
-
-    def counted(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(ripmap.index, "discover", counted)
-    return calls
-
-
 @pytest.mark.parametrize("change", ["edit", "add", "delete", "attributes"])
 def test_a_watched_refresh_lists_the_tree_again_only_when_files_may_have_come_or_gone(
         repo: Path, tmp_path: Path, change: str, monkeypatch) -> None:
@@ -586,7 +557,9 @@ def test_a_watched_refresh_lists_the_tree_again_only_when_files_may_have_come_or
     rm = RepoMap(repo, cache_dir=tmp_path / "cache")
     rm.watch()
     _maps(rm)
-    listings = _count_discoveries(monkeypatch)
+    import ripmap.index
+
+    listings = _count_calls(monkeypatch, ripmap.index, "discover")
     edits[change](repo)
     assert rm.refresh_if_stale() is True
     after = _maps(rm)
