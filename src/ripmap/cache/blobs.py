@@ -124,8 +124,8 @@ class BlobStore:
         return lx if lx is not None and lx.n_files == n_files else None
 
     def save_lexical(self, lx: LexicalIndex) -> None:
-        if any("\0" in x for x in (*lx.counts.stems, *lx.counts.files)):
-            return  # not storable (NUL separates the strings); built again next time
+        if not _storable(lx):
+            return  # built again next time
         self._put(f"{LEXICAL}:{self.fingerprint}", lambda fh: write_lexical(lx, fh))
 
     def load_previous_lexical(self) -> LexicalIndex | None:
@@ -169,8 +169,7 @@ class BlobStore:
 
     def save_file_graph(self, graph: GraphData, key: Sequence[float], W: FileGraph) -> None:
         if _worth_storing(graph):
-            self._put(_derived_key(FILE_GRAPH, self.fingerprint, _point(key)),
-                                lambda fh: write_file_graph(W, fh))
+            self._put(_derived_key(FILE_GRAPH, self.fingerprint, _point(key)), lambda fh: write_file_graph(W, fh))
 
     # -- one query's PageRank (a large graph's) ------------------------------------------
     def load_pagerank(self, graph: GraphData, key: str) -> np.ndarray | None:
@@ -403,7 +402,7 @@ def write_lexical(lx: LexicalIndex, buf: BinaryIO) -> None:
     counts: the weights are taken where a query looks (see :class:`LexicalIndex`), so an
     edit rewrites counts, never a weight matrix."""
     cnt = lx.counts
-    if any("\0" in x for x in (*cnt.stems, *cnt.files)):
+    if not _storable(lx):
         raise ValueError("a stem or path holds NUL: not storable")
     arrays: dict[str, np.ndarray] = {}
     for i, m in enumerate((*cnt.fields, *cnt.cfields)):
@@ -414,6 +413,11 @@ def write_lexical(lx: LexicalIndex, buf: BinaryIO) -> None:
              n_nstems=np.array(len(cnt.stems)), n_paths=np.array("\0".join(cnt.files)),
              n_npaths=np.array(len(cnt.files)), n_chunk_file=cnt.chunk_file,
              file_df=lx.file_df, chunk_df=lx.chunk_df, **arrays)
+
+
+def _storable(lx: LexicalIndex) -> bool:
+    """Whether the index's strings can be stored (they are joined with NUL)."""
+    return not any("\0" in x for x in (*lx.counts.stems, *lx.counts.files))
 
 
 def decode_lexical(b: bytes | BinaryIO) -> LexicalIndex:
