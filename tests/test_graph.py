@@ -357,3 +357,45 @@ def test_import_resolution_tables_are_kept_for_the_same_files_only():
     graph_mod._TABLES.update(files=None, fams=None, tables={})
     assert np.array_equal(other, matrix(b, imports_b))
     assert first[0, 1] == 1 and first[1, 2] == 1 and other[0, 2] == 1 and other[1, 0] == 1
+
+
+def test_import_lookups_answer_as_the_spelt_out_tables_would():
+    # the resolution tables answer a key when asked; each answer must be the list a table
+    # spelt out for every key holds: module paths (an index file also under its folder),
+    # every trailing part of them, every trailing part of each folder
+    import ripmap.graph as graph_mod
+
+    files = ("pkg/__init__.py", "pkg/util.py", "pkg/sub/util.py", "util.py", "index/index.py",
+             "a/b/mod.rs", "x/lib.rs", "web/index.ts", "web/types.d.ts", "web/lib/index.js",
+             "go/pkg/util/u.go", "go/util/v.go", ".hidden", "deep/a/b/c/d.py", "pkg/sub/__init__.py")
+    exact: dict[str, list[int]] = {}
+    suffix: dict[str, list[int]] = {}
+    dirs: dict[str, list[int]] = {}
+    for i, rel in enumerate(files):  # the tables spelt out, key by key
+        stem = graph_mod._strip_ext(rel)
+        keys = [stem]
+        if stem.rsplit("/", 1)[-1] in graph_mod._INDEX_STEMS and "/" in stem:
+            keys.append(stem.rsplit("/", 1)[0])
+        for k in keys:
+            exact.setdefault(k, []).append(i)
+            parts = k.split("/")
+            for j in range(len(parts)):
+                suffix.setdefault("/".join(parts[j:]), []).append(i)
+        d = rel.rpartition("/")[0]
+        parts = d.split("/") if d else []
+        for j in range(len(parts)):
+            dirs.setdefault("/".join(parts[j:]), []).append(i)
+    graph_mod._TABLES.update(files=None, fams=None, tables={})
+    lazy_exact, lazy_suffix, lazy_dirs = graph_mod._resolution_tables(files, [0] * len(files), {0})[0]
+    asked = set(exact) | set(suffix) | set(dirs) | {"", "nothing", "til", "b/c", "/util", "util/", "x/y/util"}
+    assert len(suffix["util"]) == 3 and len(dirs["util"]) == 2 and suffix["index"] == [4, 4, 7, 9]  # the fixture has the hard cases
+    for key in sorted(asked):
+        for spelt, lazy in ((exact, lazy_exact), (suffix, lazy_suffix), (dirs, lazy_dirs)):
+            assert lazy.get(key, []) == spelt.get(key, []), key
+            assert (key in lazy) == (key in spelt), key
+            if key in spelt:
+                assert lazy[key] == spelt[key]
+            else:
+                with pytest.raises(KeyError):
+                    lazy[key]
+    graph_mod._TABLES.update(files=None, fams=None, tables={})
