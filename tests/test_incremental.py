@@ -613,3 +613,22 @@ def test_a_watched_map_writes_its_cache_in_the_background_and_all_of_it_by_close
     with RepoMap(repo, cache_dir=cache) as again:  # the next process finds it all stored
         assert _maps(again) == after
     assert builds == []
+
+
+def test_changed_files_are_the_new_the_restamped_and_the_fresh():
+    from ripmap.index import changed_files
+
+    old = ("a.py", "b.py", "c.py", "d.py")
+    old_stamps = np.array([[10, 1], [20, 2], [30, 3], [40, 4]])
+    # same files in the same order: only the one whose size or mtime moved, plus fresh
+    st = old_stamps.copy()
+    st[1, 1] = 9
+    st[3, 0] = 41
+    assert changed_files(old, old_stamps, old, st) == {"b.py", "d.py"}
+    assert changed_files(old, old_stamps, old, old_stamps, ["c.py"]) == {"c.py"}
+    assert changed_files(old, old_stamps, list(old), old_stamps) == set()
+    # another list: a new file, a removed one, a moved one that kept its stamps
+    files = ("e.py", "d.py", "a.py", "b.py")
+    st = np.array([[50, 5], [40, 4], [10, 1], [20, 7]])
+    assert changed_files(old, old_stamps, files, st) == {"e.py", "b.py"}
+    assert changed_files(old, old_stamps, (), np.zeros((0, 2), dtype=np.int64), ["x.py"]) == {"x.py"}

@@ -625,10 +625,9 @@ class RepoMap:
 
 def file_stamps(idx: Index) -> np.ndarray:
     """(size, mtime_ns) per indexed file, in index order: what a stored graph remembers."""
-    out = np.zeros((len(idx.files), 2), dtype=np.int64)
-    for i, f in enumerate(idx.files):
-        out[i, 0], out[i, 1] = f.size, f.mtime_ns
-    return out
+    n = len(idx.files)
+    flat = np.fromiter((v for f in idx.files for v in (f.size, f.mtime_ns)), dtype=np.int64, count=2 * n)
+    return flat.reshape(n, 2)
 
 
 def updated_graph(prev: StoredGraph | None, idx: Index, stamps: np.ndarray) -> GraphData:

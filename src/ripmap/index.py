@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
+
 from . import languages
 from .cache import NullCache, TagCache, decode_blob, decode_raw, encode_tuples
 from .config import Config, load_config
@@ -210,12 +212,20 @@ def changed_files(old_files: Sequence[str], old_stamps, files: Sequence[str], st
     """The files of ``files`` that an incremental update must read again: new ones, those
     whose (size, mtime) differs from what the old structure saw (``*_stamps``: one
     ``(size, mtime_ns)`` row per file), and ``fresh`` (parsed by this index)."""
-    old = {f: i for i, f in enumerate(old_files)}
     out = set(fresh)
-    for i, f in enumerate(files):
-        j = old.get(f)
-        if j is None or old_stamps[j, 0] != stamps[i, 0] or old_stamps[j, 1] != stamps[i, 1]:
-            out.add(f)
+    n = len(files)
+    if not n:
+        return out
+    files = tuple(files)
+    if tuple(old_files) == files:  # an edit: same files, same order (one C-level compare)
+        j = np.arange(n)
+    else:
+        old = {f: i for i, f in enumerate(old_files)}
+        j = np.fromiter((old.get(f, -1) for f in files), dtype=np.int64, count=n)
+    moved = j < 0
+    known = np.flatnonzero(~moved)
+    moved[known] = (np.asarray(old_stamps)[j[known]] != np.asarray(stamps)[known]).any(axis=1)
+    out.update(files[i] for i in np.flatnonzero(moved).tolist())
     return out
 
 
