@@ -632,3 +632,29 @@ def test_changed_files_are_the_new_the_restamped_and_the_fresh():
     st = np.array([[50, 5], [40, 4], [10, 1], [20, 7]])
     assert changed_files(old, old_stamps, files, st) == {"e.py", "b.py"}
     assert changed_files(old, old_stamps, (), np.zeros((0, 2), dtype=np.int64), ["x.py"]) == {"x.py"}
+
+
+def test_a_map_that_writes_behind_leaves_the_cache_written_when_it_closes(repo: Path, tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    """The command line hands cache writes to a background thread; closing waits for
+    them, so the next process reads the graph instead of building it."""
+    import threading
+    import ripmap.api as api
+
+    writers: list[str] = []
+    real_put = TagCache.put_blob
+
+    def put(self, key, value, **k):
+        writers.append(threading.current_thread().name)
+        return real_put(self, key, value, **k)
+
+    monkeypatch.setattr(TagCache, "put_blob", put)
+    cdir = tmp_path / "cache"
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        rm.write_behind()
+        first = _maps(rm)
+    assert writers and all(w.startswith("ripmap-cache-write") for w in writers)
+    built = _count_calls(monkeypatch, api, "updated_graph")
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        assert _maps(rm) == first
+    assert built == []  # the graph written behind was there to read

@@ -404,6 +404,13 @@ class RepoMap:
         else:
             self._writer.submit(run)
 
+    def write_behind(self) -> None:
+        """Write the cache (graph, lexical index, ...) from a background thread from now
+        on, all of it by :meth:`close`: the caller's ranking and rendering run while the
+        next process's copy is written (0.1-0.7 s per blob on a 70,000-file tree)."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ripmap-cache-write")
+
     def watch(self) -> None:
         """Make :meth:`is_stale` cheap for a long-lived caller: from now on it first compares
         a :class:`~ripmap.discover.ListingProbe` fingerprint (a ``stat`` per file) with the
@@ -411,8 +418,7 @@ class RepoMap:
         when they differ. Call before the first build, so the first fingerprint predates it.
         A watched map also writes its cache (graph, lexical index, ...) from a background
         thread, all of it by :meth:`close`."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ripmap-cache-write")
+        self.write_behind()
         if self._probe is None:
             self._probe = ListingProbe(self.root, self.config, language_of=languages.language_for_path)
             fp = self._probe.fingerprint()

@@ -169,6 +169,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     warn = (lambda m: print(f"ripmap: {m}", file=sys.stderr))
     with RepoMap(where.root, params, use_cache=not args.no_cache, cache_dir=args.cache_dir, use_git=not args.no_git,
                  warn=warn, verbose=args.verbose, tokenizer=args.tokenizer) as rm:
+        rm.write_behind()  # the cache is written while the map is ranked and drawn
         tokenizer = None
         if not args.explain:
             if args.tokenizer or os.environ.get("RIPMAP_TOKENIZER"):
