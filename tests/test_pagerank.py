@@ -142,3 +142,45 @@ def test_deterministic():
     b = pagerank(W.copy(), p.copy())
     assert np.array_equal(a, b)
     np.testing.assert_allclose(a, dense_reference(W.toarray(), p, 0.85), atol=1e-8)
+
+
+def test_a_large_graphs_two_terms_side_by_side_give_the_same_bits(monkeypatch):
+    # one PageRank step's import share and shared path run on two threads when the graph
+    # is large: the answer must be the one-thread answer bit for bit
+    import ripmap.rank.edges as edges
+    import ripmap.rank.threads as threads
+    from ripmap.graph import build_graph
+    from ripmap.rank.params import DEFAULT
+    from ripmap.rank.pagerank import pagerank
+
+    from ripmap.extract.tags import Tag
+
+    rng = np.random.default_rng(5)
+    n_files, n_names = 400, 120
+    files = tuple(f"pkg/m{i:03d}.py" for i in range(n_files))
+    tags = {}
+    for i, rel in enumerate(files):
+        defs = [Tag(1 + k, f"n{k}", True, "function", 1 + k) for k in rng.choice(n_names, 3, replace=False)]
+        refs = [Tag(200, f"n{k}", False, "call", 200) for k in rng.choice(n_names, 6, replace=False)]
+        imps = [Tag(1, f"pkg.m{j:03d}", False, "import", 1) for j in rng.choice(n_files, 2, replace=False)]
+        tags[rel] = defs + refs + imps
+    g = build_graph(files, tags)
+    W = edges.factored_file_graph(g, DEFAULT)
+    assert W.Wi.nnz and W.Rw.nnz  # both terms carry edges
+    x = rng.random((n_files, 3))
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(edges, "MIN_NNZ", 10**12)
+    alone = W.rmatmul(x)
+    r_alone = pagerank(W, np.ones(n_files))
+    handed: list[int] = []
+    real = threads._helper
+
+    def helper():
+        handed.append(1)
+        return real()
+
+    monkeypatch.setattr(threads, "_helper", helper)
+    monkeypatch.setattr(edges, "MIN_NNZ", 1)
+    assert np.array_equal(W.rmatmul(x), alone)
+    assert np.array_equal(pagerank(W, np.ones(n_files)), r_alone)
+    assert handed  # the second thread did take part

@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..graph import GraphData, row_runs
+from .threads import MIN_NNZ, side_by_side
 
 #: the parameters that shape the assembled file graph (everything else is per query)
 GRAPH_PARAMS = ("edge_weight_call", "edge_weight_type", "edge_weight_other", "common_name_penalty",
@@ -177,11 +178,15 @@ class FileGraph:
         return self.Wi @ x + self.Rw @ (self.Dw @ x)
 
     def rmatmul(self, x: np.ndarray) -> np.ndarray:
-        """``Wᵀ @ x`` for a vector or an n × k block (transposes kept, CSR for speed)."""
+        """``Wᵀ @ x`` for a vector or an n × k block (transposes kept, CSR for speed; a
+        large graph's two terms on two threads, see :mod:`ripmap.rank.threads`)."""
         WiT = self._get("WiT", lambda: self.Wi.T.tocsr())
         RwT = self._get("RwT", lambda: self.Rw.T.tocsr())
         DwT = self._get("DwT", lambda: self.Dw.T.tocsr())
-        return WiT @ x + DwT @ (RwT @ x)
+        # the import share and the shared path are independent: side by side on a large graph
+        a, b = side_by_side(lambda: WiT @ x, lambda: DwT @ (RwT @ x),
+                            large=WiT.nnz + RwT.nnz + DwT.nnz >= MIN_NNZ)
+        return a + b
 
     def tocsr(self) -> sp.csr_matrix:
         """``W`` multiplied out (only for small graphs: its size is what the factors avoid)."""
