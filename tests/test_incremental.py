@@ -658,3 +658,34 @@ def test_a_map_that_writes_behind_leaves_the_cache_written_when_it_closes(repo: 
     with RepoMap(repo, cache_dir=cdir) as rm:
         assert _maps(rm) == first
     assert built == []  # the graph written behind was there to read
+
+
+def test_the_graph_stored_last_is_read_once_while_the_tree_is_listed(repo: Path, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """A map reads the newest stored graph beside the listing: on a warm run it is the
+    index's own graph (read once, nothing built), after an edit the one the patch starts
+    from (read once); either way the map is a cold map's."""
+    import ripmap.api as api
+    import ripmap.cache.blobs as blobs
+
+    cdir = tmp_path / "cache"
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        _maps(rm)
+    decoded = _count_calls(monkeypatch, blobs, "decode_graph")
+    starts: list = []
+    real = api.updated_graph
+
+    def updated(prev, idx, stamps):
+        starts.append(prev)
+        return real(prev, idx, stamps)
+
+    monkeypatch.setattr(api, "updated_graph", updated)
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        warm = _maps(rm)
+    assert len(decoded) == 1 and starts == []
+    EDITS["edit"](repo)
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        edited = _maps(rm)
+    assert len(decoded) == 2 and len(starts) == 1 and starts[0] is not None
+    assert edited == _cold(repo)
+    assert warm != edited

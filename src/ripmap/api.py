@@ -239,18 +239,30 @@ class RepoMap:
     @property
     def context(self) -> RankContext:
         if self._ctx is None:
+            # the graph stored last is this index's own on a warm run and where a patch
+            # starts after an edit: read it while the tree is listed (its arrays are read
+            # with the GIL let go)
+            ahead = _ReadAhead(self._blobs("").load_newest_graph) if self._index is None and self.use_cache else None
             idx = self.index
             t = time.perf_counter()
             blobs = self._blobs(idx.fingerprint)
             files = tuple(f.rel for f in idx.files)
-            stored = blobs.load_graph(files)
+            newest = ahead.result() if ahead is not None else None
+            if newest is not None and newest[0] == idx.fingerprint and newest[1].graph.files == files:
+                stored: StoredGraph | None = newest[1]
+            else:
+                stored = blobs.load_graph(files)
+                if stored is not None:
+                    newest = None  # another index's graph, not needed
             # what ranking derives from the graph (its weighted form, PageRank) is worth
             # keeping only for a tree seen unchanged before: right after an edit the next
             # map usually follows another edit, and writing it would only cost
             settled = stored is not None
             if stored is None:
                 stamps = file_stamps(idx)
-                g = updated_graph(blobs.load_previous_graph(), idx, stamps)
+                prev = newest[1] if newest is not None else (None if ahead is not None else blobs.load_previous_graph())
+                newest = None
+                g = updated_graph(prev, idx, stamps)
                 stored = StoredGraph(g, stamps)
                 blobs.save_graph(stored)
             elif stored.graph.imported is None:
@@ -627,6 +639,28 @@ class RepoMap:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _ReadAhead:
+    """``read()`` run on a thread of its own from now; :meth:`result` waits for it (an
+    exception there is None here: the caller then does without)."""
+
+    def __init__(self, read: Callable[[], object]) -> None:
+        self._value = None
+
+        def run() -> None:
+            try:
+                self._value = read()
+            except Exception:
+                self._value = None
+
+        self._thread = threading.Thread(target=run, name="ripmap-read-ahead", daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        value, self._value = self._value, None
+        return value
 
 
 def file_stamps(idx: Index) -> np.ndarray:

@@ -112,6 +112,21 @@ class BlobStore:
         # this version does not keep
         self.cache.drop_blobs_except(KINDS)
 
+    def load_newest_graph(self) -> tuple[str, StoredGraph] | None:
+        """The graph stored last, whatever index it was built for, with that index's
+        fingerprint: this index's own graph on a warm run, where an incremental update
+        starts after an edit; None when nothing usable is stored. Needs no fingerprint,
+        so it can be read while the index is still being built."""
+        got = self.cache.open_newest_blob(GRAPH)
+        if got is None:
+            return None
+        key, fh = got
+        with fh:
+            try:
+                return key.split(":", 1)[1], decode_graph(fh)
+            except Exception:
+                return None
+
     def load_previous_graph(self) -> StoredGraph | None:
         """The graph stored last, whatever index it was built for: where an incremental
         update starts when this index has none yet (None when nothing usable is stored)."""
