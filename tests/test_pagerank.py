@@ -184,3 +184,33 @@ def test_a_large_graphs_two_terms_side_by_side_give_the_same_bits(monkeypatch):
     assert np.array_equal(W.rmatmul(x), alone)
     assert np.array_equal(pagerank(W, np.ones(n_files)), r_alone)
     assert handed  # the second thread did take part
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork only")
+def test_a_forked_child_gets_a_helper_thread_of_its_own(monkeypatch):
+    # a trainer's forked worker inherits the parent's executor but not its thread: work
+    # handed to it would never run, so the child must start its own
+    import os
+
+    import ripmap.rank.threads as threads
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    assert threads.side_by_side(lambda: 1, lambda: 2, large=True) == (1, 2)  # the parent's helper exists
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, never return into pytest
+        try:
+            os.close(r)
+            got = threads.side_by_side(lambda: 3, lambda: 4, large=True)
+            os.write(w, b"ok" if got == (3, 4) else b"bad")
+        finally:
+            os._exit(0)
+    os.close(w)
+    import select
+    ready, _, _ = select.select([r], [], [], 20)
+    out = os.read(r, 8) if ready else b"hung"
+    os.close(r)
+    if not ready:
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    assert out == b"ok"

@@ -30,6 +30,17 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _forget_helper() -> None:
+    """In a forked child: the parent's helper thread is not there, so its executor would
+    queue work no thread takes; the child makes its own when it needs one."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helper)
+
+
 def _helper() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
