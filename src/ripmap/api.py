@@ -665,9 +665,7 @@ class _ReadAhead:
 
 def file_stamps(idx: Index) -> np.ndarray:
     """(size, mtime_ns) per indexed file, in index order: what a stored graph remembers."""
-    n = len(idx.files)
-    flat = np.fromiter((v for f in idx.files for v in (f.size, f.mtime_ns)), dtype=np.int64, count=2 * n)
-    return flat.reshape(n, 2)
+    return idx.stamps
 
 
 def updated_graph(prev: StoredGraph | None, idx: Index, stamps: np.ndarray) -> GraphData:

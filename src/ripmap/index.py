@@ -201,6 +201,16 @@ class Index:
     discovery: Discovery | None = None
 
     @functools.cached_property
+    def stamps(self) -> np.ndarray:
+        """(size, mtime_ns) per file, in file order (read-only): what a stored graph or
+        lexical index remembers to tell later which files changed. Taken once."""
+        n = len(self.files)
+        flat = np.fromiter((v for f in self.files for v in (f.size, f.mtime_ns)), dtype=np.int64, count=2 * n)
+        out = flat.reshape(n, 2)
+        out.setflags(write=False)
+        return out
+
+    @functools.cached_property
     def fingerprint(self) -> str:
         """Identity of the indexed content: changes whenever any file is added, removed or
         edited. Taken once (0.1 s for 70,000 files); the file tuple is never replaced."""
