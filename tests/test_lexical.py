@@ -235,3 +235,25 @@ def test_an_index_built_in_batches_of_files_equals_one_built_at_once(monkeypatch
     assert batched.vocab == whole.vocab and np.array_equal(batched.chunk_file, whole.chunk_file)
     for a, b in zip((*batched.counts.fields, *batched.counts.cfields), (*whole.counts.fields, *whole.counts.cfields)):
         assert a.shape == b.shape and (a != b).nnz == 0
+
+
+def test_remembered_identifier_splits_give_the_index_of_fresh_splits(monkeypatch):
+    # a build remembers how each identifier splits (signatures repeat them); a memory that
+    # starts over every few identifiers, or none at all, must give the same counts
+    import ripmap.rank.lexical as lexical
+
+    files = {f"pkg/m{i}.py": [_tag(f"load_{w}", sig=f"def load_{w}(self, store: {w.title()}Store, n: int) -> LoadResult"),
+                              _tag(f"{w}Store", "class", sig=f"class {w.title()}Store(BaseStore):"),
+                              _tag("parse", parent=f"{w}Store", sig="def parse(self, rawData: bytes) -> ParsedLoad")]
+             for i, w in enumerate(["user", "token", "session", "cart", "order"])}
+    kept, _ = _index(files)
+    monkeypatch.setattr(lexical._Vocab, "WORDS_KEPT", 2)
+    forgetful, _ = _index(files)
+    monkeypatch.setattr(lexical._Vocab, "words", lambda self, ident: lexical.split_identifier(ident))
+    fresh, _ = _index(files)
+    for other in (forgetful, fresh):
+        assert other.vocab == kept.vocab
+        for a, b in zip((*other.counts.fields, *other.counts.cfields), (*kept.counts.fields, *kept.counts.cfields)):
+            assert a.shape == b.shape and (a != b).nnz == 0
+    sig = kept.counts.cfields[1]  # the signature words of each definition, without its own name
+    assert sig.nnz and "store" in kept.vocab and "result" in kept.vocab

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -85,9 +86,24 @@ def stem_all(tokens: Sequence[str]) -> list[str]:
 
 
 class _Vocab:
+    #: the most identifiers :meth:`words` remembers before starting over (a big tree's
+    #: distinct identifiers would otherwise be kept for the whole build)
+    WORDS_KEPT = 200_000
+
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
         self._stem_of: dict[str, int] = {}  # raw token → term id
+        self._words: dict[str, list[str]] = {}  # identifier → its sub-words
+
+    def words(self, ident: str) -> list[str]:
+        """``split_identifier(ident)``, remembered: a tree's signatures repeat the same
+        identifiers (types, parameter names) tens of thousands of times."""
+        got = self._words.get(ident)
+        if got is None:
+            if len(self._words) >= self.WORDS_KEPT:
+                self._words.clear()
+            got = self._words[ident] = split_identifier(ident)
+        return got
 
     def term_ids(self, tokens: Sequence[str]) -> list[int]:
         out = []
@@ -290,10 +306,10 @@ def _document_frequency(fields: Sequence[sp.csr_matrix], docs: np.ndarray, nterm
 
 
 def _rows_to_csr(rows: list[list[int]], n: int) -> sp.csr_matrix:
-    lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(lens, out=indptr[1:])
-    idx = np.fromiter((t for r in rows for t in r), dtype=np.int64, count=int(indptr[-1]))
+    idx = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(indptr[-1]))
     m = sp.csr_matrix((np.ones(idx.size), idx, indptr), shape=(len(rows), max(n, 1)))
     m.sum_duplicates()
     return m
@@ -334,13 +350,13 @@ def _file_rows(voc: "_Vocab", rels: Sequence[str], first: int, names: Sequence[s
     for k, (rel, i) in enumerate(zip(rels, rows_of)):
         pt = voc.term_ids(path_tokens(rel))
         f_rows[0].append(pt)
-        f_rows[1].append([t for j in Dt.indices[Dt.indptr[i]:Dt.indptr[i + 1]] for t in nterms(int(j))])
-        f_rows[3].append([t for j in R.indices[R.indptr[i]:R.indptr[i + 1]] for t in nterms(int(j))])
+        f_rows[1].append([t for j in Dt.indices[Dt.indptr[i]:Dt.indptr[i + 1]].tolist() for t in nterms(j)])
+        f_rows[3].append([t for j in R.indices[R.indptr[i]:R.indptr[i + 1]].tolist() for t in nterms(j)])
         sig_all: list[int] = []
         for d in (defs.get(rel, ()) if defs is not None else ()):
-            nt = voc.term_ids(split_identifier(d.name))
-            st = voc.term_ids(_sig_words(d.signature, d.name)) if d.signature else []
-            pt_parent = voc.term_ids(split_identifier(d.parent)) if d.parent else []
+            nt = voc.term_ids(voc.words(d.name))
+            st = voc.term_ids(_sig_words(d.signature, d.name, voc.words)) if d.signature else []
+            pt_parent = voc.term_ids(voc.words(d.parent)) if d.parent else []
             sig_all.extend(st)
             c_rows[0].append(nt)
             c_rows[1].append(st + pt_parent)
@@ -609,12 +625,13 @@ def _stacked(old: sp.csr_matrix, keep: np.ndarray, fresh: sp.csr_matrix, nterms:
     return sp.csr_matrix((out_d, out_i, indptr), shape=(row.size, nterms))
 
 
-def _sig_words(sig: str, name: str) -> list[str]:
-    """Sub-words of a signature other than the definition's own name."""
-    own = set(split_identifier(name))
+def _sig_words(sig: str, name: str, words=split_identifier) -> list[str]:
+    """Sub-words of a signature other than the definition's own name (``words``: how an
+    identifier splits, e.g. a remembering :meth:`_Vocab.words`)."""
+    own = set(words(name))
     out: list[str] = []
     for tok in _IDENT_RE.findall(sig):
-        for t in split_identifier(tok):
+        for t in words(tok):
             if t not in own and t not in _SIG_NOISE:
                 out.append(t)
     return out
