@@ -106,16 +106,15 @@ class _Vocab:
         return got
 
     def term_ids(self, tokens: Sequence[str]) -> list[int]:
-        out = []
-        miss = [t for t in tokens if t not in self._stem_of]
-        if miss:
-            miss = list(dict.fromkeys(miss))
-            for raw, st in zip(miss, stem_all(miss)):
-                self._stem_of[raw] = self.ids.setdefault(st, len(self.ids))
         so = self._stem_of
-        for t in tokens:
-            out.append(so[t])
-        return out
+        try:
+            return [so[t] for t in tokens]  # most tokens were seen before
+        except KeyError:
+            pass
+        miss = list(dict.fromkeys(t for t in tokens if t not in so))
+        for raw, st in zip(miss, stem_all(miss)):
+            so[raw] = self.ids.setdefault(st, len(self.ids))
+        return [so[t] for t in tokens]
 
 
 @dataclass(eq=False)
