@@ -94,6 +94,18 @@ class _Vocab:
         self.ids: dict[str, int] = {}
         self._stem_of: dict[str, int] = {}  # raw token → term id
         self._words: dict[str, list[str]] = {}  # identifier → its sub-words
+        self._ident_ids: dict[str, list[int]] = {}  # identifier → its sub-words' term ids
+
+    def ident_ids(self, ident: str) -> list[int]:
+        """``term_ids(words(ident))``, remembered (definition and parent names repeat:
+        ``__init__``, ``visit_*``, a class's name for each of its methods). Shared: not
+        to be changed by the caller."""
+        got = self._ident_ids.get(ident)
+        if got is None:
+            if len(self._ident_ids) >= self.WORDS_KEPT:
+                self._ident_ids.clear()
+            got = self._ident_ids[ident] = self.term_ids(self.words(ident))
+        return got
 
     def words(self, ident: str) -> list[str]:
         """``split_identifier(ident)``, remembered: a tree's signatures repeat the same
@@ -333,36 +345,65 @@ class LexicalCounts:
 
 def _file_rows(voc: "_Vocab", rels: Sequence[str], first: int, names: Sequence[str], Dt: sp.csr_matrix,
                R: sp.csr_matrix, defs: Mapping[str, Sequence[Tag]] | None, rows_of: Sequence[int]):
-    """Term-id lists per field for the files ``rels`` (graph rows ``rows_of``), and their
-    chunks (definitions), numbered from file ``first``: the Python part of a build."""
-    name_terms: dict[int, list[int]] = {}
-
-    def nterms(j: int) -> list[int]:
-        t = name_terms.get(j)
-        if t is None:
-            t = name_terms[j] = voc.term_ids(split_identifier(names[j]))
-        return t
-
-    f_rows: tuple[list, ...] = ([], [], [], [])  # path, defs, sigs, refs
+    """The files ``rels`` (graph rows ``rows_of``) per field, and their chunks
+    (definitions), numbered from file ``first``: the Python part of a build. The path,
+    signature and chunk fields are term-id lists per row; the defined and referenced
+    names' fields are count matrices already (see :func:`_name_fields`)."""
+    f_rows: tuple[list, ...] = ([], [], [], [])  # path, (defs), sigs, (refs)
     c_rows: tuple[list, ...] = ([], [], [])  # name, sig, path
     c_file: list[int] = []
-    for k, (rel, i) in enumerate(zip(rels, rows_of)):
+    for k, rel in enumerate(rels):
         pt = voc.term_ids(path_tokens(rel))
         f_rows[0].append(pt)
-        f_rows[1].append([t for j in Dt.indices[Dt.indptr[i]:Dt.indptr[i + 1]].tolist() for t in nterms(j)])
-        f_rows[3].append([t for j in R.indices[R.indptr[i]:R.indptr[i + 1]].tolist() for t in nterms(j)])
         sig_all: list[int] = []
         for d in (defs.get(rel, ()) if defs is not None else ()):
-            nt = voc.term_ids(voc.words(d.name))
+            nt = voc.ident_ids(d.name)
             st = voc.term_ids(_sig_words(d.signature, d.name, voc.words)) if d.signature else []
-            pt_parent = voc.term_ids(voc.words(d.parent)) if d.parent else []
+            pt_parent = voc.ident_ids(d.parent) if d.parent else []
             sig_all.extend(st)
             c_rows[0].append(nt)
             c_rows[1].append(st + pt_parent)
             c_rows[2].append(pt)
             c_file.append(first + k)
         f_rows[2].append(sig_all)
-    return f_rows, c_rows, c_file
+    defined, referenced = _name_fields(voc, names, Dt, R, np.asarray(rows_of, dtype=np.int64))
+    return (f_rows[0], defined, f_rows[2], referenced), c_rows, c_file
+
+
+def _name_fields(voc: "_Vocab", names: Sequence[str], Dt: sp.csr_matrix, R: sp.csr_matrix,
+                 rows: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The defined-names and referenced-names fields of graph rows ``rows``: each file's
+    counts of the sub-words of the names it defines and of those it references (each
+    name once per file), as ``pattern @ (names × terms)``: the names are split once,
+    not once per file that mentions them."""
+    patterns = []
+    for M in (Dt, R):
+        sub = M[rows] if rows.size != M.shape[0] else M
+        patterns.append(sp.csr_matrix((np.ones(sub.nnz), sub.indices, sub.indptr), shape=sub.shape))
+    used = np.unique(np.concatenate([P.indices for P in patterns]))
+    lists = [voc.ident_ids(names[j]) for j in used.tolist()]
+    lens = np.zeros(len(names), dtype=np.int64)
+    lens[used] = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    indptr = np.zeros(len(names) + 1, dtype=np.int64)
+    np.cumsum(lens, out=indptr[1:])
+    idx = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(indptr[-1]))
+    NT = sp.csr_matrix((np.ones(idx.size), idx, indptr), shape=(len(names), max(len(voc.ids), 1)))
+    NT.sum_duplicates()
+    out = []
+    for P in patterns:
+        m = (P @ NT).tocsr()
+        m.sum_duplicates()
+        out.append(m)
+    return out[0], out[1]
+
+
+def _field_csr(rows: list[list[int]] | sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """A field's rows as a count matrix ``n`` terms wide (term-id lists, or counts already)."""
+    if isinstance(rows, list):
+        return _rows_to_csr(rows, n)
+    rows = rows.copy()
+    rows.resize((rows.shape[0], max(n, 1)))
+    return rows
 
 
 def _renumber(m: sp.csr_matrix, new_id: np.ndarray, nterms: int) -> sp.csr_matrix:
@@ -429,7 +470,7 @@ class LexicalIndex:
             b = min(a + _BUILD_BATCH, len(files))
             f_rows, c_rows, c_part = _file_rows(voc, files[a:b], a, names, Dt, Rr, defs, range(a, b))
             for out, rows in zip(parts, (*f_rows, *c_rows)):
-                out.append(_rows_to_csr(rows, len(voc.ids)))
+                out.append(_field_csr(rows, len(voc.ids)))
             c_file.extend(c_part)
         nt = max(len(voc.ids), 1)
         mats = []
@@ -470,7 +511,7 @@ class LexicalIndex:
                                             defs, fresh_pos.tolist())
         nt = max(len(voc.ids), 1)
         old_nt = max(len(c.stems), 1)
-        fresh_f = [_rows_to_csr(rows, nt) for rows in f_rows]
+        fresh_f = [_field_csr(rows, nt) for rows in f_rows]
         fresh_c = [_rows_to_csr(rows, nt) for rows in c_rows]
         keep_c = old_to_new[c.chunk_file] >= 0 if c.chunk_file.size else np.zeros(0, dtype=bool)
         # document frequencies: the dropped rows' counted out, the fresh rows' counted in
