@@ -399,3 +399,20 @@ def test_import_lookups_answer_as_the_spelt_out_tables_would():
                 with pytest.raises(KeyError):
                     lazy[key]
     graph_mod._TABLES.update(files=None, fams=None, tables={})
+
+
+def test_kept_positions_of_the_same_list_and_of_another():
+    from ripmap.graph import kept_positions
+
+    def by_dict(old, files, changed):
+        at = {f: i for i, f in enumerate(files)}
+        return [-1 if f in changed else at.get(f, -1) for f in old]
+
+    files = tuple(f"f{i:02d}.py" for i in range(40))
+    for changed in (set(), {"f03.py"}, {"f03.py", "gone.py"}, {f"f{i:02d}.py" for i in range(0, 40, 2)}):
+        assert kept_positions(files, list(files), changed).tolist() == by_dict(files, files, changed)
+    other = ("f05.py", "new.py") + files[10:]
+    for changed in (set(), {"f12.py"}):
+        got = kept_positions(files, other, changed).tolist()
+        assert got == by_dict(files, other, changed)
+        assert got[5] == 0 and got[0] == -1 and got[12] == (-1 if changed else 4)

@@ -363,10 +363,8 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
         return build_graph(files, tags)
     files = tuple(files)
     changed = set(changed)
-    new_index = {f: i for i, f in enumerate(files)}
     rows = old.rows
-    old_to_new = np.fromiter((-1 if f in changed else new_index.get(f, -1) for f in old.files),
-                             dtype=np.int64, count=old.n_files)
+    old_to_new = kept_positions(old.files, files, changed)
     kept_files = old_to_new[old_to_new >= 0]
     keep = old_to_new[rows.file] >= 0 if rows.size else np.zeros(0, dtype=bool)
     have = np.zeros(len(files), dtype=bool)
@@ -379,7 +377,7 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     source = tags.graph_rows(fresh) if hasattr(tags, "graph_rows") else _rows_of(fresh, tags)
     # numbered 0.. among the fresh files, then moved to their place in ``files``
     strs, _ids, (f, s, k, c), (df, ds, dk, dl, dline), kinds = _collect(fresh, source, 0, strs, ids, kinds)
-    fresh_pos = np.asarray([new_index[x] for x in fresh], dtype=np.int32)
+    fresh_pos = np.flatnonzero(~have).astype(np.int32)  # where ``fresh`` came from
     file = np.concatenate([old_to_new[rows.file[keep]].astype(np.int32), fresh_pos[f] if f.size else f])
     str_id = np.concatenate([rows.str_id[keep], s])
     kind = np.concatenate([rows.kind[keep], k])
@@ -422,6 +420,24 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     g.imported = _patched_imported(old, g, ~have, old_to_new, same_files)
     g.imported_definers()  # counted whole when they could not be carried over
     return g
+
+
+def kept_positions(old_files: Sequence[str], files: Sequence[str], changed: set[str]) -> np.ndarray:
+    """Per file of ``old_files``, its position in ``files``; -1 where it is gone or in
+    ``changed`` (its rows are read again). The same list (an edit) costs one compare."""
+    files = tuple(files)
+    if tuple(old_files) == files:
+        out = np.arange(len(files), dtype=np.int64)
+        if len(changed) <= 16:  # a few edited files: find them, not every file
+            for f in changed:
+                try:
+                    out[files.index(f)] = -1
+                except ValueError:
+                    pass
+            return out
+    new_index = {f: i for i, f in enumerate(files)}
+    return np.fromiter((-1 if f in changed else new_index.get(f, -1) for f in old_files),
+                       dtype=np.int64, count=len(old_files))
 
 
 def assemble(files: Sequence[str], rows: GraphRows,

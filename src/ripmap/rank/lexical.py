@@ -39,7 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..extract.tags import Tag
-from ..graph import row_runs
+from ..graph import kept_positions, row_runs
 from .signals import path_tokens, split_identifier
 
 #: field weights of the file-level BM25F (path words are few and telling; references many)
@@ -497,9 +497,7 @@ class LexicalIndex:
         is in ``changed`` (or new)."""
         c = old.counts
         files = tuple(files)
-        new_index = {f: i for i, f in enumerate(files)}
-        old_to_new = np.fromiter((-1 if f in changed else new_index.get(f, -1) for f in c.files),
-                                 dtype=np.int64, count=len(c.files))
+        old_to_new = kept_positions(c.files, files, set(changed))
         kept_old = np.flatnonzero(old_to_new >= 0)
         gone_old = np.flatnonzero(old_to_new < 0)
         have = np.zeros(len(files), dtype=bool)
