@@ -689,3 +689,40 @@ def test_the_graph_stored_last_is_read_once_while_the_tree_is_listed(repo: Path,
     assert len(decoded) == 2 and len(starts) == 1 and starts[0] is not None
     assert edited == _cold(repo)
     assert warm != edited
+
+
+def test_a_question_with_words_reads_the_lexical_index_once_beside_the_listing(repo: Path, tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    """A focused map reads the newest stored lexical index while the tree is listed: its
+    own on a warm run (read once, nothing built or patched), the one a patch starts from
+    after an edit (read once); the maps are cold maps; a map without words reads none."""
+    import ripmap.cache.blobs as blobs
+    from ripmap.rank.lexical import LexicalIndex
+
+    cdir = tmp_path / "cache"
+    q = dict(focus="connect the api client", chat_files=["core/utils.py"])
+
+    def focused(rm: RepoMap) -> dict:
+        got = json.loads(str(rm.render(rm.rank(**q), tokens=2048, format="json")))
+        got["stats"].pop("elapsed_s", None)
+        got["stats"].pop("cache_hits", None)
+        return got
+
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        first = focused(rm)
+    decoded = _count_calls(monkeypatch, blobs, "decode_lexical")
+    built = _count_calls(monkeypatch, LexicalIndex, "build")
+    patched = _count_calls(monkeypatch, LexicalIndex, "patch")
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        assert focused(rm) == first
+        assert rm.context.store._lexical_ahead is None  # nothing held after the answer
+    assert (len(decoded), len(built), len(patched)) == (1, 0, 0)
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        rm.rank()  # no words: nothing read
+    assert len(decoded) == 1
+    EDITS["edit"](repo)
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        edited = focused(rm)
+    assert (len(decoded), len(built), len(patched)) == (2, 0, 1)
+    with RepoMap(repo, use_cache=False) as rm:
+        assert focused(rm) == edited

@@ -145,6 +145,7 @@ class RepoMap:
         self._probe_ok: str | None = None
         self._probe_snap: ProbeSnapshot | None = None  # what the probe saw when _probe_ok was taken
         self._writer: ThreadPoolExecutor | None = None  # a watched map's cache writes (see watch())
+        self._lexical_ahead: _ReadAhead | None = None  # the lexical index read beside the listing (see rank())
         self._rankings: OrderedDict[tuple, Ranking] = OrderedDict()  # per query, for this snapshot
         self._renders: OrderedDict[tuple, tuple[Ranking, Rendered]] = OrderedDict()
 
@@ -280,7 +281,11 @@ class RepoMap:
                      file_graphs: dict | None = None, lexical_seed=None, keep_derived: bool = False) -> RankContext:
         # discovery's file classes reach ranking as one array (ranking never re-classifies)
         flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
-        return RankContext(graph=graph, git=git, store=self._blobs(idx.fingerprint), flags=flags,
+        store = self._blobs(idx.fingerprint)
+        if self._lexical_ahead is not None:
+            store.read_lexical_ahead(self._lexical_ahead.result)
+            self._lexical_ahead = None
+        return RankContext(graph=graph, git=git, store=store, flags=flags,
                            defs=idx.tags, file_graphs=file_graphs or {}, stamps=file_stamps(idx), fresh=idx.fresh,
                            lexical_seed=lexical_seed, keep_derived=keep_derived)
 
@@ -459,6 +464,13 @@ class RepoMap:
         mapped files. The ranking remembers its chat files: :meth:`render` names them in
         the header instead of repeating them.
         """
+        lexical_ahead = None
+        if self._ctx is None and self._index is None and self.use_cache and (
+                (focus and focus.strip()) or chat_files or mentioned_files):
+            # this question weighs words: the lexical index stored last (this index's
+            # own, or where a patch starts) is read while the tree is listed
+            lexical_ahead = _ReadAhead(self._blobs("").load_newest_lexical)
+            self._lexical_ahead = lexical_ahead
         ctx = self.context
         t = time.perf_counter()
         chat = self._chat_files(chat_files)
@@ -468,6 +480,8 @@ class RepoMap:
         if r is None:
             r = rank(ctx, params or self.params, chat_files=chat, focus=focus, mentioned_idents=idents,
                      mentioned_files=list(mentioned), tags=self.index.tags)
+            if lexical_ahead is not None and hasattr(ctx.store, "forget_read_ahead"):
+                ctx.store.forget_read_ahead()
             r = dataclasses.replace(r, chat_files=tuple(chat))
             # a long-lived caller asks the same question again (an agent's repeated repo_map):
             # the ranking and its symbol arrays are kept for the current snapshot

@@ -88,6 +88,22 @@ class BlobStore:
         self.cache = cache
         self.fingerprint = fingerprint
         self.later = later
+        #: the newest lexical index as a read started earlier will give it (see
+        #: :meth:`read_lexical_ahead`); taken by the first load that can use it
+        self._lexical_ahead: Callable[[], tuple[str, LexicalIndex] | None] | None = None
+
+    def read_lexical_ahead(self, result: Callable[[], tuple[str, LexicalIndex] | None]) -> None:
+        """``result()`` (waits, then gives :meth:`load_newest_lexical`'s answer) is where
+        the next lexical load looks first: this index's own, or where a patch starts."""
+        self._lexical_ahead = result
+
+    def forget_read_ahead(self) -> None:
+        """Drop what was read ahead and not used (a big index is not kept for nothing)."""
+        self._lexical_ahead = None
+
+    def _take_lexical_ahead(self) -> tuple[str, LexicalIndex] | None:
+        take, self._lexical_ahead = self._lexical_ahead, None
+        return take() if take is not None else None
 
     def _put(self, key: str, value) -> None:
         if self.later is not None:
@@ -135,8 +151,26 @@ class BlobStore:
     # -- the lexical index ------------------------------------------------------------
     def load_lexical(self, n_files: int) -> LexicalIndex | None:
         """The stored lexical index of this index, if it covers ``n_files`` files."""
+        ahead = self._take_lexical_ahead()
+        if ahead is not None:
+            if ahead[0] == self.fingerprint and ahead[1].n_files == n_files:
+                return ahead[1]
+            self._lexical_ahead = lambda: ahead  # another index's: where a patch starts
         lx = self._load(f"{LEXICAL}:{self.fingerprint}", decode_lexical)
         return lx if lx is not None and lx.n_files == n_files else None
+
+    def load_newest_lexical(self) -> tuple[str, LexicalIndex] | None:
+        """The lexical index stored last, whatever index it was built for, with that
+        index's fingerprint (needs none: it can be read while the index is built)."""
+        got = self.cache.open_newest_blob(LEXICAL)
+        if got is None:
+            return None
+        key, fh = got
+        with fh:
+            try:
+                return key.split(":", 1)[1], decode_lexical(fh)
+            except Exception:
+                return None
 
     def save_lexical(self, lx: LexicalIndex) -> None:
         if not _storable(lx):
@@ -146,6 +180,9 @@ class BlobStore:
     def load_previous_lexical(self) -> LexicalIndex | None:
         """The lexical index stored last, whatever index it was built for (where an
         incremental update starts), or None."""
+        ahead = self._take_lexical_ahead()
+        if ahead is not None:
+            return ahead[1]
         return self._newest(LEXICAL, decode_lexical)
 
     def _newest(self, prefix: str, decode):
