@@ -148,3 +148,35 @@ def test_path_lookups_name_exactly_the_files_whose_components_end_so():
         assert px.module(key) == ending(modules, key), key
     assert px.suffix("b/c.py") == [0, 1, 6] and px.module("pkg") == [3, 4]
     assert px.resolve_path("/home/u/x/b/c.py") == [1] and px.resolve_module("web.pkg") == [4]
+
+
+def test_the_path_index_answers_as_an_index_of_every_trailing_run_would():
+    # the index keeps file numbers by last component and splits a candidate's path when
+    # a lookup reaches it; each answer must be what checking every file's components gives
+    from ripmap.rank.query import PathIndex
+
+    files = ("index.ts", "pkg/__init__.py", "pkg/sub/__init__.py", "pkg/sub/util.py", "util.py", "web/types.d.ts",
+             "web/lib/index.js", "rs/a/lib.rs", "rs/a/mod.rs", "proto/shapes_pb2.py", "proto/shapes_pb2_grpc.py",
+             "ui/view.g.dart", "README", ".hidden", "deep/a/b/c/util.py", "Util.PY")
+
+    def ending(parts_of, key):
+        want = tuple(key.split("/"))
+        return [i for i, f in enumerate(files) if len(parts_of(f)) >= len(want) and parts_of(f)[-len(want):] == want]
+
+    def stem(base):
+        st = base[:base.rfind(".")] if base.rfind(".") > 0 else base
+        return st[:-2] if st.endswith(".d") else st
+
+    def module_parts(f):
+        parts = tuple(f.split("/")[:-1]) + (stem(f.split("/")[-1]),)
+        return parts[:-1] if parts[-1] in ("__init__", "index", "mod", "lib") and len(parts) > 1 else parts
+
+    px = PathIndex.build(files)
+    keys = {k for f in files for p in (f.split("/"), list(module_parts(f)))
+            for k in ("/".join(p[j:]) for j in range(len(p)))} | {"nothing", "a/b", "sub"}
+    for key in sorted(keys):
+        assert px.suffix(key) == ending(lambda f: tuple(f.split("/")), key), key
+        assert px.module(key) == ending(module_parts, key), key
+    assert px.module("pkg") == [1] and px.module("pkg/sub") == [2] and px.module("web/types") == [5]
+    assert px.stem["types"] == [5] and px.stem["index"] == [0, 6]
+    assert px.stem_lower["shapes"] == [9, 10] and px.stem_lower["view"] == [11] and px.stem_lower["util"] == [3, 4, 14, 15]

@@ -66,6 +66,30 @@ _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _GEN_SUFFIX = re.compile(r"(_pb2_grpc|_pb2|_pb|\.pb|_grpc|\.g|\.generated|_generated|\.gen|_gen)$")
+#: what :data:`_GEN_SUFFIX` can match at the end of a name (a cheap test before the regex)
+_GEN_ENDINGS = ("_pb2_grpc", "_pb2", "_pb", ".pb", "_grpc", ".g", ".generated", "_generated", ".gen", "_gen")
+#: file stems that stand for their folder as a module (``pkg/__init__.py`` is ``pkg``)
+_INDEX_STEMS = frozenset({"__init__", "index", "mod", "lib"})
+
+
+def _stem(base: str) -> str:
+    """A basename without its extension (``x.d.ts`` → ``x``)."""
+    dot = base.rfind(".")
+    stem = base[:dot] if dot > 0 else base
+    return stem[:-2] if stem.endswith(".d") else stem
+
+
+def _path_parts(rel: str) -> tuple[str, ...]:
+    return tuple(rel.split("/"))
+
+
+def _module_parts(rel: str) -> tuple[str, ...]:
+    """A path's module components: no extension, an index file folded into its folder."""
+    parts = rel.split("/")
+    parts[-1] = _stem(parts[-1])
+    if parts[-1] in _INDEX_STEMS and len(parts) > 1:
+        parts.pop()
+    return tuple(parts)
 _CAMEL = re.compile(r"^(?:[a-z]+[A-Z]|[A-Z][a-z0-9]+[A-Z]|[A-Z]{2,}[a-z])")
 
 
@@ -131,51 +155,53 @@ class PathIndex:
     """
 
     files: tuple[str, ...]
-    #: basename → (file, path components), in file order
-    by_base: dict[str, list[tuple[int, tuple[str, ...]]]] = field(default_factory=dict)
-    #: last module component → (file, module components: no extension, ``__init__`` folded)
-    by_module: dict[str, list[tuple[int, tuple[str, ...]]]] = field(default_factory=dict)
+    #: basename → files, in file order
+    by_base: dict[str, list[int]] = field(default_factory=dict)
+    #: last module component → files (module components: no extension, ``__init__`` folded)
+    by_module: dict[str, list[int]] = field(default_factory=dict)
     stem: dict[str, list[int]] = field(default_factory=dict)  # "c" (basename without extension)
     stem_lower: dict[str, list[int]] = field(default_factory=dict)  # the same, lowercased
 
     @classmethod
     def build(cls, files: Sequence[str]) -> "PathIndex":
+        """One pass over the paths keeping file numbers only: a candidate's components
+        are split when a lookup reaches it (a few per query), not for every file."""
         px = cls(tuple(files))
         by_base, by_module, stems, lows = px.by_base, px.by_module, px.stem, px.stem_lower
-        for i, rel in enumerate(files):
-            parts = tuple(rel.split("/"))
-            base = parts[-1]
-            by_base.setdefault(base, []).append((i, parts))
-            dot = base.rfind(".")
-            stem = base[:dot] if dot > 0 else base
-            if stem.endswith(".d"):  # x.d.ts
-                stem = stem[:-2]
+        for i, rel in enumerate(px.files):
+            head, _, base = rel.rpartition("/")
+            by_base.setdefault(base, []).append(i)
+            stem = _stem(base)
             stems.setdefault(stem, []).append(i)
             low = stem.lower()
             lows.setdefault(low, []).append(i)
-            bare = _GEN_SUFFIX.sub("", low)  # shapes_pb2 → shapes: a generated twin answers to its name
-            if bare and bare != low:
-                lows.setdefault(bare, []).append(i)
-            mparts = parts[:-1] + (stem,)
-            if stem in ("__init__", "index", "mod", "lib") and len(mparts) > 1:
-                mparts = mparts[:-1]
-            by_module.setdefault(mparts[-1], []).append((i, mparts))
+            if low.endswith(_GEN_ENDINGS):
+                bare = _GEN_SUFFIX.sub("", low)  # shapes_pb2 → shapes: a generated twin answers to its name
+                if bare and bare != low:
+                    lows.setdefault(bare, []).append(i)
+            if stem in _INDEX_STEMS and head:
+                stem = head.rpartition("/")[2]
+            by_module.setdefault(stem, []).append(i)
         return px
 
-    @staticmethod
-    def _ending(table: dict[str, list[tuple[int, tuple[str, ...]]]], key: str) -> list[int]:
-        """Files whose components end with ``key``'s components, in file order."""
+    def _ending(self, table: dict[str, list[int]], key: str, parts_of) -> list[int]:
+        """Files whose components (``parts_of``) end with ``key``'s, in file order."""
         want = tuple(key.split("/"))
         m = len(want)
-        return [i for i, parts in table.get(want[-1], ()) if len(parts) >= m and parts[-m:] == want]
+        out = []
+        for i in table.get(want[-1], ()):
+            parts = parts_of(self.files[i])
+            if len(parts) >= m and parts[-m:] == want:
+                out.append(i)
+        return out
 
     def suffix(self, key: str) -> list[int]:
         """Files a trailing run of path components (``"b/c.py"``, ``"c.py"``) names."""
-        return self._ending(self.by_base, key)
+        return self._ending(self.by_base, key, _path_parts)
 
     def module(self, key: str) -> list[int]:
         """Files a trailing run of module components (``"a/b/c"``, no extension) names."""
-        return self._ending(self.by_module, key)
+        return self._ending(self.by_module, key, _module_parts)
 
     def resolve_path(self, text: str) -> list[int]:
         """Files named by a path-like string: the longest trailing run of its components
