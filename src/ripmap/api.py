@@ -260,11 +260,11 @@ class RepoMap:
             # map usually follows another edit, and writing it would only cost
             settled = stored is not None
             if stored is None:
-                stamps = file_stamps(idx)
-                prev = newest[1] if newest is not None else (None if ahead is not None else blobs.load_previous_graph())
-                newest = None
-                g = updated_graph(prev, idx, stamps)
-                stored = StoredGraph(g, stamps)
+                if ahead is None:  # not read beside the listing: read it now
+                    newest = blobs.load_newest_graph()
+                prev, newest = (newest[1] if newest is not None else None), None
+                g = updated_graph(prev, idx, idx.stamps)
+                stored = StoredGraph(g, idx.stamps)
                 blobs.save_graph(stored)
             elif stored.graph.imported is None:
                 # stored before its import-resolution counts were kept: count them once, keep them
@@ -286,7 +286,7 @@ class RepoMap:
             store.read_lexical_ahead(self._lexical_ahead.result)
             self._lexical_ahead = None
         return RankContext(graph=graph, git=git, store=store, flags=flags,
-                           defs=idx.tags, file_graphs=file_graphs or {}, stamps=file_stamps(idx), fresh=idx.fresh,
+                           defs=idx.tags, file_graphs=file_graphs or {}, stamps=idx.stamps, fresh=idx.fresh,
                            lexical_seed=lexical_seed, keep_derived=keep_derived)
 
     def refresh_if_stale(self) -> bool:
@@ -363,8 +363,7 @@ class RepoMap:
         self._files = self._file_set_memo = self._calls = None
         if old_ctx is not None:
             t = time.perf_counter()
-            stamps = file_stamps(idx)
-            graph = updated_graph(StoredGraph(old_ctx.graph, file_stamps(old_idx)), idx, stamps)
+            graph = updated_graph(StoredGraph(old_ctx.graph, old_idx.stamps), idx, idx.stamps)
             self.timings.graph_s = time.perf_counter() - t
             git = old_ctx.git
             if moved and self.use_git:
@@ -373,7 +372,7 @@ class RepoMap:
                 self.timings.git_s = time.perf_counter() - t
             seed = old_ctx._memo.get("lexical")  # patched on first use, if it was ever built
             if seed is not None and seed.stamps is None:
-                seed.stamps = file_stamps(old_idx)
+                seed.stamps = old_idx.stamps
             self._ctx = self._new_context(idx, graph, git, lexical_seed=seed)
             self._ctx.take_path_memos(old_ctx)
         return True
@@ -675,11 +674,6 @@ class _ReadAhead:
         self._thread.join()
         value, self._value = self._value, None
         return value
-
-
-def file_stamps(idx: Index) -> np.ndarray:
-    """(size, mtime_ns) per indexed file, in index order: what a stored graph remembers."""
-    return idx.stamps
 
 
 def updated_graph(prev: StoredGraph | None, idx: Index, stamps: np.ndarray) -> GraphData:

@@ -133,15 +133,7 @@ class BlobStore:
         fingerprint: this index's own graph on a warm run, where an incremental update
         starts after an edit; None when nothing usable is stored. Needs no fingerprint,
         so it can be read while the index is still being built."""
-        got = self.cache.open_newest_blob(GRAPH)
-        if got is None:
-            return None
-        key, fh = got
-        with fh:
-            try:
-                return key.split(":", 1)[1], decode_graph(fh)
-            except Exception:
-                return None
+        return self._newest_keyed(GRAPH, decode_graph)
 
     def load_previous_graph(self) -> StoredGraph | None:
         """The graph stored last, whatever index it was built for: where an incremental
@@ -162,15 +154,7 @@ class BlobStore:
     def load_newest_lexical(self) -> tuple[str, LexicalIndex] | None:
         """The lexical index stored last, whatever index it was built for, with that
         index's fingerprint (needs none: it can be read while the index is built)."""
-        got = self.cache.open_newest_blob(LEXICAL)
-        if got is None:
-            return None
-        key, fh = got
-        with fh:
-            try:
-                return key.split(":", 1)[1], decode_lexical(fh)
-            except Exception:
-                return None
+        return self._newest_keyed(LEXICAL, decode_lexical)
 
     def save_lexical(self, lx: LexicalIndex) -> None:
         if not _storable(lx):
@@ -188,12 +172,19 @@ class BlobStore:
     def _newest(self, prefix: str, decode):
         """The newest blob under ``prefix`` decoded, or None (nothing stored, or stale or
         corrupt: the caller builds from scratch)."""
+        got = self._newest_keyed(prefix, decode)
+        return None if got is None else got[1]
+
+    def _newest_keyed(self, prefix: str, decode):
+        """``(fingerprint, value)`` of the newest blob under ``prefix`` (the key's text
+        after ``prefix:``), or None as :meth:`_newest`."""
         got = self.cache.open_newest_blob(prefix)
         if got is None:
             return None
-        with got[1] as fh:
+        key, fh = got
+        with fh:
             try:
-                return decode(fh)
+                return key.split(":", 1)[1], decode(fh)
             except Exception:
                 return None
 
