@@ -422,22 +422,30 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     return g
 
 
+def positions(items: Sequence[str], among: Sequence[str]) -> np.ndarray:
+    """Each of ``items``' index in ``among`` (-1: not there). The same sequence, an
+    edit's file list against the last one, costs one compare."""
+    among = tuple(among)
+    if tuple(items) == among:
+        return np.arange(len(among), dtype=np.int64)
+    at = {f: i for i, f in enumerate(among)}
+    return np.fromiter((at.get(f, -1) for f in items), dtype=np.int64, count=len(items))
+
+
 def kept_positions(old_files: Sequence[str], files: Sequence[str], changed: set[str]) -> np.ndarray:
     """Per file of ``old_files``, its position in ``files``; -1 where it is gone or in
-    ``changed`` (its rows are read again). The same list (an edit) costs one compare."""
-    files = tuple(files)
-    if tuple(old_files) == files:
-        out = np.arange(len(files), dtype=np.int64)
-        if len(changed) <= 16:  # a few edited files: find them, not every file
-            for f in changed:
-                try:
-                    out[files.index(f)] = -1
-                except ValueError:
-                    pass
-            return out
-    new_index = {f: i for i, f in enumerate(files)}
-    return np.fromiter((-1 if f in changed else new_index.get(f, -1) for f in old_files),
-                       dtype=np.int64, count=len(old_files))
+    ``changed`` (its rows are read again)."""
+    out = positions(old_files, files)
+    if len(changed) <= 16:  # a few edited files: find them, not every file
+        old = tuple(old_files)
+        for f in changed:
+            try:
+                out[old.index(f)] = -1
+            except ValueError:
+                pass
+    else:
+        out[np.fromiter((f in changed for f in old_files), dtype=bool, count=len(old_files))] = -1
+    return out
 
 
 def assemble(files: Sequence[str], rows: GraphRows,
@@ -699,7 +707,8 @@ def _strip_ext(path: str) -> str:
     return path[: len(path) - len(base) + dot] if dot > 0 else path
 
 
-_INDEX_STEMS = ("__init__", "index", "mod", "lib")
+#: file stems that stand for their folder as a module (``pkg/__init__.py`` is ``pkg``)
+INDEX_STEMS = ("__init__", "index", "mod", "lib")
 
 
 #: the resolution tables of the last file list (one entry): a server patching edit after
@@ -778,7 +787,7 @@ def _resolution_tables(files: tuple[str, ...], fams: list[int],
         head, _, last = stem.rpartition("/")
         mods.setdefault(last, []).append((i, stem))
         if head:
-            if last in _INDEX_STEMS:
+            if last in INDEX_STEMS:
                 mods.setdefault(head.rpartition("/")[2], []).append((i, head))
             d = rel.rpartition("/")[0]
             folders[fam].setdefault(d.rpartition("/")[2], []).append((i, d))

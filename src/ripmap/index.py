@@ -26,6 +26,7 @@ from .config import Config, load_config
 from .discover import Discovery, SourceFile, content_flags, discover, is_binary
 from .extract import extract_split
 from .extract.tags import Tag, graph_row, ref_counts
+from .graph import positions
 
 # A file modified this recently may have changed again within the filesystem's mtime
 # granularity after its tags were cached ("racily clean", as git calls it): verify its hash.
@@ -227,11 +228,7 @@ def changed_files(old_files: Sequence[str], old_stamps, files: Sequence[str], st
     if not n:
         return out
     files = tuple(files)
-    if tuple(old_files) == files:  # an edit: same files, same order (one C-level compare)
-        j = np.arange(n)
-    else:
-        old = {f: i for i, f in enumerate(old_files)}
-        j = np.fromiter((old.get(f, -1) for f in files), dtype=np.int64, count=n)
+    j = positions(files, old_files)
     moved = j < 0
     known = np.flatnonzero(~moved)
     moved[known] = (np.asarray(old_stamps)[j[known]] != np.asarray(stamps)[known]).any(axis=1)
