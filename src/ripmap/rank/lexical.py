@@ -377,8 +377,9 @@ def _name_fields(voc: "_Vocab", names: Sequence[str], Dt: sp.csr_matrix, R: sp.c
     name once per file), as ``pattern @ (names × terms)``: the names are split once,
     not once per file that mentions them."""
     patterns = []
+    every = np.array_equal(rows, np.arange(Dt.shape[0]))  # a whole build in one batch: no copy of the rows
     for M in (Dt, R):
-        sub = M[rows] if rows.size != M.shape[0] else M
+        sub = M if every else M[rows]
         patterns.append(sp.csr_matrix((np.ones(sub.nnz), sub.indices, sub.indptr), shape=sub.shape))
     used = np.unique(np.concatenate([P.indices for P in patterns]))
     lists = [voc.ident_ids(names[j]) for j in used.tolist()]
@@ -398,10 +399,10 @@ def _name_fields(voc: "_Vocab", names: Sequence[str], Dt: sp.csr_matrix, R: sp.c
 
 
 def _field_csr(rows: list[list[int]] | sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """A field's rows as a count matrix ``n`` terms wide (term-id lists, or counts already)."""
+    """A field's rows as a count matrix ``n`` terms wide (term-id lists, or counts
+    already, which :func:`_file_rows` made for this call and are widened in place)."""
     if isinstance(rows, list):
         return _rows_to_csr(rows, n)
-    rows = rows.copy()
     rows.resize((rows.shape[0], max(n, 1)))
     return rows
 
