@@ -374,7 +374,7 @@ def test_import_lookups_answer_as_the_spelt_out_tables_would():
     for i, rel in enumerate(files):  # the tables spelt out, key by key
         stem = graph_mod._strip_ext(rel)
         keys = [stem]
-        if stem.rsplit("/", 1)[-1] in graph_mod._INDEX_STEMS and "/" in stem:
+        if stem.rsplit("/", 1)[-1] in graph_mod.INDEX_STEMS and "/" in stem:
             keys.append(stem.rsplit("/", 1)[0])
         for k in keys:
             exact.setdefault(k, []).append(i)

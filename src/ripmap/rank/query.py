@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from ..graph import INDEX_STEMS
 from .signals import split_identifier
 
 #: English function words plus verbs that open most commit messages and task texts
@@ -68,8 +69,6 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _GEN_SUFFIX = re.compile(r"(_pb2_grpc|_pb2|_pb|\.pb|_grpc|\.g|\.generated|_generated|\.gen|_gen)$")
 #: what :data:`_GEN_SUFFIX` can match at the end of a name (a cheap test before the regex)
 _GEN_ENDINGS = ("_pb2_grpc", "_pb2", "_pb", ".pb", "_grpc", ".g", ".generated", "_generated", ".gen", "_gen")
-#: file stems that stand for their folder as a module (``pkg/__init__.py`` is ``pkg``)
-_INDEX_STEMS = frozenset({"__init__", "index", "mod", "lib"})
 
 
 def _stem(base: str) -> str:
@@ -87,7 +86,7 @@ def _module_parts(rel: str) -> tuple[str, ...]:
     """A path's module components: no extension, an index file folded into its folder."""
     parts = rel.split("/")
     parts[-1] = _stem(parts[-1])
-    if parts[-1] in _INDEX_STEMS and len(parts) > 1:
+    if parts[-1] in INDEX_STEMS and len(parts) > 1:
         parts.pop()
     return tuple(parts)
 _CAMEL = re.compile(r"^(?:[a-z]+[A-Z]|[A-Z][a-z0-9]+[A-Z]|[A-Z]{2,}[a-z])")
@@ -179,7 +178,7 @@ class PathIndex:
                 bare = _GEN_SUFFIX.sub("", low)  # shapes_pb2 → shapes: a generated twin answers to its name
                 if bare and bare != low:
                     lows.setdefault(bare, []).append(i)
-            if stem in _INDEX_STEMS and head:
+            if stem in INDEX_STEMS and head:
                 stem = head.rpartition("/")[2]
             by_module.setdefault(stem, []).append(i)
         return px
