@@ -85,6 +85,21 @@ def _count_calls(monkeypatch, module, name: str) -> list[int]:
     return calls
 
 
+def _writer_threads(monkeypatch) -> list[str]:
+    """The name of the thread of each cache blob write from now on (the write still made)."""
+    import threading
+
+    names: list[str] = []
+    real = TagCache.put_blob
+
+    def put(self, key, value, **kw):
+        names.append(threading.current_thread().name)
+        return real(self, key, value, **kw)
+
+    monkeypatch.setattr(TagCache, "put_blob", put)
+    return names
+
+
 def _count_rows_counted(monkeypatch) -> list[int]:
     """How many rows each count of imported definers takes (appended per call)."""
     from ripmap.graph import GraphData
@@ -587,18 +602,7 @@ def test_rediscovery_gives_up_where_only_a_listing_can_tell(tmp_path: Path) -> N
 
 def test_a_watched_map_writes_its_cache_in_the_background_and_all_of_it_by_close(
         repo: Path, tmp_path: Path, monkeypatch) -> None:
-    import threading
-
-    from ripmap.cache import TagCache
-
-    threads: list[str] = []
-    real = TagCache.put_blob
-
-    def spy(self, key, value, **kw):
-        threads.append(threading.current_thread().name)
-        return real(self, key, value, **kw)
-
-    monkeypatch.setattr(TagCache, "put_blob", spy)
+    threads = _writer_threads(monkeypatch)
     cache = tmp_path / "cache"
     rm = RepoMap(repo, cache_dir=cache)
     rm.watch()
@@ -638,17 +642,9 @@ def test_a_map_that_writes_behind_leaves_the_cache_written_when_it_closes(repo: 
                                                                         monkeypatch) -> None:
     """The command line hands cache writes to a background thread; closing waits for
     them, so the next process reads the graph instead of building it."""
-    import threading
     import ripmap.api as api
 
-    writers: list[str] = []
-    real_put = TagCache.put_blob
-
-    def put(self, key, value, **k):
-        writers.append(threading.current_thread().name)
-        return real_put(self, key, value, **k)
-
-    monkeypatch.setattr(TagCache, "put_blob", put)
+    writers = _writer_threads(monkeypatch)
     cdir = tmp_path / "cache"
     with RepoMap(repo, cache_dir=cdir) as rm:
         rm.write_behind()
