@@ -256,6 +256,60 @@ def test_patched_graph_equals_a_cold_build_bit_for_bit(repo: Path) -> None:
         assert np.array_equal(a.data, b.data)
     assert set(files) ^ set(patched.files) == {"added_mod.py", "top.py"}
     assert np.array_equal(patched.imported, cold.imported)
+    assert np.array_equal(patched.private, cold.private)
+    assert [patched.rows.strs[i] for i in patched.name_str.tolist()] == list(patched.names)
+
+
+def test_an_edit_in_place_patches_names_privacy_and_imports_as_a_cold_build(repo: Path) -> None:
+    """The same files with one edited (the patch takes the other files' import rows over
+    and numbers the old names with arrays): new private, dunder and public names, and a
+    new import, give the cold graph's names, privacy, string indices and matrices."""
+    from ripmap.graph import patch_graph
+
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+    mod = repo / "d1/mod1.py"
+    mod.write_text("import app\n" + mod.read_text() + "\n\ndef _fresh_private(x):\n    return app.main(x)\n\n"
+                   "class __Mangled:\n    def __fresh_dunder__(self):\n        return _fresh_private(self)\n")
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        assert rm.files == g.files
+        patched = patch_graph(g, rm.files, {"d1/mod1.py"}, rm.index.tags)
+        cold = rm.graph
+    assert patched.names == cold.names and {"_fresh_private", "__Mangled", "__fresh_dunder__"} <= set(cold.names)
+    assert np.array_equal(patched.private, cold.private)
+    at = {n: i for i, n in enumerate(cold.names)}
+    assert cold.private[at["_fresh_private"]] and cold.private[at["__Mangled"]]
+    assert not cold.private[at["__fresh_dunder__"]]
+    for a, b in zip((*patched.R, patched.D, patched.I), (*cold.R, cold.D, cold.I)):
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.data, b.data)
+    assert np.array_equal(patched.imported, cold.imported)
+    assert np.array_equal(patched.referrer_counts(), cold.referrer_counts())
+    assert [patched.rows.strs[i] for i in patched.name_str.tolist()] == list(patched.names)
+
+
+def test_with_rows_replaces_exactly_the_taken_rows() -> None:
+    """Rows taken from the new matrix (first, last, adjacent, empty on either side), every
+    other row from the old one, as a row-by-row stack of the two would give."""
+    import scipy.sparse as sp
+
+    from ripmap.graph import with_rows
+
+    rng = np.random.default_rng(3)
+    for n, take_at in ((9, [0, 1, 4, 8]), (9, []), (9, list(range(9))), (1, [0]), (12, [3, 11])):
+        old = sp.random(n, 7, density=0.4, format="csr", random_state=rng)
+        dense = sp.random(n, 7, density=0.4, random_state=rng).toarray()
+        dense[2:3] = 0.0  # an empty row (when there is a third)
+        new = sp.csr_matrix(dense)
+        for m in (old, new):
+            m.sum_duplicates()
+        take = np.zeros(n, dtype=bool)
+        take[take_at] = True
+        want = sp.vstack([(new if t else old)[r] for r, t in enumerate(take)], format="csr")
+        got = with_rows(old, new, take)
+        assert got.shape == want.shape
+        assert np.array_equal(got.indptr, want.indptr) and np.array_equal(got.indices, want.indices)
+        assert np.array_equal(got.data, want.data)
 
 
 @pytest.mark.parametrize("edited", ["d1/mod1.py", "app.py"])

@@ -34,8 +34,9 @@ from .languages.families import family_for_path
 KIND_CLASSES = ("call", "type", "other")
 _TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
 #: what the matrices mean (bump when building them changes; the stored graph carries it)
-GRAPH_VERSION = "7"  # 3: names keyed by language family; 4: stored with its rows; 5: with referrer counts;
-# 6: with every definition's row (the symbol table's columns); 7: compact codec (UTF-8 text, float32 counts)
+GRAPH_VERSION = "8"  # 3: names keyed by language family; 4: stored with its rows; 5: with referrer counts;
+# 6: with every definition's row (the symbol table's columns); 7: compact codec (UTF-8 text, float32 counts);
+# 8: with each name's string index (a patch numbers the old names with arrays)
 
 
 def _kind_class(kind: str) -> int:
@@ -44,6 +45,13 @@ def _kind_class(kind: str) -> int:
     if kind in _TYPE_KINDS:
         return 1
     return 2
+
+
+def private_names(names: Sequence[str]) -> np.ndarray:
+    """Per name, whether it is private by convention: one leading underscore, or two
+    without two trailing ones (``__dunder__`` names are public)."""
+    return np.fromiter((n[:1] == "_" and (n[1:2] != "_" or not n.endswith("__")) for n in names),
+                       dtype=bool, count=len(names))
 
 
 @dataclass(eq=False)
@@ -71,6 +79,9 @@ class GraphData:
     #: per row of ``rows.defs``, the id of the name that definition defines in its file's
     #: family (-1: none); with ``rows.defs`` the symbol table's columns (None: not kept)
     def_names: np.ndarray | None = None
+    #: per name, the index of its string in ``rows.strs`` (None: not kept); lets a patch
+    #: number the old graph's names among the new ones with arrays
+    name_str: np.ndarray | None = None
     #: lookups derived from the structure alone (never anything that depends on parameters)
     _memo: dict = field(default_factory=dict, repr=False)
 
@@ -79,16 +90,17 @@ class GraphData:
                     I: sp.csr_matrix, families: Sequence[str], file_family: np.ndarray,
                     name_family: np.ndarray, rows: "GraphRows | None" = None,
                     referrers: np.ndarray | None = None, imported: np.ndarray | None = None,
-                    def_names: np.ndarray | None = None) -> "GraphData":
+                    def_names: np.ndarray | None = None, name_str: np.ndarray | None = None,
+                    private: np.ndarray | None = None) -> "GraphData":
         """A graph from its matrices, with the per-name summaries (definers, privacy)
-        derived from them: what building and reading a stored graph both end with."""
+        derived from them: what building and reading a stored graph both end with.
+        ``private``: the names' privacy when already known (see :func:`private_names`)."""
         ndefs = np.asarray(D.sum(axis=1)).ravel().astype(np.float64)
-        private = np.fromiter((n.startswith("_") and not n.startswith("__")
-                               or n.startswith("__") and not n.endswith("__") for n in names),
-                              dtype=bool, count=len(names))
+        if private is None:
+            private = private_names(names)
         return cls(files=tuple(files), names=tuple(names), R=tuple(R), D=D, I=I, ndefs=ndefs, private=private,
                    families=tuple(families), file_family=file_family, name_family=name_family, rows=rows,
-                   referrers=referrers, imported=imported, def_names=def_names)
+                   referrers=referrers, imported=imported, def_names=def_names, name_str=name_str)
 
     @property
     def n_files(self) -> int:
@@ -398,6 +410,7 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     if defs is not None:
         seen[defs.str_id] = True
     used = np.flatnonzero(seen)
+    old_str = old.name_str
     if used.size < 0.75 * len(strs):  # strings of removed rows pile up: drop them
         remap = np.full(len(strs), -1, dtype=np.int32)
         remap[used] = np.arange(used.size, dtype=np.int32)
@@ -405,6 +418,8 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
         if defs is not None:
             defs = DefRows(defs.file, remap[defs.str_id], defs.kind, defs.local, defs.line, defs.kinds)
         strs = [strs[i] for i in used.tolist()]
+        if old_str is not None:
+            old_str = remap[old_str]
     # with the same files, an unchanged file's imports resolve as before (resolution reads
     # its own path and import strings and the file list): only the fresh files' are resolved
     same_files = files == old.files
@@ -414,10 +429,12 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     labels[old_to_new[known]] = np.asarray(old.families, dtype=object)[old.file_family[known]]
     for i in np.flatnonzero(~have).tolist():
         labels[i] = family_for_path(files[i])
-    g = assemble(files, GraphRows(tuple(strs), file, str_id, kind, count, defs),
-                 imports_of=(old.I, ~have) if same_files else None, labels=labels.tolist())
+    prior = None if old_str is None or len(old_str) != len(old.names) else \
+        _Prior(old.families, old.name_family, old_str, old.private)
+    g, to_new = _assemble(files, GraphRows(tuple(strs), file, str_id, kind, count, defs),
+                          imports_of=(old.I, ~have) if same_files else None, labels=labels.tolist(), prior=prior)
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
-    g.imported = _patched_imported(old, g, ~have, old_to_new, same_files)
+    g.imported = _patched_imported(old, g, ~have, old_to_new, same_files, to_new)
     g.imported_definers()  # counted whole when they could not be carried over
     return g
 
@@ -451,6 +468,46 @@ def kept_positions(old_files: Sequence[str], files: Sequence[str], changed: set[
 def assemble(files: Sequence[str], rows: GraphRows,
              imports_of: tuple[sp.csr_matrix, np.ndarray] | None = None,
              labels: Sequence[str] | None = None) -> GraphData:
+    """The factored graph of ``files`` from their rows: see :func:`_assemble`."""
+    return _assemble(files, rows, imports_of, labels)[0]
+
+
+@dataclass(frozen=True)
+class _Prior:
+    """An earlier graph's names, for numbering them among a patched graph's: each name's
+    family label and string (an index into the new rows' strings; -1: not there), and
+    its privacy, which depends on the string alone."""
+
+    families: tuple[str, ...]
+    name_family: np.ndarray
+    name_str: np.ndarray
+    private: np.ndarray
+
+
+def _key_ids(uniq: np.ndarray, ids: np.ndarray, keys: np.ndarray, bound: int) -> np.ndarray:
+    """Per key, ``ids[j]`` where ``uniq[j]`` (sorted, distinct, in ``[0, bound)``) is that
+    key; -1 for a key ``uniq`` lacks or a negative key."""
+    out = np.full(keys.size, -1, dtype=np.int64)
+    ok = keys >= 0
+    if not uniq.size or not ok.any():
+        return out
+    if bound <= max(8 * uniq.size, 1 << 20) and bound < 1 << 31:
+        table = np.full(bound, -1, dtype=np.int64)
+        table[uniq] = ids
+        out[ok] = table[np.minimum(keys[ok], bound - 1)]
+        out[ok & (keys >= bound)] = -1
+        return out
+    k = keys[ok]
+    pos = np.minimum(np.searchsorted(uniq, k), uniq.size - 1)
+    got = np.where(uniq[pos] == k, ids[pos], -1)
+    out[ok] = got
+    return out
+
+
+def _assemble(files: Sequence[str], rows: GraphRows,
+              imports_of: tuple[sp.csr_matrix, np.ndarray] | None = None,
+              labels: Sequence[str] | None = None,
+              prior: _Prior | None = None) -> tuple[GraphData, np.ndarray | None]:
     """The factored graph of ``files`` from their rows (see :class:`GraphRows`).
 
     Families are numbered by their first file, and each family's names by their first
@@ -459,7 +516,9 @@ def assemble(files: Sequence[str], rows: GraphRows,
     matrix of an earlier graph of exactly these files and which files' rows changed
     since; only those files' imports are resolved, the other rows are taken over.
     ``labels``: each file's language family when known already (a family depends on
-    the path alone), else read from the paths.
+    the path alone), else read from the paths. ``prior``: an earlier graph's names;
+    then the second value is each of its names' id here (-1: gone), and their privacy
+    is taken over instead of read again.
     """
     files = tuple(files)
     nf = len(files)
@@ -481,9 +540,25 @@ def assemble(files: Sequence[str], rows: GraphRows,
     new_id[order] = np.arange(uniq.size)
     nid = new_id[inv.reshape(-1)].astype(np.int32) if key.size else np.zeros(0, dtype=np.int32)
     strs = rows.strs
-    names = tuple(strs[int(i)] for i in (uniq[order] % S))
+    name_str = (uniq[order] % S).astype(np.int32)
+    names = tuple([strs[i] for i in name_str.tolist()])
     name_fam = fam_u[order].astype(np.int32)
     nn = len(names)
+    bound = max(len(fam_ids), 1) * S
+    to_new = private = None
+    if prior is not None:
+        fam_of = np.array([fam_ids.get(lab, -1) for lab in prior.families] or [-1], dtype=np.int64)
+        pf = fam_of[prior.name_family]
+        to_new = _key_ids(uniq, new_id, np.where((pf >= 0) & (prior.name_str >= 0), pf * S + prior.name_str, -1),
+                          bound)
+        had = to_new >= 0
+        private = np.zeros(nn, dtype=bool)
+        private[to_new[had]] = prior.private[had]
+        unknown = np.ones(nn, dtype=bool)
+        unknown[to_new[had]] = False
+        fresh = np.flatnonzero(unknown)
+        if fresh.size:
+            private[fresh] = private_names([names[i] for i in fresh.tolist()])
     R = []
     for kc in range(3):
         m = k == kc
@@ -501,20 +576,38 @@ def assemble(files: Sequence[str], rows: GraphRows,
     imports = list(zip(rows.file[imp].tolist(), (strs[i] for i in rows.str_id[imp].tolist())))
     I = _import_matrix(files, imports, file_fam)
     if imports_of is not None:
-        I = (sp.diags((~redo).astype(np.float64)) @ old_I + I).tocsr()
-        I.eliminate_zeros()
-        I.sort_indices()
+        I = with_rows(old_I, I, redo)
     def_names = None
     if rows.defs is not None:
         # each definition's name id: its (family, string) key among the named keys
         dkey = file_fam[rows.defs.file].astype(np.int64) * S + rows.defs.str_id.astype(np.int64)
-        def_names = np.full(dkey.size, -1, dtype=np.int32)
-        if uniq.size and dkey.size:
-            pos = np.minimum(np.searchsorted(uniq, dkey), uniq.size - 1)
-            hit = uniq[pos] == dkey
-            def_names[hit] = new_id[pos[hit]]
-    return GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam, rows=rows,
-                                 def_names=def_names)
+        def_names = _key_ids(uniq, new_id, dkey, bound).astype(np.int32)
+    g = GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam, rows=rows,
+                              def_names=def_names, name_str=name_str, private=private)
+    return g, to_new
+
+
+def with_rows(old: sp.csr_matrix, new: sp.csr_matrix, take: np.ndarray) -> sp.csr_matrix:
+    """``old`` with the rows where ``take`` is set replaced by ``new``'s (same shape,
+    both canonical: sorted, no duplicates, no explicit zeros). The runs of kept rows
+    between taken ones are copied whole, so an edit's few rows cost a copy of the
+    arrays instead of a sparse sum."""
+    lens = np.where(take, np.diff(new.indptr), np.diff(old.indptr))
+    indptr = np.zeros(lens.size + 1, dtype=np.int64)
+    np.cumsum(lens, out=indptr[1:])
+    pieces: list[tuple[sp.csr_matrix, int, int]] = []
+    at = 0
+    for r in np.flatnonzero(take).tolist():
+        pieces += [(old, at, r), (new, r, r + 1)]
+        at = r + 1
+    pieces.append((old, at, lens.size))
+    parts = [(m.indptr[a], m.indptr[b], m) for m, a, b in pieces if b > a]
+    indices = np.concatenate([m.indices[i:j] for i, j, m in parts] or [old.indices[:0]])
+    data = np.concatenate([m.data[i:j] for i, j, m in parts] or [old.data[:0]])
+    out = sp.csr_matrix((data, indices, indptr), shape=old.shape)
+    out.has_sorted_indices = True
+    out.has_canonical_format = True
+    return out
 
 
 def _unique_first(key: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -620,7 +713,8 @@ def _patched_referrers(old: GraphData, new: GraphData, old_to_new: np.ndarray, f
 
 
 def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
-                      old_to_new: np.ndarray, same_files: bool = False) -> np.ndarray | None:
+                      old_to_new: np.ndarray, same_files: bool = False,
+                      to_new: np.ndarray | None = None) -> np.ndarray | None:
     """``new``'s :attr:`GraphData.imported` from ``old``'s.
 
     A file's counts depend on its own rows (references, definitions, imports) and on the
@@ -629,7 +723,8 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
     imports now resolve to other files (a file came or went); the other files keep their
     counts, moved to their new row and to the names' new ids. ``old_to_new``: each old
     file's index in ``new`` (-1: gone or read again). None when ``old`` has no counts or
-    its rows do not line up (then every row is counted)."""
+    its rows do not line up (then every row is counted). ``to_new``: each old name's id
+    in ``new`` (-1: gone) when the patch numbered them already."""
     Po = old.reference_pattern()
     if old.imported is None or old.imported.shape != (Po.nnz,):
         return None
@@ -663,11 +758,8 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
         differs[ro[eq_o][mism]] = True
         redo[kept_new[differs]] = True
     # old name id → new id, through (family, string): ids are renumbered as names come and go
-    maps = new.family_name_indexes()
-    fam_new = {f: i for i, f in enumerate(new.families)}
-    to_new = np.fromiter((maps[fam_new[old.families[f]]].get(n, -1) if old.families[f] in fam_new else -1
-                          for n, f in zip(old.names, old.name_family.tolist())), dtype=np.int64,
-                         count=len(old.names))
+    if to_new is None:
+        to_new = _names_by_lookup(old, new)
     new_to_old = np.full(nf, -1, dtype=np.int64)
     new_to_old[kept_new] = kept_old
     keep_rows = np.flatnonzero(~redo)  # every file not kept is fresh, so redone
@@ -691,6 +783,16 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
             return None
         counts[pos_n] = old.imported[pos_o[order]]
     return new._count_imported(np.flatnonzero(redo), counts)
+
+
+def _names_by_lookup(old: GraphData, new: GraphData) -> np.ndarray:
+    """Each of ``old``'s names' id in ``new`` (-1: gone), through (family, string)
+    dictionaries: for a graph that does not keep its names' strings' indices."""
+    maps = new.family_name_indexes()
+    fam_new = {f: i for i, f in enumerate(new.families)}
+    return np.fromiter((maps[fam_new[old.families[f]]].get(n, -1) if old.families[f] in fam_new else -1
+                        for n, f in zip(old.names, old.name_family.tolist())), dtype=np.int64,
+                       count=len(old.names))
 
 
 def _rows_of(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]):

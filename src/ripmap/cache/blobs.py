@@ -297,6 +297,8 @@ def write_graph(stored: StoredGraph, buf: BinaryIO) -> None:
         arrays["imported"] = np.asarray(g.imported, dtype=np.float32)  # small counts: exact
     rows = g.rows
     if rows is not None and not any("\0" in x for x in rows.strs):
+        if g.name_str is not None:
+            arrays["name_str"] = g.name_str
         arrays.update(rows_file=rows.file, rows_str=rows.str_id, rows_kind=rows.kind,
                       rows_strs=_text(rows.strs, "\0"), rows_nstrs=np.array(len(rows.strs)),
                       **_floats("rows_count", rows.count))
@@ -330,7 +332,7 @@ def decode_graph(b: bytes | BinaryIO) -> StoredGraph:
         if referrers is not None and referrers.shape != (len(files),):
             raise ValueError("referrer counts do not match the files")
         rows = None
-        def_names = None
+        def_names = name_str = None
         if "rows_file" in z.files:
             n = int(z["rows_nstrs"])
             strs = _text_from(z["rows_strs"], "\0") if n else ()
@@ -340,9 +342,13 @@ def decode_graph(b: bytes | BinaryIO) -> StoredGraph:
             rows_file = z["rows_file"]
             rows = GraphRows(strs, rows_file, z["rows_str"], z["rows_kind"],
                              _floats_from(z, "rows_count", rows_file.size), defs)
+            if "name_str" in z.files:
+                name_str = z["name_str"].astype(np.int32)
+                if name_str.shape != (len(names),) or (name_str.size and not 0 <= name_str.min() <= name_str.max() < n):
+                    raise ValueError("graph names do not match their strings")
         stamps = z["stamps"] if "stamps" in z.files else None
     g = GraphData.from_arrays(files, names, R, D, I, families, file_family, name_family, rows=rows,
-                              referrers=referrers, imported=imported, def_names=def_names)
+                              referrers=referrers, imported=imported, def_names=def_names, name_str=name_str)
     if stamps is not None and stamps.shape != (len(files), 2):
         stamps = None
     return StoredGraph(g, stamps)
