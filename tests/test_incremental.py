@@ -528,7 +528,8 @@ def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_
                                                                                       monkeypatch) -> None:
     """A large graph's factors are stored; the next map reads them instead of assembling
     them and draws the same maps; another point of the graph parameters, a damaged blob
-    and an edit are assembled again, never trusted."""
+    and an edit are assembled again, never trusted. An edit in place keeps its factors
+    (the next edit starts from them); a new graph of other files does not."""
     import ripmap.cache.blobs as blobs
     import ripmap.rank.context as context
     from ripmap.rank.edges import graph_key
@@ -555,13 +556,102 @@ def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_
     with RepoMap(repo, cache_dir=cdir) as rm:
         assert _maps(rm) == first
     assert len(built) == 4  # the damaged blob was assembled again
-    EDITS["edit"](repo)
+    EDITS["edit"](repo)  # in place: the same files
     with RepoMap(repo, cache_dir=cdir) as rm:
         edited = _maps(rm)
-    assert len(built) == 5  # the edited index has no factors stored
+    assert len(built) == 5  # the edited index has no factors stored (they start from the ones before)
     with RepoMap(repo, cache_dir=cdir) as rm:
         assert _maps(rm) == edited
-    assert len(built) == 6  # nor did that map keep any: it built the graph
+    assert len(built) == 5  # an edit in place keeps them: where the next edit starts
+    assert edited == _cold(repo)  # (a cold map assembles its own: 6)
+    EDITS["add"](repo)  # a new file: not in place
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        added = _maps(rm)
+    assert len(built) == 7
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        assert _maps(rm) == added
+    assert len(built) == 8  # nor did that map keep any: it built the graph
+    assert added == _cold(repo)
+
+
+IN_PLACE = {
+    # a file others import now defines a name an importer calls: that importer's row changes
+    "imported": ("core/consts.py", lambda text: text + "\n\ndef setup():\n    return SETTING\n"),
+    # a file gains an import and references through it
+    "importer": ("d1/d2/mod2.py", lambda text: "from core.consts import EXTRA\n" + text
+                 + "\n\ndef uses_extra():\n    return EXTRA + SETTING\n"),
+    # the first file loses every name it introduced: their ids move past others'
+    "first": ("app.py", lambda text: "def app_only_now():\n    return 0\n"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(IN_PLACE))
+def test_an_edit_in_place_redoes_only_the_import_resolved_rows_it_can_change(repo: Path, edit: str,
+                                                                            monkeypatch) -> None:
+    """The weighted file graph of a graph patched in place, built from the one before it
+    with only :attr:`GraphData.reweigh`'s rows multiplied out, equals a cold build's bit
+    for bit (values and the order of every row's entries)."""
+    import ripmap.rank.edges as edges
+    from ripmap.graph import patch_graph
+    from ripmap.rank.params import DEFAULT
+
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+    before = edges.factored_file_graph(g, DEFAULT)
+    rel, change = IN_PLACE[edit]
+    (repo / rel).write_text(change((repo / rel).read_text()))
+    with RepoMap(repo, use_cache=False, use_git=False) as rm:
+        assert rm.files == g.files
+        patched = patch_graph(g, rm.files, {rel}, rm.index.tags)
+        cold = rm.graph
+    assert patched.reweigh is not None and rm.files.index(rel) in patched.reweigh.tolist()
+    assert patched.reweigh.size < len(rm.files)  # not every row
+    rows: list[int] = []
+    real = edges._at_imports
+
+    def spy(Rv, D, I):
+        rows.append(Rv.shape[0])
+        return real(Rv, D, I)
+
+    monkeypatch.setattr(edges, "_at_imports", spy)
+    got = edges.factored_file_graph(patched, DEFAULT, before)
+    assert rows == [patched.reweigh.size]
+    want = edges.factored_file_graph(cold, DEFAULT)
+    for name in ("Wi", "Rw", "Dw"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.shape == b.shape
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices), name
+        assert np.array_equal(a.data, b.data), name
+    assert np.array_equal(got.out, want.out) and np.array_equal(got.referrers, want.referrers)
+    if edit == "imported":
+        assert (got.Wi != before.Wi).nnz  # the edit did change import-resolved rows
+
+
+def test_an_edit_in_place_reads_the_weighted_graph_stored_before_it_and_draws_the_cold_map(
+        repo: Path, tmp_path: Path, monkeypatch) -> None:
+    """After an edit in place, a map whose tree was seen unchanged before starts from the
+    weighted file graph stored then (only some rows redone) and equals a cold map."""
+    import ripmap.cache.blobs as blobs
+    import ripmap.rank.context as context
+
+    monkeypatch.setattr(blobs, "FILE_GRAPH_MIN_REFS", 0)
+    cdir = tmp_path / "cache"
+    for _ in range(2):  # the second run sees the tree unchanged and keeps the weighted graph
+        with RepoMap(repo, cache_dir=cdir) as rm:
+            _maps(rm)
+    bases: list[bool] = []
+    real = context.factored_file_graph
+
+    def spy(g, params, base=None):
+        bases.append(base is not None)
+        return real(g, params, base)
+
+    monkeypatch.setattr(context, "factored_file_graph", spy)
+    rel, change = IN_PLACE["imported"]
+    (repo / rel).write_text(change((repo / rel).read_text()))
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        edited = _maps(rm)
+    assert bases and bases[0]
     assert edited == _cold(repo)
 
 

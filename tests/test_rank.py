@@ -668,9 +668,9 @@ def test_the_file_graph_is_assembled_once_per_graph_parameter_point(rich, monkey
 
     calls = []
 
-    def counting(g, params):
+    def counting(g, params, base=None):
         calls.append(1)
-        return factored_file_graph(g, params)
+        return factored_file_graph(g, params, base)
 
     monkeypatch.setattr(context_mod, "factored_file_graph", counting)
     ctx = RankContext(graph=rich.graph, git=rich.context.git)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import logging
 import posixpath
 import sys
@@ -259,13 +260,19 @@ class RepoMap:
             # keeping only for a tree seen unchanged before: right after an edit the next
             # map usually follows another edit, and writing it would only cost
             settled = stored is not None
+            base = None
             if stored is None:
                 if ahead is None:  # not read beside the listing: read it now
                     newest = blobs.load_newest_graph()
-                prev, newest = (newest[1] if newest is not None else None), None
+                prev_key, prev = newest if newest is not None else (None, None)
+                newest = None
                 g = updated_graph(prev, idx, idx.stamps)
                 stored = StoredGraph(g, idx.stamps)
                 blobs.save_graph(stored)
+                if g.reweigh is not None and prev_key is not None:
+                    # an edit in place: the graph patched may have its weighted form stored
+                    before = self._blobs(prev_key)
+                    base = functools.partial(before.load_file_graph, g)
             elif stored.graph.imported is None:
                 # stored before its import-resolution counts were kept: count them once, keep them
                 stored.graph.imported_definers()
@@ -274,11 +281,14 @@ class RepoMap:
             t = time.perf_counter()
             git = self._load_git(blobs) if self.use_git else None
             self.timings.git_s = time.perf_counter() - t
-            self._ctx = self._new_context(idx, stored.graph, git, keep_derived=settled)
+            # an edit in place keeps its weighted graph too: where the next edit starts
+            self._ctx = self._new_context(idx, stored.graph, git, keep_derived=settled, file_graph_base=base,
+                                          keep_file_graphs=settled or stored.graph.reweigh is not None)
         return self._ctx
 
     def _new_context(self, idx: Index, graph: GraphData, git: GitSignals | None,
-                     file_graphs: dict | None = None, lexical_seed=None, keep_derived: bool = False) -> RankContext:
+                     file_graphs: dict | None = None, lexical_seed=None, keep_derived: bool = False,
+                     file_graph_base=None, keep_file_graphs: bool | None = None) -> RankContext:
         # discovery's file classes reach ranking as one array (ranking never re-classifies)
         flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
         store = self._blobs(idx.fingerprint)
@@ -287,7 +297,8 @@ class RepoMap:
             self._lexical_ahead = None
         return RankContext(graph=graph, git=git, store=store, flags=flags,
                            defs=idx.tags, file_graphs=file_graphs or {}, stamps=idx.stamps, fresh=idx.fresh,
-                           lexical_seed=lexical_seed, keep_derived=keep_derived)
+                           lexical_seed=lexical_seed, keep_derived=keep_derived, file_graph_base=file_graph_base,
+                           keep_file_graphs=keep_file_graphs)
 
     def refresh_if_stale(self) -> bool:
         """:meth:`refresh` when the tree may have changed; whether anything changed.
@@ -373,7 +384,9 @@ class RepoMap:
             seed = old_ctx._memo.get("lexical")  # patched on first use, if it was ever built
             if seed is not None and seed.stamps is None:
                 seed.stamps = old_idx.stamps
-            self._ctx = self._new_context(idx, graph, git, lexical_seed=seed)
+            # an edit in place redoes only some rows of each weighted graph held
+            base = old_ctx.file_graphs.get if graph.reweigh is not None else None
+            self._ctx = self._new_context(idx, graph, git, lexical_seed=seed, file_graph_base=base)
             self._ctx.take_path_memos(old_ctx)
         return True
 

@@ -34,9 +34,10 @@ from .languages.families import family_for_path
 KIND_CLASSES = ("call", "type", "other")
 _TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
 #: what the matrices mean (bump when building them changes; the stored graph carries it)
-GRAPH_VERSION = "8"  # 3: names keyed by language family; 4: stored with its rows; 5: with referrer counts;
+GRAPH_VERSION = "9"  # 3: names keyed by language family; 4: stored with its rows; 5: with referrer counts;
 # 6: with every definition's row (the symbol table's columns); 7: compact codec (UTF-8 text, float32 counts);
-# 8: with each name's string index (a patch numbers the old names with arrays)
+# 8: with each name's string index (a patch numbers the old names with arrays); 9: and each name's
+# first file (a patch knows which import-resolved rows it can change)
 
 
 def _kind_class(kind: str) -> int:
@@ -82,6 +83,12 @@ class GraphData:
     #: per name, the index of its string in ``rows.strs`` (None: not kept); lets a patch
     #: number the old graph's names among the new ones with arrays
     name_str: np.ndarray | None = None
+    #: per name, the file of its first row: where its id was decided (None: not kept)
+    name_first: np.ndarray | None = None
+    #: after an edit in place (a patch of the same files): the files whose share of
+    #: import-resolved references (:func:`ripmap.rank.edges.factored_file_graph`) can
+    #: differ from the graph patched, in value or in the order of its sums (None: unknown)
+    reweigh: np.ndarray | None = None
     #: lookups derived from the structure alone (never anything that depends on parameters)
     _memo: dict = field(default_factory=dict, repr=False)
 
@@ -91,7 +98,7 @@ class GraphData:
                     name_family: np.ndarray, rows: "GraphRows | None" = None,
                     referrers: np.ndarray | None = None, imported: np.ndarray | None = None,
                     def_names: np.ndarray | None = None, name_str: np.ndarray | None = None,
-                    private: np.ndarray | None = None) -> "GraphData":
+                    private: np.ndarray | None = None, name_first: np.ndarray | None = None) -> "GraphData":
         """A graph from its matrices, with the per-name summaries (definers, privacy)
         derived from them: what building and reading a stored graph both end with.
         ``private``: the names' privacy when already known (see :func:`private_names`)."""
@@ -100,7 +107,8 @@ class GraphData:
             private = private_names(names)
         return cls(files=tuple(files), names=tuple(names), R=tuple(R), D=D, I=I, ndefs=ndefs, private=private,
                    families=tuple(families), file_family=file_family, name_family=name_family, rows=rows,
-                   referrers=referrers, imported=imported, def_names=def_names, name_str=name_str)
+                   referrers=referrers, imported=imported, def_names=def_names, name_str=name_str,
+                   name_first=name_first)
 
     @property
     def n_files(self) -> int:
@@ -435,6 +443,8 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
                           imports_of=(old.I, ~have) if same_files else None, labels=labels.tolist(), prior=prior)
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
     g.imported = _patched_imported(old, g, ~have, old_to_new, same_files, to_new)
+    if same_files and to_new is not None:
+        g.reweigh = _reweigh(old, g, ~have, to_new)
     g.imported_definers()  # counted whole when they could not be carried over
     return g
 
@@ -582,14 +592,15 @@ def _assemble(files: Sequence[str], rows: GraphRows,
         # each definition's name id: its (family, string) key among the named keys
         dkey = file_fam[rows.defs.file].astype(np.int64) * S + rows.defs.str_id.astype(np.int64)
         def_names = _key_ids(uniq, new_id, dkey, bound).astype(np.int32)
+    name_first = f[first[order]].astype(np.int32) if key.size else np.zeros(0, dtype=np.int32)
     g = GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam, rows=rows,
-                              def_names=def_names, name_str=name_str, private=private)
+                              def_names=def_names, name_str=name_str, private=private, name_first=name_first)
     return g, to_new
 
 
 def with_rows(old: sp.csr_matrix, new: sp.csr_matrix, take: np.ndarray) -> sp.csr_matrix:
-    """``old`` with the rows where ``take`` is set replaced by ``new``'s (same shape,
-    both canonical: sorted, no duplicates, no explicit zeros). The runs of kept rows
+    """``old`` with the rows where ``take`` is set replaced by ``new``'s (same shape;
+    the entries of each row as they are, sorted or not). The runs of kept rows
     between taken ones are copied whole, so an edit's few rows cost a copy of the
     arrays instead of a sparse sum."""
     lens = np.where(take, np.diff(new.indptr), np.diff(old.indptr))
@@ -605,8 +616,10 @@ def with_rows(old: sp.csr_matrix, new: sp.csr_matrix, take: np.ndarray) -> sp.cs
     indices = np.concatenate([m.indices[i:j] for i, j, m in parts] or [old.indices[:0]])
     data = np.concatenate([m.data[i:j] for i, j, m in parts] or [old.data[:0]])
     out = sp.csr_matrix((data, indices, indptr), shape=old.shape)
-    out.has_sorted_indices = True
-    out.has_canonical_format = True
+    if old.has_canonical_format and new.has_canonical_format:
+        out.has_canonical_format = True
+    elif old.has_sorted_indices and new.has_sorted_indices:
+        out.has_sorted_indices = True
     return out
 
 
@@ -783,6 +796,43 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
             return None
         counts[pos_n] = old.imported[pos_o[order]]
     return new._count_imported(np.flatnonzero(redo), counts)
+
+
+def _reweigh(old: GraphData, new: GraphData, fresh: np.ndarray, to_new: np.ndarray) -> np.ndarray | None:
+    """The files of ``new`` (the same files as ``old``, ``fresh`` read again) whose
+    import-resolved row ``(Rv[f] @ D) ∘ I[f]`` can differ from ``old``'s, sorted.
+
+    A row reads the file's references, definitions and imports, the definers and weights
+    (definer count, privacy) of the names it references, and the definitions of the
+    files it imports; and its sums run in name-id order. So it can differ only for the
+    fresh files, their importers, and files that reference a name that is new or gone,
+    gained or lost a definer (a fresh file defines it, before or now), or whose first
+    row is in a fresh file, before or now (its id may have moved past others'). Every
+    other row reads the same values in the same order, so its entries are equal bit for
+    bit. None when a graph does not keep where its names first appear."""
+    if old.name_first is None or new.name_first is None:
+        return None
+    fresh_idx = np.flatnonzero(fresh)
+    nn = len(new.names)
+    touched = np.zeros(nn, dtype=bool)
+    had = to_new >= 0
+    seen = np.zeros(nn, dtype=bool)
+    seen[to_new[had]] = True
+    touched |= ~seen  # new names
+    moved_old = fresh[old.name_first] & had
+    touched[to_new[moved_old]] = True
+    touched |= fresh[new.name_first]
+    ndefs_old = np.full(nn, -1.0)
+    ndefs_old[to_new[had]] = old.ndefs[had]
+    touched |= ndefs_old != new.ndefs
+    rows = fresh.copy()
+    if fresh_idx.size:
+        rows |= np.asarray(new.I[:, fresh_idx].sum(axis=1)).ravel() > 0
+    if touched.any():
+        for R in new.R:  # the referrers of a touched name: the rows of its entries
+            at = np.flatnonzero(touched[R.indices])
+            rows[np.searchsorted(R.indptr, at, side="right") - 1] = True
+    return np.flatnonzero(rows)
 
 
 def _names_by_lookup(old: GraphData, new: GraphData) -> np.ndarray:

@@ -299,6 +299,8 @@ def write_graph(stored: StoredGraph, buf: BinaryIO) -> None:
     if rows is not None and not any("\0" in x for x in rows.strs):
         if g.name_str is not None:
             arrays["name_str"] = g.name_str
+        if g.name_first is not None:
+            arrays["name_first"] = g.name_first
         arrays.update(rows_file=rows.file, rows_str=rows.str_id, rows_kind=rows.kind,
                       rows_strs=_text(rows.strs, "\0"), rows_nstrs=np.array(len(rows.strs)),
                       **_floats("rows_count", rows.count))
@@ -332,7 +334,7 @@ def decode_graph(b: bytes | BinaryIO) -> StoredGraph:
         if referrers is not None and referrers.shape != (len(files),):
             raise ValueError("referrer counts do not match the files")
         rows = None
-        def_names = name_str = None
+        def_names = name_str = name_first = None
         if "rows_file" in z.files:
             n = int(z["rows_nstrs"])
             strs = _text_from(z["rows_strs"], "\0") if n else ()
@@ -346,9 +348,15 @@ def decode_graph(b: bytes | BinaryIO) -> StoredGraph:
                 name_str = z["name_str"].astype(np.int32)
                 if name_str.shape != (len(names),) or (name_str.size and not 0 <= name_str.min() <= name_str.max() < n):
                     raise ValueError("graph names do not match their strings")
+            if "name_first" in z.files:
+                name_first = z["name_first"].astype(np.int32)
+                if name_first.shape != (len(names),) or (
+                        name_first.size and not 0 <= name_first.min() <= name_first.max() < len(files)):
+                    raise ValueError("graph names' first files are outside the graph")
         stamps = z["stamps"] if "stamps" in z.files else None
     g = GraphData.from_arrays(files, names, R, D, I, families, file_family, name_family, rows=rows,
-                              referrers=referrers, imported=imported, def_names=def_names, name_str=name_str)
+                              referrers=referrers, imported=imported, def_names=def_names, name_str=name_str,
+                              name_first=name_first)
     if stamps is not None and stamps.shape != (len(files), 2):
         stamps = None
     return StoredGraph(g, stamps)

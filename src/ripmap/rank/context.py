@@ -115,6 +115,12 @@ class RankContext:
     #: whether the store may be given what ranking derives from the graph (the weighted
     #: graph, PageRank vectors); it is read from the store either way
     keep_derived: bool = True
+    #: whether the store may be given the weighted graph (None: as ``keep_derived``); after
+    #: an edit in place it is kept for the next edit to start from
+    keep_file_graphs: bool | None = None
+    #: after an edit in place: the weighted file graph of the graph patched, per point
+    #: (None: not stored), from which only the rows the edit can change are redone
+    file_graph_base: Callable[[GraphKey], FileGraph | None] | None = field(default=None, repr=False)
     _memo: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -307,8 +313,10 @@ class RankContext:
             keeps = self.store is not None and hasattr(self.store, "load_file_graph")
             W = self.store.load_file_graph(self.graph, key) if keeps else None  # type: ignore[union-attr]
             if W is None:
-                W = factored_file_graph(self.graph, params)
-                if keeps and self.keep_derived:
+                base = self.file_graph_base(key) if self.file_graph_base is not None \
+                    and self.graph.reweigh is not None else None
+                W = factored_file_graph(self.graph, params, base)
+                if keeps and (self.keep_derived if self.keep_file_graphs is None else self.keep_file_graphs):
                     self.store.save_file_graph(self.graph, key, W)  # type: ignore[union-attr]
             self.file_graphs[key] = W
             while len(self.file_graphs) > MAX_FILE_GRAPHS:  # a long search visits hundreds of points

@@ -36,7 +36,7 @@ from typing import Callable, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from ..graph import GraphData, row_runs
+from ..graph import GraphData, row_runs, with_rows
 from .threads import MIN_NNZ, side_by_side
 
 #: the parameters that shape the assembled file graph (everything else is per query)
@@ -256,16 +256,33 @@ def _scatter_max(best: np.ndarray, M: sp.csr_matrix, by_row: np.ndarray) -> None
             np.maximum.at(best, M.indices[pos], by_row[hot][which])
 
 
-def factored_file_graph(g: GraphData, params: Mapping[str, float]) -> FileGraph:
+def factored_file_graph(g: GraphData, params: Mapping[str, float], base: FileGraph | None = None) -> FileGraph:
     """:func:`file_graph` for ``params`` as its factors (see :class:`FileGraph`); equal to
-    it within float rounding (sums are taken in another order)."""
+    it within float rounding (sums are taken in another order).
+
+    ``base``: the factors of the graph ``g`` was patched from by an edit in place, at the
+    same parameters; then only the import-resolved rows :attr:`GraphData.reweigh` names
+    are multiplied out, the others are taken from ``base`` (they are equal bit for bit).
+    """
     nf = g.n_files
     if nf == 0 or len(g.names) == 0:
         z = sp.csr_matrix((nf, 0))
         return FileGraph(z, sp.csr_matrix((0, nf)), sp.csr_matrix((nf, nf)), np.zeros(nf), np.zeros(nf))
     to_imports, R, q = _resolved_references(g, params, lambda: _imported_definers(g))
     inv_ndefs = np.divide(1.0, g.ndefs, out=np.zeros_like(g.ndefs), where=g.ndefs > 0)
-    Wi = sp.csr_matrix((nf, nf)) if to_imports is None else q * _at_imports(to_imports, g.D, g.I)
+    if to_imports is None:
+        Wi = sp.csr_matrix((nf, nf))
+    elif base is not None and g.reweigh is not None and base.Wi.shape == (nf, nf):
+        rows = g.reweigh
+        part = q * _at_imports(to_imports[rows], g.D, g.I[rows])
+        take = np.zeros(nf, dtype=bool)
+        take[rows] = True
+        lens = np.zeros(nf, dtype=np.int64)
+        lens[rows] = np.diff(part.indptr)
+        spread = sp.csr_matrix((part.data, part.indices, np.concatenate([[0], np.cumsum(lens)])), shape=(nf, nf))
+        Wi = with_rows(base.Wi, spread, take)
+    else:
+        Wi = q * _at_imports(to_imports, g.D, g.I)
     # names nobody defines or nobody (else) references carry no edge: leave them out
     live = (g.ndefs > 0) & (np.diff(R.tocsc().indptr) > 0)
     keep = np.flatnonzero(live)
@@ -280,12 +297,11 @@ def _at_imports(Rv: sp.csr_matrix, D: sp.csr_matrix, I: sp.csr_matrix) -> sp.csr
     every imported name, so no more than a block of it is held at once."""
     from ..graph import _blocks
 
-    nf = I.shape[0]
     if Rv.nnz == 0:
-        return sp.csr_matrix((nf, nf))
+        return sp.csr_matrix(I.shape)
     parts = [(Rv[a:b] @ D).multiply(I[a:b]).tocsr()
              for a, b in _blocks(Rv @ np.diff(D.indptr).astype(np.float64))]
-    W = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((nf, nf))
+    W = sp.vstack(parts, format="csr") if parts else sp.csr_matrix(I.shape)
     W.eliminate_zeros()
     return W
 
