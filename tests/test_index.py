@@ -57,6 +57,31 @@ def test_edit_invalidates_only_that_file(tmp_path: Path) -> None:
     assert "added" in {t.name for t in idx.tags.defs("pkg/a.py")}
 
 
+def test_the_cache_forgets_a_deleted_file_and_an_edit_alone_rewrites_no_other_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that parses drops the rows of files that are gone; a run whose parses leave
+    every cached file in place skips that pass over every row."""
+    root = _tree(tmp_path / "r")
+    with TagCache.open(root, tmp_path / "c") as c:
+        build_index(root, cache=c, progress=False)
+    pruned: list[int] = []
+    real = TagCache.prune
+    monkeypatch.setattr(TagCache, "prune", lambda self, keep: pruned.append(1) or real(self, keep))
+    (root / "pkg" / "a.py").write_text(PY + "\n\ndef added():\n    pass\n")
+    os.utime(root / "pkg" / "a.py", (time.time() - 100, time.time() - 100))
+    with TagCache.open(root, tmp_path / "c") as c:
+        assert build_index(root, cache=c, progress=False).parsed == 1
+        assert set(c.known_files()) == {"pkg/a.py", "pkg/b.py", "notes.md"}
+    assert pruned == []  # an edit alone: nothing to forget
+    (root / "pkg" / "b.py").unlink()
+    (root / "pkg" / "a.py").write_text(PY + "\n\ndef added_again():\n    pass\n")
+    os.utime(root / "pkg" / "a.py", (time.time() - 90, time.time() - 90))
+    with TagCache.open(root, tmp_path / "c") as c:
+        assert build_index(root, cache=c, progress=False).parsed == 1
+        assert set(c.known_files()) == {"pkg/a.py", "notes.md"}
+    assert pruned == [1]
+
+
 def test_touch_without_change_reuses_tags_by_hash(tmp_path: Path) -> None:
     root = _tree(tmp_path / "r")
     with TagCache.open(root, tmp_path / "c") as c:

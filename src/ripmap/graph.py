@@ -386,7 +386,6 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     rows = old.rows
     old_to_new = kept_positions(old.files, files, changed)
     kept_files = old_to_new[old_to_new >= 0]
-    keep = old_to_new[rows.file] >= 0 if rows.size else np.zeros(0, dtype=bool)
     have = np.zeros(len(files), dtype=bool)
     have[kept_files] = True
     fresh = [files[i] for i in np.flatnonzero(~have)]
@@ -398,21 +397,15 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     # numbered 0.. among the fresh files, then moved to their place in ``files``
     strs, _ids, (f, s, k, c), (df, ds, dk, dl, dline), kinds = _collect(fresh, source, 0, strs, ids, kinds)
     fresh_pos = np.flatnonzero(~have).astype(np.int32)  # where ``fresh`` came from
-    file = np.concatenate([old_to_new[rows.file[keep]].astype(np.int32), fresh_pos[f] if f.size else f])
-    str_id = np.concatenate([rows.str_id[keep], s])
-    kind = np.concatenate([rows.kind[keep], k])
-    count = np.concatenate([rows.count[keep], c])
-    order = np.argsort(file, kind="stable")  # each file's rows keep their own order
-    file, str_id, kind, count = file[order], str_id[order], kind[order], count[order]
+    same_files = files == old.files
+    file, str_id, kind, count = _merged_rows(
+        old_to_new, same_files, (rows.file, rows.str_id, rows.kind, rows.count),
+        (fresh_pos[f] if f.size else f, s, k, c))
     defs = None
     if old_defs is not None:
-        dkeep = old_to_new[old_defs.file] >= 0 if old_defs.size else np.zeros(0, dtype=bool)
-        dfile = np.concatenate([old_to_new[old_defs.file[dkeep]].astype(np.int32), fresh_pos[df] if df.size else df])
-        dorder = np.argsort(dfile, kind="stable")
-        defs = DefRows(dfile[dorder], np.concatenate([old_defs.str_id[dkeep], ds])[dorder],
-                       np.concatenate([old_defs.kind[dkeep], dk])[dorder],
-                       np.concatenate([old_defs.local[dkeep], dl])[dorder],
-                       np.concatenate([old_defs.line[dkeep], dline])[dorder], tuple(kinds))
+        defs = DefRows(*_merged_rows(
+            old_to_new, same_files, (old_defs.file, old_defs.str_id, old_defs.kind, old_defs.local, old_defs.line),
+            (fresh_pos[df] if df.size else df, ds, dk, dl, dline)), tuple(kinds))
     seen = np.zeros(len(strs), dtype=bool)
     seen[str_id] = True
     if defs is not None:
@@ -430,7 +423,6 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
             old_str = remap[old_str]
     # with the same files, an unchanged file's imports resolve as before (resolution reads
     # its own path and import strings and the file list): only the fresh files' are resolved
-    same_files = files == old.files
     # a file's family depends on its path alone: the kept files' are taken over
     labels = np.empty(len(files), dtype=object)
     known = np.flatnonzero(old_to_new >= 0)
@@ -447,6 +439,32 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
         g.reweigh = _reweigh(old, g, ~have, to_new)
     g.imported_definers()  # counted whole when they could not be carried over
     return g
+
+
+def _merged_rows(old_to_new: np.ndarray, same_files: bool, old: tuple[np.ndarray, ...],
+                 fresh: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Rows sorted by file (the first array) from an earlier graph's rows, moved to the new
+    file numbers, without those of files gone or read again, and the fresh rows (in file
+    order), each file's rows in their own order. With the same files the fresh files'
+    runs are cut in where their old ones were; otherwise a stable sort merges them."""
+    old_file, new_file = old[0], fresh[0]
+    if same_files:
+        redo = np.flatnonzero(old_to_new < 0)
+        cut_a = np.searchsorted(old_file, redo, side="left")
+        cut_b = np.searchsorted(old_file, redo, side="right")
+        put_a = np.searchsorted(new_file, redo, side="left")
+        put_b = np.searchsorted(new_file, redo, side="right")
+        spans: list[tuple[int, int, int]] = []  # (which, start, stop): 0 old, 1 fresh
+        at = 0
+        for a, b, c, d in zip(cut_a.tolist(), cut_b.tolist(), put_a.tolist(), put_b.tolist()):
+            spans += [(0, at, a), (1, c, d)]
+            at = b
+        spans.append((0, at, old_file.size))
+        return tuple(np.concatenate([(o, n)[w][i:j] for w, i, j in spans]) for o, n in zip(old, fresh))
+    keep = old_to_new[old_file] >= 0 if old_file.size else np.zeros(0, dtype=bool)
+    file = np.concatenate([old_to_new[old_file[keep]].astype(np.int32), new_file.astype(np.int32)])
+    order = np.argsort(file, kind="stable")  # each file's rows keep their own order
+    return (file[order],) + tuple(np.concatenate([o[keep], n])[order] for o, n in zip(old[1:], fresh[1:]))
 
 
 def positions(items: Sequence[str], among: Sequence[str]) -> np.ndarray:

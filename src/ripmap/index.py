@@ -568,7 +568,9 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     if dropped or found:
         files = [f.with_content_flags(found.get(f.rel, 0)) for f in files if f.rel not in dropped]
     if jobs:
-        cache.prune({f.rel for f in files})
+        keep = {f.rel for f in files}
+        if not keep.issuperset(known) or not keep.issuperset(parsed_rels):
+            cache.prune(keep)  # a write transaction over every row: only when a row must go
     file_of = {f.rel: f for f in files}
 
     def reparse(rels: list[str]) -> dict[str, list[Tag]]:
