@@ -565,8 +565,14 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     if rows:
         cache.put_encoded(rows)
         rows.clear()
-    if dropped or found:
-        files = [f.with_content_flags(found.get(f.rel, 0)) for f in files if f.rel not in dropped]
+    if found:  # few files have content classes: only theirs are replaced
+        at = {f.rel: i for i, f in enumerate(files)}
+        for rel, cflags in found.items():
+            i = at.get(rel)
+            if i is not None:
+                files[i] = files[i].with_content_flags(cflags)
+    if dropped:
+        files = [f for f in files if f.rel not in dropped]
     if jobs:
         keep = {f.rel for f in files}
         if not keep.issuperset(known) or not keep.issuperset(parsed_rels):
