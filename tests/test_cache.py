@@ -962,3 +962,19 @@ def test_blob_store_keeps_each_kind_under_its_key_and_misses_what_it_cannot_trus
         cache.put_blob("graph:fp1", b"not a graph")
         cache.put_blob("git:abc:", b"not git")
         assert store.load_graph(g.files) is None and store.load_git("abc", None) is None
+
+
+def test_a_tag_blob_decodes_only_when_every_row_is_a_whole_tag() -> None:
+    """Rows are built straight into Tags: a row with fields missing (which Tag's defaults
+    would otherwise fill in) or extra, or a blob that is not a list of rows, is refused."""
+    import marshal
+
+    from ripmap.cache.tags import _decode_tags
+    from ripmap.extract.tags import Tag
+
+    whole = (3, "run", True, "function", 9, "App", "def run(self)")
+    assert _decode_tags(marshal.dumps([whole])) == [Tag(*whole)]
+    assert _decode_tags(marshal.dumps([])) == []
+    for bad in ([whole, whole[:5]], [whole + ("x",)], 5, [7], b"junk"):
+        blob = bad if isinstance(bad, bytes) else marshal.dumps(bad)
+        assert _decode_tags(blob) is None, bad
