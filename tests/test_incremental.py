@@ -528,8 +528,8 @@ def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_
                                                                                       monkeypatch) -> None:
     """A large graph's factors are stored; the next map reads them instead of assembling
     them and draws the same maps; another point of the graph parameters, a damaged blob
-    and an edit are assembled again, never trusted. An edit in place keeps its factors
-    (the next edit starts from them); a new graph of other files does not."""
+    and an edit are assembled again, never trusted. A change to a tree mapped before keeps
+    its factors (the next edit in place starts from them); a first map of a tree does not."""
     import ripmap.cache.blobs as blobs
     import ripmap.rank.context as context
     from ripmap.rank.edges import graph_key
@@ -564,14 +564,21 @@ def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_
         assert _maps(rm) == edited
     assert len(built) == 5  # an edit in place keeps them: where the next edit starts
     assert edited == _cold(repo)  # (a cold map assembles its own: 6)
-    EDITS["add"](repo)  # a new file: not in place
+    EDITS["add"](repo)  # a new file: not in place, assembled whole, and kept as well
     with RepoMap(repo, cache_dir=cdir) as rm:
         added = _maps(rm)
     assert len(built) == 7
     with RepoMap(repo, cache_dir=cdir) as rm:
         assert _maps(rm) == added
-    assert len(built) == 8  # nor did that map keep any: it built the graph
+    assert len(built) == 7
     assert added == _cold(repo)
+    for rel in ("added_mod.py", "top.py"):  # a new tree, never mapped before: nothing is kept
+        (repo / rel).rename(repo / f"renamed_{rel}")
+    with RepoMap(repo, cache_dir=tmp_path / "other-cache") as rm:
+        fresh = _maps(rm)
+    with RepoMap(repo, cache_dir=tmp_path / "other-cache") as rm:
+        assert _maps(rm) == fresh
+    assert len(built) == 10  # (the cold map above: 8) both assembled it
 
 
 IN_PLACE = {

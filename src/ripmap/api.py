@@ -256,10 +256,11 @@ class RepoMap:
                 stored = blobs.load_graph(files)
                 if stored is not None:
                     newest = None  # another index's graph, not needed
-            # what ranking derives from the graph (its weighted form, PageRank) is worth
-            # keeping only for a tree seen unchanged before: right after an edit the next
-            # map usually follows another edit, and writing it would only cost
-            settled = stored is not None
+            # PageRank vectors are worth keeping only for a tree seen unchanged before:
+            # right after a change the next map usually follows another change. The
+            # weighted graph is kept after a change too: the next edit in place starts
+            # from it (see GraphData.reweigh), written behind the map
+            settled = keep_weighted = stored is not None
             base = None
             if stored is None:
                 if ahead is None:  # not read beside the listing: read it now
@@ -269,6 +270,7 @@ class RepoMap:
                 g = updated_graph(prev, idx, idx.stamps)
                 stored = StoredGraph(g, idx.stamps)
                 blobs.save_graph(stored)
+                keep_weighted = prev is not None  # a change to a tree mapped before
                 if g.reweigh is not None and prev_key is not None:
                     # an edit in place: the graph patched may have its weighted form stored
                     before = self._blobs(prev_key)
@@ -281,9 +283,8 @@ class RepoMap:
             t = time.perf_counter()
             git = self._load_git(blobs) if self.use_git else None
             self.timings.git_s = time.perf_counter() - t
-            # an edit in place keeps its weighted graph too: where the next edit starts
             self._ctx = self._new_context(idx, stored.graph, git, keep_derived=settled, file_graph_base=base,
-                                          keep_file_graphs=settled or stored.graph.reweigh is not None)
+                                          keep_file_graphs=keep_weighted)
         return self._ctx
 
     def _new_context(self, idx: Index, graph: GraphData, git: GitSignals | None,

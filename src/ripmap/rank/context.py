@@ -116,7 +116,7 @@ class RankContext:
     #: graph, PageRank vectors); it is read from the store either way
     keep_derived: bool = True
     #: whether the store may be given the weighted graph (None: as ``keep_derived``); after
-    #: an edit in place it is kept for the next edit to start from
+    #: a change it is kept for the next edit in place to start from
     keep_file_graphs: bool | None = None
     #: after an edit in place: the weighted file graph of the graph patched, per point
     #: (None: not stored), from which only the rows the edit can change are redone
