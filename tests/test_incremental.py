@@ -873,3 +873,55 @@ def test_a_question_with_words_reads_the_lexical_index_once_beside_the_listing(r
     assert (len(decoded), len(built), len(patched)) == (2, 0, 1)
     with RepoMap(repo, use_cache=False) as rm:
         assert focused(rm) == edited
+
+
+def test_files_that_come_and_go_re_resolve_exactly_the_imports_that_can_name_them(tmp_path: Path) -> None:
+    """Imports of unchanged files that now name a new file or named a deleted one (through
+    its stem, its folder, an index file's package, a relative path) are resolved again;
+    the patched import matrix and counts equal a cold build's."""
+    from ripmap.graph import patch_graph
+
+    root = tmp_path / "r"
+    tree = {
+        "pkg/mod.py": "from . import helper\nfrom .. import top\n\n\ndef run():\n    return helper.go()\n",
+        "pkg/sub/x.py": "from .. import thing\nimport pkg.util\n\n\ndef use():\n    return thing()\n",
+        "pkg/util.py": "def thing():\n    return 1\n",
+        "web/a.js": "import b from './index';\nimport c from '../lib';\nexport function a() { return b() + c(); }\n",
+        "web/c.js": "export function c() { return 1; }\n",
+        "svc/main.go": 'package main\n\nimport "example.com/m/util"\n\nfunc main() { util.Do() }\n',
+        "util/u.go": "package util\n\nfunc Do() {}\n",
+        "other/unrelated.py": "import json\n\n\ndef keep():\n    return json.dumps({})\n",
+        "other/uses_pkg.py": "import pkg\n\n\ndef go():\n    return pkg.helper()\n",
+    }
+    for rel, text in tree.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    with RepoMap(root, use_cache=False, use_git=False) as rm:
+        g = rm.graph
+    added = {
+        "pkg/__init__.py": "def helper():\n    return 0\n",
+        "top.py": "def top():\n    return 2\n",
+        "web/index.js": "export default function b() { return 3; }\n",
+        "lib/index.js": "export default function c() { return 4; }\n",
+        "util/more.go": "package util\n\nfunc More() {}\n",
+    }
+    for rel, text in added.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "pkg/util.py").unlink()
+    with RepoMap(root, use_cache=False, use_git=False) as rm:
+        patched = patch_graph(g, rm.files, set(), rm.index.tags)
+        cold = rm.graph
+    for a, b in ((patched.I, cold.I), *zip(patched.R, cold.R), (patched.D, cold.D)):
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.data, b.data)
+    assert np.array_equal(patched.imported, cold.imported)
+    at = {f: i for i, f in enumerate(cold.files)}
+    before = {g.files[i]: {g.files[j] for j in g.I[i].indices} for i in range(g.n_files)}
+    after = {f: {cold.files[j] for j in cold.I[at[f]].indices} for f in cold.files}
+    assert before["pkg/sub/x.py"] == {"pkg/util.py"} and after["pkg/sub/x.py"] == set()  # its target went
+    assert after["pkg/mod.py"] - before["pkg/mod.py"] == {"top.py"}  # "..top"
+    assert after["web/a.js"] - before["web/a.js"] == {"web/index.js", "lib/index.js"}  # "./index", "../lib"
+    assert after["svc/main.go"] - before["svc/main.go"] == {"util/more.go"}  # a Go package's folder
+    assert after["other/uses_pkg.py"] - before["other/uses_pkg.py"] == {"pkg/__init__.py"}  # a package
+    assert after["other/unrelated.py"] == before["other/unrelated.py"] == set()

@@ -384,7 +384,8 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     files = tuple(files)
     changed = set(changed)
     rows = old.rows
-    old_to_new = kept_positions(old.files, files, changed)
+    at_new = positions(old.files, files)
+    old_to_new = kept_positions(old.files, files, changed, at_new)
     kept_files = old_to_new[old_to_new >= 0]
     have = np.zeros(len(files), dtype=bool)
     have[kept_files] = True
@@ -421,8 +422,9 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
         strs = [strs[i] for i in used.tolist()]
         if old_str is not None:
             old_str = remap[old_str]
-    # with the same files, an unchanged file's imports resolve as before (resolution reads
-    # its own path and import strings and the file list): only the fresh files' are resolved
+    # an unchanged file's imports resolve as before (resolution reads its own path and
+    # import strings and the file list) unless files came or went under a name they use:
+    # only the fresh files' and those are resolved (see _carried_imports)
     # a file's family depends on its path alone: the kept files' are taken over
     labels = np.empty(len(files), dtype=object)
     known = np.flatnonzero(old_to_new >= 0)
@@ -431,14 +433,74 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
         labels[i] = family_for_path(files[i])
     prior = None if old_str is None or len(old_str) != len(old.names) else \
         _Prior(old.families, old.name_family, old_str, old.private)
+    imports_of = (old.I, ~have) if same_files else \
+        _carried_imports(old, files, at_new, ~have, file, str_id, kind, strs)
     g, to_new = _assemble(files, GraphRows(tuple(strs), file, str_id, kind, count, defs),
-                          imports_of=(old.I, ~have) if same_files else None, labels=labels.tolist(), prior=prior)
+                          imports_of=imports_of, labels=labels.tolist(), prior=prior)
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
-    g.imported = _patched_imported(old, g, ~have, old_to_new, same_files, to_new)
+    resolved = imports_of[1] if imports_of is not None and not same_files else None
+    g.imported = _patched_imported(old, g, ~have, old_to_new, same_files, to_new, resolved)
     if same_files and to_new is not None:
         g.reweigh = _reweigh(old, g, ~have, to_new)
     g.imported_definers()  # counted whole when they could not be carried over
     return g
+
+
+#: more distinct path components than this among the files that came and went (a
+#: branch switch, a big move): every file's imports are resolved again
+_MAX_MOVED_COMPONENTS = 64
+
+
+def _carried_imports(old: GraphData, files: tuple[str, ...], at_new: np.ndarray, fresh: np.ndarray,
+                     file: np.ndarray, str_id: np.ndarray, kind: np.ndarray,
+                     strs: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray] | None:
+    """After files came or went: ``old``'s import matrix moved to the new file numbers,
+    and which files' imports must be resolved again (None: all of them).
+
+    An import resolves by looking up keys (module paths, path and folder suffixes) by
+    their last component (see :class:`_Lookup`). A key's last component is a component
+    of the import string, or, for a relative import that ends in ``.`` or ``/``, of the
+    importer's folder. So an unchanged file's import can resolve differently only when
+    its string contains a component under which a file that came or went is looked up
+    (its stem, its folder's name, an index file's package), or ends in ``.`` or ``/``;
+    those files, the fresh ones and any that lost a target are resolved again, the
+    others keep their rows (the same paths, at their new numbers). ``at_new``: each old
+    file's position in ``files`` (-1: gone)."""
+    came = np.ones(len(files), dtype=bool)
+    came[at_new[at_new >= 0]] = False
+    moved = [old.files[i] for i in np.flatnonzero(at_new < 0).tolist()] + \
+        [files[i] for i in np.flatnonzero(came).tolist()]
+    parts: set[str] = set()
+    for path in moved:
+        stem = _strip_ext(path)
+        head, _, last = stem.rpartition("/")
+        parts.add(last)
+        if last in INDEX_STEMS and head:
+            parts.add(head.rpartition("/")[2])
+        folder = path.rpartition("/")[0]
+        if folder:
+            parts.add(folder.rpartition("/")[2])
+    parts.discard("")
+    if len(parts) > _MAX_MOVED_COMPONENTS:
+        return None
+    redo = fresh.copy()
+    imp = np.flatnonzero(kind == _IMPORT)
+    if imp.size:
+        hit = np.zeros(len(strs), dtype=bool)
+        for sid in np.unique(str_id[imp]).tolist():
+            spec = strs[sid].strip().strip("\"'<>`")
+            hit[sid] = spec.endswith((".", "/")) or any(c in spec for c in parts)
+        redo[file[imp][hit[str_id[imp]]]] = True
+    I = old.I.tocoo()
+    r, c = at_new[I.row], at_new[I.col]
+    lost = (r >= 0) & (c < 0)
+    redo[r[lost]] = True
+    ok = (r >= 0) & (c >= 0)
+    carried = sp.csr_matrix((np.ones(int(ok.sum())), (r[ok], c[ok])), shape=(len(files), len(files)))
+    carried.sum_duplicates()
+    carried.sort_indices()
+    carried.data[:] = 1.0
+    return carried, redo
 
 
 def _merged_rows(old_to_new: np.ndarray, same_files: bool, old: tuple[np.ndarray, ...],
@@ -477,10 +539,12 @@ def positions(items: Sequence[str], among: Sequence[str]) -> np.ndarray:
     return np.fromiter((at.get(f, -1) for f in items), dtype=np.int64, count=len(items))
 
 
-def kept_positions(old_files: Sequence[str], files: Sequence[str], changed: set[str]) -> np.ndarray:
+def kept_positions(old_files: Sequence[str], files: Sequence[str], changed: set[str],
+                   at: np.ndarray | None = None) -> np.ndarray:
     """Per file of ``old_files``, its position in ``files``; -1 where it is gone or in
-    ``changed`` (its rows are read again)."""
-    out = positions(old_files, files)
+    ``changed`` (its rows are read again). ``at``: :func:`positions` of the two lists,
+    when the caller has it already."""
+    out = positions(old_files, files) if at is None else at.copy()
     if len(changed) <= 16:  # a few edited files: find them, not every file
         old = tuple(old_files)
         for f in changed:
@@ -745,7 +809,7 @@ def _patched_referrers(old: GraphData, new: GraphData, old_to_new: np.ndarray, f
 
 def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
                       old_to_new: np.ndarray, same_files: bool = False,
-                      to_new: np.ndarray | None = None) -> np.ndarray | None:
+                      to_new: np.ndarray | None = None, resolved: np.ndarray | None = None) -> np.ndarray | None:
     """``new``'s :attr:`GraphData.imported` from ``old``'s.
 
     A file's counts depend on its own rows (references, definitions, imports) and on the
@@ -755,7 +819,9 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
     counts, moved to their new row and to the names' new ids. ``old_to_new``: each old
     file's index in ``new`` (-1: gone or read again). None when ``old`` has no counts or
     its rows do not line up (then every row is counted). ``to_new``: each old name's id
-    in ``new`` (-1: gone) when the patch numbered them already."""
+    in ``new`` (-1: gone) when the patch numbered them already. ``resolved``: the files
+    whose imports the patch resolved again (the others' import rows were carried over
+    unchanged), when files came or went."""
     Po = old.reference_pattern()
     if old.imported is None or old.imported.shape != (Po.nnz,):
         return None
@@ -767,7 +833,9 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
         redo |= np.asarray(new.I[:, fresh_idx].sum(axis=1)).ravel() > 0
     kept_old = np.flatnonzero(old_to_new >= 0)
     kept_new = old_to_new[kept_old]
-    if not same_files:
+    if resolved is not None:
+        redo |= resolved  # only these files' imports can resolve differently now
+    elif not same_files:
         # files whose imports resolve differently now (with the same files an unchanged
         # file's imports resolve as before): compare each kept file's import row, the old
         # one moved to new indices by path (a target that is gone moves to -1)
