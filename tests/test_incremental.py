@@ -277,12 +277,14 @@ def test_an_edit_in_place_patches_names_privacy_and_imports_as_a_cold_build(repo
         cold = rm.graph
     assert patched.names == cold.names and {"_fresh_private", "__Mangled", "__fresh_dunder__"} <= set(cold.names)
     assert np.array_equal(patched.private, cold.private)
+    assert np.array_equal(patched.def_names, cold.def_names) and patched.def_names.dtype == cold.def_names.dtype
+    assert np.array_equal(patched.name_first, cold.name_first)
     at = {n: i for i, n in enumerate(cold.names)}
     assert cold.private[at["_fresh_private"]] and cold.private[at["__Mangled"]]
     assert not cold.private[at["__fresh_dunder__"]]
     for a, b in zip((*patched.R, patched.D, patched.I), (*cold.R, cold.D, cold.I)):
         assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
-        assert np.array_equal(a.data, b.data)
+        assert np.array_equal(a.data, b.data) and a.data.dtype == b.data.dtype
     assert np.array_equal(patched.imported, cold.imported)
     assert np.array_equal(patched.referrer_counts(), cold.referrer_counts())
     assert [patched.rows.strs[i] for i in patched.name_str.tolist()] == list(patched.names)
@@ -611,6 +613,10 @@ def test_an_edit_in_place_redoes_only_the_import_resolved_rows_it_can_change(rep
         assert rm.files == g.files
         patched = patch_graph(g, rm.files, {rel}, rm.index.tags)
         cold = rm.graph
+    for a, b in zip((*patched.R, patched.D), (*cold.R, cold.D)):  # names renumbered, rows taken over
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.data, b.data) and a.data.dtype == b.data.dtype
+    assert patched.names == cold.names and np.array_equal(patched.def_names, cold.def_names)
     assert patched.reweigh is not None and rm.files.index(rel) in patched.reweigh.tolist()
     assert patched.reweigh.size < len(rm.files)  # not every row
     rows: list[int] = []

@@ -402,11 +402,13 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     file, str_id, kind, count = _merged_rows(
         old_to_new, same_files, (rows.file, rows.str_id, rows.kind, rows.count),
         (fresh_pos[f] if f.size else f, s, k, c))
-    defs = None
+    defs = def_from = None
     if old_defs is not None:
-        defs = DefRows(*_merged_rows(
-            old_to_new, same_files, (old_defs.file, old_defs.str_id, old_defs.kind, old_defs.local, old_defs.line),
-            (fresh_pos[df] if df.size else df, ds, dk, dl, dline)), tuple(kinds))
+        *merged, def_from = _merged_rows(
+            old_to_new, same_files, (old_defs.file, old_defs.str_id, old_defs.kind, old_defs.local, old_defs.line,
+                                     np.arange(old_defs.size, dtype=np.int64)),
+            (fresh_pos[df] if df.size else df, ds, dk, dl, dline, np.full(len(df), -1, dtype=np.int64)))
+        defs = DefRows(*merged, tuple(kinds))
     seen = np.zeros(len(strs), dtype=bool)
     seen[str_id] = True
     if defs is not None:
@@ -435,8 +437,10 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
         _Prior(old.families, old.name_family, old_str, old.private)
     imports_of = (old.I, ~have) if same_files else \
         _carried_imports(old, files, at_new, ~have, file, str_id, kind, strs)
+    carry = _Carry(old.R, ~have, def_from if same_files and old.def_names is not None else None,
+                   old.def_names) if same_files and prior is not None else None
     g, to_new = _assemble(files, GraphRows(tuple(strs), file, str_id, kind, count, defs),
-                          imports_of=imports_of, labels=labels.tolist(), prior=prior)
+                          imports_of=imports_of, labels=labels.tolist(), prior=prior, carry=carry)
     g.referrers = _patched_referrers(old, g, old_to_new, np.flatnonzero(~have))
     resolved = imports_of[1] if imports_of is not None and not same_files else None
     g.imported = _patched_imported(old, g, ~have, old_to_new, same_files, to_new, resolved)
@@ -599,7 +603,8 @@ def _key_ids(uniq: np.ndarray, ids: np.ndarray, keys: np.ndarray, bound: int) ->
 def _assemble(files: Sequence[str], rows: GraphRows,
               imports_of: tuple[sp.csr_matrix, np.ndarray] | None = None,
               labels: Sequence[str] | None = None,
-              prior: _Prior | None = None) -> tuple[GraphData, np.ndarray | None]:
+              prior: _Prior | None = None,
+              carry: _Carry | None = None) -> tuple[GraphData, np.ndarray | None]:
     """The factored graph of ``files`` from their rows (see :class:`GraphRows`).
 
     Families are numbered by their first file, and each family's names by their first
@@ -610,7 +615,9 @@ def _assemble(files: Sequence[str], rows: GraphRows,
     ``labels``: each file's language family when known already (a family depends on
     the path alone), else read from the paths. ``prior``: an earlier graph's names;
     then the second value is each of its names' id here (-1: gone), and their privacy
-    is taken over instead of read again.
+    is taken over instead of read again. ``carry`` (with ``prior``, for the same files):
+    the earlier graph's reference matrices and definitions' name ids, whose rows of
+    unchanged files are taken over with the names renumbered.
     """
     files = tuple(files)
     nf = len(files)
@@ -654,7 +661,12 @@ def _assemble(files: Sequence[str], rows: GraphRows,
     R = []
     for kc in range(3):
         m = k == kc
-        R.append(sp.csr_matrix((c[m], (f[m], nid[m])), shape=(nf, nn)))
+        got = None
+        if carry is not None and to_new is not None:
+            mf = m & carry.fresh[f]
+            got = _renumbered_rows(carry.R[kc], to_new, nn,
+                                   sp.csr_matrix((c[mf], (f[mf], nid[mf])), shape=(nf, nn)), carry.fresh)
+        R.append(got if got is not None else sp.csr_matrix((c[m], (f[m], nid[m])), shape=(nf, nn)))
     m = k == _DEF
     df, dn = f[m], nid[m]
     D = sp.csr_matrix((np.ones(len(df)), (dn, df)), shape=(nn, nf))
@@ -672,12 +684,66 @@ def _assemble(files: Sequence[str], rows: GraphRows,
     def_names = None
     if rows.defs is not None:
         # each definition's name id: its (family, string) key among the named keys
-        dkey = file_fam[rows.defs.file].astype(np.int64) * S + rows.defs.str_id.astype(np.int64)
-        def_names = _key_ids(uniq, new_id, dkey, bound).astype(np.int32)
+        if carry is not None and to_new is not None and carry.def_from is not None:
+            # kept definitions: their old name's new id; fresh ones looked up
+            src = carry.def_from
+            def_names = np.full(src.size, -1, dtype=np.int32)
+            kept = np.flatnonzero(src >= 0)
+            old_ids = carry.def_names[src[kept]]
+            named_kept = old_ids >= 0
+            def_names[kept[named_kept]] = to_new[old_ids[named_kept]]
+            new_rows = np.flatnonzero(src < 0)
+            dkey = file_fam[rows.defs.file[new_rows]].astype(np.int64) * S + \
+                rows.defs.str_id[new_rows].astype(np.int64)
+            def_names[new_rows] = _key_ids(uniq, new_id, dkey, bound)
+        else:
+            dkey = file_fam[rows.defs.file].astype(np.int64) * S + rows.defs.str_id.astype(np.int64)
+            def_names = _key_ids(uniq, new_id, dkey, bound).astype(np.int32)
     name_first = f[first[order]].astype(np.int32) if key.size else np.zeros(0, dtype=np.int32)
     g = GraphData.from_arrays(files, names, R, D, I, tuple(fam_ids), file_fam, name_fam, rows=rows,
                               def_names=def_names, name_str=name_str, private=private, name_first=name_first)
     return g, to_new
+
+
+@dataclass(frozen=True)
+class _Carry:
+    """What a patch of the same files takes over from the earlier graph: its reference
+    matrices (rows of files not ``fresh`` are kept), and per definition row of the new
+    graph the row it was in the earlier one (-1: fresh) with the earlier name ids."""
+
+    R: tuple[sp.csr_matrix, ...]
+    fresh: np.ndarray
+    def_from: np.ndarray | None
+    def_names: np.ndarray | None
+
+
+def _renumbered_rows(old: sp.csr_matrix, to_new: np.ndarray, nn: int, fresh_rows: sp.csr_matrix,
+                     fresh: np.ndarray) -> sp.csr_matrix:
+    """``old``'s rows with their columns (name ids) renumbered by ``to_new``, the rows where
+    ``fresh`` is set taken from ``fresh_rows`` (values in their type); each row sorted
+    again where renumbering moved a name past another (canonical, like a build). None
+    when a kept row names an id that is gone (then the caller builds the matrix whole)."""
+    old = old.tocsr()
+    if old.shape[0] != fresh.size:
+        return None
+    cols = to_new[old.indices]
+    gone = np.flatnonzero(cols < 0)
+    if gone.size and not fresh[np.searchsorted(old.indptr, gone, side="right") - 1].all():
+        return None
+    moved = sp.csr_matrix((old.data.astype(fresh_rows.dtype, copy=False),
+                           np.maximum(cols, 0).astype(fresh_rows.indices.dtype), old.indptr),
+                          shape=(old.shape[0], nn))
+    out = with_rows(moved, fresh_rows, fresh)
+    if out.nnz:
+        step = np.diff(out.indices.astype(np.int64))
+        starts = out.indptr[1:-1]
+        inside = np.ones(out.nnz - 1, dtype=bool)
+        inside[starts[(starts > 0) & (starts < out.nnz)] - 1] = False
+        if (step[inside] <= 0).any():
+            out.has_sorted_indices = False
+            out.sort_indices()
+    out.has_canonical_format = True
+    return out
 
 
 def with_rows(old: sp.csr_matrix, new: sp.csr_matrix, take: np.ndarray) -> sp.csr_matrix:
