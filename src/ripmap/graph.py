@@ -884,10 +884,12 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
     imports now resolve to other files (a file came or went); the other files keep their
     counts, moved to their new row and to the names' new ids. ``old_to_new``: each old
     file's index in ``new`` (-1: gone or read again). None when ``old`` has no counts or
-    its rows do not line up (then every row is counted). ``to_new``: each old name's id
-    in ``new`` (-1: gone) when the patch numbered them already. ``resolved``: the files
-    whose imports the patch resolved again (the others' import rows were carried over
-    unchanged), when files came or went."""
+    its rows do not line up, or when the patch could not number the old names among the
+    new (``to_new``: each old name's id in ``new``, -1: gone); then every row is counted.
+    ``resolved``: the files whose imports the patch resolved again (the others' import
+    rows were carried over unchanged), when files came or went."""
+    if to_new is None:
+        return None
     Po = old.reference_pattern()
     if old.imported is None or old.imported.shape != (Po.nnz,):
         return None
@@ -922,9 +924,6 @@ def _patched_imported(old: GraphData, new: GraphData, fresh: np.ndarray,
         mism = co[eq_o] != In.indices[eq_n]
         differs[ro[eq_o][mism]] = True
         redo[kept_new[differs]] = True
-    # old name id → new id, through (family, string): ids are renumbered as names come and go
-    if to_new is None:
-        to_new = _names_by_lookup(old, new)
     new_to_old = np.full(nf, -1, dtype=np.int64)
     new_to_old[kept_new] = kept_old
     keep_rows = np.flatnonzero(~redo)  # every file not kept is fresh, so redone
@@ -985,16 +984,6 @@ def _reweigh(old: GraphData, new: GraphData, fresh: np.ndarray, to_new: np.ndarr
             at = np.flatnonzero(touched[R.indices])
             rows[np.searchsorted(R.indptr, at, side="right") - 1] = True
     return np.flatnonzero(rows)
-
-
-def _names_by_lookup(old: GraphData, new: GraphData) -> np.ndarray:
-    """Each of ``old``'s names' id in ``new`` (-1: gone), through (family, string)
-    dictionaries: for a graph that does not keep its names' strings' indices."""
-    maps = new.family_name_indexes()
-    fam_new = {f: i for i, f in enumerate(new.families)}
-    return np.fromiter((maps[fam_new[old.families[f]]].get(n, -1) if old.families[f] in fam_new else -1
-                        for n, f in zip(old.names, old.name_family.tolist())), dtype=np.int64,
-                       count=len(old.names))
 
 
 def _rows_of(files: Sequence[str], tags: Mapping[str, Sequence[Tag]]):
