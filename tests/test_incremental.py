@@ -14,7 +14,7 @@ from ripmap.api import RepoMap, RepoMapPool
 from ripmap.cache import TagCache
 from ripmap.discover import ListingProbe
 
-from fixtures_rank import make_rich_repo
+from fixtures_rank import make_rich_repo, write_tree
 
 QUERIES = [
     {},
@@ -48,6 +48,13 @@ def _maps(rm: RepoMap) -> list[dict]:
 def _cold(root: Path) -> list[dict]:
     with RepoMap(root, use_cache=False) as rm:
         return _maps(rm)
+
+
+def _same_bits(a, b, what: str = "") -> None:
+    """Two sparse matrices hold the same entries in the same order, values of one type."""
+    assert a.shape == b.shape, what
+    assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices), what
+    assert np.array_equal(a.data, b.data) and a.data.dtype == b.data.dtype, what
 
 
 @pytest.fixture
@@ -252,8 +259,7 @@ def test_patched_graph_equals_a_cold_build_bit_for_bit(repo: Path) -> None:
         cold = rm.graph
     assert patched.files == cold.files and patched.names == cold.names and patched.families == cold.families
     for a, b in zip((*patched.R, patched.D, patched.I), (*cold.R, cold.D, cold.I)):
-        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
-        assert np.array_equal(a.data, b.data)
+        _same_bits(a, b)
     assert set(files) ^ set(patched.files) == {"added_mod.py", "top.py"}
     assert np.array_equal(patched.imported, cold.imported)
     assert np.array_equal(patched.private, cold.private)
@@ -283,8 +289,7 @@ def test_an_edit_in_place_patches_names_privacy_and_imports_as_a_cold_build(repo
     assert cold.private[at["_fresh_private"]] and cold.private[at["__Mangled"]]
     assert not cold.private[at["__fresh_dunder__"]]
     for a, b in zip((*patched.R, patched.D, patched.I), (*cold.R, cold.D, cold.I)):
-        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
-        assert np.array_equal(a.data, b.data) and a.data.dtype == b.data.dtype
+        _same_bits(a, b)
     assert np.array_equal(patched.imported, cold.imported)
     assert np.array_equal(patched.referrer_counts(), cold.referrer_counts())
     assert [patched.rows.strs[i] for i in patched.name_str.tolist()] == list(patched.names)
@@ -308,10 +313,7 @@ def test_with_rows_replaces_exactly_the_taken_rows() -> None:
         take = np.zeros(n, dtype=bool)
         take[take_at] = True
         want = sp.vstack([(new if t else old)[r] for r, t in enumerate(take)], format="csr")
-        got = with_rows(old, new, take)
-        assert got.shape == want.shape
-        assert np.array_equal(got.indptr, want.indptr) and np.array_equal(got.indices, want.indices)
-        assert np.array_equal(got.data, want.data)
+        _same_bits(with_rows(old, new, take), want)
 
 
 @pytest.mark.parametrize("edited", ["d1/mod1.py", "app.py"])
@@ -614,8 +616,7 @@ def test_an_edit_in_place_redoes_only_the_import_resolved_rows_it_can_change(rep
         patched = patch_graph(g, rm.files, {rel}, rm.index.tags)
         cold = rm.graph
     for a, b in zip((*patched.R, patched.D), (*cold.R, cold.D)):  # names renumbered, rows taken over
-        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
-        assert np.array_equal(a.data, b.data) and a.data.dtype == b.data.dtype
+        _same_bits(a, b)
     assert patched.names == cold.names and np.array_equal(patched.def_names, cold.def_names)
     assert patched.reweigh is not None and rm.files.index(rel) in patched.reweigh.tolist()
     assert patched.reweigh.size < len(rm.files)  # not every row
@@ -631,10 +632,7 @@ def test_an_edit_in_place_redoes_only_the_import_resolved_rows_it_can_change(rep
     assert rows == [patched.reweigh.size]
     want = edges.factored_file_graph(cold, DEFAULT)
     for name in ("Wi", "Rw", "Dw"):
-        a, b = getattr(got, name), getattr(want, name)
-        assert a.shape == b.shape
-        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices), name
-        assert np.array_equal(a.data, b.data), name
+        _same_bits(getattr(got, name), getattr(want, name), name)
     assert np.array_equal(got.out, want.out) and np.array_equal(got.referrers, want.referrers)
     if edit == "imported":
         assert (got.Wi != before.Wi).nnz  # the edit did change import-resolved rows
@@ -899,9 +897,7 @@ def test_files_that_come_and_go_re_resolve_exactly_the_imports_that_can_name_the
         "other/unrelated.py": "import json\n\n\ndef keep():\n    return json.dumps({})\n",
         "other/uses_pkg.py": "import pkg\n\n\ndef go():\n    return pkg.helper()\n",
     }
-    for rel, text in tree.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    write_tree(root, tree)
     with RepoMap(root, use_cache=False, use_git=False) as rm:
         g = rm.graph
     added = {
@@ -911,16 +907,13 @@ def test_files_that_come_and_go_re_resolve_exactly_the_imports_that_can_name_the
         "lib/index.js": "export default function c() { return 4; }\n",
         "util/more.go": "package util\n\nfunc More() {}\n",
     }
-    for rel, text in added.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    write_tree(root, added)
     (root / "pkg/util.py").unlink()
     with RepoMap(root, use_cache=False, use_git=False) as rm:
         patched = patch_graph(g, rm.files, set(), rm.index.tags)
         cold = rm.graph
     for a, b in ((patched.I, cold.I), *zip(patched.R, cold.R), (patched.D, cold.D)):
-        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
-        assert np.array_equal(a.data, b.data)
+        _same_bits(a, b)
     assert np.array_equal(patched.imported, cold.imported)
     at = {f: i for i, f in enumerate(cold.files)}
     before = {g.files[i]: {g.files[j] for j in g.I[i].indices} for i in range(g.n_files)}
