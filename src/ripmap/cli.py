@@ -166,10 +166,27 @@ def run(argv: Sequence[str] | None = None) -> int:
     params = resolve_params(args.preset or None, args.params)
     t0 = time.perf_counter()
     where = RepoMap.resolve(args.paths, args.chat, root=args.root)
-    warn = (lambda m: print(f"ripmap: {m}", file=sys.stderr))
+    warned = []
+
+    def warn(m: str) -> None:
+        warned.append(m)
+        print(f"ripmap: {m}", file=sys.stderr)
+
+    fmt = ("join-json" if args.format == "json" else "join") if args.join else args.format
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
+                                       and not os.environ.get("NO_COLOR"))
+    color = color and fmt == "text"
     with RepoMap(where.root, params, use_cache=not args.no_cache, cache_dir=args.cache_dir, use_git=not args.no_git,
                  warn=warn, verbose=args.verbose, tokenizer=args.tokenizer) as rm:
         rm.write_behind()  # the cache is written while the map is ranked and drawn
+        question = dict(chat_files=where.chat, focus=args.focus, mentioned_idents=args.ident)
+        key = None
+        if not args.explain and not args.no_cache:
+            # the same question of the same tree: the map printed last time (nothing ranked)
+            key = rm.map_key(**question, tokens=args.tokens, format=fmt, calls=args.calls, color=color)
+            kept = rm.kept_map(key)
+            if kept is not None:
+                return _print_map(rm, kept, args, t0, kept=True)
         tokenizer = None
         if not args.explain:
             if args.tokenizer or os.environ.get("RIPMAP_TOKENIZER"):
@@ -179,20 +196,23 @@ def run(argv: Sequence[str] | None = None) -> int:
                 # read and its encoder built (0.17 s, mostly outside the GIL) while indexing runs
                 tokenizer = threading.Thread(target=lambda: rm.counter, name="ripmap-tokenizer", daemon=True)
                 tokenizer.start()
-        ranking = rm.rank(chat_files=where.chat, focus=args.focus, mentioned_idents=args.ident)
+        ranking = rm.rank(**question)
         if tokenizer is not None:
             tokenizer.join()  # had it failed, rendering makes the counter again and says why
         if args.explain:
             return _explain(ranking, where.relative(args.explain), args)
-        fmt = ("join-json" if args.format == "json" else "join") if args.join else args.format
-        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
-                                           and not os.environ.get("NO_COLOR"))
-        out = rm.render(ranking, tokens=args.tokens, format=fmt, calls=args.calls, color=color and fmt == "text")
-        if args.join and not out.files:
-            raise RipmapError("nothing fits: every ranked file is larger than the budget")
-        sys.stdout.write(out.text + ("\n" if fmt.endswith("json") else ""))
-        if args.stats or args.verbose:
-            _print_stats(rm, out, args.tokens, time.perf_counter() - t0)
+        out = rm.render(ranking, tokens=args.tokens, format=fmt, calls=args.calls, color=color)
+        code = _print_map(rm, out, args, t0)
+        rm.keep_map(key, out, warned)  # with what it said: said again when it is printed again
+    return code
+
+
+def _print_map(rm: RepoMap, out, args: argparse.Namespace, t0: float, kept: bool = False) -> int:
+    if args.join and not out.files:
+        raise RipmapError("nothing fits: every ranked file is larger than the budget")
+    sys.stdout.write(out.text + ("\n" if out.format.endswith("json") else ""))
+    if args.stats or args.verbose:
+        _print_stats(rm, out, args.tokens, time.perf_counter() - t0, kept)
     return 0
 
 
@@ -205,11 +225,17 @@ def _explain(ranking, target: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_stats(rm: RepoMap, out, budget: int, elapsed: float) -> None:
-    """``--stats``: counts and timings of the map just printed, on stderr."""
+def _print_stats(rm: RepoMap, out, budget: int, elapsed: float, kept: bool = False) -> None:
+    """``--stats``: counts and timings of the map just printed, on stderr (``kept``: the
+    map an earlier run printed for the same question of the same tree)."""
     if out.format.startswith("join"):
         print(f"ripmap: joined {len(out.files)} files, {out.tokens} of {budget} tokens "
               f"({out.counter}); {out.skipped} higher-ranked files not included", file=sys.stderr)
+        return
+    if kept:
+        print(f"ripmap: {out.files_total} files, {out.symbols_total} symbols; shown {len(out.files)} files, "
+              f"{out.symbols_shown} symbols, {out.tokens}/{budget} tokens ({out.counter}); the map kept from an "
+              f"earlier run (same tree, same question); total {elapsed:.3f}s", file=sys.stderr)
         return
     t = rm.timings
     print(f"ripmap: {out.files_total} files, {out.symbols_total} symbols; shown "

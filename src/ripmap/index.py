@@ -30,7 +30,7 @@ from .graph import positions
 
 # A file modified this recently may have changed again within the filesystem's mtime
 # granularity after its tags were cached ("racily clean", as git calls it): verify its hash.
-_RACY_WINDOW_NS = 2_000_000_000
+RACY_WINDOW_NS = 2_000_000_000
 
 # Below this many files to parse, a process pool costs more than it saves.
 _POOL_MIN_FILES = 48
@@ -496,7 +496,7 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         progress = sys.stderr.isatty()
 
     files = list(disc.files)
-    racy_ns = time.time_ns() - _RACY_WINDOW_NS
+    racy_ns = time.time_ns() - RACY_WINDOW_NS
     seen: dict[str, tuple[int, int]] = {}
     if previous is not None and cache.enabled:
         seen = {f.rel: (f.size, f.mtime_ns) for f in previous.files}

@@ -16,6 +16,8 @@ weighted file graph       ``wgraph:<fingerprint>:<point>``  any mapped file chan
                                                           point of the graph parameters
 PageRank of one query     ``pagerank:<fingerprint>:<key>``  any mapped file changes, another graph
                                                           point, α or personalization
+printed map               ``map:<digest>``                anything it is drawn from changes (see
+                                                          :meth:`ripmap.api.RepoMap.map_key`)
 ========================  ==============================  =====================================
 
 The graph carries its rows, its referrer counts and each file's (size, mtime), so the
@@ -51,9 +53,11 @@ from ..rank.lexical import CHUNK_FIELDS, FILE_FIELDS, INDEX_VERSION, LexicalCoun
 from .protocol import Cache
 
 #: the key prefixes (the store keeps the newest two blobs of each)
-GRAPH, GIT, LEXICAL, FILE_GRAPH, PAGERANK = "graph", "git", "lexical3", "wgraph", "pagerank"
+GRAPH, GIT, LEXICAL, FILE_GRAPH, PAGERANK, MAP = "graph", "git", "lexical3", "wgraph", "pagerank", "map"
 #: every kind this version keeps (others are dropped: see :meth:`BlobStore.save_graph`)
-KINDS = (GRAPH, GIT, LEXICAL, FILE_GRAPH, PAGERANK)
+KINDS = (GRAPH, GIT, LEXICAL, FILE_GRAPH, PAGERANK, MAP)
+#: version of the printed-map blob
+MAP_FORMAT = 1
 #: version of the weighted file graph blob: bumped whenever :mod:`ripmap.rank.edges` weighs
 #: an edge differently, so factors assembled by older code are never read
 FILE_GRAPH_VERSION = 1
@@ -237,6 +241,28 @@ class BlobStore:
             buf = io.BytesIO()
             np.savez(buf, version=np.array(FILE_GRAPH_VERSION), r=np.asarray(r, dtype=np.float64))
             self._put(_derived_key(PAGERANK, self.fingerprint, key), buf.getvalue())
+
+    # -- a printed map (keyed by a digest of everything it is drawn from) ---------------
+    def load_map(self, key: str) -> dict | None:
+        """What was kept under ``key`` with :meth:`save_map` (a JSON object: the map's
+        fields, what it was drawn from), or None (not kept, of another version, or corrupt)."""
+        blob = self.cache.get_blob(f"{MAP}:{key}")
+        if blob is None:
+            return None
+        try:
+            got = json.loads(blob.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        if not isinstance(got, dict) or got.get("version") != MAP_FORMAT or not isinstance(got.get("kept"), dict):
+            return None
+        return got["kept"]
+
+    def save_map(self, key: str, fields: dict, *, keep: int) -> None:
+        blob = json.dumps({"version": MAP_FORMAT, "kept": fields}, ensure_ascii=False).encode("utf-8")
+        if self.later is not None:
+            self.later(lambda: self.cache.put_blob(f"{MAP}:{key}", blob, keep=keep))
+        else:
+            self.cache.put_blob(f"{MAP}:{key}", blob, keep=keep)
 
     # -- git signals (keyed by HEAD, not by the index) --------------------------------
     def load_git(self, head: str, until: str | None) -> GitSignals | None:

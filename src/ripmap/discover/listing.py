@@ -30,26 +30,25 @@ _GIT_ENV_OVERRIDES = (
 def git_list(root: Path, notes: list[str]) -> list[str] | None:
     """Root-relative paths git would show, or None if git cannot answer."""
     env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV_OVERRIDES}
-    base = ["git", "-c", "core.quotepath=off", "-C", str(root)]
+    env.update(LC_ALL="C", LANGUAGE="C")  # its messages in English: they are read below
+    # Run from the root, ls-files lists only paths under it, relative to it. Outside a
+    # work tree it fails, and how it fails tells why (one process: a separate
+    # `rev-parse` first cost a spawn per map)
     try:
-        probe = subprocess.run(
-            [*base, "rev-parse", "--show-toplevel"],
+        listing = subprocess.run(
+            ["git", "-c", "core.quotepath=off", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+             "--exclude-standard"],
             capture_output=True, stdin=subprocess.DEVNULL, env=env, check=False,
         )
     except OSError:
         return None  # git not installed
-    if probe.returncode != 0:
-        if b"dubious ownership" in probe.stderr:
-            notes.append("git refused this repository (dubious ownership); walked the tree instead")
-        return None
-    # Run from the root, ls-files lists only paths under it, relative to it.
-    listing = subprocess.run(
-        [*base, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True, stdin=subprocess.DEVNULL, env=env, check=False,
-    )
     if listing.returncode != 0:
-        first = listing.stderr.decode(errors="replace").strip().splitlines()[:1]
-        notes.append(f"git ls-files failed ({first[0] if first else listing.returncode}); walked the tree instead")
+        err = listing.stderr.decode(errors="replace")
+        if "dubious ownership" in err:
+            notes.append("git refused this repository (dubious ownership); walked the tree instead")
+        elif "not a git repository" not in err and "work tree" not in err:  # not in one: walk quietly
+            first = err.strip().splitlines()[:1]
+            notes.append(f"git ls-files failed ({first[0] if first else listing.returncode}); walked the tree instead")
         return None
     # one decode for the whole listing (what os.fsdecode does per name: NUL never occurs
     # inside an encoded name, so decoding before splitting gives the same names)
