@@ -15,7 +15,12 @@ summed over the process tree (what the run really holds: forked workers share pa
 * ``warm``: nothing changed since the last two runs: one unmeasured run precedes it (the
   second run over an unchanged tree is the one that keeps what ranking derives from the
   graph; the runs after it are what a user sees), so a warm run after ``cold``, or on a
-  tree the last bench restored, is measured steady;
+  tree the last bench restored, is measured steady. The same question of the same tree:
+  ripmap prints the map it kept from the run before;
+* ``question``: the warm tree asked a question never asked before (a ``--focus`` of its
+  own each time), after one unmeasured question (the first question after a change
+  patches the stored word index once): ranked and drawn from the cached index, graph,
+  word index and git signals;
 * ``edit``: one file got a new function;
 * ``add``: one new file;
 * ``delete``: one file removed;
@@ -224,9 +229,11 @@ def ripmap_once(root: Path, cache: Path, tokens: int, state: str, extra: list[st
     if p.returncode != 0:
         raise SystemExit(f"ripmap failed ({state}, exit {p.returncode}): {text[-2000:]}")
     m = re.search(r"parsed (\d+)", text)
-    line = next((ln for ln in text.splitlines() if ln.startswith("ripmap: ") and "index " in ln), text.strip()[-300:])
+    kept = "kept from an earlier run" in text  # the map printed before: nothing parsed
+    line = next((ln for ln in text.splitlines() if ln.startswith("ripmap: ") and ("index " in ln or kept)),
+                text.strip()[-300:])
     return Run(state, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, sampler.peak_kb / 1024,
-               int(m.group(1)) if m else -1, line)
+               int(m.group(1)) if m else 0 if kept else -1, line)
 
 
 def _pick(root: Path, suffix: str) -> Path:
@@ -269,9 +276,16 @@ def run_states(root: Path, cache: Path, tokens: int, states: list[str], log=prin
                 _git(root, "commit", "-q", "-m", "scale bench: one edit, one new file, one deletion")
             elif state == "warm":
                 ripmap_once(root, cache, tokens, "settle")  # see the module docs
-            else:
+            elif state != "question":
                 raise SystemExit(f"unknown state {state!r}")
-            r = ripmap_once(root, cache, tokens, state)
+
+            def ask() -> list[str]:
+                return ["--focus", f"scale bench question {time.time_ns()} parse config"]
+
+            extra = ask() if state == "question" else None
+            if state == "question":
+                ripmap_once(root, cache, tokens, "settle", ask())  # see the module docs
+            r = ripmap_once(root, cache, tokens, state, extra)
             log(f"{state}: {r.wall_s:.2f}s wall, {r.cpu_s:.1f} CPU-s, {r.max_rss_mb:.0f} MB max RSS, "
                 f"{r.peak_pss_mb:.0f} MB peak PSS, parsed {r.parsed}\n  {r.stats}")
             out.append(r)
@@ -347,7 +361,7 @@ def main() -> None:
     r.add_argument("root", type=Path)
     r.add_argument("--cache", type=Path, default=Path("/tmp/ripmap-cache-scale"))
     r.add_argument("--tokens", type=int, default=4096)
-    r.add_argument("--states", default="cold,warm,edit,add,delete,commit")
+    r.add_argument("--states", default="cold,warm,question,edit,add,delete,commit")
     v = sub.add_parser("server", help="repo_map calls on one warm MCP server (in process), before and after an edit")
     v.add_argument("root", type=Path)
     v.add_argument("--cache", type=Path, default=Path("/tmp/ripmap-cache-scale"))
