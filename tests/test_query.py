@@ -180,3 +180,52 @@ def test_the_path_index_answers_as_an_index_of_every_trailing_run_would():
     assert px.module("pkg") == [1] and px.module("pkg/sub") == [2] and px.module("web/types") == [5]
     assert px.stem["types"] == [5] and px.stem["index"] == [0, 6]
     assert px.stem_lower["shapes"] == [9, 10] and px.stem_lower["view"] == [11] and px.stem_lower["util"] == [3, 4, 14, 15]
+
+
+def _path_index_file_by_file(files):
+    """PathIndex's tables spelled out file by file (each rule applied to each path)."""
+    import re
+
+    by_base, by_module, stems, lows = {}, {}, {}, {}
+    gen = re.compile(r"(_pb2_grpc|_pb2|_pb|\.pb|_grpc|\.g|\.generated|_generated|\.gen|_gen)$")
+    for i, rel in enumerate(files):
+        head, _, base = rel.rpartition("/")
+        by_base.setdefault(base, []).append(i)
+        stem = base[:base.rfind(".")] if base.rfind(".") > 0 else base
+        stem = stem[:-2] if stem.endswith(".d") else stem
+        stems.setdefault(stem, []).append(i)
+        lows.setdefault(stem.lower(), []).append(i)
+        bare = gen.sub("", stem.lower())
+        if bare and bare != stem.lower():
+            lows.setdefault(bare, []).append(i)
+        if stem in ("__init__", "index", "mod", "lib") and head:
+            stem = head.rpartition("/")[2]
+        by_module.setdefault(stem, []).append(i)
+    return by_base, by_module, stems, lows
+
+
+def test_the_path_index_tables_are_the_per_file_rules_in_file_order():
+    """Built per distinct basename, the tables must hold what the per-file rules give:
+    every file under each of its keys, in file order, also where several basenames share
+    a key (x.py and x.pyi; X.py and x.py lowercased; shapes_pb2.py and shapes.py)."""
+    from hypothesis import given, settings, strategies as st
+
+    from ripmap.graph import INDEX_STEMS
+
+    comps = st.sampled_from(["a", "b", "pkg", "web", "X", "x", "shapes", "deep"])
+    bases = st.sampled_from(["x.py", "x.pyi", "X.py", "shapes_pb2.py", "shapes.py", "__init__.py", "index.ts",
+                             "index.d.ts", "mod.rs", "lib.rs", "main.go", "README", ".hidden", "view.g.dart",
+                             "View.G.dart", "a.b.c", "x"])
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.tuples(st.lists(comps, max_size=3), bases), max_size=40))
+    def check(entries):
+        files = sorted({"/".join([*d, b]) for d, b in entries})
+        px = PathIndex.build(files)
+        by_base, by_module, stems, lows = _path_index_file_by_file(files)
+        assert px.by_base == by_base and px.stem == stems and px.stem_lower == lows
+        assert px.by_module == by_module
+
+    assert set(INDEX_STEMS) == {"__init__", "index", "mod", "lib"}  # the rule spelled out above
+
+    check()
