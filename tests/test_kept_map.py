@@ -135,21 +135,40 @@ def test_a_kept_map_that_does_not_read_back_is_drawn_again(repo, tmp_path, capsy
     rm.close()
 
 
-def test_the_warnings_a_map_came_with_are_said_again_with_it(repo, tmp_path) -> None:
+def test_what_the_tree_gave_cause_to_say_is_said_again_with_the_kept_map(repo, tmp_path) -> None:
     cache = tmp_path / "cache"
+    (repo / "pkg/blob.py").write_bytes(b"x = 1\x00\x00\x01\n")  # skipped as binary: a note of the tree
+    _settle(repo)
     said: list[str] = []
-    with RepoMap(repo, cache_dir=cache, warn=said.append) as rm:
+    with RepoMap(repo, cache_dir=cache, warn=said.append, verbose=True) as rm:
         key = rm.map_key(focus="token", tokens=400)
         assert rm.kept_map(key) is None  # nothing kept yet: nothing listed either
         out = rm.render(rm.rank(focus="token"), tokens=400)
-        rm.keep_map(key, out, ["pkg/odd.py: unreadable (permission denied)"])
+        rm.keep_map(key, out)
+    assert any("pkg/blob.py" in m and "binary" in m for m in said)
     heard: list[str] = []
-    with RepoMap(repo, cache_dir=cache, warn=heard.append) as rm:
+    with RepoMap(repo, cache_dir=cache, warn=heard.append, verbose=True) as rm:
         kept = rm.kept_map(rm.map_key(focus="token", tokens=400))
         assert kept is not None and kept.text == out.text and kept.files == out.files
-        assert heard == ["pkg/odd.py: unreadable (permission denied)"]
+        assert heard == [m for m in said if "pkg/blob.py" in m]
         # the listing it took is the one the index then uses, and the ranking still works
         assert list(rm.rank(focus="token").files[:1]) == list(out.files[:1])
+
+
+def test_the_caches_own_trouble_is_not_said_again_with_a_kept_map(repo, tmp_path, capsys) -> None:
+    """A run that found the cache corrupt says so once; the map it kept does not repeat it."""
+    from ripmap.cache.tags import cache_path_for
+
+    cache = tmp_path / "cache"
+    first, _ = _map(repo, cache, capsys)
+    db = cache_path_for(repo, cache)
+    db.write_bytes(db.read_bytes()[:4096] + b"\x00garbage" * 10)
+    for f in db.parent.glob(db.name + "-*"):
+        f.unlink()
+    out, err = _map(repo, cache, capsys)
+    assert out == first and "corrupt" in err and "kept from" not in err
+    out, err = _map(repo, cache, capsys)
+    assert out == first and "kept from" in err and "corrupt" not in err
 
 
 def test_the_key_covers_the_question_the_format_and_ripmaps_own_code(repo, tmp_path, monkeypatch) -> None:

@@ -43,7 +43,8 @@ from .cache import NullCache, TagCache
 from .cache.blobs import BlobStore, StoredGraph
 from .callgraph import CallGraph
 from .config import Config, load_config
-from .discover import CLASSIFY_VERSION, Discovery, ListingProbe, ProbeSnapshot, discover, rediscover
+from .discover import (CLASSIFY_VERSION, Discovery, Listing, ListingProbe, ProbeSnapshot, discover, list_files,
+                       rediscover)
 from .errors import RipmapError, UsageError
 from .gitinfo import GitSignals, git_head, git_toplevel, load_git_signals
 from .graph import GraphData, build_graph, patch_graph
@@ -189,9 +190,10 @@ class RepoMap:
         self._writer: ThreadPoolExecutor | None = None  # a watched map's cache writes (see watch())
         self._lexical_ahead: _ReadAhead | None = None  # the lexical index read beside the listing (see rank())
         self._graph_ahead: _ReadAhead | None = None  # the graph read beside the listing (see context)
-        self._discovered: Discovery | None = None  # the listing kept_map took, for the index to take over
+        self._listing: Listing | None = None  # the listing kept_map took, for the index to take over
         self._head_seen: str | None = None  # HEAD as kept_map read it (with that listing)
         self._asked_words = False  # whether the question map_key was last asked weighs words
+        self._tree_notes: list[str] = []  # what the tree gave cause to say (see _note)
         self._rankings: OrderedDict[tuple, Ranking] = OrderedDict()  # per query, for this snapshot
         self._renders: OrderedDict[tuple, tuple[Ranking, Rendered]] = OrderedDict()
 
@@ -249,7 +251,8 @@ class RepoMap:
             t = time.perf_counter()
             # HEAD is read beside the listing (a process of its own, waited for outside the
             # GIL), and from before its end: a commit during the build shows as a change
-            disc, self._discovered = self._discovered, None  # listed already (see kept_map)
+            listing, self._listing = self._listing, None  # listed already (see kept_map)
+            disc = listing.finish() if listing is not None else None
             head = (_ReadAhead(functools.partial(git_head, self.root)) if self.use_git and disc is None else None)
             self._index = build_index(self.root, config=self.config, cache=self.cache, progress=self.progress,
                                       discovered=disc)
@@ -258,10 +261,17 @@ class RepoMap:
             self.timings.index_s = time.perf_counter() - t
             if self.verbose:
                 for n in self._index.notes:
-                    self.warn(n)
+                    self._note(n)
             else:
                 self._summarize_notes(self._index.notes)
         return self._index
+
+    def _note(self, msg: str) -> None:
+        """Say what the tree itself gives cause to (files skipped or failing, a shallow
+        history): said again with a map kept for this tree (see :meth:`keep_map`). The
+        cache's own trouble is said with :attr:`warn` alone: it belongs to one run."""
+        self._tree_notes.append(msg)
+        self.warn(msg)
 
     def _summarize_notes(self, notes: list[str]) -> None:
         """Without -v, only problems worth a line: files skipped or failing, not routine skips.
@@ -280,9 +290,9 @@ class RepoMap:
         for why, wheres in by_reason.items():
             lines.append(f"{wheres[0]}: {why}" if len(wheres) == 1 else f"{len(wheres)} files ({wheres[0]}, ...): {why}")
         for line in lines[:5]:
-            self.warn(line)
+            self._note(line)
         if len(lines) > 5:
-            self.warn(f"... and {len(lines) - 5} more kinds of file problems (use -v to see all)")
+            self._note(f"... and {len(lines) - 5} more kinds of file problems (use -v to see all)")
 
     @property
     def graph(self) -> GraphData:
@@ -417,6 +427,7 @@ class RepoMap:
         head = ahead.result() if ahead is not None else None
         self._built = Stamp(self.config, idx.listing, head)
         self._settle(probe)
+        self._tree_notes = []  # a long-lived map says only what is new (and keeps no map)
         self._summarize_notes([n for n in idx.notes if n not in set(old_idx.notes)])
         moved = old_built is None or head != old_built.head
         # classes come from paths and control files (.gitattributes), not from the stamps
@@ -516,7 +527,7 @@ class RepoMap:
         sig = load_git_signals(self.root, until=self.git_until)
         for n in sig.notes:
             if self.verbose or "shallow" in n:
-                self.warn(n)
+                self._note(n)
         if head is not None and not sig.is_empty:
             blobs.save_git(head, self.git_until, sig)
         return sig
@@ -563,10 +574,10 @@ class RepoMap:
         the warnings it came with said again; else None, and it is drawn.
 
         Nothing is read when no map was kept for the question. Otherwise the tree is
-        listed (which the index then takes over) and nothing else is done: no tag, graph or
-        git history is read. A file changed so recently that its stamp cannot vouch for
-        its content (the tag cache's rule) means the map is drawn again, as does a kept
-        map that does not read back whole (never trusted)."""
+        listed (which the index then takes over) and nothing else is done: no file's classes
+        are told, no tag, graph or git history is read. A file changed so recently that its
+        stamp cannot vouch for its content (the tag cache's rule) means the map is drawn
+        again, as does a kept map that does not read back whole (never trusted)."""
         if key is None or not self.use_cache or self._index is not None:
             return None
         got = self._blobs("").load_map(key)
@@ -577,11 +588,11 @@ class RepoMap:
         # (0.4 s of 2.2)
         self._read_ahead(weighs_words=self._asked_words)
         head = _ReadAhead(functools.partial(git_head, self.root)) if self.use_git else None
-        disc = self._discovered = discover(self.root, self.config, language_of=languages.language_for_path,
-                                           sniff=False)
+        listing = self._listing = list_files(self.root, self.config, language_of=languages.language_for_path,
+                                             sniff=False)
         self._head_seen = head.result() if head is not None else None
-        newest = max((f.mtime_ns for f in disc.files), default=0)
-        if (got.get("listing") != files_fingerprint(disc.files) or got.get("head") != self._head_seen
+        newest = max(listing.mtimes, default=0)
+        if (got.get("listing") != listing.fingerprint() or got.get("head") != self._head_seen
                 or newest >= time.time_ns() - RACY_WINDOW_NS):
             return None
         try:
@@ -598,11 +609,12 @@ class RepoMap:
             self.warn(w)
         return out
 
-    def keep_map(self, key: str | None, out: Rendered, warnings: Sequence[str] = ()) -> None:
+    def keep_map(self, key: str | None, out: Rendered) -> None:
         """Keep ``out`` under ``key`` for the next process that asks the same question of
-        the same tree, with the ``warnings`` printed while it was drawn (said again with
-        it). The newest :data:`MAPS_KEPT` maps are kept. A map drawn while a file was
-        being changed is not kept (see :meth:`kept_map`)."""
+        the same tree, with what the tree gave cause to say while it was drawn (files
+        skipped or failing, a shallow history: said again with it; the cache's own
+        trouble is not). The newest :data:`MAPS_KEPT` maps are kept. A map drawn while a
+        file was being changed is not kept (see :meth:`kept_map`)."""
         if key is None or not self.use_cache or out.format not in _KEEPABLE or self._built is None:
             return
         idx = self.index
@@ -610,7 +622,7 @@ class RepoMap:
         if stamps.size and int(stamps[:, 1].max()) >= time.time_ns() - RACY_WINDOW_NS:
             return
         self._blobs(idx.fingerprint).save_map(key, {"listing": self._built.files, "head": self._built.head,
-                                                    "map": dataclasses.asdict(out), "warnings": list(warnings)},
+                                                    "map": dataclasses.asdict(out), "warnings": list(self._tree_notes)},
                                               keep=MAPS_KEPT)
 
     # -- queries ----------------------------------------------------------------------

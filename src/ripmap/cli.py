@@ -166,12 +166,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     params = resolve_params(args.preset or None, args.params)
     t0 = time.perf_counter()
     where = RepoMap.resolve(args.paths, args.chat, root=args.root)
-    warned = []
-
-    def warn(m: str) -> None:
-        warned.append(m)
-        print(f"ripmap: {m}", file=sys.stderr)
-
+    warn = (lambda m: print(f"ripmap: {m}", file=sys.stderr))
     fmt = ("join-json" if args.format == "json" else "join") if args.join else args.format
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
                                        and not os.environ.get("NO_COLOR"))
@@ -203,7 +198,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _explain(ranking, where.relative(args.explain), args)
         out = rm.render(ranking, tokens=args.tokens, format=fmt, calls=args.calls, color=color)
         code = _print_map(rm, out, args, t0)
-        rm.keep_map(key, out, warned)  # with what it said: said again when it is printed again
+        rm.keep_map(key, out)  # with what the tree gave cause to say: said again when it is printed again
     return code
 
 

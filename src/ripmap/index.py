@@ -24,6 +24,7 @@ from . import languages
 from .cache import NullCache, TagCache, decode_blob, decode_raw, encode_tuples
 from .config import Config, load_config
 from .discover import Discovery, SourceFile, content_flags, discover, is_binary
+from .discover.source import listing_fingerprint
 from .extract import extract_split
 from .extract.tags import Tag, graph_row, ref_counts
 from .graph import positions
@@ -236,17 +237,11 @@ def changed_files(old_files: Sequence[str], old_stamps, files: Sequence[str], st
     return out
 
 
-def files_fingerprint(files: Iterable[SourceFile]) -> str:
-    """Identity of a file list by each file's path, size and mtime: cheap to take (no
-    file is read) and different whenever a file is added, removed or edited.
-
-    One hash update over the joined lines (the same digest as line by line, at a
-    fraction of the calls on a big tree); names that are not valid UTF-8 reach here
-    with their raw bytes escaped (as ``os.fsdecode`` gives them) and hash as those bytes.
-    """
-    h = hashlib.blake2b(digest_size=16)
-    h.update("".join([f"{f.rel}\0{f.size}\0{f.mtime_ns}\n" for f in files]).encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
+def files_fingerprint(files: Sequence[SourceFile]) -> str:
+    """Identity of a file list by each file's path, size and mtime (see
+    :func:`~ripmap.discover.source.listing_fingerprint`, which a listing not yet made
+    into records gives the same)."""
+    return listing_fingerprint([f.rel for f in files], [f.size for f in files], [f.mtime_ns for f in files])
 
 
 def _hash(data: bytes) -> bytes:

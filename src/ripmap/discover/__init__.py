@@ -47,10 +47,10 @@ from .classes import CLASSIFY_VERSION, class_bits, classify_path, content_flags
 from .ignore import VENDOR_DIRS, Filters, is_vendor_path
 from .listing import git_list, walk
 from .paths import PathTable
-from .source import Discovery, SourceFile
+from .source import Discovery, SourceFile, listing_fingerprint
 
-__all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "ListingProbe", "ProbeSnapshot", "SourceFile", "classify_path",
-           "content_flags", "discover", "is_binary", "is_vendor_path", "rediscover"]
+__all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "Listing", "ListingProbe", "ProbeSnapshot", "SourceFile", "classify_path",
+           "content_flags", "discover", "is_binary", "is_vendor_path", "list_files", "rediscover"]
 
 #: files whose change can change what discovery or its classes decide, besides the sources
 _CONTROL_FILES = frozenset({".gitignore", ".gitattributes", ".gitmodules", "ripmap.toml", "pyproject.toml"})
@@ -189,7 +189,23 @@ def discover(
     known: Mapping[str, tuple[int, int]] | None = None,
     sniff: bool = True,
 ) -> Discovery:
-    """List the mappable files under ``root``, deterministically sorted.
+    """List the mappable files under ``root``, deterministically sorted: :func:`list_files`,
+    then each file's classes and record (:meth:`Listing.finish`)."""
+    return list_files(root, config, language_of=language_of, keep_unknown=keep_unknown, known=known,
+                      sniff=sniff).finish()
+
+
+def list_files(
+    root: Path,
+    config: Config | None = None,
+    *,
+    language_of: Callable[[str], str | None] | None = None,
+    keep_unknown: bool = False,
+    known: Mapping[str, tuple[int, int]] | None = None,
+    sniff: bool = True,
+) -> Listing:
+    """The mappable files under ``root``, deterministically sorted, with their sizes and
+    mtimes (see :class:`Listing`; :func:`discover` makes them records).
 
     ``language_of`` maps a root-relative path to a language name. When it is
     given and ``keep_unknown`` is false, files it does not recognise are
@@ -245,11 +261,41 @@ def discover(
             candidates = candidates.take(np.flatnonzero(recognised[candidates.name_of]))
     kept, sizes, mtimes = _inspect_all(root_str, prefix, candidates.rels, config.max_file_size, notes, known, sniff)
     found = candidates.take(np.asarray(kept, dtype=np.int64))
-    flags, fixed = class_bits(root, found, listed, notes=notes)
-    files = SourceFile.many(rel=found.rels, root=repeat(root_str, len(kept)), size=sizes, mtime_ns=mtimes,
-                            language=[languages[k] for k in found.name_of.tolist()],
-                            flags=flags.tolist(), fixed=fixed.tolist())
-    return Discovery(files, tuple(notes), in_git)
+    return Listing(root, found, sizes, mtimes, languages, listed, notes, in_git)
+
+
+@dataclass(eq=False)
+class Listing:
+    """What :func:`list_files` saw: the mappable files' paths, sizes and mtimes (file
+    order), before their classes are told and their records made (:meth:`finish`).
+    Enough to tell whether the tree is as it was (:meth:`fingerprint`): a map kept for
+    an unchanged tree needs no more (:meth:`ripmap.api.RepoMap.kept_map`)."""
+
+    root: Path
+    found: PathTable
+    sizes: list[int]
+    mtimes: list[int]
+    languages: list[str | None]  # per name of the path table
+    listed: list[str]  # every candidate path (class detection reads its neighbours)
+    notes: list[str]
+    in_git: bool
+
+    @property
+    def rels(self) -> list[str]:
+        return self.found.rels
+
+    def fingerprint(self) -> str:
+        """:func:`~ripmap.index.files_fingerprint` of the files :meth:`finish` will make."""
+        return listing_fingerprint(self.found.rels, self.sizes, self.mtimes)
+
+    def finish(self) -> Discovery:
+        """The discovery: each file's classes told and its record made."""
+        found, notes = self.found, list(self.notes)
+        flags, fixed = class_bits(self.root, found, self.listed, notes=notes)
+        files = SourceFile.many(rel=found.rels, root=repeat(str(self.root), len(self.sizes)), size=self.sizes,
+                                mtime_ns=self.mtimes, language=[self.languages[k] for k in found.name_of.tolist()],
+                                flags=flags.tolist(), fixed=fixed.tolist())
+        return Discovery(files, tuple(notes), self.in_git)
 
 
 def rediscover(previous: Discovery, changed: Sequence[str], config: Config | None = None) -> Discovery | None:

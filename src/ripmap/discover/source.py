@@ -2,8 +2,9 @@
 :class:`Discovery` of a root (its files plus why anything was left out)."""
 from __future__ import annotations
 
+import hashlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from itertools import repeat
 from pathlib import Path
@@ -74,3 +75,17 @@ class Discovery:
     files: tuple[SourceFile, ...]  # sorted by rel
     notes: tuple[str, ...]  # one line each, in path order
     in_git: bool  # candidates came from ``git ls-files``
+
+
+def listing_fingerprint(rels: Sequence[str], sizes: Sequence[int], mtimes: Sequence[int]) -> str:
+    """Identity of a file list by each file's path, size and mtime: cheap to take (no
+    file is read) and different whenever a file is added, removed or edited.
+
+    One hash update over the joined lines (the same digest as line by line, at a
+    fraction of the calls on a big tree); names that are not valid UTF-8 reach here
+    with their raw bytes escaped (as ``os.fsdecode`` gives them) and hash as those bytes.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    h.update("".join([f"{r}\0{s}\0{m}\n" for r, s, m in zip(rels, sizes, mtimes)])
+             .encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
