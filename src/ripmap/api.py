@@ -191,6 +191,7 @@ class RepoMap:
         self._lexical_ahead: _ReadAhead | None = None  # the lexical index read beside the listing (see rank())
         self._graph_ahead: _ReadAhead | None = None  # the graph read beside the listing (see context)
         self._listing: Listing | None = None  # the listing kept_map took, for the index to take over
+        self._known_ahead: _ReadAhead | None = None  # the cache's stamps, read beside that listing
         self._head_seen: str | None = None  # HEAD as kept_map read it (with that listing)
         self._asked_words = False  # whether the question map_key was last asked weighs words
         self._tree_notes: list[str] = []  # what the tree gave cause to say (see _note)
@@ -254,8 +255,9 @@ class RepoMap:
             listing, self._listing = self._listing, None  # listed already (see kept_map)
             disc = listing.finish() if listing is not None else None
             head = (_ReadAhead(functools.partial(git_head, self.root)) if self.use_git and disc is None else None)
+            known, self._known_ahead = self._known_ahead, None
             self._index = build_index(self.root, config=self.config, cache=self.cache, progress=self.progress,
-                                      discovered=disc)
+                                      discovered=disc, known_files=known.result if known is not None else None)
             self._built = Stamp(self.config, self._index.listing,
                                 head.result() if head is not None else self._head_seen)
             self.timings.index_s = time.perf_counter() - t
@@ -587,6 +589,7 @@ class RepoMap:
         # that saves more (1.2 s of an added file's 6.5 on the 70k tree) than it costs a hit
         # (0.4 s of 2.2)
         self._read_ahead(weighs_words=self._asked_words)
+        self._known_ahead = _ReadAhead(self.cache.known_files)  # what the index checks stamps against
         head = _ReadAhead(functools.partial(git_head, self.root)) if self.use_git else None
         listing = self._listing = list_files(self.root, self.config, language_of=languages.language_for_path,
                                              sniff=False)

@@ -468,13 +468,16 @@ def _size(path: str) -> int:
 def build_index(root: Path, *, config: Config | None = None, cache: TagCache | NullCache | None = None,
                 workers: int | None = None, progress: bool | None = None,
                 warn: Callable[[str], None] | None = None, previous: Index | None = None,
-                discovered: Discovery | None = None) -> Index:
+                discovered: Discovery | None = None,
+                known_files: Callable[[], Mapping[str, tuple[int, int]] | None] | None = None) -> Index:
     """Discover, then take tags from the cache or parse them; update the cache.
 
     ``previous``, an index of the same root held in memory (a server's), lends the
     definitions of files whose size and mtime it saw too, so a refresh decodes only
     what changed instead of every file's definitions. ``discovered``: what discovery
-    would answer, when the caller knows it already (see :func:`~ripmap.discover.rediscover`)."""
+    would answer, when the caller knows it already (see :func:`~ripmap.discover.rediscover`);
+    ``known_files``: gives the cache's stamps (:meth:`TagCache.known_files`) when the
+    caller started reading them already (None from it: they are read here)."""
     t0 = time.perf_counter()
     root = Path(root).resolve()
     config = config if config is not None else load_config(root)
@@ -483,9 +486,11 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     # discovery does not need the cache's stamps: they are read beside it (SQLite and
     # discovery's `git ls-files` and `lstat`s wait outside the GIL; 0.35 s of 70,000 rows)
     with ThreadPoolExecutor(max_workers=1) as reader:
-        known_soon = reader.submit(cache.known_files)
+        known_soon = reader.submit(known_files or cache.known_files)
         disc = discovered or discover(root, config, language_of=languages.language_for_path, sniff=False)
         known = known_soon.result()
+        if known is None:
+            known = cache.known_files()
     notes = list(disc.notes)
     if progress is None:
         progress = sys.stderr.isatty()
