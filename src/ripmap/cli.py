@@ -33,6 +33,11 @@ environment:
   NO_COLOR           never color the map (as --color never)
   RIPMAP_DEBUG=1     let an internal error end in its full Python traceback
 
+cache: tags, the reference graph and git signals are kept per repository, so a second run
+reads instead of parsing. The same question (paths, --chat, --focus, --ident, budget,
+format, parameters) of an unchanged tree prints the map kept from the last run; any edit,
+new file or commit draws it again. --no-cache reads and writes nothing.
+
 exit status: 0 ok, 1 runtime failure, 2 bad usage, 128+N stopped by signal N (SIGINT 130,
 SIGTERM 143). Errors are one line on stderr.
 """
@@ -72,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "are named at the end, never cut; with --format json: their contents as JSON)")
     p.add_argument("--stats", action="store_true", help="print timings and counts to stderr after the map")
     p.add_argument("--no-git", action="store_true", help="ignore git history (no recency, churn or co-change)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the tag cache")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache (tags, graph, kept maps)")
     p.add_argument("--cache-dir", metavar="DIR", help="cache location (default: $RIPMAP_CACHE_DIR or the user cache dir)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="color the text map (default: auto = only on a terminal)")
