@@ -739,6 +739,42 @@ def test_a_watched_refresh_lists_the_tree_again_only_when_files_may_have_come_or
     assert after == _cold(repo)
 
 
+def test_a_watched_refresh_after_an_edit_checks_only_the_edited_file_against_the_cache(
+        repo: Path, tmp_path: Path, monkeypatch) -> None:
+    # the probe says which file changed: the index asks the cache about that file (and
+    # about any changed too recently to trust its stamp), not about all of them, and
+    # still equals a cold map; a file written just before the first map is checked too
+    import os
+    import time
+
+    from ripmap.cache import TagCache
+
+    hour_ago = time.time() - 3600
+    for p in repo.rglob("*"):
+        if p.is_file() and ".git" not in p.parts:
+            os.utime(p, (hour_ago, hour_ago))
+    (repo / "app.py").write_text((repo / "app.py").read_text() + "\n# written just now\n")
+    rm = RepoMap(repo, cache_dir=tmp_path / "cache")
+    rm.watch()
+    _maps(rm)
+    asked: list = []
+    real = TagCache.known_files
+
+    def spy(self, rels=None):
+        asked.append(None if rels is None else sorted(rels))
+        return real(self, rels)
+
+    monkeypatch.setattr(TagCache, "known_files", spy)
+    EDITS["edit"](repo)
+    assert rm.refresh_if_stale() is True
+    after = _maps(rm)
+    assert rm.index.parsed == 1
+    monkeypatch.undo()
+    rm.close()
+    assert asked == [["app.py", "d1/mod1.py"]]
+    assert after == _cold(repo)
+
+
 def test_rediscovery_gives_up_where_only_a_listing_can_tell(tmp_path: Path) -> None:
     from ripmap.config import Config
     from ripmap.discover import discover, rediscover

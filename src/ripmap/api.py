@@ -423,8 +423,9 @@ class RepoMap:
         old_idx, old_ctx, old_built = self._index, self._ctx, self._built
         t = time.perf_counter()
         ahead = _ReadAhead(functools.partial(git_head, self.root)) if self.use_git else None  # as in index
+        disc, changed = self._rediscovered(old_idx, probe)
         idx = build_index(self.root, config=self.config, cache=self.cache, progress=False, previous=old_idx,
-                          discovered=self._rediscovered(old_idx, probe))
+                          discovered=disc, changed=changed)
         self.timings.index_s = time.perf_counter() - t
         head = ahead.result() if ahead is not None else None
         self._built = Stamp(self.config, idx.listing, head)
@@ -468,18 +469,20 @@ class RepoMap:
         self._probe_ok = probe
         self._probe_snap = self._snapshot_of(probe)
 
-    def _rediscovered(self, old: Index, probe: str | None) -> Discovery | None:
-        """The new discovery without listing the tree, when the probe fingerprint that
-        sent us here (``probe``) and the one the index was built at watched the same
-        listing: the files whose stat changed are looked at again, the rest taken as they
-        were (a server's refresh after an edit: 2 s of 70,000 files)."""
+    def _rediscovered(self, old: Index, probe: str | None) -> tuple[Discovery | None, list[str] | None]:
+        """The new discovery without listing the tree, and the paths whose stat changed,
+        when the probe fingerprint that sent us here (``probe``) and the one the index was
+        built at watched the same listing: the files whose stat changed are looked at
+        again, the rest taken as they were (a server's refresh after an edit: 2 s of
+        70,000 files). (None, None) when only a listing can tell."""
         snap, before = self._snapshot_of(probe), self._probe_snap
         if snap is None or before is None or old.discovery is None:
-            return None
+            return None, None
         changed = snap.changed_since(before)
         if changed is None:
-            return None
-        return rediscover(old.discovery, changed, self.config)
+            return None, None
+        disc = rediscover(old.discovery, changed, self.config)
+        return (disc, changed) if disc is not None else (None, None)
 
     def _blobs(self, fingerprint: str) -> BlobStore:
         return BlobStore(self.cache, fingerprint, later=self._write_later if self._writer is not None else None)

@@ -469,7 +469,8 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
                 workers: int | None = None, progress: bool | None = None,
                 warn: Callable[[str], None] | None = None, previous: Index | None = None,
                 discovered: Discovery | None = None,
-                known_files: Callable[[], Mapping[str, tuple[int, int]] | None] | None = None) -> Index:
+                known_files: Callable[[], Mapping[str, tuple[int, int]] | None] | None = None,
+                changed: Iterable[str] | None = None) -> Index:
     """Discover, then take tags from the cache or parse them; update the cache.
 
     ``previous``, an index of the same root held in memory (a server's), lends the
@@ -477,7 +478,14 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     what changed instead of every file's definitions. ``discovered``: what discovery
     would answer, when the caller knows it already (see :func:`~ripmap.discover.rediscover`);
     ``known_files``: gives the cache's stamps (:meth:`TagCache.known_files`) when the
-    caller started reading them already (None from it: they are read here)."""
+    caller started reading them already (None from it: they are read here).
+
+    ``changed``, with ``previous`` and ``discovered``: the paths whose size or mtime
+    differs from ``previous``'s (a server's refresh, told by its probe); every other file
+    of ``discovered`` is as ``previous`` saw it. Then only those, the files ``previous``
+    did not map and the ones changed too recently to trust their stamp are checked
+    against the cache; the rest are taken as ``previous`` had them (a 70,000-file
+    refresh after one edit read every stamp the cache holds and looked at every file)."""
     t0 = time.perf_counter()
     root = Path(root).resolve()
     config = config if config is not None else load_config(root)
@@ -485,20 +493,28 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     # the binary sniff happens in the parse workers, which read each file anyway, so
     # discovery does not need the cache's stamps: they are read beside it (SQLite and
     # discovery's `git ls-files` and `lstat`s wait outside the GIL; 0.35 s of 70,000 rows)
-    with ThreadPoolExecutor(max_workers=1) as reader:
-        known_soon = reader.submit(known_files or cache.known_files)
-        disc = discovered or discover(root, config, language_of=languages.language_for_path, sniff=False)
-        known = known_soon.result()
-        if known is None:
-            known = cache.known_files()
+    racy_ns = time.time_ns() - RACY_WINDOW_NS
+    check: set[str] | None = None  # with ``changed``: the files to look at (the rest are as before)
+    if changed is not None and previous is not None and discovered is not None and cache.enabled:
+        before = previous.tags  # the files it mapped
+        check = set(changed)
+        check.update(f.rel for f in discovered.files if f.mtime_ns >= racy_ns or f.rel not in before)
+        known = cache.known_files(check)
+        disc = discovered
+    else:
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            known_soon = reader.submit(known_files or cache.known_files)
+            disc = discovered or discover(root, config, language_of=languages.language_for_path, sniff=False)
+            known = known_soon.result()
+            if known is None:
+                known = cache.known_files()
     notes = list(disc.notes)
     if progress is None:
         progress = sys.stderr.isatty()
 
     files = list(disc.files)
-    racy_ns = time.time_ns() - RACY_WINDOW_NS
     seen: dict[str, tuple[int, int]] = {}
-    if previous is not None and cache.enabled:
+    if previous is not None and cache.enabled and check is None:
         seen = {f.rel: (f.size, f.mtime_ns) for f in previous.files}
     defs: dict[str, list[Tag]] = {}  # decoded definitions (this run's parses, lent, hash hits)
     stored: list[str] = []  # valid in the cache, decoded only if asked for
@@ -506,9 +522,22 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
     jobs: list[tuple[str, str, str]] = []
     touched: list[tuple[str, int, int]] = []
     hits = 0
+    lent_before = previous.tags.loaded_defs if previous is not None else None
     for f in files:
+        if check is not None and f.rel not in check:  # as ``previous`` had it: valid in the cache
+            hits += 1
+            lent = lent_before(f.rel)  # type: ignore[misc]
+            if lent is not None:
+                defs[f.rel] = lent
+            else:
+                stored.append(f.rel)
+            continue
         stamp = (f.size, f.mtime_ns)
-        lent = previous.tags.loaded_defs(f.rel) if seen.get(f.rel) == stamp and f.mtime_ns < racy_ns else None
+        if check is not None:
+            seen_stamp = None  # changed, new to the map, or racy: its stamp decides below
+        else:
+            seen_stamp = seen.get(f.rel)
+        lent = lent_before(f.rel) if seen_stamp == stamp and f.mtime_ns < racy_ns else None  # type: ignore[misc]
         valid = lent is not None or known.get(f.rel) == stamp
         if valid and f.mtime_ns >= racy_ns and not _same_content(cache, f):
             valid = False  # modified again within the mtime granularity: size+mtime cannot be trusted

@@ -43,7 +43,7 @@ class NullCache:
     def has_size(self, rel: str, size: int) -> bool:
         return False
 
-    def known_files(self) -> dict[str, tuple[int, int]]:
+    def known_files(self, rels: Iterable[str] | None = None) -> dict[str, tuple[int, int]]:
         return {}
 
     def lookup_hash(self, rel: str, size: int, content_hash: bytes) -> list[Tag] | None:

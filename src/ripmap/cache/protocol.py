@@ -86,8 +86,8 @@ class Cache(Protocol):
         """Whether a row for ``rel`` with this size exists (a cheap check before hashing)."""
         ...
 
-    def known_files(self) -> dict[str, tuple[int, int]]:
-        """rel → (size, mtime_ns) of every stored file."""
+    def known_files(self, rels: Iterable[str] | None = None) -> dict[str, tuple[int, int]]:
+        """rel → (size, mtime_ns) of every stored file (of those of ``rels``, if given)."""
         ...
 
     def lookup_hash(self, rel: str, size: int, content_hash: bytes) -> list[Tag] | None:

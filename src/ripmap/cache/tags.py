@@ -294,12 +294,20 @@ class TagCache(SqliteStore):
             return {}
         return {rel: int(fl) for rel, fl in rows if rel in wanted}
 
-    def known_files(self) -> dict[str, tuple[int, int]]:
-        """rel → (size, mtime_ns) of every stored file: what discovery need not sniff again."""
+    def known_files(self, rels: Iterable[str] | None = None) -> dict[str, tuple[int, int]]:
+        """rel → (size, mtime_ns) of every stored file (or of those of ``rels`` that are
+        stored): what discovery need not sniff again, what the index need not parse."""
         try:
             with self._using() as conn:
-                rows = self._retry(lambda: conn.execute(
-                    "SELECT rel, size, mtime_ns FROM files WHERE parser = ?", (self._version_key,)).fetchall())
+                if rels is None:
+                    rows = self._retry(lambda: conn.execute(
+                        "SELECT rel, size, mtime_ns FROM files WHERE parser = ?", (self._version_key,)).fetchall())
+                else:
+                    rows = []
+                    for part in _chunks([r for r in rels if _utf8_ok(r)]):
+                        rows += self._retry(lambda part=part: conn.execute(
+                            f"SELECT rel, size, mtime_ns FROM files WHERE parser = ? AND rel IN "
+                            f"({','.join('?' * len(part))})", (self._version_key, *part)).fetchall())
         except _Disabled:
             return {}
         return {rel: (size, mtime) for rel, size, mtime in rows}
