@@ -341,8 +341,8 @@ def test_an_edit_recounts_only_the_import_counts_it_can_change(repo: Path, edite
     assert np.array_equal(A.toarray(), B.toarray()) and A.nnz > 0
 
 
-def test_patched_lexical_index_equals_a_cold_build(repo: Path) -> None:
-    from ripmap.rank.lexical import LexicalIndex
+def test_patched_lexical_index_equals_a_cold_build(repo: Path, monkeypatch) -> None:
+    from ripmap.rank.lexical import LexicalIndex, _Bm25
 
     def lexical(rm: RepoMap) -> LexicalIndex:
         g = rm.graph
@@ -356,9 +356,24 @@ def test_patched_lexical_index_equals_a_cold_build(repo: Path) -> None:
     with RepoMap(repo, use_cache=False, use_git=False) as rm:
         g = rm.graph
         cold = lexical(rm)
+        carried: list[bool] = []
+        real_of = _Bm25.of.__func__
+
+        def of(cls, *a, **k):
+            carried.append(k.get("lens", a[4] if len(a) > 4 else None) is not None)
+            return real_of(cls, *a, **k)
+
+        monkeypatch.setattr(_Bm25, "of", classmethod(of))
         patched = LexicalIndex.patch(old, g.files, g.names, g.D, (g.R[0] + g.R[1] + g.R[2]).tocsr(),
                                      {r: [t for t in rm.index.tags[r] if t.is_def] for r in g.files},
                                      {"d1/mod1.py"})
+        monkeypatch.undo()
+    # the kept rows' document lengths were carried over, not summed again, and equal a count
+    assert carried == [True, True]
+    for mine, theirs in ((patched._files, cold._files), (patched._chunks, cold._chunks)):
+        assert len(mine.lens) == len(theirs.lens) > 0
+        assert all(np.array_equal(x, y) for x, y in zip(mine.lens, theirs.lens))
+        assert all(np.array_equal(x, y) for x, y in zip(mine.scale, theirs.scale))
     assert patched.vocab == cold.vocab and patched.n_files == cold.n_files
     for a, b in zip((*patched.counts.fields, *patched.counts.cfields), (*cold.counts.fields, *cold.counts.cfields)):
         assert (a != b).nnz == 0 and np.array_equal(a.tocsr().data, b.tocsr().data)

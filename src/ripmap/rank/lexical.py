@@ -149,6 +149,9 @@ class _Bm25:
     scale: tuple[np.ndarray, ...]  # per field: weight / length normalization, per document
     df: np.ndarray  # per term: documents having it in any field (int64)
     idf: np.ndarray  # per term
+    #: per field: each document's length (its row sum): what a patch carries over for the
+    #: rows it keeps instead of summing every row again
+    lens: tuple[np.ndarray, ...] = field(default=(), repr=False)
     #: the fields by column, made at the second query: one query scans the postings
     #: (cheaper than converting), many (an evaluation, a server) read columns
     _columns: tuple[sp.csc_matrix, ...] | None = field(default=None, repr=False)
@@ -167,14 +170,16 @@ class _Bm25:
 
     @classmethod
     def of(cls, fields: Sequence[sp.csr_matrix], spec: Sequence[tuple[str, float, float]], nterms: int,
-           df: np.ndarray | None = None) -> "_Bm25":
-        """The index of these counts; ``df`` when known (carried by a patch), else counted."""
+           df: np.ndarray | None = None, lens: Sequence[np.ndarray] | None = None) -> "_Bm25":
+        """The index of these counts; ``df`` and each field's document lengths when known
+        (carried by a patch), else counted."""
         n = fields[0].shape[0]
-        mats, scale = [], []
-        for m, (_name, w, b) in zip(fields, spec):
+        mats, scale, lengths = [], [], []
+        for i, (m, (_name, w, b)) in enumerate(zip(fields, spec)):
             m = m.tocsr()
             m.resize((n, nterms))
-            ln = np.asarray(m.sum(axis=1)).ravel()
+            ln = lens[i] if lens is not None else np.asarray(m.sum(axis=1)).ravel()
+            lengths.append(ln)
             avg = ln[ln > 0].mean() if (ln > 0).any() else 1.0
             norm = 1.0 - b + b * ln / avg
             mats.append(m)
@@ -183,7 +188,7 @@ class _Bm25:
             df = _document_frequency(mats, np.arange(n), nterms)
         dff = df.astype(np.float64)
         idf = np.log1p((n - dff + 0.5) / (dff + 0.5))
-        return cls(tuple(mats), tuple(scale), df, idf)
+        return cls(tuple(mats), tuple(scale), df, idf, lens=tuple(lengths))
 
     def postings(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(document, position in ``ids``, weight) of every posting of the terms ``ids``,
@@ -436,6 +441,10 @@ class LexicalIndex:
     chunk_df: np.ndarray | None = field(default=None, repr=False)
     #: (size, mtime) per file when built, for an incremental update by a later process
     stamps: np.ndarray | None = field(default=None, repr=False)
+    #: each field's document lengths, of the files then of the chunks, when a patch carried
+    #: them over (else they are summed from the counts)
+    file_lens: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
+    chunk_lens: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         c = self.counts
@@ -443,9 +452,10 @@ class LexicalIndex:
         self.vocab: dict[str, int] = dict(zip(c.stems, range(len(c.stems))))
         self.n_files = len(c.files)
         self.chunk_file = c.chunk_file
-        self._files = _Bm25.of(list(c.fields), FILE_FIELDS, nt, self.file_df)
-        self._chunks = (_Bm25.of(list(c.cfields), CHUNK_FIELDS, nt, self.chunk_df) if c.chunk_file.size
-                        else None)
+        self._files = _Bm25.of(list(c.fields), FILE_FIELDS, nt, self.file_df, self.file_lens)
+        self._chunks = (_Bm25.of(list(c.cfields), CHUNK_FIELDS, nt, self.chunk_df, self.chunk_lens)
+                        if c.chunk_file.size else None)
+        self.file_lens = self.chunk_lens = None  # held by the two indexes from here on
         self.file_df = self._files.df
         self.chunk_df = self._chunks.df if self._chunks is not None else np.zeros(nt, dtype=np.int64)
 
@@ -535,7 +545,13 @@ class LexicalIndex:
             fields, cfields = mats[:4], mats[4:]
             file_df, chunk_df = _renumbered(file_df, new_id), _renumbered(chunk_df, new_id)
         counts = LexicalCounts(tuple(stems), files, tuple(fields), tuple(cfields), chunk_file[corder])
-        return cls(counts, file_df=file_df, chunk_df=chunk_df)
+        # document lengths: the kept rows' as they were (the same entries in the same order,
+        # so the same sums), the fresh rows' summed from the patched counts as a build would
+        file_lens = _carried_lens(old._files, kept_old, fields, perm, fresh_pos)
+        chunk_lens = (_carried_lens(old._chunks, np.flatnonzero(keep_c), cfields, corder,
+                                    np.flatnonzero(corder >= int(keep_c.sum())))
+                      if old._chunks is not None and chunk_file.size else None)
+        return cls(counts, file_df=file_df, chunk_df=chunk_df, file_lens=file_lens, chunk_lens=chunk_lens)
 
     # -- querying ---------------------------------------------------------------------
     def query_vector(self, weighted_tokens: Iterable[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -625,6 +641,26 @@ def _renumbered(v: np.ndarray, new_id: np.ndarray) -> np.ndarray:
     out = np.zeros(max(new_id.size, 1), dtype=np.int64)
     out[new_id] = v[:new_id.size]
     return out
+
+
+def _carried_lens(old: "_Bm25", keep: np.ndarray, fields: Sequence[sp.csr_matrix], order: np.ndarray,
+                  fresh_rows: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """Each field's document lengths after a patch: row ``i`` takes the ``order[i]``-th of
+    the kept old rows' lengths followed by the fresh ones, which are summed from their
+    rows of the patched ``fields`` (``fresh_rows``: where they landed). None when the old
+    index kept no lengths."""
+    if len(old.lens) != len(fields):
+        return None
+    order = np.asarray(order, dtype=np.int64)
+    out = []
+    for ln, m in zip(old.lens, fields):
+        got = np.empty(order.size)
+        from_old = order < keep.size
+        got[from_old] = ln[keep[order[from_old]]]
+        if fresh_rows.size:
+            got[fresh_rows] = np.asarray(m[fresh_rows].sum(axis=1)).ravel()
+        out.append(got)
+    return tuple(out)
 
 
 def _stacked(old: sp.csr_matrix, keep: np.ndarray, fresh: sp.csr_matrix, nterms: int,
