@@ -975,3 +975,34 @@ def test_files_that_come_and_go_re_resolve_exactly_the_imports_that_can_name_the
     assert after["svc/main.go"] - before["svc/main.go"] == {"util/more.go"}  # a Go package's folder
     assert after["other/uses_pkg.py"] - before["other/uses_pkg.py"] == {"pkg/__init__.py"}  # a package
     assert after["other/unrelated.py"] == before["other/unrelated.py"] == set()
+
+
+def test_a_long_lived_map_reuses_parent_maps_until_a_file_changes(repo: Path, tmp_path: Path, monkeypatch) -> None:
+    """RepoMap's RenderMemo: a second map of the same files works out no parent map
+    again, an edited file's is worked out anew, and every map equals one drawn without it."""
+    import ripmap.render.text as text
+
+    made: list[int] = []
+    real = text.parent_map
+
+    def counting(defs):
+        made.append(len(defs))
+        return real(defs)
+
+    monkeypatch.setattr(text, "parent_map", counting)
+    with RepoMap(repo, cache_dir=tmp_path / "cache") as rm:
+        first = rm.render(rm.rank(chat_files=["app.py"]), tokens=2048).text
+        assert made
+        made.clear()
+        second = rm.render(rm.rank(chat_files=["app.py"], focus="report"), tokens=2048).text
+        assert made == []  # every file it shows was drawn before
+        EDITS["edit"](repo)
+        assert rm.refresh()
+        third = rm.render(rm.rank(chat_files=["app.py"], focus="report incremental_probe"), tokens=2048).text
+        assert "incremental_probe" in third
+        assert made  # the edited file's definitions are a new list: its parent map is new
+    monkeypatch.undo()
+    with RepoMap(repo, use_cache=False) as cold:
+        assert third == cold.render(cold.rank(chat_files=["app.py"], focus="report incremental_probe"),
+                                    tokens=2048).text
+    assert first and second

@@ -51,7 +51,7 @@ from .graph import GraphData, build_graph, patch_graph
 from .index import RACY_WINDOW_NS, Index, build_index, changed_files, files_fingerprint
 from .rank import RankContext, Ranking, rank
 from .rank.params import DEFAULT, Params
-from .render import Rendered, render
+from .render import Rendered, RenderMemo, render
 from .render.html import GRAPH_TOP, ranking_view
 from .render.tokens import TokenCounter, default_counter
 from .search import SearchResult, search
@@ -197,6 +197,7 @@ class RepoMap:
         self._tree_notes: list[str] = []  # what the tree gave cause to say (see _note)
         self._rankings: OrderedDict[tuple, Ranking] = OrderedDict()  # per query, for this snapshot
         self._renders: OrderedDict[tuple, tuple[Ranking, Rendered]] = OrderedDict()
+        self._render_memo = RenderMemo()  # parent maps and line counts, from one map to the next
 
     # -- from command-line paths to a root --------------------------------------------
     @staticmethod
@@ -752,7 +753,8 @@ class RepoMap:
                          format=format, calls=self.calls if calls else None, reserve=reserve, color=color,
                          title=self.root.name, cache_hits=self.index.cache_hits,
                          spent_s=tm.index_s + tm.graph_s + tm.git_s + tm.rank_s,
-                         graph=self.context.file_graph(ranking.params) if format == "html" else None)
+                         graph=self.context.file_graph(ranking.params) if format == "html" else None,
+                         memo=self._render_memo)
             if any(r is ranking for r in self._rankings.values()):
                 self._renders[key] = (ranking, out)
                 while len(self._renders) > _RANKINGS_KEPT:

@@ -20,12 +20,12 @@ from ..extract.tags import Tag
 from ..rank import Ranking
 from .html import map_view, static_data, static_page
 from .join import JoinResult, join_files, join_json
-from .text import CallSource, MapFitter, RenderedMap
+from .text import CallSource, MapFitter, RenderedMap, RenderMemo
 from .tree import PLAIN, ansi_style
 from .tokens import TokenCounter, default_counter
 
 __all__ = ["render", "Rendered", "FORMATS", "render_map", "map_json", "join_files", "join_json", "JoinResult",
-           "RenderedMap", "ansi_style", "PLAIN", "default_counter"]
+           "RenderedMap", "RenderMemo", "ansi_style", "PLAIN", "default_counter"]
 
 #: what :func:`render` prints: the text map, its JSON object, the joined files, their JSON,
 #: the self-contained HTML page (list, graph, explanations and the text map)
@@ -60,7 +60,8 @@ class Rendered:
 
 def render(ranking: Ranking, tags: Mapping[str, Sequence[Tag]], *, root: Path, counter: TokenCounter, tokens: int,
            format: str = "text", calls: CallSource | None = None, reserve: int = 0, color: bool = False,
-           title: str = "", cache_hits: int = 0, spent_s: float = 0.0, graph: sp.spmatrix | None = None) -> Rendered:
+           title: str = "", cache_hits: int = 0, spent_s: float = 0.0, graph: sp.spmatrix | None = None,
+           memo: RenderMemo | None = None) -> Rendered:
     """``ranking`` printed in ``format`` within ``tokens - reserve`` tokens by ``counter``.
 
     ``reserve`` is kept free for the caller's own lines (the MCP server's stats line), so
@@ -68,7 +69,8 @@ def render(ranking: Ranking, tags: Mapping[str, Sequence[Tag]], *, root: Path, c
     The files in ``ranking.chat_files`` are named in the header, never repeated.
     ``spent_s`` is the time already spent on this map, for the JSON ``elapsed_s``.
     ``graph`` is the weighted file graph (files × files, graph order) the ``html`` page
-    draws its edges from; without it the page's graph has nodes only.
+    draws its edges from; without it the page's graph has nodes only. ``memo``: what an
+    earlier map of the same caller worked out (see :class:`~ripmap.render.text.RenderMemo`).
     """
     t0 = time.perf_counter()
     if format not in FORMATS:
@@ -86,7 +88,7 @@ def render(ranking: Ranking, tags: Mapping[str, Sequence[Tag]], *, root: Path, c
                 if format == "join-json" else joined.text)
         return Rendered(text, format, joined.tokens, max(share, 0), counter.name, tuple(joined.included),
                         len(ranking.files), skipped=len(joined.skipped))
-    fitter = MapFitter(ranking, tags, counter, chat_files=ranking.chat_files, title=title, calls=calls)
+    fitter = MapFitter(ranking, tags, counter, chat_files=ranking.chat_files, title=title, calls=calls, memo=memo)
     if share >= 1:
         fitted = fitter.fit(share)
     else:  # the caller's reserve takes the whole budget: no map

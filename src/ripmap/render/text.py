@@ -196,11 +196,43 @@ class _SigCost:
         return self.cum[min(n, len(self.cum) - 1)]
 
 
+class RenderMemo:
+    """What drawing one map works out that the next map of the same files can reuse, for
+    a long-lived caller (the MCP server, ``ripmap serve``): each file's parent map, kept
+    while the file's definitions are the same list (an index lends an unchanged file's
+    list to the next one), and each line's token count under one counter. Bounded: a
+    table that grows past its size starts again."""
+
+    MAX_FILES = 4096
+    MAX_LINES = 200_000
+
+    def __init__(self) -> None:
+        self._parents: dict[str, tuple[Sequence[Tag], dict]] = {}
+        self._counter: object | None = None
+        self._line_costs: dict[str, float] = {}
+
+    def parents(self, path: str, defs: Sequence[Tag]) -> dict | None:
+        got = self._parents.get(path)
+        return got[1] if got is not None and got[0] is defs else None
+
+    def keep_parents(self, path: str, defs: Sequence[Tag], parents: dict) -> None:
+        if len(self._parents) >= self.MAX_FILES:
+            self._parents = {}
+        self._parents[path] = (defs, parents)
+
+    def line_costs(self, counter: object) -> dict[str, float]:
+        """The line → token count table of ``counter`` (a new counter, a new table)."""
+        if self._counter is not counter or len(self._line_costs) > self.MAX_LINES:
+            self._counter, self._line_costs = counter, {}
+        return self._line_costs
+
+
 class MapFitter:
     """Chooses what to show for a ranking within a token budget."""
 
     def __init__(self, ranking: Ranking, tags: dict[str, Sequence[Tag]], counter: TokenCounter, *,
-                 chat_files: Sequence[str] = (), title: str = "", calls: CallSource | None = None) -> None:
+                 chat_files: Sequence[str] = (), title: str = "", calls: CallSource | None = None,
+                 memo: RenderMemo | None = None) -> None:
         self.ranking = ranking
         self.tags = tags
         self.counter = counter
@@ -217,7 +249,8 @@ class MapFitter:
         # widened when the fitter reaches past what it holds exactly; with calls, all of it
         self._replan(len(self.files) if calls is not None else _FIRST_PLANNED)
         self.items: list[Item] = []
-        self._line_costs: dict[str, float] = {}
+        self._memo = memo
+        self._line_costs: dict[str, float] = memo.line_costs(counter) if memo is not None else {}
         # an additive counter's unrounded measure: line sums are then the whole text's count
         self._measure = getattr(counter, "measure", None) or counter.count
         self._parents: dict[str, dict] = {}
@@ -412,7 +445,13 @@ class MapFitter:
     def _parents_of(self, path: str) -> dict[tuple[int, str], Tag]:
         parents = self._parents.get(path)
         if parents is None:
-            parents = self._parents[path] = parent_map(definitions(self.tags, path))
+            defs = definitions(self.tags, path)
+            parents = self._memo.parents(path, defs) if self._memo is not None else None
+            if parents is None:
+                parents = parent_map(defs)
+                if self._memo is not None:
+                    self._memo.keep_parents(path, defs, parents)
+            self._parents[path] = parents
         return parents
 
     def _line_cost(self, line: str) -> float:
