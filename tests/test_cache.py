@@ -978,3 +978,41 @@ def test_a_tag_blob_decodes_only_when_every_row_is_a_whole_tag() -> None:
     for bad in ([whole, whole[:5]], [whole + ("x",)], 5, [7], b"junk"):
         blob = bad if isinstance(bad, bytes) else marshal.dumps(bad)
         assert _decode_tags(blob) is None, bad
+
+
+def test_tags_from_other_grammars_are_parsed_again(tmp_path: Path, monkeypatch) -> None:
+    """The tag cache names the installed grammars its rows came from: a grammar upgraded in
+    place (another file size or mtime of its module) hides every row, so each file is
+    parsed again; the same grammars find them all."""
+    import dataclasses
+    import sys
+
+    from ripmap import languages
+    from ripmap.api import RepoMap
+
+    root = tmp_path / "repo"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg/a.py").write_text("def alpha():\n    return 1\n")
+    (root / "pkg/b.py").write_text("from pkg.a import alpha\n\ndef beta():\n    return alpha()\n")
+    # a stand-in grammar module whose file can be "upgraded"
+    (tmp_path / "site" / "fake_grammar_pkg").mkdir(parents=True)
+    init = tmp_path / "site" / "fake_grammar_pkg" / "__init__.py"
+    init.write_text("# version 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    fake = dataclasses.replace(languages.SPECS[0], name="fake-lang", module="fake_grammar_pkg")
+    monkeypatch.setattr(languages, "SPECS", (*languages.SPECS, fake))
+
+    def parsed() -> int:
+        languages.grammars_identity.cache_clear()
+        with RepoMap(root, cache_dir=tmp_path / "cache", use_git=False, warn=lambda m: None) as rm:
+            return rm.index.parsed
+
+    assert parsed() == 2
+    assert parsed() == 0  # the same grammars: every row found
+    before = languages.grammars_identity()
+    init.write_text("# version 2, a longer file\n")
+    assert parsed() == 2  # upgraded in place: parsed again
+    assert languages.grammars_identity() != before
+    assert parsed() == 0
+    languages.grammars_identity.cache_clear()
+    sys.modules.pop("fake_grammar_pkg", None)

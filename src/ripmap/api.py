@@ -241,9 +241,11 @@ class RepoMap:
     @property
     def cache(self) -> TagCache | NullCache:
         if self._cache is None:
-            # rows remember the classes found in file contents: new detection rules, new rows
+            # rows remember the classes found in file contents (new detection rules, new
+            # rows) and come from the installed grammars (an upgrade in place, new rows)
             self._cache = (TagCache.open(self.root, self.cache_dir, warn=self.warn,
-                                         parser_version=f"classify:{CLASSIFY_VERSION}")
+                                         parser_version=f"classify:{CLASSIFY_VERSION}"
+                                                        f"|grammars:{languages.grammars_identity()}")
                            if self.use_cache else NullCache())
         return self._cache
 

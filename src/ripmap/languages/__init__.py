@@ -110,6 +110,26 @@ def language_for_path(path: str) -> str | None:
     return s.name if s else None
 
 
+@lru_cache(maxsize=1)
+def grammars_identity() -> str:
+    """The installed grammars as tags depend on them: each grammar module's (and
+    tree-sitter's own) file size and mtime, hashed. Told without importing anything, so
+    a cache can name the grammars its tags came from (an upgrade in place parses again)."""
+    import hashlib
+    import importlib.util
+
+    h = hashlib.blake2b(digest_size=8)
+    for module in sorted({"tree_sitter", *(s.module for s in SPECS if s.module)}):
+        try:
+            found = importlib.util.find_spec(module)
+            origin = found.origin if found is not None else None
+            st = os.stat(origin) if origin else None
+        except (ImportError, ValueError, OSError):
+            st = None
+        h.update(f"{module}:{st.st_size}:{st.st_mtime_ns};".encode() if st else f"{module}:-;".encode())
+    return h.hexdigest()
+
+
 def _package_tags_file(module: str) -> Path | None:
     """Locate ``queries/tags.scm`` shipped by a grammar wheel.
 
