@@ -121,6 +121,12 @@ _KEEPABLE = ("text", "join")
 _RENDERED_COUNTS = ("tokens", "budget", "files_total", "symbols_shown", "symbols_total", "call_lines", "skipped")
 
 
+def _racy(newest_mtime_ns: int) -> bool:
+    """Whether a file this new may change again unseen within the mtime granularity (the
+    tag cache's rule): then no map is kept for the tree, nor taken as its own."""
+    return newest_mtime_ns >= time.time_ns() - RACY_WINDOW_NS
+
+
 def _weighs_words(focus: str | None, chat_files, mentioned_files) -> bool:
     """Whether a question needs the lexical index: a focus, chat files or mentioned files."""
     return bool((focus and focus.strip()) or chat_files or mentioned_files)
@@ -600,9 +606,8 @@ class RepoMap:
         listing = self._listing = list_files(self.root, self.config, language_of=languages.language_for_path,
                                              sniff=False)
         self._head_seen = head.result() if head is not None else None
-        newest = max(listing.mtimes, default=0)
         if (got.get("listing") != listing.fingerprint() or got.get("head") != self._head_seen
-                or newest >= time.time_ns() - RACY_WINDOW_NS):
+                or _racy(max(listing.mtimes, default=0))):
             return None
         try:
             fields, said = dict(got["map"]), list(got["warnings"])
@@ -627,8 +632,7 @@ class RepoMap:
         if key is None or not self.use_cache or out.format not in _KEEPABLE or self._built is None:
             return
         idx = self.index
-        stamps = idx.stamps
-        if stamps.size and int(stamps[:, 1].max()) >= time.time_ns() - RACY_WINDOW_NS:
+        if idx.stamps.size and _racy(int(idx.stamps[:, 1].max())):
             return
         self._blobs(idx.fingerprint).save_map(key, {"listing": self._built.files, "head": self._built.head,
                                                     "map": dataclasses.asdict(out), "warnings": list(self._tree_notes)},

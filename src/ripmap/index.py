@@ -533,11 +533,8 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
                 stored.append(f.rel)
             continue
         stamp = (f.size, f.mtime_ns)
-        if check is not None:
-            seen_stamp = None  # changed, new to the map, or racy: its stamp decides below
-        else:
-            seen_stamp = seen.get(f.rel)
-        lent = lent_before(f.rel) if seen_stamp == stamp and f.mtime_ns < racy_ns else None  # type: ignore[misc]
+        # (with ``check``, ``seen`` is empty: a checked file's stamp decides below)
+        lent = lent_before(f.rel) if seen.get(f.rel) == stamp and f.mtime_ns < racy_ns else None  # type: ignore[misc]
         valid = lent is not None or known.get(f.rel) == stamp
         if valid and f.mtime_ns >= racy_ns and not _same_content(cache, f):
             valid = False  # modified again within the mtime granularity: size+mtime cannot be trusted

@@ -50,7 +50,7 @@ from ..gitinfo import GitSignals
 from ..graph import GRAPH_VERSION, DefRows, GraphData, GraphRows
 from ..rank.edges import FileGraph
 from ..rank.lexical import CHUNK_FIELDS, FILE_FIELDS, INDEX_VERSION, LexicalCounts, LexicalIndex
-from .protocol import Cache
+from .protocol import DEFAULT_BLOBS_PER_PREFIX, Cache
 
 #: the key prefixes (the store keeps the newest two blobs of each)
 GRAPH, GIT, LEXICAL, FILE_GRAPH, PAGERANK, MAP = "graph", "git", "lexical3", "wgraph", "pagerank", "map"
@@ -109,11 +109,11 @@ class BlobStore:
         take, self._lexical_ahead = self._lexical_ahead, None
         return take() if take is not None else None
 
-    def _put(self, key: str, value) -> None:
+    def _put(self, key: str, value, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
         if self.later is not None:
-            self.later(lambda: self.cache.put_blob(key, value))
+            self.later(lambda: self.cache.put_blob(key, value, keep=keep))
         else:
-            self.cache.put_blob(key, value)
+            self.cache.put_blob(key, value, keep=keep)
 
     # -- the reference graph ----------------------------------------------------------
     def load_graph(self, files: Sequence[str]) -> StoredGraph | None:
@@ -258,11 +258,8 @@ class BlobStore:
         return got["kept"]
 
     def save_map(self, key: str, fields: dict, *, keep: int) -> None:
-        blob = json.dumps({"version": MAP_FORMAT, "kept": fields}, ensure_ascii=False).encode("utf-8")
-        if self.later is not None:
-            self.later(lambda: self.cache.put_blob(f"{MAP}:{key}", blob, keep=keep))
-        else:
-            self.cache.put_blob(f"{MAP}:{key}", blob, keep=keep)
+        self._put(f"{MAP}:{key}", json.dumps({"version": MAP_FORMAT, "kept": fields}, ensure_ascii=False)
+                  .encode("utf-8"), keep=keep)
 
     # -- git signals (keyed by HEAD, not by the index) --------------------------------
     def load_git(self, head: str, until: str | None) -> GitSignals | None:

@@ -280,10 +280,6 @@ class Listing:
     notes: list[str]
     in_git: bool
 
-    @property
-    def rels(self) -> list[str]:
-        return self.found.rels
-
     def fingerprint(self) -> str:
         """:func:`~ripmap.index.files_fingerprint` of the files :meth:`finish` will make."""
         return listing_fingerprint(self.found.rels, self.sizes, self.mtimes)
