@@ -22,6 +22,16 @@ def git_env(when: float | None = None) -> dict[str, str]:
     return env
 
 
+def isolate_git(monkeypatch, ceiling: Path) -> None:
+    """Keep the user's git config, the git variables a hook may set and any repository
+    above ``ceiling`` out of a test."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(ceiling))
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(var, raising=False)
+
+
 def git(cwd: Path, *args: str, when: float | None = None) -> str:
     r = subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from ripmap.api import DEFAULT_TOKENS, RepoMap, RepoMapPool
 from ripmap.errors import UsageError
 from ripmap.render.tokens import EstimateCounter
 
-from fixtures_rank import git, init_repo
+from fixtures_rank import git, init_repo, isolate_git
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ripmap"
 
@@ -67,12 +66,8 @@ def refresh_all(ids: list[int]) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    isolate_git(monkeypatch, tmp_path)
     monkeypatch.setenv("RIPMAP_TOKENIZER", "estimate")
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from ripmap.config import Config, load_config
 from ripmap.discover import VENDOR_DIRS, Discovery, SourceFile, discover, is_vendor_path
 from ripmap.errors import ConfigError, RipmapError
 
+from fixtures_rank import isolate_git
+
 HAS_GIT = shutil.which("git") is not None
 needs_git = pytest.mark.skipif(not HAS_GIT, reason="git is not installed")
 needs_symlinks = pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges on Windows")
@@ -26,11 +28,7 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 @pytest.fixture(autouse=True)
 def _isolate_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep git from finding a repository above tmp_path or reading user config."""
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        monkeypatch.delenv(var, raising=False)
+    isolate_git(monkeypatch, tmp_path.parent)
 
 
 def git(cwd: Path, *args: str) -> None:

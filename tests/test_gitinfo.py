@@ -24,6 +24,8 @@ from ripmap.gitinfo import (
     load_git_signals,
 )
 
+from fixtures_rank import isolate_git
+
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 
 T0 = 1_700_000_000  # 2023-11-14, an arbitrary fixed epoch for planted commits
@@ -33,11 +35,7 @@ DAY = 86_400
 @pytest.fixture(autouse=True)
 def _isolate_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep the user's git config and any enclosing repository out of the tests."""
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        monkeypatch.delenv(var, raising=False)
+    isolate_git(monkeypatch, tmp_path)
 
 
 def git(cwd: Path, *args: str, when: float | None = None) -> str:

@@ -14,7 +14,7 @@ from ripmap.api import RepoMap
 from ripmap.cache.blobs import MAP
 from ripmap.cli import run
 
-from fixtures_rank import git, init_repo
+from fixtures_rank import git, init_repo, isolate_git
 
 FILES = {
     "pkg/store.py": "class TokenStore:\n    def get(self, key):\n        return key\n\n"
@@ -30,12 +30,8 @@ HOUR_AGO = time.time() - 3600
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    isolate_git(monkeypatch, tmp_path)
     monkeypatch.setenv("RIPMAP_TOKENIZER", "estimate")
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        monkeypatch.delenv(var, raising=False)
 
 
 def _settle(root: Path, when: float = HOUR_AGO) -> None:

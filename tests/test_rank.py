@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fixtures_rank import RICH_FILES, commit, git_env, init_repo, make_rich_repo, write_tree
+from fixtures_rank import RICH_FILES, commit, git_env, init_repo, isolate_git, make_rich_repo, write_tree
 from ripmap import RepoMap
 from ripmap.errors import UsageError
 from ripmap.rank.params import DEFAULT, REGISTRY, Params
@@ -253,11 +253,7 @@ def test_symbol_ref_weight_orders_symbols_within_a_file(rich):
 
 @pytest.fixture()
 def git_isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        monkeypatch.delenv(var, raising=False)
+    isolate_git(monkeypatch, tmp_path)
 
 
 def small_history(root: Path) -> Path:
