@@ -297,10 +297,14 @@ def run_states(root: Path, cache: Path, tokens: int, states: list[str], log=prin
     return out
 
 
-def server_calls(root: Path, cache: Path, tokens: int, log=print) -> list[tuple[str, float, float]]:
+def server_calls(root: Path, cache: Path, tokens: int, log=print, *, pause: float = 0.0,
+                 watch_every: float | None = None) -> list[tuple[str, float, float]]:
     """What an agent's MCP session costs: ``repo_map`` calls on one warm server process
-    (the MCP tools over a :class:`~ripmap.api.RepoMapPool`), before and after an edit."""
-    from ripmap.api import RepoMapPool
+    (the MCP tools over a :class:`~ripmap.api.RepoMapPool` made as ``ripmap-mcp`` makes
+    it), before and after an edit. ``pause``: seconds between one call's answer (or the
+    edit) and the next call, the agent's own turn (not counted); ``watch_every``: the
+    pool's background checks (None: the MCP server's default, 0: none)."""
+    from ripmap.api import WATCH_EVERY_S, RepoMapPool
     from ripmap.mcp_server import Tools
 
     if _git(root, "rev-parse", "-q", "--verify", "refs/scale/base", check=False).returncode != 0:
@@ -308,11 +312,13 @@ def server_calls(root: Path, cache: Path, tokens: int, log=print) -> list[tuple[
     _restore(root)
     edited = _pick(root, ".py")
     chat = edited.relative_to(root).as_posix()
-    pool = RepoMapPool(2, cache_dir=cache)
+    pool = RepoMapPool(2, cache_dir=cache, watch_every=WATCH_EVERY_S if watch_every is None else watch_every)
     tools = Tools(pool)
     out: list[tuple[str, float, float]] = []
 
     def call(label: str, **kw) -> None:
+        if out and pause > 0:
+            time.sleep(pause)
         t, c = time.perf_counter(), time.process_time()
         text = tools.repo_map(str(root), tokens=tokens, **kw)
         out.append((label, time.perf_counter() - t, time.process_time() - c))
@@ -366,6 +372,10 @@ def main() -> None:
     v.add_argument("root", type=Path)
     v.add_argument("--cache", type=Path, default=Path("/tmp/ripmap-cache-scale"))
     v.add_argument("--tokens", type=int, default=4096)
+    v.add_argument("--pause", type=float, default=0.0,
+                   help="seconds between calls (the agent's own turn; not counted; default 0)")
+    v.add_argument("--watch-every", type=float, default=None,
+                   help="the pool's background checks in seconds (default: the MCP server's; 0: none)")
     c = sub.add_parser("curve", help="cold and warm runs on trees of several sizes (CPU-s per MB)")
     c.add_argument("work", type=Path, help="directory holding one tree per size (built when missing)")
     c.add_argument("--sizes", default="5000,20000,70000")
@@ -377,7 +387,10 @@ def main() -> None:
     if args.cmd == "assemble":
         print(json.dumps(assemble(args.dest.resolve(), args.files, args.sources)))
     elif args.cmd == "server":
-        calls = server_calls(args.root.resolve(), args.cache, args.tokens)
+        calls = server_calls(args.root.resolve(), args.cache, args.tokens, pause=args.pause,
+                             watch_every=args.watch_every)
+        print(f"\npause between calls {args.pause:g} s; background checks "
+              f"{'default' if args.watch_every is None else f'every {args.watch_every:g} s'}")
         print("\n| call | wall s | CPU s |\n| --- | ---: | ---: |")
         for label, wall, cpu in calls:
             print(f"| {label} | {wall:.2f} | {cpu:.2f} |")

@@ -1006,3 +1006,75 @@ def test_a_long_lived_map_reuses_parent_maps_until_a_file_changes(repo: Path, tm
         assert third == cold.render(cold.rank(chat_files=["app.py"], focus="report incremental_probe"),
                                     tokens=2048).text
     assert first and second
+
+
+def _until(ok, what: str, timeout: float = 30.0) -> None:
+    import time
+
+    end = time.monotonic() + timeout
+    while not ok():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_watching_pool_builds_ahead_and_reads_an_edit_before_the_next_call(repo: Path, tmp_path: Path,
+                                                                           monkeypatch) -> None:
+    """The MCP server's pool between calls: it builds what the next call needs (lexical
+    index and its columns, the focus parser's tables, the pairing, the weighted graph) and
+    reads an edit as soon as its check sees it; calls then find the map current, and
+    every map equals a cold one."""
+    monkeypatch.setattr(ripmap.api, "IDLE_S", 0.0)
+    pool = RepoMapPool(2, cache_dir=tmp_path / "cache", watch_every=0.05)
+    root = repo.resolve()
+    try:
+        with pool.session(root) as e:
+            rm = e.repo
+            rm.render(rm.rank(), tokens=1024)  # a first call without words builds no lexical index
+            assert "lexical" not in rm.context._memo
+        _until(lambda: not e.cold, "the pool to build ahead")
+        memo = rm.context._memo
+        assert {"lexical", "paths", "lower_names", "defined_names", "pairing"} <= set(memo)
+        assert memo["lexical"]._files._matrix is not None  # a small index: its weight matrix
+        assert rm.context.file_graphs  # the weighted graph of the default parameters
+
+        before = e.changes
+        EDITS["edit"](repo)
+        _until(lambda: e.changes > before and not e.cold, "the pool to read the edit")
+        assert "incremental_probe" in rm.context.lower_names  # read without a call
+        calls = []
+        real = RepoMap.refresh
+        monkeypatch.setattr(RepoMap, "refresh", lambda self, **kw: calls.append(kw) or real(self, **kw))
+        with pool.session(root) as e2:
+            assert e2.repo is rm
+            got = _maps(rm)
+        assert calls == []  # the call found the map current: nothing left to read
+    finally:
+        pool.close()
+    assert got == _cold(repo)
+
+
+def test_a_pools_background_work_yields_to_a_waiting_call(repo: Path, tmp_path: Path, monkeypatch) -> None:
+    pool = RepoMapPool(1, cache_dir=tmp_path / "cache")  # no thread: its steps are driven here
+    root = repo.resolve()
+    ran: list[int] = []
+    monkeypatch.setattr(RepoMap, "warm_steps", lambda self, params=None: [lambda: ran.append(1),
+                                                                          lambda: ran.append(2)])
+    try:
+        with pool.session(root) as e:
+            pass
+        assert e.cold and pool._thread is None
+        e.waiting = 1  # a call waits for the root's lock
+        pool._warm(root)
+        assert ran == [] and e.cold
+        e.waiting = 0
+        pool._warm(root)
+        assert ran == [1, 2] and not e.cold
+        pool._warm(root)  # nothing changed since: nothing to do
+        assert ran == [1, 2]
+        EDITS["edit"](repo)
+        with pool.session(root) as e:  # the call refreshes: the map is cold again
+            assert e.cold
+        pool._warm(root)
+        assert ran == [1, 2, 1, 2]
+    finally:
+        pool.close()

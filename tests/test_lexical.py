@@ -205,6 +205,35 @@ def test_every_way_of_weighing_a_query_gives_the_same_bits(monkeypatch, eager):
     assert eager or lx._files._columns is not None
 
 
+@pytest.mark.parametrize("eager", [True, False])
+def test_an_index_warmed_ahead_answers_its_first_query_from_columns_with_the_same_bits(monkeypatch, eager):
+    # a server warms the index between calls: the first query then reads the weight matrix
+    # (small index) or the columns (large) instead of scanning every posting, to the bit
+    import ripmap.rank.lexical as lexical
+
+    monkeypatch.setattr(lexical, "EAGER_ENTRIES", 10**9 if eager else 0)
+    files = {f"pkg/m{i}.py": [_tag(f"load_{w}"), _tag(f"{w}Store", "class"), _tag(f"save_{w}_session")]
+             for i, w in enumerate(["user", "token", "session", "cart"])}
+    q = [("session", 1.0), ("token", 0.5), ("cart", 2.0)]
+    cold, _ = _index(files)
+    warm, _ = _index(files)
+    warm.warm()
+    assert (warm._files._matrix is not None) == eager
+    assert (warm._files._columns is not None) == (not eager)
+    scans = []
+    orig = lexical._Bm25._weigh
+
+    def weigh(self, ids):
+        scans.append(self._columns is None and self._matrix is None)
+        return orig(self, ids)
+    monkeypatch.setattr(lexical._Bm25, "_weigh", weigh)
+    got = warm.scores_and_chunks(*warm.query_vector(q))
+    assert not any(scans)  # nothing was read posting by posting
+    want = cold.scores_and_chunks(*cold.query_vector(q))
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]) and got[2] == want[2]
+    assert cold._files._columns is None and cold._files._matrix is None  # the first query scanned
+
+
 def test_rows_are_stacked_and_ordered_as_a_stack_and_a_take_would():
     # the patch copies runs of rows as slices; any keep/fresh/order must equal vstack + take
     from ripmap.rank.lexical import _stacked

@@ -288,6 +288,35 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 0 and "--cache-dir" in capsys.readouterr().out
 
 
+def test_watch_every_reaches_the_pool_and_bad_values_are_usage_errors(capsys, monkeypatch) -> None:
+    import ripmap.mcp_server as m
+
+    made: list[float] = []
+
+    class Pool:
+        def __init__(self, *a, watch_every: float = 0.0, **kw) -> None:
+            made.append(watch_every)
+
+        def close(self) -> None:
+            pass
+
+    class Server:
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(m, "RepoMapPool", Pool)
+    monkeypatch.setattr(m, "build_server", lambda tools: Server())
+    assert m.main([]) == 0 and made == [m.WATCH_EVERY_S]
+    assert m.main(["--watch-every", "0"]) == 0 and made[-1] == 0.0
+    assert m.main(["--watch-every", "7.5"]) == 0 and made[-1] == 7.5
+    for bad in ("-1", "soon", "nan", "inf"):
+        with pytest.raises(SystemExit) as exc:
+            m.main(["--watch-every", bad])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "--watch-every" in err and "Traceback" not in err
+
+
 def _one_line_error(r: Any, *needles: str) -> str:
     """The text of an isError result, checked to be one line naming ``needles``."""
     msg = _text(r).strip()

@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover - only without the SDK
     class ValidationError(Exception):  # type: ignore[no-redef]
         """Stand-in: without pydantic nothing raises it."""
 
-from .api import DEFAULT_TOKENS, Params, Ranking, RepoMap, RepoMapPool, __version__
+from .api import DEFAULT_TOKENS, WATCH_EVERY_S, WATCH_SHARE, Params, Ranking, RepoMap, RepoMapPool, __version__
 from .errors import RipmapError, finish_stdout
 from .presets import resolve_params
 
@@ -537,6 +537,16 @@ def build_server(tools: Tools):  # -> MCPServer; unannotated because the SDK is 
     return server
 
 
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds (0 or more), got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ripmap-mcp",
@@ -545,6 +555,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", metavar="DIR",
                    help="tag cache location (default: $RIPMAP_CACHE_DIR or the user cache dir)")
     p.add_argument("--no-git", action="store_true", help="ignore git history (no recency, churn or co-change)")
+    p.add_argument("--watch-every", type=_seconds, default=WATCH_EVERY_S, metavar="SECONDS",
+                   help=f"between calls, check each open repository for changes this often and read them "
+                        f"before the next call comes, building ahead what it will need (default: "
+                        f"{WATCH_EVERY_S:g}; a large tree is checked less often, at most {WATCH_SHARE * 100:g}%% of a core; "
+                        f"0: only when called). Every call still checks the tree itself")
     p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), default="WARNING",
                    help="stderr log level (default: WARNING)")
     p.add_argument("--version", action="version", version=f"ripmap-mcp {__version__}")
@@ -557,7 +572,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit:  # --help / --version printed: flush now, so `ripmap-mcp --help | head` ends quietly
         finish_stdout()
         raise
-    pool = RepoMapPool(LRU_SIZE, cache_dir=args.cache_dir, use_git=not args.no_git, log=log)
+    pool = RepoMapPool(LRU_SIZE, cache_dir=args.cache_dir, use_git=not args.no_git, log=log,
+                       watch_every=args.watch_every)
     try:
         server = build_server(Tools(pool))
     except RipmapError as e:

@@ -225,6 +225,18 @@ class _Bm25:
         self._queries += 1
         return self._matrix
 
+    def warm(self) -> None:
+        """Make now what the second query would make (the weight matrix of a small index,
+        the fields by column of a large one), so a long-lived server's next query reads
+        columns instead of scanning every posting (0.5 s of a 70,000-file tree's first query
+        after an edit). Scores are the same either way; only their cost differs."""
+        if sum(m.nnz for m in self.fields) <= EAGER_ENTRIES:
+            self._queries = max(self._queries, 1)
+            self.matrix()
+        elif self._columns is None:
+            self._columns = tuple(m.tocsc() for m in self.fields)
+            self._queries = max(self._queries, 2)
+
     def _weigh(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`postings` worked out from the counts."""
         n = self.n_docs
@@ -458,6 +470,12 @@ class LexicalIndex:
         self.file_lens = self.chunk_lens = None  # held by the two indexes from here on
         self.file_df = self._files.df
         self.chunk_df = self._chunks.df if self._chunks is not None else np.zeros(nt, dtype=np.int64)
+
+    def warm(self) -> None:
+        """:meth:`_Bm25.warm` for the file and the chunk index."""
+        self._files.warm()
+        if self._chunks is not None:
+            self._chunks.warm()
 
     @property
     def idf(self) -> np.ndarray:

@@ -122,11 +122,11 @@ REFRESH_EVERY_S = 2.0
 
 
 def warm(rm: RepoMap) -> RepoMap:
-    """Run every stage of ``rm`` once (index, graph, git signals, lexical index, token
-    counter), so the first request it answers is a warm one."""
-    r = rm.rank(focus="warm the lexical index")
-    rm.render(r, tokens=256)
-    rm.context.file_graph(r.params)
+    """Run every stage of ``rm`` once (index, graph, git signals, lexical index and its
+    columns, the focus parser's tables, the weighted graph, token counter:
+    :meth:`RepoMap.warm_steps`), so the first request it answers is a warm one."""
+    for step in rm.warm_steps():
+        step()
     return rm
 
 
