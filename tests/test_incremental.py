@@ -1078,3 +1078,21 @@ def test_a_pools_background_work_yields_to_a_waiting_call(repo: Path, tmp_path: 
         assert ran == [1, 2, 1, 2]
     finally:
         pool.close()
+
+
+def test_listing_probe_stats_in_two_halves_as_in_one(repo: Path, monkeypatch) -> None:
+    # a large tree's check stats its two halves on two threads: same fingerprint, same
+    # per-path record, in path order, as one pass
+    import ripmap.discover as discover
+    from ripmap import languages
+
+    probe = ListingProbe(repo, language_of=languages.language_for_path)
+    (repo / "top.py").unlink()  # a path that cannot be read: None in its place
+    one = probe.fingerprint(), probe.snapshot().seen
+    monkeypatch.setattr(discover, "SPLIT_MIN", 1)
+    halves = []
+    real = discover._stat_each
+    monkeypatch.setattr(discover, "_stat_each", lambda ps: halves.append(len(ps)) or real(ps))
+    two = probe.fingerprint(), probe.snapshot().seen
+    assert len(halves) == 4 and sum(halves[2:]) == len(one[1])  # the directories', then the files'
+    assert two == one and None in two[1]
