@@ -1063,10 +1063,10 @@ def test_a_pools_background_work_yields_to_a_waiting_call(repo: Path, tmp_path: 
         with pool.session(root) as e:
             pass
         assert e.cold and pool._thread is None
-        e.waiting = 1  # a call waits for the root's lock
+        pool._in_calls = 1  # a call is in progress or waits for a lock
         pool._warm(root)
         assert ran == [] and e.cold
-        e.waiting = 0
+        pool._in_calls = 0
         pool._warm(root)
         assert ran == [1, 2] and not e.cold
         pool._warm(root)  # nothing changed since: nothing to do

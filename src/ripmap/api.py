@@ -906,8 +906,6 @@ class PoolEntry:
 
     repo: RepoMap
     notes: list[str] = field(default_factory=list)
-    #: calls waiting for this root's lock (the pool's background work yields to them)
-    waiting: int = 0
     #: how many times the map was built or refreshed, and that count when what the next
     #: call needs was last built ahead (:meth:`RepoMapPool._warm`)
     changes: int = 1
@@ -975,6 +973,7 @@ class RepoMapPool:
         #: when each root's tree is next asked whether it moved (time.monotonic())
         self._next_check: dict[Path, float] = {}
         self._last_call = 0.0  # when the last call ended (time.monotonic())
+        self._in_calls = 0  # calls in progress or waiting, on any root (background work yields to them)
         if watch_every > 0:
             self._thread = threading.Thread(target=self._background, name="ripmap-pool", daemon=True)
             self._thread.start()
@@ -983,17 +982,12 @@ class RepoMapPool:
     def session(self, root: Path) -> Iterator[PoolEntry]:
         """The current RepoMap of ``root`` (reused, or built now), held for one call."""
         with self._lock:
+            self._in_calls += 1
             root_lock = self._root_locks.setdefault(root, threading.Lock())
-            waiting = self._entries.get(root)
-            if waiting is not None:
-                waiting.waiting += 1
         evicted: list[tuple[Path, PoolEntry]] = []
         try:
             with root_lock:
                 with self._lock:
-                    if waiting is not None:
-                        waiting.waiting -= 1
-                        waiting = None
                     entry = self._entries.get(root)
                     if entry is not None:
                         self._entries.move_to_end(root)
@@ -1016,9 +1010,6 @@ class RepoMapPool:
                             evicted.append(self._entries.popitem(last=False))
                 yield entry
         finally:
-            if waiting is not None:  # the lock was never taken
-                with self._lock:
-                    waiting.waiting -= 1
             # Closed under the evicted root's own lock, after ours is released: never
             # while another call is using it, and without holding two root locks at once.
             for old_root, old in evicted:
@@ -1026,7 +1017,9 @@ class RepoMapPool:
                     lock = self._root_locks[old_root]
                 with lock:
                     old.repo.close()
-            self._last_call = time.monotonic()
+            with self._lock:
+                self._in_calls -= 1
+                self._last_call = time.monotonic()
             self._wake.set()
 
     def _build(self, root: Path) -> PoolEntry:
@@ -1049,7 +1042,7 @@ class RepoMapPool:
     def _background(self) -> None:
         while not self._stop.is_set():
             now = time.monotonic()
-            idle = now - self._last_call >= IDLE_S
+            idle = self._idle(now)
             for root in self._roots() if idle else ():
                 if self._stop.is_set():
                     return
@@ -1065,15 +1058,19 @@ class RepoMapPool:
             self._wake.wait(max(0.05, due - now))
             self._wake.clear()
 
+    def _idle(self, now: float) -> bool:
+        """No call in progress, and none for :data:`IDLE_S` seconds."""
+        return not self._in_calls and now - self._last_call >= IDLE_S
+
     def _roots(self) -> list[Path]:
         with self._lock:
             return list(self._entries)
 
     def _hold(self, root: Path):
-        """The root's lock and its entry, when no call waits for it (else None, None)."""
+        """The root's lock and its entry, when no call is in progress or waiting (else None, None)."""
         with self._lock:
             entry, lock = self._entries.get(root), self._root_locks.get(root)
-            if entry is None or lock is None or entry.waiting:
+            if entry is None or lock is None or self._in_calls:
                 return None, None
         return lock, entry
 
@@ -1107,7 +1104,7 @@ class RepoMapPool:
         target = entry.changes  # a refresh meanwhile leaves the entry cold for the next round
         for step in entry.repo.warm_steps():
             with self._lock:
-                if self._entries.get(root) is not entry or self._stop.is_set() or entry.waiting:
+                if self._entries.get(root) is not entry or self._stop.is_set() or self._in_calls:
                     return  # a call came first: it builds what it needs, this round the rest later
             with lock:
                 with self._lock:
