@@ -538,11 +538,8 @@ def build_server(tools: Tools):  # -> MCPServer; unannotated because the SDK is 
 
 
 def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = -1.0
-    if not v >= 0 or v == float("inf"):
+    v = float(text) if re.fullmatch(r"\s*\d+(\.\d*)?\s*", text) else -1.0
+    if v < 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds (0 or more), got {text!r}")
     return v
 
@@ -556,10 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tag cache location (default: $RIPMAP_CACHE_DIR or the user cache dir)")
     p.add_argument("--no-git", action="store_true", help="ignore git history (no recency, churn or co-change)")
     p.add_argument("--watch-every", type=_seconds, default=WATCH_EVERY_S, metavar="SECONDS",
-                   help=f"between calls, check each open repository for changes this often and read them "
-                        f"before the next call comes, building ahead what it will need (default: "
-                        f"{WATCH_EVERY_S:g}; a large tree is checked less often, at most {WATCH_SHARE * 100:g}%% of a core; "
-                        f"0: only when called). Every call still checks the tree itself")
+                   help=f"between calls, check open repositories for changes this often and read them "
+                        f"ahead of the next call (default {WATCH_EVERY_S:g}; a large tree less often, at most "
+                        f"{WATCH_SHARE * 100:g}%% of a core; 0: never). Calls still check the tree themselves")
     p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), default="WARNING",
                    help="stderr log level (default: WARNING)")
     p.add_argument("--version", action="version", version=f"ripmap-mcp {__version__}")
@@ -572,8 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit:  # --help / --version printed: flush now, so `ripmap-mcp --help | head` ends quietly
         finish_stdout()
         raise
-    pool = RepoMapPool(LRU_SIZE, cache_dir=args.cache_dir, use_git=not args.no_git, log=log,
-                       watch_every=args.watch_every)
+    pool = RepoMapPool(LRU_SIZE, cache_dir=args.cache_dir, use_git=not args.no_git, log=log, watch_every=args.watch_every)
     try:
         server = build_server(Tools(pool))
     except RipmapError as e:
