@@ -1030,17 +1030,23 @@ def test_a_watching_pool_builds_ahead_and_reads_an_edit_before_the_next_call(rep
         with pool.session(root) as e:
             rm = e.repo
             rm.render(rm.rank(), tokens=1024)  # a first call without words builds no lexical index
-            assert "lexical" not in rm.context._memo
         _until(lambda: not e.cold, "the pool to build ahead")
         memo = rm.context._memo
-        assert {"lexical", "paths", "lower_names", "defined_names", "pairing"} <= set(memo)
-        assert memo["lexical"]._files._matrix is not None  # a small index: its weight matrix
+        assert {"paths", "lower_names", "defined_names", "pairing"} <= set(memo)
         assert rm.context.file_graphs  # the weighted graph of the default parameters
+        # ... nor does the pool, from scratch, until a call has needed it (a minute at 70k files)
+        assert "lexical" not in memo
+        with pool.session(root) as e:
+            rm.rank(focus="report helper")  # builds and stores it
+        assert memo["lexical"]._files._matrix is None  # one query: postings scanned
+        _until(lambda: memo["lexical"]._files._matrix is not None, "the pool to warm the lexical index")
 
         before = e.changes
         EDITS["edit"](repo)
         _until(lambda: e.changes > before and not e.cold, "the pool to read the edit")
         assert "incremental_probe" in rm.context.lower_names  # read without a call
+        lx = rm.context._memo["lexical"]  # patched in the background, and warmed
+        assert lx is not memo["lexical"] and lx._files._matrix is not None
         calls = []
         real = RepoMap.refresh
         monkeypatch.setattr(RepoMap, "refresh", lambda self, **kw: calls.append(kw) or real(self, **kw))

@@ -531,12 +531,14 @@ class RepoMap:
             fp = self._probe.fingerprint()
             self._settle(fp if self._index is None else None)
 
-    def warm_steps(self, params: Params | None = None) -> list[Callable[[], object]]:
+    def warm_steps(self, params: Params | None = None, *, build_lexical: bool = False) -> list[Callable[[], object]]:
         """What a later call would otherwise build on first use, as steps a long-lived
         caller runs between calls, each under its own hold of its lock: the lexical index
-        (patched after an edit) and its column form, the path index and name tables the
-        focus parser reads, the test↔source pairing a chat file asks for, the weighted file
-        graph and its transition for ``params``, the git columns and the token counter.
+        (patched after an edit, or read; built from scratch only with ``build_lexical``, else
+        left to the first call with words or chat files: a minute on a 70,000-file tree)
+        and its column form, the path index and name tables the focus parser reads, the
+        test↔source pairing a chat file asks for, the weighted file graph and its transition
+        for ``params``, the git columns and the token counter.
 
         Each step builds only what the first call needing it would build itself, from the
         map's current state (a refresh between steps is seen by the next one), so rankings
@@ -544,8 +546,13 @@ class RepoMap:
         a 70,000-file tree: a first focus 2.3 s → 0.6 s, a chat file after an edit 2.6 s →
         about 1 s)."""
         p = params or self.params
+
+        def lexical() -> None:
+            if build_lexical or self.context.lexical_at_hand():  # else no call has needed it yet
+                self.context.lexical.warm()
+
         return [
-            lambda: self.context.lexical.warm(),
+            lexical,
             lambda: self.context.paths,
             lambda: self.context.lower_names,
             lambda: self.context.defined_names,
@@ -906,14 +913,15 @@ class PoolEntry:
 
     repo: RepoMap
     notes: list[str] = field(default_factory=list)
-    #: how many times the map was built or refreshed, and that count when what the next
-    #: call needs was last built ahead (:meth:`RepoMapPool._warm`)
+    #: how many times the map was built, refreshed or used (a call may build a stage, such
+    #: as the lexical index, whose column form is then built ahead), and that count when
+    #: what the next call needs was last built ahead (:meth:`RepoMapPool._warm`)
     changes: int = 1
     warmed_at: int = 0
 
     @property
     def cold(self) -> bool:
-        """Whether the map changed since its stages were last built ahead."""
+        """Whether the map changed or was used since its stages were last built ahead."""
         return self.warmed_at != self.changes
 
     def drain_notes(self) -> list[str]:
@@ -1008,7 +1016,10 @@ class RepoMapPool:
                         self._entries.move_to_end(root)
                         while len(self._entries) > self.size:
                             evicted.append(self._entries.popitem(last=False))
-                yield entry
+                try:
+                    yield entry
+                finally:
+                    entry.changes += 1
         finally:
             # Closed under the evicted root's own lock, after ours is released: never
             # while another call is using it, and without holding two root locks at once.

@@ -165,6 +165,14 @@ class BlobStore:
             return  # built again next time
         self._put(f"{LEXICAL}:{self.fingerprint}", lambda fh: write_lexical(lx, fh))
 
+    def has_lexical(self) -> bool:
+        """Whether any lexical index is stored (this tree's or an earlier one's, to patch)."""
+        got = self.cache.open_newest_blob("lexical")
+        if got is None:
+            return False
+        got[1].close()
+        return True
+
     def load_previous_lexical(self) -> LexicalIndex | None:
         """The lexical index stored last, whatever index it was built for (where an
         incremental update starts), or None."""

@@ -176,6 +176,13 @@ class RankContext:
             return lx
         return self._get("lexical", make)
 
+    def lexical_at_hand(self) -> bool:
+        """Whether :attr:`lexical` would be had without a build from scratch: held, to be
+        patched from the index held or stored before, or stored (a build takes a minute on
+        a 70,000-file tree: only a query that needs it should wait for that)."""
+        return ("lexical" in self._memo or self.lexical_seed is not None
+                or (self.store is not None and hasattr(self.store, "has_lexical") and self.store.has_lexical()))
+
     @property
     def paths(self) -> PathIndex:
         return self._get("paths", lambda: PathIndex.build(self.graph.files))

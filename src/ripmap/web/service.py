@@ -125,7 +125,7 @@ def warm(rm: RepoMap) -> RepoMap:
     """Run every stage of ``rm`` once (index, graph, git signals, lexical index and its
     columns, the focus parser's tables, the weighted graph, token counter:
     :meth:`RepoMap.warm_steps`), so the first request it answers is a warm one."""
-    for step in rm.warm_steps():
+    for step in rm.warm_steps(build_lexical=True):  # the page is for asking: its word index comes first
         step()
     return rm
 
