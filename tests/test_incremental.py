@@ -1102,3 +1102,31 @@ def test_listing_probe_stats_in_two_halves_as_in_one(repo: Path, monkeypatch) ->
     two = probe.fingerprint(), probe.snapshot().seen
     assert len(halves) == 4 and sum(halves[2:]) == len(one[1])  # the directories', then the files'
     assert two == one and None in two[1]
+
+
+def test_a_pools_failing_background_work_is_logged_once_and_calls_still_answer(repo: Path, tmp_path: Path,
+                                                                                monkeypatch, caplog) -> None:
+    import logging
+
+    monkeypatch.setattr(ripmap.api, "IDLE_S", 0.0)
+    pool = RepoMapPool(1, cache_dir=tmp_path / "cache", watch_every=0.02)
+    root = repo.resolve()
+    tries = []
+
+    def broken(self, params=None):
+        tries.append(1)
+        raise OSError("disk gone")
+    try:
+        with caplog.at_level(logging.DEBUG, logger="ripmap"):
+            with pool.session(root) as e:
+                pass
+            monkeypatch.setattr(RepoMap, "warm_steps", broken)
+            pool._wake.set()
+            _until(lambda: len(tries) >= 3, "the pool to retry")
+            warned = [r for r in caplog.records if "background refresh failed" in r.getMessage()
+                      and r.levelno == logging.WARNING]
+            assert len(warned) == 1 and "disk gone" in warned[0].getMessage()
+            with pool.session(root) as e:  # a call is not held up by it
+                assert "app.py" in e.repo.files
+    finally:
+        pool.close()

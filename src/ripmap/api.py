@@ -982,6 +982,7 @@ class RepoMapPool:
         self._next_check: dict[Path, float] = {}
         self._last_call = 0.0  # when the last call ended (time.monotonic())
         self._in_calls = 0  # calls in progress or waiting, on any root (background work yields to them)
+        self._failing: set[Path] = set()  # roots whose background work failed (logged once)
         if watch_every > 0:
             self._thread = threading.Thread(target=self._background, name="ripmap-pool", daemon=True)
             self._thread.start()
@@ -1060,8 +1061,11 @@ class RepoMapPool:
                 try:
                     self._check(root)
                     self._warm(root)
+                    self._failing.discard(root)
                 except Exception as e:  # retried at the next round; a call redoes anything missed
-                    self.log.warning("%s: background refresh failed: %s: %s", root, type(e).__name__, e)
+                    level = logging.DEBUG if root in self._failing else logging.WARNING  # said once
+                    self._failing.add(root)
+                    self.log.log(level, "%s: background refresh failed: %s: %s", root, type(e).__name__, e)
             now = time.monotonic()
             due = min(self._next_check.values(), default=now + self.watch_every)
             if not idle:
