@@ -1057,6 +1057,17 @@ def test_a_watching_pool_builds_ahead_and_reads_an_edit_before_the_next_call(rep
     finally:
         pool.close()
     assert got == _cold(repo)
+    # a new server on the same cache: a first call without words, and the stored index is
+    # read and warmed ahead of the first call with some
+    pool = RepoMapPool(2, cache_dir=tmp_path / "cache", watch_every=0.05)
+    try:
+        with pool.session(root) as e:
+            e.repo.render(e.repo.rank(), tokens=1024)
+            assert "lexical" not in e.repo.context._memo
+        _until(lambda: not e.cold, "the new pool to build ahead")
+        assert e.repo.context._memo["lexical"]._files._matrix is not None
+    finally:
+        pool.close()
 
 
 def test_a_pools_background_work_yields_to_a_waiting_call(repo: Path, tmp_path: Path, monkeypatch) -> None:

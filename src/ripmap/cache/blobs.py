@@ -167,7 +167,7 @@ class BlobStore:
 
     def has_lexical(self) -> bool:
         """Whether any lexical index is stored (this tree's or an earlier one's, to patch)."""
-        got = self.cache.open_newest_blob("lexical")
+        got = self.cache.open_newest_blob(LEXICAL)
         if got is None:
             return False
         got[1].close()
