@@ -304,16 +304,15 @@ def _saturated(keys: list[np.ndarray], vals: list[np.ndarray], n: int, idf: np.n
     v = np.concatenate(vals)
     order = np.argsort(k, kind="stable")  # equal keys keep the field order
     k, v = k[order], v[order]
-    first = np.r_[True, k[1:] != k[:-1]]
-    starts = np.flatnonzero(first)
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
     # summed one field after another, ((x0 + x1) + x2) + x3, as adding the fields'
-    # matrices does (np.add.reduceat may pair them otherwise: a different last bit)
-    seg = np.cumsum(first) - 1
-    rank = np.arange(k.size) - starts[seg]
-    acc = v[starts].copy()
-    for r in range(1, int(rank.max()) + 1 if rank.size else 1):
-        at = rank == r
-        acc[seg[at]] += v[at]
+    # matrices does (np.add.reduceat may pair them otherwise: a different last bit): the
+    # r-th entry of every key that has more than r, a pass over the keys per field
+    lens = np.diff(starts, append=k.size)
+    acc = v[starts]
+    for r in range(1, int(lens.max()) if lens.size else 1):
+        longer = lens > r
+        acc[longer] += v[starts[longer] + r]
     k = k[starts]
     pos = k // n
     return k % n, pos, acc / (K1 + acc) * idf[ids[pos]]
