@@ -1141,3 +1141,28 @@ def test_a_pools_failing_background_work_is_logged_once_and_calls_still_answer(r
                 assert "app.py" in e.repo.files
     finally:
         pool.close()
+
+
+def test_a_pools_checks_of_all_its_trees_take_at_most_their_share_of_a_core(repo: Path, tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    import time
+
+    other = make_rich_repo(tmp_path / "other")
+    pool = RepoMapPool(2, cache_dir=tmp_path / "cache")  # no thread: checks driven here
+    monkeypatch.setattr(ripmap.api, "WATCH_SHARE", 0.1)
+    try:
+        for root in (repo.resolve(), other.resolve()):
+            with pool.session(root):
+                pass
+        asked: list[int] = []
+        monkeypatch.setattr(RepoMap, "moved", lambda self: asked.append(1) or time.sleep(0.02))  # 20 ms a check
+        pool.watch_every = 0.001
+        root = repo.resolve()
+        t = time.monotonic()
+        pool._check(root)
+        # two trees, 20 ms each, 10% of a core: each is asked again no sooner than 0.4 s on
+        assert asked == [1] and pool._next_check[root] - t >= 0.4
+        pool._check(root)  # not due: not asked
+        assert asked == [1]
+    finally:
+        pool.close()

@@ -952,16 +952,17 @@ class RepoMapPool:
 
     ``watch_every`` > 0 starts one background thread that works while no call does:
 
-    * after a call built or refreshed a map, it builds ahead what the next call would
-      build on first use (:meth:`RepoMap.warm_steps`: the lexical index and its columns,
-      the focus parser's tables, the pairing, the weighted graph);
-    * every ``watch_every`` seconds (less often where that check is costly: it takes at
-      most :data:`WATCH_SHARE` of a core) it asks each map whether its tree moved (a
+    * half a second (:data:`IDLE_S`) after a call, it builds ahead what the next call
+      would build on first use (:meth:`RepoMap.warm_steps`: the lexical index, if a call
+      needed it or one is stored, and its columns, the focus parser's tables, the
+      pairing, the weighted graph);
+    * every ``watch_every`` seconds (less often where that is costly: the checks of all
+      its maps together take at most :data:`WATCH_SHARE` of a core) it asks each map whether its tree moved (a
       ``stat`` per file, outside the lock) and, if so, refreshes it and builds ahead again,
       so an agent's call after its own edit finds the edit already read.
 
-    Each step of that work takes the root's lock on its own and is skipped while a call
-    waits for it, and calls still check the tree themselves: an answer always reflects
+    Each step of that work takes the root's lock on its own and is skipped while any call
+    is in progress or waiting, and calls still check the tree themselves: an answer always reflects
     the tree as it was when the call came, whatever the thread has done.
     """
 
@@ -1100,7 +1101,10 @@ class RepoMapPool:
         t = time.perf_counter()
         probe = entry.repo.moved()  # a stat per file, outside the lock (as `ripmap serve` does)
         took = time.perf_counter() - t
-        self._next_check[root] = time.monotonic() + max(self.watch_every, took / WATCH_SHARE)
+        with self._lock:
+            roots = max(1, len(self._entries))
+        # the checks of all roots together take at most WATCH_SHARE of a core
+        self._next_check[root] = time.monotonic() + max(self.watch_every, took * roots / WATCH_SHARE)
         if probe is None:
             return
         with lock:
