@@ -1068,10 +1068,13 @@ class RepoMapPool:
                     self._failing.add(root)
                     self.log.log(level, "%s: background refresh failed: %s: %s", root, type(e).__name__, e)
             now = time.monotonic()
-            due = min(self._next_check.values(), default=now + self.watch_every)
-            if not idle:
-                due = min(due, self._last_call + IDLE_S)
-            self._wake.wait(max(0.05, due - now))
+            if self._in_calls:
+                wait = self.watch_every  # woken when the call ends
+            elif not idle:
+                wait = self._last_call + IDLE_S - now
+            else:
+                wait = min(self._next_check.values(), default=now + self.watch_every) - now
+            self._wake.wait(max(0.05, wait))
             self._wake.clear()
 
     def _idle(self, now: float) -> bool:
@@ -1080,6 +1083,8 @@ class RepoMapPool:
 
     def _roots(self) -> list[Path]:
         with self._lock:
+            for gone in set(self._next_check) - set(self._entries):  # evicted: no more checks
+                del self._next_check[gone]
             return list(self._entries)
 
     def _hold(self, root: Path):
@@ -1138,7 +1143,9 @@ class RepoMapPool:
         if self._thread is not None:
             self._thread.join(timeout=30)
         with self._lock:
-            entries = list(self._entries.values())
+            entries = list(self._entries.items())
             self._entries.clear()
-        for e in entries:
-            e.repo.close()
+            locks = dict(self._root_locks)
+        for root, e in entries:
+            with locks[root]:  # a step the thread had begun ends first
+                e.repo.close()
