@@ -31,7 +31,7 @@ settling run brings the cache back to the committed tree.
 
     python bench/scale.py assemble /work/scale-tree --files 70000
     nice -n 10 python bench/scale.py run /work/scale-tree --cache /tmp/ripmap-cache-scale
-    nice -n 10 python bench/scale.py run /work/scale-tree --states warm,edit,add,delete
+    nice -n 10 python bench/scale.py run /work/scale-tree --states warm,edit,add,delete --rounds 3
     nice -n 10 python bench/scale.py curve /work/scale-curve --sizes 5000,20000,70000
     nice -n 10 python bench/scale.py server /work/scale-tree --cache /tmp/ripmap-cache-scale
 
@@ -341,6 +341,24 @@ def server_calls(root: Path, cache: Path, tokens: int, log=print, *, pause: floa
     return out
 
 
+def rounds_table(root: Path, rounds: list[list[Run]]) -> str:
+    """Per state, over the rounds: median wall and CPU seconds with their range, the
+    largest memory figures."""
+    import statistics
+
+    mb = _tree_mb(root)
+    lines = ["| state | wall s | CPU s | CPU-s / MB | max RSS MB | peak PSS (tree) MB | files parsed |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for i, first in enumerate(rounds[0]):
+        runs = [r[i] for r in rounds]
+        wall, cpu = [r.wall_s for r in runs], [r.cpu_s for r in runs]
+        lines.append(f"| {first.state} | {statistics.median(wall):.2f} [{min(wall):.2f}–{max(wall):.2f}] | "
+                     f"{statistics.median(cpu):.1f} [{min(cpu):.1f}–{max(cpu):.1f}] | "
+                     f"{statistics.median(cpu) / mb:.3f} | {max(r.max_rss_mb for r in runs):.0f} | "
+                     f"{max(r.peak_pss_mb for r in runs):.0f} | {first.parsed} |")
+    return "\n".join(lines)
+
+
 def _tree_mb(root: Path) -> float:
     marker = root / ".git" / _MARKER
     return json.loads(marker.read_text())["bytes"] / 1e6 if marker.exists() else float("nan")
@@ -368,6 +386,9 @@ def main() -> None:
     r.add_argument("--cache", type=Path, default=Path("/tmp/ripmap-cache-scale"))
     r.add_argument("--tokens", type=int, default=4096)
     r.add_argument("--states", default="cold,warm,question,edit,add,delete,commit")
+    r.add_argument("--rounds", type=int, default=1,
+                   help="run the states this many times (the tree restored between rounds) and report each "
+                        "state's median wall and CPU time with their range: this machine's speed drifts")
     v = sub.add_parser("server", help="repo_map calls on one warm MCP server (in process), before and after an edit")
     v.add_argument("root", type=Path)
     v.add_argument("--cache", type=Path, default=Path("/tmp/ripmap-cache-scale"))
@@ -395,9 +416,11 @@ def main() -> None:
         for label, wall, cpu in calls:
             print(f"| {label} | {wall:.2f} | {cpu:.2f} |")
     elif args.cmd == "run":
-        runs = run_states(args.root.resolve(), args.cache, args.tokens, args.states.split(","))
-        print(f"\n{args.root}: {_tree_mb(args.root):.1f} MB, budget {args.tokens}\n")
-        print(table(args.root, runs))
+        rounds = [run_states(args.root.resolve(), args.cache, args.tokens, args.states.split(","))
+                  for _ in range(max(1, args.rounds))]
+        print(f"\n{args.root}: {_tree_mb(args.root):.1f} MB, budget {args.tokens}"
+              + (f", {len(rounds)} rounds (median, [min–max])" if len(rounds) > 1 else "") + "\n")
+        print(table(args.root, rounds[0]) if len(rounds) == 1 else rounds_table(args.root, rounds))
     else:
         rows = ["| files | MB | state | wall s | CPU s | CPU-s / MB | max RSS MB | peak PSS (tree) MB |",
                 "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
