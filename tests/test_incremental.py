@@ -1166,3 +1166,51 @@ def test_a_pools_checks_of_all_its_trees_take_at_most_their_share_of_a_core(repo
         assert asked == [1]
     finally:
         pool.close()
+
+
+def test_after_an_edit_a_watching_pool_asks_the_last_question_again_ahead_of_the_call(repo: Path, tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    """An agent edits its chat file and asks the same question: the pool has read the edit
+    and ranked and drawn that question again, so the call ranks nothing, and its map is
+    the one a cold build of the edited tree gives. A question whose chat file went away
+    is skipped, and the call asking it is told, as before."""
+    pytest.importorskip("mcp")
+    from ripmap.mcp_server import Tools
+
+    monkeypatch.setattr(ripmap.api, "IDLE_S", 0.0)
+    pool = RepoMapPool(2, cache_dir=tmp_path / "cache", watch_every=0.05)
+    tools = Tools(pool)
+    root = repo.resolve()
+    try:
+        tools.repo_map(str(root), chat_files=["d1/mod1.py"], tokens=2048)
+        with pool.session(root) as e:
+            rm = e.repo
+        before = e.changes
+        EDITS["edit"](repo)
+        _until(lambda: e.changes > before and not e.cold, "the pool to read the edit and ask again")
+        ranked = []
+        real = ripmap.api.rank
+        monkeypatch.setattr(ripmap.api, "rank", lambda *a, **k: ranked.append(1) or real(*a, **k))
+        drawn = []
+        real_render = ripmap.api.render
+        monkeypatch.setattr(ripmap.api, "render", lambda *a, **k: drawn.append(1) or real_render(*a, **k))
+        again = tools.repo_map(str(root), chat_files=["d1/mod1.py"], tokens=2048)
+        assert ranked == [] and drawn == []  # answered from what the pool made ahead
+        assert "in chat (not repeated): d1/mod1.py" in again
+        monkeypatch.setattr(ripmap.api, "rank", real)
+        monkeypatch.setattr(ripmap.api, "render", real_render)
+        with RepoMap(repo, use_cache=False) as cold:
+            want = cold.render(cold.rank(chat_files=["d1/mod1.py"]), tokens=2048).text
+        with pool.session(root) as e:
+            got = rm.render(rm.rank(chat_files=["d1/mod1.py"]), tokens=2048).text
+        assert got == want
+        # the chat file goes: asking again ahead fails quietly, the call is told
+        before = e.changes
+        (repo / "d1/mod1.py").unlink()
+        _until(lambda: e.changes > before and not e.cold, "the pool to read the deletion")
+        from ripmap.mcp_server import ToolError
+
+        with pytest.raises(ToolError, match="d1/mod1.py: no such file"):
+            tools.repo_map(str(root), chat_files=["d1/mod1.py"], tokens=2048)
+    finally:
+        pool.close()

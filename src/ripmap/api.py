@@ -63,6 +63,8 @@ __all__ = ["RepoMap", "RepoMapPool", "Params", "Ranking", "Rendered", "Resolved"
 DEFAULT_TOKENS = 8192
 #: rankings (and their printed maps) a RepoMap keeps for repeated questions on one snapshot
 _RANKINGS_KEPT = 8
+#: how many of the last questions a long-lived map asks again, ahead, after a refresh
+RE_ASKED = 2
 
 
 @dataclass
@@ -204,6 +206,7 @@ class RepoMap:
         self._rankings: OrderedDict[tuple, Ranking] = OrderedDict()  # per query, for this snapshot
         self._renders: OrderedDict[tuple, tuple[Ranking, Rendered]] = OrderedDict()
         self._render_memo = RenderMemo()  # parent maps and line counts, from one map to the next
+        self._asked: list[tuple[tuple, list[tuple]]] = []  # the last questions before a refresh (warm_steps)
 
     # -- from command-line paths to a root --------------------------------------------
     @staticmethod
@@ -421,6 +424,7 @@ class RepoMap:
         if not probe and self._probe is not None:
             probe = self._probe.fingerprint()  # before the tree is read
         config = self.config if self._config_given else load_config(self.root)
+        self._asked = self._last_asked()
         self._rankings.clear()
         self._renders.clear()
         if config != self.config:
@@ -538,7 +542,9 @@ class RepoMap:
         left to the first call with words or chat files: a minute on a 70,000-file tree)
         and its column form, the path index and name tables the focus parser reads, the
         test↔source pairing a chat file asks for, the weighted file graph and its transition
-        for ``params``, the git columns and the token counter.
+        for ``params``, the git columns and the token counter; after a refresh, also the
+        last :data:`RE_ASKED` questions of the snapshot before it, ranked and drawn again
+        on the new one (an agent that edited its chat file asks about it again).
 
         Each step builds only what the first call needing it would build itself, from the
         map's current state (a refresh between steps is seen by the next one), so rankings
@@ -560,7 +566,29 @@ class RepoMap:
             lambda: self.context.transition(p),
             lambda: self.context.git_arrays(),
             lambda: self.counter,
+            # an agent that edits a file asks about it again: the last questions first
+            *(functools.partial(self._re_ask, key, renders) for key, renders in self._asked),
         ]
+
+    def _last_asked(self) -> list[tuple[tuple, list[tuple]]]:
+        """The newest :data:`RE_ASKED` questions of this snapshot (their ranking keys, the
+        newest first), each with the render arguments its maps were drawn with."""
+        out = []
+        for key, r in reversed(list(self._rankings.items())[-RE_ASKED:]):
+            out.append((key, [k[1:] for k, (kept, _out) in self._renders.items() if kept is r]))
+        return out
+
+    def _re_ask(self, key: tuple, renders: list[tuple]) -> None:
+        """One question asked before a refresh, ranked (and drawn, as it was) again on the
+        new snapshot, into this map's memos: the next call asking it answers from them."""
+        chat, focus, idents, mentioned, params = key
+        try:
+            r = self.rank(chat_files=chat, focus=focus, mentioned_idents=idents, mentioned_files=mentioned,
+                          params=params)
+            for tokens, fmt, calls, reserve, color in renders:
+                self.render(r, tokens=tokens, format=fmt, calls=calls, reserve=reserve, color=color)
+        except RipmapError:
+            pass  # a chat file went away: the next call asking it is told so
 
     def _load_git(self, blobs: BlobStore) -> GitSignals:
         # the HEAD the index was stamped with (a commit since then shows as staleness)
