@@ -557,7 +557,11 @@ class RepoMap:
             if build_lexical or self.context.lexical_at_hand():  # else no call has needed it yet
                 self.context.lexical.warm()
 
+        # an agent that edits a file asks about it again: its last question comes first
+        # (ranking it builds most of what the steps after it would), the one before last
+        again = [functools.partial(self._re_ask, key, renders) for key, renders in self._asked]
         return [
+            *again[:1],
             lexical,
             lambda: self.context.paths,
             lambda: self.context.lower_names,
@@ -566,8 +570,7 @@ class RepoMap:
             lambda: self.context.transition(p),
             lambda: self.context.git_arrays(),
             lambda: self.counter,
-            # an agent that edits a file asks about it again: the last questions first
-            *(functools.partial(self._re_ask, key, renders) for key, renders in self._asked),
+            *again[1:],
         ]
 
     def _last_asked(self) -> list[tuple[tuple, list[tuple]]]:
