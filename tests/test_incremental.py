@@ -1197,6 +1197,7 @@ def test_after_an_edit_a_watching_pool_asks_the_last_question_again_ahead_of_the
         again = tools.repo_map(str(root), chat_files=["d1/mod1.py"], tokens=2048)
         assert ranked == [] and drawn == []  # answered from what the pool made ahead
         assert "in chat (not repeated): d1/mod1.py" in again
+        assert rm._asked == []  # asked once: later rounds do not ask it again
         monkeypatch.setattr(ripmap.api, "rank", real)
         monkeypatch.setattr(ripmap.api, "render", real_render)
         with RepoMap(repo, use_cache=False) as cold:

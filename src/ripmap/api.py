@@ -583,7 +583,8 @@ class RepoMap:
 
     def _re_ask(self, key: tuple, renders: list[tuple]) -> None:
         """One question asked before a refresh, ranked (and drawn, as it was) again on the
-        new snapshot, into this map's memos: the next call asking it answers from them."""
+        new snapshot, into this map's memos: the next call asking it answers from them.
+        Asked once: later rounds of building ahead do not ask it again."""
         chat, focus, idents, mentioned, params = key
         try:
             r = self.rank(chat_files=chat, focus=focus, mentioned_idents=idents, mentioned_files=mentioned,
@@ -592,6 +593,7 @@ class RepoMap:
                 self.render(r, tokens=tokens, format=fmt, calls=calls, reserve=reserve, color=color)
         except RipmapError:
             pass  # a chat file went away: the next call asking it is told so
+        self._asked = [a for a in self._asked if a[0] != key]
 
     def _load_git(self, blobs: BlobStore) -> GitSignals:
         # the HEAD the index was stamped with (a commit since then shows as staleness)
