@@ -1215,3 +1215,59 @@ def test_after_an_edit_a_watching_pool_asks_the_last_question_again_ahead_of_the
             tools.repo_map(str(root), chat_files=["d1/mod1.py"], tokens=2048)
     finally:
         pool.close()
+
+
+def test_a_watched_map_keeps_superseded_cache_writes_back_until_it_flushes(repo: Path, tmp_path: Path) -> None:
+    """Edit after edit, a long-lived map stores only the newest lexical index (and graph,
+    weighted graph), when it flushes (or closes), not 220 MB (at 70,000 files) per edit
+    beside the calls; the next process then patches from the newest."""
+    cache = tmp_path / "cache"
+    rm = RepoMap(repo, cache_dir=cache)
+    rm.watch()
+    try:
+        _maps(rm)
+        first = rm.index.fingerprint
+        rm._writer.submit(lambda: None).result()  # what was handed over is written
+        assert rm.writes_pending and rm.cache.get_blob(f"lexical3:{first}") is None  # kept back
+        rm.flush_writes()
+        rm._writer.submit(lambda: None).result()
+        assert not rm.writes_pending
+        assert rm.cache.get_blob(f"graph:{first}") is not None and rm.cache.get_blob(f"lexical3:{first}") is not None
+        EDITS["edit"](repo)
+        assert rm.refresh()
+        _maps(rm)
+        middle = rm.index.fingerprint
+        EDITS["add"](repo)
+        assert rm.refresh()
+        _maps(rm)
+        last = rm.index.fingerprint
+        rm._writer.submit(lambda: None).result()
+        assert rm.writes_pending
+        assert rm.cache.get_blob(f"lexical3:{middle}") is None and rm.cache.get_blob(f"lexical3:{last}") is None
+    finally:
+        rm.close()  # flushes: the newest of each, only
+    with RepoMap(repo, cache_dir=cache) as again:
+        assert again.cache.get_blob(f"lexical3:{last}") is not None
+        assert again.cache.get_blob(f"lexical3:{middle}") is None  # superseded before it was written
+        assert _maps(again) == _cold(repo)
+
+
+def test_a_watching_pool_stores_what_a_map_kept_back_once_it_has_not_changed_for_a_while(
+        repo: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(ripmap.api, "IDLE_S", 0.0)
+    monkeypatch.setattr(ripmap.api, "FLUSH_AFTER_S", 0.3)
+    pool = RepoMapPool(1, cache_dir=tmp_path / "cache", watch_every=0.05)
+    root = repo.resolve()
+    try:
+        with pool.session(root) as e:
+            _maps(e.repo)
+        EDITS["edit"](repo)
+        with pool.session(root) as e:  # the call reads the edit: its new lexical index is kept back
+            _maps(e.repo)
+            fp = e.repo.index.fingerprint
+            assert e.repo.writes_pending
+        _until(lambda: not e.repo.writes_pending, "the pool to store what the map kept back")
+        e.repo._writer.submit(lambda: None).result()
+        assert e.repo.cache.get_blob(f"lexical3:{fp}") is not None
+    finally:
+        pool.close()

@@ -297,6 +297,30 @@ def test_live_repo_patches_an_edit_in_place_into_the_map_a_cold_build_makes(tmp_
         lr.close()
 
 
+def test_live_repo_stores_what_its_map_kept_back_once_it_has_settled(tmp_path, env, monkeypatch):
+    import ripmap.web.service as service_mod
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    root = make_served_repo(tmp_path / "r")
+    lr = LiveRepo(root, lambda r: RepoMap(r, cache_dir=env["RIPMAP_CACHE_DIR"], progress=False), refresh_every=0)
+    lr.start()
+    try:
+        with lr.session() as rm:
+            assert rm.writes_pending  # the graph and word index built at start are kept back
+        monkeypatch.setattr(service_mod, "FLUSH_AFTER_S", 3600.0)
+        lr.flush_if_settled()
+        assert rm.writes_pending  # changed too recently
+        monkeypatch.setattr(service_mod, "FLUSH_AFTER_S", 0.0)
+        lr.flush_if_settled()
+        assert not rm.writes_pending
+        with lr.session() as rm:
+            rm._writer.submit(lambda: None).result()
+            assert rm.cache.get_blob(f"lexical3:{rm.index.fingerprint}") is not None
+    finally:
+        lr.close()
+
+
 # ------------------------------------------------------------------------- the runs reader
 
 def test_runs_are_listed_by_kind_and_a_broken_one_is_shown_not_fatal(repo):

@@ -56,6 +56,18 @@ from .protocol import DEFAULT_BLOBS_PER_PREFIX, Cache
 GRAPH, GIT, LEXICAL, FILE_GRAPH, PAGERANK, MAP = "graph", "git", "lexical3", "wgraph", "pagerank", "map"
 #: every kind this version keeps (others are dropped: see :meth:`BlobStore.save_graph`)
 KINDS = (GRAPH, GIT, LEXICAL, FILE_GRAPH, PAGERANK, MAP)
+#: kinds whose newest blob supersedes the ones before it (per graph-parameter point for
+#: the weighted graph): what a later process reads is the newest, to patch from
+SUPERSEDED = (GRAPH, LEXICAL, FILE_GRAPH)
+
+
+def blob_slot(key: str) -> str | None:
+    """For a blob of a :data:`SUPERSEDED` kind, what a newer blob replaces it in: the kind,
+    and the rest of the key after the index fingerprint; None for any other blob."""
+    kind, _, rest = key.partition(":")
+    if kind not in SUPERSEDED:
+        return None
+    return f"{kind}:{rest.partition(':')[2]}"
 #: version of the printed-map blob
 MAP_FORMAT = 1
 #: version of the weighted file graph blob: bumped whenever :mod:`ripmap.rank.edges` weighs
@@ -86,9 +98,9 @@ class BlobStore:
     """
 
     def __init__(self, cache: Cache, fingerprint: str = "", *,
-                 later: Callable[[Callable[[], None]], None] | None = None) -> None:
-        """``later``: where writes go instead of happening now (a long-lived caller's
-        background writer: the next process reads them, this one holds the values)."""
+                 later: Callable[[Callable[[], None], str], None] | None = None) -> None:
+        """``later(write, key)``: where writes go instead of happening now (a long-lived
+        caller's background writer: the next process reads them, this one holds the values)."""
         self.cache = cache
         self.fingerprint = fingerprint
         self.later = later
@@ -111,7 +123,7 @@ class BlobStore:
 
     def _put(self, key: str, value, keep: int = DEFAULT_BLOBS_PER_PREFIX) -> None:
         if self.later is not None:
-            self.later(lambda: self.cache.put_blob(key, value, keep=keep))
+            self.later(lambda: self.cache.put_blob(key, value, keep=keep), key)
         else:
             self.cache.put_blob(key, value, keep=keep)
 
