@@ -298,7 +298,7 @@ def test_live_repo_patches_an_edit_in_place_into_the_map_a_cold_build_makes(tmp_
 
 
 def test_live_repo_stores_what_its_map_kept_back_once_it_has_settled(tmp_path, env, monkeypatch):
-    import ripmap.web.service as service_mod
+    import ripmap.api
 
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -308,10 +308,10 @@ def test_live_repo_stores_what_its_map_kept_back_once_it_has_settled(tmp_path, e
     try:
         with lr.session() as rm:
             assert rm.writes_pending  # the graph and word index built at start are kept back
-        monkeypatch.setattr(service_mod, "FLUSH_AFTER_S", 3600.0)
+        monkeypatch.setattr(ripmap.api, "FLUSH_AFTER_S", 3600.0)
         lr.flush_if_settled()
         assert rm.writes_pending  # changed too recently
-        monkeypatch.setattr(service_mod, "FLUSH_AFTER_S", 0.0)
+        monkeypatch.setattr(ripmap.api, "FLUSH_AFTER_S", 0.0)
         lr.flush_if_settled()
         assert not rm.writes_pending
         with lr.session() as rm:

@@ -199,6 +199,7 @@ class RepoMap:
         #: a watched map's writes of blobs a newer one supersedes, newest per slot, until
         #: :meth:`flush_writes` (see watch())
         self._deferred: OrderedDict[str, Callable[[], None]] | None = None
+        self._changed_at = time.monotonic()  # the last build or refresh that changed the map
         self._lexical_ahead: _ReadAhead | None = None  # the lexical index read beside the listing (see rank())
         self._graph_ahead: _ReadAhead | None = None  # the graph read beside the listing (see context)
         self._listing: Listing | None = None  # the listing kept_map took, for the index to take over
@@ -276,6 +277,7 @@ class RepoMap:
             self._built = Stamp(self.config, self._index.listing,
                                 head.result() if head is not None else self._head_seen)
             self.timings.index_s = time.perf_counter() - t
+            self._changed_at = time.monotonic()
             if self.verbose:
                 for n in self._index.notes:
                     self._note(n)
@@ -471,6 +473,7 @@ class RepoMap:
             base = old_ctx.file_graphs.get if graph.reweigh is not None else None
             self._ctx = self._new_context(idx, graph, git, lexical_seed=seed, file_graph_base=base)
             self._ctx.take_path_memos(old_ctx)
+        self._changed_at = time.monotonic()
         return True
 
     def _snapshot_of(self, probe: str | None) -> ProbeSnapshot | None:
@@ -533,6 +536,18 @@ class RepoMap:
     def writes_pending(self) -> bool:
         """Whether a watched map holds writes :meth:`flush_writes` would hand over."""
         return bool(self._deferred)
+
+    @property
+    def flush_due(self) -> float | None:
+        """When (``time.monotonic()``) the writes a watched map keeps back are due to be
+        stored: :data:`FLUSH_AFTER_S` after its last change; None when it keeps none."""
+        return self._changed_at + FLUSH_AFTER_S if self._deferred else None
+
+    def writes_due(self) -> bool:
+        """Whether the map keeps writes back and has not changed for :data:`FLUSH_AFTER_S`
+        (a long-lived caller then hands them over: :meth:`flush_writes`)."""
+        due = self.flush_due
+        return due is not None and time.monotonic() >= due
 
     def flush_writes(self) -> None:
         """Hand the writes a watched map kept back to the background writer (by
@@ -984,9 +999,6 @@ class PoolEntry:
     #: what the next call needs was last built ahead (:meth:`RepoMapPool._warm`)
     changes: int = 1
     warmed_at: int = 0
-    #: when the map was last built or refreshed (time.monotonic()): its kept-back cache
-    #: writes go out :data:`FLUSH_AFTER_S` after that
-    changed_at: float = field(default_factory=time.monotonic)
 
     @property
     def cold(self) -> bool:
@@ -1077,7 +1089,6 @@ class RepoMapPool:
                     try:
                         if entry.repo.refresh_if_stale():  # only what changed is redone
                             entry.changes += 1
-                            entry.changed_at = time.monotonic()
                             self.log.info("%s changed; refreshed its map", root)
                     except BaseException:
                         with self._lock:
@@ -1186,30 +1197,34 @@ class RepoMapPool:
         self._next_check[root] = time.monotonic() + max(self.watch_every, took * roots / WATCH_SHARE)
         if probe is None:
             return
-        with lock:
-            with self._lock:
-                if self._entries.get(root) is not entry:  # evicted meanwhile (and closed)
-                    return
-            if entry.repo.refresh(probe=probe):
+        with self._holding(root, lock, entry) as current:
+            if current and entry.repo.refresh(probe=probe):
                 entry.changes += 1
-                entry.changed_at = time.monotonic()
                 self.log.info("%s changed; refreshed its map in the background", root)
 
     def _flush_times(self) -> list[float]:
         """When each map that keeps writes back is due to store them."""
         with self._lock:
-            return [e.changed_at + FLUSH_AFTER_S for e in self._entries.values() if e.repo.writes_pending]
+            due = [e.repo.flush_due for e in self._entries.values()]
+        return [d for d in due if d is not None]
 
     def _flush(self, root: Path) -> None:
         """Store what ``root``'s map kept back, once it has not changed for :data:`FLUSH_AFTER_S`."""
         lock, entry = self._hold(root)
-        if entry is None or not entry.repo.writes_pending or time.monotonic() - entry.changed_at < FLUSH_AFTER_S:
+        if entry is None or not entry.repo.writes_due():
             return
+        with self._holding(root, lock, entry) as current:
+            if current:
+                entry.repo.flush_writes()
+
+    @contextmanager
+    def _holding(self, root: Path, lock: threading.Lock, entry: PoolEntry) -> Iterator[bool]:
+        """``root``'s lock held; whether ``entry`` is still its map (not evicted, and so
+        closed, meanwhile)."""
         with lock:
             with self._lock:
-                if self._entries.get(root) is not entry:
-                    return
-            entry.repo.flush_writes()
+                current = self._entries.get(root) is entry
+            yield current
 
     def _warm(self, root: Path) -> None:
         """Build ahead, step by step, what the next call on ``root`` would build."""
@@ -1221,10 +1236,9 @@ class RepoMapPool:
             with self._lock:
                 if self._entries.get(root) is not entry or self._stop.is_set() or self._in_calls:
                     return  # a call came first: it builds what it needs, this round the rest later
-            with lock:
-                with self._lock:
-                    if self._entries.get(root) is not entry:  # evicted meanwhile (and closed)
-                        return
+            with self._holding(root, lock, entry) as current:
+                if not current:
+                    return
                 step()
         entry.warmed_at = target
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from ..api import DEFAULT_TOKENS, FLUSH_AFTER_S, GRAPH_TOP, Params, RepoMap, __version__
+from ..api import DEFAULT_TOKENS, GRAPH_TOP, Params, RepoMap, __version__
 from ..errors import UsageError
 from ..presets import list_presets, resolve_params
 from . import runs
@@ -160,7 +160,6 @@ class LiveRepo:
         self._repo: RepoMap | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._changed_at = time.monotonic()  # the map's last change: its kept-back writes go out later
 
     def start(self) -> None:
         """Build and warm the RepoMap now, then watch for changes in the background."""
@@ -195,14 +194,13 @@ class LiveRepo:
             if changed:
                 warm(current)
                 self.generation += 1
-                self._changed_at = time.monotonic()
         return changed
 
     def flush_if_settled(self) -> None:
         """Store what the map kept back (:meth:`RepoMap.flush_writes`) once it has not
-        changed for :data:`~ripmap.api.FLUSH_AFTER_S`."""
+        changed for :data:`~ripmap.api.FLUSH_AFTER_S` (:meth:`RepoMap.writes_due`)."""
         current = self._repo
-        if current is not None and current.writes_pending and time.monotonic() - self._changed_at >= FLUSH_AFTER_S:
+        if current is not None and current.writes_due():
             with self._lock:
                 current.flush_writes()
 
