@@ -239,12 +239,20 @@ def test_list_map_and_explain_of_one_input_rank_once(live, monkeypatch):
     assert calls == ["reader parser", "reader", "reader"]
 
 
-def test_live_repo_picks_up_a_new_file(tmp_path, env, monkeypatch):
+def _live_repo(tmp_path, env, monkeypatch, make=None) -> tuple[Path, LiveRepo]:
+    """A served repository and its started LiveRepo (no refresh thread: refreshes are
+    driven by the test); ``make`` builds the RepoMap (default: one on the test's cache)."""
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     root = make_served_repo(tmp_path / "r")
-    lr = LiveRepo(root, lambda r: RepoMap(r, cache_dir=env["RIPMAP_CACHE_DIR"], progress=False), refresh_every=0)
+    lr = LiveRepo(root, make or (lambda r: RepoMap(r, cache_dir=env["RIPMAP_CACHE_DIR"], progress=False)),
+                  refresh_every=0)
     lr.start()
+    return root, lr
+
+
+def test_live_repo_picks_up_a_new_file(tmp_path, env, monkeypatch):
+    root, lr = _live_repo(tmp_path, env, monkeypatch)
     try:
         service = MapService(lr)
         assert not lr.refresh() and lr.generation == 0
@@ -260,17 +268,13 @@ def test_live_repo_picks_up_a_new_file(tmp_path, env, monkeypatch):
 
 
 def test_live_repo_patches_an_edit_in_place_into_the_map_a_cold_build_makes(tmp_path, env, monkeypatch):
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    root = make_served_repo(tmp_path / "r")
     made: list[RepoMap] = []
 
     def make(r):
         made.append(RepoMap(r, cache_dir=env["RIPMAP_CACHE_DIR"], progress=False))
         return made[-1]
 
-    lr = LiveRepo(root, make, refresh_every=0)
-    lr.start()
+    root, lr = _live_repo(tmp_path, env, monkeypatch, make)
     try:
         with lr.session() as rm:
             before = {sf.rel: list(rm.index.tags[sf.rel]) for sf in rm.index.files}
@@ -300,11 +304,7 @@ def test_live_repo_patches_an_edit_in_place_into_the_map_a_cold_build_makes(tmp_
 def test_live_repo_stores_what_its_map_kept_back_once_it_has_settled(tmp_path, env, monkeypatch):
     import ripmap.api
 
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    root = make_served_repo(tmp_path / "r")
-    lr = LiveRepo(root, lambda r: RepoMap(r, cache_dir=env["RIPMAP_CACHE_DIR"], progress=False), refresh_every=0)
-    lr.start()
+    _root, lr = _live_repo(tmp_path, env, monkeypatch)
     try:
         with lr.session() as rm:
             assert rm.writes_pending  # the graph and word index built at start are kept back
