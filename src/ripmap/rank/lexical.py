@@ -215,7 +215,7 @@ class _Bm25:
     def matrix(self) -> sp.csc_matrix | None:
         """The weight matrix of a small index from its second query on (None before, and
         for an index of more than EAGER_ENTRIES counts, whose queries weigh postings)."""
-        if self._matrix is None and self._queries >= 1 and sum(m.nnz for m in self.fields) <= EAGER_ENTRIES:
+        if self._matrix is None and self._queries >= 1 and self._small:
             acc = sp.csr_matrix(self.fields[0].shape)
             for m, sc in zip(self.fields, self.scale):
                 acc = acc + sp.diags(sc) @ m  # field by field, as the postings are summed
@@ -230,18 +230,28 @@ class _Bm25:
         the fields by column of a large one), so a long-lived server's next query reads
         columns instead of scanning every posting (0.5 s of a 70,000-file tree's first query
         after an edit). Scores are the same either way; only their cost differs."""
-        if sum(m.nnz for m in self.fields) <= EAGER_ENTRIES:
+        if self._small:
             self._queries = max(self._queries, 1)
             self.matrix()
-        elif self._columns is None:
-            self._columns = tuple(m.tocsc() for m in self.fields)
+        else:
+            self._by_column()
             self._queries = max(self._queries, 2)
+
+    @property
+    def _small(self) -> bool:
+        """Whether the index is small enough for its whole weight matrix (:meth:`matrix`)."""
+        return sum(m.nnz for m in self.fields) <= EAGER_ENTRIES
+
+    def _by_column(self) -> None:
+        """The fields by column, made once (what queries read instead of scanning postings)."""
+        if self._columns is None:
+            self._columns = tuple(m.tocsc() for m in self.fields)
 
     def _weigh(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`postings` worked out from the counts."""
         n = self.n_docs
-        if self._columns is None and self._queries >= 2:
-            self._columns = tuple(m.tocsc() for m in self.fields)
+        if self._queries >= 2:
+            self._by_column()
         if self._columns is not None:
             return self._column_postings(ids)
         pos_of = np.full(self.idf.size, -1, dtype=np.int64)
