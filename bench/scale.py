@@ -341,10 +341,19 @@ def server_calls(root: Path, cache: Path, tokens: int, log=print, *, pause: floa
     return out
 
 
-def rounds_table(root: Path, rounds: list[list[Run]]) -> str:
-    """Per state, over the rounds: median wall and CPU seconds with their range, the
-    largest memory figures."""
+def _tree_mb(root: Path) -> float:
+    marker = root / ".git" / _MARKER
+    return json.loads(marker.read_text())["bytes"] / 1e6 if marker.exists() else float("nan")
+
+
+def table(root: Path, rounds: list[list[Run]]) -> str:
+    """Per state: wall and CPU seconds (over several rounds, the median with its range),
+    CPU-s per MB, the largest memory figures, the files parsed."""
     import statistics
+
+    def cell(values: list[float], fmt: str) -> str:
+        one = format(statistics.median(values), fmt)
+        return one if len(values) == 1 else f"{one} [{format(min(values), fmt)}–{format(max(values), fmt)}]"
 
     mb = _tree_mb(root)
     lines = ["| state | wall s | CPU s | CPU-s / MB | max RSS MB | peak PSS (tree) MB | files parsed |",
@@ -352,25 +361,9 @@ def rounds_table(root: Path, rounds: list[list[Run]]) -> str:
     for i, first in enumerate(rounds[0]):
         runs = [r[i] for r in rounds]
         wall, cpu = [r.wall_s for r in runs], [r.cpu_s for r in runs]
-        lines.append(f"| {first.state} | {statistics.median(wall):.2f} [{min(wall):.2f}–{max(wall):.2f}] | "
-                     f"{statistics.median(cpu):.1f} [{min(cpu):.1f}–{max(cpu):.1f}] | "
+        lines.append(f"| {first.state} | {cell(wall, '.2f')} | {cell(cpu, '.1f')} | "
                      f"{statistics.median(cpu) / mb:.3f} | {max(r.max_rss_mb for r in runs):.0f} | "
                      f"{max(r.peak_pss_mb for r in runs):.0f} | {first.parsed} |")
-    return "\n".join(lines)
-
-
-def _tree_mb(root: Path) -> float:
-    marker = root / ".git" / _MARKER
-    return json.loads(marker.read_text())["bytes"] / 1e6 if marker.exists() else float("nan")
-
-
-def table(root: Path, runs: list[Run]) -> str:
-    mb = _tree_mb(root)
-    lines = ["| state | wall s | CPU s | CPU-s / MB | max RSS MB | peak PSS (tree) MB | files parsed |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in runs:
-        lines.append(f"| {r.state} | {r.wall_s:.2f} | {r.cpu_s:.1f} | {r.cpu_s / mb:.3f} | {r.max_rss_mb:.0f} | "
-                     f"{r.peak_pss_mb:.0f} | {r.parsed} |")
     return "\n".join(lines)
 
 
@@ -420,7 +413,7 @@ def main() -> None:
                   for _ in range(max(1, args.rounds))]
         print(f"\n{args.root}: {_tree_mb(args.root):.1f} MB, budget {args.tokens}"
               + (f", {len(rounds)} rounds (median, [min–max])" if len(rounds) > 1 else "") + "\n")
-        print(table(args.root, rounds[0]) if len(rounds) == 1 else rounds_table(args.root, rounds))
+        print(table(args.root, rounds))
     else:
         rows = ["| files | MB | state | wall s | CPU s | CPU-s / MB | max RSS MB | peak PSS (tree) MB |",
                 "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
