@@ -31,7 +31,7 @@ PINNED = Params(
     depth_weight_root=1.0, depth_weight_moderate=0.7, depth_weight_deep=0.4, depth_weight_vendor=0.01,
     git_recency_decay_days=30.0, git_recency_max_boost=2.0, git_churn_threshold=10.0,
     git_churn_max_boost=1.5, focus_decay=0.5, focus_max_hops=2.0, boost_temporal_coupling=3.0,
-    boost_chat_file=20.0, boost_mentioned_file=5.0, boost_mentioned_ident=10.0,
+    boost_chat_file=20.0, boost_mentioned_file=5.0, boost_mentioned_ident=10.0, cochange_jaccard=0.0,
 )
 
 V = "vendor/lib/vendored.py"
@@ -187,7 +187,8 @@ PARAM_QUERIES: dict[str, dict] = {
     "cochange_half_life_days": dict(chat_files=[S]),  # auth/login.py (one recent commit) vs pair_a.py
     "cochange_size_exponent": dict(chat_files=[S]),  # io/*.py (one large commit with session.py)
     "cochange_from_lexical": dict(focus="refresher"),  # pair_a.py, via auth/session.py (refresh_token)
-    "cochange_recent_weight": dict(chat_files=[S]),  # pair_b.py, auth/login.py (session.py's two newest commits)
+    "cochange_recent_weight": dict(chat_files=[S]),
+    "cochange_jaccard": dict(chat_files=[S]),  # pair_b.py, auth/login.py (session.py's two newest commits)
     "edge_weight_call": {},  # core/utils.py
     "edge_weight_type": {},  # core/models.py
     "edge_weight_other": {},  # core/consts.py (only imported by name)
@@ -355,6 +356,40 @@ def test_cochange_lifts_the_partner_of_the_chat_file(tmp_path, git_isolated):
         r = rm.rank(chat_files=["x.py"])
         assert r.scores["z_partner.py"] == r.scores["a_other.py"]
         assert r.rank_of("a_other.py") < r.rank_of("z_partner.py")
+
+
+def jaccard_history(root: Path) -> Path:
+    """x's commits: day 0 (x, partner, busy), day 1 (x, partner, busy), day 2 (x, busy);
+    busy also changes alone on days 3-8. Commit sets: C_x 3, C_partner 2 (both with x),
+    C_busy 9 (3 with x). Jaccard with x: partner 2/3, busy 3/9. The association rules
+    favour busy (it is in every commit of x), the overlap of commit sets partner."""
+    init_repo(root, {"x.py": "def x_fn():\n    return 0\n", "partner.py": "def partner_fn():\n    return 1\n",
+                     "busy.py": "def busy_fn():\n    return 2\n"})
+    commit(root, 1, ["x.py", "partner.py", "busy.py"])
+    commit(root, 2, ["x.py", "busy.py"])
+    for day in range(3, 9):
+        commit(root, day, ["busy.py"])
+    return root
+
+
+@needs_git
+def test_jaccard_cochange_counts_a_files_unrelated_commits_against_it(tmp_path, git_isolated):
+    root = jaccard_history(tmp_path / "repo")
+    with RepoMap(root, cache_dir=tmp_path / "c", warn=lambda m: None) as rm:
+        off = rm.rank(chat_files=["x.py"], params=PINNED)
+        on = rm.rank(chat_files=["x.py"], params=PINNED.replace(cochange_jaccard=2.0))
+        # the association rules alone: busy changed in every commit of x
+        assert factor(off, "busy.py", "cochange") > factor(off, "partner.py", "cochange")
+        # the Jaccard term is added on top, weight x overlap of commit sets
+        assert factor(on, "partner.py", "cochange") - factor(off, "partner.py", "cochange") == \
+            pytest.approx(2.0 * 2 / 3, rel=1e-9)
+        assert factor(on, "busy.py", "cochange") - factor(off, "busy.py", "cochange") == \
+            pytest.approx(2.0 * 3 / 9, rel=1e-9)
+        assert factor(on, "partner.py", "cochange") > factor(on, "busy.py", "cochange")
+        # only the chat files seed it: no chat file, no Jaccard evidence
+        plain = rm.rank(focus="busy_fn", params=PINNED.replace(cochange_jaccard=2.0))
+        plain0 = rm.rank(focus="busy_fn", params=PINNED)
+        assert factor(plain, "partner.py", "cochange") == factor(plain0, "partner.py", "cochange")
 
 
 @needs_git

@@ -242,6 +242,12 @@ class RankContext:
         return self._from_history(seeds, ("recent", tuple(np.flatnonzero(seeds > 0).tolist())),
                                   lambda g, q: g.recent_partners(q, RECENT_COMMITS))
 
+    def jaccard_cochange(self, seeds: np.ndarray) -> np.ndarray:
+        """Each file's largest Jaccard overlap of commit sets with a seed (graph order):
+        see :meth:`~ripmap.gitinfo.GitSignals.cochange_vector`."""
+        return self._from_history(seeds, ("jaccard", tuple(np.flatnonzero(seeds > 0).tolist())),
+                                  lambda g, q: g.cochange_vector(np.flatnonzero(q > 0)))
+
     def _from_history(self, seeds: np.ndarray, key: tuple,
                       compute: Callable[[GitSignals, np.ndarray], np.ndarray]) -> np.ndarray:
         """``compute(git, seeds in git's file order)`` back in graph order (zeros for files

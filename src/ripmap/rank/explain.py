@@ -3,7 +3,7 @@
     score(f) = base(f) × multiplier(f)
 
     base(f)       = weight_structure        · structure(f)     PageRank, normalized to [0, 1]
-                  + boost_temporal_coupling · cochange(f)      co-change rules from the seeds, [0, 1]
+                  + boost_temporal_coupling · cochange(f)      co-change rules from the seeds (+ Jaccard)
                   + boost_lexical           · lexical(f)       field-aware BM25 vs the focus text, [0, 1]
                   + boost_lexical_chat      · lexical_chat(f)  the same vs the chat files' own terms,
                                                                relative to the chat files' own score, [0, 1]
@@ -17,7 +17,10 @@ with no chat file, also the definers of the focus's identifiers and (weighed by
 size-weighted confidence of every commit rule from the seeds
 (:meth:`ripmap.gitinfo.GitSignals.association_vector`), or, where larger,
 ``cochange_recent_weight`` × the share of the chat files' two newest commits that touched
-the file (:meth:`ripmap.gitinfo.GitSignals.recent_partners`: the work in progress).
+the file (:meth:`ripmap.gitinfo.GitSignals.recent_partners`: the work in progress), plus
+``cochange_jaccard`` × the file's largest Jaccard overlap of commit sets with a chat file
+(:meth:`ripmap.gitinfo.GitSignals.cochange_vector`), where the file's own unrelated commits
+count against it as the rules' confidence does not (so the term lies in [0, 1 + cochange_jaccard]).
 
     multiplier(f) = depth(f) · file_class(f) · chat(f) · mentioned_file(f) · mentioned_ident(f)
                   · recency(f) · churn(f)

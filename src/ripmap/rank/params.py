@@ -109,6 +109,9 @@ REGISTRY: tuple[ParamSpec, ...] = (
        "how much large commits are discounted as co-change evidence: weight (files-1)^-exponent"),
     _P("cochange_recent_weight", 0.2, 0.0, 1.0, "linear", "git",
        "co-change from the seeds' two newest commits alone (the work in progress), against the whole history's"),
+    _P("cochange_jaccard", 0.7, 0.0, 2.0, "linear", "git",
+       "co-change as the Jaccard overlap of commit sets with the chat files (a file's own unrelated commits "
+       "count against it), added to the association rules' confidence"),
     _P("cochange_from_lexical", 0.6, 0.0, 1.0, "linear", "git",
        "with no chat file, how strongly the focus text's best lexical matches seed co-change and pairing"),
     _P("edge_weight_call", 1.0, 0.01, 10.0, "log", "graph",

@@ -35,7 +35,8 @@ def _structure_only():
 
     off = {w: SPECS[w].low for k, w in ADDITIVE_WEIGHT.items() if k != "structure"}
     return DEFAULT.replace(**off, boost_mentioned_ident=1.0, boost_mentioned_file=1.0,
-                           git_recency_max_boost=1.0, git_churn_max_boost=1.0, cochange_recent_weight=0.0)
+                           git_recency_max_boost=1.0, git_churn_max_boost=1.0, cochange_recent_weight=0.0,
+                           cochange_jaccard=0.0)
 
 
 STRUCTURE_ONLY = _structure_only()
