@@ -435,6 +435,8 @@ class RepoMap:
         if config != self.config:
             self.config = config
             self._index = self._ctx = self._calls = self._files = self._file_set_memo = None
+            if self._probe is not None:
+                self._probe.close()
             self._probe = None
             self.index  # noqa: B018
             return True
@@ -568,8 +570,9 @@ class RepoMap:
 
     def watch(self) -> None:
         """Make :meth:`is_stale` cheap for a long-lived caller: from now on it first compares
-        a :class:`~ripmap.discover.ListingProbe` fingerprint (a ``stat`` per file) with the
-        one taken when the map was last found current, and runs the full :meth:`stamp` only
+        a :class:`~ripmap.discover.ListingProbe` fingerprint (a ``stat`` per file; on Linux,
+        while the kernel's change events report nothing, none) with the one taken when the
+        map was last found current, and runs the full :meth:`stamp` only
         when they differ. Call before the first build, so the first fingerprint predates it.
         A watched map also writes its cache (graph, lexical index, ...) from a background
         thread, all of it by :meth:`close`; what a newer blob supersedes it keeps back
@@ -578,7 +581,7 @@ class RepoMap:
         if self._deferred is None:
             self._deferred = OrderedDict()
         if self._probe is None:
-            self._probe = ListingProbe(self.root, self.config, language_of=languages.language_for_path)
+            self._probe = ListingProbe(self.root, self.config, language_of=languages.language_for_path, events=True)
             fp = self._probe.fingerprint()
             self._settle(fp if self._index is None else None)
 
@@ -933,6 +936,8 @@ class RepoMap:
 
     def close(self) -> None:
         self.flush_writes()
+        if self._probe is not None:
+            self._probe.close()  # its change events; a later check sweeps instead
         if self._writer is not None:
             self._writer.shutdown(wait=True)  # what was handed over is written before the cache closes
             self._writer = None

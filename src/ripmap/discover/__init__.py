@@ -48,11 +48,17 @@ from .ignore import VENDOR_DIRS, Filters, is_vendor_path
 from .listing import git_list, walk
 from .paths import PathTable
 from .source import Discovery, SourceFile, listing_fingerprint
+from .watch import open_feed
 
 __all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "Listing", "ListingProbe", "ProbeSnapshot", "SourceFile", "classify_path",
            "content_flags", "discover", "is_binary", "is_vendor_path", "list_files", "rediscover"]
 
 #: files whose change can change what discovery or its classes decide, besides the sources
+#: the longest a :class:`ListingProbe` with change events trusts them alone: changes the
+#: kernel never reports (writes through ``mmap``, network file systems) are seen by a
+#: sweep no later than this; a server's background checks usually pay it, not a call
+SWEEP_S = 10.0
+
 _CONTROL_FILES = frozenset({".gitignore", ".gitattributes", ".gitmodules", "ripmap.toml", "pyproject.toml"})
 
 
@@ -69,10 +75,15 @@ class ListingProbe:
     that matter and their directories. Equal fingerprints mean discovery would list the
     same files with the same sizes and mtimes; a different one may still turn out to
     change nothing (a touched file).
+
+    With ``events`` (Linux: :mod:`.watch`), the kernel reports every change in the
+    watched directories as it happens, and a fingerprint with no event since the last
+    one, within ``sweep_s`` of the last sweep, is the last one again, without a ``stat``.
     """
 
     def __init__(self, root: Path, config: Config | None = None, *,
-                 language_of: Callable[[str], str | None] | None = None, relist_s: float = 30.0) -> None:
+                 language_of: Callable[[str], str | None] | None = None, relist_s: float = 30.0,
+                 events: bool = False, sweep_s: float = SWEEP_S) -> None:
         self.root = Path(root).resolve()
         self.filters = Filters.from_config(config or Config())
         self.language_of = language_of
@@ -84,6 +95,11 @@ class ListingProbe:
         #: bumped at every listing: two snapshots of one generation watched the same paths
         self.generation = 0
         self._snapshot: ProbeSnapshot | None = None
+        #: kernel change events (``events``): while they report nothing, and the last sweep
+        #: is younger than ``sweep_s``, the last fingerprint stands without a ``stat``
+        self._feed = open_feed() if events else None
+        self.sweep_s = sweep_s
+        self._swept_at = 0.0
 
     def _matters(self, rel: str, wanted: bool, mapped_names: dict[str, bool]) -> bool:
         """A control file, or a file discovery would map (``mapped_names``: whether
@@ -118,6 +134,11 @@ class ListingProbe:
         self._paths = [prefix + rel for rel in [*listed, *extra]
                        if self._matters(rel, rel in wanted, mapped_names) or rel in extra]
         self._dirs = sorted(dirs)
+        if self._feed is not None:
+            # the folders whose entries the probe stats, and those of the extra paths that exist
+            extra_dirs = {os.path.dirname(prefix + rel) for rel in extra}
+            if not self._feed.watch([*self._dirs, *(d for d in extra_dirs if os.path.isdir(d))]):
+                self._feed = None
         self._dir_state = None
         self._listed_at = time.monotonic()
         self.generation += 1
@@ -137,6 +158,16 @@ class ListingProbe:
     def fingerprint(self) -> str:
         import time
 
+        now = time.monotonic()
+        feed, last = self._feed, self._snapshot
+        if feed is not None:
+            if (last is not None and last.generation == self.generation and now - self._swept_at < self.sweep_s
+                    and now - self._listed_at <= self.relist_s and feed.quiet()):
+                return last.fingerprint  # nothing happened in any watched folder since the last drain
+            feed.quiet()  # drained now: the sweep below sees everything that happened until here
+            if feed.closed:
+                self._feed = None
+        self._swept_at = now
         dirs_now = self._stamp(self._dirs) if self._dirs else None
         if (dirs_now is None or dirs_now != self._dir_state
                 or time.monotonic() - self._listed_at > self.relist_s):
@@ -151,6 +182,17 @@ class ListingProbe:
     def snapshot(self) -> "ProbeSnapshot | None":
         """What the last :meth:`fingerprint` saw, path by path."""
         return self._snapshot
+
+    @property
+    def has_events(self) -> bool:
+        """Whether kernel change events stand in for most sweeps."""
+        return self._feed is not None
+
+    def close(self) -> None:
+        """Stop the change events (their file descriptor); fingerprints sweep from now on."""
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
 
 
 @dataclass(frozen=True, eq=False)
