@@ -74,6 +74,39 @@ def test_events_are_trusted_only_until_the_next_sweep_is_due(repo: Path, sweeps:
     probe.close()
 
 
+@needs_inotify
+def test_a_check_during_anothers_sweep_waits_for_it(repo: Path, monkeypatch) -> None:
+    # the first check drains the events and sweeps; a second one must not find the queue
+    # empty and answer the fingerprint from before that sweep
+    import threading
+
+    probe = ListingProbe(repo, language_of=languages.language_for_path, events=True, sweep_s=3600)
+    before = probe.fingerprint()
+    EDITS["edit"](repo)
+    inside, release = threading.Event(), threading.Event()
+    real = discover._stat_each
+
+    def slow(paths):
+        inside.set()
+        release.wait(10)
+        return real(paths)
+
+    monkeypatch.setattr(discover, "_stat_each", slow)
+    got: dict[str, str] = {}
+    a = threading.Thread(target=lambda: got.setdefault("a", probe.fingerprint()))
+    a.start()
+    assert inside.wait(10)
+    b = threading.Thread(target=lambda: got.setdefault("b", probe.fingerprint()))
+    b.start()
+    b.join(0.3)
+    assert b.is_alive()  # waits for the sweep under way
+    release.set()
+    a.join(10)
+    b.join(10)
+    assert got["a"] == got["b"] != before
+    probe.close()
+
+
 class _RefusingInotify:
     """An inotify whose watch limit is reached at once."""
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -100,6 +101,9 @@ class ListingProbe:
         self._feed = open_feed() if events else None
         self.sweep_s = sweep_s
         self._swept_at = 0.0
+        # one fingerprint at a time: with events, a second caller must not find the queue
+        # drained by a sweep still under way and take the fingerprint from before it
+        self._lock = threading.Lock()
 
     def _matters(self, rel: str, wanted: bool, mapped_names: dict[str, bool]) -> bool:
         """A control file, or a file discovery would map (``mapped_names``: whether
@@ -156,6 +160,10 @@ class ListingProbe:
         return h.hexdigest()
 
     def fingerprint(self) -> str:
+        with self._lock:
+            return self._fingerprint()
+
+    def _fingerprint(self) -> str:
         import time
 
         now = time.monotonic()
@@ -190,9 +198,10 @@ class ListingProbe:
 
     def close(self) -> None:
         """Stop the change events (their file descriptor); fingerprints sweep from now on."""
-        if self._feed is not None:
-            self._feed.close()
-            self._feed = None
+        with self._lock:
+            if self._feed is not None:
+                self._feed.close()
+                self._feed = None
 
 
 @dataclass(frozen=True, eq=False)
