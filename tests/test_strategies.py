@@ -50,7 +50,7 @@ def ev(tmp_path_factory) -> Evaluator:
 
 def settings(out: Path, name: str, *, resume: bool = False) -> LoopSettings:
     # a start point away from the defaults, so every strategy has somewhere to go
-    start = DEFAULT.replace(boost_temporal_coupling=0.05, boost_lexical=0.05)
+    start = DEFAULT.replace(boost_temporal_coupling=0.05, boost_lexical=0.05, cochange_jaccard=0.0)
     return LoopSettings(out_dir=out, budget=BUDGET, start=start, run_name=name, seed=3, resume=resume)
 
 

@@ -45,7 +45,7 @@ def out(tmp_path_factory):
                        reply({"weight_structure": ["decrease", "medium", "decoys"]}, "Lower structure")])
     optimize(L1Strategy(agent=agent), ev, LoopSettings(
         out_dir=out, budget=3, run_name="view-run",
-        start=Params(boost_temporal_coupling=0.5, boost_lexical=0.5, weight_structure=2.0)))
+        start=Params(boost_temporal_coupling=0.5, boost_lexical=0.5, weight_structure=2.0, cochange_jaccard=0.0)))
     # a classical search run (different results.json shape) and folders that are no run at all
     (out / "tpe1").mkdir()
     (out / "tpe1" / "results.json").write_text(json.dumps({"run": "tpe1", "strategy": "tpe", "complete": 2, "trials": [
