@@ -54,12 +54,12 @@ from .watch import open_feed
 __all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "Listing", "ListingProbe", "ProbeSnapshot", "SourceFile", "classify_path",
            "content_flags", "discover", "is_binary", "is_vendor_path", "list_files", "rediscover"]
 
-#: files whose change can change what discovery or its classes decide, besides the sources
 #: the longest a :class:`ListingProbe` with change events trusts them alone: changes the
 #: kernel never reports (writes through ``mmap``, network file systems) are seen by a
 #: sweep no later than this; a server's background checks usually pay it, not a call
 SWEEP_S = 10.0
 
+#: files whose change can change what discovery or its classes decide, besides the sources
 _CONTROL_FILES = frozenset({".gitignore", ".gitattributes", ".gitmodules", "ripmap.toml", "pyproject.toml"})
 
 
