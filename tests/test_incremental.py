@@ -744,11 +744,17 @@ def test_a_watched_refresh_lists_the_tree_again_only_when_files_may_have_come_or
     _maps(rm)
     import ripmap.index
 
-    listings = _count_calls(monkeypatch, ripmap.index, "discover")
+    import ripmap.discover as discover
+
+    listings = _count_calls(monkeypatch, ripmap.index, "discover")  # the index lists the tree itself
+    taken = _count_calls(monkeypatch, ripmap.api, "list_files")  # or takes the probe's listing over
+    gits = _count_calls(monkeypatch, discover, "git_list")
     edits[change](repo)
     assert rm.refresh_if_stale() is True
     after = _maps(rm)
-    assert listings == ([] if change == "edit" else [1])
+    assert listings + taken == ([] if change == "edit" else [1])
+    # files came or went: the probe's check listed the tree, and the refresh took that over
+    assert gits == ([] if change == "edit" else [1]) and listings == []
     monkeypatch.undo()
     rm.close()
     assert after == _cold(repo)

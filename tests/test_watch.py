@@ -168,3 +168,25 @@ def test_a_watched_map_answers_from_events_and_closes_them(repo: Path, tmp_path:
     assert not rm._probe.has_events
     with RepoMap(repo, cache_dir=tmp_path / "cold", use_git=False) as cold:  # the edited tree from scratch
         assert seen == cold.render(cold.rank(chat_files=["app.py"])).text
+
+
+def test_a_watched_maps_first_build_takes_the_probes_listing_over(repo: Path, tmp_path: Path, monkeypatch) -> None:
+    # the probe lists the tree right before the first build: the build takes that listing
+    # over instead of asking git again, once, and only from the check that made it
+    listed: list[str] = []
+    for name in ("git_list", "walk"):
+        real = getattr(discover, name)
+        monkeypatch.setattr(discover, name, lambda *a, real=real, name=name, **k: listed.append(name) or real(*a, **k))
+    with RepoMap(repo, cache_dir=tmp_path / "cache") as rm:
+        rm.watch()
+        seen = rm.render(rm.rank(chat_files=["app.py"])).text
+    assert len(listed) == 1
+    monkeypatch.undo()
+    with RepoMap(repo, cache_dir=tmp_path / "cold") as cold:
+        assert seen == cold.render(cold.rank(chat_files=["app.py"])).text
+    probe = ListingProbe(repo, language_of=languages.language_for_path)
+    probe.fingerprint()
+    raw = probe.take_listing()
+    assert raw is not None and "app.py" in raw.paths and probe.take_listing() is None
+    probe.fingerprint()  # nothing came or went: this check listed nothing
+    assert probe.take_listing() is None

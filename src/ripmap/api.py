@@ -269,8 +269,10 @@ class RepoMap:
             # HEAD is read beside the listing (a process of its own, waited for outside the
             # GIL), and from before its end: a commit during the build shows as a change
             listing, self._listing = self._listing, None  # listed already (see kept_map)
+            head = (_ReadAhead(functools.partial(git_head, self.root)) if self.use_git and listing is None else None)
+            if listing is None:
+                listing = self._probe_listing()
             disc = listing.finish() if listing is not None else None
-            head = (_ReadAhead(functools.partial(git_head, self.root)) if self.use_git and disc is None else None)
             known, self._known_ahead = self._known_ahead, None
             self._index = build_index(self.root, config=self.config, cache=self.cache, progress=self.progress,
                                       discovered=disc, known_files=known.result if known is not None else None)
@@ -444,6 +446,9 @@ class RepoMap:
         t = time.perf_counter()
         ahead = _ReadAhead(functools.partial(git_head, self.root)) if self.use_git else None  # as in index
         disc, changed = self._rediscovered(old_idx, probe)
+        if disc is None:  # files came or went: the probe's check listed them just now
+            listing = self._probe_listing()
+            disc = listing.finish() if listing is not None else None
         idx = build_index(self.root, config=self.config, cache=self.cache, progress=False, previous=old_idx,
                           discovered=disc, changed=changed)
         self.timings.index_s = time.perf_counter() - t
@@ -477,6 +482,13 @@ class RepoMap:
             self._ctx.take_path_memos(old_ctx)
         self._changed_at = time.monotonic()
         return True
+
+    def _probe_listing(self) -> Listing | None:
+        """The files of the listing the probe's last check made, if it made one (see
+        :meth:`~ripmap.discover.ListingProbe.take_listing`), else None: list the tree."""
+        raw = self._probe.take_listing() if self._probe is not None else None
+        return None if raw is None else list_files(self.root, self.config, language_of=languages.language_for_path,
+                                                   sniff=False, listed=raw)
 
     def _snapshot_of(self, probe: str | None) -> ProbeSnapshot | None:
         """What the probe saw, path by path, when it gave the fingerprint ``probe`` (None

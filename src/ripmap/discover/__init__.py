@@ -51,7 +51,8 @@ from .paths import PathTable
 from .source import Discovery, SourceFile, listing_fingerprint
 from .watch import open_feed
 
-__all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "Listing", "ListingProbe", "ProbeSnapshot", "SourceFile", "classify_path",
+__all__ = ["CLASSIFY_VERSION", "VENDOR_DIRS", "Discovery", "Listing", "ListingProbe", "ProbeSnapshot", "RawListing",
+           "SourceFile", "classify_path",
            "content_flags", "discover", "is_binary", "is_vendor_path", "list_files", "rediscover"]
 
 #: the longest a :class:`ListingProbe` with change events trusts them alone: changes the
@@ -96,6 +97,7 @@ class ListingProbe:
         #: bumped at every listing: two snapshots of one generation watched the same paths
         self.generation = 0
         self._snapshot: ProbeSnapshot | None = None
+        self._raw: RawListing | None = None  # the last check's listing, if it made one (take_listing)
         #: kernel change events (``events``): while they report nothing, and the last sweep
         #: is younger than ``sweep_s``, the last fingerprint stands without a ``stat``
         self._feed = open_feed() if events else None
@@ -123,8 +125,10 @@ class ListingProbe:
 
         notes: list[str] = []
         listed = git_list(self.root, notes)
+        in_git = listed is not None
         if listed is None:
             listed = walk(self.root, self.filters, notes)
+        self._raw = RawListing(tuple(listed), in_git, tuple(notes))
         prefix = os.path.join(str(self.root), "")
         dirs = {str(self.root)}
         for rel in listed:
@@ -167,6 +171,7 @@ class ListingProbe:
         import time
 
         now = time.monotonic()
+        self._raw = None  # a listing is taken over only from the check that made it
         feed, last = self._feed, self._snapshot
         if feed is not None:
             if (last is not None and last.generation == self.generation and now - self._swept_at < self.sweep_s
@@ -191,6 +196,16 @@ class ListingProbe:
         """What the last :meth:`fingerprint` saw, path by path."""
         return self._snapshot
 
+    def take_listing(self) -> "RawListing | None":
+        """The candidate paths listed by the last :meth:`fingerprint`, once; None when that
+        check listed nothing (the tree's entries had not changed) or they were taken. A
+        watched map's first build, or its refresh after files came or went, lists the tree
+        right after the probe did, and takes them over (:func:`list_files`'s ``listed``)
+        instead of asking git again (0.3–0.4 s at 70,000 files)."""
+        with self._lock:
+            raw, self._raw = self._raw, None
+            return raw
+
     @property
     def has_events(self) -> bool:
         """Whether kernel change events stand in for most sweeps."""
@@ -202,6 +217,15 @@ class ListingProbe:
             if self._feed is not None:
                 self._feed.close()
                 self._feed = None
+
+
+@dataclass(frozen=True)
+class RawListing:
+    """What git listed under a root (or a walk found, ``in_git`` False), with its notes."""
+
+    paths: tuple[str, ...]
+    in_git: bool
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,9 +272,14 @@ def list_files(
     keep_unknown: bool = False,
     known: Mapping[str, tuple[int, int]] | None = None,
     sniff: bool = True,
+    listed: "RawListing | None" = None,
 ) -> Listing:
     """The mappable files under ``root``, deterministically sorted, with their sizes and
     mtimes (see :class:`Listing`; :func:`discover` makes them records).
+
+    ``listed``: the candidate paths a :class:`ListingProbe` of the same root and config
+    has just listed (:meth:`ListingProbe.take_listing`), instead of asking git (or
+    walking) again; everything after the listing is done as always.
 
     ``language_of`` maps a root-relative path to a language name. When it is
     given and ``keep_unknown`` is false, files it does not recognise are
@@ -274,11 +303,15 @@ def list_files(
     filters = Filters.from_config(config)
 
     notes: list[str] = []
-    listed = git_list(root, notes)
-    in_git = listed is not None
-    if listed is None:
-        listed = walk(root, filters, notes)
-    elif not listed:
+    if listed is not None:  # the probe's listing, taken over
+        in_git, notes = listed.in_git, list(listed.notes)
+        listed = list(listed.paths)
+    else:
+        listed = git_list(root, notes)
+        in_git = listed is not None
+        if listed is None:
+            listed = walk(root, filters, notes)
+    if in_git and not listed:
         # The root may sit inside a git-ignored directory of an enclosing repo
         # (a build dir, a vendored checkout); git then lists nothing at all.
         walk_notes: list[str] = []
