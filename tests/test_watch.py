@@ -12,7 +12,7 @@ from ripmap import languages
 from ripmap.api import RepoMap
 from ripmap.discover import ListingProbe
 from ripmap.discover.watch import ChangeFeed, open_feed
-from test_incremental import EDITS, make_rich_repo
+from test_incremental import EDITS, _count_calls, make_rich_repo
 
 needs_inotify = pytest.mark.skipif(not sys.platform.startswith("linux") or open_feed() is None,
                                    reason="inotify (Linux, inotify_simple) is not available")
@@ -173,14 +173,11 @@ def test_a_watched_map_answers_from_events_and_closes_them(repo: Path, tmp_path:
 def test_a_watched_maps_first_build_takes_the_probes_listing_over(repo: Path, tmp_path: Path, monkeypatch) -> None:
     # the probe lists the tree right before the first build: the build takes that listing
     # over instead of asking git again, once, and only from the check that made it
-    listed: list[str] = []
-    for name in ("git_list", "walk"):
-        real = getattr(discover, name)
-        monkeypatch.setattr(discover, name, lambda *a, real=real, name=name, **k: listed.append(name) or real(*a, **k))
+    gits, walks = _count_calls(monkeypatch, discover, "git_list"), _count_calls(monkeypatch, discover, "walk")
     with RepoMap(repo, cache_dir=tmp_path / "cache") as rm:
         rm.watch()
         seen = rm.render(rm.rank(chat_files=["app.py"])).text
-    assert len(listed) == 1
+    assert len(gits) + len(walks) == 1
     monkeypatch.undo()
     with RepoMap(repo, cache_dir=tmp_path / "cold") as cold:
         assert seen == cold.render(cold.rank(chat_files=["app.py"])).text

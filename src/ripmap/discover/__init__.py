@@ -123,12 +123,8 @@ class ListingProbe:
     def _list(self) -> None:
         import time
 
-        notes: list[str] = []
-        listed = git_list(self.root, notes)
-        in_git = listed is not None
-        if listed is None:
-            listed = walk(self.root, self.filters, notes)
-        self._raw = RawListing(tuple(listed), in_git, tuple(notes))
+        self._raw = raw_listing(self.root, self.filters)
+        listed = self._raw.paths
         prefix = os.path.join(str(self.root), "")
         dirs = {str(self.root)}
         for rel in listed:
@@ -228,6 +224,15 @@ class RawListing:
     notes: tuple[str, ...] = ()
 
 
+def raw_listing(root: Path, filters: Filters) -> RawListing:
+    """The candidate paths under ``root``: what git lists there, else a walk of the tree."""
+    notes: list[str] = []
+    listed = git_list(root, notes)
+    if listed is None:
+        return RawListing(tuple(walk(root, filters, notes)), False, tuple(notes))
+    return RawListing(tuple(listed), True, tuple(notes))
+
+
 @dataclass(frozen=True, eq=False)
 class ProbeSnapshot:
     """One :meth:`ListingProbe.fingerprint`: the paths it watched (those of one listing,
@@ -302,15 +307,8 @@ def list_files(
     root = root.resolve()
     filters = Filters.from_config(config)
 
-    notes: list[str] = []
-    if listed is not None:  # the probe's listing, taken over
-        in_git, notes = listed.in_git, list(listed.notes)
-        listed = list(listed.paths)
-    else:
-        listed = git_list(root, notes)
-        in_git = listed is not None
-        if listed is None:
-            listed = walk(root, filters, notes)
+    raw = listed if listed is not None else raw_listing(root, filters)  # or the probe's, taken over
+    listed, in_git, notes = raw.paths, raw.in_git, list(raw.notes)
     if in_git and not listed:
         # The root may sit inside a git-ignored directory of an enclosing repo
         # (a build dir, a vendored checkout); git then lists nothing at all.
@@ -354,7 +352,7 @@ class Listing:
     sizes: list[int]
     mtimes: list[int]
     languages: list[str | None]  # per name of the path table
-    listed: list[str]  # every candidate path (class detection reads its neighbours)
+    listed: Sequence[str]  # every candidate path (class detection reads its neighbours)
     notes: list[str]
     in_git: bool
 
