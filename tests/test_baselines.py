@@ -310,3 +310,25 @@ def test_study_setup_is_never_seen_half_written(tmp_path):
     again = setup_study(optuna.load_study(study_name="x", storage=f"sqlite:///{tmp_path / 's.db'}"),
                         "tpe", 3, DEFAULT, None)
     assert again == setup
+
+
+def test_study_storage_takes_the_write_lock_when_a_transaction_begins(tmp_path):
+    """A worker's transaction that reads first and writes later must not be refused when
+    another worker committed in between: SQLite refuses such an upgrade at once, ignoring the
+    busy timeout. So every transaction begins IMMEDIATE: even a read holds the write lock,
+    and the other worker waits instead."""
+    import sqlite3
+
+    from ripmap.train.search.storage import open_storage
+
+    db = tmp_path / "study.db"
+    storage = open_storage(f"sqlite:///{db}")
+    other = sqlite3.connect(db, timeout=0, isolation_level=None)
+    with storage.engine.connect() as conn:
+        with conn.begin():
+            conn.exec_driver_sql("SELECT count(*) FROM studies").fetchall()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+    other.execute("BEGIN IMMEDIATE")  # released at the end of the transaction
+    other.execute("ROLLBACK")
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

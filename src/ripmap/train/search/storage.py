@@ -26,6 +26,13 @@ def open_storage(url: str) -> "RDBStorage":
     database instead. The generous busy timeout makes a worker wait for the write lock
     rather than fail with "database is locked"; opening is retried because two workers
     starting together on a fresh file may race to create the tables.
+
+    Every SQLite transaction begins ``IMMEDIATE``, taking the write lock up front. The
+    driver's own deferred ``BEGIN`` lets a transaction that has read start writing later;
+    when another worker committed in between, SQLite refuses that upgrade at once, without
+    waiting (the busy timeout does not apply), and Optuna reports it as a
+    ``StorageInternalError`` (seen once in CI with two workers on one study). Its sessions
+    are a few statements each, so serializing them costs nothing measurable.
     """
     import sqlalchemy.exc
     from optuna.storages import RDBStorage
@@ -48,17 +55,23 @@ def open_storage(url: str) -> "RDBStorage":
         raise UsageError(f"--storage {redact(url)}: cannot open ({last})")
     if sqlite and ":memory:" not in url and url.rstrip("/") != "sqlite:":
         event.listen(storage.engine, "connect", _sqlite_pragmas)
+        event.listen(storage.engine, "begin", _begin_immediate)
         storage.engine.dispose()  # pooled connections opened before the listener reconnect with it
     return storage
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # no implicit deferred BEGIN: _begin_immediate opens every transaction
     cur = dbapi_conn.cursor()
     try:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
     finally:
         cur.close()
+
+
+def _begin_immediate(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def redact(url: str) -> str:
