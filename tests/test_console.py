@@ -127,6 +127,29 @@ def test_ripmap_internal_error_traceback_only_with_verbose(repo: Path, monkeypat
     assert "internal error: RuntimeError: boom happened" in err.strip().splitlines()[-1]
 
 
+def test_train_storage_failure_is_named_as_the_databases_trouble(runs: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Optuna wraps a locked or full study database in StorageInternalError with a guess
+    about "invalid data": the user is told the database's own error instead, that finished
+    trials are kept, and how to go on; it is not reported as a bug."""
+    optuna = pytest.importorskip("optuna")
+    sqlite3 = pytest.importorskip("sqlite3")
+
+    def locked(*_a: object, **_k: object) -> None:
+        try:
+            raise sqlite3.OperationalError("database is locked")
+        except sqlite3.OperationalError as e:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from e
+
+    monkeypatch.setattr(ripmap.train.report.views, "list_runs", locked)
+    monkeypatch.delenv("RIPMAP_DEBUG", raising=False)
+    assert train_cli.main(["--list", "--out", str(runs)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "the study's database failed: database is locked" in err[0] and "again" in err[0], err
+    assert "internal error" not in err[0] and "please report" not in err[0]
+
+
 def test_train_internal_error_traceback_only_with_verbose(runs: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(ripmap.train.report.views, "list_runs", _boom)

@@ -34,6 +34,18 @@ def report_unexpected(prog: str, e: Exception, args: Sequence[str]) -> int:
     if os.environ.get("RIPMAP_DEBUG"):
         raise e
     verbose = "-v" in args or "--verbose" in args
+    if _storage_failure(e):
+        # a locked, full or unreachable study database: the machine's trouble, not a bug.
+        # Optuna's own message guesses at "invalid data"; the database's error is the cause
+        cause = e.__cause__ or e
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        if verbose:
+            import traceback
+
+            traceback.print_exception(e, file=sys.stderr)
+        print(f"{prog}: error: the study's database failed: {first} (finished trials are kept in it: "
+              "run the same command again to go on)", file=sys.stderr)
+        return 1
     if verbose:
         import traceback
 
@@ -43,6 +55,12 @@ def report_unexpected(prog: str, e: Exception, args: Sequence[str]) -> int:
           + ("; the traceback is above)" if verbose else "; run with -v for the traceback)"), file=sys.stderr)
     return 1
 
+
+
+def _storage_failure(e: BaseException) -> bool:
+    """Whether ``e`` is Optuna's report of a failed storage operation."""
+    optuna_exc = sys.modules.get("optuna.exceptions")
+    return optuna_exc is not None and isinstance(e, optuna_exc.StorageInternalError)
 
 
 def run_entry(prog: str, run: Callable[[list[str]], int], args: list[str], interrupted: str) -> int:
