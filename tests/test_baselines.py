@@ -332,3 +332,26 @@ def test_study_storage_takes_the_write_lock_when_a_transaction_begins(tmp_path):
     other.execute("BEGIN IMMEDIATE")  # released at the end of the transaction
     other.execute("ROLLBACK")
     assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_opening_a_study_storage_retries_when_another_worker_is_setting_it_up(tmp_path, monkeypatch):
+    """Two workers starting together race to create the tables and record the schema
+    version; Optuna reports a loss inside its own sessions as StorageInternalError. The
+    opening worker tries again instead of dying."""
+    import optuna.storages
+
+    from ripmap.train.search import storage as storage_mod
+
+    real = optuna.storages.RDBStorage
+    calls = []
+
+    def flaky(url, **kw):
+        calls.append(url)
+        if len(calls) == 1:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.")
+        return real(url, **kw)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", flaky)
+    monkeypatch.setattr(storage_mod.time, "sleep", lambda _s: None)
+    st = storage_mod.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert len(calls) == 2 and isinstance(st, real)

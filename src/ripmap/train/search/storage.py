@@ -35,6 +35,7 @@ def open_storage(url: str) -> "RDBStorage":
     are a few statements each, so serializing them costs nothing measurable.
     """
     import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
     from optuna.storages import RDBStorage
     from sqlalchemy import event
 
@@ -45,8 +46,9 @@ def open_storage(url: str) -> "RDBStorage":
         try:
             storage = RDBStorage(url, engine_kwargs=kw)
             break
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as e:
-            # locked, or the other worker won the race to create the schema: try again
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError, StorageInternalError) as e:
+            # locked, or the other worker won the race to create the schema or to record its
+            # version (Optuna wraps errors of its own sessions as StorageInternalError): try again
             last = e
             time.sleep(0.25 * (attempt + 1))
         except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as e:
