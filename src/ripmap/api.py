@@ -797,6 +797,46 @@ class RepoMap:
         self.timings.rank_s = time.perf_counter() - t
         return r
 
+    def chat_targets(self, given: Iterable[str], notes: list[str], *,
+                     confine: Callable[[str], str] | None = None) -> list[str]:
+        """Chat files as a client wrote them (an MCP call, the web page) as mapped
+        root-relative paths, each directory replaced by its mapped files.
+
+        ``confine`` makes a written path root-relative and refuses, with the client's own
+        wording, one that leads out of the root (default: :meth:`locate`, then a
+        :class:`UsageError` for an absolute or ``..`` path). A path that does not exist is a
+        :class:`UsageError` naming close matches: a map ranked without the file the user
+        meant looks like an answer but is not. One that exists but holds no mapped source
+        (a README, an image, a directory of neither) only earns a note in ``notes``."""
+        mapped = self.files
+        out: list[str] = []
+        for raw in given:
+            rel = confine(raw) if confine is not None else self._confined(raw)
+            if rel in self._file_set:
+                out.append(rel)
+                continue
+            target = self.root / rel
+            if target.is_dir():
+                prefix = "" if rel in (".", "") else rel.rstrip("/") + "/"
+                found = [m for m in mapped if m.startswith(prefix)]
+                if found:
+                    out.extend(found)
+                else:
+                    notes.append(f"chat file {raw}: a directory without mapped source files; ignored")
+            elif target.exists():
+                notes.append(f"chat file {raw}: not a mapped source file; ignored")
+            else:
+                near = self.suggest(rel)
+                hint = f" (did you mean {', '.join(near)}?)" if near else ""
+                raise UsageError(f"chat file {raw}: no such file under {self.root}{hint}")
+        return list(dict.fromkeys(out))
+
+    def _confined(self, raw: str) -> str:
+        rel = self.locate(raw)
+        if rel not in self._file_set and (Path(rel).is_absolute() or rel == ".." or rel.startswith("../")):
+            raise UsageError(f"chat file {raw}: outside the root {self.root}")
+        return rel
+
     def _chat_files(self, given: Iterable[str | Path]) -> list[str]:
         """Root-relative chat files, each directory replaced by its mapped files."""
         mapped = self.files

@@ -59,7 +59,7 @@ except ImportError:  # pragma: no cover - only without the SDK
         """Stand-in: without pydantic nothing raises it."""
 
 from .api import DEFAULT_TOKENS, WATCH_EVERY_S, WATCH_SHARE, Params, Ranking, RepoMap, RepoMapPool, __version__
-from .errors import RipmapError, finish_stdout
+from .errors import RipmapError, UsageError, finish_stdout
 from .presets import resolve_params
 
 log = logging.getLogger("ripmap.mcp")
@@ -278,35 +278,13 @@ def _suggest(repo: RepoMap, rel: str) -> str:
 
 
 def _chat_targets(repo: RepoMap, given: list[str], notes: list[str]) -> list[str]:
-    """Chat files as mapped root-relative paths; directories expand to their mapped files.
-
-    A path that does not exist, or lies outside the root, is an error, as it is for
-    ``ripmap --chat``: a map ranked without the file the model meant looks like an
-    answer but is not, and the message says what to correct. A file or directory
-    that exists but holds no mapped source (a README, an image) only earns a note.
-    """
-    mapped = repo.files
-    out: list[str] = []
-    for raw in given:
-        rel = repo.locate(raw)
-        if rel in mapped:
-            out.append(rel)
-            continue
-        if Path(rel).is_absolute() or rel == ".." or rel.startswith("../"):
-            raise ToolError(f"chat_files: {raw} is outside project_root {repo.root}")
-        target = repo.root / rel
-        if target.is_dir():
-            prefix = "" if rel in (".", "") else rel.rstrip("/") + "/"
-            inside = [m for m in mapped if m.startswith(prefix)]
-            if inside:
-                out.extend(inside)
-            else:
-                notes.append(f"chat file {raw}: a directory without mapped source files; ignored")
-        elif target.exists():
-            notes.append(f"chat file {raw} is not a mapped source file; ignored")
-        else:
-            raise ToolError(f"chat_files: {raw}: no such file under {repo.root}{_suggest(repo, rel)}")
-    return list(dict.fromkeys(out))
+    """:meth:`RepoMap.chat_targets`, its refusals worded for the ``chat_files`` argument:
+    a path outside ``project_root`` or naming nothing there is an error, as it is for
+    ``ripmap --chat``."""
+    try:
+        return repo.chat_targets(given, notes)
+    except UsageError as e:
+        raise ToolError(f"chat_files: {e}") from None
 
 
 # ------------------------------------------------------------------------------ the tools

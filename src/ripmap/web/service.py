@@ -332,31 +332,5 @@ def inside(rm: RepoMap, raw: str, what: str) -> str:
 
 
 def chat_targets(rm: RepoMap, given: tuple[str, ...], notes: list[str]) -> list[str]:
-    """Chat files as mapped root-relative paths; a directory stands for its mapped files.
-
-    A path that does not exist is an error (a map ranked without the file the user
-    meant looks like an answer but is not); one that exists but is no mapped source
-    file (a README, an image) only earns a note, as in the MCP server.
-    """
-    mapped = set(rm.files)
-    out: list[str] = []
-    for raw in given:
-        rel = inside(rm, raw, "chat file")
-        if rel in mapped:
-            out.append(rel)
-            continue
-        target = rm.root / rel
-        if target.is_dir():
-            prefix = "" if rel in (".", "") else rel.rstrip("/") + "/"
-            found = [m for m in rm.files if m.startswith(prefix)]
-            if found:
-                out.extend(found)
-            else:
-                notes.append(f"chat file {raw}: a directory without mapped source files; ignored")
-        elif target.exists():
-            notes.append(f"chat file {raw}: not a mapped source file; ignored")
-        else:
-            near = rm.suggest(rel)
-            hint = f" (did you mean {', '.join(near)}?)" if near else ""
-            raise UsageError(f"chat file {raw}: no such file under {rm.root}{hint}")
-    return list(dict.fromkeys(out))
+    """:meth:`RepoMap.chat_targets`, confined as every path the page sends is (:func:`inside`)."""
+    return rm.chat_targets(given, notes, confine=lambda raw: inside(rm, raw, "chat file"))
