@@ -187,8 +187,8 @@ PARAM_QUERIES: dict[str, dict] = {
     "cochange_half_life_days": dict(chat_files=[S]),  # auth/login.py (one recent commit) vs pair_a.py
     "cochange_size_exponent": dict(chat_files=[S]),  # io/*.py (one large commit with session.py)
     "cochange_from_lexical": dict(focus="refresher"),  # pair_a.py, via auth/session.py (refresh_token)
-    "cochange_recent_weight": dict(chat_files=[S]),
-    "cochange_jaccard": dict(chat_files=[S]),  # pair_b.py, auth/login.py (session.py's two newest commits)
+    "cochange_recent_weight": dict(chat_files=[S]),  # pair_b.py, auth/login.py (session.py's two newest commits)
+    "cochange_jaccard": dict(chat_files=[S]),  # pair_b.py vs auth/token.py, auth/login.py (commit-set overlap)
     "edge_weight_call": {},  # core/utils.py
     "edge_weight_type": {},  # core/models.py
     "edge_weight_other": {},  # core/consts.py (only imported by name)
