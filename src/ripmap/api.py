@@ -808,7 +808,6 @@ class RepoMap:
         :class:`UsageError` naming close matches: a map ranked without the file the user
         meant looks like an answer but is not. One that exists but holds no mapped source
         (a README, an image, a directory of neither) only earns a note in ``notes``."""
-        mapped = self.files
         out: list[str] = []
         for raw in given:
             rel = confine(raw) if confine is not None else self._confined(raw)
@@ -817,8 +816,7 @@ class RepoMap:
                 continue
             target = self.root / rel
             if target.is_dir():
-                prefix = "" if rel in (".", "") else rel.rstrip("/") + "/"
-                found = [m for m in mapped if m.startswith(prefix)]
+                found = self._mapped_under(rel)
                 if found:
                     out.extend(found)
                 else:
@@ -839,16 +837,19 @@ class RepoMap:
 
     def _chat_files(self, given: Iterable[str | Path]) -> list[str]:
         """Root-relative chat files, each directory replaced by its mapped files."""
-        mapped = self.files
         out: list[str] = []
         for p in given:
             rel = self.relpath(p)
             if rel not in self._file_set and (self.root / rel).is_dir():
-                prefix = "" if rel in (".", "") else rel.rstrip("/") + "/"
-                out.extend(f for f in mapped if f.startswith(prefix))
+                out.extend(self._mapped_under(rel))
             else:
                 out.append(rel)
         return list(dict.fromkeys(out))
+
+    def _mapped_under(self, rel: str) -> list[str]:
+        """The mapped files inside the folder ``rel`` (root-relative; ``.`` or empty: all)."""
+        prefix = "" if rel in (".", "") else rel.rstrip("/") + "/"
+        return [f for f in self.files if f.startswith(prefix)]
 
     @property
     def files(self) -> tuple[str, ...]:
