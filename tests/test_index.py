@@ -260,3 +260,68 @@ def test_a_file_name_that_is_not_utf8_does_not_stop_the_map(tmp_path: Path) -> N
     assert bad in {f.rel for f in idx.files}
     assert "odd" in {t.name for t in idx.tags.defs(bad)}
     assert idx.listing == files_fingerprint(idx.files) != files_fingerprint(idx.files[:-1])
+
+
+CPP_HEADER = """#pragma once
+#include <string>
+
+namespace shapes {
+
+class Widget {
+ public:
+  explicit Widget(int size);
+  int size() const { return size_; }
+
+ private:
+  int size_;
+};
+
+}  // namespace shapes
+"""
+
+C_HEADER = """#ifndef VEC_H
+#define VEC_H
+/* Like std::vector, but for C: see vec_push(). */
+#ifdef __cplusplus
+extern "C" {
+#endif
+struct vec { int len; int *items; };
+int vec_push(struct vec *v, int item);
+#ifdef __cplusplus
+}
+#endif
+#endif
+"""
+
+
+def test_a_header_only_cpp_could_have_written_is_parsed_as_cpp(tmp_path: Path) -> None:
+    """``.h`` is C by its name; a C++ project's headers (classes, namespaces) parsed as C
+    lose their classes. The parse follows the content: a C++ header yields the class and
+    its method under it, as C++'s grammar reads it; a C header stays C, even one whose
+    comment says ``std::vector`` and that guards ``extern "C"`` for C++ callers."""
+    from ripmap.extract import extract_tags
+    from ripmap.languages import content_language
+
+    root = tmp_path / "r"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "widget.h").write_text(CPP_HEADER)
+    (root / "src" / "vec.h").write_text(C_HEADER)
+    idx = build_index(root, progress=False)
+
+    widget = {(t.name, t.kind, t.parent) for t in idx.tags.defs("src/widget.h")}
+    assert ("Widget", "class", "shapes") in widget
+    assert ("size", "method", "Widget") in widget
+    cpp, _ = extract_tags(CPP_HEADER.encode(), "cpp")
+    c_reading, _ = extract_tags(CPP_HEADER.encode(), "c")
+    assert [t for t in idx.tags.defs("src/widget.h")] == [t for t in cpp if t.is_def] != [t for t in c_reading if t.is_def]
+
+    c, _ = extract_tags(C_HEADER.encode(), "c")
+    assert idx.tags.defs("src/vec.h") == [t for t in c if t.is_def]
+    assert {t.name for t in idx.tags.defs("src/vec.h")} >= {"vec", "vec_push"}
+
+    # only a C header's grammar is ever changed, and only for a line C cannot have
+    assert content_language("c", "x.H", b"template <typename T> struct box;\n") == "cpp"
+    assert content_language("c", "x.c", b"class Widget {};\n") == "c"
+    assert content_language("python", "x.h", b"class Widget:\n") == "python"
+    assert content_language("c", "x.h", b"#include <stdio.h>\nint classify(int class_id);\n") == "c"
+    assert content_language("c", "x.h", b"#include <vector>\n") == "cpp"

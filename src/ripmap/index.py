@@ -292,7 +292,7 @@ def _parse_one(job: tuple[str, str, str]) -> Parsed:
         return rel, None, None, b"", b"", [f"unreadable ({e.strerror or type(e).__name__}); skipped"], 0
     if is_binary(data):
         return rel, None, None, b"", b"", ["binary; skipped"], 0
-    defs, refs, notes = extract_split(data, language)
+    defs, refs, notes = extract_split(data, languages.content_language(language, rel, data))
     return (rel, _hash(data), [tuple(t) for t in defs], encode_tuples(refs), encode_tuples(ref_counts(refs)), notes,
             content_flags(data))
 

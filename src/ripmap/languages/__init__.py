@@ -110,6 +110,35 @@ def language_for_path(path: str) -> str | None:
     return s.name if s else None
 
 
+#: a line only C++ writes: C has no classes, namespaces, templates, access labels or
+#: ``using``, and every C standard header's name ends in ``.h`` (``<cstdio>``, ``<vector>``
+#: are C++). Line starts only: a C header's comments may well say ``std::string``.
+_CPP_HEADER_LINE = re.compile(rb"""^[ \t]*(?:
+    class[ \t]+[A-Za-z_]
+  | namespace(?:[ \t]+[A-Za-z_][\w:]*)?[ \t]*(?:\{|$)
+  | template[ \t]*<
+  | (?:public|private|protected)[ \t]*:(?!:)
+  | using[ \t]+(?:namespace[ \t]|[A-Za-z_][\w:]*[ \t]*=)
+  | \#[ \t]*include[ \t]*<[a-z_]+>
+)""", re.M | re.X)
+
+
+def content_language(language: str, path: str, data: bytes) -> str:
+    """The grammar a file's bytes are written in, where its extension does not say.
+
+    A ``.h`` header is C by its name, but most C++ projects name their headers ``.h``
+    too (LevelDB, RE2, fmt, spdlog, LLVM): parsed as C, their classes, namespaces and
+    templates are syntax errors, and the map loses the classes and misreads the
+    methods. Such a header is C++ when a line of it could only be C++
+    (:data:`_CPP_HEADER_LINE`); otherwise it stays C, as C++'s grammar would trip on C
+    that uses ``new``, ``class`` or ``this`` as names. Both are one family, so the
+    graph links them either way. Any other file keeps ``language``.
+    """
+    if language == "c" and path[-2:].lower() == ".h" and _CPP_HEADER_LINE.search(data):
+        return "cpp"
+    return language
+
+
 @lru_cache(maxsize=1)
 def grammars_identity() -> str:
     """The installed grammars as tags depend on them: each grammar module's (and
