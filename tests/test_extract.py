@@ -570,6 +570,19 @@ def test_cpp_out_of_line_method_parent():
     assert (out_of_line[0].kind, out_of_line[0].parent) == ("method", "Circle")
 
 
+def test_cpp_nested_class_defined_out_of_line_holds_its_members():
+    """``class DFA::Workq { ... }`` (re2's dfa.cc): its members' parent is ``Workq``, not
+    the namespace around it, where ``clear()`` and ``size()`` read as free functions."""
+    src = (b"namespace re2 {\nclass DFA {\n  class Workq;\n  void Run(Workq* q);\n};\n\n"
+           b"class DFA::Workq : public SparseSet {\n public:\n  Workq(int n) : SparseSet(n) {}\n"
+           b"  void clear() { n_ = 0; }\n private:\n  int n_;\n};\n}  // namespace re2\n")
+    tags, _ = extract_tags(src, "cpp")
+    workq = [t for t in _defs(tags) if t.name == "Workq"]
+    assert [(t.line, t.kind, t.parent) for t in workq] == [(7, "class", "re2"), (9, "method", "Workq")]
+    assert (_one_def(tags, "clear").kind, _one_def(tags, "clear").parent) == ("method", "Workq")
+    assert (_one_def(tags, "Run").kind, _one_def(tags, "Run").parent) == ("method", "DFA")
+
+
 def test_lua_method_parent():
     src = b"local Account = {}\n\nfunction Account:deposit(x)\n  self.balance = self.balance + x\nend\n"
     tags, _ = extract_tags(src, "lua")

@@ -22,3 +22,8 @@
 
 ; namespaces, as parents of what they hold: namespace geometry { ... }
 (namespace_definition name: (namespace_identifier) @name) @definition.module
+
+; a nested class defined out of line (class DFA::Workq : public SparseSet { ... }): the
+; parent of its members; without it they fell to the enclosing namespace
+(class_specifier name: (qualified_identifier name: (type_identifier) @name) body: (_)) @definition.class
+(struct_specifier name: (qualified_identifier name: (type_identifier) @name) body: (_)) @definition.class
