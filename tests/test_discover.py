@@ -583,6 +583,13 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "src/test/resources/Sample.java": ("fixture", "test"),
     "external/geom/shapes.c": ("vendor",),
     "vendored/lib.py": ("vendor",),
+    # a bundled test framework is vendored; the framework's own repository is not
+    "test/gtest/gtest/gtest.h": ("vendor", "test"),
+    "test/gtest/gmock-gtest-all.cc": ("vendor", "test"),
+    "tests/catch.hpp": ("vendor", "test"),
+    "googletest/include/gtest/gtest.h": (),  # the framework's own repository
+    "googlemock/src/gmock.cc": (),
+    "src/catch_handler.hpp": (),
     "api/v1/service.pb.go": ("generated",),
     "proto/msg_pb2.py": ("generated",),
     "proto/msg_pb2_grpc.py": ("generated",),

@@ -34,6 +34,14 @@ VENDOR_COMPONENTS: frozenset[str] = frozenset({
     "vendor", "vendored", "third_party", "third-party", "thirdparty", "3rdparty", "external",
     "externals", "extern", "typeshed", "node_modules", "bower_components", "site-packages",
 })
+#: Directories that hold a copy of a C++ test framework (fmt's ``test/gtest/``): vendored
+#: below the top level only, where a project keeps what it bundles. A tree that starts
+#: with one is the framework's own repository (googletest's ``googletest/include/gtest/``).
+BUNDLED_COMPONENTS: frozenset[str] = frozenset({"gtest", "gmock", "googletest", "googlemock"})
+#: Single-file copies of test frameworks (Google Test's fused sources, Catch's single
+#: header): never a project's own code, and, as every test includes them, a reference hub
+#: that would top the map of a project that bundles one.
+_BUNDLED_NAME = re.compile(r"^(?:gtest-all\.cc|gmock-all\.cc|gmock-gtest-all\.cc|catch\.hpp|catch_amalgamated\.[ch]pp)$")
 #: Directories of test data: inputs and expected outputs, samples, snapshots.
 FIXTURE_COMPONENTS: frozenset[str] = frozenset({
     "fixtures", "fixture", "__fixtures__", "test-fixtures", "test_fixtures", "testdata", "test-data",
@@ -103,7 +111,8 @@ def _dir_flags(directory: str) -> int:
     dirs = directory.lower().split("/") if directory else []
     dirset = set(dirs)
     flags = 0
-    if dirset & VENDOR_COMPONENTS:
+    if dirset & VENDOR_COMPONENTS or (dirs and dirs[0] not in BUNDLED_COMPONENTS
+                                      and not BUNDLED_COMPONENTS.isdisjoint(dirs[1:])):
         flags |= _VENDOR
     if dirset & STUB_COMPONENTS or any(d.endswith("-stubs") for d in dirs):
         flags |= _STUB
@@ -125,6 +134,8 @@ def _name_flags(name: str) -> int:
         flags |= _TEST
     if _GENERATED_NAME.search(name):
         flags |= _GENERATED
+    if _BUNDLED_NAME.match(name):
+        flags |= _VENDOR
     return flags
 
 
