@@ -590,6 +590,8 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "googletest/include/gtest/gtest.h": (),  # the framework's own repository
     "googlemock/src/gmock.cc": (),
     "src/catch_handler.hpp": (),
+    "include/spdlog/fmt/bundled/core.h": ("vendor",),  # spdlog's copy of fmt
+    "src/pip/_vendor/rich/console.py": ("vendor",),
     "api/v1/service.pb.go": ("generated",),
     "proto/msg_pb2.py": ("generated",),
     "proto/msg_pb2_grpc.py": ("generated",),

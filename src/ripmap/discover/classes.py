@@ -31,7 +31,7 @@ _STUB, _DOCS, _TEST = int(FileClass.STUB), int(FileClass.DOCS), int(FileClass.TE
 #: Directories of third-party code that is still mapped (down-weighted), unlike
 #: :data:`VENDOR_DIRS`. ``typeshed`` is the stub tree type checkers vendor.
 VENDOR_COMPONENTS: frozenset[str] = frozenset({
-    "vendor", "vendored", "third_party", "third-party", "thirdparty", "3rdparty", "external",
+    "vendor", "vendored", "_vendor", "bundled", "third_party", "third-party", "thirdparty", "3rdparty", "external",
     "externals", "extern", "typeshed", "node_modules", "bower_components", "site-packages",
 })
 #: Directories that hold a copy of a C++ test framework (fmt's ``test/gtest/``): vendored
