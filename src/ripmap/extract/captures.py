@@ -101,17 +101,23 @@ def _quantifier(query, pattern: int, capture: int) -> str | None:
 
 
 def generic_ids(language) -> frozenset[int]:
-    """Node kind ids whose reference name is an inner identifier (see ref_name_node)."""
-    got = _GENERIC_IDS.get(id(language))
-    if got is None:
-        ids = set()
-        for t in GENERIC_NAME_TYPES | {"qualified_identifier"}:
-            for named in (True, False):
-                i = language.id_for_node_kind(t, named)
-                if i:
-                    ids.add(i)
-        got = _GENERIC_IDS[id(language)] = frozenset(ids)
+    """Node kind ids whose reference name is an inner identifier (see ref_name_node).
+
+    Remembered per language object, which the entry holds: a freed object's id can come
+    back as another grammar's (a test's fresh grammars did), and the kind ids of one
+    grammar sent another's generic names (``Base<Item>``) down the fast path whole."""
+    hit = _GENERIC_IDS.get(id(language))
+    if hit is not None and hit[0] is language:
+        return hit[1]
+    ids = set()
+    for t in GENERIC_NAME_TYPES | {"qualified_identifier"}:
+        for named in (True, False):
+            i = language.id_for_node_kind(t, named)
+            if i:
+                ids.add(i)
+    got = frozenset(ids)
+    _GENERIC_IDS[id(language)] = (language, got)
     return got
 
 
-_GENERIC_IDS: dict[int, frozenset[int]] = {}
+_GENERIC_IDS: dict[int, tuple[object, frozenset[int]]] = {}
