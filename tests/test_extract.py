@@ -706,6 +706,21 @@ def test_c_struct_use_is_a_type_reference():
     assert (run.signature, run.end_line) == ("enum Status run(void)", 4)
 
 
+@pytest.mark.parametrize("lang", ["c", "cpp"])
+def test_c_typedef_of_a_struct_body_names_the_type_in_its_signature(lang):
+    """``typedef struct {`` is where the header ends, but the name comes after the body:
+    zstd's map showed twenty lines of ``typedef struct:`` and ``typedef enum:``."""
+    src = (b"typedef struct {\n    int lo;  /* lowest */\n    int hi;\n} bounds_t;\n"
+           b"typedef enum { MODE_A, MODE_B } mode_e;\n"
+           b"typedef struct in_s {\n  const void* src;\n} in_t;\ntypedef struct ctx_s ctx_t;\n")
+    tags, _ = extract_tags(src, lang)
+    sigs = {t.name: (t.kind, t.signature) for t in _defs(tags)}
+    assert sigs["bounds_t"] == ("type", "typedef struct {…} bounds_t")
+    assert sigs["mode_e"] == ("type", "typedef enum {…} mode_e")
+    assert sigs["in_t"] == ("type", "typedef struct in_s {…} in_t")
+    assert sigs["ctx_t"] == ("type", "typedef struct ctx_s ctx_t")
+
+
 def test_c_prototype_span_and_signature():
     tags, _ = extract_tags(b"static char **split(const char *s,\n                    int sep);\n", "c")
     split = _one_def(tags, "split")

@@ -166,6 +166,13 @@ def signature(data: bytes, node, kind: str) -> str:
         stop = brace if brace >= 0 else node.end_byte
         return _clean_sig("type " + _header_text(data, node, node.start_byte, stop), _MAX_SIG)
     begin = _sig_start(data, node)
+    if node.type == "type_definition":  # C/C++: the name comes after the body
+        spec = node.child_by_field_name("type")
+        body = spec.child_by_field_name("body") if spec is not None else None
+        if body is not None and body.start_byte > begin:
+            # `typedef struct {` alone said nothing: "typedef struct {…} ZSTD_bounds"
+            return _clean_sig(_header_text(data, node, begin, body.start_byte) + " {…} "
+                              + _header_text(data, node, body.end_byte, node.end_byte), _MAX_SIG, ())
     if kind in ("constant", "variable", "field", "property"):
         # the first line of the definition, from its first non-blank character
         end = node.end_byte
