@@ -612,6 +612,46 @@ def test_cpp_export_macro_between_class_and_name_keeps_the_class():
         assert blank_class_macros(keep) == keep
 
 
+def test_c_macro_lines_do_not_glue_structs_together():
+    """libuv's ``uv.h``: field macros alone on their lines (no semicolon) made the parser
+    nest each struct in the one before and lose its members."""
+    from ripmap.extract.macros import blank_line_macros
+
+    src = (b"struct uv_tty_s {\n  UV_HANDLE_FIELDS\n  UV_STREAM_FIELDS\n  UV_TTY_PRIVATE_FIELDS\n};\n\n"
+           b"struct uv_udp_s {\n  UV_HANDLE_FIELDS\n  size_t send_queue_size;\n};\n\n"
+           b"int uv_tcp_init(void* loop, struct uv_tcp_s* handle) {\n  FIND_COMMON_VARIABLES\n"
+           b"  return call(loop,\n              NULL_HANDLE\n              );\n}\n")
+    tags, notes = extract_tags(src, "c")
+    assert notes == []
+    got = {(t.name, t.kind, t.parent) for t in _defs(tags)}
+    assert {("uv_tty_s", "struct", None), ("uv_udp_s", "struct", None), ("uv_tcp_init", "function", None)} <= got
+    # the structs' members stay inside them: no definition is parented by the other struct
+    assert not [t for t in _defs(tags) if t.parent in ("uv_tty_s", "uv_udp_s")]
+    blank = blank_line_macros(src)
+    assert b"UV_HANDLE_FIELDS" not in blank and b"FIND_COMMON_VARIABLES" not in blank
+    assert b"NULL_HANDLE" in blank  # inside an argument list: the line before ends with ","
+    assert len(blank) == len(src)
+    # what may be part of a definition is left alone: a return type on its own line, a
+    # macro that opens a body on the next line, a continued #define
+    for keep in (b"}\nU32\nZSTD_count(const BYTE* p) {\n  return 0;\n}\n",
+                 b"}\nTEST(Suite, Name)\n{\n  EXPECT_TRUE(x);\n}\n",
+                 b"#define X(a) \\\n  DO_IT(a) \\\n  DONE\n"):
+        assert blank_line_macros(keep) == keep, keep
+
+
+def test_cpp_macro_line_before_a_nested_class_keeps_its_members():
+    """glog's ``logging.h``: ``GLOG_MSVC_PUSH_DISABLE_WARNING(4275)`` before ``class
+    LogStream`` put ``LogStream``'s methods in the namespace; ``Q_OBJECT`` likewise."""
+    src = (b"namespace google {\nclass LogMessage {\n public:\n  WARNING_PUSH(4275)\n"
+           b"  class LogStream : public std::ostream {\n   public:\n    int ctr() const { return ctr_; }\n"
+           b"  };\n  WARNING_POP()\n  void Flush();\n};\n}\n"
+           b"class ExampleQt : public QObject {\n  Q_OBJECT\n public:\n  int value() const;\n};\n")
+    tags, notes = extract_tags(src, "cpp")
+    assert notes == []
+    got = {(t.name, t.parent) for t in _defs(tags)}
+    assert {("LogStream", "LogMessage"), ("ctr", "LogStream"), ("Flush", "LogMessage"), ("value", "ExampleQt")} <= got
+
+
 def test_lua_method_parent():
     src = b"local Account = {}\n\nfunction Account:deposit(x)\n  self.balance = self.balance + x\nend\n"
     tags, _ = extract_tags(src, "lua")

@@ -53,7 +53,7 @@ from .. import languages
 from .captures import fast_ref_patterns, generic_ids, has_side_captures, pattern_info
 from .nodes import (GENERIC_NAME_TYPES, MAX_NAME, container_name, def_node, good_name, impl_type_name, name_text,
                     name_text_span, node_text, python_from_imports, ref_name_node)
-from .macros import blank_class_macros
+from .macros import blank_macros
 from .parsing import deeper_than, parse_within, resume_offset, shift_lines
 from .signature import WS, signature
 from .tags import Tag
@@ -130,8 +130,8 @@ def extract_tree_sitter(data: bytes, language: str) -> tuple[list[Tag], list[tup
     if isinstance(loaded, languages.LoadFailure):
         return [], [], [f"{language}: {loaded.reason}"]
     notes: list[str] = []
-    if language == "cpp":
-        data = blank_class_macros(data)
+    if language in ("c", "cpp"):
+        data = blank_macros(data, language)
     parser = _parser(language)
     budget = _PARSE_BASE_S + len(data) * _PARSE_S_PER_BYTE
     deadline = process_time() + budget
