@@ -1210,6 +1210,25 @@ def test_rendered_rust_methods_nest_under_their_impl_blocks(tmp_path):
         assert len(kids) == len(set(kids)), kids
 
 
+SWIFT_EXTENSIONS = (b"struct Headers {\n    func sorted() -> Headers { return self }\n}\n\n"
+                    b"extension Headers: Collection {\n    func index(after i: Int) -> Int { return i + 1 }\n}\n\n"
+                    b"extension String {\n    func indented(by n: Int) -> String { return self }\n}\n\n"
+                    b"func use(h: Headers) -> String { return \"\".indented(by: h.index(after: 0)) }\n")
+
+
+def test_rendered_swift_extension_members_nest_under_their_extension(tmp_path):
+    """Alamofire's map showed an extension's methods at the top level of the file, with no
+    hint of the type they extend; an extension is a container, like a Rust impl block."""
+    text = _map_repo(tmp_path, {"Sources/Headers.swift": SWIFT_EXTENSIONS})
+    block = _block(text, "Sources/Headers.swift")
+    assert _children(block, "extension Headers: Collection:") == ["func index(after i: Int) -> Int"]
+    assert _children(block, "extension String:") == ["func indented(by n: Int) -> String"]
+    assert not any(s.startswith("func index") or s.startswith("func indented") for d, s in block if d == 1)
+    # the extension is a container of kind impl (which the graph never counts as a definer)
+    tags, _ = extract_tags(SWIFT_EXTENSIONS, "swift")
+    assert [(t.kind, t.line) for t in _defs(tags) if t.name == "Headers"] == [("struct", 1), ("impl", 5)]
+
+
 def test_rendered_go_methods_nest_under_their_receiver_type(tmp_path):
     go = (b"package srv\n\ntype Server struct {\n\taddr string\n}\n\nfunc New() *Server { return &Server{} }\n\n"
           b"func (s *Server) Serve() error { return nil }\n\nfunc (s Server) Addr() string { return s.addr }\n")

@@ -7,7 +7,7 @@ from .tags import Tag
 from .treesitter import extract_tree_sitter
 
 #: Bump when extraction output changes, so caches built by an older extractor are dropped.
-EXTRACTOR_VERSION = "5"  # 5: C++ .h headers parsed as C++; out-of-line nested classes; export macros
+EXTRACTOR_VERSION = "5"  # 5: C/C++ headers, macros and typedefs; Swift extensions as containers
 
 __all__ = ["Tag", "extract_tags", "extract_split", "EXTRACTOR_VERSION"]
 

@@ -283,7 +283,7 @@ def _extract(data: bytes, root, loaded) -> tuple[list[Tag], list[tuple]]:
             if nt == "type_spec":
                 t = node.child_by_field_name("type")
                 kind = _GO_TYPE_KINDS.get(t.type, "type") if t is not None else "type"
-            elif nt == "class_declaration":
+            elif nt == "class_declaration" and kind != "impl":  # a Swift extension stays a container
                 dk = node.child_by_field_name("declaration_kind")
                 if dk is not None:
                     kind = _SWIFT_DECL_KINDS.get(dk.type, kind)

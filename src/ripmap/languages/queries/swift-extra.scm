@@ -19,3 +19,11 @@
 ; protocol property requirements: protocol P { var name: String { get } }
 (protocol_property_declaration
   name: (pattern bound_identifier: (simple_identifier) @name)) @definition.property
+
+; extensions as containers, like Rust's impl blocks: `extension String { ... }`,
+; `extension Foo.Bar: P where T: Q { ... }`. Filed under the extended type's name, they
+; define no name in the graph (the type is defined elsewhere) but hold their members, which
+; the map showed at the top level of the file, with no hint of the type they extend
+(class_declaration
+  declaration_kind: "extension"
+  name: (user_type) @name) @definition.impl
