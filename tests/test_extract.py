@@ -652,6 +652,23 @@ def test_cpp_macro_line_before_a_nested_class_keeps_its_members():
     assert {("LogStream", "LogMessage"), ("ctr", "LogStream"), ("Flush", "LogMessage"), ("value", "ExampleQt")} <= got
 
 
+def test_cpp_signature_keeps_to_its_own_statement_after_error_recovery():
+    """Around gtest macros the parser can start a definition statements early (re2's
+    ``re2_arg_test.cc``): the signature is the piece that names the definition, not
+    ``PARSE_FOR_TYPE(uint32_t, 3); } TEST(RE2ArgTest, Int64Test)``; braces inside
+    parentheses (a default argument ``= {}``) are no statement end."""
+    src = (b"#define CHECK(type, column) { type r; }\n\nTEST(ArgTest, Int32Test) {\n  CHECK(int32_t, 2);\n}\n\n"
+           b"TEST(ArgTest, Uint32Test) {\n  CHECK(uint32_t, 3);\n}\n\n"
+           b"TEST(ArgTest, Int64Test) {\n  CHECK(int64_t, 4);\n}\n\n"
+           b"void configure(Options opts = {}, int level = 0) {\n  run(opts);\n}\n")
+    tags, _ = extract_tags(src, "cpp")
+    for t in _defs(tags):
+        assert ";" not in t.signature and (t.name == "configure" or "}" not in t.signature), t
+        assert t.name in t.signature, t
+    # (the garbled tree even reads configure as a declarator inside the last CHECK)
+    assert _one_def(tags, "configure").signature.endswith("configure(Options opts = {}, int level = 0)")
+
+
 def test_lua_method_parent():
     src = b"local Account = {}\n\nfunction Account:deposit(x)\n  self.balance = self.balance + x\nend\n"
     tags, _ = extract_tags(src, "lua")

@@ -156,7 +156,7 @@ def _comment_spans(node, begin: int, stop: int, limit: int = 4096) -> list[tuple
     return out
 
 
-def signature(data: bytes, node, kind: str) -> str:
+def signature(data: bytes, node, kind: str, name: str | None = None) -> str:
     # C/C++ capture the declarator; the header with its return type is the parent's
     if node.type == "function_declarator" and node.parent is not None and node.parent.type in (
             "function_definition", "declaration", "field_declaration"):
@@ -200,4 +200,40 @@ def signature(data: bytes, node, kind: str) -> str:
             elif ch == "\n" and depth == 0:
                 raw = raw[:i]
                 break
+    if name and node.type in _C_DECLARATIONS and (";" in raw or "}" in raw):
+        raw = _own_statement(raw, name)
     return _clean_sig(raw, _MAX_SIG)
+
+
+#: C/C++ definition nodes whose header error recovery can run across earlier statements
+_C_DECLARATIONS = frozenset({"function_definition", "declaration", "field_declaration"})
+
+
+def _own_statement(raw: str, name: str) -> str:
+    """A header cut to the piece, between ``;`` or ``}`` outside brackets, that names
+    ``name`` (the first such piece; the whole header when none or no cut).
+
+    No C or C++ header has either outside brackets (``f(Opts o = {})`` has it inside
+    parentheses), but error recovery around macros can start a definition statements
+    earlier: a gtest file's ``TEST`` had ``PARSE_FOR_TYPE(uint32_t, 3); } TEST(RE2ArgTest,
+    Int64Test)``.
+    """
+    depth = 0
+    pieces = []
+    start = 0
+    for i, ch in enumerate(raw):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        elif ch in ";}" and depth == 0:
+            pieces.append(raw[start:i])
+            start = i + 1
+    if not pieces:
+        return raw
+    pieces.append(raw[start:])
+    word = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])")
+    for piece in pieces:
+        if word.search(piece):
+            return piece.strip()
+    return raw

@@ -332,7 +332,7 @@ def _extract(data: bytes, root, loaded) -> tuple[list[Tag], list[tuple]]:
                 kind = "method"
             elif kind == "method" and node.type == "function_item":
                 kind = "function"  # Rust: fn in `mod tests {}` (the query's declaration_list)
-        sig = signature(data, node, kind)
+        sig = signature(data, node, kind, name)
         tags.append(Tag(line, name, True, kind, max(line, end_line), parent, sig))
         stack.append((end, name, kind))
         def_spans.append((start, end, name))
