@@ -55,16 +55,21 @@ def blank_line_macros(data: bytes) -> bytes:
     """``data`` with the macros that are a line of their own and start a declaration or
     statement turned into spaces."""
     out: bytearray | None = None
+    blanked_to = -1  # where the last blanked macro ends: only blanks after it, and the next
+    # line still starts a declaration (each gap is read once: linear in the file, even for
+    # thousands of macro lines in a row)
     for m in _MACRO_LINE.finditer(b"\n" + data + b"\n"):
         a, b = m.start(1) - 1, m.end(1) - 1  # in ``data``; its line starts at m.start()
         if _DEFINITION_NEXT.match(data[b:b + 400].lstrip()):
             continue
-        last = _last_line(out if out is not None else data, m.start())
-        if last is not None and (last.endswith(b"\\") or not (last.endswith(_ENDS) or last.startswith(_STARTS))):
-            continue
+        if blanked_to < 0 or data[blanked_to:m.start()].strip():
+            last = _last_line(data, m.start())
+            if last is not None and (last.endswith(b"\\") or not (last.endswith(_ENDS) or last.startswith(_STARTS))):
+                continue
         if out is None:
             out = bytearray(data)
         out[a:b] = _NOT_SPACE.sub(b" ", data[a:b])
+        blanked_to = b
     return bytes(out) if out is not None else data
 
 
@@ -82,7 +87,7 @@ def blank_class_macros(data: bytes) -> bytes:
     return bytes(out)
 
 
-def _last_line(buf: bytes | bytearray, pos: int) -> bytes | None:
+def _last_line(buf: bytes, pos: int) -> bytes | None:
     """The last non-blank line of ``buf[:pos]``, stripped (None: there is none);
     ``pos`` is the start of a line. Reads back line by line, never the whole prefix."""
     end = pos
