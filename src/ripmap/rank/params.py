@@ -68,8 +68,8 @@ REGISTRY: tuple[ParamSpec, ...] = (
     _P("depth_weight_deep", 0.7, 0.01, 5.0, "log", "pagerank",
        "prior weight of files at depth 6 and deeper"),
     _P("depth_weight_vendor", 0.01, 0.0001, 1.0, "log", "pagerank",
-       "prior and score factor of vendored / third-party files (vendor/, external/, typeshed/, "
-       "linguist-vendored, submodules), on top of their depth weight"),
+       "prior and score factor of vendored / third-party files (vendor/, external/, bundled/, typeshed/, "
+       "bundled test frameworks, linguist-vendored, submodules), on top of their depth weight"),
     _P("boost_mentioned_ident", 1.5, 1.0, 100.0, "log", "boosts",
        "score multiplier for files defining an identifier the user mentioned"),
     _P("boost_mentioned_file", 1.8, 1.0, 100.0, "log", "boosts",
