@@ -249,6 +249,7 @@ def test_languages_listing() -> None:
     assert len(rows) >= 20
     assert any(ln.startswith("python") and ".py" in ln and " yes " in ln for ln in rows)
     assert any(ln.startswith("markdown") and " no " in ln for ln in rows)
+    assert any(ln.startswith(".h headers are read as C, or as C++") for ln in rows)  # the content rule
 
 
 def test_join_concatenates_whole_files_within_budget(repo: Path, tmp_path: Path) -> None:

@@ -99,6 +99,8 @@ def _print_languages() -> None:
         status = r["status"] if len(r["status"]) < 9 else "disabled"
         print(f"{r['language']:<16} {'yes' if r['references'] else 'no':<5} {status:<9} "
               + " ".join("." + e for e in r["extensions"]))
+    print("\n.h headers are read as C, or as C++ when a line of them only C++ could have written "
+          "(a class, namespace, template, access label, using, or #include <vector>).")
     bad = [r for r in rows if r["status"].startswith("disabled")]
     for r in bad:
         print(f"ripmap: {r['language']}: {r['status']}", file=sys.stderr)
