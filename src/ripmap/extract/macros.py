@@ -54,7 +54,7 @@ def blank_macros(data: bytes, language: str) -> bytes:
 def blank_line_macros(data: bytes) -> bytes:
     """``data`` with the macros that are a line of their own and start a declaration or
     statement turned into spaces."""
-    out: bytearray | None = None
+    spans: list[tuple[int, int]] = []
     blanked_to = -1  # where the last blanked macro ends: only blanks after it, and the next
     # line still starts a declaration (each gap is read once: linear in the file, even for
     # thousands of macro lines in a row)
@@ -66,11 +66,9 @@ def blank_line_macros(data: bytes) -> bytes:
             last = _last_line(data, m.start())
             if last is not None and (last.endswith(b"\\") or not (last.endswith(_ENDS) or last.startswith(_STARTS))):
                 continue
-        if out is None:
-            out = bytearray(data)
-        out[a:b] = _NOT_SPACE.sub(b" ", data[a:b])
+        spans.append((a, b))
         blanked_to = b
-    return bytes(out) if out is not None else data
+    return _blanked(data, spans)
 
 
 def blank_class_macros(data: bytes) -> bytes:
@@ -78,7 +76,12 @@ def blank_class_macros(data: bytes) -> bytes:
     bytes when there are none)."""
     if b"class" not in data and b"struct" not in data and b"union" not in data:
         return data
-    spans = [m.span(1) for m in _ANNOTATED_CLASS.finditer(data)]
+    return _blanked(data, [m.span(1) for m in _ANNOTATED_CLASS.finditer(data)])
+
+
+def _blanked(data: bytes, spans: list[tuple[int, int]]) -> bytes:
+    """``data`` with every non-blank byte of ``spans`` turned into a space (line breaks
+    stay); ``data`` itself when there are none."""
     if not spans:
         return data
     out = bytearray(data)
@@ -93,7 +96,7 @@ def _last_line(buf: bytes, pos: int) -> bytes | None:
     end = pos
     while end > 0:
         start = buf.rfind(b"\n", 0, end) + 1
-        line = bytes(buf[start:end]).strip()
+        line = buf[start:end].strip()
         if line:
             return line
         end = start - 1

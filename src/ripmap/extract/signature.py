@@ -191,15 +191,9 @@ def signature(data: bytes, node, kind: str, name: str | None = None) -> str:
         raw = raw.lstrip()
         # without a body field, keep the header: up to the first line break that is
         # not inside brackets
-        depth = 0
-        for i, ch in enumerate(raw):
-            if ch in "([<":
-                depth += 1
-            elif ch in ")]>":
-                depth = max(0, depth - 1)
-            elif ch == "\n" and depth == 0:
-                raw = raw[:i]
-                break
+        cut = next(_outside_brackets(raw, "\n", "([<", ")]>"), None)
+        if cut is not None:
+            raw = raw[:cut]
     if name and node.type in _C_DECLARATIONS and (";" in raw or "}" in raw):
         raw = _own_statement(raw, name)
     return _clean_sig(raw, _MAX_SIG)
@@ -218,17 +212,11 @@ def _own_statement(raw: str, name: str) -> str:
     earlier: a gtest file's ``TEST`` had ``PARSE_FOR_TYPE(uint32_t, 3); } TEST(RE2ArgTest,
     Int64Test)``.
     """
-    depth = 0
     pieces = []
     start = 0
-    for i, ch in enumerate(raw):
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth = max(0, depth - 1)
-        elif ch in ";}" and depth == 0:
-            pieces.append(raw[start:i])
-            start = i + 1
+    for i in _outside_brackets(raw, ";}", "([", ")]"):
+        pieces.append(raw[start:i])
+        start = i + 1
     if not pieces:
         return raw
     pieces.append(raw[start:])
@@ -237,3 +225,16 @@ def _own_statement(raw: str, name: str) -> str:
         if word.search(piece):
             return piece.strip()
     return raw
+
+
+def _outside_brackets(raw: str, stops: str, opens: str, closes: str):
+    """The positions in ``raw`` of the characters of ``stops`` that are outside every
+    bracket pair of ``opens``/``closes`` (an unmatched closer is ignored)."""
+    depth = 0
+    for i, ch in enumerate(raw):
+        if ch in opens:
+            depth += 1
+        elif ch in closes:
+            depth = max(0, depth - 1)
+        elif ch in stops and depth == 0:
+            yield i
