@@ -1279,6 +1279,26 @@ def test_rendered_cpp_out_of_line_methods_nest_under_their_class(tmp_path):
     assert (1, "int main()") in block
 
 
+def test_rendered_cpp_namespace_opened_twice_is_one_container(tmp_path):
+    """re2.h forward-declares two classes in ``namespace re2 {}`` and then opens the
+    namespace again for the real ones: the map showed ``namespace re2:`` twice, the first
+    one empty. A namespace is one scope however often a file opens it."""
+    cpp = (b"namespace re2 {\nclass Prog;\nclass Regexp;\n}  // namespace re2\n\n"
+           b"namespace re2 {\nclass RE2 {\n public:\n  bool ok() const;\n};\n"
+           b"namespace hooks {\nstruct Reset {\n  int n;\n};\n}  // namespace hooks\n}  // namespace re2\n\n"
+           b"namespace re2 {\nnamespace hooks {\nstruct Failure {\n  int n;\n};\n}  // namespace hooks\n"
+           b"}  // namespace re2\n")
+    block = _block(_map_repo(tmp_path, {"re2.hpp": cpp}), "re2.hpp")
+    tops = [s for d, s in block if d == 1]
+    assert tops.count("namespace re2:") == 1, block
+    kids = _children(block, "namespace re2:")
+    assert "class RE2:" in kids and kids.count("namespace hooks:") == 1, block
+    assert _children(block, "namespace hooks:") == ["struct Reset:", "struct Failure:"], block
+    # two classes of one name are not one scope: only a reopened namespace is merged
+    two = _block(_map_repo(tmp_path / "b", {"a.hpp": b"class A {\n  int x;\n};\nclass A {\n  int y;\n};\n"}), "a.hpp")
+    assert [s for d, s in two if d == 1].count("class A:") == 2, two
+
+
 def test_renderer_survives_thousands_of_nested_definitions(tmp_path):
     """The renderer walks nesting without recursion: 1,500 nested functions (the
     extractor's depth limit lifted so that they all reach it) render at any budget."""

@@ -115,6 +115,34 @@ def parent_map(all_defs: Sequence[Tag]) -> dict[tuple[int, str], Tag]:
     return out
 
 
+#: Containers that a file may open more than once as one and the same scope: a C++
+#: namespace (re2.h forward-declares two classes in ``namespace re2 {}`` and then opens it
+#: again), a Ruby module reopened.
+_REOPENED_KINDS = frozenset({"module"})
+
+
+def _merge_reopened(children: dict[tuple[int, str] | None, list[Tag]]) -> None:
+    """Show a scope the file opens more than once as one container: siblings of a
+    reopenable kind with the same header line are merged into the first, which takes
+    the others' children (so ``namespace re2:`` is printed once, holding all of them)."""
+    merged = True
+    while merged:  # children moved into a kept scope may repeat one of its own (``a::b`` twice)
+        merged = False
+        for kids in list(children.values()):
+            first: dict[tuple[str, str], Tag] = {}
+            kept = []
+            for t in kids:
+                keep = first.setdefault((t.kind, sig_line(t)), t) if t.kind in _REOPENED_KINDS else t
+                if keep is t:
+                    kept.append(t)
+                    continue
+                merged = True
+                moved = children.pop((t.line, t.name), [])
+                if moved:
+                    children.setdefault((keep.line, keep.name), []).extend(moved)
+            kids[:] = kept
+
+
 def render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Style,
                   total_calls: dict[tuple[int, str], dict[str, int]]) -> list[str]:
     """Lines for one file: the path, then its selected definitions nested by parent.
@@ -142,6 +170,7 @@ def render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Style
         p = parent_of(t)
         pk = (p.line, p.name) if p is not None and (p.line, p.name) in nodes else None
         children.setdefault(pk, []).append(t)
+    _merge_reopened(children)
     for v in children.values():
         v.sort(key=lambda t: (_group(t), t.line, t.name))
 
