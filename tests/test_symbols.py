@@ -18,6 +18,7 @@ import pytest
 from ripmap import RepoMap
 from ripmap.cache.blobs import StoredGraph, decode_graph, encode_graph
 from ripmap.graph import build_graph, patch_graph
+from ripmap.rank import symbols as symbols_mod
 from ripmap.rank.symbols import StoredDefinitions, SymbolTable
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -47,7 +48,7 @@ def _legacy(g, tags) -> SymbolTable:
 
 def _assert_same(a: SymbolTable, b: SymbolTable) -> None:
     assert a.paths == b.paths
-    for col in ("file_idx", "name_idx", "prior", "line", "starts", "groups"):
+    for col in ("file_idx", "name_idx", "prior", "line", "starts", "groups", "span"):
         assert np.array_equal(getattr(a, col), getattr(b, col)), col
     assert list(a.tags) == list(b.tags)
 
@@ -210,3 +211,23 @@ def test_a_damaged_definitions_row_is_parsed_again_on_a_warm_map(tmp_path: Path)
         assert rm.index.cache_hits == 2  # trusted by its stamp, decoded only when shown
         assert str(rm.render(rm.rank(), tokens=512)) == cold
         assert [t.name for t in rm.index.tags.defs("core.py")] == ["Engine", "start"]
+
+
+def test_a_long_definition_outranks_a_one_liner_its_file_defines_beside_it(tmp_path: Path) -> None:
+    """Of a file's definitions, equally referenced, the one with the longer body comes
+    first (SYMBOL_SPAN_POWER): where the next change lands (67% of the fit corpus'
+    changed definitions are in their file's longer half), not the setter beside it."""
+    body = "".join(f"    total = total + {i}\n" for i in range(40))
+    (tmp_path / "work.py").write_text("def set_flag(v):\n    return v\n\n"
+                                      f"def run_job(v):\n    total = v\n{body}    return total\n")
+    (tmp_path / "use.py").write_text("from work import set_flag, run_job\n\nset_flag(1)\nrun_job(2)\n")
+    rm = RepoMap(tmp_path, use_cache=False, use_git=False)
+
+    def order() -> list[str]:
+        return [s.tag.name for s in rm.rank(chat_files=["use.py"]).symbols if s.path == "work.py"]
+
+    assert order() == ["run_job", "set_flag"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(symbols_mod, "SYMBOL_SPAN_POWER", 0.0)
+        rm = RepoMap(tmp_path, use_cache=False, use_git=False)
+        assert order() == ["set_flag", "run_job"]  # without it: equal shares, file order

@@ -34,10 +34,10 @@ from .languages.families import family_for_path
 KIND_CLASSES = ("call", "type", "other")
 _TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "trait", "impl"})
 #: what the matrices mean (bump when building them changes; the stored graph carries it)
-GRAPH_VERSION = "9"  # 3: names keyed by language family; 4: stored with its rows; 5: with referrer counts;
+GRAPH_VERSION = "10"  # 3: names keyed by language family; 4: stored with its rows; 5: with referrer counts;
 # 6: with every definition's row (the symbol table's columns); 7: compact codec (UTF-8 text, float32 counts);
 # 8: with each name's string index (a patch numbers the old names with arrays); 9: and each name's
-# first file (a patch knows which import-resolved rows it can change)
+# first file (a patch knows which import-resolved rows it can change); 10: each definition's last line
 
 
 def _kind_class(kind: str) -> int:
@@ -248,6 +248,7 @@ class DefRows:
     kind: np.ndarray  # int16: index into ``kinds``
     local: np.ndarray  # bool: defined inside a function or method (a closure, a local helper)
     line: np.ndarray  # int32
+    end: np.ndarray  # int32: the definition's last line (its span is what the symbol ranking weighs)
     kinds: tuple[str, ...]
 
     @property
@@ -303,6 +304,7 @@ def _collect(files: Sequence[str], rows_of, first: int = 0, strs: list[str] | No
     dk_: list[int] = []
     dl_: list[bool] = []
     dline_: list[int] = []
+    dend_: list[int] = []
     kind_class: dict[str, int] = {}
 
     sid = _interner(strs, ids)
@@ -319,6 +321,7 @@ def _collect(files: Sequence[str], rows_of, first: int = 0, strs: list[str] | No
             dk_.append(kid(t[3]))
             dl_.append(kind_of(t[5]) in _CALLABLE_KINDS if len(t) > 5 else False)
             dline_.append(t[0])
+            dend_.append(t[4] if len(t) > 4 else t[0])
             if t[3] == "impl":  # Rust `impl Foo` groups Foo's methods; Foo is defined elsewhere
                 continue
             f_.append(fi)
@@ -339,7 +342,7 @@ def _collect(files: Sequence[str], rows_of, first: int = 0, strs: list[str] | No
     arrays = (np.asarray(f_, dtype=np.int32), np.asarray(s_, dtype=np.int32), np.asarray(k_, dtype=np.int8),
               np.asarray(c_, dtype=np.float64))
     def_arrays = (np.asarray(df_, dtype=np.int32), np.asarray(ds_, dtype=np.int32), np.asarray(dk_, dtype=np.int16),
-                  np.asarray(dl_, dtype=bool), np.asarray(dline_, dtype=np.int32))
+                  np.asarray(dl_, dtype=bool), np.asarray(dline_, dtype=np.int32), np.asarray(dend_, dtype=np.int32))
     return strs, ids, arrays, def_arrays, kinds
 
 
@@ -396,7 +399,7 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     kinds = list(old_defs.kinds) if old_defs is not None else []
     source = tags.graph_rows(fresh) if hasattr(tags, "graph_rows") else _rows_of(fresh, tags)
     # numbered 0.. among the fresh files, then moved to their place in ``files``
-    strs, _ids, (f, s, k, c), (df, ds, dk, dl, dline), kinds = _collect(fresh, source, 0, strs, ids, kinds)
+    strs, _ids, (f, s, k, c), (df, ds, dk, dl, dline, dend), kinds = _collect(fresh, source, 0, strs, ids, kinds)
     fresh_pos = np.flatnonzero(~have).astype(np.int32)  # where ``fresh`` came from
     same_files = files == old.files
     file, str_id, kind, count = _merged_rows(
@@ -406,8 +409,8 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
     if old_defs is not None:
         *merged, def_from = _merged_rows(
             old_to_new, same_files, (old_defs.file, old_defs.str_id, old_defs.kind, old_defs.local, old_defs.line,
-                                     np.arange(old_defs.size, dtype=np.int64)),
-            (fresh_pos[df] if df.size else df, ds, dk, dl, dline, np.full(len(df), -1, dtype=np.int64)))
+                                     old_defs.end, np.arange(old_defs.size, dtype=np.int64)),
+            (fresh_pos[df] if df.size else df, ds, dk, dl, dline, dend, np.full(len(df), -1, dtype=np.int64)))
         defs = DefRows(*merged, tuple(kinds))
     seen = np.zeros(len(strs), dtype=bool)
     seen[str_id] = True
@@ -420,7 +423,7 @@ def patch_graph(old: GraphData, files: Sequence[str], changed: Iterable[str],
         remap[used] = np.arange(used.size, dtype=np.int32)
         str_id = remap[str_id]
         if defs is not None:
-            defs = DefRows(defs.file, remap[defs.str_id], defs.kind, defs.local, defs.line, defs.kinds)
+            defs = DefRows(defs.file, remap[defs.str_id], defs.kind, defs.local, defs.line, defs.end, defs.kinds)
         strs = [strs[i] for i in used.tolist()]
         if old_str is not None:
             old_str = remap[old_str]

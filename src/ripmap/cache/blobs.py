@@ -350,7 +350,7 @@ def write_graph(stored: StoredGraph, buf: BinaryIO) -> None:
         d = rows.defs
         if d is not None and g.def_names is not None and not any("\0" in k for k in d.kinds):
             arrays.update(defs_file=d.file, defs_str=d.str_id, defs_kind=d.kind, defs_local=d.local,
-                          defs_line=d.line, defs_kinds=_text(d.kinds, "\0"),
+                          defs_line=d.line, defs_end=d.end, defs_kinds=_text(d.kinds, "\0"),
                           defs_nkinds=np.array(len(d.kinds)), def_names=g.def_names)
     if stored.stamps is not None:
         arrays["stamps"] = np.asarray(stored.stamps, dtype=np.int64)
@@ -413,9 +413,9 @@ def _def_rows(z, n_strs: int, n_files: int, n_names: int) -> tuple[DefRows | Non
         return None, None
     n = int(z["defs_nkinds"])
     kinds = _text_from(z["defs_kinds"], "\0") if n else ()
-    d = DefRows(z["defs_file"], z["defs_str"], z["defs_kind"], z["defs_local"], z["defs_line"], kinds)
+    d = DefRows(z["defs_file"], z["defs_str"], z["defs_kind"], z["defs_local"], z["defs_line"], z["defs_end"], kinds)
     names = z["def_names"]
-    sizes = {a.shape for a in (d.file, d.str_id, d.kind, d.local, d.line, names)}
+    sizes = {a.shape for a in (d.file, d.str_id, d.kind, d.local, d.line, d.end, names)}
     if len(kinds) != n or len(sizes) != 1 or len(next(iter(sizes))) != 1:
         raise ValueError("definition rows do not match each other")
     if d.size and (int(d.file.max()) >= n_files or int(d.str_id.max()) >= n_strs or int(d.kind.max()) >= n

@@ -88,6 +88,7 @@ class SymbolTable:
     line: np.ndarray
     starts: np.ndarray  # first row of each non-empty file group
     groups: np.ndarray  # file index of each group
+    span: np.ndarray | None = None  # lines from the definition's first to its last (≥ 1)
 
     @functools.cached_property
     def row_ptr(self) -> np.ndarray:
@@ -95,6 +96,17 @@ class SymbolTable:
         ``row_ptr[f]`` up to ``row_ptr[f + 1]`` are file ``f``'s definitions."""
         counts = np.bincount(self.file_idx, minlength=len(self.paths))
         return np.r_[0, np.cumsum(counts)].astype(np.int64)
+
+    def span_weight(self, power: float) -> np.ndarray | float:
+        """Each row's line span to ``power`` (1 where the table has no spans), kept per power."""
+        if not power or self.span is None:
+            return 1.0
+        memo = self.__dict__.setdefault("_span_weights", {})
+        got = memo.get(power)
+        if got is None:
+            got = memo[power] = self.span.astype(np.float64) ** power
+            got.setflags(write=False)
+        return got
 
     @classmethod
     def build(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "SymbolTable":
@@ -114,6 +126,7 @@ class SymbolTable:
         fidx: list[int] = []
         nidx: list[int] = []
         prior: list[float] = []
+        span: list[int] = []
         for f, rel in enumerate(g.files):
             defs = definitions(tags, rel)
             if not defs:
@@ -126,11 +139,13 @@ class SymbolTable:
             nidx.extend([name_of(t.name, -1) for t in defs])
             prior.extend([kind_prior(t.kind, 0.7) * (0.15 if kind_of(t.parent) in _CALLABLE else 1.0)
                           for t in defs])
+            span.extend([t.end_line - t.line + 1 for t in defs])
         file_idx = np.asarray(fidx, dtype=np.int64)
         starts = _group_starts(file_idx)
         return cls(g.files, all_tags, file_idx, np.asarray(nidx, dtype=np.int64), np.asarray(prior),
                    np.asarray([t.line for t in all_tags], dtype=np.int64), starts,
-                   file_idx[starts] if len(file_idx) else np.zeros(0, np.int64))
+                   file_idx[starts] if len(file_idx) else np.zeros(0, np.int64),
+                   np.maximum(np.asarray(span, dtype=np.int64), 1))
 
     @classmethod
     def _from_rows(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "SymbolTable":
@@ -140,7 +155,8 @@ class SymbolTable:
         file_idx = d.file.astype(np.int64)
         starts = _group_starts(file_idx)
         table = cls(g.files, (), file_idx, g.def_names.astype(np.int64), prior, d.line.astype(np.int64), starts,
-                    file_idx[starts] if len(file_idx) else np.zeros(0, np.int64))
+                    file_idx[starts] if len(file_idx) else np.zeros(0, np.int64),
+                    np.maximum(d.end.astype(np.int64) - d.line + 1, 1))
         table.tags = StoredDefinitions(table, tags, g.rows.strs, d.str_id, d.kinds, d.kind)
         return table
 
@@ -153,6 +169,11 @@ def _group_starts(file_idx: np.ndarray) -> np.ndarray:
 
 
 SYMBOL_LEXICAL_WEIGHT = 2.0  # a file's best lexical match to the focus gets up to 3× its share
+#: A definition's share grows with its line span to this power: of a file's definitions, the
+#: long ones are where its work is done and where the next change lands (changed
+#: definitions of the fit corpus' commits: 67% in the longer half of their file's). Chosen
+#: with ``bench/symbols.py`` on ``bench/corpus/fit.toml`` (README, "Which definitions").
+SYMBOL_SPAN_POWER = 0.5
 
 
 def rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
@@ -162,7 +183,9 @@ def rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
 
     A definition's share grows with the references to its name, each weighted by the
     score of the referring file (so symbols used by the files that matter come first),
-    times a small prior by kind (types before fields; local helpers far behind).
+    times a small prior by kind (types before fields; local helpers far behind) and a
+    power of its line span (:data:`SYMBOL_SPAN_POWER`: a one-line setter behind the
+    function that does the work).
     Returns (table, scores) (see :func:`symbol_order` for the rows in rank order).
     """
     g = ctx.graph
@@ -179,6 +202,7 @@ def rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
     mx_row = np.repeat(mx, counts)
     rel_in = np.divide(raw, mx_row, out=np.zeros(n), where=mx_row > 0)
     share = table.prior * (1.0 + params["symbol_ref_weight"] * rel_in)
+    share = share * table.span_weight(SYMBOL_SPAN_POWER)
     boost_ident = params["boost_mentioned_ident"]
     if name_strength is not None:  # the user's identifiers (exact 1.0, case-insensitive less)
         st = np.where(has, name_strength[np.where(has, table.name_idx, 0)], 0.0)
