@@ -793,6 +793,21 @@ def test_c_typedef_of_a_struct_body_names_the_type_in_its_signature(lang):
     assert sigs["ctx_t"] == ("type", "typedef struct ctx_s ctx_t")
 
 
+@pytest.mark.parametrize("lang", ["c", "cpp"])
+def test_c_return_type_on_a_line_of_its_own_stays_in_the_signature(lang):
+    """GNU style puts a declaration's return type on a line of its own; the signature was
+    that line alone (zstd.h's map showed ``ZSTDLIB_STATIC_API size_t`` for a function)."""
+    src = (b"ZSTDLIB_STATIC_API size_t\nZSTD_generateSequences(ZSTD_CCtx* zc,\n"
+           b"                       size_t outSeqsSize);\n"
+           b"static int\nparse_args(int argc, char **argv)\n{\n  return argc;\n}\n"
+           b"size_t\nsum(int a, int b);\nint after;\n")
+    tags, _ = extract_tags(src, lang)
+    sigs = {t.name: t.signature for t in _defs(tags)}
+    assert sigs["ZSTD_generateSequences"].endswith("size_t ZSTD_generateSequences(ZSTD_CCtx* zc, size_t outSeqsSize)")
+    assert sigs["parse_args"] == "static int parse_args(int argc, char **argv)"
+    assert sigs["sum"] == "size_t sum(int a, int b)"
+
+
 def test_c_prototype_span_and_signature():
     tags, _ = extract_tags(b"static char **split(const char *s,\n                    int sep);\n", "c")
     split = _one_def(tags, "split")

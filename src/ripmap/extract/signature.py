@@ -191,7 +191,12 @@ def signature(data: bytes, node, kind: str, name: str | None = None) -> str:
         raw = raw.lstrip()
         # without a body field, keep the header: up to the first line break that is
         # not inside brackets
-        cut = next(_outside_brackets(raw, "\n", "([<", ")]>"), None)
+        cuts = _outside_brackets(raw, "\n", "([<", ")]>")
+        cut = next(cuts, None)
+        if cut is not None and name and node.type in _C_DECLARATIONS and name not in raw[:cut]:
+            # a C return type on a line of its own (`size_t` then `ZSTD_compress(...)`,
+            # GNU style): the header runs on to the line that names the definition
+            cut = next((c for c in cuts if name in raw[:c]), None)
         if cut is not None:
             raw = raw[:cut]
     if name and node.type in _C_DECLARATIONS and (";" in raw or "}" in raw):
