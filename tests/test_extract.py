@@ -550,6 +550,14 @@ def test_c_function_spans_its_body(lang):
     assert (add.line, add.end_line) == (1, 5)
 
 
+def test_a_constant_whose_value_goes_on_below_shows_its_bracket_closed():
+    """``ALIASES = {`` alone showed as ``ALIASES =``; a one-line value stays as it is."""
+    src = b"ALIASES = {\n    'a': 1,\n}\nREG: tuple[int, ...] = (\n    1,\n)\nX = 3\nNAMES = ['a']\n"
+    sigs = {t.name: t.signature for t in _defs(extract_tags(src, "python")[0])}
+    assert sigs == {"ALIASES": "ALIASES = {…}", "REG": "REG: tuple[int, ...] = (…)", "X": "X = 3",
+                    "NAMES": "NAMES = ['a']"}
+
+
 def test_c_pointer_return_signature():
     tags, _ = extract_tags(b"char *dup(const char *s) {\n    return 0;\n}\n", "c")
     assert _one_def(tags, "dup").signature == "char *dup(const char *s)"
@@ -961,7 +969,7 @@ def test_signatures_drop_comments():
     tags, _ = extract_tags(py, "python")
     assert _one_def(tags, "Hashable").signature == "class Hashable(Protocol, metaclass=ABCMeta)"
     assert _one_def(tags, "invoke").signature == "def invoke(self, cli: t.Any = None) -> Result"
-    assert _one_def(tags, "app_ctx").signature == "app_ctx: AppContextProxy = LocalProxy("
+    assert _one_def(tags, "app_ctx").signature == "app_ctx: AppContextProxy = LocalProxy(…)"
     java = (b"@SuppressWarnings(\"UnusedVariable\") // legacy class name\n"
             b"public final class ISO8601Utils {\n"
             b"  @SuppressWarnings(\"UngroupedOverloads\") // intentionally ungrouped\n  @Override\n"

@@ -8,7 +8,8 @@ from .treesitter import extract_tree_sitter
 
 #: Bump when extraction output changes, so caches built by an older extractor are dropped.
 EXTRACTOR_VERSION = "6"  # 5: C/C++ headers, macros and typedefs; Swift extensions as containers;
-# 6: a C return type on a line of its own kept in the signature
+# 6: a C return type on a line of its own kept in the signature; a constant whose value goes on
+# below its first line shows its bracket closed (`X = {…}`)
 
 __all__ = ["Tag", "extract_tags", "extract_split", "EXTRACTOR_VERSION"]
 

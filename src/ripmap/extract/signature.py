@@ -179,7 +179,11 @@ def signature(data: bytes, node, kind: str, name: str | None = None) -> str:
         while begin < end and data[begin] in WS:
             begin += 1
         nl = data.find(b"\n", begin, end)
-        return _clean_sig(_header_text(data, node, begin, end if nl < 0 else nl), _MAX_CONST_SIG)
+        first = _header_text(data, node, begin, end if nl < 0 else nl).rstrip()
+        if nl >= 0 and first[-1:] in _CLOSER:
+            # a value that goes on below: `ALIASES = {` said `ALIASES =`; now `ALIASES = {…}`
+            return _clean_sig(first + "…" + _CLOSER[first[-1]], _MAX_CONST_SIG, ())
+        return _clean_sig(first, _MAX_CONST_SIG)
     body = _body(node)
     if body is not None and body.start_byte > begin:
         raw = _header_text(data, node, begin, body.start_byte)
@@ -203,6 +207,9 @@ def signature(data: bytes, node, kind: str, name: str | None = None) -> str:
         raw = _own_statement(raw, name)
     return _clean_sig(raw, _MAX_SIG)
 
+
+#: the bracket that closes each opener a constant's first line may end with
+_CLOSER = {"{": "}", "[": "]", "(": ")"}
 
 #: C/C++ definition nodes whose header error recovery can run across earlier statements
 _C_DECLARATIONS = frozenset({"function_definition", "declaration", "field_declaration"})
