@@ -62,6 +62,8 @@ VARIANTS: dict[str, dict[str, float]] = {
     "no-span": {"const:SYMBOL_SPAN_POWER": 0.0},
     "span-0.25": {"const:SYMBOL_SPAN_POWER": 0.25},
     "span-1": {"const:SYMBOL_SPAN_POWER": 1.0},
+    "focus-lexical-1": {"const:SYMBOL_LEXICAL_WEIGHT": 1.0},
+    "focus-lexical-4": {"const:SYMBOL_LEXICAL_WEIGHT": 4.0},
 }
 
 _HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", re.M)
