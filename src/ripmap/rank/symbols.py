@@ -88,7 +88,7 @@ class SymbolTable:
     line: np.ndarray
     starts: np.ndarray  # first row of each non-empty file group
     groups: np.ndarray  # file index of each group
-    span: np.ndarray | None = None  # lines from the definition's first to its last (≥ 1)
+    span: np.ndarray  # lines from the definition's first to its last (≥ 1)
 
     @functools.cached_property
     def row_ptr(self) -> np.ndarray:
@@ -98,8 +98,8 @@ class SymbolTable:
         return np.r_[0, np.cumsum(counts)].astype(np.int64)
 
     def span_weight(self, power: float) -> np.ndarray | float:
-        """Each row's line span to ``power`` (1 where the table has no spans), kept per power."""
-        if not power or self.span is None:
+        """Each row's line span to ``power`` (1 for power 0), kept per power."""
+        if not power:
             return 1.0
         memo = self.__dict__.setdefault("_span_weights", {})
         got = memo.get(power)
@@ -126,7 +126,7 @@ class SymbolTable:
         fidx: list[int] = []
         nidx: list[int] = []
         prior: list[float] = []
-        span: list[int] = []
+        ends: list[int] = []
         for f, rel in enumerate(g.files):
             defs = definitions(tags, rel)
             if not defs:
@@ -139,13 +139,13 @@ class SymbolTable:
             nidx.extend([name_of(t.name, -1) for t in defs])
             prior.extend([kind_prior(t.kind, 0.7) * (0.15 if kind_of(t.parent) in _CALLABLE else 1.0)
                           for t in defs])
-            span.extend([t.end_line - t.line + 1 for t in defs])
+            ends.extend([t.end_line for t in defs])
         file_idx = np.asarray(fidx, dtype=np.int64)
         starts = _group_starts(file_idx)
-        return cls(g.files, all_tags, file_idx, np.asarray(nidx, dtype=np.int64), np.asarray(prior),
-                   np.asarray([t.line for t in all_tags], dtype=np.int64), starts,
+        line = np.asarray([t.line for t in all_tags], dtype=np.int64)
+        return cls(g.files, all_tags, file_idx, np.asarray(nidx, dtype=np.int64), np.asarray(prior), line, starts,
                    file_idx[starts] if len(file_idx) else np.zeros(0, np.int64),
-                   np.maximum(np.asarray(span, dtype=np.int64), 1))
+                   _spans(line, np.asarray(ends, dtype=np.int64)))
 
     @classmethod
     def _from_rows(cls, g: GraphData, tags: Mapping[str, Sequence[Tag]]) -> "SymbolTable":
@@ -154,11 +154,16 @@ class SymbolTable:
         prior = kind_prior[d.kind] * np.where(d.local, 0.15, 1.0)
         file_idx = d.file.astype(np.int64)
         starts = _group_starts(file_idx)
-        table = cls(g.files, (), file_idx, g.def_names.astype(np.int64), prior, d.line.astype(np.int64), starts,
-                    file_idx[starts] if len(file_idx) else np.zeros(0, np.int64),
-                    np.maximum(d.end.astype(np.int64) - d.line + 1, 1))
+        line = d.line.astype(np.int64)
+        table = cls(g.files, (), file_idx, g.def_names.astype(np.int64), prior, line, starts,
+                    file_idx[starts] if len(file_idx) else np.zeros(0, np.int64), _spans(line, d.end))
         table.tags = StoredDefinitions(table, tags, g.rows.strs, d.str_id, d.kinds, d.kind)
         return table
+
+
+def _spans(line: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Each definition's lines from its first to its last, at least 1."""
+    return np.maximum(end.astype(np.int64) - line + 1, 1)
 
 
 def _group_starts(file_idx: np.ndarray) -> np.ndarray:
