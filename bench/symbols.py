@@ -160,36 +160,36 @@ def _ci(rows: list[dict], values: list[float], weights: list[float]) -> tuple[fl
     return lo, hi
 
 
+def _recall(rows: list[dict]) -> tuple[float, float, list[float], list[float]]:
+    """Recall in shown files and chance, pooled over the rows that have shown names (each
+    case weighs its names by its weight), with the per-case recalls and their weights."""
+    sr = [r for r in rows if r["names"] > 0]
+    ws = [r["weight"] * r["names"] for r in sr]
+    rec = [r["hit"] / r["names"] for r in sr]
+    wsum = sum(ws) or 1.0
+    recall = sum(a * b for a, b in zip(ws, rec)) / wsum
+    chance = sum(w * r["chance"] / r["names"] for w, r in zip(ws, sr)) / wsum
+    return recall, chance, rec, ws
+
+
 def report(rows: list[dict], tasks: list[str]) -> str:
     out = ["| task | cases | file shown | recall in shown files [95% CI] | chance | recall − chance |",
            "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for task in tasks:
         tr = [r for r in rows if r["task"] == task]
-        sr = [r for r in tr if r["names"] > 0]
         if not tr:
             continue
         w = np.array([r["weight"] for r in tr])
         fs = float((w * [r["file_shown"] for r in tr]).sum() / w.sum())
-        # recall pools names: each case weighs its names by its weight
-        ws = [r["weight"] * r["names"] for r in sr]
-        rec = [r["hit"] / r["names"] for r in sr]
-        ch = [r["chance"] / r["names"] for r in sr]
-        wsum = sum(ws) or 1.0
-        recall = sum(a * b for a, b in zip(ws, rec)) / wsum
-        chance = sum(a * b for a, b in zip(ws, ch)) / wsum
-        lo, hi = _ci(sr, rec, ws) if sr else (0.0, 0.0)
+        recall, chance, rec, ws = _recall(tr)
+        lo, hi = _ci([r for r in tr if r["names"] > 0], rec, ws) if rec else (0.0, 0.0)
         out.append(f"| {task} | {len(tr)} | {fs:.3f} | {recall:.3f} [{lo:.3f}, {hi:.3f}] | {chance:.3f} | "
                    f"{recall - chance:+.3f} |")
-    repos = sorted({r["repo"] for r in rows})
     out += ["", "Per repository, all tasks (recall in shown files / chance):", ""]
-    for repo in repos:
-        sr = [r for r in rows if r["repo"] == repo and r["names"] > 0]
-        ws = np.array([r["weight"] * r["names"] for r in sr])
-        if not len(sr) or ws.sum() == 0:
-            continue
-        rec = float((ws * [r["hit"] / r["names"] for r in sr]).sum() / ws.sum())
-        ch = float((ws * [r["chance"] / r["names"] for r in sr]).sum() / ws.sum())
-        out.append(f"- {repo}: {rec:.3f} / {ch:.3f} ({len(sr)} cases)")
+    for repo in sorted({r["repo"] for r in rows}):
+        recall, chance, rec, ws = _recall([r for r in rows if r["repo"] == repo])
+        if rec and sum(ws) > 0:
+            out.append(f"- {repo}: {recall:.3f} / {chance:.3f} ({len(rec)} cases)")
     return "\n".join(out)
 
 
