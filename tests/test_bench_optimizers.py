@@ -2,7 +2,6 @@
 that resumes per (strategy, seed) instead of starting over."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,16 +14,10 @@ pytest.importorskip("optuna")
 
 from fixtures_rank import init_repo  # noqa: E402
 from planted import make_planted_repo  # noqa: E402
+from bench_scripts import load_bench  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "optimizers.py"
 
-
-def load():
-    spec = importlib.util.spec_from_file_location("bench_optimizers", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +55,7 @@ def test_bad_arguments_are_one_line(repos, tmp_path, argv, message):
 
 
 def test_interval_resamples_seeds_as_well_as_commits():
-    boot = load().boot_delta
+    boot = load_bench("optimizers").boot_delta
     n = 40
     w = np.ones(n)
     commits = [f"c{i // 2}" for i in range(n)]  # two cases per commit
@@ -80,7 +73,7 @@ def test_interval_resamples_seeds_as_well_as_commits():
 
 
 def test_a_killed_comparison_resumes_where_it_stopped(repos, tmp_path, capsys):
-    bench = load()
+    bench = load_bench("optimizers")
     one, two = repos
     out = tmp_path / "out"
     argv = ["--repo", str(one), "--holdout-repo", str(two), "--snapshot-back", "6", "--strategies", "random,l1,hybrid",
@@ -118,6 +111,6 @@ def test_a_corpus_entry_that_is_no_repository_is_refused(tmp_path):
     root = init_repo(tmp_path / "r", {"a.py": "x = 1\n"})
     bad = tmp_path / "corpus.toml"
     bad.write_text(f'[[repo]]\nname = "gone"\npath = "{tmp_path / "gone"}"\n[[repo]]\nname = "r"\npath = "{root}"\n')
-    bench = load()
+    bench = load_bench("optimizers")
     with pytest.raises(bench.BenchError, match="not a git repository"):
         bench.main(["--corpus", str(bad), "--holdout-repo", "r", "--out", str(tmp_path / "o")])

@@ -2,23 +2,10 @@
 and the paired comparison of two runs, case by case."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+from bench_scripts import load_bench
 from fixtures_rank import git, init_repo
-
-SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "symbols.py"
-
-
-def load():
-    sys.path.insert(0, str(SCRIPT.parent))  # it imports its neighbour quality.py
-    spec = importlib.util.spec_from_file_location("bench_symbols", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
 
 BEFORE = ("class Store:\n"
           "    def get(self, key):\n"
@@ -32,7 +19,7 @@ BEFORE = ("class Store:\n"
 
 
 def test_changed_definitions_are_the_innermost_ones_holding_a_changed_line(tmp_path: Path) -> None:
-    sym = load()
+    sym = load_bench("symbols")
     repo = init_repo(tmp_path / "r", {"store.py": BEFORE, "other.py": "X = 1\n"})
     # a line changed inside put, and a line inserted at the end of helper
     after = BEFORE.replace("self.data[key] = value", "self.data[key] = value or None")
@@ -47,7 +34,7 @@ def test_changed_definitions_are_the_innermost_ones_holding_a_changed_line(tmp_p
 def test_a_paired_comparison_pairs_the_same_seed_of_a_commit(tmp_path: Path) -> None:
     """A commit poses one case per seed file: rows of two runs are paired by seed too, so
     a run compared with itself differs by nothing."""
-    sym = load()
+    sym = load_bench("symbols")
     rows = [{"repo": "r", "commit": "c1", "task": "A", "seed": s, "weight": 1.0, "file_shown": 1.0,
              "names": 2, "hit": h, "chance": 1.0, "names_all": 2} for s, h in (("a.py", 2), ("b.py", 0))]
     same = sym.paired(rows, list(reversed(rows)), ["A"])

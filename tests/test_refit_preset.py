@@ -3,26 +3,16 @@ into the package (a passing preset with its provenance; a failing one removed)."
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "refit_preset.py"
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("bench_refit_preset", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from bench_scripts import load_bench
 
 
 def test_the_refit_varies_the_presets_own_parameters_unless_told_otherwise() -> None:
-    m = load()
+    m = load_bench("refit_preset")
     ns = argparse.Namespace(preset="p", search_params=None)
     assert m.search_names(ns, ["pagerank_alpha", "focus_max_hops"]) == ("pagerank_alpha", "focus_max_hops")
     ns = argparse.Namespace(preset="p", search_params="boost_lexical, pagerank_alpha,boost_lexical")
@@ -34,7 +24,7 @@ def test_the_refit_varies_the_presets_own_parameters_unless_told_otherwise() -> 
 
 
 def test_a_passing_refit_replaces_the_file_and_a_failing_one_removes_it(tmp_path: Path) -> None:
-    m = load()
+    m = load_bench("refit_preset")
     target = tmp_path / "near.json"
     target.write_text(json.dumps({"description": "stay near", "params": {"pagerank_alpha": 0.7}}))
     prov = {"held_out": {"vs_defaults": {"delta": 0.01, "delta_ci95": [0.002, 0.02]}}}
@@ -47,6 +37,6 @@ def test_a_passing_refit_replaces_the_file_and_a_failing_one_removes_it(tmp_path
 
 
 def test_the_recorded_command_leaves_out_where_files_went() -> None:
-    m = load()
+    m = load_bench("refit_preset")
     argv = ["debug", "--tasks", "B", "--out", "x", "--cache-dir=/c", "--write", "--seed", "0"]
     assert m._recorded(argv) == ["debug", "--tasks", "B", "--seed", "0"]
