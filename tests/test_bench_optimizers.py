@@ -19,7 +19,6 @@ from bench_scripts import load_bench  # noqa: E402
 SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "optimizers.py"
 
 
-
 @pytest.fixture(scope="module")
 def repos(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("bench")
