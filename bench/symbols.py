@@ -115,6 +115,7 @@ def measure_repo(repo: Path, args, cache: Path) -> list[dict]:
     rm = RepoMap(root, cache_dir=cache, params=args.params)
     known = {f.rel for f in rm.index.files}
     changed_memo: dict[tuple[str, str], set[str]] = {}
+    defined: dict[str, set[str]] = {}  # the snapshot's names per file (asked again by every task of a commit)
     rows = []
     for c in cases:
         chat = [f for f in c.chat_files if f in known]
@@ -133,7 +134,9 @@ def measure_repo(repo: Path, args, cache: Path) -> list[dict]:
             key = (c.commit, path)
             if key not in changed_memo:
                 changed_memo[key] = changed_definitions(repo, c.commit, path)
-            now = {t.name for t in definitions(rm.index.tags, path)} if path in known else set()
+            now = defined.get(path)
+            if now is None:
+                now = defined[path] = {t.name for t in definitions(rm.index.tags, path)} if path in known else set()
             names = changed_memo[key] & now
             if not names:
                 continue
