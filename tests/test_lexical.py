@@ -90,6 +90,20 @@ def test_subjects_of_test_conventions():
     assert subject("src/router.spec.ts") == ("router", True)
     assert subject("spec/rack_spec.rb") == ("rack", True)
     assert subject("src/cli.py") == ("cli", False)
+    assert subject("test/spec_request.rb") == ("request", True)  # rack's bacon-style names
+    assert subject("src/logging_unittest.cc") == ("logging", True)  # googletest's
+    assert subject("httpx/_client.py") == ("client", False)  # a private module is what test_client tests
+    assert subject("pkg/__init__.py") == ("__init__", False)  # a dunder name is not private
+
+
+def test_pairing_knows_spec_prefixes_unittests_and_private_modules():
+    files = ["lib/rack/request.rb", "test/spec_request.rb", "src/logging.cc", "src/logging_unittest.cc",
+             "httpx/_client.py", "tests/test_client.py", "spec/spec_helper.rb"]
+    P = pairing_matrix(files).toarray()
+    assert P[0, 1] == P[1, 0] == 1.0
+    assert P[2, 3] == P[3, 2] == 1.0
+    assert P[4, 5] == P[5, 4] == 1.0
+    assert not P[6].any()  # a spec helper has no source named helper here
 
 
 def test_pairing_prefers_the_closest_source():

@@ -8,8 +8,10 @@ surface) and even in a young history with no co-change yet.
 A file's *subject* is its basename with the test markers of the common conventions
 removed: ``test_foo.py``/``foo_test.py``/``tests.py`` (Python), ``foo_test.go`` (Go),
 ``FooTest.java``/``FooTests.kt``/``FooSpec.scala`` (JVM), ``foo.test.ts``/``foo.spec.js``
-(JS/TS), ``foo_spec.rb``/``test_foo.rb`` (Ruby), ``FooTest.php``, ``FooTests.cs``, and any
-file under a ``test``/``tests``/``__tests__``/``spec`` directory. A test pairs with the
+(JS/TS), ``foo_spec.rb``/``test_foo.rb``/``spec_foo.rb`` (Ruby), ``FooTest.php``,
+``FooTests.cs``, ``foo_unittest.cc`` (googletest), and any file under a
+``test``/``tests``/``__tests__``/``spec`` directory. A private module's leading underscore
+is dropped (``_client.py`` is what ``test_client.py`` tests). A test pairs with the
 non-test files of the same subject; when several share it, the ones whose directories
 are closest to the test's get the pairing (split among them).
 """
@@ -26,7 +28,8 @@ from ..discover.paths import PathTable
 
 _TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs", "testing", "t"})
 _MARKERS = (
-    re.compile(r"^test_(.+)$"), re.compile(r"^(.+)_test$"), re.compile(r"^(.+)_tests$"), re.compile(r"^(.+)_spec$"),
+    re.compile(r"^test_(.+)$"), re.compile(r"^spec_(.+)$"), re.compile(r"^(.+)_test$"), re.compile(r"^(.+)_tests$"),
+    re.compile(r"^(.+)_spec$"), re.compile(r"^(.+)_unittests?$"),
     re.compile(r"^(.+)[.-](?:tests?|specs?)$", re.I), re.compile(r"^(.+?)(?:Tests?|Spec|IT)$"), re.compile(r"^Test(.+)$"),
 )
 
@@ -51,6 +54,8 @@ def _name_subject(name: str) -> tuple[str, bool]:
         m = rx.match(stem)
         if m and m.group(1):
             return m.group(1).lower().replace("-", "_"), True
+    if stem.startswith("_") and not stem.startswith("__"):  # a private module: _client.py is what test_client.py tests
+        stem = stem[1:]
     return stem.lower().replace("-", "_"), False
 
 
