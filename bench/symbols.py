@@ -6,8 +6,9 @@
 ``bench/quality.py`` scores the order of *files*; a map is read as the definitions it
 prints, and within a shown file the renderer chooses which ones fit. This bench asks
 whether those are the right ones. Cases are the git oracle's (``ripmap.train.cases``,
-snapshot 300 commits back, the same three tasks); each is mapped at the snapshot
-(``RepoMap`` over the snapshot's worktree, its history cut there) within ``--tokens``.
+snapshot 300 commits back, the same three tasks; the first ``--max-cases`` commits after
+the snapshot per task); each is mapped at the snapshot (``RepoMap`` over the snapshot's
+worktree, its history cut there) within ``--tokens``.
 
 The answer is what the commit changed: for each expected file, the definitions of its
 parent version (``commit^``) that hold a changed line of ``git diff -U0`` (the innermost
@@ -110,6 +111,8 @@ def measure_repo(repo: Path, args, cache: Path) -> list[dict]:
     by_task: dict[str, list] = {}
     for c in cases:
         by_task.setdefault(c.task, []).append(c)
+    # the oracle lists cases oldest first: these are the commits right after the snapshot,
+    # whose authors' history is (nearly) the snapshot's, which the map is drawn with
     cases = [c for t in args.tasks for c in by_task.get(t, [])[: args.max_cases]]
     root = materialize(repo, cases[0].snapshot, cache)
     rm = RepoMap(root, cache_dir=cache, params=args.params)
@@ -226,7 +229,8 @@ def main() -> None:
     ap.add_argument("--corpus")
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     ap.add_argument("--tokens", type=int, default=4096)
-    ap.add_argument("--max-cases", type=int, default=40, help="per task and repository (the newest)")
+    ap.add_argument("--max-cases", type=int, default=40,
+                    help="per task and repository (the first commits after the snapshot)")
     ap.add_argument("--variant", default="default", choices=sorted(VARIANTS))
     ap.add_argument("--json")
     ap.add_argument("--rows", help="report from rows written earlier by --json")
