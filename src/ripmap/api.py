@@ -61,6 +61,8 @@ __all__ = ["RepoMap", "RepoMapPool", "Params", "Ranking", "Rendered", "Resolved"
 
 #: the token budget of a map when the caller names none (CLI, MCP server, Python API)
 DEFAULT_TOKENS = 8192
+#: a kept map of a tree this large reads the stored graph beside its check (see kept_map)
+READ_AHEAD_MIN_FILES = 5000
 #: rankings (and their printed maps) a RepoMap keeps for repeated questions on one snapshot
 _RANKINGS_KEPT = 8
 #: how many of the last questions a long-lived map asks again, ahead, after a refresh
@@ -723,11 +725,15 @@ class RepoMap:
         got = self._blobs("").load_map(key)
         if got is None:
             return None
-        # what a miss ranks with is read beside the listing all the same: after a change
-        # that saves more (1.2 s of an added file's 6.5 on the 70k tree) than it costs a hit
-        # (0.4 s of 2.2)
-        self._read_ahead(weighs_words=self._asked_words)
-        self._known_ahead = _ReadAhead(self.cache.known_files)  # what the index checks stamps against
+        # what a miss ranks with is read beside the listing all the same on a big tree:
+        # after a change that saves more (1.2 s of an added file's 6.5 on the 70k tree) than
+        # it costs a hit (0.4 s of 2.2). A small tree's hit saves its whole ranking stack
+        # instead: no stored graph is decoded, so scipy is never imported (0.2-0.4 s of a
+        # 0.7 s run), and a miss reads what it needs itself in a blink
+        size = got.get("map", {}).get("files_total") if isinstance(got.get("map"), dict) else None
+        if not isinstance(size, int) or size >= READ_AHEAD_MIN_FILES:
+            self._read_ahead(weighs_words=self._asked_words)
+            self._known_ahead = _ReadAhead(self.cache.known_files)  # what the index checks stamps against
         head = _ReadAhead(functools.partial(git_head, self.root)) if self.use_git else None
         listing = self._listing = list_files(self.root, self.config, language_of=languages.language_for_path,
                                              sniff=False)

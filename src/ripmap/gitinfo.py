@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
+from .lazy import sparse as sp
 
 __all__ = [
     "DEFAULT_MAX_COMMITS",

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-import scipy.sparse as sp
+from .lazy import sparse as sp
 
 from .extract.tags import Tag, graph_row
 from .languages.families import family_for_path

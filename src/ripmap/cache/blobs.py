@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
-import scipy.sparse as sp
+from ..lazy import sparse as sp
 
 from ..gitinfo import GitSignals
 from ..graph import GRAPH_VERSION, DefRows, GraphData, GraphRows

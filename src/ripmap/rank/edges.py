@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
-import scipy.sparse as sp
+from ..lazy import sparse as sp
 
 from ..graph import GraphData, row_runs, with_rows
 from .threads import MIN_NNZ, side_by_side

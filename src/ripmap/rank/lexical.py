@@ -36,7 +36,7 @@ from itertools import chain
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-import scipy.sparse as sp
+from ..lazy import sparse as sp
 
 from ..extract.tags import Tag
 from ..graph import kept_positions, row_runs

@@ -8,7 +8,7 @@ lost. Iteration stops when the L1 change falls below ``tol``.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
+from ..lazy import sparse as sp
 
 
 def transition(W: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:

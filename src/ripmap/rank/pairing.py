@@ -22,7 +22,7 @@ from itertools import chain
 from typing import Sequence
 
 import numpy as np
-import scipy.sparse as sp
+from ..lazy import sparse as sp
 
 from ..discover.paths import PathTable
 

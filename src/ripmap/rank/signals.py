@@ -13,7 +13,7 @@ import re
 from typing import Mapping, Sequence
 
 import numpy as np
-import scipy.sparse as sp
+from ..lazy import sparse as sp
 
 from ..fileclass import FileClass
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import scipy.sparse as sp
+from ..lazy import sparse as sp
 
 from ..errors import UsageError
 from ..extract.tags import Tag

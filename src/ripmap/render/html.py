@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 import numpy as np
-import scipy.sparse as sp
+from ..lazy import sparse as sp
 
 from ..rank import Ranking
 
