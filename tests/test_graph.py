@@ -287,6 +287,41 @@ def test_python_from_imports_resolve_submodules(tmp_path):
     assert g.I[fi["main.py"], fi["pkg/__init__.py"]] == 1
 
 
+def test_rust_use_paths_resolve_to_module_files(tmp_path):
+    """`use crate::…`, `self::`/`super::`, a workspace crate by name and a binary using its
+    own package's library resolve to the file of the longest module named; `std` never."""
+    from ripmap.graph import build_graph
+    from ripmap.index import build_index
+
+    root = write_tree(tmp_path / "r", {
+        "src/lib.rs": "pub mod printer;\npub mod assets;\npub struct Config;\n",
+        "src/printer.rs": "use crate::assets::lazy::Lazy;\nuse std::io::Write;\npub struct Printer;\n",
+        "src/assets/mod.rs": "pub mod lazy;\nuse self::lazy::Lazy;\n",
+        "src/assets/lazy.rs": "use super::super::Config;\npub struct Lazy;\n",
+        "src/bin/tool/main.rs": "mod app;\nuse crate::app::run;\nuse mylib::printer::{Printer, Other};\n"
+                                "fn main() { run(); }\n",
+        "src/bin/tool/app.rs": "use super::*;\npub fn run() {}\n",
+        "crates/searcher/src/lib.rs": "pub mod sink;\n",
+        "crates/searcher/src/sink.rs": "pub struct Sink;\n",
+        "src/search.rs": "use grep_searcher::sink::Sink as S;\nuse grep_searcher::*;\n",
+    })
+    idx = build_index(root, progress=False)
+    g = build_graph(tuple(f.rel for f in idx.files), idx.tags)
+    fi = g.file_index
+    edges = {(g.files[i], g.files[j]) for i, j in zip(*g.I.nonzero())}
+    assert edges == {
+        ("src/printer.rs", "src/assets/lazy.rs"),  # crate::assets::lazy::Lazy: the module lazy.rs
+        ("src/assets/mod.rs", "src/assets/lazy.rs"),  # self:: from a mod.rs is its own directory
+        ("src/assets/lazy.rs", "src/lib.rs"),  # super::super::Config: an item of the crate root
+        ("src/bin/tool/main.rs", "src/bin/tool/app.rs"),  # a binary's crate root is its main.rs
+        ("src/bin/tool/main.rs", "src/printer.rs"),  # its package's library, by the package's name
+        ("src/bin/tool/app.rs", "src/bin/tool/main.rs"),  # `use super::*`: the parent module
+        ("src/search.rs", "crates/searcher/src/sink.rs"),  # a workspace crate, grep_ prefix dropped
+        ("src/search.rs", "crates/searcher/src/lib.rs"),  # a glob import of that crate's root
+    }, edges
+    assert "src/bin/tool/main.rs" in fi
+
+
 def _matrices(g: GraphData) -> dict:
     """Graph content independent of name numbering: (file, name) → value per matrix."""
     out = {}

@@ -1120,10 +1120,80 @@ def _import_matrix(files: tuple[str, ...], imports: list[tuple[int, str]], file_
     return m
 
 
+#: crates every Rust program may use that are never files of the tree
+_RUST_EXTERNAL = frozenset({"std", "core", "alloc", "proc_macro", "test"})
+
+
+def _resolve_rust(src: str, spec: str, exact) -> list[int]:
+    """A Rust ``use`` path to the file of the longest module it names.
+
+    ``crate::`` starts at the importer's crate root (the nearest directory holding a
+    ``lib.rs`` or ``main.rs``), ``self::``/``super::`` at the importer's own module and
+    its parents (``a/b.rs``'s children live in ``a/b/``; ``mod.rs``, ``lib.rs`` and
+    ``main.rs`` are their directory's module). Any other first name is a crate: a
+    directory of that name (or with ``-`` for ``_``, or without a ``prefix_``) holding
+    ``src/lib.rs``, else the importer's own package's library (a binary using its
+    library by the package's name). ``std``, ``core`` and ``alloc`` are never files here.
+    A module is ``m.rs`` or ``m/mod.rs``; ``a::b::C`` is tried as ``a/b/C``, then ``a/b``,
+    then ``a``, then the base module itself.
+    """
+    segs = [s.strip() for s in spec.split("::") if s.strip()]
+    if not segs or segs[0] in _RUST_EXTERNAL:
+        return []
+    src_dir = posixpath.dirname(src)
+    stem = posixpath.basename(src).rsplit(".", 1)[0]
+    here = src_dir if stem in ("mod", "lib", "main") else posixpath.join(src_dir, stem)
+    head = segs[0]
+    if head == "crate":
+        base, segs = _rust_root(src_dir, exact, ("lib", "main")), segs[1:]
+    elif head in ("self", "super"):
+        base = here
+        while segs and segs[0] in ("self", "super"):
+            if segs[0] == "super":
+                base = posixpath.dirname(base)
+            segs = segs[1:]
+    else:
+        base = None
+        for name in dict.fromkeys((head, head.replace("_", "-"), head.partition("_")[2])):
+            key = next((k for k in (f"{name}/src/lib", f"crates/{name}/src/lib") if exact.get(k)), None)
+            if name and key:
+                base = posixpath.dirname(key)
+                break
+        if base is None:
+            base = _rust_root(src_dir, exact, ("lib",), package=True)
+        segs = segs[1:]
+    if base is None:
+        return []
+    for k in range(len(segs), 0, -1):
+        hit = exact.get(posixpath.join(base, *segs[:k]))
+        if hit:
+            return hit
+    # an item of the base module itself: `super::Item`, `crate::Item`
+    return exact.get(base) or exact.get(posixpath.join(base, "main")) or [] if base else []
+
+
+def _rust_root(src_dir: str, exact, stems: tuple[str, ...], package: bool = False) -> str | None:
+    """The nearest directory at or above ``src_dir`` holding one of ``stems`` (``lib.rs``,
+    ``main.rs``); with ``package``, also a ``src/`` below an ancestor (a package's
+    library seen from its ``src/bin/`` or ``tests/``)."""
+    d = src_dir
+    while True:
+        for st in stems:
+            if exact.get(posixpath.join(d, st)):
+                return d
+            if package and exact.get(posixpath.join(d, "src", st)):
+                return posixpath.join(d, "src")
+        if not d:
+            return None
+        d = posixpath.dirname(d)
+
+
 def _resolve_import(src: str, spec: str, exact, suffix, dirs) -> list[int]:
     if not spec:
         return []
     src_dir = posixpath.dirname(src)
+    if "::" in spec or src.endswith(".rs"):
+        return _resolve_rust(src, spec, exact)
     if spec.startswith("."):
         if "/" in spec or spec in (".", ".."):  # JS/TS relative path
             target = posixpath.normpath(posixpath.join(src_dir, spec))
