@@ -295,11 +295,12 @@ def test_rust_use_paths_resolve_to_module_files(tmp_path):
 
     root = write_tree(tmp_path / "r", {
         "src/lib.rs": "pub mod printer;\npub mod assets;\npub struct Config;\n",
-        "src/printer.rs": "use crate::assets::lazy::Lazy;\nuse std::io::Write;\npub struct Printer;\n",
+        "src/printer.rs": "use crate::assets::lazy::Lazy;\nuse std::io::Write;\nuse serde::Deserialize;\n"
+                          "use clap::assets::Thing;\npub struct Printer;\n",
         "src/assets/mod.rs": "pub mod lazy;\nuse self::lazy::Lazy;\n",
         "src/assets/lazy.rs": "use super::super::Config;\npub struct Lazy;\n",
         "src/bin/tool/main.rs": "mod app;\nuse crate::app::run;\nuse mylib::printer::{Printer, Other};\n"
-                                "fn main() { run(); }\n",
+                                "use regex::Regex;\nfn main() { run(); }\n",
         "src/bin/tool/app.rs": "use super::*;\npub fn run() {}\n",
         "crates/searcher/src/lib.rs": "pub mod sink;\n",
         "crates/searcher/src/sink.rs": "pub struct Sink;\n",
@@ -318,7 +319,7 @@ def test_rust_use_paths_resolve_to_module_files(tmp_path):
         ("src/bin/tool/app.rs", "src/bin/tool/main.rs"),  # `use super::*`: the parent module
         ("src/search.rs", "crates/searcher/src/sink.rs"),  # a workspace crate, grep_ prefix dropped
         ("src/search.rs", "crates/searcher/src/lib.rs"),  # a glob import of that crate's root
-    }, edges
+    }, edges  # serde, clap and regex are other crates: inside the library, or naming no module of it
     assert "src/bin/tool/main.rs" in fi
 
 

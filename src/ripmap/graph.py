@@ -1132,8 +1132,9 @@ def _resolve_rust(src: str, spec: str, exact) -> list[int]:
     its parents (``a/b.rs``'s children live in ``a/b/``; ``mod.rs``, ``lib.rs`` and
     ``main.rs`` are their directory's module). Any other first name is a crate: a
     directory of that name (or with ``-`` for ``_``, or without a ``prefix_``) holding
-    ``src/lib.rs``, else the importer's own package's library (a binary using its
-    library by the package's name). ``std``, ``core`` and ``alloc`` are never files here.
+    ``src/lib.rs``, else, from outside it, the importer's own package's library (a
+    binary using its library by the package's name; only a module it names counts).
+    ``std``, ``core`` and ``alloc`` are never files here.
     A module is ``m.rs`` or ``m/mod.rs``; ``a::b::C`` is tried as ``a/b/C``, then ``a/b``,
     then ``a``, then the base module itself.
     """
@@ -1159,17 +1160,24 @@ def _resolve_rust(src: str, spec: str, exact) -> list[int]:
             if name and key:
                 base = posixpath.dirname(key)
                 break
-        if base is None:
-            base = _rust_root(src_dir, exact, ("lib",), package=True)
         segs = segs[1:]
+        if base is None:
+            # perhaps the package's own library, used by name from its binaries, tests and
+            # examples; inside the library a bare crate name is another crate (serde, clap).
+            # A guess, so only a module it names counts, never the library root itself
+            own = _rust_root(src_dir, exact, ("lib",), package=True)
+            if own is None or own == _rust_root(src_dir, exact, ("lib", "main")):
+                return []
+            return next((hit for k in range(len(segs), 0, -1)
+                         if (hit := exact.get(posixpath.join(own, *segs[:k])))), [])
     if base is None:
         return []
     for k in range(len(segs), 0, -1):
         hit = exact.get(posixpath.join(base, *segs[:k]))
         if hit:
             return hit
-    # an item of the base module itself: `super::Item`, `crate::Item`
-    return exact.get(base) or exact.get(posixpath.join(base, "main")) or [] if base else []
+    # an item of the base module itself: `super::Item`, `crate::Item`, `use a_crate::*`
+    return exact.get(base) or exact.get(posixpath.join(base, "main")) or []
 
 
 def _rust_root(src_dir: str, exact, stems: tuple[str, ...], package: bool = False) -> str | None:
