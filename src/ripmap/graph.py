@@ -1168,16 +1168,21 @@ def _resolve_rust(src: str, spec: str, exact) -> list[int]:
             own = _rust_root(src_dir, exact, ("lib",), package=True)
             if own is None or own == _rust_root(src_dir, exact, ("lib", "main")):
                 return []
-            return next((hit for k in range(len(segs), 0, -1)
-                         if (hit := exact.get(posixpath.join(own, *segs[:k])))), [])
+            return _rust_module(exact, own, segs)
     if base is None:
         return []
+    # else an item of the base module itself: `super::Item`, `crate::Item`, `use a_crate::*`
+    return _rust_module(exact, base, segs) or exact.get(base) or exact.get(posixpath.join(base, "main")) or []
+
+
+def _rust_module(exact, base: str, segs: list[str]) -> list[int]:
+    """The file of the longest module ``base/segs[0]/…`` names (``a/b/C``, then ``a/b``,
+    then ``a``), or none."""
     for k in range(len(segs), 0, -1):
         hit = exact.get(posixpath.join(base, *segs[:k]))
         if hit:
             return hit
-    # an item of the base module itself: `super::Item`, `crate::Item`, `use a_crate::*`
-    return exact.get(base) or exact.get(posixpath.join(base, "main")) or []
+    return []
 
 
 def _rust_root(src_dir: str, exact, stems: tuple[str, ...], package: bool = False) -> str | None:
