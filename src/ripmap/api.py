@@ -730,7 +730,8 @@ class RepoMap:
         # it costs a hit (0.4 s of 2.2). A small tree's hit saves its whole ranking stack
         # instead: no stored graph is decoded, so scipy is never imported (0.2-0.4 s of a
         # 0.7 s run), and a miss reads what it needs itself in a blink
-        size = got.get("map", {}).get("files_total") if isinstance(got.get("map"), dict) else None
+        drawn = got.get("map")
+        size = drawn.get("files_total") if isinstance(drawn, dict) else None
         if not isinstance(size, int) or size >= READ_AHEAD_MIN_FILES:
             self._read_ahead(weighs_words=self._asked_words)
             self._known_ahead = _ReadAhead(self.cache.known_files)  # what the index checks stamps against
