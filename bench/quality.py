@@ -60,6 +60,16 @@ def corpus_paths(path: str) -> list[Path]:
     return out
 
 
+def repos_and_cache(ap: argparse.ArgumentParser, a: argparse.Namespace, bench: str) -> tuple[list[Path], Path]:
+    """The repositories a bench run names (positional and ``--corpus``; none is a usage
+    error) and its cache: ``--cache-dir``, else $RIPMAP_BENCH_CACHE, else a fresh one."""
+    repos = list(a.repos) + (corpus_paths(a.corpus) if a.corpus else [])
+    if not repos:
+        ap.error("give repositories or --corpus")
+    cache = Path(a.cache_dir or os.environ.get("RIPMAP_BENCH_CACHE") or tempfile.mkdtemp(prefix=f"ripmap-{bench}-"))
+    return repos, cache
+
+
 def measure_repo(repo: Path, params: Params, tasks: tuple[str, ...], args, cache: Path) -> list[dict]:
     mined = mine_cases(repo, snapshot_back=args.snapshot_back, max_commits=args.max_commits, tasks=tasks)
     if not mined.cases:
@@ -182,10 +192,7 @@ def main() -> None:
         print(report(rows, tasks, a.n_boot))
         return
     params = resolve_params(a.preset, a.params)  # the front ends' rule: the file's values over the preset's
-    repos = list(a.repos) + (corpus_paths(a.corpus) if a.corpus else [])
-    if not repos:
-        ap.error("give repositories or --corpus")
-    cache = Path(a.cache_dir or os.environ.get("RIPMAP_BENCH_CACHE") or tempfile.mkdtemp(prefix="ripmap-quality-"))
+    repos, cache = repos_and_cache(ap, a, "quality")
     rows: list[dict] = []
     for repo in repos:
         rows.extend(measure_repo(repo.resolve(), params, tasks, a, cache))

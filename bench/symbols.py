@@ -30,18 +30,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import corpus_paths  # noqa: E402
+from quality import repos_and_cache  # noqa: E402
 from ripmap import RepoMap, languages  # noqa: E402
 from ripmap.extract import extract_tags  # noqa: E402
 from ripmap.index import definitions  # noqa: E402
@@ -249,10 +247,7 @@ def main() -> None:
         if k.startswith("const:"):
             setattr(symbol_rank, k[6:], v)
     a.params = Params().replace(**{k[6:]: v for k, v in variant.items() if k.startswith("param:")})
-    repos = list(a.repos) + (corpus_paths(a.corpus) if a.corpus else [])
-    if not repos:
-        ap.error("give repositories or --corpus")
-    cache = Path(a.cache_dir or os.environ.get("RIPMAP_BENCH_CACHE") or tempfile.mkdtemp(prefix="ripmap-symbols-"))
+    repos, cache = repos_and_cache(ap, a, "symbols")
     rows: list[dict] = []
     for repo in repos:
         rows.extend(measure_repo(repo.resolve(), a, cache))
