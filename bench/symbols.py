@@ -63,6 +63,7 @@ VARIANTS: dict[str, dict[str, float]] = {
     "span-1": {"const:SYMBOL_SPAN_POWER": 1.0},
     "focus-lexical-1": {"const:SYMBOL_LEXICAL_WEIGHT": 1.0},
     "focus-lexical-4": {"const:SYMBOL_LEXICAL_WEIGHT": 4.0},
+    "named-not-first": {"const:NAMED_FIRST": 0},
 }
 
 _HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", re.M)

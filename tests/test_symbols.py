@@ -231,3 +231,23 @@ def test_a_long_definition_outranks_a_one_liner_its_file_defines_beside_it(tmp_p
         mp.setattr(symbols_mod, "SYMBOL_SPAN_POWER", 0.0)
         rm = RepoMap(tmp_path, use_cache=False, use_git=False)
         assert order() == ["set_flag", "run_job"]  # without it: equal shares, file order
+
+
+def test_a_definition_the_focus_names_leads_its_file_however_short(tmp_path: Path) -> None:
+    """A one-liner the task text names comes before its file's long definitions
+    (NAMED_FIRST): the user asked about it, so a map that shows the file but not it
+    misses the point (okio's `readUtf8Line() = commonReadUtf8Line()` behind `copyTo`)."""
+    body = "".join(f"    total = total + {i}\n" for i in range(40))
+    (tmp_path / "work.py").write_text("def set_flag(v):\n    return v\n\n"
+                                      f"def run_job(v):\n    total = v\n{body}    return total\n")
+    (tmp_path / "use.py").write_text("from work import set_flag, run_job\n\nset_flag(1)\nrun_job(2)\n")
+
+    def order() -> list[str]:
+        rm = RepoMap(tmp_path, use_cache=False, use_git=False)
+        got = rm.rank(chat_files=["use.py"], focus="set_flag returns the wrong value").symbols
+        return [s.tag.name for s in got if s.path == "work.py"]
+
+    assert order() == ["set_flag", "run_job"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(symbols_mod, "NAMED_FIRST", 0)
+        assert order() == ["run_job", "set_flag"]  # the mention's boost alone does not lift it

@@ -52,8 +52,8 @@ class _Evidence:
     chat: np.ndarray
     ment: np.ndarray
     q: ParsedQuery | None
-    hot_names: np.ndarray  # names the query uses (ids), and how strongly:
-    hot_strength: np.ndarray  # the name-strength vector, kept sparse
+    hot_names: np.ndarray  # names the query uses (ids; however many files define them: the
+    hot_strength: np.ndarray  # symbol choice's), and how strongly: a sparse vector
     ident_def: np.ndarray
     pointed: np.ndarray
     has_pointed: bool
@@ -98,11 +98,15 @@ def _evidence(ctx: RankContext, query: Query) -> _Evidence:
         for name, st in q.ident_hits:
             idents[name] = max(idents.get(name, 0.0), st)
     name_strength = np.zeros(len(g.names))
+    said = np.zeros(len(g.names))  # every name used, however many files define it
     for name, st in idents.items():
         # a name that many files define (Ruby's `module Rack` in every file, a namespace, an
         # overloaded method) points nowhere in particular: as a seed it would make most of
         # the repository "pointed at" and drown the chat file's own co-change and pairing
-        ids = [i for i in g.ids_of(name) if g.ndefs[i] <= MAX_POINTED_DEFINERS]
+        all_ids = g.ids_of(name)
+        if all_ids:
+            said[all_ids] = np.maximum(said[all_ids], st)
+        ids = [i for i in all_ids if g.ndefs[i] <= MAX_POINTED_DEFINERS]
         if ids:
             name_strength[ids] = np.maximum(name_strength[ids], st)
     ident_def = np.zeros(n)
@@ -151,8 +155,8 @@ def _evidence(ctx: RankContext, query: Query) -> _Evidence:
         seeds[strong] = np.maximum(seeds[strong], ment[strong])
     else:
         seeds = pointed
-    hot = np.flatnonzero(name_strength)
-    ev = _Evidence(chat_idx, chat, ment, q, hot, name_strength[hot], ident_def, pointed, bool(pointed.any()),
+    said_ids = np.flatnonzero(said)
+    ev = _Evidence(chat_idx, chat, ment, q, said_ids, said[said_ids], ident_def, pointed, bool(pointed.any()),
                    named if named.any() else None, others, seeds, _paired(ctx, seeds),
                    lex if lex is not None and lex.any() else None, chunk_lex, float(quality), lex_chat)
     for v in vars(ev).values():  # memoized and shared by every ranking of this query: read-only
