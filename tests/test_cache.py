@@ -645,6 +645,24 @@ def test_blobs_keep_only_newest_few_per_prefix(root: Path, cdir: Path) -> None:
         assert c.get_blob("sig:x") is None and c.get_blob("sig:y") == b"2"
 
 
+def test_the_newest_blob_with_a_given_ending_is_found_among_its_prefix(root: Path, cdir: Path) -> None:
+    """What an edit's PageRank starts from: the newest vector of the same question,
+    whatever index it was computed for, though other questions were asked since."""
+    with open_cache(root, cdir) as c:
+        c.put_blob("pagerank:fp1:q_plain", b"a", keep=6)
+        c.put_blob("pagerank:fp2:q_plain", b"b", keep=6)
+        c.put_blob("pagerank:fp2:q_focus", b"c", keep=6)
+        key, fh = c.open_newest_blob("pagerank", ":q_plain")
+        with fh:
+            assert (key, fh.read()) == ("pagerank:fp2:q_plain", b"b")
+        key, fh = c.open_newest_blob("pagerank")  # no ending: the newest of all
+        with fh:
+            assert (key, fh.read()) == ("pagerank:fp2:q_focus", b"c")
+        assert c.open_newest_blob("pagerank", ":q_other") is None
+        assert c.open_newest_blob("pagerank", "%") is None  # matched as text, not a pattern
+    assert NullCache().open_newest_blob("pagerank", ":q_plain") is None
+
+
 @pytest.fixture
 def small_files(monkeypatch) -> None:
     """Values of 64 bytes and more go to files (the real threshold is a megabyte)."""

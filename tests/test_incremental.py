@@ -510,8 +510,9 @@ def test_an_unchanged_importer_whose_import_lost_a_target_is_counted_again(tmp_p
 def test_a_large_graphs_pagerank_is_read_back_for_the_same_question_and_only_then(repo: Path, tmp_path: Path,
                                                                                   monkeypatch) -> None:
     """For a large graph a query's PageRank is stored with what it was computed from; the
-    same question on the unchanged tree reads it (no iteration) and draws the same map,
-    and neither another question nor an edited tree ever reads it."""
+    same question on the unchanged tree reads it (no solve) and draws the same map,
+    and neither another question nor an edited tree takes it as its answer; the edited
+    tree's solve starts from it."""
     import ripmap.cache.blobs as blobs
     import ripmap.rank.score as score
 
@@ -536,11 +537,16 @@ def test_a_large_graphs_pagerank_is_read_back_for_the_same_question_and_only_the
         one(rm, focus="`ApiClient`")  # an identifier: its definer is in the personalization
         assert len(solved) == 3  # another personalization
     EDITS["edit"](repo)
+    starts: list[bool] = []
+    counted = score.pagerank
+    monkeypatch.setattr(score, "pagerank", lambda *a, **k: (starts.append(k.get("start") is not None),
+                                                            counted(*a, **k))[1])
     with RepoMap(repo, cache_dir=cdir) as rm:
         edited = one(rm)
     assert len(solved) == 4  # the edited tree's graph is another
+    assert starts == [True]  # solved from the same question's vector before the edit (another came since)
     with RepoMap(repo, use_cache=False) as rm:
-        assert one(rm) == edited
+        assert one(rm) == edited  # which does not show: the cold map, scores and all
 
 
 def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_maps(repo: Path, tmp_path: Path,
@@ -572,6 +578,8 @@ def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_
     assert again == first == cold
     with TagCache.open(repo, cdir, parser_version=f"classify:{ripmap.api.CLASSIFY_VERSION}") as tc:
         tc.put_blob(blobs._derived_key(blobs.FILE_GRAPH, fp, blobs._point(graph_key(DEFAULT))), b"not a blob")
+        # and the kept PageRank vectors gone, so the ranking needs the factors again
+        tc.drop_blobs_except([k for k in blobs.KINDS if k != blobs.PAGERANK])
     with RepoMap(repo, cache_dir=cdir) as rm:
         assert _maps(rm) == first
     assert len(built) == 4  # the damaged blob was assembled again

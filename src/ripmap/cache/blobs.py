@@ -76,6 +76,9 @@ FILE_GRAPH_VERSION = 1
 #: reference entries (of the graph's three kinds) from which the weighted file graph is
 #: stored: below, assembling it is about as quick as reading it back
 FILE_GRAPH_MIN_REFS = 300_000
+#: PageRank vectors kept (8 bytes a file each): an edit's map starts from the one of the
+#: same question, which a few other questions asked since must not have pushed out
+PAGERANK_KEEP = 6
 #: version of the git-signals blob layout
 GIT_FORMAT = 2
 
@@ -245,22 +248,33 @@ class BlobStore:
         if not _worth_storing(graph):
             return None
 
-        def decode(fh) -> np.ndarray:
-            with np.load(fh, allow_pickle=False) as z:
-                if int(z["version"]) != FILE_GRAPH_VERSION:
-                    raise ValueError("PageRank blob of another version")
-                return z["r"]
-        v = self._load(_derived_key(PAGERANK, self.fingerprint, key), decode)
+        v = self._load(_derived_key(PAGERANK, self.fingerprint, key), _decode_pagerank)
         if v is None or v.shape != (graph.n_files,) or v.dtype != np.float64 or not np.isfinite(v).all():
             return None
         v.setflags(write=False)
         return v
 
+    def load_earlier_pagerank(self, graph: GraphData, key: str) -> np.ndarray | None:
+        """The PageRank stored last, if it answered the same question (``key``) for an
+        index of as many files, whatever index that was: where the iteration starts after
+        an edit. Only a starting point, so an older index's vector is fine."""
+        if not _worth_storing(graph):
+            return None
+        got = self.cache.open_newest_blob(PAGERANK, f":{GRAPH_VERSION}.{FILE_GRAPH_VERSION}:{key}")
+        if got is None:
+            return None
+        with got[1] as fh:
+            try:
+                v = _decode_pagerank(fh)
+            except Exception:
+                return None
+        return v if v.shape == (graph.n_files,) and v.dtype == np.float64 and np.isfinite(v).all() else None
+
     def save_pagerank(self, graph: GraphData, key: str, r: np.ndarray) -> None:
         if _worth_storing(graph):
             buf = io.BytesIO()
             np.savez(buf, version=np.array(FILE_GRAPH_VERSION), r=np.asarray(r, dtype=np.float64))
-            self._put(_derived_key(PAGERANK, self.fingerprint, key), buf.getvalue())
+            self._put(_derived_key(PAGERANK, self.fingerprint, key), buf.getvalue(), keep=PAGERANK_KEEP)
 
     # -- a printed map (keyed by a digest of everything it is drawn from) ---------------
     def load_map(self, key: str) -> dict | None:
@@ -297,6 +311,13 @@ class BlobStore:
 
 def _git_key(head: str, until: str | None) -> str:
     return f"{GIT}:{head}:{until or ''}"
+
+
+def _decode_pagerank(fh) -> np.ndarray:
+    with np.load(fh, allow_pickle=False) as z:
+        if int(z["version"]) != FILE_GRAPH_VERSION:
+            raise ValueError("PageRank blob of another version")
+        return z["r"]
 
 
 def _derived_key(kind: str, fingerprint: str, rest: str) -> str:

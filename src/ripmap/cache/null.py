@@ -74,7 +74,7 @@ class NullCache:
     def open_blob(self, key: str) -> BinaryIO | None:
         return None
 
-    def open_newest_blob(self, prefix: str) -> tuple[str, BinaryIO] | None:
+    def open_newest_blob(self, prefix: str, ending: str = "") -> tuple[str, BinaryIO] | None:
         return None
 
     def put_blob(self, key: str, value: bytes | Callable[[BinaryIO], None], *,

@@ -124,8 +124,9 @@ class Cache(Protocol):
         or ``None``."""
         ...
 
-    def open_newest_blob(self, prefix: str) -> tuple[str, BinaryIO] | None:
-        """The newest ``(key, readable binary file)`` under ``prefix``, or ``None``."""
+    def open_newest_blob(self, prefix: str, ending: str = "") -> tuple[str, BinaryIO] | None:
+        """The newest ``(key, readable binary file)`` under ``prefix`` (whose key ends with
+        ``ending``, when given), or ``None``."""
         ...
 
     def put_blob(self, key: str, value: bytes | Callable[[BinaryIO], None], *,

@@ -422,10 +422,14 @@ class TagCache(SqliteStore):
                         (key, self._version_key)) if _utf8_ok(key) else None
         return None if row is None else self._open(bytes(row[0]))
 
-    def open_newest_blob(self, prefix: str) -> tuple[str, BinaryIO] | None:
-        """:meth:`newest_blob` as ``(key, readable binary file)``."""
-        row = self._one("SELECT key, value FROM blobs WHERE prefix = ? AND version = ? ORDER BY stamp DESC LIMIT 1",
-                        (prefix, self._version_key)) if _utf8_ok(prefix) else None
+    def open_newest_blob(self, prefix: str, ending: str = "") -> tuple[str, BinaryIO] | None:
+        """:meth:`newest_blob` as ``(key, readable binary file)``; with ``ending``, the newest
+        whose key ends with it."""
+        if not (_utf8_ok(prefix) and _utf8_ok(ending)):
+            return None
+        row = self._one("SELECT key, value FROM blobs WHERE prefix = ? AND version = ? "
+                        "AND substr(key, length(key) - length(?) + 1) = ? ORDER BY stamp DESC LIMIT 1",
+                        (prefix, self._version_key, ending, ending))
         if row is None:
             return None
         fh = self._open(bytes(row[1]))

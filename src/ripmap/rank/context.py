@@ -274,6 +274,13 @@ class RankContext:
             return None
         return self.store.load_pagerank(self.graph, key)
 
+    def earlier_pagerank(self, key: str) -> np.ndarray | None:
+        """The store's last answer to the same PageRank question for a tree of as many
+        files (before an edit), to start the iteration from; or None."""
+        if self.store is None or not hasattr(self.store, "load_earlier_pagerank"):
+            return None
+        return self.store.load_earlier_pagerank(self.graph, key)
+
     def keep_pagerank(self, key: str, r: np.ndarray) -> None:
         if self.keep_derived and self.store is not None and hasattr(self.store, "save_pagerank"):
             self.store.save_pagerank(self.graph, key, r)

@@ -1,9 +1,11 @@
-"""Personalized PageRank by power iteration on a sparse weighted graph.
+"""Personalized PageRank on a sparse weighted graph.
 
 ``r = α·Pᵀr + α·d(r)·p + (1-α)·p`` where ``P`` is the row-normalized weight matrix,
 ``p`` the personalization (sums to 1) and ``d(r)`` the rank held by dangling files
 (no outgoing references), which is returned through the personalization rather than
-lost. Iteration stops when the L1 change falls below ``tol``.
+lost. One query's vector is solved for as a linear system (:func:`pagerank`); many
+queries at once iterate (:func:`pagerank_many`), or factor the system once
+(:class:`DirectSolver`).
 """
 from __future__ import annotations
 
@@ -28,11 +30,20 @@ def transition(W: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
 
 def pagerank(W: sp.csr_matrix, personalization: np.ndarray | None = None, *, alpha: float = 0.85,
              tol: float = 1e-9, max_iter: int = 150, PT: sp.csr_matrix | None = None,
-             dangling: np.ndarray | None = None) -> np.ndarray:
+             dangling: np.ndarray | None = None, start: np.ndarray | None = None) -> np.ndarray:
     """Return the PageRank vector (sums to 1). Deterministic for equal inputs.
 
     ``PT``/``dangling`` may be passed in (from :func:`transition`) when the same graph
     is ranked many times with different personalizations, as the trainer does.
+
+    The vector is solved for, not iterated: with the dangling mass returned through the
+    personalization, it is ``x / Σx`` for ``(I - α·Pᵀ) x = p`` (see :class:`DirectSolver`),
+    which BiCGSTAB (:func:`_bicgstab`) solves to a relative residual of :data:`SOLVE_RTOL` in about as many
+    products with ``Pᵀ`` as power iteration needs to reach ``tol`` (70k files: 69 against
+    99), and four orders of magnitude closer to the answer. So where it starts no
+    longer shows in the result: ``start`` (the answer to the same question before an
+    edit) cuts the products to a third and gives the same vector. Should the solve fail,
+    power iteration (to ``tol``, at most ``max_iter`` steps) answers instead.
     """
     n = W.shape[0]
     if n == 0:
@@ -47,16 +58,95 @@ def pagerank(W: sp.csr_matrix, personalization: np.ndarray | None = None, *, alp
         p = p / s if s > 0 else np.full(n, 1.0 / n)
     if PT is None or dangling is None:
         PT, dangling = transition(W)
-    r = p.copy()
-    for _ in range(max_iter):
-        dm = r[dangling].sum()
-        nxt = alpha * (PT @ r) + (alpha * dm + (1.0 - alpha)) * p
-        err = np.abs(nxt - r).sum()
-        r = nxt
-        if err < tol:
-            break
-    return r / r.sum()
+    r = _solved(PT, p, alpha, _distribution(start, n), max_iter)
+    if r is None:
+        r = p.copy()
+        for _ in range(max_iter):
+            dm = r[dangling].sum()
+            nxt = alpha * (PT @ r) + (alpha * dm + (1.0 - alpha)) * p
+            err = np.abs(nxt - r).sum()
+            r = nxt
+            if err < tol:
+                break
+        r = r / r.sum()
+    # rounded to a multiple of 2⁻⁴⁰ (exact in binary; about 1e-12): sums taken in another
+    # order leave last-bit differences between files that are really tied (copies of one
+    # package side by side), and rounded, they stay tied
+    return np.round(r * _SNAP) / _SNAP
 
+
+#: see :func:`pagerank`'s last step
+_SNAP = float(2 ** 40)
+#: relative residual the PageRank solve stops at
+SOLVE_RTOL = 1e-12
+
+
+def _distribution(v: np.ndarray | None, n: int) -> np.ndarray | None:
+    """``v`` scaled to sum to 1, or None unless it is finite, non-negative, one per node."""
+    if v is None:
+        return None
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape != (n,) or not np.isfinite(v).all() or (v < 0).any() or v.sum() <= 0:
+        return None
+    return v / v.sum()
+
+
+def _solved(PT, p: np.ndarray, alpha: float, start: np.ndarray | None, max_iter: int) -> np.ndarray | None:
+    """``x / Σx`` for ``(I - α·Pᵀ) x = p`` by BiCGSTAB (from ``start``, scaled to fit the
+    system best, when given); None when the solve does not converge to a distribution.
+
+    BiCGSTAB is written out here rather than taken from ``scipy.sparse.linalg``, whose
+    import (70-95 ms) costs more than the whole solve on a typical repository."""
+    def A(x: np.ndarray) -> np.ndarray:
+        return x - alpha * (PT @ x)
+
+    x = np.zeros_like(p)
+    if start is not None:
+        a = A(start)
+        aa = float(a @ a)
+        if aa > 0:
+            x = start * (float(p @ a) / aa)  # the multiple of ``start`` nearest to solving it
+    x = _bicgstab(A, p, x, SOLVE_RTOL * float(np.linalg.norm(p)), max_iter)
+    if x is None or not np.isfinite(x).all():
+        return None
+    x = np.maximum(x, 0.0)  # round-off can leave a file a hair below zero
+    tot = x.sum()
+    return x / tot if tot > 0 else None
+
+
+def _bicgstab(A, b: np.ndarray, x: np.ndarray, stop: float, max_iter: int) -> np.ndarray | None:
+    """Unpreconditioned BiCGSTAB (van der Vorst, 1992) for ``A(x) = b`` from ``x``, until
+    the residual's norm is at most ``stop``; None on a breakdown or no convergence."""
+    r = b - A(x)
+    if np.linalg.norm(r) <= stop:
+        return x
+    r0 = r.copy()
+    rho = alpha = omega = 1.0
+    v = d = np.zeros_like(b)
+    for _ in range(max_iter):
+        rho_next = float(r0 @ r)
+        if rho_next == 0.0 or omega == 0.0:
+            return None
+        d = r + (rho_next / rho) * (alpha / omega) * (d - omega * v)
+        rho = rho_next
+        v = A(d)
+        rv = float(r0 @ v)
+        if rv == 0.0:
+            return None
+        alpha = rho / rv
+        s = r - alpha * v
+        if np.linalg.norm(s) <= stop:
+            return x + alpha * d
+        t = A(s)
+        tt = float(t @ t)
+        if tt == 0.0:
+            return None
+        omega = float(t @ s) / tt
+        x = x + alpha * d + omega * s
+        r = s - omega * t
+        if np.linalg.norm(r) <= stop:
+            return x
+    return None
 
 
 def _columns_as_distributions(P) -> np.ndarray:

@@ -369,7 +369,8 @@ def _pageranks(ctx: RankContext, params: Params, queries: Sequence[Query], pers:
             got = ctx.stored_pagerank(skey)
             if got is None:
                 W, (PT, dangling) = ctx.transition(params)
-                got = pagerank(W, block[:, 0], alpha=alpha, PT=PT, dangling=dangling)
+                got = pagerank(W, block[:, 0], alpha=alpha, PT=PT, dangling=dangling,
+                               start=ctx.earlier_pagerank(skey))
                 ctx.keep_pagerank(skey, got)
             got = got[:, None]
         else:
