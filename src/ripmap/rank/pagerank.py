@@ -17,7 +17,8 @@ def transition(W: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
     """Row-normalized transition matrix (transposed, ready for ``Pᵀ @ r``) and the dangling mask.
 
     A factored graph (:class:`~ripmap.rank.edges.FileGraph`) gives its own operator: the
-    iteration only ever multiplies by ``Pᵀ``, so it never needs ``W`` multiplied out.
+    solve and the iteration only ever multiply by ``Pᵀ``, so they never need ``W``
+    multiplied out.
     """
     if hasattr(W, "transition"):
         return W.transition()
@@ -229,10 +230,9 @@ class DirectSolver:
     is ``x / Σx`` for ``x = (I - α·Pᵀ)⁻¹ p`` (the dangling term only rescales ``x``), so
     one sparse LU per (graph, α) answers every query of an evaluation with two
     triangular solves on a dense block of personalizations: BLAS work instead of a
-    hundred sparse products per query. Power iteration (:func:`pagerank`) stays the
-    definition: :meth:`solve` finishes with its iteration warm-started from the exact
-    solution, so results agree with it within its tolerance (and files it cannot tell
-    apart stay exactly tied).
+    hundred sparse products per query. :meth:`solve` finishes with :func:`pagerank_many`'s
+    iteration warm-started from the exact solution, so results agree with it within its
+    tolerance (and files it cannot tell apart stay exactly tied).
     """
 
     def __init__(self, PT: sp.csr_matrix, dangling: np.ndarray, alpha: float) -> None:

@@ -386,9 +386,11 @@ def _pageranks(ctx: RankContext, params: Params, queries: Sequence[Query], pers:
 
 
 def pagerank_key(params: Params, digest: bytes) -> str:
-    """What a stored PageRank vector is keyed by besides the index: the graph point, α and
-    the personalization's digest (the iteration's tolerance is fixed)."""
-    return f"{','.join(map(repr, graph_key(params)))}:{float(params['pagerank_alpha'])!r}:{digest.hex()}"
+    """What a stored PageRank vector is keyed by besides the index: how it was computed
+    (``solved``: :func:`~ripmap.rank.pagerank.pagerank`'s solve, whose precision is fixed;
+    vectors iterated by earlier versions are never read back), the graph point, α and the
+    personalization's digest."""
+    return f"solved:{','.join(map(repr, graph_key(params)))}:{float(params['pagerank_alpha'])!r}:{digest.hex()}"
 
 
 def solve_pageranks(ctx: RankContext, params: Params | None, queries: Sequence[Query], *,
