@@ -547,6 +547,11 @@ def test_a_large_graphs_pagerank_is_read_back_for_the_same_question_and_only_the
     assert starts == [True]  # solved from the same question's vector before the edit (another came since)
     with RepoMap(repo, use_cache=False) as rm:
         assert one(rm) == edited  # which does not show: the cold map, scores and all
+    with RepoMap(repo, cache_dir=cdir) as rm:
+        assert one(rm) == edited
+    # the cold map above solved (no start: it has no store); this one read the edited
+    # tree's vector back: kept after the change too
+    assert len(solved) == 5 and starts == [True, False]
 
 
 def test_the_weighted_file_graph_is_read_back_from_the_cache_and_gives_the_same_maps(repo: Path, tmp_path: Path,

@@ -340,10 +340,11 @@ class RepoMap:
                 stored = blobs.load_graph(files)
                 if stored is not None:
                     newest = None  # another index's graph, not needed
-            # PageRank vectors are worth keeping only for a tree seen unchanged before:
-            # right after a change the next map usually follows another change. The
-            # weighted graph is kept after a change too: the next edit in place starts
-            # from it (see GraphData.reweigh), written behind the map
+            # what ranking derives from the graph is worth keeping as the answer only for
+            # a tree seen unchanged before: right after a change the next map usually
+            # follows another change. The weighted graph and the PageRank vectors are kept
+            # after a change too: the next edit in place starts from them (see
+            # GraphData.reweigh and rank.pagerank.pagerank), written behind the map
             settled = keep_weighted = stored is not None
             base = None
             if stored is None:
@@ -368,12 +369,13 @@ class RepoMap:
             git = self._load_git(blobs) if self.use_git else None
             self.timings.git_s = time.perf_counter() - t
             self._ctx = self._new_context(idx, stored.graph, git, keep_derived=settled, file_graph_base=base,
-                                          keep_file_graphs=keep_weighted)
+                                          keep_file_graphs=keep_weighted, keep_pageranks=keep_weighted)
         return self._ctx
 
     def _new_context(self, idx: Index, graph: GraphData, git: GitSignals | None,
                      file_graphs: dict | None = None, lexical_seed=None, keep_derived: bool = False,
-                     file_graph_base=None, keep_file_graphs: bool | None = None) -> RankContext:
+                     file_graph_base=None, keep_file_graphs: bool | None = None,
+                     keep_pageranks: bool | None = None) -> RankContext:
         # discovery's file classes reach ranking as one array (ranking never re-classifies)
         flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
         store = self._blobs(idx.fingerprint)
@@ -383,7 +385,7 @@ class RepoMap:
         return RankContext(graph=graph, git=git, store=store, flags=flags,
                            defs=idx.tags, file_graphs=file_graphs or {}, stamps=idx.stamps, fresh=idx.fresh,
                            lexical_seed=lexical_seed, keep_derived=keep_derived, file_graph_base=file_graph_base,
-                           keep_file_graphs=keep_file_graphs)
+                           keep_file_graphs=keep_file_graphs, keep_pageranks=keep_pageranks)
 
     def refresh_if_stale(self) -> bool:
         """:meth:`refresh` when the tree may have changed; whether anything changed.

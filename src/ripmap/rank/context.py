@@ -118,6 +118,9 @@ class RankContext:
     #: whether the store may be given the weighted graph (None: as ``keep_derived``); after
     #: a change it is kept for the next edit in place to start from
     keep_file_graphs: bool | None = None
+    #: whether the store may be given PageRank vectors (None: as ``keep_derived``); after a
+    #: change they are kept for the next edit's solve to start from
+    keep_pageranks: bool | None = None
     #: after an edit in place: the weighted file graph of the graph patched, per point
     #: (None: not stored), from which only the rows the edit can change are redone
     file_graph_base: Callable[[GraphKey], FileGraph | None] | None = field(default=None, repr=False)
@@ -282,7 +285,8 @@ class RankContext:
         return self.store.load_earlier_pagerank(self.graph, key)
 
     def keep_pagerank(self, key: str, r: np.ndarray) -> None:
-        if self.keep_derived and self.store is not None and hasattr(self.store, "save_pagerank"):
+        keep = self.keep_derived if self.keep_pageranks is None else self.keep_pageranks
+        if keep and self.store is not None and hasattr(self.store, "save_pagerank"):
             self.store.save_pagerank(self.graph, key, r)
 
     def git_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
