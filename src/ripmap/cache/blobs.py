@@ -256,8 +256,8 @@ class BlobStore:
 
     def load_earlier_pagerank(self, graph: GraphData, key: str) -> np.ndarray | None:
         """The PageRank stored last, if it answered the same question (``key``) for an
-        index of as many files, whatever index that was: where the iteration starts after
-        an edit. Only a starting point, so an older index's vector is fine."""
+        index of as many files, whatever index that was: where the solve starts after an
+        edit. Only a starting point, so an older index's vector is fine."""
         if not _worth_storing(graph):
             return None
         got = self.cache.open_newest_blob(PAGERANK, f":{GRAPH_VERSION}.{FILE_GRAPH_VERSION}:{key}")

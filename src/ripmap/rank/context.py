@@ -279,7 +279,7 @@ class RankContext:
 
     def earlier_pagerank(self, key: str) -> np.ndarray | None:
         """The store's last answer to the same PageRank question for a tree of as many
-        files (before an edit), to start the iteration from; or None."""
+        files (before an edit), to start the solve from; or None."""
         if self.store is None or not hasattr(self.store, "load_earlier_pagerank"):
             return None
         return self.store.load_earlier_pagerank(self.graph, key)
