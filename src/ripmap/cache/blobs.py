@@ -248,10 +248,9 @@ class BlobStore:
         if not _worth_storing(graph):
             return None
 
-        v = self._load(_derived_key(PAGERANK, self.fingerprint, key), _decode_pagerank)
-        if v is None or v.shape != (graph.n_files,) or v.dtype != np.float64 or not np.isfinite(v).all():
-            return None
-        v.setflags(write=False)
+        v = _fits(self._load(_derived_key(PAGERANK, self.fingerprint, key), _decode_pagerank), graph)
+        if v is not None:
+            v.setflags(write=False)
         return v
 
     def load_earlier_pagerank(self, graph: GraphData, key: str) -> np.ndarray | None:
@@ -265,10 +264,9 @@ class BlobStore:
             return None
         with got[1] as fh:
             try:
-                v = _decode_pagerank(fh)
+                return _fits(_decode_pagerank(fh), graph)
             except Exception:
                 return None
-        return v if v.shape == (graph.n_files,) and v.dtype == np.float64 and np.isfinite(v).all() else None
 
     def save_pagerank(self, graph: GraphData, key: str, r: np.ndarray) -> None:
         if _worth_storing(graph):
@@ -318,6 +316,13 @@ def _decode_pagerank(fh) -> np.ndarray:
         if int(z["version"]) != FILE_GRAPH_VERSION:
             raise ValueError("PageRank blob of another version")
         return z["r"]
+
+
+def _fits(v: np.ndarray | None, graph: GraphData) -> np.ndarray | None:
+    """A decoded PageRank vector if it is finite floats, one per file of ``graph``."""
+    if v is None or v.shape != (graph.n_files,) or v.dtype != np.float64 or not np.isfinite(v).all():
+        return None
+    return v
 
 
 def _derived_key(kind: str, fingerprint: str, rest: str) -> str:

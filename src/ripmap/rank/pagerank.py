@@ -44,8 +44,8 @@ def pagerank(W: sp.csr_matrix, personalization: np.ndarray | None = None, *, alp
     99), and four orders of magnitude closer to the answer. So where it starts no
     longer shows in the result: ``start`` (the answer to the same question before an
     edit) saves products (70k files, one edit: 31 against 67) and gives the same vector.
-    Should the solve fail,
-    power iteration (to ``tol``, at most ``max_iter`` steps) answers instead.
+    Should the solve fail, power iteration (to ``tol``, at most ``max_iter`` steps)
+    answers instead.
     """
     n = W.shape[0]
     if n == 0:
@@ -127,16 +127,17 @@ def _bicgstab(A, b: np.ndarray, x: np.ndarray, stop: float, max_iter: int) -> np
     modules importing each other did)."""
     with np.errstate(all="ignore"):
         r = b - A(x)
-        if np.linalg.norm(r) <= stop:
+        rn = float(np.linalg.norm(r))
+        if rn <= stop:
             return x
         shadow = np.random.default_rng(_SHADOW_SEED).standard_normal(b.size)
         scale = float(np.linalg.norm(shadow))
-        limit = _DIVERGED * max(float(np.linalg.norm(r)), stop)
+        limit = _DIVERGED * max(rn, stop)
         rho = alpha = omega = 1.0
         v = d = np.zeros_like(b)
         for _ in range(max_iter):
             rho_next = float(shadow @ r)
-            if abs(rho_next) <= _BREAKDOWN * scale * float(np.linalg.norm(r)) or omega == 0.0:
+            if abs(rho_next) <= _BREAKDOWN * scale * rn or omega == 0.0:
                 return None
             d = r + (rho_next / rho) * (alpha / omega) * (d - omega * v)
             rho = rho_next

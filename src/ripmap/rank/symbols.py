@@ -179,6 +179,8 @@ SYMBOL_LEXICAL_WEIGHT = 2.0  # a file's best lexical match to the focus gets up 
 #: definitions of the fit corpus' commits: 67% in the longer half of their file's). Chosen
 #: with ``bench/symbols.py`` on ``bench/corpus/fit.toml`` (README, "Which definitions").
 SYMBOL_SPAN_POWER = 0.5
+#: A definition the focus names comes first in its file (``bench/symbols.py`` variant
+#: ``named-not-first`` turns it off to compare).
 NAMED_FIRST = 1
 
 
@@ -212,13 +214,14 @@ def rank_symbols(ctx: RankContext, params: Params, file_scores: np.ndarray,
     boost_ident = params["boost_mentioned_ident"]
     if name_strength is not None:  # the user's identifiers (exact 1.0, case-insensitive less)
         st = np.where(has, name_strength[np.where(has, table.name_idx, 0)], 0.0)
-        share = share * np.where(st > 0, 1.0 + (boost_ident - 1.0) * st, 1.0)
-        if NAMED_FIRST and (st > 0).any():
+        named = st > 0
+        share = share * np.where(named, 1.0 + (boost_ident - 1.0) * st, 1.0)
+        if NAMED_FIRST and named.any():
             # a definition the user named leads its file, however short it is (a one-line
             # `readUtf8Line()` behind a 40-line `copyTo`): its share is raised to the
             # file's largest times its strength, so exact names come first
             top = np.repeat(np.maximum.reduceat(share, table.starts), counts)
-            share = np.where(st > 0, np.maximum(share, top * (1.0 + st)), share)
+            share = np.where(named, np.maximum(share, top * (1.0 + st)), share)
     if chunk_lex is not None and chunk_lex.shape == (n,) and chunk_lex.any():
         # the lexical index's chunks are the same definitions in the same order
         cmx = np.repeat(np.maximum.reduceat(chunk_lex, table.starts), counts)
