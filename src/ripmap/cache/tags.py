@@ -176,6 +176,17 @@ _SCHEMA = (
 _TABLES = frozenset({"meta", "files", "blobs"})
 
 
+def _stamps(joined: tuple | None) -> dict[str, tuple[int, int]]:
+    """rel → (size, mtime_ns) from one row of ``group_concat`` lists (rels joined by NUL,
+    which no path holds; the numbers by commas), as :meth:`TagCache.known_files` reads them."""
+    if not joined or joined[0] is None:
+        return {}
+    rels, sizes, mtimes = joined[0].split("\0"), joined[1].split(","), joined[2].split(",")
+    if not len(rels) == len(sizes) == len(mtimes):
+        return {}  # cannot happen (one aggregate pass); never trust a misaligned answer
+    return dict(zip(rels, zip(map(int, sizes), map(int, mtimes))))
+
+
 class TagCache(SqliteStore):
     """Tags per file of one repository, persisted in SQLite. See the module docs.
 
@@ -300,8 +311,13 @@ class TagCache(SqliteStore):
         try:
             with self._using() as conn:
                 if rels is None:
-                    rows = self._retry(lambda: conn.execute(
-                        "SELECT rel, size, mtime_ns FROM files WHERE parser = ?", (self._version_key,)).fetchall())
+                    # one row of three lists, not a row per file: every row fetched takes the
+                    # GIL back, and with another thread busy (the index, discovery) 70,000
+                    # rows took 1.1-1.4 s instead of 0.1-0.2 s; the lists are built in SQLite
+                    joined = self._retry(lambda: conn.execute(
+                        "SELECT group_concat(rel, char(0)), group_concat(size), group_concat(mtime_ns) "
+                        "FROM files WHERE parser = ?", (self._version_key,)).fetchone())
+                    return _stamps(joined)
                 else:
                     rows = []
                     for part in _chunks([r for r in rels if _utf8_ok(r)]):
