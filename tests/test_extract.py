@@ -1248,13 +1248,28 @@ def _children(block: list[tuple[int, str]], head: str) -> list[str]:
     return out
 
 
+def test_a_declaration_without_a_body_is_not_drawn_as_a_container(tmp_path):
+    """A colon after a container says its members may follow; `mod cmd;`, a unit struct
+    and a one-line type alias have none, so they print without one."""
+    rust = (b"mod cmd;\npub mod client;\npub struct Marker;\npub type Id = u64;\n"
+            b"pub struct Point {\n    x: i32,\n}\nmod inline {\n    pub fn f() {}\n}\n")
+    go = b"package p\n\ntype ID int\n\ntype Box struct {\n\tv int\n}\n"
+    text = _map_repo(tmp_path, {"src/lib.rs": rust, "p/p.go": go})
+    lines = {s for _d, s in _block(text, "src/lib.rs")}
+    assert {"mod cmd", "pub mod client", "pub struct Marker", "pub type Id = u64"} <= lines, lines
+    assert {"pub struct Point:", "mod inline:"} <= lines, lines
+    go_lines = {s for _d, s in _block(text, "p/p.go")}
+    assert "type ID int" in go_lines and not any(s.startswith("type ID int:") for s in go_lines), go_lines
+    assert any(s.startswith("type Box") and s.endswith(":") for s in go_lines), go_lines
+
+
 def test_rendered_rust_methods_nest_under_their_impl_blocks(tmp_path):
     text = _map_repo(tmp_path, {"src/lib.rs": RUST_IMPLS})
     block = _block(text, "src/lib.rs")
     top = [s for d, s in block if d == 1]
     lookup = "fn lookup(&self, key: &str) -> u32"
     assert _children(block, "impl Cache:") == ["pub fn new() -> Self"]
-    assert _children(block, "impl Store for Cache:") == ["type Error = String:", lookup]
+    assert _children(block, "impl Store for Cache:") == ["type Error = String", lookup]  # an alias: no body, no colon
     assert _children(block, "impl<'a, S: Store> Store for &'a mut S:") == [lookup]
     assert _children(block, "pub trait Store:") == [lookup]
     assert _children(block, "impl super::Store for Lossy:") == ["fn lookup(&self, _key: &str) -> u32"]

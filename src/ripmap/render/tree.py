@@ -63,10 +63,19 @@ def _group(t: Tag) -> int:
 
 
 def sig_line(t: Tag) -> str:
+    """The definition's line in a map. A container ends with ``:`` (its members may
+    follow), unless it is a one-line declaration with no body to hold any: Rust's
+    ``mod cmd;`` and ``struct Marker;``, a type alias (``type ID int``, ``type A = B``).
+    A one-line class keeps it: in Python (``class Proxy(Base): ...``) it is the syntax."""
     sig = t.signature or t.name
-    if t.kind in CONTAINERS and not sig.endswith(":"):
+    if t.kind in CONTAINERS and not sig.endswith(":") and not _bodiless(t):
         return sig + ":"
     return sig
+
+
+def _bodiless(t: Tag) -> bool:
+    return (t.kind != "class" and t.end_line is not None and t.end_line <= t.line
+            and not (t.signature or "").rstrip().endswith("{"))
 
 
 _OWNER_KINDS = frozenset({"class", "interface", "struct", "trait", "impl", "enum", "type"})
