@@ -98,11 +98,12 @@ def test_a_small_trees_kept_map_never_imports_scipy(tmp_path: Path, monkeypatch)
     assert _python(run, tmp_path) == "0 True"  # changed: drawn again
 
 
-@pytest.mark.parametrize("threshold, reads_ahead", [(5000, False), (1, True)])
-def test_a_kept_map_reads_the_stored_graph_ahead_only_on_a_big_tree(tmp_path: Path, monkeypatch, threshold: int,
-                                                                   reads_ahead: bool) -> None:
-    """A hit on a small tree starts no reading of what a miss would rank with (that would
-    decode the stored graph: scipy, for nothing); on a big one it does, beside the listing."""
+@pytest.mark.parametrize("threshold, big", [(5000, False), (1, True)])
+def test_a_kept_map_reads_the_stored_graph_only_on_a_big_trees_miss(tmp_path: Path, monkeypatch, threshold: int,
+                                                                    big: bool) -> None:
+    """A hit never starts reading what a miss would rank with (decoding the stored graph
+    imports scipy and holds the GIL against the listing); a big tree reads the cache's
+    stamps beside its listing, and on a miss starts reading the graph at once."""
     import ripmap.api as api
     from ripmap.api import RepoMap
 
@@ -118,5 +119,11 @@ def test_a_kept_map_reads_the_stored_graph_ahead_only_on_a_big_tree(tmp_path: Pa
     with RepoMap(root, cache_dir=cache) as rm:
         key = rm.map_key(tokens=512)
         assert rm.kept_map(key) is not None
-        assert (rm._graph_ahead is not None) is reads_ahead
-        assert (rm._known_ahead is not None) is reads_ahead
+        assert rm._graph_ahead is None
+        assert (rm._known_ahead is not None) is big
+    (root / "pkg" / "extra.py").write_text("def extra():\n    return 1\n")
+    _settle(root)
+    with RepoMap(root, cache_dir=cache) as rm:
+        assert rm.kept_map(rm.map_key(tokens=512)) is None
+        assert (rm._graph_ahead is not None) is big
+        assert (rm._known_ahead is not None) is big

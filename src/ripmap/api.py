@@ -727,15 +727,17 @@ class RepoMap:
         got = self._blobs("").load_map(key)
         if got is None:
             return None
-        # what a miss ranks with is read beside the listing all the same on a big tree:
-        # after a change that saves more (1.2 s of an added file's 6.5 on the 70k tree) than
-        # it costs a hit (0.4 s of 2.2). A small tree's hit saves its whole ranking stack
-        # instead: no stored graph is decoded, so scipy is never imported (0.2-0.4 s of a
-        # 0.7 s run), and a miss reads what it needs itself in a blink
+        # On a big tree the cache's stamps, which a miss checks the tree against, are read
+        # beside the listing. The stored graph is read only once the listing tells a miss
+        # (beside the index's own work then): read beside the listing, its decoding (and
+        # scipy's import) held the GIL against it, and a hit on the 70k tree took 2.16 s
+        # instead of 1.79 (median of 6, alternating), while a miss gained nothing
+        # measurable. A small tree's hit never decodes a graph, so never imports scipy
+        # (0.2-0.4 s of a 0.7 s run), and its miss reads what it needs in a blink.
         drawn = got.get("map")
         size = drawn.get("files_total") if isinstance(drawn, dict) else None
-        if not isinstance(size, int) or size >= READ_AHEAD_MIN_FILES:
-            self._read_ahead(weighs_words=self._asked_words)
+        big = not isinstance(size, int) or size >= READ_AHEAD_MIN_FILES
+        if big:
             self._known_ahead = _ReadAhead(self.cache.known_files)  # what the index checks stamps against
         head = _ReadAhead(functools.partial(git_head, self.root)) if self.use_git else None
         listing = self._listing = list_files(self.root, self.config, language_of=languages.language_for_path,
@@ -743,6 +745,8 @@ class RepoMap:
         self._head_seen = head.result() if head is not None else None
         if (got.get("listing") != listing.fingerprint() or got.get("head") != self._head_seen
                 or _racy(max(listing.mtimes, default=0))):
+            if big:
+                self._read_ahead(weighs_words=self._asked_words)
             return None
         try:
             fields, said = dict(got["map"]), list(got["warnings"])
