@@ -830,6 +830,60 @@ def test_csharp_generic_and_qualified_base_references():
     assert not [t for t in _refs(tags) if "<" in t.name or "." in t.name]
 
 
+_CSHARP_API = b"""namespace Demo {
+public record Person(string Name);
+public struct Point { public int X; }
+public enum Color { Red, Green }
+public delegate void Handler(int code);
+public class LoggerConfiguration : Base {
+    private readonly int _count = 1;
+    public const int Limit = 8;
+    public LoggerConfiguration(int level) { Configure(level); var w = new Widget(); }
+    public SinkConfiguration WriteTo { get; internal set; }
+    public SettingsConfiguration ReadFrom => new(this);
+    public event Handler Changed;
+    public Logger CreateLogger(Gadget gadget) {
+        var options = Helper.Make(gadget);
+        Log.Logger.Write(Color.Red, options.Level);
+        return Parse<Logger>(options);
+    }
+}
+}
+"""
+
+
+def test_csharp_members_types_and_plain_calls_are_tagged():
+    """The shipped C# query defines classes, interfaces, methods and namespaces and
+    references only `x.Method()`; a C# API is mostly properties, and most calls are
+    plain. Ours adds them (``csharp-extra.scm``)."""
+    tags, notes = extract_tags(_CSHARP_API, "c_sharp")
+    assert notes == []
+    kinds = {(t.name, t.kind) for t in _defs(tags)}
+    assert {("Person", "class"), ("Point", "struct"), ("Color", "enum"), ("Handler", "type"),
+            ("LoggerConfiguration", "method"), ("WriteTo", "property"), ("ReadFrom", "property"),
+            ("Changed", "property"), ("Limit", "field"), ("X", "field"), ("Red", "constant")} <= kinds, kinds
+    assert "_count" not in {t.name for t in _defs(tags)}  # private state: not the API a map shows
+    assert _one_def(tags, "ReadFrom").parent == "LoggerConfiguration"
+    refs = {(t.name, t.kind) for t in _refs(tags)}
+    assert {("Configure", "call"), ("Parse", "call"), ("Make", "call"), ("Write", "call")} <= refs, refs
+    assert {("Widget", "class"), ("Gadget", "type"), ("SinkConfiguration", "type"), ("Logger", "type")} <= refs, refs
+    names = {t.name for t in _refs(tags)}
+    assert {"Helper", "Log", "Level"} <= names  # a static type read from, a member read
+    assert "options" not in names and "gadget" not in names  # camelCase locals are not references
+
+
+def test_preprocessor_lines_are_no_part_of_a_signature():
+    cs = (b"public sealed class Logger : ILogger, IDisposable\n#if FEATURE_ASYNC\n    , IAsyncDisposable\n"
+          b"#endif\n{\n    public void Write() { }\n}\n")
+    tags, _ = extract_tags(cs, "c_sharp")
+    assert _one_def(tags, "Logger").signature == "public sealed class Logger : ILogger, IDisposable, IAsyncDisposable"
+    c = b"int sum(int a,\n#ifdef WITH_B\n        int b,\n#endif\n        int c) { return a + c; }\n"
+    tags, _ = extract_tags(c, "c")
+    assert _one_def(tags, "sum").signature == "int sum(int a, int b, int c)"
+    py = b"def f(a,  # why\n      b):\n    pass\n"
+    assert _one_def(extract_tags(py, "python")[0], "f").signature == "def f(a, b)"
+
+
 def test_kind_ids_remembered_for_a_freed_grammar_are_not_used_for_another():
     """A grammar object's id can be reused by another grammar once the first is freed;
     the C# test above then saw ``Base<Item>`` whole now and then (the kind ids of the

@@ -101,6 +101,17 @@ def _sig_start(data: bytes, node) -> int:
 _COMMENT_MARK = re.compile(rb"#|//|/\*|--|\(\*|\{-")
 
 
+#: A preprocessor line inside a header (C#'s ``class Logger : IDisposable`` then ``#if
+#: FEATURE`` ``, IAsyncDisposable`` ``#endif``; C's ``#ifdef`` in a parameter list): no part of
+#: the declaration, and one line of the signature would hold it between the names
+_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(?:if|ifdef|ifndef|elif|else|endif|define|undef|pragma|region|endregion"
+                        rb"|nullable|line|error|warning)\b[^\n]*", re.M)
+
+
+def _blank(m: re.Match) -> bytes:
+    return b" " * (m.end() - m.start())  # the same length: byte offsets stay put
+
+
 def _header_text(data: bytes, node, begin: int, stop: int) -> str:
     """``data[begin:stop]`` (a part of ``node``) decoded, without the comments in it.
 
@@ -111,6 +122,9 @@ def _header_text(data: bytes, node, begin: int, stop: int) -> str:
     raw = data[begin:stop]
     if _COMMENT_MARK.search(raw) is None:
         return raw.decode("utf-8", "replace")
+    if _DIRECTIVE.search(raw) is not None:
+        text = _header_text(data[:begin] + _DIRECTIVE.sub(_blank, raw) + data[stop:], node, begin, stop)
+        return re.sub(r"\s+(?=[,)\]])", "", text)  # `IDisposable\n, IAsyncDisposable`: one list
     spans = _comment_spans(node, begin, stop)
     if not spans:
         return raw.decode("utf-8", "replace")
