@@ -872,6 +872,19 @@ def test_csharp_members_types_and_plain_calls_are_tagged():
     assert "options" not in names and "gadget" not in names  # camelCase locals are not references
 
 
+def test_php_enums_and_class_constants_are_definitions():
+    """The shipped PHP query misses PHP 8.1 enums and class constants (``php-extra.scm``)."""
+    src = (b"<?php\nnamespace App;\nenum Suit: string { case Hearts = 'H'; case Spades = 'S'; }\n"
+           b"final class Handler {\n    public const LIMIT = 3;\n    private const A = 1, B = 2;\n"
+           b"    public function handle(): int { return self::LIMIT; }\n}\n")
+    tags, notes = extract_tags(src, "php")
+    assert notes == []
+    defs = {(t.name, t.kind) for t in _defs(tags)}
+    assert {("Suit", "enum"), ("Hearts", "constant"), ("Spades", "constant"), ("LIMIT", "constant"),
+            ("A", "constant"), ("B", "constant"), ("Handler", "class"), ("handle", "method")} <= defs, defs
+    assert _one_def(tags, "Hearts").parent == "Suit" and _one_def(tags, "LIMIT").parent == "Handler"
+
+
 def test_preprocessor_lines_are_no_part_of_a_signature():
     cs = (b"public sealed class Logger : ILogger, IDisposable\n#if FEATURE_ASYNC\n    , IAsyncDisposable\n"
           b"#endif\n{\n    public void Write() { }\n}\n")
