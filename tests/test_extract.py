@@ -885,6 +885,23 @@ def test_php_enums_and_class_constants_are_definitions():
     assert _one_def(tags, "Hearts").parent == "Suit" and _one_def(tags, "LIMIT").parent == "Handler"
 
 
+def test_scala_method_calls_member_reads_and_types_are_references():
+    """The shipped Scala query references plain calls, `new T` and `extends T` only; most
+    Scala calls are on a value (``scala-extra.scm``)."""
+    src = (b"object Encoder {\n"
+           b"  def instance[A](f: A => Json): Encoder[A] = Json.fromString(x).mapObject(f).noSpaces\n"
+           b"  val decoder: Option[Decoder[Int]] = None\n"
+           b"  def run(c: Cursor): Result = c.downField(key).as[Int]\n}\n"
+           b"case class Person(name: String, age: Age)\n")
+    tags, notes = extract_tags(src, "scala")
+    assert notes == []
+    refs = {(t.name, t.kind) for t in _refs(tags)}
+    assert {("fromString", "call"), ("mapObject", "call"), ("downField", "call"),
+            ("Json", "member"), ("Encoder", "type"), ("Decoder", "type"), ("Option", "type"), ("Cursor", "type"),
+            ("Result", "type"), ("Age", "type")} <= refs, refs
+    assert "c" not in {t.name for t in _refs(tags)}  # a value a member is read from is no reference
+
+
 def test_preprocessor_lines_are_no_part_of_a_signature():
     cs = (b"public sealed class Logger : ILogger, IDisposable\n#if FEATURE_ASYNC\n    , IAsyncDisposable\n"
           b"#endif\n{\n    public void Write() { }\n}\n")
