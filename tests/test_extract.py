@@ -1347,6 +1347,13 @@ def test_a_declaration_without_a_body_is_not_drawn_as_a_container(tmp_path):
     assert any(s.startswith("type Box") and s.endswith(":") for s in go_lines), go_lines
 
 
+def test_a_one_line_body_that_holds_shown_members_keeps_its_colon(tmp_path):
+    cs = b"namespace N {\npublic enum Color { Red, Green }\npublic class P { public Color Paint() { return Color.Red; } }\n}\n"
+    block = _block(_map_repo(tmp_path, {"src/a.cs": cs}), "src/a.cs")
+    assert sorted(_children(block, "public enum Color:")) == ["Green", "Red"], block
+    assert "public enum Color" not in {s for _d, s in block}
+
+
 def test_rendered_rust_methods_nest_under_their_impl_blocks(tmp_path):
     text = _map_repo(tmp_path, {"src/lib.rs": RUST_IMPLS})
     block = _block(text, "src/lib.rs")

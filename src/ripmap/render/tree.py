@@ -196,7 +196,11 @@ def render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Style
         stack = [(t, depth) for t in reversed(children.get(key, ()))]
         while stack:
             t, d = stack.pop()
-            lines.append("  " * d + color(t, sig_line(t)))
+            kids = children.get((t.line, t.name), ())
+            line = sig_line(t)
+            if kids and t.kind in CONTAINERS and not line.endswith(":"):
+                line += ":"  # a one-line body that holds members after all: `enum Color { Red, Green }`
+            lines.append("  " * d + color(t, line))
             shown = b.calls.get((t.line, t.name))
             if shown:
                 totals = total_calls.get((t.line, t.name), {})
@@ -205,7 +209,7 @@ def render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Style
                     if edges:
                         text = call_line(direction, edges, b.path, totals.get(direction, len(edges)))
                         lines.append("  " * (d + 1) + style.dim(text))
-            stack.extend((c, d + 1) for c in reversed(children.get((t.line, t.name), ())))
+            stack.extend((c, d + 1) for c in reversed(kids))
 
     def emit_names(key, depth: int) -> None:
         # frames: (the level's remaining definitions, its depth, its leaves); a level's
