@@ -136,9 +136,9 @@ def test_the_shipped_corpus_lists_share_no_repository(monkeypatch):
     monkeypatch.setenv("RIPMAP_CORPUS", "/nonexistent")
     here = Path(__file__).resolve().parents[1] / "bench" / "corpus"
     seen: dict[str, str] = {}
-    for name in ("fit.toml", "eval.toml", "fresh.toml"):
+    for name in ("fit.toml", "eval.toml", "fresh.toml", "languages.toml"):
         for spec in load_corpus(here / name):
             key = (spec.url or spec.name).lower().rstrip("/")
             assert key not in seen, f"{key} is in both {seen[key]} and {name}"
             seen[key] = name
-    assert len(seen) == 11 + 17 + 6
+    assert len(seen) == 11 + 17 + 6 + 8
