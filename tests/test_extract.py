@@ -885,7 +885,7 @@ def test_php_enums_and_class_constants_are_definitions():
     assert _one_def(tags, "Hearts").parent == "Suit" and _one_def(tags, "LIMIT").parent == "Handler"
 
 
-def test_scala_method_calls_member_reads_and_types_are_references():
+def test_scala_method_calls_objects_read_from_and_types_are_references():
     """The shipped Scala query references plain calls, `new T` and `extends T` only; most
     Scala calls are on a value (``scala-extra.scm``)."""
     src = (b"object Encoder {\n"

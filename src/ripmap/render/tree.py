@@ -62,13 +62,15 @@ def _group(t: Tag) -> int:
     return 2
 
 
-def sig_line(t: Tag) -> str:
+def sig_line(t: Tag, holds: bool = False) -> str:
     """The definition's line in a map. A container ends with ``:`` (its members may
     follow), unless it is a one-line declaration with no body to hold any: Rust's
     ``mod cmd;`` and ``struct Marker;``, a type alias (``type ID int``, ``type A = B``).
-    A one-line class keeps it: in Python (``class Proxy(Base): ...``) it is the syntax."""
+    A one-line class keeps it: in Python (``class Proxy(Base): ...``) it is the syntax;
+    and so does one the map shows members under (``holds``: Go's ``type Kind int`` with
+    its methods, C#'s ``enum Color { Red, Green }``)."""
     sig = t.signature or t.name
-    if t.kind in CONTAINERS and not sig.endswith(":") and not _bodiless(t):
+    if t.kind in CONTAINERS and not sig.endswith(":") and (holds or not _bodiless(t)):
         return sig + ":"
     return sig
 
@@ -197,10 +199,7 @@ def render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Style
         while stack:
             t, d = stack.pop()
             kids = children.get((t.line, t.name), ())
-            line = sig_line(t)
-            if kids and t.kind in CONTAINERS and not line.endswith(":"):
-                line += ":"  # a one-line body that holds members after all: `enum Color { Red, Green }`
-            lines.append("  " * d + color(t, line))
+            lines.append("  " * d + color(t, sig_line(t, holds=bool(kids))))
             shown = b.calls.get((t.line, t.name))
             if shown:
                 totals = total_calls.get((t.line, t.name), {})

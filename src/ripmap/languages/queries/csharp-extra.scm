@@ -42,7 +42,6 @@
 (parameter type: (identifier) @name) @reference.type
 (method_declaration returns: (identifier) @name) @reference.type
 (property_declaration type: (identifier) @name) @reference.type
-(variable_declaration type: (generic_name (identifier) @name)) @reference.type
 (type_argument_list (identifier) @name) @reference.type
 (generic_name (identifier) @name) @reference.type
 (object_creation_expression type: (generic_name (identifier) @name)) @reference.class
