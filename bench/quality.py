@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -68,6 +69,31 @@ def repos_and_cache(ap: argparse.ArgumentParser, a: argparse.Namespace, bench: s
         ap.error("give repositories or --corpus")
     cache = Path(a.cache_dir or os.environ.get("RIPMAP_BENCH_CACHE") or tempfile.mkdtemp(prefix=f"ripmap-{bench}-"))
     return repos, cache
+
+
+def measure_each(repos: list[Path], measure: Callable[[Path], list[dict]]) -> tuple[list[dict], list[str]]:
+    """Every repository's rows, and a line per repository that could not be measured (a
+    mirror whose snapshot cannot be checked out, a path that is no repository): it is
+    skipped with that line on stderr, so one bad entry does not end a corpus run after an
+    hour, and the report names what it left out."""
+    from ripmap.errors import RipmapError, UsageError
+
+    rows: list[dict] = []
+    skipped: list[str] = []
+    for repo in repos:
+        try:
+            rows.extend(measure(repo.resolve()))
+        except UsageError:
+            raise
+        except RipmapError as e:
+            print(f"{repo.name}: skipped: {e}", file=sys.stderr)
+            skipped.append(f"{repo.name} ({e})")
+    return rows, skipped
+
+
+def skipped_note(skipped: list[str]) -> str:
+    """The report's line on the repositories a run left out ("" when none was)."""
+    return f"\nNot measured ({len(skipped)}): " + "; ".join(skipped) if skipped else ""
 
 
 def measure_repo(repo: Path, params: Params, tasks: tuple[str, ...], args, cache: Path) -> list[dict]:
@@ -193,13 +219,13 @@ def main() -> None:
         return
     params = resolve_params(a.preset, a.params)  # the front ends' rule: the file's values over the preset's
     repos, cache = repos_and_cache(ap, a, "quality")
-    rows: list[dict] = []
-    for repo in repos:
-        rows.extend(measure_repo(repo.resolve(), params, tasks, a, cache))
+    rows, skipped = measure_each(repos, lambda repo: measure_repo(repo, params, tasks, a, cache))
     if a.json:
         Path(a.json).write_text(json.dumps(rows))
     if rows:
-        print(report(rows, tasks, a.n_boot))
+        print(report(rows, tasks, a.n_boot) + skipped_note(skipped))
+    elif skipped:
+        raise SystemExit(f"quality.py: no repository could be measured ({len(skipped)} skipped)")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import repos_and_cache  # noqa: E402
+from quality import measure_each, repos_and_cache, skipped_note  # noqa: E402
 from ripmap import RepoMap, languages  # noqa: E402
 from ripmap.extract import extract_tags  # noqa: E402
 from ripmap.index import definitions  # noqa: E402
@@ -249,12 +249,12 @@ def main() -> None:
             setattr(symbol_rank, k[6:], v)
     a.params = Params().replace(**{k[6:]: v for k, v in variant.items() if k.startswith("param:")})
     repos, cache = repos_and_cache(ap, a, "symbols")
-    rows: list[dict] = []
-    for repo in repos:
-        rows.extend(measure_repo(repo.resolve(), a, cache))
+    rows, skipped = measure_each(repos, lambda repo: measure_repo(repo, a, cache))
+    if not rows and skipped:
+        raise SystemExit(f"symbols.py: no repository could be measured ({len(skipped)} skipped)")
     if a.json:
         Path(a.json).write_text(json.dumps(rows))
-    print(report(rows, a.tasks))
+    print(report(rows, a.tasks) + skipped_note(skipped))
     if a.against:
         print("\n" + paired(rows, json.loads(Path(a.against).read_text()), a.tasks))
 
