@@ -141,4 +141,4 @@ def test_the_shipped_corpus_lists_share_no_repository(monkeypatch):
             key = (spec.url or spec.name).lower().rstrip("/")
             assert key not in seen, f"{key} is in both {seen[key]} and {name}"
             seen[key] = name
-    assert len(seen) == 11 + 17 + 6 + 8
+    assert len(seen) == 11 + 17 + 6 + 10
