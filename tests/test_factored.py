@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from fixtures_rank import init_repo, make_rich_repo
 from planted import make_planted_repo
 from ripmap.api import RepoMap
+from ripmap.cache.arrays import load_arrays, save_arrays
 from ripmap.cache.blobs import BlobStore, StoredGraph, decode_graph, encode_graph
 from ripmap.cache.null import NullCache
 from ripmap.extract.tags import Tag
@@ -232,11 +233,11 @@ def test_a_stored_graph_of_another_version_or_with_bad_counts_is_rebuilt(tmp_pat
     blob = encode_graph(StoredGraph(g))
 
     def rewritten(**change) -> bytes:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        with load_arrays(blob) as z:
             arrays = {k: z[k] for k in z.files}
         arrays.update(change)
         buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        save_arrays(buf, **arrays)
         return buf.getvalue()
 
     root = tmp_path / "r"

@@ -32,8 +32,10 @@ personalization): the same question on an unchanged tree reads 0.5 MB instead of
 hundred iterations over the factors.
 (The tokenizer's vocabulary is a file of its own: :mod:`ripmap.cache.vocab`.)
 
-Every codec is numpy ``.npz`` without pickles, so loading a tampered cache cannot run
-code, and carries a version: a blob that does not decode, or was written for other
+Every codec is numpy arrays without pickles (``.npy`` records one after another, see
+:mod:`ripmap.cache.arrays`, whose reads let the GIL go once per array; the small git
+signals are a compressed ``.npz``), so loading a tampered cache cannot run code, and each
+carries a version: a blob that does not decode, or was written for other
 files, is a miss and is rebuilt, never trusted.
 """
 from __future__ import annotations
@@ -50,6 +52,7 @@ from ..gitinfo import GitSignals
 from ..graph import GRAPH_VERSION, DefRows, GraphData, GraphRows
 from ..rank.edges import FileGraph
 from ..rank.lexical import CHUNK_FIELDS, FILE_FIELDS, INDEX_VERSION, LexicalCounts, LexicalIndex
+from .arrays import load_arrays, save_arrays
 from .protocol import DEFAULT_BLOBS_PER_PREFIX, Cache
 
 #: the key prefixes (the store keeps the newest two blobs of each)
@@ -271,7 +274,7 @@ class BlobStore:
     def save_pagerank(self, graph: GraphData, key: str, r: np.ndarray) -> None:
         if _worth_storing(graph):
             buf = io.BytesIO()
-            np.savez(buf, version=np.array(FILE_GRAPH_VERSION), r=np.asarray(r, dtype=np.float64))
+            save_arrays(buf, version=np.array(FILE_GRAPH_VERSION), r=np.asarray(r, dtype=np.float64))
             self._put(_derived_key(PAGERANK, self.fingerprint, key), buf.getvalue(), keep=PAGERANK_KEEP)
 
     # -- a printed map (keyed by a digest of everything it is drawn from) ---------------
@@ -312,7 +315,7 @@ def _git_key(head: str, until: str | None) -> str:
 
 
 def _decode_pagerank(fh) -> np.ndarray:
-    with np.load(fh, allow_pickle=False) as z:
+    with load_arrays(fh) as z:
         if int(z["version"]) != FILE_GRAPH_VERSION:
             raise ValueError("PageRank blob of another version")
         return z["r"]
@@ -343,7 +346,7 @@ def _worth_storing(graph: GraphData) -> bool:
 # -- codecs ---------------------------------------------------------------------------
 
 def encode_graph(stored: StoredGraph) -> bytes:
-    """The graph's matrices, rows, referrer counts and stamps as ``.npz`` bytes."""
+    """The graph's matrices, rows, referrer counts and stamps as bytes (see :mod:`.arrays`)."""
     buf = io.BytesIO()
     write_graph(stored, buf)
     return buf.getvalue()
@@ -380,14 +383,14 @@ def write_graph(stored: StoredGraph, buf: BinaryIO) -> None:
                           defs_nkinds=np.array(len(d.kinds)), def_names=g.def_names)
     if stored.stamps is not None:
         arrays["stamps"] = np.asarray(stored.stamps, dtype=np.int64)
-    np.savez(buf, version=np.array(GRAPH_VERSION), **arrays,
-             files=_text(g.files, "\n"), names=_text(g.names, "\n"))
+    save_arrays(buf, version=np.array(GRAPH_VERSION), **arrays,
+                files=_text(g.files, "\n"), names=_text(g.names, "\n"))
 
 
 def decode_graph(b: bytes | BinaryIO) -> StoredGraph:
     """Inverse of :func:`encode_graph` (bytes, or a binary file read as it goes);
     ``ValueError`` for another graph version."""
-    with np.load(_readable(b), allow_pickle=False) as z:
+    with load_arrays(b) as z:
         if str(z["version"]) != GRAPH_VERSION:
             raise ValueError("graph cache version mismatch")
         files = _text_from(z["files"], "\n")
@@ -452,18 +455,18 @@ def _def_rows(z, n_strs: int, n_files: int, n_names: int) -> tuple[DefRows | Non
 
 
 def write_file_graph(W: FileGraph, buf: BinaryIO) -> None:
-    """A weighted file graph's factors, row sums and referrer counts as ``.npz``."""
+    """A weighted file graph's factors, row sums and referrer counts (see :mod:`.arrays`)."""
     arrays: dict[str, np.ndarray] = {}
     for name in ("Rw", "Dw", "Wi"):
         arrays.update(_csr_arrays(name, getattr(W, name)))
-    np.savez(buf, version=np.array(FILE_GRAPH_VERSION), out=np.asarray(W.out, dtype=np.float64),
-             referrers=np.asarray(W.referrers), **arrays)
+    save_arrays(buf, version=np.array(FILE_GRAPH_VERSION), out=np.asarray(W.out, dtype=np.float64),
+                referrers=np.asarray(W.referrers), **arrays)
 
 
 def decode_file_graph(b: bytes | BinaryIO) -> FileGraph:
     """Inverse of :func:`write_file_graph`; ``ValueError`` for another version or
     factors that do not fit together."""
-    with np.load(_readable(b), allow_pickle=False) as z:
+    with load_arrays(b) as z:
         if int(z["version"]) != FILE_GRAPH_VERSION:
             raise ValueError("weighted file graph blob of another version")
         Rw, Dw, Wi = (_csr_from(z, name) for name in ("Rw", "Dw", "Wi"))
@@ -517,7 +520,7 @@ def decode_git(blob: bytes) -> GitSignals:
 
 def encode_lexical(lx: LexicalIndex) -> bytes:
     """The lexical index (its term counts, document frequencies and file stamps) as
-    ``.npz`` bytes."""
+    bytes (see :mod:`.arrays`)."""
     buf = io.BytesIO()
     write_lexical(lx, buf)
     return buf.getvalue()
@@ -535,10 +538,10 @@ def write_lexical(lx: LexicalIndex, buf: BinaryIO) -> None:
         arrays.update(_csr_arrays(f"n{i}", m))
     if lx.stamps is not None:
         arrays["stamps"] = np.asarray(lx.stamps, dtype=np.int64)
-    np.savez(buf, version=np.array(INDEX_VERSION), n_stems=np.array("\0".join(cnt.stems)),
-             n_nstems=np.array(len(cnt.stems)), n_paths=np.array("\0".join(cnt.files)),
-             n_npaths=np.array(len(cnt.files)), n_chunk_file=cnt.chunk_file,
-             file_df=lx.file_df, chunk_df=lx.chunk_df, **arrays)
+    save_arrays(buf, version=np.array(INDEX_VERSION), n_stems=np.array("\0".join(cnt.stems)),
+                n_nstems=np.array(len(cnt.stems)), n_paths=np.array("\0".join(cnt.files)),
+                n_npaths=np.array(len(cnt.files)), n_chunk_file=cnt.chunk_file,
+                file_df=lx.file_df, chunk_df=lx.chunk_df, **arrays)
 
 
 def _storable(lx: LexicalIndex) -> bool:
@@ -549,7 +552,7 @@ def _storable(lx: LexicalIndex) -> bool:
 def decode_lexical(b: bytes | BinaryIO) -> LexicalIndex:
     """Inverse of :func:`encode_lexical` (bytes or a binary file); ``ValueError`` for an
     index built otherwise."""
-    with np.load(_readable(b), allow_pickle=False) as z:
+    with load_arrays(b) as z:
         if str(z["version"]) != INDEX_VERSION:
             raise ValueError("lexical index version mismatch")
         ns, nf = int(z["n_nstems"]), int(z["n_npaths"])
@@ -607,10 +610,6 @@ def _floats_from(z, name: str, n: int) -> np.ndarray:
     if f"{name}_f32" in z.files:
         return z[f"{name}_f32"].astype(np.float64)
     return z[name]
-
-
-def _readable(b: bytes | BinaryIO) -> BinaryIO:
-    return io.BytesIO(b) if isinstance(b, (bytes, bytearray, memoryview)) else b
 
 
 def _text(strs: Sequence[str], sep: str) -> np.ndarray:
