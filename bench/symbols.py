@@ -260,4 +260,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from ripmap.errors import RipmapError, UsageError
+
+    try:
+        main()
+    except RipmapError as e:  # a bad corpus file or repository: one line, no traceback
+        print(f"symbols.py: {e}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(e, UsageError) else 1) from None
