@@ -902,6 +902,21 @@ def test_scala_method_calls_objects_read_from_and_types_are_references():
     assert "c" not in {t.name for t in _refs(tags)}  # a value a member is read from is no reference
 
 
+def test_a_generic_parameter_list_over_several_lines_prints_as_written_on_one():
+    """`interface Box<\n  T,\n>` printed as `interface Box< T, >` (zod's schemas): the break
+    after `<` and the trailing comma before `>` go, as they do inside parentheses."""
+    ts = (b"export interface ZodObject<\n  out Shape extends Base = Loose,\n  out Config = Strip,\n"
+          b"> extends ZodType<Shape> {\n  x: number;\n}\n"
+          b"export function pick<\n  T extends object,\n>(x: T): Box<\n  T\n> {\n  return x;\n}\n")
+    tags, _ = extract_tags(ts, "typescript")
+    assert _one_def(tags, "ZodObject").signature == (
+        "interface ZodObject<out Shape extends Base = Loose, out Config = Strip> extends ZodType<Shape>")
+    assert _one_def(tags, "pick").signature == "function pick<T extends object>(x: T): Box<T>"
+    rs = b"impl X {\n    fn write<\n        T: Into<u8>,\n    >(&mut self, t: T) -> Result<\n        (),\n        E,\n    > { Ok(()) }\n}\n"
+    tags, _ = extract_tags(rs, "rust")
+    assert _one_def(tags, "write").signature == "fn write<T: Into<u8>>(&mut self, t: T) -> Result<(), E>"
+
+
 def test_preprocessor_lines_are_no_part_of_a_signature():
     cs = (b"public sealed class Logger : ILogger, IDisposable\n#if FEATURE_ASYNC\n    , IAsyncDisposable\n"
           b"#endif\n{\n    public void Write() { }\n}\n")

@@ -46,7 +46,14 @@ def _body(node):
     return None
 
 
+#: a generic parameter list written a parameter per line: `interface Box<\n  T,\n>`
+_OPEN_ANGLE_BREAK = re.compile(r"<[ \t]*\r?\n\s*")
+_CLOSE_ANGLE_BREAK = re.compile(r",?[ \t]*\r?\n\s*>")
+
+
 def _clean_sig(s: str, limit: int, tails: tuple[str, ...] = ("{", ":", "=>", "=", "where", "do", "->")) -> str:
+    if "\n" in s and ("<" in s or ">" in s):  # `Box< T, >` reads as `Box<T>`, as `f( a, )` reads `f(a)`
+        s = _CLOSE_ANGLE_BREAK.sub(">", _OPEN_ANGLE_BREAK.sub("<", s))
     s = " ".join(s.split())
     s = s.replace("( ", "(").replace(" )", ")").replace("[ ", "[").replace(" ]", "]").replace(",)", ")")
     s = s.rstrip()
