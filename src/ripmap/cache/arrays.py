@@ -5,9 +5,10 @@ What ``np.savez`` / ``np.load`` give, without the zip archive around the arrays.
 the GIL go and takes it back. The cache's large blobs are read on a thread beside the main
 thread's Python work (a 70,000-file tree's graph is 140 MB, read while the tree is listed
 after an edit); beside a busy thread every take-back waits out the other thread's switch
-interval, and the graph's read took 11 s instead of 0.2 s. Here an array stored in a real
-file is one ``numpy.fromfile`` (a single read with the GIL let go), and a whole blob lets the
-GIL go a few dozen times: the same read beside a busy thread takes 0.5 s.
+interval, and the graph's read took 12 s instead of 0.1 s alone. Here an array stored in a
+real file is one ``numpy.fromfile`` (a single read with the GIL let go), and a whole blob lets
+the GIL go a few dozen times: the same read beside a busy thread takes 0.4 s
+(``bench/blobs.py``).
 
 The layout: :data:`MAGIC`, then per array its name (a little-endian ``uint16`` length and
 UTF-8 bytes) and its ``.npy`` record, then a zero length. Object arrays are refused both
