@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ripmap.config import Config, load_config
@@ -897,3 +897,21 @@ def test_source_files_built_in_bulk_equal_those_built_one_by_one() -> None:
         bulk[0].size = 3  # type: ignore[misc]
     with pytest.raises(TypeError, match="columns"):
         SourceFile.many(rel=["a.py"], root=["/r"])
+
+
+_COMPONENTS = st.sampled_from(["src", "lib", "a", "Docs", "doc", "documentation", "test", "Tests", "resources",
+                               "spec", "vendor", "node_modules", "gtest", "googletest", "third_party", "typeshed",
+                               "pkg-stubs", "@types", "fixtures", "testdata", "examples", ""])
+
+
+@given(st.lists(st.lists(_COMPONENTS, min_size=1, max_size=6).map("/".join), max_size=40))
+@example(["gtest/a/googletest", "src/gtest", "googletest/src", "x/test/resources", "x/test/a/resources",
+          "docs/a", "a/docs", "/docs", "a/documentation/b"])
+def test_directories_classified_from_their_parents_agree_with_each_alone(dirs: list[str]) -> None:
+    """class_bits works a directory's classes out from its parent's (a big tree's
+    directories share their leading components); each agrees with the rule applied to the
+    whole path, whatever order the directories come in."""
+    from ripmap.discover.classes import _dir_flags, _tree_dir_flags
+
+    dirs = dirs + [""]
+    assert _tree_dir_flags(dirs) == [_dir_flags(d) for d in dirs]
