@@ -15,7 +15,7 @@ lexical index             ``lexical3:<fingerprint>``      any mapped file change
 weighted file graph       ``wgraph:<fingerprint>:<point>``  any mapped file changes, or another
                                                           point of the graph parameters
 PageRank of one query     ``pagerank:<fingerprint>:<key>``  any mapped file changes, another graph
-                                                          point, α or personalization
+                                                          point, α or question
 printed map               ``map:<digest>``                anything it is drawn from changes (see
                                                           :meth:`ripmap.api.RepoMap.map_key`)
 ========================  ==============================  =====================================
@@ -28,8 +28,9 @@ its factors (:class:`ripmap.rank.edges.FileGraph`; multiplied out it was 41M ent
 assembling it costs 1.3 s there and reading it a tenth of that, while on a small graph
 assembling is as quick as a read. For such graphs a query's PageRank vector is kept too,
 keyed by everything it is computed from (the index, graph point, α and a digest of the
-personalization): the same question on an unchanged tree reads 0.5 MB instead of a
-hundred iterations over the factors.
+question, which with the index decides the personalization): the same question on an
+unchanged tree reads 0.5 MB instead of a solve over the factors, and after a change the
+solve starts from the vector the tree before got for it.
 (The tokenizer's vocabulary is a file of its own: :mod:`ripmap.cache.vocab`.)
 
 Every codec is numpy arrays without pickles (``.npy`` records one after another, see
@@ -251,15 +252,16 @@ class BlobStore:
         if not _worth_storing(graph):
             return None
 
-        v = _fits(self._load(_derived_key(PAGERANK, self.fingerprint, key), _decode_pagerank), graph)
+        v = _fits(self._load(_derived_key(PAGERANK, self.fingerprint, key), _decode_pagerank), graph.n_files)
         if v is not None:
             v.setflags(write=False)
         return v
 
-    def load_earlier_pagerank(self, graph: GraphData, key: str) -> np.ndarray | None:
+    def load_earlier_pagerank(self, graph: GraphData, key: str, *, n_files: int | None = None) -> np.ndarray | None:
         """The PageRank stored last, if it answered the same question (``key``) for an
-        index of as many files, whatever index that was: where the solve starts after an
-        edit. Only a starting point, so an older index's vector is fine."""
+        index of as many files as ``graph`` (or ``n_files``), whatever index that was:
+        where the solve starts after a change. Only a starting point, so an older index's
+        vector is fine."""
         if not _worth_storing(graph):
             return None
         got = self.cache.open_newest_blob(PAGERANK, f":{GRAPH_VERSION}.{FILE_GRAPH_VERSION}:{key}")
@@ -267,7 +269,7 @@ class BlobStore:
             return None
         with got[1] as fh:
             try:
-                return _fits(_decode_pagerank(fh), graph)
+                return _fits(_decode_pagerank(fh), graph.n_files if n_files is None else n_files)
             except Exception:
                 return None
 
@@ -321,9 +323,10 @@ def _decode_pagerank(fh) -> np.ndarray:
         return z["r"]
 
 
-def _fits(v: np.ndarray | None, graph: GraphData) -> np.ndarray | None:
-    """A decoded PageRank vector if it is finite floats, one per file of ``graph``."""
-    if v is None or v.shape != (graph.n_files,) or v.dtype != np.float64 or not np.isfinite(v).all():
+def _fits(v: np.ndarray | None, n_files: int) -> np.ndarray | None:
+    """A decoded PageRank vector if it is finite floats, one per file of a graph of
+    ``n_files`` files."""
+    if v is None or v.shape != (n_files,) or v.dtype != np.float64 or not np.isfinite(v).all():
         return None
     return v
 

@@ -18,7 +18,7 @@ from ..lazy import sparse as sp
 
 from ..extract.tags import Tag
 from ..gitinfo import GitSignals
-from ..graph import GraphData
+from ..graph import GraphData, positions
 from ..index import changed_files, definitions
 from .edges import FileGraph, GraphKey, factored_file_graph, graph_key, structural_referrers
 from .lexical import LexicalIndex
@@ -124,6 +124,9 @@ class RankContext:
     #: after an edit in place: the weighted file graph of the graph patched, per point
     #: (None: not stored), from which only the rows the edit can change are redone
     file_graph_base: Callable[[GraphKey], FileGraph | None] | None = field(default=None, repr=False)
+    #: after files came or went: the files of the graph this one was patched from, whose
+    #: PageRank vectors are moved onto this graph's files to start a solve from
+    earlier_files: tuple[str, ...] | None = field(default=None, repr=False)
     _memo: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -278,11 +281,24 @@ class RankContext:
         return self.store.load_pagerank(self.graph, key)
 
     def earlier_pagerank(self, key: str) -> np.ndarray | None:
-        """The store's last answer to the same PageRank question for a tree of as many
-        files (before an edit), to start the solve from; or None."""
+        """The store's last answer to the same PageRank question, to start the solve from:
+        for a tree of as many files (before an edit), or, after files came or went, for
+        the tree this graph was patched from, moved onto this graph's files by path (a
+        new file starts at the mean); or None."""
         if self.store is None or not hasattr(self.store, "load_earlier_pagerank"):
             return None
-        return self.store.load_earlier_pagerank(self.graph, key)
+        v = self.store.load_earlier_pagerank(self.graph, key)
+        before = self.earlier_files
+        if v is not None or before is None or len(before) == self.graph.n_files:
+            return v
+        old = self.store.load_earlier_pagerank(self.graph, key, n_files=len(before))
+        if old is None or not old.size:
+            return None
+        at = positions(before, self.graph.files)  # each earlier file's place here (-1: gone)
+        start = np.full(self.graph.n_files, float(old.mean()))
+        kept = at >= 0
+        start[at[kept]] = old[kept]
+        return start / start.sum()
 
     def keep_pagerank(self, key: str, r: np.ndarray) -> None:
         keep = self.keep_derived if self.keep_pageranks is None else self.keep_pageranks

@@ -363,9 +363,10 @@ def _pageranks(ctx: RankContext, params: Params, queries: Sequence[Query], pers:
             got = ctx.pagerank_solver(params).solve(block)
         elif block.shape[1] == 1:
             # one query on a graph too big for the direct solve (a user's map): the store
-            # may hold this very vector, computed from the same index, graph, α and
-            # personalization
-            skey = pagerank_key(params, next(iter(todo)))
+            # may hold this very vector, computed from the same index for the same question
+            # at the same personalization parameters (which, with the index, decide the
+            # personalization); or the one an earlier tree got for it, to start from
+            skey = pagerank_key(params, question_digest(params, queries[next(iter(todo.values()))[0]]))
             got = ctx.stored_pagerank(skey)
             if got is None:
                 W, (PT, dangling) = ctx.transition(params)
@@ -385,11 +386,20 @@ def _pageranks(ctx: RankContext, params: Params, queries: Sequence[Query], pers:
     return [known[qr] for qr in queries]
 
 
+def question_digest(params: Params, query: Query) -> bytes:
+    """A digest of the question a PageRank vector answers: the query and the parameters
+    its personalization depends on (:func:`personalization_key`). With the index it
+    decides the personalization; unlike the personalization's own digest it names the same
+    question on a tree that gained or lost a file (see :meth:`RankContext.earlier_pagerank`)."""
+    return hashlib.blake2b(repr((personalization_key(params), query)).encode("utf-8", "surrogatepass"),
+                           digest_size=16).digest()
+
+
 def pagerank_key(params: Params, digest: bytes) -> str:
     """What a stored PageRank vector is keyed by besides the index: how it was computed
     (``solved``: :func:`~ripmap.rank.pagerank.pagerank`'s solve, whose precision is fixed;
     vectors iterated by earlier versions are never read back), the graph point, α and the
-    personalization's digest."""
+    question's digest (:func:`question_digest`)."""
     return f"solved:{','.join(map(repr, graph_key(params)))}:{float(params['pagerank_alpha'])!r}:{digest.hex()}"
 
 
