@@ -85,3 +85,30 @@ def test_a_deleted_file_moves_the_earlier_vector_too(tmp_path: Path, monkeypatch
     with RepoMap(repo, use_cache=False) as cold:
         want = cold.rank(focus="Engine run helper")
     np.testing.assert_allclose(after.score_values, want.score_values, rtol=0, atol=1e-12)
+
+
+def test_a_renamed_file_moves_the_vector_by_path_though_the_count_is_the_same(tmp_path: Path, monkeypatch) -> None:
+    isolate_git(monkeypatch, tmp_path)
+    monkeypatch.setattr(score, "DIRECT_MAX_FILES", 0)
+    monkeypatch.setattr(blobs, "FILE_GRAPH_MIN_REFS", 0)
+    repo = init_repo(tmp_path / "r", FILES)
+    cache = tmp_path / "c"
+    starts = _starts(monkeypatch)
+    for _ in range(2):
+        with RepoMap(repo, cache_dir=cache) as rm:
+            before = rm.rank(chat_files=["app/cli.py"])
+            before_files = rm.graph.files
+    (repo / "app" / "util.py").rename(repo / "app" / "a_util.py")  # sorts first: positions move
+    del starts[:]
+    with RepoMap(repo, cache_dir=cache) as rm:
+        after = rm.rank(chat_files=["app/cli.py"])
+        files = rm.graph.files
+    assert len(files) == len(before_files) and files != before_files
+    start, old = starts[0], before.signals.pagerank
+    kept = [f for f in before_files if f in files]
+    got = np.array([start[files.index(f)] for f in kept])
+    want = np.array([old[before_files.index(f)] for f in kept])
+    np.testing.assert_allclose(got / got.sum(), want / want.sum(), rtol=1e-9)
+    with RepoMap(repo, use_cache=False) as cold:
+        want_scores = cold.rank(chat_files=["app/cli.py"]).score_values
+    np.testing.assert_allclose(after.score_values, want_scores, rtol=0, atol=1e-12)

@@ -287,10 +287,9 @@ class RankContext:
         new file starts at the mean); or None."""
         if self.store is None or not hasattr(self.store, "load_earlier_pagerank"):
             return None
-        v = self.store.load_earlier_pagerank(self.graph, key)
         before = self.earlier_files
-        if v is not None or before is None or len(before) == self.graph.n_files:
-            return v
+        if before is None or tuple(before) == self.graph.files:
+            return self.store.load_earlier_pagerank(self.graph, key)
         old = self.store.load_earlier_pagerank(self.graph, key, n_files=len(before))
         if old is None or not old.size:
             return None
