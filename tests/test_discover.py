@@ -908,10 +908,27 @@ _COMPONENTS = st.sampled_from(["src", "lib", "a", "Docs", "doc", "documentation"
 @example(["gtest/a/googletest", "src/gtest", "googletest/src", "x/test/resources", "x/test/a/resources",
           "docs/a", "a/docs", "/docs", "a/documentation/b"])
 def test_directories_classified_from_their_parents_agree_with_each_alone(dirs: list[str]) -> None:
-    """class_bits works a directory's classes out from its parent's (a big tree's
+    """Discovery works a directory's classes out from its parent's (a big tree's
     directories share their leading components); each agrees with the rule applied to the
     whole path, whatever order the directories come in."""
-    from ripmap.discover.classes import _dir_flags, _tree_dir_flags
+    from ripmap.discover import classes as c
+
+    def whole_path(directory: str) -> int:
+        parts = directory.lower().split("/") if directory else []
+        flags = 0
+        if set(parts) & c.VENDOR_COMPONENTS or (parts and parts[0] not in c.BUNDLED_COMPONENTS
+                                                and not c.BUNDLED_COMPONENTS.isdisjoint(parts[1:])):
+            flags |= FileClass.VENDOR
+        if set(parts) & c.STUB_COMPONENTS or any(p.endswith("-stubs") for p in parts):
+            flags |= FileClass.STUB
+        if set(parts) & c.FIXTURE_COMPONENTS or ("test", "resources") in zip(parts, parts[1:]):
+            flags |= FileClass.FIXTURE
+        if (parts and parts[0] in c.DOCS_TOP_DIRS) or "documentation" in parts:
+            flags |= FileClass.DOCS
+        if set(parts) & c.TEST_COMPONENTS:
+            flags |= FileClass.TEST
+        return int(flags)
 
     dirs = dirs + [""]
-    assert _tree_dir_flags(dirs) == [_dir_flags(d) for d in dirs]
+    assert c._dir_flags(dirs) == [whole_path(d) for d in dirs]
+    assert [c._dir_flags([d])[0] for d in dirs] == [whole_path(d) for d in dirs]  # one at a time

@@ -103,32 +103,17 @@ def classify_path(rel: str) -> int:
     keep their case. Stub trees need the neighbouring files as well: see :func:`classify`.
     """
     directory, _sep, name = rel.rpartition("/")
-    return _dir_flags(directory) | _name_flags(name)
+    return _dir_flags([directory])[0] | _name_flags(name)
 
 
-def _dir_flags(directory: str) -> int:
-    """Classes implied by the directories a file sits in (``""`` for the root)."""
-    dirs = directory.lower().split("/") if directory else []
-    dirset = set(dirs)
-    flags = 0
-    if dirset & VENDOR_COMPONENTS or (dirs and dirs[0] not in BUNDLED_COMPONENTS
-                                      and not BUNDLED_COMPONENTS.isdisjoint(dirs[1:])):
-        flags |= _VENDOR
-    if dirset & STUB_COMPONENTS or any(d.endswith("-stubs") for d in dirs):
-        flags |= _STUB
-    if dirset & FIXTURE_COMPONENTS or _test_resources(dirs):
-        flags |= _FIXTURE
-    if (dirs and dirs[0] in DOCS_TOP_DIRS) or "documentation" in dirset:
-        flags |= _DOCS
-    if dirset & TEST_COMPONENTS:
-        flags |= _TEST
-    return flags
-
-
-def _tree_dir_flags(directories: Sequence[str]) -> list[int]:
-    """:func:`_dir_flags` of each directory, each worked out from its parent's (a tree's
-    directories share their leading components: 70,000 files sit in 10,500 directories,
-    and each one costs a look at its last component instead of all of them)."""
+def _dir_flags(directories: Sequence[str]) -> list[int]:
+    """Classes implied by the directories a file sits in (``""`` for the root), for each
+    directory: compared component by component, lowercased, a vendor, stub, fixture or
+    test directory name anywhere (a bundled test framework's below another top directory;
+    JVM test data in ``test/resources``), docs at the top or ``documentation`` anywhere.
+    Each directory is worked out from its parent's (a tree's directories share their
+    leading components: 70,000 files sit in 10,500 directories, and each one costs a look
+    at its last component instead of all of them)."""
     # per directory: (its flags, its first component, its last component), lowercased
     known: dict[str, tuple[int, str, str]] = {"": (0, "", "")}
     out = []
@@ -174,11 +159,6 @@ def _name_flags(name: str) -> int:
     return flags
 
 
-def _test_resources(dirs: list[str]) -> bool:
-    """``src/test/resources``: the JVM layout's place for test data."""
-    return any(a == "test" and b == "resources" for a, b in zip(dirs, dirs[1:]))
-
-
 def classify(root: Path, files: Iterable[SourceFile], listed: Iterable[str] = (), *,
              notes: list[str] | None = None) -> list[SourceFile]:
     """``files`` with their classes from path, neighbours, submodules and ``.gitattributes``.
@@ -209,7 +189,7 @@ def class_bits(root: Path, table: PathTable, listed: Iterable[str] = (), *,
     n = len(rels)
     dir_bits = np.zeros(len(table.dirs), dtype=np.int64)
     used = np.flatnonzero(np.bincount(table.dir_of, minlength=len(table.dirs)))
-    dir_bits[used] = _tree_dir_flags([table.dirs[d] for d in used.tolist()])
+    dir_bits[used] = _dir_flags([table.dirs[d] for d in used.tolist()])
     name_bits = np.zeros(len(table.names), dtype=np.int64)
     stub_kind = np.full(len(table.names), -1, dtype=np.int64)
     impl_kinds = np.zeros(len(table.names), dtype=np.int64)
