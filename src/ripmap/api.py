@@ -346,7 +346,7 @@ class RepoMap:
             # after a change too: the next edit in place starts from them (see
             # GraphData.reweigh and rank.pagerank.pagerank), written behind the map
             settled = keep_weighted = stored is not None
-            base = earlier_files = None
+            base = earlier = None
             if stored is None:
                 if ahead is None:  # not read beside the listing: read it now
                     newest = blobs.load_newest_graph()
@@ -356,12 +356,12 @@ class RepoMap:
                 stored = StoredGraph(g, idx.stamps)
                 blobs.save_graph(stored)
                 keep_weighted = prev is not None  # a change to a tree mapped before
-                if prev is not None and prev.graph.files != g.files:
-                    earlier_files = prev.graph.files  # files came or went: PageRank starts from its vectors
-                if g.reweigh is not None and prev_key is not None:
-                    # an edit in place: the graph patched may have its weighted form stored
+                if prev is not None and prev_key is not None:
                     before = self._blobs(prev_key)
-                    base = functools.partial(before.load_file_graph, g)
+                    earlier = (prev.graph.files, before)  # PageRank starts from its vectors
+                    if g.reweigh is not None:
+                        # an edit in place: the graph patched may have its weighted form stored
+                        base = functools.partial(before.load_file_graph, g)
             elif stored.graph.imported is None:
                 # stored before its import-resolution counts were kept: count them once, keep them
                 stored.graph.imported_definers()
@@ -372,13 +372,13 @@ class RepoMap:
             self.timings.git_s = time.perf_counter() - t
             self._ctx = self._new_context(idx, stored.graph, git, keep_derived=settled, file_graph_base=base,
                                           keep_file_graphs=keep_weighted, keep_pageranks=keep_weighted,
-                                          earlier_files=earlier_files)
+                                          earlier=earlier)
         return self._ctx
 
     def _new_context(self, idx: Index, graph: GraphData, git: GitSignals | None,
                      file_graphs: dict | None = None, lexical_seed=None, keep_derived: bool = False,
                      file_graph_base=None, keep_file_graphs: bool | None = None,
-                     keep_pageranks: bool | None = None, earlier_files: tuple[str, ...] | None = None) -> RankContext:
+                     keep_pageranks: bool | None = None, earlier: tuple | None = None) -> RankContext:
         # discovery's file classes reach ranking as one array (ranking never re-classifies)
         flags = np.fromiter((f.flags for f in idx.files), dtype=np.int64, count=len(idx.files))
         store = self._blobs(idx.fingerprint)
@@ -389,7 +389,7 @@ class RepoMap:
                            defs=idx.tags, file_graphs=file_graphs or {}, stamps=idx.stamps, fresh=idx.fresh,
                            lexical_seed=lexical_seed, keep_derived=keep_derived, file_graph_base=file_graph_base,
                            keep_file_graphs=keep_file_graphs, keep_pageranks=keep_pageranks,
-                           earlier_files=earlier_files)
+                           earlier=earlier)
 
     def refresh_if_stale(self) -> bool:
         """:meth:`refresh` when the tree may have changed; whether anything changed.
@@ -487,8 +487,7 @@ class RepoMap:
             # an edit in place redoes only some rows of each weighted graph held
             base = old_ctx.file_graphs.get if graph.reweigh is not None else None
             self._ctx = self._new_context(idx, graph, git, lexical_seed=seed, file_graph_base=base,
-                                          earlier_files=old_ctx.graph.files if old_ctx.graph.files != graph.files
-                                          else None)
+                                          earlier=(old_ctx.graph.files, old_ctx.store))
             self._ctx.take_path_memos(old_ctx)
         self._changed_at = time.monotonic()
         return True

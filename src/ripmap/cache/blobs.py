@@ -246,22 +246,25 @@ class BlobStore:
             self._put(_derived_key(FILE_GRAPH, self.fingerprint, _point(key)), lambda fh: write_file_graph(W, fh))
 
     # -- one query's PageRank (a large graph's) ------------------------------------------
-    def load_pagerank(self, graph: GraphData, key: str) -> np.ndarray | None:
+    def load_pagerank(self, graph: GraphData, key: str, *, n_files: int | None = None) -> np.ndarray | None:
         """The PageRank stored under ``key`` (what it was computed from, see
-        :func:`ripmap.rank.score.pagerank_key`) for this index, or None."""
+        :func:`ripmap.rank.score.pagerank_key`) for this index, or None. ``n_files``: this
+        index's file count when ``graph`` is another index's (a later tree's, which asks
+        for this one's vector to start from)."""
         if not _worth_storing(graph):
             return None
 
-        v = _fits(self._load(_derived_key(PAGERANK, self.fingerprint, key), _decode_pagerank), graph.n_files)
+        v = _fits(self._load(_derived_key(PAGERANK, self.fingerprint, key), _decode_pagerank),
+                  graph.n_files if n_files is None else n_files)
         if v is not None:
             v.setflags(write=False)
         return v
 
-    def load_earlier_pagerank(self, graph: GraphData, key: str, *, n_files: int | None = None) -> np.ndarray | None:
+    def load_earlier_pagerank(self, graph: GraphData, key: str) -> np.ndarray | None:
         """The PageRank stored last, if it answered the same question (``key``) for an
-        index of as many files as ``graph`` (or ``n_files``), whatever index that was:
-        where the solve starts after a change. Only a starting point, so an older index's
-        vector is fine."""
+        index of as many files, whatever index that was: where the solve starts after a
+        change when the index before it is not known. Only a starting point, so an older
+        index's vector is fine."""
         if not _worth_storing(graph):
             return None
         got = self.cache.open_newest_blob(PAGERANK, f":{GRAPH_VERSION}.{FILE_GRAPH_VERSION}:{key}")
@@ -269,7 +272,7 @@ class BlobStore:
             return None
         with got[1] as fh:
             try:
-                return _fits(_decode_pagerank(fh), graph.n_files if n_files is None else n_files)
+                return _fits(_decode_pagerank(fh), graph.n_files)
             except Exception:
                 return None
 

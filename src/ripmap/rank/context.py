@@ -124,9 +124,9 @@ class RankContext:
     #: after an edit in place: the weighted file graph of the graph patched, per point
     #: (None: not stored), from which only the rows the edit can change are redone
     file_graph_base: Callable[[GraphKey], FileGraph | None] | None = field(default=None, repr=False)
-    #: after files came or went: the files of the graph this one was patched from, whose
-    #: PageRank vectors are moved onto this graph's files to start a solve from
-    earlier_files: tuple[str, ...] | None = field(default=None, repr=False)
+    #: the index this graph was patched from: its files and its store (None: built afresh
+    #: or not known); its PageRank vectors, moved onto this graph's files, start a solve
+    earlier: tuple[tuple[str, ...], object] | None = field(default=None, repr=False)
     _memo: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -281,23 +281,26 @@ class RankContext:
         return self.store.load_pagerank(self.graph, key)
 
     def earlier_pagerank(self, key: str) -> np.ndarray | None:
-        """The store's last answer to the same PageRank question, to start the solve from:
-        for a tree of as many files (before an edit), or, after files came or went, for
-        the tree this graph was patched from, moved onto this graph's files by path (a
-        new file starts at the mean); or None."""
-        if self.store is None or not hasattr(self.store, "load_earlier_pagerank"):
+        """The answer to the same PageRank question for the index this graph was patched
+        from, moved onto this graph's files by path (a new file starts at the mean; after
+        an edit in place nothing moves), to start the solve from; when that index is not
+        known or kept no answer, the store's last answer for a tree of as many files; or
+        None."""
+        if self.store is None:
             return None
-        before = self.earlier_files
-        if before is None or tuple(before) == self.graph.files:
-            return self.store.load_earlier_pagerank(self.graph, key)
-        old = self.store.load_earlier_pagerank(self.graph, key, n_files=len(before))
-        if old is None or not old.size:
+        if self.earlier is not None:
+            before, store = self.earlier
+            old = store.load_pagerank(self.graph, key, n_files=len(before)) \
+                if hasattr(store, "load_pagerank") else None
+            if old is not None and old.size:
+                at = positions(before, self.graph.files)  # each earlier file's place here (-1: gone)
+                start = np.full(self.graph.n_files, float(old.mean()))
+                kept = at >= 0
+                start[at[kept]] = old[kept]
+                return start / start.sum()
+        if not hasattr(self.store, "load_earlier_pagerank"):
             return None
-        at = positions(before, self.graph.files)  # each earlier file's place here (-1: gone)
-        start = np.full(self.graph.n_files, float(old.mean()))
-        kept = at >= 0
-        start[at[kept]] = old[kept]
-        return start / start.sum()
+        return self.store.load_earlier_pagerank(self.graph, key)
 
     def keep_pagerank(self, key: str, r: np.ndarray) -> None:
         keep = self.keep_derived if self.keep_pageranks is None else self.keep_pageranks
