@@ -1360,6 +1360,14 @@ def test_a_declaration_without_a_body_is_not_drawn_as_a_container(tmp_path):
     go_lines = {s for _d, s in _block(text, "p/p.go")}
     assert "type ID int" in go_lines and not any(s.startswith("type ID int:") for s in go_lines), go_lines
     assert any(s.startswith("type Box") and s.endswith(":") for s in go_lines), go_lines
+    # a type alias over several lines holds nothing either (axios' `type Method:` read as a
+    # container of hidden members); a Go named type keeps its colon when its methods show
+    ts = b"export type Method =\n  | 'get'\n  | 'put';\nexport type Opts = {\n  a: number;\n};\n"
+    ts_lines = {s for _d, s in _block(_map_repo(tmp_path / "ts", {"api.d.ts": ts}), "api.d.ts")}
+    assert {"type Method", "type Opts"} <= ts_lines, ts_lines
+    go2 = b"package p\n\ntype Kind int\n\nfunc (k Kind) String() string { return \"k\" }\n"
+    kind = _block(_map_repo(tmp_path / "go", {"p/k.go": go2}), "p/k.go")
+    assert _children(kind, "type Kind int:") == ["func (k Kind) String() string"], kind
 
 
 def test_a_one_line_body_that_holds_shown_members_keeps_its_colon(tmp_path):
@@ -1441,6 +1449,83 @@ def test_rendered_cpp_namespace_opened_twice_is_one_container(tmp_path):
     # two classes of one name are not one scope: only a reopened namespace is merged
     two = _block(_map_repo(tmp_path / "b", {"a.hpp": b"class A {\n  int x;\n};\nclass A {\n  int y;\n};\n"}), "a.hpp")
     assert [s for d, s in two if d == 1].count("class A:") == 2, two
+
+
+def test_rendered_definition_restating_its_parents_line_is_printed_once(tmp_path):
+    """``request.onload = function handleLoad()`` is two definitions of one line (the
+    property and the function assigned to it); axios' map printed the function again under
+    the property, a line saying nothing new. Its members go to the line that shows it."""
+    js = (b"function send(request) {\n"
+          b"  request.onload = function handleLoad() {\n"
+          b"    function settle(value) { return value; }\n"
+          b"    return settle(1);\n"
+          b"  };\n"
+          b"  const opts = { adapter: function barAdapter(config) { return config; } };\n"
+          b"  return opts;\n"
+          b"}\n")
+    block = _block(_map_repo(tmp_path, {"xhr.js": js}), "xhr.js")
+    texts = [s for _d, s in block]
+    assert "request.onload = function handleLoad()" in texts, block
+    assert "function handleLoad()" not in texts and "function barAdapter(config)" not in texts, block
+    assert _children(block, "request.onload = function handleLoad()") == ["function settle(value)"], block
+    assert "adapter: function barAdapter(config)" in _children(block, "function send(request)"), block
+    # the graph still knows both names: the restated function is found by its own name
+    tags, _ = extract_tags(js, "javascript")
+    assert {"onload", "handleLoad", "barAdapter"} <= {t.name for t in _defs(tags)}
+
+
+def test_rendered_sibling_functions_printed_alike_are_one_line(tmp_path):
+    """A test file defines ``adapter = () =>`` in three cases and the same helper in two;
+    the map printed each line as often, spending the budget on repeats. Siblings printed
+    alike are one line now, their members merged under it; two types of one name stay
+    apart (their members differ: see the namespace test above)."""
+    js = (b"describe('adapters', () => {\n"
+          b"  it('a', () => { const adapter = () => 1; return adapter; });\n"
+          b"  it('b', () => { const adapter = () => 2; return adapter; });\n"
+          b"  it('c', () => { const adapter = () => 3; return adapter; });\n"
+          b"  it('d', async () => { async function findMe() { function inner() {} return inner; } return findMe; });\n"
+          b"  it('e', async () => { async function findMe() { function other() {} return other; } return findMe; });\n"
+          b"});\n")
+    block = _block(_map_repo(tmp_path, {"adapters.test.js": js}), "adapters.test.js")
+    tops = [s for d, s in block if d == 1]
+    assert tops.count("adapter = () =>") == 1, block
+    assert tops.count("async function findMe()") == 1, block
+    assert sorted(_children(block, "async function findMe()")) == ["function inner()", "function other()"], block
+
+
+def test_fitter_prices_restated_and_repeated_lines_as_printed(tmp_path):
+    """The fitter prices a block's every prefix without rendering it (``_SigCost``); with
+    lines restated by their parent or repeated by a sibling it must still price what is
+    printed, or a map would leave budget unused or overrun it."""
+    from ripmap import RepoMap
+    from ripmap.render import render_map
+    from ripmap.render.text import _SigCost
+    from ripmap.render.tree import PLAIN
+    from ripmap.render.tokens import EstimateCounter
+    from tests.fixtures_rank import git
+
+    js = (b"function send(request) {\n  request.onload = function handleLoad() {\n"
+          b"    function settle(value) { return value; }\n    return settle(1);\n  };\n}\n"
+          b"describe('adapters', () => {\n"
+          b"  it('a', () => { const adapter = () => { function one() {} return one; }; return adapter; });\n"
+          b"  it('b', () => { const adapter = () => { function one() {} return one; }; return adapter; });\n"
+          b"  it('c', () => { const adapter = () => 3; return adapter; });\n});\n")
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "a.js").write_bytes(js)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    with RepoMap(root, cache_dir=tmp_path / "cache", warn=lambda _m: None) as rm:
+        _rendered, fitter = render_map(rm.rank(), rm.index.tags, tokens=100_000, counter=EstimateCounter())
+        p = fitter.files.index("a.js")
+        n_items = len(fitter._per_file[p])
+        assert n_items >= 8
+        priced = _SigCost(fitter, p)
+        for n in range(1, n_items + 1):
+            lines = fitter._block_lines(fitter._block(p, True, n, 0), PLAIN)
+            assert priced.at(n) == pytest.approx(sum(fitter._line_cost(line) for line in lines)), (n, lines)
+        assert len(lines) < n_items + 1  # some chosen definitions were not printed again
 
 
 def test_renderer_survives_thousands_of_nested_definitions(tmp_path):

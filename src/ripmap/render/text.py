@@ -44,7 +44,7 @@ from ..graph import row_runs
 from ..index import definitions
 from ..rank import RankedSymbol, Ranking
 from .tokens import TokenCounter
-from .tree import CALLABLES, PLAIN, FileBlock, Style, parent_map, render_block, sig_line
+from .tree import CALLABLES, PLAIN, FileBlock, Style, parent_map, render_block, repeat_key, restates, sig_line
 
 #: value of an item rendered as a signature, as a bare name
 _SIG_WEIGHT = 1.0
@@ -158,6 +158,12 @@ class _SigCost:
         self.items = fitter._per_file.get(p, [])
         self.parents = fitter._parents_of(self.path)
         self.depth: dict[tuple[int, str], int] = {}
+        #: per placed definition, the printed node standing for it (itself, the parent it
+        #: restates, or the sibling it repeats: see :func:`render_block`), and per (that
+        #: node's parent, repeat key) the first sibling printed
+        self.stands: dict[tuple[int, str], tuple[int, str] | None] = {}
+        self.first: dict[tuple, tuple[int, str]] = {}
+        self.unpriced: dict[tuple[int, str], str] = {}  # placed at no cost: the line, if calls come
         self.call_lines: dict[tuple, str] = {}
         self.edges: dict[tuple, list[CallEdge]] = {}
         self.total = 0.0
@@ -168,6 +174,9 @@ class _SigCost:
         while len(self.cum) <= n and len(self.cum) <= len(self.items):
             it = self.items[len(self.cum) - 1]
             if it.kind == _CALL:
+                line = self.unpriced.pop(it.under, None)
+                if line is not None:  # a block shows calls under a definition as its own line
+                    self.total += cost(line)
                 key = (it.under, it.edge.direction)
                 shown = self.edges.setdefault(key, [])
                 shown.append(it.edge)
@@ -187,11 +196,24 @@ class _SigCost:
                 while t is not None and len(chain) < 16 and (t.line, t.name) not in self.depth:
                     chain.append(t)
                     t = self.parents.get((t.line, t.name))
-                d = self.depth.get((t.line, t.name), 0) if t is not None else 0
                 for t in reversed(chain):  # outermost first
-                    d += 1
-                    self.depth[(t.line, t.name)] = d
-                    self.total += cost("  " * d + sig_line(t))
+                    p = self.parents.get((t.line, t.name))
+                    pk = (p.line, p.name) if p is not None and (p.line, p.name) in self.depth else None
+                    key = (t.line, t.name)
+                    d = self.depth[pk] + 1 if pk is not None else 1
+                    line = "  " * d + sig_line(t)
+                    if pk is not None and restates(t, p):  # printed by its parent's line
+                        self.depth[key], self.stands[key] = d - 1, self.stands[pk]
+                        self.unpriced[key] = line
+                        continue
+                    rk = repeat_key(t)
+                    at = self.stands[pk] if pk is not None else None
+                    same = self.first.setdefault((at, rk), key) if rk is not None else key
+                    self.depth[key], self.stands[key] = d, same
+                    if same != key:  # printed as the sibling it repeats
+                        self.unpriced[key] = line
+                        continue
+                    self.total += cost(line)
             self.cum.append(self.total)
         return self.cum[min(n, len(self.cum) - 1)]
 

@@ -65,12 +65,13 @@ def _group(t: Tag) -> int:
 def sig_line(t: Tag, holds: bool = False) -> str:
     """The definition's line in a map. A container ends with ``:`` (its members may
     follow), unless it is a one-line declaration with no body to hold any: Rust's
-    ``mod cmd;`` and ``struct Marker;``, a type alias (``type ID int``, ``type A = B``).
+    ``mod cmd;`` and ``struct Marker;``, a type alias (``type ID int``, ``type A = B``, also
+    over several lines: a TypeScript union or object type, whose members are never shown).
     A one-line class keeps it: in Python (``class Proxy(Base): ...``) it is the syntax;
     and so does one the map shows members under (``holds``: Go's ``type Kind int`` with
     its methods, C#'s ``enum Color { Red, Green }``)."""
     sig = t.signature or t.name
-    if t.kind in CONTAINERS and not sig.endswith(":") and (holds or not _bodiless(t)):
+    if t.kind in CONTAINERS and not sig.endswith(":") and (holds or not (t.kind == "type" or _bodiless(t))):
         return sig + ":"
     return sig
 
@@ -132,10 +133,31 @@ def parent_map(all_defs: Sequence[Tag]) -> dict[tuple[int, str], Tag]:
 _REOPENED_KINDS = frozenset({"module"})
 
 
-def _merge_reopened(children: dict[tuple[int, str] | None, list[Tag]]) -> None:
-    """Show a scope the file opens more than once as one container: siblings of a
-    reopenable kind with the same header line are merged into the first, which takes
-    the others' children (so ``namespace re2:`` is printed once, holding all of them)."""
+def restates(t: Tag, parent: Tag | None) -> bool:
+    """Whether ``t``'s line in a map would say nothing that its parent's line does not: a
+    definition on its parent's own line whose text that line already holds. JavaScript
+    names a function twice in ``request.onload = function handleLoad()`` and
+    ``adapter: function barAdapter(config)`` (the property and the function assigned to
+    it, two definitions of one line); printed, the second line repeated the first's end."""
+    return parent is not None and parent.line == t.line and (t.signature or t.name) in (parent.signature or parent.name)
+
+
+def repeat_key(t: Tag) -> tuple[str, str] | None:
+    """What makes two sibling definitions one line of a map (None: never merged): a scope
+    opened again (:data:`_REOPENED_KINDS`), or a function or value printed with the same
+    text as a sibling (a test file's ``adapter = () =>`` in three cases, a helper defined
+    alike in two branches). Two types of one name stay apart: their members differ."""
+    if t.kind in _REOPENED_KINDS:
+        return t.kind, sig_line(t)
+    if t.kind in CONTAINERS:
+        return None
+    return "", sig_line(t)
+
+
+def _merge_repeated(children: dict[tuple[int, str] | None, list[Tag]], apart: Callable[[Tag], bool]) -> None:
+    """Print siblings of one :func:`repeat_key` as one line: the first keeps its place and
+    takes the others' children (so ``namespace re2:`` is printed once, holding all of
+    them). ``apart``: definitions never merged (the ones a block shows calls under)."""
     merged = True
     while merged:  # children moved into a kept scope may repeat one of its own (``a::b`` twice)
         merged = False
@@ -143,7 +165,8 @@ def _merge_reopened(children: dict[tuple[int, str] | None, list[Tag]]) -> None:
             first: dict[tuple[str, str], Tag] = {}
             kept = []
             for t in kids:
-                keep = first.setdefault((t.kind, sig_line(t)), t) if t.kind in _REOPENED_KINDS else t
+                rk = None if apart(t) else repeat_key(t)
+                keep = first.setdefault(rk, t) if rk is not None else t
                 if keep is t:
                     kept.append(t)
                     continue
@@ -176,12 +199,30 @@ def render_block(b: FileBlock, parents: dict[tuple[int, str], Tag], style: Style
             nodes[(t.line, t.name)] = t
             t = parent_of(t)
             guard += 1
+    # a definition restating its parent's line is not printed; its members go to the parent
+    def apart(t: Tag) -> bool:
+        return bool(b.calls.get((t.line, t.name)))
+
+    def restated(t: Tag) -> bool:
+        p = parent_of(t)
+        return p is not None and (p.line, p.name) in nodes and not apart(t) and restates(t, p)
+
+    hidden = {key for key, t in nodes.items() if restated(t)}
+
+    def placed(key):  # the printed node that stands for ``key``
+        while key in hidden:
+            p = parent_of(nodes[key])
+            key = (p.line, p.name)  # a restated definition's parent is in ``nodes``
+        return key
+
     children: dict[tuple[int, str] | None, list[Tag]] = {}
     for key, t in nodes.items():
+        if key in hidden:
+            continue
         p = parent_of(t)
-        pk = (p.line, p.name) if p is not None and (p.line, p.name) in nodes else None
+        pk = placed((p.line, p.name)) if p is not None and (p.line, p.name) in nodes else None
         children.setdefault(pk, []).append(t)
-    _merge_reopened(children)
+    _merge_repeated(children, apart)
     for v in children.values():
         v.sort(key=lambda t: (_group(t), t.line, t.name))
 
