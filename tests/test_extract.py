@@ -917,6 +917,29 @@ def test_a_generic_parameter_list_over_several_lines_prints_as_written_on_one():
     assert _one_def(tags, "write").signature == "fn write<T: Into<u8>>(&mut self, t: T) -> Result<(), E>"
 
 
+def test_a_header_without_a_body_reads_past_an_arrow_type():
+    """zustand's `then<V>(\n  onFulfilled: (value: Value) => V | Promise<V>,\n): Thenable<V>`
+    printed as `then<V>(onFulfilled: (value: Value) => V | Promise<V>,`: the `>` of `=>` had
+    closed the `<` of `then<V>`, so the header seemed to end with the parameter's line."""
+    ts = (b"interface Thenable<Value> {\n  then<V>(\n    onFulfilled: (value: Value) => V | Promise<V>,\n"
+          b"  ): Thenable<V>\n  arrow(\n    f: (x: number) => void,\n  ): void\n}\n")
+    tags, _ = extract_tags(ts, "typescript")
+    assert _one_def(tags, "then").signature == "then<V>(onFulfilled: (value: Value) => V | Promise<V>): Thenable<V>"
+    assert _one_def(tags, "arrow").signature == "arrow(f: (x: number) => void): void"
+
+
+def test_a_header_ends_before_every_opener_it_ends_with():
+    """axios' `type RawCommonResponseHeaders = {` printed as `type RawCommonResponseHeaders =`:
+    only the last opener went. A constant's string running over lines shows closed, as a
+    bracket does (flask's `_no_app_msg = \"\"\"\\` printed as written)."""
+    ts = b"type Headers = {\n  [Key in List]: string;\n} & {\n  x: string[];\n};\n"
+    assert _one_def(extract_tags(ts, "typescript")[0], "Headers").signature == "type Headers"
+    py = b'_no_app_msg = """\\\nWorking outside of the application context.\n"""\nONE = """a line"""\n'
+    tags, _ = extract_tags(py, "python")
+    assert _one_def(tags, "_no_app_msg").signature == '_no_app_msg = """\u2026"""'
+    assert _one_def(tags, "ONE").signature == 'ONE = """a line"""'
+
+
 def test_preprocessor_lines_are_no_part_of_a_signature():
     cs = (b"public sealed class Logger : ILogger, IDisposable\n#if FEATURE_ASYNC\n    , IAsyncDisposable\n"
           b"#endif\n{\n    public void Write() { }\n}\n")

@@ -66,6 +66,8 @@ def _clean_sig(s: str, limit: int, tails: tuple[str, ...] = ("{", ":", "=>", "="
             if s.endswith(tail) and len(s) > len(tail):
                 s = s[: -len(tail)].rstrip()
                 break
+        if "=" in tails and s.endswith(" ="):  # `type Headers = {` is `type Headers`, not `type Headers =`
+            s = s[:-2].rstrip()
     if len(s) > limit:
         s = s[: limit - 1].rstrip() + "…"
     return s
@@ -204,6 +206,11 @@ def signature(data: bytes, node, kind: str, name: str | None = None) -> str:
         if nl >= 0 and first[-1:] in _CLOSER:
             # a value that goes on below: `ALIASES = {` said `ALIASES =`; now `ALIASES = {…}`
             return _clean_sig(first + "…" + _CLOSER[first[-1]], _MAX_CONST_SIG, ())
+        if nl >= 0:  # a string that goes on below: flask's `_no_app_msg = """\` is `= """…"""`
+            opened = first.rstrip("\\").rstrip()
+            for quote in _LONG_QUOTES:
+                if opened.endswith(quote) and opened.count(quote) % 2 == 1:
+                    return _clean_sig(opened + "…" + quote, _MAX_CONST_SIG, ())
         return _clean_sig(first, _MAX_CONST_SIG)
     body = _body(node)
     if body is not None and body.start_byte > begin:
@@ -231,6 +238,8 @@ def signature(data: bytes, node, kind: str, name: str | None = None) -> str:
 
 #: the bracket that closes each opener a constant's first line may end with
 _CLOSER = {"{": "}", "[": "]", "(": ")"}
+#: quotes that open a string running over lines (Python, Scala, Kotlin, Swift; JavaScript)
+_LONG_QUOTES = ('"""', "'''", "`")
 
 #: C/C++ definition nodes whose header error recovery can run across earlier statements
 _C_DECLARATIONS = frozenset({"function_definition", "declaration", "field_declaration"})
@@ -262,12 +271,16 @@ def _own_statement(raw: str, name: str) -> str:
 
 def _outside_brackets(raw: str, stops: str, opens: str, closes: str):
     """The positions in ``raw`` of the characters of ``stops`` that are outside every
-    bracket pair of ``opens``/``closes`` (an unmatched closer is ignored)."""
+    bracket pair of ``opens``/``closes`` (an unmatched closer is ignored). The ``>`` of an
+    arrow (``=>``, ``->``) closes nothing: a TypeScript parameter typed as a function,
+    ``(value: T) => V,``, had ended the header in the middle of its parameter list."""
     depth = 0
     for i, ch in enumerate(raw):
         if ch in opens:
             depth += 1
         elif ch in closes:
+            if ch == ">" and i and raw[i - 1] in "=-":
+                continue
             depth = max(0, depth - 1)
         elif ch in stops and depth == 0:
             yield i
