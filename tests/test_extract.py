@@ -940,6 +940,24 @@ def test_a_header_ends_before_every_opener_it_ends_with():
     assert _one_def(tags, "ONE").signature == 'ONE = """a line"""'
 
 
+def test_a_header_error_recovery_ran_across_statements_keeps_its_own_piece():
+    """In fmt's macro-heavy `base.h` error recovery starts definitions statements early; the
+    header is cut to the piece that names the definition. The first such piece was taken:
+    the constructor `named_arg_store(T&... values)` printed as `struct named_arg_store {
+    arg_t<Context, N> args[N + 1u]`, and `get` ran into its body (`-> format_arg { auto arg
+    = format_arg()`). A function's piece is the one naming it before `(`, cut before a `{`."""
+    from ripmap.extract.signature import _own_statement
+
+    raw = ("struct named_arg_store {\n  arg_t<Context, N> args[N + 1u];\n  named_arg_info<C> named_args[M];\n"
+           "  template <typename... T>\n  FMT_CONSTEXPR named_arg_store(T&... values)")
+    assert _own_statement(raw, "named_arg_store", call=True) == "template <typename... T>\n  FMT_CONSTEXPR named_arg_store(T&... values)"
+    assert _own_statement(raw, "named_arg_store").startswith("struct named_arg_store")  # a type: the first piece
+    body = "int x; } FMT_CONSTEXPR auto get(int id) const -> format_arg {\n    auto arg = format_arg()"
+    assert _own_statement(body, "get", call=True) == "FMT_CONSTEXPR auto get(int id) const -> format_arg"
+    # braces inside the parameter list are no body: `f(Opts o = {})` keeps them
+    assert _own_statement("x; } void f(Opts o = {}, int n)", "f", call=True) == "void f(Opts o = {}, int n)"
+
+
 def test_preprocessor_lines_are_no_part_of_a_signature():
     cs = (b"public sealed class Logger : ILogger, IDisposable\n#if FEATURE_ASYNC\n    , IAsyncDisposable\n"
           b"#endif\n{\n    public void Write() { }\n}\n")

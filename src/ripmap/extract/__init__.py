@@ -7,7 +7,7 @@ from .tags import Tag
 from .treesitter import extract_tree_sitter
 
 #: Bump when extraction output changes, so caches built by an older extractor are dropped.
-EXTRACTOR_VERSION = "12"  # 5: C/C++ headers, macros and typedefs; Swift extensions as containers;
+EXTRACTOR_VERSION = "13"  # 5: C/C++ headers, macros and typedefs; Swift extensions as containers;
 # 6: a C return type on a line of its own kept in the signature; a constant whose value goes on
 # below its first line shows its bracket closed (`X = {…}`); 7: Rust `use` paths as imports;
 # 8: C# properties, constructors, fields, structs, enums, records and their references;
@@ -16,6 +16,8 @@ EXTRACTOR_VERSION = "12"  # 5: C/C++ headers, macros and typedefs; Swift extensi
 # 11: a generic parameter list written over several lines printed as on one (`Box<T>`);
 # 12: the `>` of an arrow (`=>`, `->`) closes no bracket of a header without a body;
 # `type X = {` is `type X`; a constant's string running over lines shown closed (`M = """…"""`)
+# 13: a C/C++ header that error recovery ran across statements: a function's piece is the one
+# naming it before `(`, cut before a `{` outside brackets
 
 __all__ = ["Tag", "extract_tags", "extract_split", "EXTRACTOR_VERSION"]
 

@@ -232,7 +232,7 @@ def signature(data: bytes, node, kind: str, name: str | None = None) -> str:
         if cut is not None:
             raw = raw[:cut]
     if name and node.type in _C_DECLARATIONS and (";" in raw or "}" in raw):
-        raw = _own_statement(raw, name)
+        raw = _own_statement(raw, name, call=kind in ("function", "method"))
     return _clean_sig(raw, _MAX_SIG)
 
 
@@ -245,14 +245,18 @@ _LONG_QUOTES = ('"""', "'''", "`")
 _C_DECLARATIONS = frozenset({"function_definition", "declaration", "field_declaration"})
 
 
-def _own_statement(raw: str, name: str) -> str:
+def _own_statement(raw: str, name: str, call: bool = False) -> str:
     """A header cut to the piece, between ``;`` or ``}`` outside brackets, that names
-    ``name`` (the first such piece; the whole header when none or no cut).
+    ``name`` (the first such piece; the whole header when none or no cut), and that piece
+    cut before a ``{`` outside brackets. ``call``: a function's piece is the first that
+    names it followed by ``(``, when one does.
 
     No C or C++ header has either outside brackets (``f(Opts o = {})`` has it inside
     parentheses), but error recovery around macros can start a definition statements
     earlier: a gtest file's ``TEST`` had ``PARSE_FOR_TYPE(uint32_t, 3); } TEST(RE2ArgTest,
-    Int64Test)``.
+    Int64Test)``, and fmt's constructor ``named_arg_store(T&... values)`` was printed as
+    ``struct named_arg_store { arg_t<Context, NUM_ARGS> args[NUM_ARGS + 1u]``, the first
+    piece naming it.
     """
     pieces = []
     start = 0
@@ -263,10 +267,15 @@ def _own_statement(raw: str, name: str) -> str:
         return raw
     pieces.append(raw[start:])
     word = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])")
-    for piece in pieces:
-        if word.search(piece):
-            return piece.strip()
-    return raw
+    named = [piece for piece in pieces if word.search(piece)]
+    if not named:
+        return raw
+    if call:
+        calls = re.compile(word.pattern + r"\s*\(")
+        named = [piece for piece in named if calls.search(piece)] or named
+    piece = named[0]
+    brace = next(_outside_brackets(piece, "{", "([<", ")]>"), None)
+    return (piece[:brace] if brace else piece).strip()
 
 
 def _outside_brackets(raw: str, stops: str, opens: str, closes: str):
