@@ -10,6 +10,7 @@ fixed the test XPASSes, fails the suite, and its xfail mark (or its entry in
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -1341,8 +1342,10 @@ def test_folding_keeps_the_original_query_when_the_fold_does_not_compile():
 # Nesting in the rendered map (methods under their type)
 # ---------------------------------------------------------------------------
 
-def _map_repo(tmp_path: Path, files: dict[str, bytes], tokens: int = 100_000) -> str:
-    """The plain text map of a fresh git repository holding ``files``."""
+@contextlib.contextmanager
+def _fitted_repo(tmp_path: Path, files: dict[str, bytes], tokens: int = 100_000):
+    """The fitted map of a fresh git repository holding ``files`` and its fitter, while
+    the repository's index is open (the fitter reads definitions from it)."""
     from ripmap import RepoMap
     from ripmap.render import render_map
     from ripmap.render.tokens import EstimateCounter
@@ -1357,9 +1360,13 @@ def _map_repo(tmp_path: Path, files: dict[str, bytes], tokens: int = 100_000) ->
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "initial")
     with RepoMap(root, cache_dir=tmp_path / "cache", warn=lambda _m: None) as rm:
-        ranking = rm.rank()
-        rendered, _ = render_map(ranking, rm.index.tags, tokens=tokens, counter=EstimateCounter())
-    return rendered.text
+        yield render_map(rm.rank(), rm.index.tags, tokens=tokens, counter=EstimateCounter())
+
+
+def _map_repo(tmp_path: Path, files: dict[str, bytes], tokens: int = 100_000) -> str:
+    """The plain text map of a fresh git repository holding ``files``."""
+    with _fitted_repo(tmp_path, files, tokens) as (rendered, _fitter):
+        return rendered.text
 
 
 def _block(text: str, path: str) -> list[tuple[int, str]]:
@@ -1538,12 +1545,8 @@ def test_fitter_prices_restated_and_repeated_lines_as_printed(tmp_path):
     """The fitter prices a block's every prefix without rendering it (``_SigCost``); with
     lines restated by their parent or repeated by a sibling it must still price what is
     printed, or a map would leave budget unused or overrun it."""
-    from ripmap import RepoMap
-    from ripmap.render import render_map
     from ripmap.render.text import _SigCost
     from ripmap.render.tree import PLAIN
-    from ripmap.render.tokens import EstimateCounter
-    from tests.fixtures_rank import git
 
     js = (b"function send(request) {\n  request.onload = function handleLoad() {\n"
           b"    function settle(value) { return value; }\n    return settle(1);\n  };\n}\n"
@@ -1551,14 +1554,7 @@ def test_fitter_prices_restated_and_repeated_lines_as_printed(tmp_path):
           b"  it('a', () => { const adapter = () => { function one() {} return one; }; return adapter; });\n"
           b"  it('b', () => { const adapter = () => { function one() {} return one; }; return adapter; });\n"
           b"  it('c', () => { const adapter = () => 3; return adapter; });\n});\n")
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "a.js").write_bytes(js)
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial")
-    with RepoMap(root, cache_dir=tmp_path / "cache", warn=lambda _m: None) as rm:
-        _rendered, fitter = render_map(rm.rank(), rm.index.tags, tokens=100_000, counter=EstimateCounter())
+    with _fitted_repo(tmp_path, {"a.js": js}) as (_rendered, fitter):
         p = fitter.files.index("a.js")
         n_items = len(fitter._per_file[p])
         assert n_items >= 8
