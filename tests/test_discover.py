@@ -932,3 +932,24 @@ def test_directories_classified_from_their_parents_agree_with_each_alone(dirs: l
     dirs = dirs + [""]
     assert c._dir_flags(dirs) == [whole_path(d) for d in dirs]
     assert [c._dir_flags([d])[0] for d in dirs] == [whole_path(d) for d in dirs]  # one at a time
+
+
+def test_a_listing_fingerprint_taken_once_is_the_one_its_files_give(tmp_path: Path) -> None:
+    # a kept map's miss takes the listing's fingerprint, and the index built from that
+    # listing reuses it instead of hashing every record again: it must be the records' own
+    from ripmap.discover import list_files
+    from ripmap.index import build_index, files_fingerprint
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("def a():\n    return 1\n")
+    (tmp_path / "b.js").write_text("function b() {}\n")
+    listing = list_files(tmp_path, Config())
+    taken = listing.fingerprint()
+    assert listing.fingerprint() is taken  # taken once
+    disc = listing.finish()
+    assert disc.fingerprint == taken == files_fingerprint(disc.files)
+    (tmp_path / "b.js").write_text("function b() { return 2 }\n")  # another size: another identity
+    again = list_files(tmp_path, Config()).finish()
+    assert again.fingerprint is None and files_fingerprint(again.files) != taken
+    idx = build_index(tmp_path, config=Config(), discovered=disc, workers=1)
+    assert idx.listing == taken and idx.fingerprint == taken

@@ -633,7 +633,7 @@ def build_index(root: Path, *, config: Config | None = None, cache: TagCache | N
         for n in notes:
             warn(n)
     fresh = frozenset(parsed_rels) | frozenset(r[0] for r in touched)
-    listing = files_fingerprint(disc.files)
+    listing = disc.fingerprint or files_fingerprint(disc.files)
     idx = Index(root=root, files=tuple(files), tags=table, notes=notes, cache_hits=hits,
                 parsed=len(parsed_rels), elapsed_s=time.perf_counter() - t0, listing=listing, fresh=fresh,
                 discovery=disc)

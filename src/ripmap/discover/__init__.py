@@ -34,7 +34,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from stat import S_ISREG
@@ -355,10 +355,14 @@ class Listing:
     listed: Sequence[str]  # every candidate path (class detection reads its neighbours)
     notes: list[str]
     in_git: bool
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     def fingerprint(self) -> str:
-        """:func:`~ripmap.index.files_fingerprint` of the files :meth:`finish` will make."""
-        return listing_fingerprint(self.found.rels, self.sizes, self.mtimes)
+        """:func:`~ripmap.index.files_fingerprint` of the files :meth:`finish` will make
+        (taken once: a kept map's miss and the index both ask for it)."""
+        if self._fingerprint is None:
+            self._fingerprint = listing_fingerprint(self.found.rels, self.sizes, self.mtimes)
+        return self._fingerprint
 
     def finish(self) -> Discovery:
         """The discovery: each file's classes told and its record made."""
@@ -367,7 +371,7 @@ class Listing:
         files = SourceFile.many(rel=found.rels, root=repeat(str(self.root), len(self.sizes)), size=self.sizes,
                                 mtime_ns=self.mtimes, language=[self.languages[k] for k in found.name_of.tolist()],
                                 flags=flags.tolist(), fixed=fixed.tolist())
-        return Discovery(files, tuple(notes), self.in_git)
+        return Discovery(files, tuple(notes), self.in_git, self._fingerprint)
 
 
 def rediscover(previous: Discovery, changed: Sequence[str], config: Config | None = None) -> Discovery | None:

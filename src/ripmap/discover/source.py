@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,8 @@ class Discovery:
     files: tuple[SourceFile, ...]  # sorted by rel
     notes: tuple[str, ...]  # one line each, in path order
     in_git: bool  # candidates came from ``git ls-files``
+    #: :func:`listing_fingerprint` of ``files`` when the listing took it already (None: not taken)
+    fingerprint: str | None = field(default=None, compare=False)
 
 
 def listing_fingerprint(rels: Sequence[str], sizes: Sequence[int], mtimes: Sequence[int]) -> str:
