@@ -1027,7 +1027,7 @@ class _Lookup:
 
     __slots__ = ("_by_last", "_whole", "_memo")
 
-    def __init__(self, by_last: dict[str, list[tuple[int, str]]], whole: bool) -> None:
+    def __init__(self, by_last: "_ByLast", whole: bool) -> None:
         self._by_last = by_last
         self._whole = whole  # the path must be the key itself, not merely end with it
         self._memo: dict[str, list[int]] = {}
@@ -1057,13 +1057,52 @@ class _Lookup:
         return got
 
 
+class _ByLast:
+    """One family's candidates for :class:`_Lookup`, per last path component: the files
+    under each component in file order (a file's module path before the folder an index
+    file also names), each candidate's path made from the file's own path when a key
+    asks for it."""
+
+    __slots__ = ("_files", "_ids", "_span", "_file", "_sub", "_made")
+
+    def __init__(self, files: tuple[str, ...], ids: dict[str, int], keys: np.ndarray, file: np.ndarray,
+                 sub: np.ndarray) -> None:
+        order = np.lexsort((sub, file, keys))
+        keys = keys[order]
+        cut = np.flatnonzero(np.diff(keys)) + 1
+        starts = np.concatenate([[0], cut]).astype(np.int64) if keys.size else np.zeros(0, dtype=np.int64)
+        ends = np.concatenate([cut, [keys.size]]).astype(np.int64) if keys.size else starts
+        self._files, self._ids = files, ids
+        self._span = dict(zip(keys[starts].tolist(), zip(starts.tolist(), ends.tolist())))
+        self._file, self._sub = file[order].tolist(), sub[order].tolist()
+        self._made: dict[str, list[tuple[int, str]]] = {}  # many keys share a last component
+
+    def get(self, last: str, default=()):
+        got = self._made.get(last)
+        if got is None:
+            span = self._span.get(self._ids.get(last, -1))
+            if span is None:
+                return default
+            a, b = span
+            files = self._files
+            # sub 0: the module path (the file's path without its extension); 1: its folder
+            got = self._made[last] = [(i, _strip_ext(files[i]) if s == 0 else files[i].rpartition("/")[0])
+                                      for i, s in zip(self._file[a:b], self._sub[a:b])]
+        return got
+
+
 def _resolution_tables(files: tuple[str, ...], fams: list[int],
                        wanted: set[int]) -> dict[int, tuple[_Lookup, _Lookup, _Lookup]]:
     """Per family in ``wanted``: full module path (no extension) → files; any trailing
     path of a module → files; directory path suffixes → files in it (Go packages), as
     :class:`_Lookup` tables. A module of an index file (``pkg/__init__.py``, ``a/index.ts``)
     is also named by its directory. Kept for the next call with the same files and
-    families."""
+    families.
+
+    A path's parts are worked out once per distinct folder and file name (a big tree
+    repeats both: 70,000 files in 11,000 folders under 5,000 names) and spread to the
+    files with array gathers; a Python pass per file cost 0.13 s for the 25,000 Python
+    files of the scale tree."""
     memo = _TABLES
     if memo["files"] is not files and (memo["files"] != files or memo["fams"] != fams):
         memo.update(files=files, fams=list(fams), tables={})
@@ -1072,23 +1111,25 @@ def _resolution_tables(files: tuple[str, ...], fams: list[int],
     todo = wanted - set(tables)
     if not todo:
         return tables
-    modules: dict[int, dict[str, list[tuple[int, str]]]] = {fam: {} for fam in todo}
-    folders: dict[int, dict[str, list[tuple[int, str]]]] = {fam: {} for fam in todo}
-    for i, rel in enumerate(files):
-        fam = fams[i]
-        if fam not in todo:
-            continue
-        mods = modules[fam]
-        stem = _strip_ext(rel)
-        head, _, last = stem.rpartition("/")
-        mods.setdefault(last, []).append((i, stem))
-        if head:
-            if last in INDEX_STEMS:
-                mods.setdefault(head.rpartition("/")[2], []).append((i, head))
-            d = rel.rpartition("/")[0]
-            folders[fam].setdefault(d.rpartition("/")[2], []).append((i, d))
+    from .discover.paths import PathTable
+
+    pt = PathTable.of(files)
+    ids: dict[str, int] = {}  # last components, numbered
+    stems = [_strip_ext(n) for n in pt.names]  # a name's stem is its module's last component
+    name_key = np.fromiter((ids.setdefault(x, len(ids)) for x in stems), dtype=np.int64, count=len(stems))
+    is_index = np.fromiter((x in INDEX_STEMS for x in stems), dtype=bool, count=len(stems))
+    dir_key = np.fromiter((ids.setdefault(d.rpartition("/")[2], len(ids)) if d else -1 for d in pt.dirs),
+                          dtype=np.int64, count=len(pt.dirs))
+    fam_of = np.asarray(fams, dtype=np.int64)
     for fam in todo:
-        tables[fam] = (_Lookup(modules[fam], True), _Lookup(modules[fam], False), _Lookup(folders[fam], False))
+        sel = np.flatnonzero(fam_of == fam)
+        nk, dk = name_key[pt.name_of[sel]], dir_key[pt.dir_of[sel]]
+        in_dir = dk >= 0
+        index = in_dir & is_index[pt.name_of[sel]]
+        modules = _ByLast(files, ids, np.concatenate([nk, dk[index]]), np.concatenate([sel, sel[index]]),
+                          np.concatenate([np.zeros(sel.size, dtype=np.int8), np.ones(int(index.sum()), dtype=np.int8)]))
+        folders = _ByLast(files, ids, dk[in_dir], sel[in_dir], np.ones(int(in_dir.sum()), dtype=np.int8))
+        tables[fam] = (_Lookup(modules, True), _Lookup(modules, False), _Lookup(folders, False))
     return tables
 
 
