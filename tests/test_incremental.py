@@ -4,6 +4,7 @@ build of the changed tree gives; long-lived callers see the change; damage is re
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -1183,6 +1184,51 @@ def test_a_pools_checks_of_all_its_trees_take_at_most_their_share_of_a_core(repo
         assert asked == [1] and pool._next_check[root] - t >= 0.4
         pool._check(root)  # not due: not asked
         assert asked == [1]
+    finally:
+        pool.close()
+
+
+def test_a_call_on_a_watching_pool_leaves_the_due_sweep_to_the_background(repo: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    trusts: list = []
+    real = RepoMap.moved
+    monkeypatch.setattr(RepoMap, "moved", lambda self, trust_s=None: trusts.append(trust_s) or real(self, trust_s))
+    root = repo.resolve()
+    for watch_every, expected in ((0.0, None), (3600.0, ripmap.api.CALL_TRUST_S)):
+        pool = RepoMapPool(2, cache_dir=tmp_path / "cache", watch_every=watch_every)
+        try:
+            for _ in range(2):
+                with pool.session(root):
+                    pass
+        finally:
+            pool.close()
+        assert trusts[-1] == expected  # without a background thread, calls sweep when due
+
+
+def test_a_pools_check_share_is_averaged_over_its_last_checks(repo: Path, tmp_path: Path, monkeypatch) -> None:
+    # with change events most checks cost nothing and one in several sweeps: the check
+    # after a sweep must not wait as long as that sweep alone would set, while checks that
+    # all cost as much are spaced as before
+    pool = RepoMapPool(2, cache_dir=tmp_path / "cache")  # no thread: checks driven here
+    monkeypatch.setattr(ripmap.api, "WATCH_SHARE", 0.1)
+    try:
+        root = repo.resolve()
+        with pool.session(root):
+            pass
+        costs = iter([0.05] + [0.0] * 3 + [0.05] + [0.0] * 20)
+        monkeypatch.setattr(RepoMap, "moved", lambda self: time.sleep(next(costs)))
+        pool.watch_every = 0.001
+        waits = []
+        for _ in range(14):
+            pool._next_check[root] = 0.0
+            t = time.monotonic()
+            pool._check(root)
+            waits.append(pool._next_check[root] - t)
+        assert waits[0] >= 0.5  # one tree, its only check 50 ms, 10% of a core
+        # a sweep among cheap checks: 100 ms over five checks, not the 0.5 s of the sweep alone
+        # (about 0.4 of the first wait; the sweep alone would set as long a wait as the first)
+        assert waits[4] < 0.75 * waits[0]
+        assert waits[-1] < 0.05  # the sweeps out of the window
     finally:
         pool.close()
 

@@ -61,11 +61,58 @@ def test_no_event_no_stat_and_every_change_is_seen(repo: Path, sweeps: list[int]
 
 
 @needs_inotify
+def test_a_file_written_in_place_is_statted_alone(repo: Path, sweeps: list[int]) -> None:
+    # an edit in place (an agent's or an editor's save) names its file in the events: the
+    # probe stats that file, not the whole tree, and answers what a sweep would
+    probe = ListingProbe(repo, language_of=languages.language_for_path, events=True, sweep_s=3600)
+    first = probe.fingerprint()
+    watched = len(probe.snapshot().paths)
+    assert watched > 3
+    sweeps.clear()
+    before_edit = probe.snapshot()
+    EDITS["edit"](repo)
+    edited = probe.fingerprint()
+    assert edited != first and sweeps == [1]  # one stat: the written file's
+    assert edited == ListingProbe(repo, language_of=languages.language_for_path).fingerprint()
+    assert probe.snapshot().changed_since(before_edit) == ["d1/mod1.py"]  # what a refresh reads
+    sweeps.clear()
+    (repo / "notes.txt").write_text("not a source file\n")  # created: only a sweep tells
+    assert probe.fingerprint() == ListingProbe(repo, language_of=languages.language_for_path).fingerprint()
+    assert sweeps and max(sweeps) >= watched
+    sweeps.clear()
+    probe.fingerprint()
+    (repo / "notes.txt").write_text("written again, in place\n")  # no file the map reads
+    assert probe.fingerprint() == probe.fingerprint() and sweeps == []
+    before = probe.fingerprint()
+    os.utime(repo / "app.py", ns=(5, 5))  # a touch of a mapped file: a stat, a new fingerprint
+    assert probe.fingerprint() != before and sweeps == [1]
+    probe.close()
+
+
+@needs_inotify
+def test_a_caller_may_trust_the_events_longer_than_the_sweep_interval(repo: Path, sweeps: list[int]) -> None:
+    # a server's call leaves the due sweep to its background checks: events alone answer it
+    # (a written file is statted alone) until its longer bound, then it sweeps itself
+    probe = ListingProbe(repo, language_of=languages.language_for_path, events=True, sweep_s=0.0)
+    probe.fingerprint()
+    sweeps.clear()
+    EDITS["edit"](repo)
+    trusted = probe.fingerprint(trust_s=3600)
+    assert sweeps == [1] and trusted == ListingProbe(repo, language_of=languages.language_for_path).fingerprint()
+    sweeps.clear()
+    assert probe.fingerprint() == trusted and sweeps and max(sweeps) > 1  # the due sweep, by default
+    sweeps.clear()
+    probe.fingerprint(trust_s=0.0)  # a bound below the interval is the interval
+    assert sweeps
+    probe.close()
+
+
+@needs_inotify
 def test_events_are_trusted_only_until_the_next_sweep_is_due(repo: Path, sweeps: list[int]) -> None:
     probe = ListingProbe(repo, language_of=languages.language_for_path, events=True, sweep_s=3600)
     before = probe.fingerprint()
     # a change the kernel never reports (a write through mmap, a network file system)
-    probe._feed.quiet = lambda: True
+    probe._feed.touched = lambda: set()
     EDITS["edit"](repo)
     assert probe.fingerprint() == before  # trusted: no event
     probe.sweep_s = 0.0  # the sweep is due

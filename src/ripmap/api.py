@@ -29,7 +29,7 @@ import posixpath
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -391,7 +391,7 @@ class RepoMap:
                            keep_file_graphs=keep_file_graphs, keep_pageranks=keep_pageranks,
                            earlier=earlier)
 
-    def refresh_if_stale(self) -> bool:
+    def refresh_if_stale(self, trust_s: float | None = None) -> bool:
         """:meth:`refresh` when the tree may have changed; whether anything changed.
 
         What a long-lived caller runs before each answer. After :meth:`watch`, an
@@ -400,22 +400,24 @@ class RepoMap:
         finds nothing when only an unmapped file moved), instead of a full :meth:`stamp`
         first and the refresh's discovery after it: on a 70,000-file tree each listing
         costs a second or more."""
-        probe = self.moved()
+        probe = self.moved(trust_s)
         return False if probe is None else self.refresh(probe=probe)
 
-    def moved(self) -> str | None:
+    def moved(self, trust_s: float | None = None) -> str | None:
         """Whether the tree may have changed since the map was last found current: None
         when it has not, else what :meth:`refresh` takes as ``probe`` (after
         :meth:`watch`, the probe fingerprint taken now, before the tree is read; without
         it, "" after a full :meth:`is_stale` check).
 
         A caller that must not hold its lock through a ``stat`` per file (``ripmap
-        serve``'s refresh thread) asks this outside the lock and refreshes inside it."""
+        serve``'s refresh thread) asks this outside the lock and refreshes inside it.
+        ``trust_s``: see :meth:`ListingProbe.fingerprint` (a call on a pool whose
+        background checks sweep leaves the sweep to them)."""
         if self._index is None or self._built is None:
             return None
         if self._probe is None:
             return "" if self.is_stale() else None
-        probe = self._probe.fingerprint()
+        probe = self._probe.fingerprint(trust_s)
         return None if self._probe_current(probe) else probe
 
     def _probe_current(self, probe: str) -> bool:
@@ -1092,6 +1094,13 @@ class PoolEntry:
 WATCH_EVERY_S = 2.0
 #: the largest share of one core a watching pool's checks may take while it idles
 WATCH_SHARE = 0.1
+#: how many of a tree's latest checks that share is averaged over
+CHECKS_AVERAGED = 8
+#: how long after a tree's last stat sweep a call on a watching pool trusts its change
+#: events alone (seconds): the pool's background checks sweep it every SWEEP_S while no
+#: call runs, so a call right after an agent's edit stats the written file, not the tree
+#: (0.7-0.9 s at 70,000 files); calls that never leave the pool idle sweep this often
+CALL_TRUST_S = 60.0
 #: how long a watching pool waits after a call before it builds ahead (seconds): calls
 #: that come in a burst are not made to wait for a step the next one does not need
 IDLE_S = 0.5
@@ -1141,6 +1150,7 @@ class RepoMapPool:
         self._thread: threading.Thread | None = None
         #: when each root's tree is next asked whether it moved (time.monotonic())
         self._next_check: dict[Path, float] = {}
+        self._check_costs: dict[Path, deque[float]] = {}  # each root's last checks' seconds
         self._last_call = 0.0  # when the last call ended (time.monotonic())
         self._in_calls = 0  # calls in progress or waiting, on any root (background work yields to them)
         self._failing: set[Path] = set()  # roots whose background work failed (logged once)
@@ -1163,7 +1173,10 @@ class RepoMapPool:
                         self._entries.move_to_end(root)
                 if entry is not None:
                     try:
-                        if entry.repo.refresh_if_stale():  # only what changed is redone
+                        # only what changed is redone; while the background checks sweep
+                        # the tree every SWEEP_S, a call trusts the change events for longer
+                        trust = CALL_TRUST_S if self._thread is not None else None
+                        if entry.repo.refresh_if_stale(trust):
                             entry.changes += 1
                             self.log.info("%s changed; refreshed its map", root)
                     except BaseException:
@@ -1246,6 +1259,7 @@ class RepoMapPool:
         with self._lock:
             for gone in set(self._next_check) - set(self._entries):  # evicted: no more checks
                 del self._next_check[gone]
+                self._check_costs.pop(gone, None)
             return list(self._entries)
 
     def _hold(self, root: Path):
@@ -1269,8 +1283,13 @@ class RepoMapPool:
         took = time.perf_counter() - t
         with self._lock:
             roots = max(1, len(self._entries))
-        # the checks of all roots together take at most WATCH_SHARE of a core
-        self._next_check[root] = time.monotonic() + max(self.watch_every, took * roots / WATCH_SHARE)
+        # the checks of all roots together take at most WATCH_SHARE of a core, on average over
+        # the last few: with change events most checks cost nothing and one in several sweeps
+        # (a stat per file), and the check after that sweep comes as soon as the others
+        # allow, not after a wait the sweep alone would set (an agent's edit is read sooner)
+        costs = self._check_costs.setdefault(root, deque(maxlen=CHECKS_AVERAGED))
+        costs.append(took)
+        self._next_check[root] = time.monotonic() + max(self.watch_every, sum(costs) / len(costs) * roots / WATCH_SHARE)
         if probe is None:
             return
         with self._holding(root, lock, entry) as current:
