@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from fixtures_rank import init_repo, make_rich_repo
 from planted import make_planted_repo
